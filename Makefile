@@ -1,0 +1,29 @@
+# Two commands a new user needs: `make run` (the main job) and `make test`.
+# Both create .venv and node_modules on first use, from pinned requirements.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml package.json package-lock.json
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/textclf synth --stage all
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(VENV)/bin/textclf bench synth
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out

@@ -1,0 +1,99 @@
+"""Wall time of a full synth of every stage, against plain CDK synth without cdk-nag.
+
+Each variant runs in a fresh process (imports and jsii start-up included, as a
+user sees them) and is repeated; the median is reported with its ratio to the
+baseline. Results go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+GOAL_SECONDS = 15.0
+
+IN_PROCESS = """
+import json, sys
+from aws_cdk import App
+import app as cdk_app
+from stacks.config import load_stages
+from stacks.stage import MlopsStage
+context = {**json.load(open("cdk.json"))["context"], "stage": "all"}
+app = App(context=context, outdir=sys.argv[2])
+if sys.argv[1] == "nag":
+    cdk_app.build_app(app)
+else:
+    for config in load_stages(context["stages"], "all"):
+        MlopsStage(app, config=config)
+app.synth()
+"""
+
+
+def _variants(outdir: str) -> list[tuple[str, list[str]]]:
+    return [
+        ("CDK synth in one process, no cdk-nag (baseline)", [sys.executable, "-c", IN_PROCESS, "plain", outdir]),
+        ("CDK synth in one process, with cdk-nag", [sys.executable, "-c", IN_PROCESS, "nag", outdir]),
+        ("`cdk synth -c stage=all` (pinned CLI, cdk-nag on)",
+         [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "-c", "stage=all", "-q", "-o", outdir]),
+    ]
+
+
+def _time(command: list[str]) -> float:
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main(repeats: int = 3) -> int:
+    rows = []
+    with tempfile.TemporaryDirectory() as outdir:
+        for name, command in _variants(outdir):
+            _time(command)  # warm the file cache and the jsii bundle
+            rows.append((name, statistics.median(_time(command) for _ in range(repeats))))
+    baseline = rows[0][1]
+    cli_seconds = rows[-1][1]
+    table = [
+        f"### Synth of all stages (dev, staging, prod) — {date.today().isoformat()}",
+        "",
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; median of {repeats} runs "
+        "after one warm-up, each in a fresh process. Command: `make bench` (`textclf bench synth`).",
+        "",
+        "| variant | median wall time (s) | vs baseline |",
+        "|---|---:|---:|",
+        *[f"| {name} | {seconds:.2f} | {seconds / baseline:.2f}x |" for name, seconds in rows],
+        "",
+        f"Goal: the CLI synth of all stages under {GOAL_SECONDS:.0f} s — "
+        f"{'met' if cli_seconds < GOAL_SECONDS else 'NOT met'} ({cli_seconds:.2f} s).",
+    ]
+    text = "\n".join(table)
+    print(text)
+    _write_section("synth", text)
+    return 0
+
+
+def _write_section(name: str, text: str) -> None:
+    """Replace this benchmark's section of docs/benchmarks.md, keeping the others."""
+    begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
+    DOCS.parent.mkdir(exist_ok=True)
+    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\nLatest figures of every benchmark in the project.\n"
+    section = f"{begin}\n{text}\n{end}"
+    if begin in current:
+        head, rest = current.split(begin, 1)
+        current = head + section + rest.split(end, 1)[1]
+    else:
+        current = current.rstrip("\n") + "\n\n" + section + "\n"
+    DOCS.write_text(current)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""`textclf`: the project's one command line, with a subcommand per job."""

@@ -1,0 +1,105 @@
+"""`textclf synth`: synthesize with the real CDK CLI and summarize the cloud assembly."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
+ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
+
+
+@dataclass
+class StackSummary:
+    name: str
+    resources: Counter
+    acknowledged: dict[str, str] = field(default_factory=dict)
+    lint_errors: list[str] = field(default_factory=list)
+    lint_warnings: list[str] = field(default_factory=list)
+
+
+def synthesize(stage: str, outdir: Path) -> None:
+    """Run the pinned CDK CLI; raises with its stderr when synth (or cdk-nag) fails."""
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    result = subprocess.run([str(CDK_CLI), "synth", "-c", f"stage={stage}", "-o", str(outdir), "-q"],
+                            cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"cdk synth failed:\n{result.stderr.strip()}")
+
+
+def summarize(outdir: Path) -> list[StackSummary]:
+    from cfnlint.api import lint_file
+
+    summaries = []
+    for template_path in sorted(outdir.glob("assembly-*/*.template.json"), key=_stage_order):
+        template = json.loads(template_path.read_text())
+        summary = StackSummary(
+            name=template_path.parent.name.removeprefix("assembly-"),
+            resources=Counter(r["Type"] for r in template["Resources"].values()),
+            acknowledged=_acknowledged(template_path.with_name(template_path.name.replace(".template.json", ".metadata.json"))),
+        )
+        for match in lint_file(template_path):
+            bucket = summary.lint_errors if match.rule.id.startswith("E") else summary.lint_warnings
+            bucket.append(f"{match.rule.id} {match.message}")
+        summaries.append(summary)
+    return summaries
+
+
+def _stage_order(template_path: Path) -> tuple[int, str]:
+    from stacks.config import STAGE_NAMES
+
+    stage = template_path.parent.name.removeprefix("assembly-").lower()
+    return (STAGE_NAMES.index(stage) if stage in STAGE_NAMES else len(STAGE_NAMES), stage)
+
+
+def _acknowledged(metadata_path: Path) -> dict[str, str]:
+    if not metadata_path.exists():
+        return {}
+    found = {}
+    for path, entries in json.loads(metadata_path.read_text()).items():
+        for entry in entries:
+            if entry["type"] == ACKNOWLEDGED:
+                for rule, reason in entry["data"].items():
+                    found[f"{path} {rule.removeprefix('Annotation::')}"] = reason
+    return found
+
+
+def nag_findings(outdir: Path) -> list[dict]:
+    report = outdir / "validation-report.json"
+    return json.loads(report.read_text())["pluginReports"] if report.exists() else []
+
+
+def render(summaries: list[StackSummary], findings: list[dict]) -> str:
+    types = sorted({t for s in summaries for t in s.resources})
+    lines = ["| resource type | " + " | ".join(s.name for s in summaries) + " |",
+             "|---|" + "---:|" * len(summaries)]
+    lines += [f"| {t} | " + " | ".join(str(s.resources.get(t, 0)) for s in summaries) + " |" for t in types]
+    lines.append("| **total** | " + " | ".join(str(sum(s.resources.values())) for s in summaries) + " |")
+    lines.append("")
+    lines.append(f"cdk-nag AwsSolutions: {len(findings)} unsuppressed findings; acknowledged with reasons: "
+                 + ", ".join(f"{s.name} {len(s.acknowledged)}" for s in summaries))
+    lines.append("cfn-lint: " + ", ".join(
+        f"{s.name} {len(s.lint_errors)} errors / {len(s.lint_warnings)} warnings" for s in summaries))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    outdir = (ROOT / args.outdir).resolve()
+    print(f"Synthesizing stage(s) {args.stage} offline with the pinned CDK CLI into {outdir} ...", flush=True)
+    try:
+        synthesize(args.stage, outdir)
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    summaries = summarize(outdir)
+    findings = nag_findings(outdir)
+    print(render(summaries, findings))
+    failed = findings or any(s.lint_errors for s in summaries)
+    return 1 if failed else 0

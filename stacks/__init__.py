@@ -1,0 +1,1 @@
+"""CDK constructs, stacks and stages of the text-classification MLOps app."""

@@ -1,0 +1,188 @@
+"""Typed, frozen per-environment configuration, validated once at synth.
+
+Stage settings live in ``cdk.json`` under ``context.stages``; ``app.py`` reads
+them and builds one :class:`StageConfig` per stage. Every problem is reported as
+``stages.<stage>.<field>: <what is wrong>. Fix: <what to do>`` so a typo in
+``cdk.json`` or ``-c`` fails synth with one message that names the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from stacks.images import supported_regions
+
+STAGE_NAMES = ("dev", "staging", "prod")
+
+# AWS Lambda-style limits documented for SageMaker Serverless Inference.
+SERVERLESS_MEMORY_CHOICES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY_RANGE = (1, 200)
+# CreateTrainingJob's StoppingCondition allows at most 28 days.
+MAX_TRAINING_SECONDS = 28 * 24 * 3600
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
+_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+
+class ConfigError(ValueError):
+    """A stage setting is missing, mistyped or out of range."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageConfig:
+    """Everything that differs between dev, staging and prod."""
+
+    name: str
+    account: str | None
+    region: str
+    name_prefix: str
+    training_instance_type: str
+    training_instance_count: int
+    processing_instance_type: str
+    use_spot: bool
+    max_runtime_seconds: int
+    max_wait_seconds: int
+    serverless_memory_mb: int
+    serverless_max_concurrency: int
+    serverless_provisioned_concurrency: int
+    alarm_latency_p99_ms: int
+    alarm_5xx_errors: int
+    alarm_throttles: int
+    checkpoint_retention_days: int
+    noncurrent_version_retention_days: int
+    access_log_retention_days: int
+    retain_stateful_resources: bool
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        for check in _CHECKS:
+            check(self)
+
+    @property
+    def construct_id(self) -> str:
+        """PascalCase Stage id, e.g. ``Dev``; also the stack-name prefix."""
+        return self.name.capitalize()
+
+    @classmethod
+    def from_mapping(
+        cls, name: str, raw: Mapping[str, Any], *, account: str | None = None
+    ) -> "StageConfig":
+        """Build from a ``cdk.json`` stage entry; ``account`` fills a null one."""
+        if name not in STAGE_NAMES:
+            raise ConfigError(
+                f"stage: unknown stage {name!r}. Fix: use one of {', '.join(STAGE_NAMES)}"
+                " or all, e.g. `cdk synth -c stage=dev`."
+            )
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"stages.{name}: expected an object of settings in cdk.json.")
+        fields = {f.name for f in dataclasses.fields(cls)} - {"name"}
+        unknown = sorted(set(raw) - fields)
+        if unknown:
+            raise ConfigError(
+                f"stages.{name}.{unknown[0]}: unknown setting. Fix: remove it or use one of "
+                f"{', '.join(sorted(fields))}."
+            )
+        # The CDK CLI drops null context values, so an unset account arrives missing.
+        missing = sorted(fields - set(raw) - {"account"})
+        if missing:
+            raise ConfigError(f"stages.{name}.{missing[0]}: missing. Fix: set it in cdk.json.")
+        values = dict(raw)
+        if values.get("account") is None:
+            values["account"] = account
+        return cls(name=name, **values)
+
+
+def load_stages(
+    stages: Mapping[str, Any], selection: str, *, default_account: str | None = None
+) -> list[StageConfig]:
+    """Validate the selected stages (``dev``, ``dev,prod`` or ``all``)."""
+    names = list(STAGE_NAMES) if selection == "all" else [s.strip() for s in selection.split(",")]
+    configs = []
+    for name in names:
+        if name in STAGE_NAMES and name not in stages:
+            raise ConfigError(f"stages.{name}: not defined. Fix: add it under context.stages in cdk.json.")
+        configs.append(StageConfig.from_mapping(name, stages.get(name, {}), account=default_account))
+    return configs
+
+
+def _fail(config: StageConfig, field: str, problem: str, fix: str) -> None:
+    value = getattr(config, field)
+    raise ConfigError(f"stages.{config.name}.{field}: {problem} (got {value!r}). Fix: {fix}")
+
+
+def _check_types(config: StageConfig) -> None:
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        expected = field.type
+        if expected == "str | None":
+            ok = value is None or isinstance(value, str)
+        elif expected == "bool":
+            ok = isinstance(value, bool)
+        elif expected == "int":
+            # JSON true/false would otherwise pass as 1/0.
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            _fail(config, field.name, f"must be {expected}", f"write a {expected} in cdk.json.")
+
+
+def _check_identity(c: StageConfig) -> None:
+    if c.account is not None and not _ACCOUNT_RE.match(c.account):
+        _fail(c, "account", "not a 12-digit AWS account id", 'quote all 12 digits, e.g. "012345678901", or use null.')
+    if c.region not in supported_regions():
+        _fail(c, "region", "no Hugging Face DLC is pinned for this region (stacks/dlc_images.json)",
+              'use a region such as "us-east-1", or regenerate the table with `python -m stacks.images`.')
+    if not _PREFIX_RE.match(c.name_prefix):
+        _fail(c, "name_prefix", "must be 2-20 lowercase letters, digits or '-', starting with a letter",
+              'use something like "textclf".')
+
+
+def _check_training(c: StageConfig) -> None:
+    for field in ("training_instance_type", "processing_instance_type"):
+        if not _INSTANCE_RE.match(getattr(c, field)):
+            _fail(c, field, "not a SageMaker instance type", 'use a type such as "ml.g5.xlarge".')
+    if c.training_instance_count < 1:
+        _fail(c, "training_instance_count", "must be at least 1", "use 1 or more instances.")
+    if not 1 <= c.max_runtime_seconds <= MAX_TRAINING_SECONDS:
+        _fail(c, "max_runtime_seconds", f"must be within 1..{MAX_TRAINING_SECONDS}", "use e.g. 7200.")
+    if c.use_spot and not c.max_runtime_seconds <= c.max_wait_seconds <= MAX_TRAINING_SECONDS:
+        _fail(c, "max_wait_seconds",
+              f"must be >= max_runtime_seconds ({c.max_runtime_seconds}) and <= {MAX_TRAINING_SECONDS} with spot",
+              "raise max_wait_seconds to at least max_runtime_seconds, or set use_spot to false.")
+
+
+def _check_serving(c: StageConfig) -> None:
+    if c.serverless_memory_mb not in SERVERLESS_MEMORY_CHOICES_MB:
+        _fail(c, "serverless_memory_mb", "must be one of 1024..6144 in steps of 1024",
+              f"use one of {', '.join(map(str, SERVERLESS_MEMORY_CHOICES_MB))}.")
+    low, high = SERVERLESS_MAX_CONCURRENCY_RANGE
+    if not low <= c.serverless_max_concurrency <= high:
+        _fail(c, "serverless_max_concurrency", f"must be within {low}..{high}", "use e.g. 5.")
+    if not 0 <= c.serverless_provisioned_concurrency <= c.serverless_max_concurrency:
+        _fail(c, "serverless_provisioned_concurrency",
+              f"must be within 0..serverless_max_concurrency ({c.serverless_max_concurrency})",
+              "use 0 to disable provisioned concurrency.")
+    for field in ("alarm_latency_p99_ms", "alarm_5xx_errors", "alarm_throttles"):
+        if getattr(c, field) < 1:
+            _fail(c, field, "must be at least 1", "use a positive alarm threshold.")
+
+
+def _check_retention(c: StageConfig) -> None:
+    for field in ("checkpoint_retention_days", "noncurrent_version_retention_days", "access_log_retention_days"):
+        if not 1 <= getattr(c, field) <= 3650:
+            _fail(c, field, "must be within 1..3650 days", "use e.g. 30.")
+    longest_job_days = max(c.max_runtime_seconds, c.max_wait_seconds if c.use_spot else 0) / 86400
+    if c.checkpoint_retention_days <= longest_job_days:
+        _fail(c, "checkpoint_retention_days", "checkpoints would expire while a job may still resume from them",
+              f"keep them longer than the longest job ({longest_job_days:.1f} days).")
+    if c.name == "prod" and not c.retain_stateful_resources:
+        _fail(c, "retain_stateful_resources", "prod data must outlive its stack",
+              "set it to true for prod; only dev and staging may be destroyed.")
+
+
+_CHECKS = (_check_identity, _check_training, _check_serving, _check_retention)

@@ -1,0 +1,133 @@
+"""Roles: one IAM role per SageMaker job type, and the pipeline role that starts them.
+
+Data access is granted by the stack through :class:`stacks.storage.S3Location`;
+this construct holds what each job needs from SageMaker itself: its container
+images, its log group, its metrics namespace, and nothing account-wide.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from aws_cdk import Aws
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+SAGEMAKER = "sagemaker.amazonaws.com"
+
+
+def _arn(service: str, resource: str) -> str:
+    # Pseudo parameters render the same in cdk-nag whether or not the stage pins an env.
+    return f"arn:{Aws.PARTITION}:{service}:{Aws.REGION}:{Aws.ACCOUNT_ID}:{resource}"
+
+
+def _nag_arn(service: str, resource: str) -> str:
+    """How cdk-nag prints :func:`_arn` in a finding id."""
+    return f"arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
+
+
+class Roles(Construct):
+    """Execution roles for training, processing, serving and the pipeline."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image_repository_arns: Sequence[str],
+        data_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._image_repository_arns = list(image_repository_arns)
+        self.training = self._job_role("TrainingRole", "TrainingJobs", "Runs training jobs")
+        self.processing = self._job_role("ProcessingRole", "ProcessingJobs", "Runs evaluation processing jobs")
+        self.model_execution = self._job_role("ModelExecutionRole", "Endpoints", "Serves models on endpoints")
+        self.pipeline_execution = iam.Role(
+            self,
+            "PipelineExecutionRole",
+            assumed_by=iam.ServicePrincipal(SAGEMAKER),
+            description="Runs the SageMaker training pipeline: starts jobs and passes them their roles",
+        )
+        self._allow_pipeline_to_run_jobs(data_key)
+
+    def _job_role(self, construct_id: str, log_group: str, description: str) -> iam.Role:
+        role = iam.Role(self, construct_id, assumed_by=iam.ServicePrincipal(SAGEMAKER), description=description)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=self._image_repository_arns,
+            )
+        )
+        # GetAuthorizationToken and PutMetricData support no resource-level permissions.
+        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": f"/aws/sagemaker/{log_group}"}},
+            )
+        )
+        log_group_arn = f"log-group:/aws/sagemaker/{log_group}:*"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                resources=[_arn("logs", log_group_arn)],
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions; "
+            "PutMetricData is limited to this job type's namespace by condition.",
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{_nag_arn('logs', log_group_arn)}]",
+            f"SageMaker names one log stream per job in /aws/sagemaker/{log_group}; streams are not known "
+            "before the job runs, so the grant covers that one log group's streams.",
+        )
+        return role
+
+    def _allow_pipeline_to_run_jobs(self, data_key: kms.IKey) -> None:
+        role = self.pipeline_execution
+        jobs = {"training-job/*": "TrainingJob", "processing-job/*": "ProcessingJob"}
+        for resource, job in jobs.items():
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[f"sagemaker:Create{job}"],
+                    resources=[_arn("sagemaker", resource)],
+                    # Jobs must encrypt their volumes with the stage's key.
+                    conditions={"StringEquals": {"sagemaker:VolumeKmsKey": data_key.key_arn}},
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[f"sagemaker:Describe{job}", f"sagemaker:Stop{job}", "sagemaker:AddTags"],
+                    resources=[_arn("sagemaker", resource)],
+                )
+            )
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{_nag_arn('sagemaker', resource)}]",
+                f"SageMaker Pipelines generates a unique {job} name per execution, so the grant covers "
+                "this account and region's jobs of that type only.",
+            )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.training.role_arn, self.processing.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": SAGEMAKER}},
+            )
+        )
+        # SageMaker creates grants on the key to encrypt job volumes for the caller.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant"],
+                resources=[data_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[data_key.key_arn]))

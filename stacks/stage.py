@@ -1,0 +1,18 @@
+"""One CDK Stage per environment, so CodePipeline can deploy each as a unit."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stage
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.mlops_stack import MlopsStack
+
+
+class MlopsStage(Stage):
+    def __init__(self, scope: Construct, *, config: StageConfig) -> None:
+        super().__init__(
+            scope, config.construct_id, env=Environment(account=config.account, region=config.region)
+        )
+        self.config = config
+        self.mlops = MlopsStack(self, "Mlops", config=config)

@@ -1,0 +1,159 @@
+"""Storage: the KMS key and the S3 buckets every job reads and writes.
+
+Callers get least-privilege access through :class:`S3Location` grants, which
+name one prefix each, so no role ever holds a whole bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """One prefix of one bucket, the unit of every S3 grant in this app."""
+
+    bucket: s3.IBucket
+    prefix: str
+    key: kms.IKey
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{self.prefix}"
+
+    @property
+    def objects_arn(self) -> str:
+        return self.bucket.arn_for_objects(f"{self.prefix}*")
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        self._grant(grantee, ["s3:GetObject"], ["kms:Decrypt"])
+
+    def grant_write(self, grantee: iam.IGrantable) -> None:
+        self._grant(grantee, ["s3:PutObject", "s3:AbortMultipartUpload"], ["kms:GenerateDataKey", "kms:Decrypt"])
+
+    def grant_read_write(self, grantee: iam.IGrantable) -> None:
+        self._grant(
+            grantee,
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+        )
+
+    def _grant(self, grantee: iam.IGrantable, object_actions: list[str], key_actions: list[str]) -> None:
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=object_actions, resources=[self.objects_arn])
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.prefix}*"]}},
+            )
+        )
+        # S3 calls KMS on the caller's behalf; ViaService keeps the key out of direct use.
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=key_actions,
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self.bucket).region}.amazonaws.com"}},
+            )
+        )
+        acknowledge(
+            grantee.grant_principal,
+            f"AwsSolutions-IAM5[Resource::<{_logical_id(self.bucket)}.Arn>/{self.prefix}*]",
+            f"Object keys under {self.prefix} are created at run time (uploaded datasets, per-job "
+            "outputs and checkpoints) and unknown at synth, so the grant covers that one prefix.",
+        )
+
+
+def _logical_id(bucket: s3.IBucket) -> str:
+    return Stack.of(bucket).get_logical_id(bucket.node.default_child)
+
+
+class Storage(Construct):
+    """Customer-managed key, data buckets and their access-log bucket."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        retain: bool,
+        checkpoint_retention: Duration,
+        noncurrent_version_retention: Duration,
+        access_log_retention: Duration,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="Encrypts datasets, model artifacts, checkpoints and job volumes",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogBucket",
+            # S3 server access logging cannot deliver to SSE-KMS buckets.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=access_log_retention, noncurrent_version_expiration=access_log_retention)
+            ],
+            **self._common_bucket_props(removal),
+        )
+        self.dataset_bucket = self._data_bucket("DatasetBucket", removal, noncurrent_version_retention)
+        self.artifact_bucket = self._data_bucket("ModelArtifactBucket", removal, noncurrent_version_retention)
+        self.checkpoint_bucket = self._data_bucket(
+            "CheckpointBucket", removal, noncurrent_version_retention, expiration=checkpoint_retention
+        )
+
+        # The prefixes jobs may touch; everything else in the buckets is out of reach.
+        self.datasets = S3Location(self.dataset_bucket, "datasets/", self.key)
+        self.base_models = S3Location(self.dataset_bucket, "base-models/", self.key)
+        self.training_output = S3Location(self.artifact_bucket, "training-jobs/", self.key)
+        self.evaluations = S3Location(self.artifact_bucket, "evaluations/", self.key)
+        self.checkpoints = S3Location(self.checkpoint_bucket, "checkpoints/", self.key)
+
+    def _data_bucket(
+        self,
+        construct_id: str,
+        removal: RemovalPolicy,
+        noncurrent_version_retention: Duration,
+        *,
+        expiration: Duration | None = None,
+    ) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_prefix=f"{construct_id}/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=expiration,
+                    noncurrent_version_expiration=noncurrent_version_retention,
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            **self._common_bucket_props(removal),
+        )
+
+    @staticmethod
+    def _common_bucket_props(removal: RemovalPolicy) -> dict:
+        return dict(
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=removal,
+        )

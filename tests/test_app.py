@@ -1,0 +1,144 @@
+"""The whole app: every stage synthesizes offline, passes cdk-nag and cfn-lint, and stays stable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_iam as iam
+
+from cfnlint.api import lint_file
+
+import app as cdk_app
+
+ROOT = Path(__file__).resolve().parent.parent
+CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
+
+# Replacing any of these loses data: a refactor that changes one must fail here first.
+STATEFUL_LOGICAL_IDS = {
+    "StorageDataKeyE15BA43B": "AWS::KMS::Key",
+    "StorageAccessLogBucket76E80A12": "AWS::S3::Bucket",
+    "StorageDatasetBucketF0B8C506": "AWS::S3::Bucket",
+    "StorageModelArtifactBucketF760C4CF": "AWS::S3::Bucket",
+    "StorageCheckpointBucket217D3CE2": "AWS::S3::Bucket",
+}
+
+
+def _templates(outdir: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(outdir.glob("assembly-*/*.template.json"))}
+
+
+def _run_app(context: dict) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(ROOT / "cdk.out.test")}
+    return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_every_stage_synthesizes_with_zero_unsuppressed_nag_findings(synthesized):
+    _, stages, _, outdir = synthesized
+    assert [s.stage_name for s in stages] == ["Dev", "Staging", "Prod"]
+    report = json.loads((outdir / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+    assert sorted(_templates(outdir)) == ["assembly-Dev", "assembly-Prod", "assembly-Staging"]
+
+
+def test_nag_gate_fails_synth_on_an_unacknowledged_wildcard(cdk_context, tmp_path):
+    app = App(context={**cdk_context, "stage": "dev"}, outdir=str(tmp_path))
+    (stage,) = cdk_app.build_app(app)
+    stage.mlops.roles.training.add_to_policy(iam.PolicyStatement(actions=["s3:*"], resources=["*"]))
+    with pytest.raises(RuntimeError, match="ValidationFailed") as failure:
+        app.synth()
+    assert "AwsSolutions-IAM5[Action::s3:*]" in str(failure.value)
+
+
+def test_cfn_lint_finds_no_errors_in_any_template(synthesized):
+    _, _, _, outdir = synthesized
+    templates = sorted(outdir.glob("assembly-*/*.template.json"))
+    assert len(templates) == 3
+    for template in templates:
+        errors = [m for m in lint_file(template) if m.rule.id.startswith("E")]
+        assert errors == [], f"{template.name}: {errors}"
+
+
+def test_stateful_logical_ids_are_pinned(synthesized):
+    _, _, _, outdir = synthesized
+    for name, template in _templates(outdir).items():
+        stateful = {k: v["Type"] for k, v in template["Resources"].items()
+                    if v["Type"] in ("AWS::S3::Bucket", "AWS::KMS::Key")}
+        assert stateful == STATEFUL_LOGICAL_IDS, name
+
+
+@pytest.mark.parametrize("assembly, policy, protected", [
+    ("assembly-Dev", "Delete", False), ("assembly-Staging", "Retain", True), ("assembly-Prod", "Retain", True),
+])
+def test_data_survives_stack_deletion_outside_dev(synthesized, assembly, policy, protected):
+    _, stages, cloud_assembly, outdir = synthesized
+    template = _templates(outdir)[assembly]
+    for logical_id in STATEFUL_LOGICAL_IDS:
+        assert template["Resources"][logical_id]["DeletionPolicy"] == policy
+    stack = next(s.mlops for s in stages if f"assembly-{s.stage_name}" == assembly)
+    assert stack.termination_protection is protected
+
+
+def test_synth_is_deterministic(synthesized, cdk_context, tmp_path):
+    _, _, _, outdir = synthesized
+    app = App(context={**cdk_context, "stage": "dev"}, outdir=str(tmp_path))
+    cdk_app.build_app(app)
+    app.synth()
+    assert _templates(tmp_path)["assembly-Dev"] == _templates(outdir)["assembly-Dev"]
+
+
+def test_stage_takes_account_and_region_from_config(cdk_context, tmp_path):
+    stages = json.loads(json.dumps(cdk_context["stages"]))
+    stages["prod"].update(account="111122223333", region="eu-west-1")
+    app = App(context={**cdk_context, "stages": stages, "stage": "prod"}, outdir=str(tmp_path))
+    (stage,) = cdk_app.build_app(app)
+    assert (stage.account, stage.region) == ("111122223333", "eu-west-1")
+    assert Stack.of(stage.mlops).region == "eu-west-1"
+
+
+def test_bad_stage_config_fails_synth_with_one_message_naming_the_field(cdk_context):
+    stages = json.loads(json.dumps(cdk_context["stages"]))
+    stages["staging"]["serverless_memory_mb"] = 1500
+    result = _run_app({**cdk_context, "stages": stages, "stage": "all"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "Invalid stage configuration: stages.staging.serverless_memory_mb: must be one of 1024..6144"
+    )
+
+
+def test_real_cdk_cli_rejects_an_unknown_stage(tmp_path):
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    result = subprocess.run([str(CDK_CLI), "synth", "-c", "stage=qa", "-o", str(tmp_path), "-q"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "stage: unknown stage 'qa'" in result.stderr
+
+
+def test_every_acknowledged_finding_carries_a_reason(synthesized):
+    _, _, _, outdir = synthesized
+    acknowledged = {}
+    for metadata in outdir.glob("assembly-*/*.metadata.json"):
+        for path, entries in json.loads(metadata.read_text()).items():
+            for entry in entries:
+                if entry["type"] == "aws:cdk:acknowledged-rules":
+                    acknowledged.update({f"{path} {rule}": reason for rule, reason in entry["data"].items()})
+    assert acknowledged, "the stages are expected to acknowledge their unavoidable wildcards"
+    for rule, reason in acknowledged.items():
+        assert len(reason) >= 40, rule
+        if "IAM5[" in rule:
+            assert "[Resource::" in rule, f"{rule}: acknowledge one resource finding, never a whole rule"
+
+
+def test_cfn_lint_gate_catches_an_invalid_property(cdk_context, tmp_path):
+    app = App(context={**cdk_context, "stage": "dev"}, outdir=str(tmp_path))
+    (stage,) = cdk_app.build_app(app)
+    stage.mlops.storage.dataset_bucket.node.default_child.add_property_override("VersioningConfiguration.Status", "Sometimes")
+    app.synth()
+    (template,) = tmp_path.glob("assembly-Dev/*.template.json")
+    assert any(m.rule.id.startswith("E") for m in lint_file(template))

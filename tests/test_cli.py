@@ -1,0 +1,39 @@
+"""The `textclf` command: its synth summary runs the real CDK CLI offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _textclf(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_synth_summary_of_every_stage_without_credentials(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    result = _textclf("synth", "--stage", "all", "--outdir", str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.startswith("| resource type"))
+    assert header == "| resource type | Dev | Staging | Prod |"
+    assert "| AWS::S3::Bucket | 4 | 4 | 4 |" in result.stdout
+    assert "cdk-nag AwsSolutions: 0 unsuppressed findings" in result.stdout
+    assert "cfn-lint: Dev 0 errors" in result.stdout
+
+
+def test_synth_failure_is_reported_with_the_cause(tmp_path):
+    result = _textclf("synth", "--stage", "qa", "--outdir", str(tmp_path))
+    assert result.returncode == 1
+    assert "stage: unknown stage 'qa'" in result.stderr
+
+
+def test_every_subcommand_has_help():
+    for command in ("synth", "bench"):
+        result = _textclf(command, "--help")
+        assert result.returncode == 0 and "usage: textclf" in result.stdout

@@ -1,0 +1,98 @@
+"""Stage configuration: every bad value fails with one message naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from stacks.config import ConfigError, StageConfig, load_stages
+
+
+def test_every_shipped_stage_is_valid(cdk_context):
+    configs = load_stages(cdk_context["stages"], "all")
+    assert [c.name for c in configs] == ["dev", "staging", "prod"]
+    assert all(c.account is None for c in configs), "no account id may be committed"
+
+
+def test_configs_are_frozen(stage_settings):
+    config = StageConfig.from_mapping("dev", stage_settings)
+    with pytest.raises(AttributeError):
+        config.use_spot = False
+
+
+def test_account_comes_from_the_caller_when_unset(stage_settings):
+    config = StageConfig.from_mapping("dev", stage_settings, account="123456789012")
+    assert config.account == "123456789012"
+
+
+def test_explicit_account_wins_over_the_caller(stage_settings):
+    stage_settings["account"] = "210987654321"
+    config = StageConfig.from_mapping("dev", stage_settings, account="123456789012")
+    assert config.account == "210987654321"
+
+
+def test_selection_accepts_a_list(cdk_context):
+    assert [c.name for c in load_stages(cdk_context["stages"], "dev,prod")] == ["dev", "prod"]
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("serverless_memory_mb", 1500, "stages.dev.serverless_memory_mb: must be one of 1024..6144"),
+        ("serverless_memory_mb", 7168, "stages.dev.serverless_memory_mb"),
+        ("serverless_max_concurrency", 0, "stages.dev.serverless_max_concurrency: must be within 1..200"),
+        ("serverless_max_concurrency", 201, "stages.dev.serverless_max_concurrency"),
+        ("serverless_provisioned_concurrency", 6, "stages.dev.serverless_provisioned_concurrency"),
+        ("max_wait_seconds", 3600, "stages.dev.max_wait_seconds: must be >= max_runtime_seconds"),
+        ("max_runtime_seconds", 0, "stages.dev.max_runtime_seconds"),
+        ("account", "12345", "stages.dev.account: not a 12-digit AWS account id"),
+        ("account", 123456789012, "stages.dev.account: must be str | None"),
+        ("region", "mars-north-1", "stages.dev.region: no Hugging Face DLC is pinned"),
+        ("name_prefix", "Text Clf", "stages.dev.name_prefix"),
+        ("training_instance_type", "g5.xlarge", "stages.dev.training_instance_type: not a SageMaker instance type"),
+        ("training_instance_count", 0, "stages.dev.training_instance_count"),
+        ("use_spot", "false", "stages.dev.use_spot: must be bool"),
+        ("training_instance_count", True, "stages.dev.training_instance_count: must be int"),
+        ("checkpoint_retention_days", 0, "stages.dev.checkpoint_retention_days"),
+        ("alarm_latency_p99_ms", 0, "stages.dev.alarm_latency_p99_ms"),
+    ],
+)
+def test_bad_value_names_the_field_and_the_fix(stage_settings, field, value, expected):
+    stage_settings[field] = value
+    with pytest.raises(ConfigError) as error:
+        StageConfig.from_mapping("dev", stage_settings)
+    assert expected in str(error.value)
+    assert "Fix:" in str(error.value)
+
+
+def test_max_wait_is_free_without_spot(stage_settings):
+    stage_settings.update(use_spot=False, max_wait_seconds=0)
+    assert StageConfig.from_mapping("dev", stage_settings).use_spot is False
+
+
+def test_unknown_stage_is_rejected(cdk_context):
+    with pytest.raises(ConfigError, match=r"stage: unknown stage 'qa'.*dev, staging, prod"):
+        load_stages(cdk_context["stages"], "qa")
+
+
+def test_typo_in_a_setting_is_rejected(stage_settings):
+    stage_settings["use_spots"] = True
+    with pytest.raises(ConfigError, match=r"stages.dev.use_spots: unknown setting"):
+        StageConfig.from_mapping("dev", stage_settings)
+
+
+def test_missing_setting_is_rejected(stage_settings):
+    del stage_settings["serverless_memory_mb"]
+    with pytest.raises(ConfigError, match=r"stages.dev.serverless_memory_mb: missing"):
+        StageConfig.from_mapping("dev", stage_settings)
+
+
+def test_prod_must_retain_its_data(cdk_context):
+    settings = dict(cdk_context["stages"]["prod"], retain_stateful_resources=False)
+    with pytest.raises(ConfigError, match=r"stages.prod.retain_stateful_resources"):
+        StageConfig.from_mapping("prod", settings)
+
+
+def test_checkpoints_outlive_the_longest_spot_job(stage_settings):
+    stage_settings.update(max_runtime_seconds=86400, max_wait_seconds=8 * 86400, checkpoint_retention_days=7)
+    with pytest.raises(ConfigError, match=r"stages.dev.checkpoint_retention_days: checkpoints would expire"):
+        StageConfig.from_mapping("dev", stage_settings)
