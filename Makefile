@@ -4,13 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# `cdk` runs `python3 app.py` (cdk.json): make it the venv's interpreter.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install run test bench clean
 
 install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml package.json package-lock.json
-	python3 -m venv $(VENV)
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	npm ci --no-audit --no-fund --loglevel=error

@@ -43,7 +43,8 @@ def _variants(outdir: str) -> list[tuple[str, list[str]]]:
         ("CDK synth in one process, no cdk-nag (baseline)", [sys.executable, "-c", IN_PROCESS, "plain", outdir]),
         ("CDK synth in one process, with cdk-nag", [sys.executable, "-c", IN_PROCESS, "nag", outdir]),
         ("`cdk synth -c stage=all` (pinned CLI, cdk-nag on)",
-         [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "-c", "stage=all", "-q", "-o", outdir]),
+         [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--app", f"{sys.executable} app.py",
+          "-c", "stage=all", "-q", "-o", outdir]),
     ]
 
 

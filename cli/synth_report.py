@@ -28,7 +28,9 @@ class StackSummary:
 def synthesize(stage: str, outdir: Path) -> None:
     """Run the pinned CDK CLI; raises with its stderr when synth (or cdk-nag) fails."""
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    result = subprocess.run([str(CDK_CLI), "synth", "-c", f"stage={stage}", "-o", str(outdir), "-q"],
+    # --app pins this interpreter, so synth works whether or not a venv is activated.
+    command = [str(CDK_CLI), "synth", "--app", f"{sys.executable} app.py", "-c", f"stage={stage}", "-o", str(outdir), "-q"]
+    result = subprocess.run(command,
                             cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"cdk synth failed:\n{result.stderr.strip()}")

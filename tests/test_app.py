@@ -114,7 +114,8 @@ def test_bad_stage_config_fails_synth_with_one_message_naming_the_field(cdk_cont
 
 def test_real_cdk_cli_rejects_an_unknown_stage(tmp_path):
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    result = subprocess.run([str(CDK_CLI), "synth", "-c", "stage=qa", "-o", str(tmp_path), "-q"],
+    result = subprocess.run([str(CDK_CLI), "synth", "--app", f"{sys.executable} app.py", "-c", "stage=qa",
+                             "-o", str(tmp_path), "-q"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "stage: unknown stage 'qa'" in result.stderr
