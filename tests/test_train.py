@@ -1,0 +1,183 @@
+"""train.py end to end on a tiny BERT: export, spot-interruption resume, DDP, distillation, SageMaker runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import train
+from conftest import ROOT, TRAINING_DIR
+from log_format import METRIC_DEFINITIONS
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def _argv(model, data, out: Path, *extra: str) -> list[str]:
+    return [
+        "--train_dir", str(data["train"]), "--validation_dir", str(data["validation"]),
+        "--model_name_or_path", str(model), "--labels", "negative,positive",
+        "--per_device_batch_size", "16", "--epochs", "2", "--max_length", "48",
+        "--log_steps", "4", "--checkpoint_steps", "8", "--learning_rate", "1e-3",
+        "--checkpoint_dir", str(out / "checkpoints"), "--model_dir", str(out / "model"),
+        "--output_data_dir", str(out / "output"), *extra,
+    ]
+
+
+def _run(argv: list[str], *, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    command = (launcher or [sys.executable]) + [str(TRAINING_DIR / "train.py"), *argv]
+    return subprocess.run(command, cwd=TRAINING_DIR, env=ENV, capture_output=True, text=True, timeout=600)
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return load_file(out / "model" / "model.safetensors")
+
+
+def test_finetune_exports_a_servable_model_and_parsable_metrics(tiny_model_dir, small_data, tmp_path):
+    result = _run(_argv(tiny_model_dir, small_data, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    model_dir = tmp_path / "model"
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "vocab.txt", "labels.json"):
+        assert (model_dir / name).exists(), name
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    metrics = json.loads((tmp_path / "output" / "metrics.json").read_text())
+    assert set(metrics) >= {"accuracy", "f1_macro", "per_class", "confusion_matrix", "loss"}
+    for definition in METRIC_DEFINITIONS:
+        values = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(definition["Regex"], line))]
+        assert values, f"{definition['Name']} never logged"
+        float(values[-1])
+
+
+def test_spot_interruption_resumes_to_identical_weights(tiny_model_dir, small_data, tmp_path):
+    """SIGTERM mid-epoch, restart, finish: bit-identical to a run that was never interrupted (CPU)."""
+    extra = ("--epochs", "4", "--eval_steps", "2")  # dropout stays on: RNG state must resume too
+    reference = _run(_argv(tiny_model_dir, small_data, tmp_path / "reference", *extra))
+    assert reference.returncode == 0, reference.stderr
+
+    argv = _argv(tiny_model_dir, small_data, tmp_path / "spot", *extra)
+    process = subprocess.Popen([sys.executable, str(TRAINING_DIR / "train.py"), *argv], cwd=TRAINING_DIR, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in process.stdout:
+        if line.startswith("train: step=20 "):  # past the step-16 checkpoint, mid-epoch 2
+            process.send_signal(signal.SIGTERM)
+            break
+    process.stdout.read()
+    assert process.wait(timeout=300) == train.EXIT_INTERRUPTED
+    assert not (tmp_path / "spot" / "model" / "model.safetensors").exists()
+
+    resumed = _run(argv)
+    assert resumed.returncode == 0, resumed.stderr
+    match = re.search(r"resume: step=(\d+) epoch=(\d+) batch=(\d+)", resumed.stdout)
+    assert match and 20 <= int(match.group(1)) < 64 and int(match.group(3)) > 0, resumed.stdout
+    expected, actual = _weights(tmp_path / "reference"), _weights(tmp_path / "spot")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+
+
+def test_resume_refuses_a_checkpoint_from_other_settings(tiny_model_dir, small_data, tmp_path):
+    assert _run(_argv(tiny_model_dir, small_data, tmp_path, "--epochs", "1")).returncode == 0
+    with pytest.raises(ValueError, match=r"other settings \(per_device_batch_size: 16 -> 8.*Fix: use a new checkpoint"):
+        train.main(_argv(tiny_model_dir, small_data, tmp_path, "--epochs", "1", "--per_device_batch_size", "8"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tiny_model_dir, small_data, tmp_path):
+    common = ("--dropout", "0", "--epochs", "1")
+    single = _run(_argv(tiny_model_dir, small_data, tmp_path / "one", *common))
+    assert single.returncode == 0, single.stderr
+    argv = _argv(tiny_model_dir, small_data, tmp_path / "two", *common)
+    argv[argv.index("--per_device_batch_size") + 1] = "8"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+                "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
+    double = _run(argv, launcher=launcher)
+    assert double.returncode == 0, double.stdout + double.stderr
+    assert "world_size=2" in double.stdout
+    one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    initial = load_file(tiny_model_dir / "model.safetensors")
+    moved = max((one[k] - initial[k]).abs().max().item() for k in one if k in initial)
+    assert moved > 1e-3, "training must have changed the weights for the comparison to mean anything"
+    for name in one:
+        assert torch.allclose(one[name], two[name], rtol=1e-4, atol=2e-5), name
+
+
+def test_distill_student_from_teacher_layers_with_and_without_cached_logits(tiny_model_dir, small_data, tmp_path):
+    results = {}
+    for cached in ("True", "False"):
+        out = tmp_path / cached
+        argv = _argv(tiny_model_dir, small_data, out, "--mode", "distill", "--teacher_name_or_path", str(tiny_model_dir),
+                     "--student_layers", "0,2", "--alpha", "0.5", "--temperature", "2", "--dropout", "0",
+                     "--epochs", "1", "--cache_teacher_logits", cached)
+        assert train.main(argv) == 0
+        config = json.loads((out / "model" / "config.json").read_text())
+        assert config["num_hidden_layers"] == 2
+        results[cached] = _weights(out)
+    for name in results["True"]:
+        assert torch.allclose(results["True"][name], results["False"][name], rtol=1e-4, atol=1e-5), name
+
+
+def test_distill_rejects_a_student_with_another_vocabulary(tiny_model_dir, small_data, tmp_path):
+    other = tmp_path / "other-student"
+    shutil.copytree(tiny_model_dir, other)
+    vocab = (other / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    vocab[2000], vocab[2001] = vocab[2001], vocab[2000]
+    (other / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (other / "tokenizer.json").unlink()
+    argv = _argv(other, small_data, tmp_path, "--mode", "distill", "--teacher_name_or_path", str(tiny_model_dir))
+    with pytest.raises(Exception, match="teacher and student tokenizers differ"):
+        train.main(argv)
+
+
+def _sagemaker_tree(base: Path, model: Path, data: dict, hyperparameters: dict) -> Path:
+    """A /opt/ml layout as SageMaker builds it, with the source bundle (training/ + inference/)."""
+    source = base / "bundle"
+    shutil.copytree(TRAINING_DIR, source / "training", ignore=shutil.ignore_patterns("__pycache__"))
+    if (ROOT / "inference").is_dir():
+        shutil.copytree(ROOT / "inference", source / "inference", ignore=shutil.ignore_patterns("__pycache__"))
+    config = base / "input" / "config"
+    config.mkdir(parents=True)
+    channels = {"train": data["train"], "validation": data["validation"], "model": model}
+    for name, path in channels.items():
+        shutil.copytree(path, base / "input" / "data" / name)
+    hyperparameters = {**hyperparameters, "sagemaker_program": "training/train.py",
+                       "sagemaker_submit_directory": str(source), "sagemaker_region": "us-east-1"}
+    (config / "hyperparameters.json").write_text(json.dumps({k: json.dumps(v) for k, v in hyperparameters.items()}))
+    (config / "inputdataconfig.json").write_text(json.dumps({n: {"TrainingInputMode": "File"} for n in channels}))
+    # The runner waits until every host name resolves; "localhost" does here, as "algo-1" does on SageMaker.
+    (config / "resourceconfig.json").write_text(json.dumps({"current_host": "localhost", "hosts": ["localhost"],
+                                                            "network_interface_name": "lo"}))
+    return base
+
+
+def test_runs_under_the_real_sagemaker_training_entry_runner(tiny_model_dir, small_data, tmp_path):
+    base = _sagemaker_tree(tmp_path / "opt-ml", tiny_model_dir, small_data, {
+        "labels": "negative,positive", "epochs": 1, "per_device_batch_size": 16, "group_by_length": "False",
+        "checkpoint_dir": str(tmp_path / "checkpoints"), "log_steps": 4,
+    })
+    env = {**ENV, "SAGEMAKER_BASE_DIR": str(base), "SM_NUM_GPUS": "0"}
+    result = subprocess.run([sys.executable, "-c", "from sagemaker_training.cli.train import main; main()"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "data: train=256 validation=64" in output
+    assert (base / "model" / "model.safetensors").exists()
+    assert (base / "output" / "data" / "metrics.json").exists()
+    saved = json.loads((base / "model" / "training_config.json").read_text())
+    assert saved["group_by_length"] is False, "the string 'False' from SageMaker must parse as False"
+    assert saved["model_name_or_path"] == str(base / "input" / "data" / "model"), "base model from the model channel"

@@ -1,0 +1,42 @@
+"""The model directory SageMaker packs into model.tar.gz, ready to serve as is."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from torch import nn
+
+# Next to training/ in the source bundle; copied so the registered artifact carries its handler.
+INFERENCE_CODE = Path(__file__).resolve().parent.parent / "inference"
+
+
+def export_model(model: nn.Module, tokenizer, names: Sequence[str], model_dir: str | Path, config: dict) -> Path:
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.config.id2label = dict(enumerate(names))
+    model.config.label2id = {name: i for i, name in enumerate(names)}
+    model.save_pretrained(model_dir, safe_serialization=True)
+    tokenizer.save_pretrained(model_dir)
+    (model_dir / "labels.json").write_text(json.dumps(list(names), indent=2) + "\n")
+    (model_dir / "training_config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
+    _copy_inference_code(model_dir / "code")
+    return model_dir
+
+
+def _copy_inference_code(target: Path) -> None:
+    if not INFERENCE_CODE.is_dir():
+        return
+    target.mkdir(exist_ok=True)
+    for source in INFERENCE_CODE.iterdir():
+        if source.is_file() and (source.suffix == ".py" or source.name == "requirements.txt"):
+            shutil.copy2(source, target / source.name)
+
+
+def write_metrics(report: dict, output_dir: str | Path) -> None:
+    if report:
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")

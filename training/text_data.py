@@ -1,0 +1,140 @@
+"""Labelled text from a SageMaker channel: reading, label maps, tokenising, batching.
+
+Batches are a pure function of (seed, epoch), so a resumed run replays exactly
+the order an uninterrupted run would have seen, and every DDP rank agrees on it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+SUFFIXES = (".csv", ".jsonl", ".json")
+
+
+class DataError(ValueError):
+    """The channel's files cannot be used as they are."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+    source: str  # file:line, for error messages
+
+
+def read_examples(directory: str | Path, text_column: str, label_column: str) -> list[Example]:
+    files = sorted(p for p in Path(directory).rglob("*") if p.suffix in SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"{directory}: no {', '.join(SUFFIXES)} files. Fix: upload CSV or JSON Lines with "
+                        f"'{text_column}' and '{label_column}' fields.")
+    examples = []
+    for path in files:
+        rows = _csv_rows(path) if path.suffix == ".csv" else _jsonl_rows(path)
+        for line, row in rows:
+            where = f"{path.name}:{line}"
+            if text_column not in row or label_column not in row:
+                raise DataError(f"{where}: missing field '{text_column}' or '{label_column}'. Fix: set "
+                                "--text_column/--label_column to the file's field names.")
+            text, label = row[text_column], row[label_column]
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"{where}: '{text_column}' must be non-empty text.")
+            examples.append(Example(text=text, label=str(label).strip(), source=where))
+    return examples
+
+
+def _csv_rows(path: Path):
+    with path.open(newline="", encoding="utf-8") as handle:
+        for offset, row in enumerate(csv.DictReader(handle)):
+            yield offset + 2, row  # line 1 is the header
+
+
+def _jsonl_rows(path: Path):
+    with path.open(encoding="utf-8") as handle:
+        for line, raw in enumerate(handle, start=1):
+            if raw.strip():
+                try:
+                    yield line, json.loads(raw)
+                except json.JSONDecodeError as error:
+                    raise DataError(f"{path.name}:{line}: not valid JSON ({error.msg}).") from None
+
+
+def label_names(examples: Sequence[Example], declared: Sequence[str] = ()) -> list[str]:
+    """Label names in id order: as declared, else integer ids in order, else sorted names.
+
+    With declared names, a label may be given by name or by its integer id.
+    """
+    seen = sorted({e.label for e in examples})
+    if declared:
+        names = list(declared)
+        for label in seen:
+            if label not in names and not (label.isdigit() and int(label) < len(names)):
+                example = next(e for e in examples if e.label == label)
+                raise DataError(f"{example.source}: label {label!r} is neither a name nor an id in "
+                                f"--labels {','.join(names)}. Fix: add it to --labels or correct the data.")
+        return names
+    if all(label.isdigit() for label in seen):
+        return [str(i) for i in range(max(int(label) for label in seen) + 1)]
+    return seen
+
+
+def encode_labels(examples: Sequence[Example], names: Sequence[str]) -> list[int]:
+    index = {name: i for i, name in enumerate(names)}
+    return [index[e.label] if e.label in index else int(e.label) for e in examples]
+
+
+@dataclass
+class EncodedDataset:
+    input_ids: list[list[int]]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def encode(tokenizer, examples: Sequence[Example], labels: Sequence[int], max_length: int) -> EncodedDataset:
+    encoded = tokenizer([e.text for e in examples], truncation=True, max_length=max_length)
+    return EncodedDataset(input_ids=encoded["input_ids"], labels=list(labels))
+
+
+def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, *,
+                  group_by_length: bool, drop_last: bool = True) -> list[list[int]]:
+    """The batches of one epoch, shuffled by (seed, epoch); grouped by length if asked.
+
+    Grouping sorts windows of 50 batches by length, then shuffles the batch
+    order, as Hugging Face's length-grouped sampler does: padding shrinks while
+    each batch still mixes the dataset.
+    """
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if group_by_length:
+        window = batch_size * 50
+        order = [i for start in range(0, len(order), window)
+                 for i in sorted(order[start:start + window], key=lambda j: -lengths[j])]
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if drop_last and batches and len(batches[-1]) < batch_size:
+        batches.pop()
+    if group_by_length:
+        rng.shuffle(batches)
+    return batches
+
+
+def collate(dataset: EncodedDataset, indices: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad to the longest text in this batch only (dynamic padding)."""
+    rows = [dataset.input_ids[i] for i in indices]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        input_ids[r, :len(row)] = torch.tensor(row, dtype=torch.long)
+        attention_mask[r, :len(row)] = 1
+    labels = torch.tensor([dataset.labels[i] for i in indices], dtype=torch.long)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
+            "index": torch.tensor(list(indices), dtype=torch.long)}

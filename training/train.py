@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Fine-tune or distill a sequence classifier; the entry point of the SageMaker training job.
+
+    python train.py --train_dir data/train --model_name_or_path <dir> --epochs 1
+    torchrun --nproc_per_node 2 train.py ...            # DDP, one process per GPU (gloo on CPU)
+
+Spot-safe: a resumable checkpoint is written every --checkpoint_steps and on
+SIGTERM, and a restarted job resumes from the newest intact one by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+import checkpointing
+import exporting
+import hparams
+import metrics
+import modeling
+import runtime
+import text_data
+from distillation import distillation_loss
+from log_format import metric_line
+
+log = logging.getLogger("train")
+EXIT_INTERRUPTED = 143  # 128 + SIGTERM: the job stopped before finishing, by request
+RESUME_KEYS = ("mode", "seed", "per_device_batch_size", "world_size", "total_steps", "labels", "student_layers")
+
+
+def linear_warmup_decay(step: int, *, warmup_steps: int, total_steps: int) -> float:
+    """LR multiplier: linear warm-up to 1, then linear decay to 0 (as HF's linear schedule)."""
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def main(argv: list[str] | None = None) -> int:
+    # ---- args -------------------------------------------------------------------------------
+    args = hparams.parse_args(argv)
+
+    # ---- distributed / seed / device ----------------------------------------------------------
+    rt = runtime.init_runtime(args.precision)
+    logging.basicConfig(level=logging.INFO if rt.is_main else logging.WARNING, format="%(message)s", stream=sys.stdout)
+    runtime.seed_everything(args.seed)
+    stop = runtime.StopSignal()
+    log.info("runtime: world_size=%d device=%s precision=%s", rt.world_size, rt.device, rt.dtype or "fp32")
+
+    # ---- data ---------------------------------------------------------------------------------
+    teacher = modeling.load_teacher(args.teacher_name_or_path) if args.mode == "distill" else None
+    tokenizer = modeling.load_tokenizer(args.teacher_name_or_path if args.student_layers else args.model_name_or_path)
+    if teacher is not None and not args.student_layers:
+        modeling.check_tokenizers_match(modeling.load_tokenizer(args.teacher_name_or_path), tokenizer)
+    train_examples = text_data.read_examples(args.train_dir, args.text_column, args.label_column)
+    declared = [n for n in args.labels.split(",") if n] or (teacher and modeling.teacher_label_names(teacher)) or []
+    names = text_data.label_names(train_examples, declared)
+    train_set = text_data.encode(tokenizer, train_examples, text_data.encode_labels(train_examples, names), args.max_length)
+    val_set = None
+    if args.validation_dir:
+        val_examples = text_data.read_examples(args.validation_dir, args.text_column, args.label_column)
+        text_data.label_names(val_examples, names)  # fails on labels the model cannot predict
+        val_set = text_data.encode(tokenizer, val_examples, text_data.encode_labels(val_examples, names), args.max_length)
+    lengths = [len(ids) for ids in train_set.input_ids]
+    global_batch = args.per_device_batch_size * rt.world_size
+    steps_per_epoch = len(train_set) // global_batch
+    if steps_per_epoch == 0:
+        raise text_data.DataError(f"{len(train_set)} training examples is less than one global batch ({global_batch}). "
+                                  "Fix: lower --per_device_batch_size or add data.")
+    log.info("data: train=%d validation=%d labels=%s steps_per_epoch=%d", len(train_set),
+             len(val_set) if val_set else 0, names, steps_per_epoch)
+
+    # ---- models -------------------------------------------------------------------------------
+    if args.student_layers:
+        model = modeling.student_from_teacher_layers(teacher, args.student_layers)
+    else:
+        model = modeling.load_classifier(args.model_name_or_path, names)
+    if args.dropout >= 0:
+        modeling.set_dropout(model, args.dropout)
+    model.to(rt.device)
+    if teacher is not None:
+        teacher.to(rt.device).eval()
+    log.info("model: %s parameters=%d%s", type(model).__name__, modeling.count_parameters(model),
+             f" teacher_parameters={modeling.count_parameters(teacher)}" if teacher is not None else "")
+
+    # ---- optimizer / schedule -----------------------------------------------------------------
+    total_steps = args.max_steps or math.ceil(args.epochs * steps_per_epoch)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
+         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0}],
+        lr=args.learning_rate,
+    )
+    schedule = partial(linear_warmup_decay, warmup_steps=int(args.warmup_ratio * total_steps), total_steps=total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.dtype == torch.float16)
+    config = {**vars(args), "world_size": rt.world_size, "total_steps": total_steps, "labels": names}
+
+    # ---- resume -------------------------------------------------------------------------------
+    step = 0
+    state = checkpointing.load_latest_checkpoint(args.checkpoint_dir)
+    if state is not None:
+        _check_resumable(state["config"], config, args.checkpoint_dir)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        runtime.set_rng_state(state["rng"][rt.rank] if isinstance(state["rng"], list) else state["rng"])
+        step = state["step"]
+        log.info("resume: step=%d epoch=%d batch=%d from %s", step, *state["data_position"], args.checkpoint_dir)
+    trained = DistributedDataParallel(model) if rt.distributed else model
+    pad_id = tokenizer.pad_token_id or 0
+    teacher_logits = None
+    if teacher is not None and args.cache_teacher_logits:
+        teacher_logits = _all_logits(teacher, train_set, args.eval_batch_size, pad_id, rt)
+        log.info("teacher: cached logits for %d examples", len(teacher_logits))
+
+    # ---- loop ---------------------------------------------------------------------------------
+    batches, batches_epoch = None, -1
+    window_start, window_steps, window_loss = time.perf_counter(), 0, 0.0
+    last_eval: dict = {}
+    while step < total_steps:
+        epoch, position = divmod(step, steps_per_epoch)
+        if epoch != batches_epoch:
+            batches = text_data.epoch_batches(lengths, global_batch, args.seed, epoch, group_by_length=args.group_by_length)
+            batches_epoch = epoch
+        mine = batches[position][rt.rank * args.per_device_batch_size:(rt.rank + 1) * args.per_device_batch_size]
+        batch = {k: v.to(rt.device) for k, v in text_data.collate(train_set, mine, pad_id).items()}
+
+        trained.train()
+        with runtime.autocast(rt):
+            logits = trained(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+            if teacher is None:
+                loss = F.cross_entropy(logits, batch["labels"])
+            else:
+                soft = (teacher_logits[batch["index"].cpu()].to(rt.device) if teacher_logits is not None
+                        else _teacher_forward(teacher, batch))
+                loss = distillation_loss(logits, soft, batch["labels"], alpha=args.alpha, temperature=args.temperature)
+        scaler.scale(loss).backward()
+        if args.max_grad_norm > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        window_steps += 1
+        window_loss += loss.item()
+
+        if step % args.log_steps == 0 or step == total_steps:
+            elapsed = time.perf_counter() - window_start
+            log.info(metric_line("train", step=step, epoch=step / steps_per_epoch, loss=window_loss / window_steps,
+                                 lr=scheduler.get_last_lr()[0], samples_per_sec=window_steps * global_batch / elapsed))
+            window_start, window_steps, window_loss = time.perf_counter(), 0, 0.0
+        end_of_epoch = step % steps_per_epoch == 0
+        if val_set is not None and ((args.eval_steps and step % args.eval_steps == 0)
+                                    or (not args.eval_steps and end_of_epoch) or step == total_steps):
+            last_eval = _evaluate(model, val_set, names, args.eval_batch_size, pad_id, rt, step)
+        interrupted = stop.agreed(rt)
+        if step % args.checkpoint_steps == 0 or interrupted:
+            _save(rt, args, step, steps_per_epoch, config, model, optimizer, scheduler, scaler)
+        if interrupted:
+            log.info("interrupted: SIGTERM at step=%d; checkpoint written, exiting to be resumed", step)
+            _shutdown(rt)
+            return EXIT_INTERRUPTED
+
+    # ---- export -------------------------------------------------------------------------------
+    if rt.is_main:
+        exporting.export_model(model, tokenizer, names, args.model_dir, config)
+        exporting.write_metrics(last_eval, args.output_data_dir)
+        log.info("export: model written to %s", args.model_dir)
+    _shutdown(rt)
+    return 0
+
+
+def _check_resumable(saved: dict, current: dict, directory: str) -> None:
+    changed = {k: (saved.get(k), current[k]) for k in RESUME_KEYS if saved.get(k) != current[k]}
+    if changed:
+        details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        raise ValueError(f"the checkpoint in {directory} is from a run with other settings ({details}). "
+                         "Fix: use a new checkpoint location for a new run, or restore those hyperparameters.")
+
+
+def _save(rt, args, step, steps_per_epoch, config, model, optimizer, scheduler, scaler) -> None:
+    rng = runtime.rng_state()
+    if rt.distributed:
+        gathered = [None] * rt.world_size
+        dist.all_gather_object(gathered, rng)
+        rng = gathered
+    if rt.is_main:
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "scaler": scaler.state_dict(), "step": step, "data_position": divmod(step, steps_per_epoch),
+                 "rng": rng, "config": config}
+        path = checkpointing.save_checkpoint(state, args.checkpoint_dir, step, args.keep_checkpoints)
+        log.info("checkpoint: step=%d path=%s", step, path)
+    if rt.distributed:
+        dist.barrier()
+
+
+def _batches_by_length(dataset, batch_size: int):
+    order = sorted(range(len(dataset)), key=lambda i: len(dataset.input_ids[i]))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _all_logits(model, dataset, batch_size, pad_id, rt) -> torch.Tensor:
+    """Logits for every example, indexed by example position."""
+    groups = _batches_by_length(dataset, batch_size)
+    with runtime.autocast(rt):
+        logits = modeling.predict_logits(model, (text_data.collate(dataset, g, pad_id) for g in groups), rt.device)
+    result = torch.empty_like(logits)
+    result[torch.tensor([i for g in groups for i in g])] = logits
+    return result
+
+
+@torch.no_grad()
+def _teacher_forward(teacher, batch) -> torch.Tensor:
+    return teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+
+
+def _evaluate(model, dataset, names, batch_size, pad_id, rt, step) -> dict:
+    report = {}
+    if rt.is_main:
+        logits = _all_logits(model, dataset, batch_size, pad_id, rt)
+        labels = torch.tensor(dataset.labels)
+        report = metrics.classification_report(labels, logits.argmax(-1), names)
+        report["loss"] = float(F.cross_entropy(logits, labels))
+        log.info(metric_line("eval", step=step, loss=report["loss"], accuracy=report["accuracy"],
+                             f1_macro=report["f1_macro"]))
+    if rt.distributed:
+        dist.barrier()
+    return report
+
+
+def _shutdown(rt) -> None:
+    if rt.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
