@@ -17,8 +17,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from benchmarks.report import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 GOAL_SECONDS = 15.0
 
 IN_PROCESS = """
@@ -78,22 +79,8 @@ def main(repeats: int = 3) -> int:
     ]
     text = "\n".join(table)
     print(text)
-    _write_section("synth", text)
+    write_section("synth", text)
     return 0
-
-
-def _write_section(name: str, text: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, keeping the others."""
-    begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
-    DOCS.parent.mkdir(exist_ok=True)
-    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\nLatest figures of every benchmark in the project.\n"
-    section = f"{begin}\n{text}\n{end}"
-    if begin in current:
-        head, rest = current.split(begin, 1)
-        current = head + section + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + section + "\n"
-    DOCS.write_text(current)
 
 
 if __name__ == "__main__":

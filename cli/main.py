@@ -21,13 +21,17 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(handler=synth_report.run)
 
     bench = commands.add_parser("bench", help="run a benchmark and write its table to docs/")
-    bench.add_argument("name", choices=["synth"], help="which benchmark to run")
-    bench.add_argument("--repeats", type=int, default=3, help="timed runs per variant; the median is reported")
+    bench.add_argument("name", choices=["synth", "train"], help="synth: CDK synth time; train: training throughput")
+    bench.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
     bench.set_defaults(handler=_run_bench)
     return parser
 
 
 def _run_bench(args: argparse.Namespace) -> int:
+    if args.name == "train":
+        from benchmarks import train_bench
+
+        return train_bench.main()
     from benchmarks import synth_bench
 
     return synth_bench.main(repeats=args.repeats)
