@@ -19,3 +19,10 @@ def write_section(name: str, text: str) -> None:
     else:
         current = current.rstrip("\n") + "\n\n" + section + "\n"
     DOCS.write_text(current)
+
+
+def publish(name: str, lines: list[str]) -> None:
+    """Print a benchmark's table and record it in docs/benchmarks.md."""
+    text = "\n".join(lines)
+    print(text)
+    write_section(name, text)

@@ -17,7 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from benchmarks.report import write_section
+from benchmarks.report import publish
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_SECONDS = 15.0
@@ -77,9 +77,7 @@ def main(repeats: int = 3) -> int:
         f"Goal: the CLI synth of all stages under {GOAL_SECONDS:.0f} s — "
         f"{'met' if cli_seconds < GOAL_SECONDS else 'NOT met'} ({cli_seconds:.2f} s).",
     ]
-    text = "\n".join(table)
-    print(text)
-    write_section("synth", text)
+    publish("synth", table)
     return 0
 
 

@@ -19,7 +19,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from benchmarks.report import write_section
+from benchmarks.report import publish
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING = ROOT / "training"
@@ -131,9 +131,7 @@ def main(steps: int = 60, batch: int = 32, warmup: int = 10) -> int:
         "",
         "Wall time includes start-up, tokenising and, for the cached variant, one teacher pass over the 4,000 rows.",
     ]
-    text = "\n".join(lines)
-    print(text)
-    write_section("train", text)
+    publish("train", lines)
     return 0
 
 

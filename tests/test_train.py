@@ -47,7 +47,7 @@ def test_finetune_exports_a_servable_model_and_parsable_metrics(tiny_model_dir, 
     result = _run(_argv(tiny_model_dir, small_data, tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     model_dir = tmp_path / "model"
-    for name in ("model.safetensors", "config.json", "tokenizer.json", "vocab.txt", "labels.json"):
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "labels.json"):
         assert (model_dir / name).exists(), name
     config = json.loads((model_dir / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"}
@@ -133,12 +133,18 @@ def test_distill_student_from_teacher_layers_with_and_without_cached_logits(tiny
 
 
 def test_distill_rejects_a_student_with_another_vocabulary(tiny_model_dir, small_data, tmp_path):
+    from transformers import BertTokenizerFast
+
+    from conftest import minilm_path
+
+    vocab = (minilm_path() / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    vocab[2000], vocab[2001] = vocab[2001], vocab[2000]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     other = tmp_path / "other-student"
     shutil.copytree(tiny_model_dir, other)
-    vocab = (other / "vocab.txt").read_text(encoding="utf-8").splitlines()
-    vocab[2000], vocab[2001] = vocab[2001], vocab[2000]
-    (other / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (other / "tokenizer.json").unlink()
+    for stale in other.glob("*token*"):
+        stale.unlink()
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"), do_lower_case=True).save_pretrained(other)
     argv = _argv(other, small_data, tmp_path, "--mode", "distill", "--teacher_name_or_path", str(tiny_model_dir))
     with pytest.raises(Exception, match="teacher and student tokenizers differ"):
         train.main(argv)

@@ -1,0 +1,28 @@
+"""The exported model directory is what the registry gets: weights, tokenizer, labels, handler code."""
+
+from __future__ import annotations
+
+import json
+
+import exporting
+import modeling
+
+
+def test_export_carries_labels_tokenizer_weights_and_inference_code(tiny_model_dir, tmp_path, monkeypatch):
+    handler = tmp_path / "inference"
+    handler.mkdir()
+    (handler / "inference.py").write_text("def model_fn(model_dir):\n    return model_dir\n")
+    (handler / "requirements.txt").write_text("")
+    (handler / "notes.md").write_text("not code")
+    monkeypatch.setattr(exporting, "INFERENCE_CODE", handler)
+
+    model = modeling.load_classifier(str(tiny_model_dir), ["negative", "positive"])
+    out = exporting.export_model(model, modeling.load_tokenizer(str(tiny_model_dir)), ["negative", "positive"],
+                                 tmp_path / "model", {"mode": "finetune"})
+
+    assert sorted(p.name for p in (out / "code").iterdir()) == ["inference.py", "requirements.txt"]
+    assert json.loads((out / "labels.json").read_text()) == ["negative", "positive"]
+    assert (out / "model.safetensors").exists() and not (out / "pytorch_model.bin").exists()
+    reloaded = modeling.load_teacher(str(out))
+    assert reloaded.config.id2label == {0: "negative", 1: "positive"}
+    assert modeling.load_tokenizer(str(out)).get_vocab() == modeling.load_tokenizer(str(tiny_model_dir)).get_vocab()
