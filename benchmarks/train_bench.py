@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,7 +100,7 @@ def make_student(teacher: Path, layers: list[int], target: Path) -> Path:
     return target
 
 
-def main(steps: int = 60, batch: int = 32, warmup: int = 10) -> int:
+def main(steps: int = 60, batch: int = 32, warmup: int = 10, repeats: int = 2) -> int:
     model = minilm()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -107,22 +108,29 @@ def main(steps: int = 60, batch: int = 32, warmup: int = 10) -> int:
         student = make_student(model, [0, 2, 4], workdir / "student")
         runs = workdir / "runs"
         distill = ("--mode", "distill", "--teacher_name_or_path", str(model), "--student_layers", "0,2,4")
-        rows = [
-            ("HF Trainer, MiniLM-L6 fine-tune (baseline A)", trainer(model, steps, batch, warmup, workdir), "A"),
-            ("train.py, MiniLM-L6 fine-tune", train_py(model, steps, batch, warmup, runs), "A"),
-            ("train.py, 3-layer student fine-tune (baseline B)", train_py(student, steps, batch, warmup, runs), "B"),
-            ("train.py, distill 6->3 layers, live teacher", train_py(model, steps, batch, warmup, runs, *distill,
-                                                                     "--cache_teacher_logits", "False"), "B"),
-            ("train.py, distill 6->3 layers, cached teacher logits", train_py(model, steps, batch, warmup, runs, *distill,
-                                                                             "--cache_teacher_logits", "True"), "B"),
+        variants = [
+            ("HF Trainer, MiniLM-L6 fine-tune (baseline A)", "A", lambda: trainer(model, steps, batch, warmup, workdir)),
+            ("train.py, MiniLM-L6 fine-tune", "A", lambda: train_py(model, steps, batch, warmup, runs)),
+            ("train.py, 3-layer student fine-tune (baseline B)", "B", lambda: train_py(student, steps, batch, warmup, runs)),
+            ("train.py, distill 6->3 layers, live teacher", "B",
+             lambda: train_py(model, steps, batch, warmup, runs, *distill, "--cache_teacher_logits", "False")),
+            ("train.py, distill 6->3 layers, cached teacher logits", "B",
+             lambda: train_py(model, steps, batch, warmup, runs, *distill, "--cache_teacher_logits", "True")),
         ]
+        # Rounds interleave the variants, so a slow spell of the machine hits all of them alike.
+        measured = [[] for _ in variants]
+        for _ in range(repeats):
+            for results, (_, _, run) in zip(measured, variants):
+                results.append(run())
+    rows = [(name, {key: statistics.median(r[key] for r in results) for key in ("samples_per_sec", "wall_s")}, base)
+            for (name, base, _), results in zip(variants, measured)]
     baselines = {"A": rows[0][1]["samples_per_sec"], "B": rows[2][1]["samples_per_sec"]}
     lines = [
         f"### Training throughput — {date.today().isoformat()}",
         "",
         f"{os.cpu_count()} CPU cores, fp32, packaged MiniLM-L6 (22.7M parameters), bundled SST-2 sample (4,000 rows), "
-        f"batch {batch}, {steps} optimizer steps, throughput over steps {warmup + 1}..{steps}; each variant in a fresh "
-        "process. Command: `textclf bench train`.",
+        f"batch {batch}, {steps} optimizer steps, throughput over steps {warmup + 1}..{steps}; median of {repeats} "
+        "interleaved rounds, each variant in a fresh process. Command: `textclf bench train`.",
         "",
         "| variant | samples/s | vs baseline | process wall time (s) |",
         "|---|---:|---:|---:|",

@@ -64,3 +64,13 @@ def test_dropout_override_reaches_every_dropout(tiny_model_dir):
         model.train()
         # Attention dropout included: training mode must now be deterministic.
         assert all(torch.equal(model(**inputs).logits, expected) for _ in range(5))
+
+
+def test_teacher_label_order_must_match(tiny_model_dir):
+    teacher = modeling.load_teacher(str(tiny_model_dir))
+    teacher.config.id2label = {0: "negative", 1: "positive"}
+    modeling.check_teacher_labels(teacher, ["negative", "positive"])
+    with pytest.raises(modeling.ModelError, match=r"the teacher predicts \['negative', 'positive'\].*Fix: pass --labels"):
+        modeling.check_teacher_labels(teacher, ["positive", "negative"])
+    with pytest.raises(modeling.ModelError, match="the teacher predicts"):
+        modeling.check_teacher_labels(teacher, ["a", "b", "c"])

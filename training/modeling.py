@@ -40,6 +40,15 @@ def teacher_label_names(teacher: nn.Module) -> list[str] | None:
     return None if all(name == f"LABEL_{i}" for i, name in enumerate(names)) else names
 
 
+def check_teacher_labels(teacher: nn.Module, names: Sequence[str]) -> None:
+    """The student learns the teacher's logits position by position: the label order must agree."""
+    teacher_names = teacher_label_names(teacher)
+    if teacher.config.num_labels != len(names) or (teacher_names and teacher_names != list(names)):
+        shown = teacher_names or f"{teacher.config.num_labels} unnamed labels"
+        raise ModelError(f"the teacher predicts {shown}, but the data and --labels give {list(names)}. "
+                         "Fix: pass --labels in the teacher's order, or distill from a teacher trained on these labels.")
+
+
 def set_dropout(model: nn.Module, probability: float) -> None:
     """Every dropout: nn.Dropout modules, and the probabilities SDPA attention reads at run time."""
     for key, value in model.config.to_dict().items():

@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     train_examples = text_data.read_examples(args.train_dir, args.text_column, args.label_column)
     declared = [n for n in args.labels.split(",") if n] or (teacher and modeling.teacher_label_names(teacher)) or []
     names = text_data.label_names(train_examples, declared)
+    if teacher is not None:
+        modeling.check_teacher_labels(teacher, names)
     train_set = text_data.encode(tokenizer, train_examples, text_data.encode_labels(train_examples, names), args.max_length)
     val_set = None
     if args.validation_dir:
@@ -100,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         [{"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
          {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0}],
         lr=args.learning_rate,
+        fused=rt.device.type in ("cpu", "cuda"),  # one kernel for all parameters, as HF Trainer's default optimizer
     )
     schedule = partial(linear_warmup_decay, warmup_steps=int(args.warmup_ratio * total_steps), total_steps=total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
