@@ -11,9 +11,12 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml package.json package-lock.json
+$(STAMP): requirements.txt requirements-ml.txt requirements-dev.txt requirements-serving.txt constraints.txt \
+		pyproject.toml package.json package-lock.json
+	@command -v java >/dev/null || { echo "java not found: the local endpoint's multi-model-server needs Java 11+ (e.g. apt-get install openjdk-17-jre-headless)"; exit 1; }
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-serving.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)

@@ -33,7 +33,8 @@ def read_stage_configs(app: App) -> list[StageConfig]:
     selection = str(app.node.try_get_context("stage") or "dev")
     # The CDK CLI sets CDK_DEFAULT_ACCOUNT from the caller's credentials; offline it is absent.
     account = app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
-    return load_stages(stages, selection, default_account=account)
+    model_package_arn = app.node.try_get_context("model_package_arn")
+    return load_stages(stages, selection, default_account=account, model_package_arn=model_package_arn)
 
 
 def main() -> None:

@@ -20,14 +20,52 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--outdir", default="cdk.out", help="cloud assembly directory (default: cdk.out)")
     synth.set_defaults(handler=synth_report.run)
 
+    serve = commands.add_parser(
+        "serve", help="serve a model directory or model.tar.gz on localhost as the SageMaker container does",
+        description="Start multi-model-server with the Hugging Face toolkit's handler service and the model's "
+                    "code/inference.py: GET /ping and POST /invocations, until Ctrl-C.",
+    )
+    serve.add_argument("model", help="model directory (as training exports it) or model.tar.gz")
+    serve.add_argument("--port", type=int, default=8080, help="HTTP port, below 32767 (default: 8080)")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="model server workers (default: one per CPU, as in the DLC)")
+    serve.add_argument("--int8", action="store_true", help="serve with int8 dynamic quantization (TEXTCLF_QUANTIZE)")
+    serve.set_defaults(handler=_lazy("cli.serve", "run_serve"))
+
+    invoke = commands.add_parser("invoke", help="send texts to an endpoint's /invocations and print the answer")
+    invoke.add_argument("texts", nargs="+", help="one or more texts to classify")
+    invoke.add_argument("--url", default="http://127.0.0.1:8080", help="endpoint base URL (default: local)")
+    invoke.add_argument("--top-k", type=int, default=None, help="return the k best labels per text")
+    invoke.set_defaults(handler=_lazy("cli.serve", "run_invoke"))
+
     bench = commands.add_parser("bench", help="run a benchmark and write its table to docs/")
-    bench.add_argument("name", choices=["synth", "train"], help="synth: CDK synth time; train: training throughput")
+    bench.add_argument("name", choices=["synth", "train", "serve"],
+                       help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default")
     bench.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
+    bench.add_argument("--model", default=None,
+                       help="serve: model directory to serve (default: fine-tune MiniLM on the bundled sample)")
+    bench.add_argument("--data", default=None,
+                       help="serve: labelled CSV (text,label) to send (default: the bundled SST-2 validation sample)")
     bench.set_defaults(handler=_run_bench)
     return parser
 
 
+def _lazy(module: str, function: str):
+    """Import a command's module only when it runs, so `--help` stays fast."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(args)
+
+    return run
+
+
 def _run_bench(args: argparse.Namespace) -> int:
+    if args.name == "serve":
+        from benchmarks import serve_bench
+
+        return serve_bench.main(model=args.model, data=args.data)
     if args.name == "train":
         from benchmarks import train_bench
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -23,10 +24,14 @@ class StackSummary:
     acknowledged: dict[str, str] = field(default_factory=dict)
     lint_errors: list[str] = field(default_factory=list)
     lint_warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def synthesize(stage: str, outdir: Path) -> None:
     """Run the pinned CDK CLI; raises with its stderr when synth (or cdk-nag) fails."""
+    # The CLI leaves other stages' nested assemblies behind; the summary must show only this synth.
+    for stale in outdir.glob("assembly-*"):
+        shutil.rmtree(stale)
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     # --app pins this interpreter, so synth works whether or not a venv is activated.
     command = [str(CDK_CLI), "synth", "--app", f"{sys.executable} app.py", "-c", f"stage={stage}", "-o", str(outdir), "-q"]
@@ -42,10 +47,12 @@ def summarize(outdir: Path) -> list[StackSummary]:
     summaries = []
     for template_path in sorted(outdir.glob("assembly-*/*.template.json"), key=_stage_order):
         template = json.loads(template_path.read_text())
+        metadata_path = template_path.with_name(template_path.name.replace(".template.json", ".metadata.json"))
         summary = StackSummary(
             name=template_path.parent.name.removeprefix("assembly-"),
             resources=Counter(r["Type"] for r in template["Resources"].values()),
-            acknowledged=_acknowledged(template_path.with_name(template_path.name.replace(".template.json", ".metadata.json"))),
+            acknowledged=_acknowledged(metadata_path),
+            notes=_metadata(metadata_path, "aws:cdk:info"),
         )
         for match in lint_file(template_path):
             bucket = summary.lint_errors if match.rule.id.startswith("E") else summary.lint_warnings
@@ -59,6 +66,13 @@ def _stage_order(template_path: Path) -> tuple[int, str]:
 
     stage = template_path.parent.name.removeprefix("assembly-").lower()
     return (STAGE_NAMES.index(stage) if stage in STAGE_NAMES else len(STAGE_NAMES), stage)
+
+
+def _metadata(metadata_path: Path, kind: str) -> list[str]:
+    if not metadata_path.exists():
+        return []
+    entries = json.loads(metadata_path.read_text()).values()
+    return [str(entry["data"]) for group in entries for entry in group if entry["type"] == kind]
 
 
 def _acknowledged(metadata_path: Path) -> dict[str, str]:
@@ -89,6 +103,7 @@ def render(summaries: list[StackSummary], findings: list[dict]) -> str:
                  + ", ".join(f"{s.name} {len(s.acknowledged)}" for s in summaries))
     lines.append("cfn-lint: " + ", ".join(
         f"{s.name} {len(s.lint_errors)} errors / {len(s.lint_warnings)} warnings" for s in summaries))
+    lines += [f"{s.name}: {note}" for s in summaries for note in s.notes]
     return "\n".join(lines)
 
 

@@ -22,10 +22,19 @@ SERVERLESS_MEMORY_CHOICES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY_RANGE = (1, 200)
 # CreateTrainingJob's StoppingCondition allows at most 28 days.
 MAX_TRAINING_SECONDS = 28 * 24 * 3600
+# The throttling alarm looks at this many one-minute periods.
+SATURATION_WINDOW_MINUTES = 15
 
+_PACKAGE_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):\d{12}:model-package/[A-Za-z0-9](-*[A-Za-z0-9]){0,62}/\d+$"
+)
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
 _INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+
+# Settings that may be null in cdk.json, which the CDK CLI then drops from the context.
+OPTIONAL_SETTINGS = {"account": None, "model_package_arn": None}
 
 
 class ConfigError(ValueError):
@@ -40,6 +49,7 @@ class StageConfig:
     account: str | None
     region: str
     name_prefix: str
+    model_package_arn: str | None
     training_instance_type: str
     training_instance_count: int
     processing_instance_type: str
@@ -49,9 +59,10 @@ class StageConfig:
     serverless_memory_mb: int
     serverless_max_concurrency: int
     serverless_provisioned_concurrency: int
+    serverless_int8: bool
     alarm_latency_p99_ms: int
     alarm_5xx_errors: int
-    alarm_throttles: int
+    alarm_saturated_minutes: int
     checkpoint_retention_days: int
     noncurrent_version_retention_days: int
     access_log_retention_days: int
@@ -69,9 +80,10 @@ class StageConfig:
 
     @classmethod
     def from_mapping(
-        cls, name: str, raw: Mapping[str, Any], *, account: str | None = None
+        cls, name: str, raw: Mapping[str, Any], *, account: str | None = None,
+        model_package_arn: str | None = None,
     ) -> "StageConfig":
-        """Build from a ``cdk.json`` stage entry; ``account`` fills a null one."""
+        """Build from a ``cdk.json`` stage entry; ``account`` fills a null one, ``model_package_arn`` overrides."""
         if name not in STAGE_NAMES:
             raise ConfigError(
                 f"stage: unknown stage {name!r}. Fix: use one of {', '.join(STAGE_NAMES)}"
@@ -86,26 +98,36 @@ class StageConfig:
                 f"stages.{name}.{unknown[0]}: unknown setting. Fix: remove it or use one of "
                 f"{', '.join(sorted(fields))}."
             )
-        # The CDK CLI drops null context values, so an unset account arrives missing.
-        missing = sorted(fields - set(raw) - {"account"})
+        # The CDK CLI drops null context values, so an unset optional setting arrives missing.
+        missing = sorted(fields - set(raw) - set(OPTIONAL_SETTINGS))
         if missing:
             raise ConfigError(f"stages.{name}.{missing[0]}: missing. Fix: set it in cdk.json.")
-        values = dict(raw)
-        if values.get("account") is None:
+        values = {**OPTIONAL_SETTINGS, **raw}
+        if values["account"] is None:
             values["account"] = account
+        if model_package_arn is not None:
+            values["model_package_arn"] = model_package_arn
         return cls(name=name, **values)
 
 
 def load_stages(
-    stages: Mapping[str, Any], selection: str, *, default_account: str | None = None
+    stages: Mapping[str, Any], selection: str, *, default_account: str | None = None,
+    model_package_arn: str | None = None,
 ) -> list[StageConfig]:
     """Validate the selected stages (``dev``, ``dev,prod`` or ``all``)."""
     names = list(STAGE_NAMES) if selection == "all" else [s.strip() for s in selection.split(",")]
+    if model_package_arn is not None and len(names) != 1:
+        raise ConfigError(
+            "model_package_arn: -c model_package_arn applies to one stage, but the selection is "
+            f"{selection!r}. Fix: add -c stage=<name>, or set stages.<name>.model_package_arn in cdk.json."
+        )
     configs = []
     for name in names:
         if name in STAGE_NAMES and name not in stages:
             raise ConfigError(f"stages.{name}: not defined. Fix: add it under context.stages in cdk.json.")
-        configs.append(StageConfig.from_mapping(name, stages.get(name, {}), account=default_account))
+        configs.append(StageConfig.from_mapping(
+            name, stages.get(name, {}), account=default_account, model_package_arn=model_package_arn
+        ))
     return configs
 
 
@@ -167,9 +189,21 @@ def _check_serving(c: StageConfig) -> None:
         _fail(c, "serverless_provisioned_concurrency",
               f"must be within 0..serverless_max_concurrency ({c.serverless_max_concurrency})",
               "use 0 to disable provisioned concurrency.")
-    for field in ("alarm_latency_p99_ms", "alarm_5xx_errors", "alarm_throttles"):
+    for field in ("alarm_latency_p99_ms", "alarm_5xx_errors"):
         if getattr(c, field) < 1:
             _fail(c, field, "must be at least 1", "use a positive alarm threshold.")
+    if not 1 <= c.alarm_saturated_minutes <= SATURATION_WINDOW_MINUTES:
+        _fail(c, "alarm_saturated_minutes", f"must be within 1..{SATURATION_WINDOW_MINUTES} (minutes of the last "
+              f"{SATURATION_WINDOW_MINUTES})", "use e.g. 5.")
+    arn = c.model_package_arn
+    if arn is not None:
+        match = _PACKAGE_ARN_RE.match(arn)
+        if not match:
+            _fail(c, "model_package_arn", "not a versioned SageMaker model package ARN",
+                  "use arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>, or null to skip serving.")
+        if match.group("region") != c.region:
+            _fail(c, "model_package_arn", f"is in {match.group('region')}, but this stage deploys to {c.region}",
+                  "register or copy the model package in the stage's region.")
 
 
 def _check_retention(c: StageConfig) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack, Tags
+from aws_cdk import Annotations, CfnOutput, Duration, Stack, Tags
 from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.images import images_for
 from stacks.roles import Roles
+from stacks.serving import EndpointSettings, Serving
 from stacks.storage import Storage
 
 
@@ -40,6 +41,7 @@ class MlopsStack(Stack):
             data_key=self.storage.key,
         )
         self._grant_data_access()
+        self.serving = self._serving(config)
         self._output()
 
     def _grant_data_access(self) -> None:
@@ -57,6 +59,31 @@ class MlopsStack(Stack):
         # The pipeline reads evaluation.json to decide whether to register the model.
         storage.evaluations.grant_read(roles.pipeline_execution)
 
+    def _serving(self, config: StageConfig) -> Serving | None:
+        if config.model_package_arn is None:
+            Annotations.of(self).add_info(
+                f"Serving skipped for stage {config.name}: no approved model package yet. Fix: approve one, then "
+                f"set stages.{config.name}.model_package_arn or pass -c model_package_arn=<arn> -c stage={config.name}."
+            )
+            return None
+        return Serving(
+            self,
+            "Serving",
+            model_package_arn=config.model_package_arn,
+            execution_role=self.roles.model_execution,
+            name_prefix=f"{config.name_prefix}-{config.name}",
+            settings=EndpointSettings(
+                memory_mb=config.serverless_memory_mb,
+                max_concurrency=config.serverless_max_concurrency,
+                provisioned_concurrency=config.serverless_provisioned_concurrency,
+                latency_p99_ms=config.alarm_latency_p99_ms,
+                errors_5xx=config.alarm_5xx_errors,
+                saturated_minutes=config.alarm_saturated_minutes,
+                int8=config.serverless_int8,
+            ),
+            alarm_key=self.storage.key,
+        )
+
     def _output(self) -> None:
         outputs = {
             "DatasetUri": self.storage.datasets.uri,
@@ -69,5 +96,9 @@ class MlopsStack(Stack):
             "ModelExecutionRoleArn": self.roles.model_execution.role_arn,
             "PipelineExecutionRoleArn": self.roles.pipeline_execution.role_arn,
         }
+        if self.serving is not None:
+            outputs["EndpointName"] = self.serving.endpoint.attr_endpoint_name
+            outputs["AlarmTopicArn"] = self.serving.alarm_topic.topic_arn
+            outputs["DashboardName"] = self.serving.dashboard.dashboard_name
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

@@ -27,14 +27,27 @@ def stage_settings(cdk_context) -> dict:
     return copy.deepcopy(cdk_context["stages"]["dev"])
 
 
+def model_package_arn(stage: str, region: str = "us-east-1", version: int = 1) -> str:
+    return f"arn:aws:sagemaker:{region}:111122223333:model-package/textclf-{stage}/{version}"
+
+
 @pytest.fixture(scope="session")
-def synthesized(cdk_context, tmp_path_factory):
-    """Every stage synthesized through app.py's own wiring, cdk-nag included."""
+def serving_context(cdk_context) -> dict:
+    """The project's context with an approved (test) model package in every stage."""
+    stages = copy.deepcopy(cdk_context["stages"])
+    for name, settings in stages.items():
+        settings["model_package_arn"] = model_package_arn(name, settings["region"])
+    return {**cdk_context, "stages": stages}
+
+
+@pytest.fixture(scope="session")
+def synthesized(serving_context, tmp_path_factory):
+    """Every stage, serving an approved package, synthesized through app.py's own wiring, cdk-nag included."""
     from aws_cdk import App
 
     import app as cdk_app
 
-    context = {**cdk_context, "stage": "all"}
+    context = {**serving_context, "stage": "all"}
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = App(context=context, outdir=str(outdir))
     stages = cdk_app.build_app(app)
@@ -53,8 +66,10 @@ def bare_stack(cdk_context):
 
 TRAINING_DIR = ROOT / "training"
 SAMPLE_DATA = ROOT / "data" / "sst2_sample"
-# train.py imports its siblings by plain name, as it does inside the training container.
+INFERENCE_DIR = ROOT / "inference"
+# Container code imports its siblings by plain name, as it does inside the DLCs.
 sys.path.append(str(TRAINING_DIR))
+sys.path.append(str(INFERENCE_DIR))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
@@ -92,3 +107,15 @@ def small_data(tmp_path_factory) -> dict[str, Path]:
         (root / split / f"{split}.csv").write_text("".join(lines), encoding="utf-8")
         paths[split] = root / split
     return paths
+
+
+@pytest.fixture(scope="session")
+def served_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model exported as training exports it: weights, tokenizer, labels, and code/ to serve it."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from exporting import export_model
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    return export_model(model, tokenizer, ["negative", "positive"], tmp_path_factory.mktemp("served") / "model", {})

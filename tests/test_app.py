@@ -84,9 +84,9 @@ def test_data_survives_stack_deletion_outside_dev(synthesized, assembly, policy,
     assert stack.termination_protection is protected
 
 
-def test_synth_is_deterministic(synthesized, cdk_context, tmp_path):
+def test_synth_is_deterministic(synthesized, serving_context, tmp_path):
     _, _, _, outdir = synthesized
-    app = App(context={**cdk_context, "stage": "dev"}, outdir=str(tmp_path))
+    app = App(context={**serving_context, "stage": "dev"}, outdir=str(tmp_path))
     cdk_app.build_app(app)
     app.synth()
     assert _templates(tmp_path)["assembly-Dev"] == _templates(outdir)["assembly-Dev"]
@@ -143,3 +143,31 @@ def test_cfn_lint_gate_catches_an_invalid_property(cdk_context, tmp_path):
     app.synth()
     (template,) = tmp_path.glob("assembly-Dev/*.template.json")
     assert any(m.rule.id.startswith("E") for m in lint_file(template))
+
+
+def test_every_stage_serves_its_approved_package(synthesized):
+    _, _, _, outdir = synthesized
+    for name, template in _templates(outdir).items():
+        types = [resource["Type"] for resource in template["Resources"].values()]
+        for kind in ("AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint",
+                     "AWS::CloudWatch::Dashboard"):
+            assert types.count(kind) == 1, (name, kind)
+        assert types.count("AWS::CloudWatch::Alarm") == 3, name
+
+
+def test_without_an_approved_package_synth_succeeds_and_says_serving_is_skipped(cdk_context, tmp_path):
+    from aws_cdk.assertions import Annotations, Match, Template
+
+    app = App(context={**cdk_context, "stage": "dev"}, outdir=str(tmp_path))
+    (stage,) = cdk_app.build_app(app)
+    app.synth()
+    Template.from_stack(stage.mlops).resource_count_is("AWS::SageMaker::Endpoint", 0)
+    Annotations.from_stack(stage.mlops).has_info("*", Match.string_like_regexp("Serving skipped for stage dev"))
+
+
+def test_model_package_from_the_command_line_needs_one_stage(cdk_context):
+    from stacks.config import ConfigError
+
+    app = App(context={**cdk_context, "stage": "all", "model_package_arn": "arn:aws:sagemaker:us-east-1:111122223333:model-package/g/1"})
+    with pytest.raises(ConfigError, match=r"^model_package_arn: -c model_package_arn applies to one stage"):
+        cdk_app.build_app(app)

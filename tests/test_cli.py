@@ -25,6 +25,14 @@ def test_synth_summary_of_every_stage_without_credentials(tmp_path):
     assert "| AWS::S3::Bucket | 4 | 4 | 4 |" in result.stdout
     assert "cdk-nag AwsSolutions: 0 unsuppressed findings" in result.stdout
     assert "cfn-lint: Dev 0 errors" in result.stdout
+    assert "Dev: Serving skipped for stage dev: no approved model package yet." in result.stdout
+
+
+def test_synth_of_one_stage_summarizes_only_that_stage(tmp_path):
+    (tmp_path / "assembly-Prod").mkdir()  # left over from an earlier synth of all stages
+    result = _textclf("synth", "--stage", "dev", "--outdir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "| resource type | Dev |" in result.stdout and "Prod" not in result.stdout
 
 
 def test_synth_failure_is_reported_with_the_cause(tmp_path):
@@ -34,6 +42,6 @@ def test_synth_failure_is_reported_with_the_cause(tmp_path):
 
 
 def test_every_subcommand_has_help():
-    for command in ("synth", "bench"):
+    for command in ("synth", "serve", "invoke", "bench"):
         result = _textclf(command, "--help")
         assert result.returncode == 0 and "usage: textclf" in result.stdout

@@ -54,6 +54,12 @@ def test_selection_accepts_a_list(cdk_context):
         ("training_instance_count", True, "stages.dev.training_instance_count: must be int"),
         ("checkpoint_retention_days", 0, "stages.dev.checkpoint_retention_days"),
         ("alarm_latency_p99_ms", 0, "stages.dev.alarm_latency_p99_ms"),
+        ("alarm_saturated_minutes", 16, "stages.dev.alarm_saturated_minutes: must be within 1..15"),
+        ("model_package_arn", "arn:aws:sagemaker:us-east-1:111122223333:model-package-group/textclf",
+         "stages.dev.model_package_arn: not a versioned SageMaker model package ARN"),
+        ("model_package_arn", "arn:aws:sagemaker:eu-west-1:111122223333:model-package/textclf/3",
+         "stages.dev.model_package_arn: is in eu-west-1, but this stage deploys to us-east-1"),
+        ("serverless_int8", "yes", "stages.dev.serverless_int8: must be bool"),
     ],
 )
 def test_bad_value_names_the_field_and_the_fix(stage_settings, field, value, expected):
@@ -96,3 +102,14 @@ def test_checkpoints_outlive_the_longest_spot_job(stage_settings):
     stage_settings.update(max_runtime_seconds=86400, max_wait_seconds=8 * 86400, checkpoint_retention_days=7)
     with pytest.raises(ConfigError, match=r"stages.dev.checkpoint_retention_days: checkpoints would expire"):
         StageConfig.from_mapping("dev", stage_settings)
+
+
+def test_null_settings_dropped_by_the_cdk_cli_default_to_none(stage_settings):
+    del stage_settings["model_package_arn"]
+    assert StageConfig.from_mapping("dev", stage_settings).model_package_arn is None
+
+
+def test_model_package_from_the_command_line_overrides_one_stage(cdk_context):
+    arn = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/4"
+    (config,) = load_stages(cdk_context["stages"], "dev", model_package_arn=arn)
+    assert config.model_package_arn == arn

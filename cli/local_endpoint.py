@@ -1,0 +1,225 @@
+"""A local endpoint with the SageMaker container contract: GET /ping, POST /invocations.
+
+It runs what the Hugging Face inference DLC runs: the real multi-model-server (Java frontend,
+Python workers) with the toolkit's ``HuggingFaceHandlerService``, which loads ``code/inference.py``
+from the model directory. Only the config file's location differs: the DLC writes
+``/etc/sagemaker-mms.properties``, we write ours to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HANDLER_SERVICE = "sagemaker_huggingface_inference_toolkit.handler_service"
+# SageMaker's real-time payload limit; MMS rejects larger bodies with 413 before Python sees them.
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
+
+
+class EndpointError(RuntimeError):
+    """The local endpoint could not start; the message carries the model server's log tail."""
+
+
+class LocalEndpoint:
+    """Start with ``with LocalEndpoint(model_dir) as endpoint: endpoint.url``."""
+
+    def __init__(self, model: str | Path, *, port: int = 8080, workers: int | None = None,
+                 env: dict[str, str] | None = None, startup_timeout: float = 180.0) -> None:
+        self.model = Path(model)
+        self.port = port
+        self.workers = workers
+        self.env = dict(env or {})
+        self.startup_timeout = startup_timeout
+        self.url = f"http://127.0.0.1:{port}"
+        self._process: subprocess.Popen | None = None
+        self._workdir: Path | None = None
+
+    def __enter__(self) -> "LocalEndpoint":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+    @property
+    def log_path(self) -> Path:
+        assert self._workdir is not None
+        return self._workdir / "model-server.log"
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def start(self) -> None:
+        _require_java()
+        self._workdir = Path(tempfile.mkdtemp(prefix="textclf-endpoint-"))
+        try:
+            self._launch()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def _launch(self) -> None:
+        model_dir = _unpack(self.model, self._workdir)
+        management_port = free_port()
+        properties = self._workdir / "mms.properties"
+        properties.write_text(self._properties(management_port))
+        command = [
+            _executable("multi-model-server"), "--start", "--foreground", "--model-store", "/",
+            "--mms-config", str(properties), "--log-config", _log_config(),
+            "--models", f"model={model_dir}",
+        ]
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(
+                command, cwd=self._workdir, env=self._child_env(model_dir), stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self._wait_until_ready(management_port)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            # The Java frontend and its Python workers share the session we started.
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait()
+        self._process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def _properties(self, management_port: int) -> str:
+        from importlib.resources import files
+
+        defaults = files("sagemaker_inference").joinpath("etc/default-mms.properties").read_text()
+        settings = {
+            "inference_address": self.url,
+            "management_address": f"http://127.0.0.1:{management_port}",
+            "default_service_handler": HANDLER_SERVICE,
+            "default_response_timeout": 60,
+            "max_request_size": MAX_REQUEST_BYTES,
+            # Worker sockets are named by port under java.io.tmpdir: keep two servers apart.
+            "vmargs": f"-Djava.io.tmpdir={self._workdir}",
+        }
+        if self.workers:
+            settings["default_workers_per_model"] = self.workers
+        return defaults + "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def _child_env(self, model_dir: Path) -> dict[str, str]:
+        env = {**os.environ, **self.env}
+        # MMS starts workers with `python` from PATH: make it this interpreter.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        # The DLC puts the model's code/ on PYTHONPATH; MMS keeps its pid file in TMPDIR.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(model_dir / "code"), env.get("PYTHONPATH")]))
+        env["TMPDIR"] = str(self._workdir)
+        if self.workers:
+            env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(self.workers)
+        return env
+
+    def _wait_until_ready(self, management_port: int) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise EndpointError(f"model server exited with {self._process.returncode}:\n{self._log_tail()}")
+            if _workers_ready(management_port):
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise EndpointError(f"model not ready after {self.startup_timeout:.0f} s:\n{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def invoke(url: str, body: bytes | str, *, content_type: str = "application/json",
+           accept: str = "application/json", timeout: float = 60.0) -> tuple[int, bytes]:
+    """POST /invocations; returns (status, body) for any status, as a client sees it."""
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(
+        f"{url}/invocations", data=data, method="POST", headers={"Content-Type": content_type, "Accept": accept}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def ping(url: str, timeout: float = 5.0) -> int:
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _workers_ready(management_port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{management_port}/models/model", timeout=2) as response:
+            description = json.loads(response.read())
+    except (OSError, ValueError):
+        return False
+    workers = description.get("workers", []) if isinstance(description, dict) else []
+    return bool(workers) and all(worker.get("status") == "READY" for worker in workers)
+
+
+def _unpack(model: Path, workdir: Path) -> Path:
+    """A model directory is served in place; a model.tar.gz is unpacked as SageMaker does."""
+    if model.is_dir():
+        return model.resolve()
+    if not model.is_file() or not tarfile.is_tarfile(model):
+        raise EndpointError(f"model: {model} is neither a model directory nor a model.tar.gz.")
+    target = workdir / "model"
+    with tarfile.open(model) as archive:
+        archive.extractall(target, filter="data")
+    return target
+
+
+def _require_java() -> None:
+    if shutil.which("java") is None:
+        raise EndpointError("java: not found. multi-model-server's frontend needs Java 11+; "
+                            "install it, e.g. `apt-get install openjdk-17-jre-headless`.")
+
+
+def _executable(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise EndpointError(f"{name}: not installed. Fix: `make install` installs requirements-serving.txt.")
+    return found
+
+
+def _log_config() -> str:
+    from importlib.resources import files
+
+    return str(files("sagemaker_inference").joinpath("etc/log4j2.xml"))
+
+
+def free_port() -> int:
+    """A free loopback port below 32767, the highest multi-model-server accepts."""
+    for port in random.sample(range(20000, 32767), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise EndpointError("no free port in 20000..32766 for the model server.")

@@ -1,0 +1,42 @@
+"""`textclf serve` and `textclf invoke`: the local endpoint from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from cli.local_endpoint import EndpointError, LocalEndpoint, invoke
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    env = {"TEXTCLF_QUANTIZE": "int8"} if args.int8 else {}
+    endpoint = LocalEndpoint(args.model, port=args.port, workers=args.workers, env=env)
+    try:
+        endpoint.start()
+    except EndpointError as error:
+        print(f"textclf serve: {error}")
+        return 1
+    print(f"Serving {args.model} at {endpoint.url} (GET /ping, POST /invocations); Ctrl-C stops it.")
+    print(f"Model server log: {endpoint.log_path}")
+    try:
+        while endpoint._process is not None and endpoint._process.poll() is None:
+            time.sleep(1)
+        print("textclf serve: the model server exited; see its log above.")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        endpoint.cleanup()
+
+
+def run_invoke(args: argparse.Namespace) -> int:
+    body: dict = {"inputs": args.texts if len(args.texts) > 1 else args.texts[0]}
+    if args.top_k is not None:
+        body["parameters"] = {"top_k": args.top_k}
+    started = time.perf_counter()
+    status, answer = invoke(args.url, json.dumps(body))
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    print(f"HTTP {status} in {elapsed_ms:.1f} ms")
+    print(answer.decode(errors="replace"))
+    return 0 if status == 200 else 1

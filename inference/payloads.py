@@ -1,0 +1,183 @@
+"""Request decoding and response encoding for the endpoint, with client errors that name the field.
+
+The JSON request is the Hugging Face toolkit's own format, so existing clients work:
+``{"inputs": "text" | ["t1", ...], "parameters": {"top_k": k, "truncation": true, "max_length": n}}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+CSV = "text/csv"
+ANY = "*/*"
+
+# A serverless invocation carries at most 4 MB; this bounds one request's compute as well.
+MAX_BATCH = int(os.environ.get("TEXTCLF_MAX_BATCH", "64"))
+PARAMETERS = ("top_k", "truncation", "max_length")
+
+
+class ClientError(ValueError):
+    """The request is wrong; ``status`` is the HTTP code a client should see."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Request:
+    texts: list[str]
+    # A single string in ``inputs`` gets a single result back, as the toolkit's pipeline does.
+    single: bool = False
+    top_k: int | None = None
+    # None means all labels, ranked (``"top_k": null``); unset means the best label only.
+    top_k_set: bool = False
+    max_length: int | None = None
+
+
+def media_type(header: str | None) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``."""
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def as_text(body: str | bytes | bytearray) -> str:
+    if isinstance(body, str):
+        return body
+    try:
+        return bytes(body).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ClientError(f"body: not valid UTF-8 ({error.reason} at byte {error.start}). Fix: encode text as UTF-8.")
+
+
+def decode_json(body: str) -> Request:
+    document = _parse_json(body, "body")
+    if not isinstance(document, dict) or "inputs" not in document:
+        raise ClientError('body: expected a JSON object with "inputs". Fix: send {"inputs": "some text"}.')
+    unknown = sorted(set(document) - {"inputs", "parameters"})
+    if unknown:
+        raise ClientError(f'{unknown[0]}: unknown field. Fix: send only "inputs" and "parameters".')
+    inputs = document["inputs"]
+    single = isinstance(inputs, str)
+    texts = _check_texts([inputs] if single else inputs, "inputs", single)
+    return Request(texts=texts, single=single, **_check_parameters(document.get("parameters")))
+
+
+def decode_jsonlines(body: str) -> Request:
+    texts = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        record = _parse_json(line, f"line {number}")
+        texts.append(record.get("inputs") if isinstance(record, dict) else record)
+        if isinstance(record, dict) and set(record) != {"inputs"}:
+            raise ClientError(f'line {number}: expected "text" or {{"inputs": "text"}}. Fix: one text per line.')
+    return Request(texts=_check_texts(texts, "lines", single=False))
+
+
+def decode_csv(body: str) -> Request:
+    texts = []
+    try:
+        rows = list(csv.reader(io.StringIO(body)))
+    except csv.Error as error:
+        raise ClientError(f"body: not valid CSV ({error}). Fix: send one quoted text per row.")
+    for number, row in enumerate(rows, start=1):
+        if not row:
+            continue
+        if len(row) != 1:
+            raise ClientError(f"row {number}: expected 1 column, got {len(row)}. Fix: quote texts that contain commas.")
+        texts.append(row[0])
+    return Request(texts=_check_texts(texts, "rows", single=False))
+
+
+DECODERS: dict[str, Callable[[str], Request]] = {JSON: decode_json, JSONLINES: decode_jsonlines, CSV: decode_csv}
+
+
+def encode_json(results: list, single: bool) -> str:
+    return json.dumps(results[0] if single and isinstance(results[0], list) else results)
+
+
+def encode_jsonlines(results: list, single: bool) -> str:
+    return "".join(json.dumps(result) + "\n" for result in results)
+
+
+def encode_csv(results: list, single: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for result in results:
+        best = result[0] if isinstance(result, list) else result
+        writer.writerow([best["label"], f"{best['score']:.6f}"])
+    return buffer.getvalue()
+
+
+ENCODERS: dict[str, Callable[[list, bool], str]] = {JSON: encode_json, JSONLINES: encode_jsonlines, CSV: encode_csv}
+
+
+def choose_encoder(accept: str | None) -> Callable[[list, bool], str]:
+    for candidate in (media_type(part) for part in (accept or ANY).split(",")):
+        if candidate in ("", ANY, "application/*"):
+            return ENCODERS[JSON]
+        if candidate in ENCODERS:
+            return ENCODERS[candidate]
+    raise ClientError(
+        f"accept: cannot answer in {accept!r}. Fix: accept one of {', '.join(ENCODERS)}.", status=406
+    )
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ClientError(f"{where}: malformed JSON ({error}). Fix: send valid JSON.")
+
+
+def _check_texts(texts: Any, field: str, single: bool) -> list[str]:
+    if not isinstance(texts, list) or not texts:
+        raise ClientError(f"{field}: expected a text or a non-empty list of texts. Fix: send at least one text.")
+    if len(texts) > MAX_BATCH:
+        raise ClientError(
+            f"{field}: {len(texts)} texts is more than the {MAX_BATCH} allowed in one request. "
+            "Fix: split the batch.", status=413,
+        )
+    for index, text in enumerate(texts):
+        where = field if single else f"{field}[{index}]"
+        if not isinstance(text, str):
+            raise ClientError(f"{where}: expected a string, got {type(text).__name__}. Fix: send text.")
+        if not text.strip():
+            raise ClientError(f"{where}: empty text. Fix: send non-blank text.")
+    return texts
+
+
+def _check_parameters(parameters: Any) -> dict:
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise ClientError('parameters: expected an object. Fix: send e.g. {"top_k": 2}.')
+    unknown = sorted(set(parameters) - set(PARAMETERS))
+    if unknown:
+        raise ClientError(f"parameters.{unknown[0]}: unknown parameter. Fix: use {', '.join(PARAMETERS)}.")
+    checked: dict[str, Any] = {}
+    if "top_k" in parameters:
+        top_k = parameters["top_k"]
+        if top_k is not None and not _is_positive_int(top_k):
+            raise ClientError(f"parameters.top_k: must be a positive integer or null (got {top_k!r}). Fix: e.g. 2.")
+        checked.update(top_k=top_k, top_k_set=True)
+    if parameters.get("truncation", True) is not True:
+        # The model cannot read past its last position; texts are always cut to fit, never rejected.
+        raise ClientError("parameters.truncation: only true is supported. Fix: omit it or send true.")
+    if "max_length" in parameters:
+        max_length = parameters["max_length"]
+        if not _is_positive_int(max_length) or max_length < 2:
+            raise ClientError(f"parameters.max_length: must be an integer >= 2 (got {max_length!r}). Fix: e.g. 128.")
+        checked["max_length"] = max_length
+    return checked
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

@@ -1,0 +1,163 @@
+"""Serving: a serverless endpoint for one approved model package, its alarms and its dashboard.
+
+The model comes from the registry as a model package ARN (its image and model data are
+fixed there), so synth makes no AWS calls. Model and endpoint-config names are derived
+from a hash of what they contain: the same inputs give the same names and no replacement;
+a new package or new serverless settings give new names, which CloudFormation needs to
+replace these immutable resources while the endpoint switches over in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+VARIANT = "AllTraffic"
+# Serverless runs one request per container at a time: one model-server worker gets every vCPU.
+CONTAINER_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointSettings:
+    memory_mb: int
+    max_concurrency: int
+    provisioned_concurrency: int
+    latency_p99_ms: int
+    errors_5xx: int
+    saturated_minutes: int
+    int8: bool = False
+
+
+class Serving(Construct):
+    """Model, serverless endpoint config, endpoint, alarms to an encrypted SNS topic, dashboard."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model_package_arn: str,
+        execution_role: iam.IRole,
+        name_prefix: str,
+        settings: EndpointSettings,
+        alarm_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        environment = {**CONTAINER_ENVIRONMENT, **({"TEXTCLF_QUANTIZE": "int8"} if settings.int8 else {})}
+        model_digest = _digest(model_package_arn, environment)
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            model_name=f"{name_prefix}-{model_digest}",
+            execution_role_arn=execution_role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                model_package_name=model_package_arn, environment=environment
+            ),
+        )
+        serverless = sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+            memory_size_in_mb=settings.memory_mb,
+            max_concurrency=settings.max_concurrency,
+            provisioned_concurrency=settings.provisioned_concurrency or None,
+        )
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "EndpointConfig",
+            endpoint_config_name=f"{name_prefix}-{_digest(model_digest, settings.memory_mb, settings.max_concurrency, settings.provisioned_concurrency)}",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT, model_name=self.model.attr_model_name, serverless_config=serverless
+                )
+            ],
+        )
+        self.endpoint = sagemaker.CfnEndpoint(
+            self, "Endpoint", endpoint_config_name=self.endpoint_config.attr_endpoint_config_name
+        )
+        self.alarm_topic = sns.Topic(self, "AlarmTopic", master_key=alarm_key, enforce_ssl=True)
+        alarm_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.alarms = self._alarms(settings)
+        self.dashboard = self._dashboard()
+
+    def metric(self, name: str, statistic: str, period: Duration = Duration.minutes(1)) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint.attr_endpoint_name, "VariantName": VARIANT},
+            statistic=statistic,
+            period=period,
+        )
+
+    def _alarms(self, settings: EndpointSettings) -> list[cloudwatch.Alarm]:
+        five_minutes = Duration.minutes(5)
+        alarms = [
+            cloudwatch.Alarm(
+                self, "ServerErrorsAlarm",
+                alarm_description="The model returned 5XX errors",
+                metric=self.metric("Invocation5XXErrors", "Sum", five_minutes),
+                threshold=settings.errors_5xx, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self, "LatencyP99Alarm",
+                alarm_description=f"p99 model latency above {settings.latency_p99_ms} ms",
+                # ModelLatency is published in microseconds.
+                metric=self.metric("ModelLatency", "p99", five_minutes),
+                threshold=settings.latency_p99_ms * 1000, evaluation_periods=3, datapoints_to_alarm=2,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self, "ThrottlingAlarm",
+                # Serverless endpoints publish no throttle count; at utilization 1.0 every further
+                # concurrent request is throttled.
+                alarm_description="The endpoint ran at its max concurrency, so further requests were throttled",
+                metric=self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum"),
+                threshold=1, evaluation_periods=15, datapoints_to_alarm=settings.saturated_minutes,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for alarm in alarms:
+            alarm.add_alarm_action(actions.SnsAction(self.alarm_topic))
+            alarm.add_ok_action(actions.SnsAction(self.alarm_topic))
+        return alarms
+
+    def _dashboard(self) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Invocations", left=[self.metric("Invocations", "Sum")]),
+            cloudwatch.GraphWidget(
+                title="Errors",
+                left=[self.metric("Invocation4XXErrors", "Sum"), self.metric("Invocation5XXErrors", "Sum")],
+            ),
+            cloudwatch.GraphWidget(
+                title="Model latency (microseconds)",
+                left=[self.metric("ModelLatency", "p50"), self.metric("ModelLatency", "p99")],
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Cold starts: model setup and overhead (microseconds)",
+                left=[self.metric("ModelSetupTime", "Maximum"), self.metric("OverheadLatency", "p99")],
+            ),
+            cloudwatch.GraphWidget(
+                title="Concurrency utilization", left=[self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum")]
+            ),
+            cloudwatch.GraphWidget(title="Memory utilization (%)", left=[self.metric("MemoryUtilization", "Maximum")]),
+            cloudwatch.AlarmStatusWidget(alarms=self.alarms, title="Alarms"),
+        )
+        return dashboard
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -1,0 +1,121 @@
+"""The serving model: length buckets, padding that never changes an answer, truncation, top-k, int8."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import classifier
+from classifier import TextClassifier, length_buckets, threads_per_worker
+from payloads import Request
+
+
+@pytest.fixture(scope="module")
+def model(served_model_dir):
+    return TextClassifier.load(served_model_dir, quantize="")
+
+
+@given(lengths=st.lists(st.integers(1, 300), max_size=80), budget=st.integers(1, 2048))
+def test_length_buckets_cover_every_text_once_within_the_token_budget(lengths, budget):
+    buckets = length_buckets(lengths, budget)
+    assert sorted(i for bucket in buckets for i in bucket) == list(range(len(lengths)))
+    for bucket in buckets:
+        widest = max(lengths[i] for i in bucket)
+        # A single text longer than the budget still gets its own batch.
+        assert len(bucket) == 1 or len(bucket) * widest <= budget
+
+
+def test_batched_answers_equal_one_text_at_a_time(model, monkeypatch):
+    texts = ["a wonderful, moving film", "dull", "it is neither good nor bad, just long and slow and tiresome",
+             "bad", "one of the best movies of the year, with a superb cast"]
+    monkeypatch.setattr(classifier, "TOKENS_PER_BATCH", 40)
+    batched = model.predict(Request(texts=texts, top_k=None, top_k_set=True))
+    alone = [model.predict(Request(texts=[text], top_k=None, top_k_set=True))[0] for text in texts]
+    for together, single in zip(batched, alone):
+        assert [r["label"] for r in together] == [r["label"] for r in single]
+        assert [r["score"] for r in together] == pytest.approx([r["score"] for r in single], abs=1e-5)
+
+
+def test_labels_come_from_the_model_and_scores_are_probabilities(model):
+    best = model.predict(Request(texts=["fine"]))[0]
+    ranked = model.predict(Request(texts=["fine"], top_k=None, top_k_set=True))[0]
+    assert set(best) == {"label", "score"} and best["label"] in ("negative", "positive")
+    assert [r["label"] for r in ranked][0] == best["label"]
+    assert sum(r["score"] for r in ranked) == pytest.approx(1.0, abs=1e-5)
+    assert len(model.predict(Request(texts=["fine"], top_k=1, top_k_set=True))[0]) == 1
+    assert len(model.predict(Request(texts=["fine"], top_k=9, top_k_set=True))[0]) == 2
+
+
+def test_huge_texts_are_truncated_not_rejected(model):
+    huge = "terrible " * 500_000
+    answer = model.predict(Request(texts=[huge]))[0]
+    capped = model.predict(Request(texts=[" ".join(["terrible"] * (model.max_length - 2))]))[0]
+    assert answer["label"] == capped["label"] and answer["score"] == pytest.approx(capped["score"], abs=1e-5)
+    short = model.predict(Request(texts=[huge], max_length=8))[0]
+    assert short["label"] in model.labels
+
+
+def test_int8_quantizes_linear_layers_and_keeps_answers_close(served_model_dir, model):
+    int8 = TextClassifier.load(served_model_dir, quantize="int8")
+    assert int8.quantized
+    kinds = {f"{type(m).__module__}.{type(m).__name__}" for m in int8.model.modules()}
+    assert "torch.ao.nn.quantized.dynamic.modules.linear.Linear" in kinds
+    assert "torch.nn.modules.linear.Linear" not in kinds
+    texts = ["a wonderful film", "dull and slow", "fine", "bad acting, good music"]
+    fp32 = model.predict(Request(texts=texts, top_k=None, top_k_set=True))
+    quantized = int8.predict(Request(texts=texts, top_k=None, top_k_set=True))
+    for a, b in zip(fp32, quantized):
+        scores_a = {r["label"]: r["score"] for r in a}
+        scores_b = {r["label"]: r["score"] for r in b}
+        assert scores_a == pytest.approx(scores_b, abs=0.05)
+
+
+def test_quantize_env_is_validated(served_model_dir, monkeypatch):
+    monkeypatch.setenv(classifier.QUANTIZE_ENV, "int4")
+    with pytest.raises(ValueError, match=r"^TEXTCLF_QUANTIZE: unknown value 'int4'"):
+        TextClassifier.load(served_model_dir)
+
+
+def test_threads_are_split_between_model_server_workers(monkeypatch):
+    cpus = len(__import__("os").sched_getaffinity(0))
+    monkeypatch.delenv("TEXTCLF_THREADS", raising=False)
+    monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", "1")
+    assert threads_per_worker() == cpus
+    monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", str(cpus * 2))
+    assert threads_per_worker() == 1
+    monkeypatch.setenv("TEXTCLF_THREADS", "3")
+    assert threads_per_worker() == 3
+
+
+def test_load_sets_the_thread_count(served_model_dir, monkeypatch):
+    monkeypatch.setenv("TEXTCLF_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        TextClassifier.load(served_model_dir, quantize="")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_int8_is_refused_when_training_measured_too_large_a_drop(served_model_dir, tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for path in served_model_dir.iterdir():
+        if path.is_file():
+            (model_dir / path.name).symlink_to(path)
+    report = model_dir / classifier.QUANTIZATION_REPORT
+    report.write_text(json.dumps({"fp32_accuracy": 0.90, "int8_accuracy": 0.896}))
+    assert TextClassifier.load(model_dir, quantize="int8").quantized
+    report.write_text(json.dumps({"fp32_accuracy": 0.90, "int8_accuracy": 0.893}))
+    assert not TextClassifier.load(model_dir, quantize="int8").quantized
+
+
+def test_int8_answers_do_not_depend_on_the_other_texts_in_the_request(served_model_dir):
+    int8 = TextClassifier.load(served_model_dir, quantize="int8")
+    texts = ["a wonderful film", "dull and slow " * 20, "fine", "bad acting, good music and a very long plot " * 5]
+    alone = [int8.predict(Request(texts=[text]))[0] for text in texts]
+    assert int8.predict(Request(texts=texts)) == alone

@@ -1,0 +1,116 @@
+"""Serving construct: a serverless endpoint for one model package, names that change only with their inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Match, Template
+
+from stacks.serving import EndpointSettings, Serving
+
+PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3"
+SETTINGS = dict(memory_mb=2048, max_concurrency=5, provisioned_concurrency=0, latency_p99_ms=800, errors_5xx=4,
+                saturated_minutes=5)
+
+
+def serve(package: str = PACKAGE, **overrides) -> tuple[Serving, Template]:
+    stack = Stack(App(), "Bare", env=Environment(region="us-east-1"))
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    serving = Serving(stack, "Serving", model_package_arn=package, execution_role=role, name_prefix="textclf-dev",
+                      settings=EndpointSettings(**{**SETTINGS, **overrides}), alarm_key=kms.Key(stack, "Key"))
+    return serving, Template.from_stack(stack)
+
+
+def names(template: Template) -> tuple[str, str]:
+    model = next(iter(template.find_resources("AWS::SageMaker::Model").values()))
+    config = next(iter(template.find_resources("AWS::SageMaker::EndpointConfig").values()))
+    return model["Properties"]["ModelName"], config["Properties"]["EndpointConfigName"]
+
+
+def test_model_serves_the_package_with_one_worker_per_container():
+    _, template = serve()
+    template.has_resource_properties("AWS::SageMaker::Model", {
+        "PrimaryContainer": {"ModelPackageName": PACKAGE, "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}},
+        "ExecutionRoleArn": {"Fn::GetAtt": [Match.string_like_regexp("^Role"), "Arn"]},
+    })
+
+
+def test_endpoint_config_is_serverless_with_the_stage_settings():
+    _, template = serve()
+    template.has_resource_properties("AWS::SageMaker::EndpointConfig", {"ProductionVariants": [{
+        "VariantName": "AllTraffic", "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+    }]})
+    variant = template.to_json()
+    assert "ProvisionedConcurrency" not in json.dumps(variant)
+    _, warm = serve(provisioned_concurrency=2)
+    warm.has_resource_properties("AWS::SageMaker::EndpointConfig", {"ProductionVariants": [{
+        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5, "ProvisionedConcurrency": 2},
+    }]})
+    template.has_resource_properties("AWS::SageMaker::Endpoint", {
+        "EndpointConfigName": {"Fn::GetAtt": [Match.string_like_regexp("^ServingEndpointConfig"), "EndpointConfigName"]}
+    })
+
+
+def test_names_change_exactly_when_their_inputs_change():
+    model, config = names(serve()[1])
+    assert (model, config) == names(serve()[1])
+    assert model.startswith("textclf-dev-") and len(model) <= 63
+    new_package = names(serve(PACKAGE.replace("/3", "/4"))[1])
+    assert new_package[0] != model and new_package[1] != config
+    more_memory = names(serve(memory_mb=4096)[1])
+    assert more_memory[0] == model and more_memory[1] != config
+    int8 = names(serve(int8=True)[1])
+    assert int8[0] != model
+    assert names(serve(latency_p99_ms=900)[1]) == (model, config)
+
+
+def test_int8_is_chosen_by_the_container_environment():
+    _, template = serve(int8=True)
+    template.has_resource_properties("AWS::SageMaker::Model", {
+        "PrimaryContainer": {"Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "TEXTCLF_QUANTIZE": "int8"}}
+    })
+
+
+@pytest.mark.parametrize("metric, statistic, threshold", [
+    ("Invocation5XXErrors", {"Statistic": "Sum"}, 4),
+    ("ModelLatency", {"ExtendedStatistic": "p99"}, 800_000),
+    ("ServerlessConcurrentExecutionsUtilization", {"Statistic": "Maximum"}, 1),
+])
+def test_alarms_watch_the_endpoint_and_notify_the_topic(metric, statistic, threshold):
+    _, template = serve()
+    topic = Match.object_equals({"Ref": Match.string_like_regexp("^ServingAlarmTopic")})
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "Namespace": "AWS/SageMaker", "MetricName": metric, "Threshold": threshold, **statistic,
+        "Dimensions": Match.array_with([{"Name": "VariantName", "Value": "AllTraffic"}]),
+        "AlarmActions": [topic], "OKActions": [topic],
+    })
+
+
+def test_saturation_alarm_counts_minutes_out_of_fifteen():
+    _, template = serve(saturated_minutes=7)
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "ServerlessConcurrentExecutionsUtilization", "EvaluationPeriods": 15, "DatapointsToAlarm": 7,
+        "Period": 60,
+    })
+
+
+def test_alarm_topic_is_encrypted_tls_only_and_cloudwatch_may_use_its_key():
+    _, template = serve()
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [Match.any_value(), "Arn"]}})
+    template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": [Match.object_like({
+        "Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]}})
+    template.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": Match.array_with([Match.object_like({
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"]})])}})
+
+
+def test_dashboard_graphs_the_endpoint():
+    _, template = serve()
+    dashboard = next(iter(template.find_resources("AWS::CloudWatch::Dashboard").values()))
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in ("Invocations", "Invocation5XXErrors", "ModelLatency", "ModelSetupTime", "MemoryUtilization"):
+        assert metric in body
