@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--top-k", type=int, default=None, help="return the k best labels per text")
     invoke.set_defaults(handler=_lazy("cli.serve", "run_invoke"))
 
+    from cli import pipeline_ops
+
+    pipeline_ops.add_parser(commands)
+
     bench = commands.add_parser("bench", help="run a benchmark and write its table to docs/")
     bench.add_argument("name", choices=["synth", "train", "serve"],
                        help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default")

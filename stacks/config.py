@@ -29,12 +29,14 @@ _PACKAGE_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):\d{12}:model-package/[A-Za-z0-9](-*[A-Za-z0-9]){0,62}/\d+$"
 )
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
+_MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$")
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
 _INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
 
 # Settings that may be null in cdk.json, which the CDK CLI then drops from the context.
-OPTIONAL_SETTINGS = {"account": None, "model_package_arn": None}
+OPTIONAL_SETTINGS = {"account": None, "model_package_arn": None, "pipeline_schedule": None}
 
 
 class ConfigError(ValueError):
@@ -54,6 +56,8 @@ class StageConfig:
     training_instance_count: int
     processing_instance_type: str
     use_spot: bool
+    training_network_isolation: bool
+    base_model: str
     max_runtime_seconds: int
     max_wait_seconds: int
     serverless_memory_mb: int
@@ -67,6 +71,10 @@ class StageConfig:
     noncurrent_version_retention_days: int
     access_log_retention_days: int
     retain_stateful_resources: bool
+    min_accuracy: float
+    regression_margin: float
+    pipeline_schedule: str | None
+    registry_consumer_accounts: list
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -77,6 +85,15 @@ class StageConfig:
     def construct_id(self) -> str:
         """PascalCase Stage id, e.g. ``Dev``; also the stack-name prefix."""
         return self.name.capitalize()
+
+    @property
+    def pipeline_name(self) -> str:
+        """SageMaker requires a name; derived from config so the operator CLI finds it without AWS lookups."""
+        return f"{self.name_prefix}-{self.name}-training"
+
+    @property
+    def model_package_group_name(self) -> str:
+        return f"{self.name_prefix}-{self.name}"
 
     @classmethod
     def from_mapping(
@@ -147,6 +164,10 @@ def _check_types(config: StageConfig) -> None:
         elif expected == "int":
             # JSON true/false would otherwise pass as 1/0.
             ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif expected == "list":
+            ok = isinstance(value, list)
         else:
             ok = isinstance(value, str)
         if not ok:
@@ -219,4 +240,21 @@ def _check_retention(c: StageConfig) -> None:
               "set it to true for prod; only dev and staging may be destroyed.")
 
 
-_CHECKS = (_check_identity, _check_training, _check_serving, _check_retention)
+def _check_pipeline(c: StageConfig) -> None:
+    if not 0.0 <= c.min_accuracy <= 1.0:
+        _fail(c, "min_accuracy", "must be a fraction within 0..1", "use e.g. 0.85 for 85%.")
+    if not 0.0 <= c.regression_margin <= 1.0:
+        _fail(c, "regression_margin", "must be a fraction within 0..1", "use e.g. 0.01 for one accuracy point.")
+    if not _MODEL_ID_RE.match(c.base_model):
+        _fail(c, "base_model", "must be a folder name under base-models/ (letters, digits, '.', '_', '-')",
+              'use e.g. "distilbert-base-uncased".')
+    if c.pipeline_schedule is not None and not _SCHEDULE_RE.match(c.pipeline_schedule):
+        _fail(c, "pipeline_schedule", "not an EventBridge schedule expression",
+              'use e.g. "rate(7 days)" or "cron(0 3 ? * MON *)", or null for no schedule.')
+    for account in c.registry_consumer_accounts:
+        if not isinstance(account, str) or not _ACCOUNT_RE.match(account):
+            _fail(c, "registry_consumer_accounts", f"{account!r} is not a 12-digit AWS account id",
+                  'list account ids as quoted strings, e.g. ["012345678901"].')
+
+
+_CHECKS = (_check_identity, _check_training, _check_serving, _check_retention, _check_pipeline)

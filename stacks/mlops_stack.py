@@ -7,9 +7,12 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.images import images_for
+from stacks.pipeline_definition import PipelineInputs
+from stacks.registry import ModelRegistry
 from stacks.roles import Roles
 from stacks.serving import EndpointSettings, Serving
 from stacks.storage import Storage
+from stacks.training_pipeline import CodeBundle, TrainingPipeline
 
 
 class MlopsStack(Stack):
@@ -41,6 +44,24 @@ class MlopsStack(Stack):
             data_key=self.storage.key,
         )
         self._grant_data_access()
+        self.registry = ModelRegistry(
+            self,
+            "Registry",
+            group_name=config.model_package_group_name,
+            artifacts=self.storage.training_output,
+            consumer_accounts=config.registry_consumer_accounts,
+        )
+        self.code = CodeBundle(self, "CodeBundle")
+        self.training_pipeline = TrainingPipeline(
+            self,
+            "TrainingPipeline",
+            pipeline_name=config.pipeline_name,
+            inputs=self._pipeline_inputs(config),
+            execution_role=self.roles.pipeline_execution,
+            training_data=self.storage.training_data,
+            schedule=config.pipeline_schedule,
+        )
+        self._grant_pipeline_access()
         self.serving = self._serving(config)
         self._output()
 
@@ -58,6 +79,44 @@ class MlopsStack(Stack):
         storage.training_output.grant_read(roles.model_execution)
         # The pipeline reads evaluation.json to decide whether to register the model.
         storage.evaluations.grant_read(roles.pipeline_execution)
+
+    def _pipeline_inputs(self, config: StageConfig) -> PipelineInputs:
+        images = images_for(config.region)
+        storage = self.storage
+        return PipelineInputs(
+            region=self.region,
+            training_image=images.training,
+            inference_image=images.inference,
+            training_role_arn=self.roles.training.role_arn,
+            processing_role_arn=self.roles.processing.role_arn,
+            code_uri=self.code.uri,
+            dataset_uri=storage.datasets.uri,
+            base_model_uri=f"{storage.base_models.uri}{config.base_model}/",
+            output_uri=storage.training_output.uri,
+            evaluation_uri=storage.evaluations.uri,
+            checkpoint_uri=storage.checkpoints.uri,
+            key_arn=storage.key.key_arn,
+            model_package_group=config.model_package_group_name,
+            training_instance_type=config.training_instance_type,
+            training_instance_count=config.training_instance_count,
+            processing_instance_type=config.processing_instance_type,
+            use_spot=config.use_spot,
+            max_runtime_seconds=config.max_runtime_seconds,
+            max_wait_seconds=config.max_wait_seconds,
+            network_isolation=config.training_network_isolation,
+            min_accuracy=config.min_accuracy,
+            regression_margin=config.regression_margin,
+        )
+
+    def _grant_pipeline_access(self) -> None:
+        roles = self.roles
+        self.code.grant_read(roles.training)
+        self.code.grant_read(roles.processing)
+        self.registry.grant_register(roles.pipeline_execution)
+        self.registry.grant_read(roles.pipeline_execution)
+        # The evaluation job compares against the latest approved package's evaluation.json.
+        self.registry.grant_read(roles.processing)
+        self.storage.evaluations.grant_read(roles.processing)
 
     def _serving(self, config: StageConfig) -> Serving | None:
         if config.model_package_arn is None:
@@ -96,6 +155,9 @@ class MlopsStack(Stack):
             "ModelExecutionRoleArn": self.roles.model_execution.role_arn,
             "PipelineExecutionRoleArn": self.roles.pipeline_execution.role_arn,
         }
+        outputs["TrainingPipelineName"] = self.training_pipeline.pipeline.pipeline_name
+        outputs["ModelPackageGroupName"] = self.registry.group_name
+        outputs["PackageEventsTopicArn"] = self.registry.events_topic.topic_arn
         if self.serving is not None:
             outputs["EndpointName"] = self.serving.endpoint.attr_endpoint_name
             outputs["AlarmTopicArn"] = self.serving.alarm_topic.topic_arn

@@ -110,6 +110,11 @@ class Storage(Construct):
             **self._common_bucket_props(removal),
         )
         self.dataset_bucket = self._data_bucket("DatasetBucket", removal, noncurrent_version_retention)
+        # New data starts the training pipeline through EventBridge. Set on the L1: the L2 switch
+        # deploys a notifications Lambda to do what CloudFormation does natively.
+        self.dataset_bucket.node.default_child.add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+        )
         self.artifact_bucket = self._data_bucket("ModelArtifactBucket", removal, noncurrent_version_retention)
         self.checkpoint_bucket = self._data_bucket(
             "CheckpointBucket", removal, noncurrent_version_retention, expiration=checkpoint_retention
@@ -117,6 +122,7 @@ class Storage(Construct):
 
         # The prefixes jobs may touch; everything else in the buckets is out of reach.
         self.datasets = S3Location(self.dataset_bucket, "datasets/", self.key)
+        self.training_data = S3Location(self.dataset_bucket, "datasets/train/", self.key)
         self.base_models = S3Location(self.dataset_bucket, "base-models/", self.key)
         self.training_output = S3Location(self.artifact_bucket, "training-jobs/", self.key)
         self.evaluations = S3Location(self.artifact_bucket, "evaluations/", self.key)

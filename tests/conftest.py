@@ -119,3 +119,20 @@ def served_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     return export_model(model, tokenizer, ["negative", "positive"], tmp_path_factory.mktemp("served") / "model", {})
+
+
+@pytest.fixture
+def mocked_registry(monkeypatch):
+    """moto's SageMaker and S3 with the dev stage's model package group and an artifact bucket."""
+    import boto3
+    from moto import mock_aws
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="artifacts")
+        sagemaker.create_model_package_group(ModelPackageGroupName="textclf-dev")
+        yield sagemaker, s3

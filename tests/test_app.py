@@ -27,6 +27,8 @@ STATEFUL_LOGICAL_IDS = {
     "StorageModelArtifactBucketF760C4CF": "AWS::S3::Bucket",
     "StorageCheckpointBucket217D3CE2": "AWS::S3::Bucket",
 }
+# Retained in every stage: registered versions and their approval history.
+REGISTRY_LOGICAL_IDS = {"RegistryModelPackageGroup27C6820F": "AWS::SageMaker::ModelPackageGroup"}
 
 
 def _templates(outdir: Path) -> dict[str, dict]:
@@ -68,8 +70,8 @@ def test_stateful_logical_ids_are_pinned(synthesized):
     _, _, _, outdir = synthesized
     for name, template in _templates(outdir).items():
         stateful = {k: v["Type"] for k, v in template["Resources"].items()
-                    if v["Type"] in ("AWS::S3::Bucket", "AWS::KMS::Key")}
-        assert stateful == STATEFUL_LOGICAL_IDS, name
+                    if v["Type"] in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::SageMaker::ModelPackageGroup")}
+        assert stateful == {**STATEFUL_LOGICAL_IDS, **REGISTRY_LOGICAL_IDS}, name
 
 
 @pytest.mark.parametrize("assembly, policy, protected", [
@@ -171,3 +173,14 @@ def test_model_package_from_the_command_line_needs_one_stage(cdk_context):
     app = App(context={**cdk_context, "stage": "all", "model_package_arn": "arn:aws:sagemaker:us-east-1:111122223333:model-package/g/1"})
     with pytest.raises(ConfigError, match=r"^model_package_arn: -c model_package_arn applies to one stage"):
         cdk_app.build_app(app)
+
+
+def test_every_stage_has_its_training_pipeline_and_registry(synthesized):
+    _, _, _, outdir = synthesized
+    for name, template in _templates(outdir).items():
+        stage = name.removeprefix("assembly-").lower()
+        pipelines = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
+        groups = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"]
+        assert [p["Properties"]["PipelineName"] for p in pipelines] == [f"textclf-{stage}-training"]
+        assert [g["Properties"]["ModelPackageGroupName"] for g in groups] == [f"textclf-{stage}"]
+        assert groups[0]["DeletionPolicy"] == "Retain"

@@ -60,6 +60,14 @@ def test_selection_accepts_a_list(cdk_context):
         ("model_package_arn", "arn:aws:sagemaker:eu-west-1:111122223333:model-package/textclf/3",
          "stages.dev.model_package_arn: is in eu-west-1, but this stage deploys to us-east-1"),
         ("serverless_int8", "yes", "stages.dev.serverless_int8: must be bool"),
+        ("min_accuracy", 85, "stages.dev.min_accuracy: must be a fraction within 0..1"),
+        ("min_accuracy", "0.9", "stages.dev.min_accuracy: must be float"),
+        ("regression_margin", -0.1, "stages.dev.regression_margin: must be a fraction within 0..1"),
+        ("base_model", "s3://bucket/model", "stages.dev.base_model: must be a folder name under base-models/"),
+        ("pipeline_schedule", "every monday", "stages.dev.pipeline_schedule: not an EventBridge schedule expression"),
+        ("registry_consumer_accounts", ["12345"], "stages.dev.registry_consumer_accounts: '12345' is not a 12-digit"),
+        ("registry_consumer_accounts", "012345678901", "stages.dev.registry_consumer_accounts: must be list"),
+        ("training_network_isolation", 1, "stages.dev.training_network_isolation: must be bool"),
     ],
 )
 def test_bad_value_names_the_field_and_the_fix(stage_settings, field, value, expected):
@@ -113,3 +121,8 @@ def test_model_package_from_the_command_line_overrides_one_stage(cdk_context):
     arn = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/4"
     (config,) = load_stages(cdk_context["stages"], "dev", model_package_arn=arn)
     assert config.model_package_arn == arn
+
+
+def test_pipeline_and_registry_names_derive_from_the_stage(stage_settings):
+    config = StageConfig.from_mapping("dev", {**stage_settings, "pipeline_schedule": "cron(0 3 ? * MON *)"})
+    assert (config.pipeline_name, config.model_package_group_name) == ("textclf-dev-training", "textclf-dev")

@@ -58,6 +58,8 @@ def test_writes_model_quality_json_and_charts(tiny_model_dir, tarred_model, smal
     assert 0 < quality["accuracy"]["standard_deviation"] < 0.1
     assert _png_size(tmp_path / "confusion_matrix.png") == (130, 130)
     assert _png_size(tmp_path / "confidence_histogram.png")[0] > 0
+    # Without a registry group there is no approved model to compare with: only the threshold applies.
+    assert json.loads((tmp_path / "baseline.json").read_text())["minimum_accuracy"] == 0.0
 
 
 def test_missing_model_says_what_to_point_at(tmp_path, small_data):

@@ -6,6 +6,8 @@ Writes to --output_dir:
                            multiclass_classification_metrics.accuracy.value
   confusion_matrix.png     rows true, columns predicted
   confidence_histogram.png correct (green) and wrong (red) predictions per confidence bin
+  baseline.json            minimum_accuracy: the latest approved model's accuracy minus
+                           --regression_margin (0 when none is approved or no group is given)
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label_column", default="label", help="name of the label field")
     p.add_argument("--batch_size", type=int, default=128, help="examples per inference batch")
     p.add_argument("--max_length", type=int, default=128, help="truncate inputs to this many tokens")
+    p.add_argument("--model_package_group", default=None,
+                   help="registry group whose latest approved model sets the baseline (default: no baseline)")
+    p.add_argument("--regression_margin", type=float, default=0.0,
+                   help="how far below the approved model's accuracy a new model may score, as a fraction")
     return p.parse_args(argv)
 
 
@@ -113,6 +119,17 @@ def sagemaker_model_quality(report: dict) -> dict:
     }}
 
 
+def read_baseline(args: argparse.Namespace) -> dict:
+    import approved_baseline
+
+    if not args.model_package_group:
+        return approved_baseline.baseline(None, None, None, args.regression_margin)
+    import boto3
+
+    return approved_baseline.baseline(boto3.client("sagemaker"), boto3.client("s3"), args.model_package_group,
+                                      args.regression_margin)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     output = Path(args.output_dir)
@@ -123,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     (output / "evaluation.json").write_text(json.dumps(sagemaker_model_quality(report), indent=2) + "\n")
     charts.confusion_matrix_png(report["confusion_matrix"], output / "confusion_matrix.png")
     charts.confidence_histogram_png(confidences, correct, output / "confidence_histogram.png")
+    (output / "baseline.json").write_text(json.dumps(read_baseline(args), indent=2) + "\n")
     print(f"evaluation: examples={report['examples']} accuracy={report['accuracy']:.4f} "
           f"f1_macro={report['f1_macro']:.4f} ece={report['expected_calibration_error']:.4f} output={output}")
     return 0

@@ -1,0 +1,170 @@
+"""`textclf pipeline ...`: start a training run, list registered models with their metrics, approve or reject.
+
+Names come from the stage config (cdk.json), so no CloudFormation lookup is needed; credentials
+and the account come from the usual AWS environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from stacks.config import ConfigError, StageConfig, load_stages
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCURACY = ("multiclass_classification_metrics", "accuracy", "value")
+F1 = ("multiclass_classification_metrics", "macro_f1", "value")
+
+
+def stage_config(stage: str) -> StageConfig:
+    stages = json.loads((ROOT / "cdk.json").read_text())["context"]["stages"]
+    (config,) = load_stages(stages, stage)
+    return config
+
+
+def clients(config: StageConfig):
+    import boto3
+
+    session = boto3.session.Session(region_name=config.region)
+    return session.client("sagemaker"), session.client("s3")
+
+
+def start(args: argparse.Namespace) -> int:
+    config = stage_config(args.stage)
+    sagemaker, _ = clients(config)
+    parameters = [{"Name": name, "Value": value} for name, value in _parse_params(args.param)]
+    response = sagemaker.start_pipeline_execution(
+        PipelineName=config.pipeline_name, PipelineParameters=parameters,
+        PipelineExecutionDescription=args.description or "started with textclf pipeline start",
+    )
+    print(f"started {response['PipelineExecutionArn']}")
+    return 0
+
+
+def packages(args: argparse.Namespace) -> int:
+    config = stage_config(args.stage)
+    sagemaker, s3 = clients(config)
+    rows = []
+    for summary in _all_packages(sagemaker, config.model_package_group_name):
+        metrics = _metrics(sagemaker, s3, summary["ModelPackageArn"])
+        rows.append((summary["ModelPackageVersion"], summary["ModelApprovalStatus"], _fmt(metrics, ACCURACY),
+                     _fmt(metrics, F1), summary["CreationTime"].strftime("%Y-%m-%d %H:%M"), summary["ModelPackageArn"]))
+    print(f"model packages in {config.model_package_group_name} ({config.region}):")
+    print("| version | status | accuracy | macro F1 | created | ARN |")
+    print("|---:|---|---:|---:|---|---|")
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
+    return 0
+
+
+def approve(args: argparse.Namespace) -> int:
+    return _decide(args, "Approved")
+
+
+def reject(args: argparse.Namespace) -> int:
+    return _decide(args, "Rejected")
+
+
+def _decide(args: argparse.Namespace, status: str) -> int:
+    config = stage_config(args.stage)
+    sagemaker, _ = clients(config)
+    arn = _package_arn(sagemaker, config, args.package)
+    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status,
+                                   ApprovalDescription=args.reason or f"{status.lower()} with textclf")
+    print(f"{status.lower()}: {arn}")
+    return 0
+
+
+def _package_arn(sagemaker, config: StageConfig, package: str) -> str:
+    """A full ARN, or a version number in this stage's group."""
+    if package.startswith("arn:"):
+        if f":model-package/{config.model_package_group_name}/" not in package:
+            raise ConfigError(f"package: {package} is not in this stage's group "
+                              f"{config.model_package_group_name}. Fix: pass --stage for its stage.")
+        return package
+    if not package.isdigit():
+        raise ConfigError(f"package: {package!r} is neither an ARN nor a version number. Fix: e.g. 3.")
+    for summary in _all_packages(sagemaker, config.model_package_group_name):
+        if str(summary["ModelPackageVersion"]) == package:
+            return summary["ModelPackageArn"]
+    raise ConfigError(f"package: no version {package} in {config.model_package_group_name}. "
+                      "Fix: see `textclf pipeline packages`.")
+
+
+def _all_packages(sagemaker, group: str) -> list[dict]:
+    found, token = [], None
+    while True:
+        page = sagemaker.list_model_packages(ModelPackageGroupName=group, SortBy="CreationTime",
+                                             SortOrder="Descending", **({"NextToken": token} if token else {}))
+        found += page.get("ModelPackageSummaryList", [])
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
+def _metrics(sagemaker, s3, arn: str) -> dict:
+    uri = (sagemaker.describe_model_package(ModelPackageName=arn).get("ModelMetrics", {})
+           .get("ModelQuality", {}).get("Statistics", {}).get("S3Uri"))
+    if not uri:
+        return {}
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return {}
+
+
+def _fmt(metrics: dict, path: tuple[str, ...]) -> str:
+    for key in path:
+        if not isinstance(metrics, dict) or key not in metrics:
+            return "-"
+        metrics = metrics[key]
+    return f"{float(metrics):.4f}"
+
+
+def _parse_params(pairs: list[str] | None) -> list[tuple[str, str]]:
+    parsed = []
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--param: {pair!r} is not NAME=VALUE. Fix: e.g. --param Epochs=2.")
+        parsed.append((name, value))
+    return parsed
+
+
+def add_parser(commands) -> None:
+    pipeline = commands.add_parser("pipeline", help="start the training pipeline, list, approve or reject models",
+                                   description=__doc__.splitlines()[0])
+    actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser("start", help="start an execution of the stage's training pipeline")
+    run.add_argument("--param", action="append", metavar="NAME=VALUE",
+                     help="override a pipeline parameter, e.g. Epochs=2 or Mode=distill (repeatable)")
+    run.add_argument("--description", default=None, help="a note stored with the execution")
+    run.set_defaults(handler=_guarded(start))
+    listing = actions.add_parser("packages", help="list the stage's model packages with accuracy and macro F1")
+    listing.set_defaults(handler=_guarded(packages))
+    for name, function in (("approve", approve), ("reject", reject)):
+        action = actions.add_parser(name, help=f"{name} a model package (ARN or version number)")
+        action.add_argument("package", help="model package ARN, or its version number in the stage's group")
+        action.add_argument("--reason", default=None, help="stored as the approval description")
+        action.set_defaults(handler=_guarded(function))
+    for action in actions.choices.values():
+        action.add_argument("--stage", default="dev", help="dev, staging or prod (default: dev)")
+
+
+def _guarded(function):
+    def run(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return function(args)
+        except ConfigError as error:
+            print(f"textclf pipeline: {error}", file=sys.stderr)
+            return 2
+        except (BotoCoreError, ClientError) as error:
+            print(f"textclf pipeline: AWS said: {error}", file=sys.stderr)
+            return 1
+
+    return run

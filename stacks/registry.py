@@ -1,0 +1,104 @@
+"""Model registry: the Model Package Group, who else may read it, and its state-change events."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.nag import acknowledge
+from stacks.storage import S3Location
+
+READ_PACKAGES = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
+                 "sagemaker:ListModelPackages"]
+
+
+class ModelRegistry(Construct):
+    """A RETAINed Model Package Group; consumer accounts may describe its packages and read their artifacts."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        group_name: str,
+        artifacts: S3Location,
+        consumer_accounts: Sequence[str] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.group_name = group_name
+        self.group_arn = _sagemaker_arn(f"model-package-group/{group_name}")
+        self.packages_arn = _sagemaker_arn(f"model-package/{group_name}/*")
+        consumers = [iam.AccountPrincipal(account) for account in consumer_accounts]
+        self.group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            # The API requires a name; derived from the stage config, so the operator CLI finds it offline.
+            model_package_group_name=group_name,
+            model_package_group_description="Text classifiers registered by the training pipeline",
+            model_package_group_policy=self._read_policy(consumers) if consumers else None,
+        )
+        # Registered versions and their approval history outlive any stack change.
+        self.group.apply_removal_policy(RemovalPolicy.RETAIN)
+        if consumers:
+            self._share_artifacts(artifacts, consumers)
+        self.events_topic = sns.Topic(self, "PackageEventsTopic", master_key=artifacts.key, enforce_ssl=True)
+        artifacts.key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.state_change_rule = events.Rule(
+            self,
+            "PackageStateChangeRule",
+            description=f"Approval and rejection of model packages in {group_name}",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": [group_name]},
+            ),
+            targets=[targets.SnsTopic(self.events_topic)],
+        )
+
+    def grant_register(self, grantee: iam.IGrantable) -> None:
+        self._grant(grantee, ["sagemaker:CreateModelPackage", "sagemaker:AddTags"])
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        self._grant(grantee, READ_PACKAGES)
+
+    def _grant(self, grantee: iam.IGrantable, actions: list[str]) -> None:
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=actions, resources=[self.group_arn, self.packages_arn]))
+        acknowledge(
+            grantee.grant_principal,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+            f"model-package/{self.group_name}/*]",
+            "SageMaker numbers model package versions at registration, so the grant covers this one "
+            "group's versions, not other groups.",
+        )
+
+    def _read_policy(self, consumers: list[iam.AccountPrincipal]) -> dict:
+        document = iam.PolicyDocument(statements=[iam.PolicyStatement(
+            sid="ConsumerAccountsDescribePackages", principals=consumers, actions=READ_PACKAGES,
+            resources=[self.group_arn, self.packages_arn],
+        )])
+        return document.to_json()
+
+    @staticmethod
+    def _share_artifacts(artifacts: S3Location, consumers: list[iam.AccountPrincipal]) -> None:
+        artifacts.bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="ConsumerAccountsReadModels", principals=consumers, actions=["s3:GetObject"],
+            resources=[artifacts.objects_arn],
+        ))
+        # Objects are SSE-KMS: consumers decrypt through S3 only.
+        artifacts.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="ConsumerAccountsDecryptModelsViaS3", principals=consumers, actions=["kms:Decrypt"], resources=["*"],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+        ))
+
+
+def _sagemaker_arn(resource: str) -> str:
+    return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:{resource}"

@@ -1,0 +1,84 @@
+"""Training pipeline: the SageMaker Pipeline, its code bundle, and what starts it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from stacks import source_bundle
+from stacks.pipeline_definition import PipelineInputs, definition
+from stacks.storage import S3Location
+
+BUNDLE_PATH = source_bundle.ROOT / ".build" / "sourcedir.tar.gz"
+
+
+class CodeBundle(Construct):
+    """sourcedir.tar.gz as a CDK asset: same code, same bytes, same hash."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, path: Path = BUNDLE_PATH) -> None:
+        super().__init__(scope, construct_id)
+        self.asset = s3_assets.Asset(self, "Asset", path=str(source_bundle.build(path)))
+        self.uri = self.asset.s3_object_url
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        # Exactly one object: no wildcard on the CDK assets bucket.
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[f"arn:{Aws.PARTITION}:s3:::{self.asset.s3_bucket_name}/{self.asset.s3_object_key}"],
+        ))
+
+
+class TrainingPipeline(Construct):
+    """The pipeline, started by new training data and, optionally, a schedule."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline_name: str,
+        inputs: PipelineInputs,
+        execution_role: iam.IRole,
+        training_data: S3Location,
+        schedule: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.definition = definition(inputs)
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            # The API requires a name; derived from the stage config so `textclf pipeline start` finds it offline.
+            pipeline_name=pipeline_name,
+            pipeline_description="Train, evaluate, and register a text classifier if it is good enough",
+            role_arn=execution_role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": Stack.of(self).to_json_string(self.definition)},
+        )
+        self.arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:pipeline/{pipeline_name.lower()}"
+        self.trigger_role = iam.Role(
+            self, "TriggerRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            description="Lets EventBridge start this pipeline and nothing else",
+        )
+        self.trigger_role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"],
+                                                            resources=[self.arn]))
+        self.data_rule = self._rule("NewTrainingDataRule", "New objects under the training data prefix",
+                                    event_pattern={
+                                        "source": ["aws.s3"], "detail-type": ["Object Created"],
+                                        "detail": {"bucket": {"name": [training_data.bucket.bucket_name]},
+                                                   "object": {"key": [{"prefix": training_data.prefix}]}},
+                                    })
+        self.schedule_rule = (self._rule("ScheduleRule", "Scheduled retraining", schedule_expression=schedule)
+                              if schedule else None)
+
+    def _rule(self, construct_id: str, description: str, **trigger) -> events.CfnRule:
+        return events.CfnRule(self, construct_id, description=description, state="ENABLED", targets=[
+            events.CfnRule.TargetProperty(
+                # No parameters: the execution uses the pipeline's defaults, which point at these prefixes.
+                id="StartTrainingPipeline", arn=self.arn, role_arn=self.trigger_role.role_arn,
+            )
+        ], **trigger)
