@@ -22,13 +22,15 @@ $(STAMP): requirements.txt requirements-ml.txt requirements-dev.txt requirements
 	touch $(STAMP)
 
 run: install
-	$(VENV)/bin/textclf synth --stage all
+	$(VENV)/bin/textclf local-run
 
 test: install
 	$(PY) -m pytest -q
 
 bench: install
 	$(VENV)/bin/textclf bench synth
+	$(VENV)/bin/textclf bench train
+	$(VENV)/bin/textclf bench serve
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+SUMMARY = DOCS.with_suffix(".json")
 
 
 def write_section(name: str, text: str) -> None:
@@ -21,8 +24,29 @@ def write_section(name: str, text: str) -> None:
     DOCS.write_text(current)
 
 
-def publish(name: str, lines: list[str]) -> None:
-    """Print a benchmark's table and record it in docs/benchmarks.md."""
+def publish(name: str, lines: list[str], headline: list[dict] | None = None) -> None:
+    """Print a benchmark's table, record it in docs/benchmarks.md, and refresh the one-table summary.
+
+    ``headline`` rows are ``{"result", "value", "baseline", "ratio"}``: what the summary shows for this benchmark.
+    """
     text = "\n".join(lines)
     print(text)
     write_section(name, text)
+    if headline is not None:
+        summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
+        summary[name] = {"date": date.today().isoformat(), "rows": headline}
+        SUMMARY.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_section("summary", summary_table())
+
+
+def summary_table() -> str:
+    """Every benchmark's latest headline figures in one table (docs/benchmarks.json is the record)."""
+    summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
+    lines = ["### All benchmarks, latest figures", "",
+             "Regenerate everything with `make bench`; each section below has the full table and method.", "",
+             "| benchmark | date | result | value | baseline | ratio |", "|---|---|---|---:|---|---:|"]
+    for name in sorted(summary):
+        for row in summary[name]["rows"]:
+            lines.append(f"| {name} | {summary[name]['date']} | {row['result']} | {row['value']} | "
+                         f"{row['baseline']} | {row['ratio']} |")
+    return "\n".join(lines)

@@ -94,6 +94,7 @@ WORKER_SETTINGS = ((None, "DLC default: one worker per CPU"), (1, "serverless se
 def main(model: str | None = None, data: str | None = None, single_requests: int = 200) -> int:
     texts, labels = read_labelled(Path(data) if data else BUNDLED_VALIDATION)
     lines: list[str] = []
+    headline: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as workdir:
         source = Path(model) if model else train_small_model(Path(workdir))
         staged = {v.name: stage_model(source, Path(workdir) / f"v{i}", v.with_code) for i, v in enumerate(VARIANTS)}
@@ -105,8 +106,9 @@ def main(model: str | None = None, data: str | None = None, single_requests: int
                 results[variant.name] = measure(staged[variant.name], variant, texts, labels, single_requests,
                                                 workers, offline[variant.name])
             lines += table(results, setting)
+            headline += headlines(results, setting)
     publish("serve", header(source, data or str(BUNDLED_VALIDATION.relative_to(ROOT)), len(texts), single_requests)
-            + lines)
+            + lines, headline=headline)
     return 0
 
 
@@ -228,6 +230,18 @@ def header(model: Path, data: str, count: int, single_requests: int) -> list[str
         "prediction in a fresh process, imports excluded (median of 3). First answer: server launch to first 200. "
         "Command: `textclf bench serve`.",
     ]
+
+
+def headlines(results: dict[str, Measurement], setting: str) -> list[dict]:
+    baseline = results[VARIANTS[0].name]
+    rows = []
+    for name, m in list(results.items())[1:]:
+        for load, ours, theirs in (("batch 1", m.single, baseline.single), ("16 clients", m.concurrent, baseline.concurrent)):
+            rows.append({"result": f"{name}, {load}, {setting} (accuracy {m.accuracy * 100:.2f}% vs "
+                                   f"{baseline.accuracy * 100:.2f}%)",
+                         "value": f"{ours.throughput:.1f} req/s", "baseline": "toolkit default handler",
+                         "ratio": f"{ours.throughput / theirs.throughput:.2f}x"})
+    return rows
 
 
 def table(results: dict[str, Measurement], setting: str) -> list[str]:

@@ -139,7 +139,11 @@ def main(steps: int = 60, batch: int = 32, warmup: int = 10, repeats: int = 2) -
         "",
         "Wall time includes start-up, tokenising and, for the cached variant, one teacher pass over the 4,000 rows.",
     ]
-    publish("train", lines)
+    publish("train", lines, headline=[
+        {"result": f"{name.split(' (')[0]}", "value": f"{r['samples_per_sec']:.1f} samples/s",
+         "baseline": rows[0 if b == "A" else 2][0].split(" (")[0], "ratio": f"{r['samples_per_sec'] / baselines[b]:.2f}x"}
+        for name, r, b in rows if "baseline" not in name
+    ])
     return 0
 
 

@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--top-k", type=int, default=None, help="return the k best labels per text")
     invoke.set_defaults(handler=_lazy("cli.serve", "run_invoke"))
 
-    from cli import pipeline_ops
+    from cli import cost, local_run, pipeline_ops
 
+    local_run.add_parser(commands)
+    cost.add_parser(commands)
     pipeline_ops.add_parser(commands)
 
     bench = commands.add_parser("bench", help="run a benchmark and write its table to docs/")

@@ -42,6 +42,6 @@ def test_synth_failure_is_reported_with_the_cause(tmp_path):
 
 
 def test_every_subcommand_has_help():
-    for command in ("synth", "serve", "invoke", "bench"):
+    for command in ("synth", "serve", "invoke", "bench", "local-run", "cost", "pipeline"):
         result = _textclf(command, "--help")
         assert result.returncode == 0 and "usage: textclf" in result.stdout
