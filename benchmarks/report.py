@@ -19,6 +19,11 @@ def write_section(name: str, text: str) -> None:
     if begin in current:
         head, rest = current.split(begin, 1)
         current = head + section + rest.split(end, 1)[1]
+    elif name == "summary":
+        # The summary goes first, right under the page's title and intro.
+        title, _, rest = current.partition("\n\n")
+        intro, _, rest = rest.partition("\n\n")
+        current = f"{title}\n\n{intro}\n\n{section}\n\n{rest}".rstrip("\n") + "\n"
     else:
         current = current.rstrip("\n") + "\n\n" + section + "\n"
     DOCS.write_text(current)
