@@ -59,6 +59,10 @@ class LocalEndpoint:
         return self._workdir / "model-server.log"
 
     @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
     def pid(self) -> int:
         assert self._process is not None
         return self._process.pid

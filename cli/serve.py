@@ -20,7 +20,7 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"Serving {args.model} at {endpoint.url} (GET /ping, POST /invocations); Ctrl-C stops it.")
     print(f"Model server log: {endpoint.log_path}")
     try:
-        while endpoint._process is not None and endpoint._process.poll() is None:
+        while endpoint.running:
             time.sleep(1)
         print("textclf serve: the model server exited; see its log above.")
         return 1
