@@ -154,10 +154,10 @@ class MlopsStack(Stack):
             "ProcessingRoleArn": self.roles.processing.role_arn,
             "ModelExecutionRoleArn": self.roles.model_execution.role_arn,
             "PipelineExecutionRoleArn": self.roles.pipeline_execution.role_arn,
+            "TrainingPipelineName": self.training_pipeline.pipeline.pipeline_name,
+            "ModelPackageGroupName": self.registry.group_name,
+            "PackageEventsTopicArn": self.registry.events_topic.topic_arn,
         }
-        outputs["TrainingPipelineName"] = self.training_pipeline.pipeline.pipeline_name
-        outputs["ModelPackageGroupName"] = self.registry.group_name
-        outputs["PackageEventsTopicArn"] = self.registry.events_topic.topic_arn
         if self.serving is not None:
             outputs["EndpointName"] = self.serving.endpoint.attr_endpoint_name
             outputs["AlarmTopicArn"] = self.serving.alarm_topic.topic_arn

@@ -10,11 +10,12 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.arns import arn, nag_arn
 from stacks.nag import acknowledge
 from stacks.storage import S3Location
+from stacks.topics import encrypted_topic
 
 READ_PACKAGES = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
                  "sagemaker:ListModelPackages"]
@@ -34,8 +35,8 @@ class ModelRegistry(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.group_name = group_name
-        self.group_arn = _sagemaker_arn(f"model-package-group/{group_name}")
-        self.packages_arn = _sagemaker_arn(f"model-package/{group_name}/*")
+        self.group_arn = arn("sagemaker", f"model-package-group/{group_name}")
+        self.packages_arn = arn("sagemaker", f"model-package/{group_name}/*")
         consumers = [iam.AccountPrincipal(account) for account in consumer_accounts]
         self.group = sagemaker.CfnModelPackageGroup(
             self,
@@ -49,8 +50,8 @@ class ModelRegistry(Construct):
         self.group.apply_removal_policy(RemovalPolicy.RETAIN)
         if consumers:
             self._share_artifacts(artifacts, consumers)
-        self.events_topic = sns.Topic(self, "PackageEventsTopic", master_key=artifacts.key, enforce_ssl=True)
-        artifacts.key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.events_topic = encrypted_topic(self, "PackageEventsTopic", key=artifacts.key,
+                                            publisher="events.amazonaws.com")
         self.state_change_rule = events.Rule(
             self,
             "PackageStateChangeRule",
@@ -74,8 +75,7 @@ class ModelRegistry(Construct):
             actions=actions, resources=[self.group_arn, self.packages_arn]))
         acknowledge(
             grantee.grant_principal,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
-            f"model-package/{self.group_name}/*]",
+            f"AwsSolutions-IAM5[Resource::{nag_arn('sagemaker', f'model-package/{self.group_name}/*')}]",
             "SageMaker numbers model package versions at registration, so the grant covers this one "
             "group's versions, not other groups.",
         )
@@ -99,6 +99,3 @@ class ModelRegistry(Construct):
             conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
         ))
 
-
-def _sagemaker_arn(resource: str) -> str:
-    return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:{resource}"

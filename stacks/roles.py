@@ -9,24 +9,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from stacks.arns import arn, nag_arn
 from stacks.nag import acknowledge
 
 SAGEMAKER = "sagemaker.amazonaws.com"
-
-
-def _arn(service: str, resource: str) -> str:
-    # Pseudo parameters render the same in cdk-nag whether or not the stage pins an env.
-    return f"arn:{Aws.PARTITION}:{service}:{Aws.REGION}:{Aws.ACCOUNT_ID}:{resource}"
-
-
-def _nag_arn(service: str, resource: str) -> str:
-    """How cdk-nag prints :func:`_arn` in a finding id."""
-    return f"arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
 
 
 class Roles(Construct):
@@ -74,7 +64,7 @@ class Roles(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-                resources=[_arn("logs", log_group_arn)],
+                resources=[arn("logs", log_group_arn)],
             )
         )
         acknowledge(
@@ -85,7 +75,7 @@ class Roles(Construct):
         )
         acknowledge(
             role,
-            f"AwsSolutions-IAM5[Resource::{_nag_arn('logs', log_group_arn)}]",
+            f"AwsSolutions-IAM5[Resource::{nag_arn('logs', log_group_arn)}]",
             f"SageMaker names one log stream per job in /aws/sagemaker/{log_group}; streams are not known "
             "before the job runs, so the grant covers that one log group's streams.",
         )
@@ -98,7 +88,7 @@ class Roles(Construct):
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=[f"sagemaker:Create{job}"],
-                    resources=[_arn("sagemaker", resource)],
+                    resources=[arn("sagemaker", resource)],
                     # Jobs must encrypt their volumes with the stage's key.
                     conditions={"StringEquals": {"sagemaker:VolumeKmsKey": data_key.key_arn}},
                 )
@@ -106,12 +96,12 @@ class Roles(Construct):
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=[f"sagemaker:Describe{job}", f"sagemaker:Stop{job}", "sagemaker:AddTags"],
-                    resources=[_arn("sagemaker", resource)],
+                    resources=[arn("sagemaker", resource)],
                 )
             )
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::{_nag_arn('sagemaker', resource)}]",
+                f"AwsSolutions-IAM5[Resource::{nag_arn('sagemaker', resource)}]",
                 f"SageMaker Pipelines generates a unique {job} name per execution, so the grant covers "
                 "this account and region's jobs of that type only.",
             )

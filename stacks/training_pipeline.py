@@ -12,6 +12,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks import source_bundle
+from stacks.arns import arn
 from stacks.pipeline_definition import PipelineInputs, definition
 from stacks.storage import S3Location
 
@@ -59,7 +60,7 @@ class TrainingPipeline(Construct):
             role_arn=execution_role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": Stack.of(self).to_json_string(self.definition)},
         )
-        self.arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:pipeline/{pipeline_name.lower()}"
+        self.arn = arn("sagemaker", f"pipeline/{pipeline_name.lower()}")
         self.trigger_role = iam.Role(
             self, "TriggerRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
             description="Lets EventBridge start this pipeline and nothing else",
