@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli.pipeline_ops import stage_config
+from cli.pipeline_ops import guarded, stage_config
 from stacks.config import ConfigError, StageConfig
 
 PRICES = Path(__file__).with_name("prices.json")
@@ -37,14 +37,10 @@ def estimate(config: StageConfig, prices: dict, *, hours: float, request_ms: flo
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = stage_config(args.stage)
-        prices = json.loads(PRICES.read_text())
-        result = estimate(config, prices, hours=args.hours, request_ms=args.request_ms,
-                          evaluation_hours=args.evaluation_hours)
-    except ConfigError as error:
-        print(f"textclf cost: {error}")
-        return 2
+    config = stage_config(args.stage)
+    prices = json.loads(PRICES.read_text())
+    result = estimate(config, prices, hours=args.hours, request_ms=args.request_ms,
+                      evaluation_hours=args.evaluation_hours)
     spot_note = "managed spot" if config.use_spot else "spot is off for this stage: same as on demand"
     print(f"Estimated cost for stage {config.name} ({prices['currency']}, prices of {prices['date']}, "
           f"{prices['region']})")
@@ -81,4 +77,4 @@ def add_parser(commands) -> None:
                       help="evaluation processing job wall time in hours (default: 0.25)")
     cost.add_argument("--request-ms", type=float, default=50.0,
                       help="billed duration of one serverless request in ms (default: 50)")
-    cost.set_defaults(handler=run)
+    cost.set_defaults(handler=guarded(run, "cost"))

@@ -7,14 +7,15 @@ and the account come from the usual AWS environment.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
 
+from stacks import source_bundle
 from stacks.config import ConfigError, StageConfig, load_stages
 
 ROOT = Path(__file__).resolve().parent.parent
-ACCURACY = ("multiclass_classification_metrics", "accuracy", "value")
 F1 = ("multiclass_classification_metrics", "macro_f1", "value")
 
 
@@ -47,9 +48,10 @@ def packages(args: argparse.Namespace) -> int:
     config = stage_config(args.stage)
     sagemaker, s3 = clients(config)
     rows = []
+    accuracy = _approved_baseline().ACCURACY_PATH
     for summary in _all_packages(sagemaker, config.model_package_group_name):
         metrics = _metrics(sagemaker, s3, summary["ModelPackageArn"])
-        rows.append((summary["ModelPackageVersion"], summary["ModelApprovalStatus"], _fmt(metrics, ACCURACY),
+        rows.append((summary["ModelPackageVersion"], summary["ModelApprovalStatus"], _fmt(metrics, accuracy),
                      _fmt(metrics, F1), summary["CreationTime"].strftime("%Y-%m-%d %H:%M"), summary["ModelPackageArn"]))
     print(f"model packages in {config.model_package_group_name} ({config.region}):")
     print("| version | status | accuracy | macro F1 | created | ARN |")
@@ -105,15 +107,17 @@ def _all_packages(sagemaker, group: str) -> list[dict]:
 
 
 def _metrics(sagemaker, s3, arn: str) -> dict:
-    uri = (sagemaker.describe_model_package(ModelPackageName=arn).get("ModelMetrics", {})
-           .get("ModelQuality", {}).get("Statistics", {}).get("S3Uri"))
-    if not uri:
-        return {}
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    # The evaluation step reads the same file to set the regression baseline.
     try:
-        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return _approved_baseline().package_metrics(sagemaker, s3, arn)
     except s3.exceptions.NoSuchKey:
         return {}
+
+
+@functools.cache
+def _approved_baseline():
+    """The evaluation step's own registry reader (training/approved_baseline.py), loaded on first use."""
+    return source_bundle.load_module("training/approved_baseline.py")
 
 
 def _fmt(metrics: dict, path: tuple[str, ...]) -> str:
@@ -142,29 +146,31 @@ def add_parser(commands) -> None:
     run.add_argument("--param", action="append", metavar="NAME=VALUE",
                      help="override a pipeline parameter, e.g. Epochs=2 or Mode=distill (repeatable)")
     run.add_argument("--description", default=None, help="a note stored with the execution")
-    run.set_defaults(handler=_guarded(start))
+    run.set_defaults(handler=guarded(start))
     listing = actions.add_parser("packages", help="list the stage's model packages with accuracy and macro F1")
-    listing.set_defaults(handler=_guarded(packages))
+    listing.set_defaults(handler=guarded(packages))
     for name, function in (("approve", approve), ("reject", reject)):
         action = actions.add_parser(name, help=f"{name} a model package (ARN or version number)")
         action.add_argument("package", help="model package ARN, or its version number in the stage's group")
         action.add_argument("--reason", default=None, help="stored as the approval description")
-        action.set_defaults(handler=_guarded(function))
+        action.set_defaults(handler=guarded(function))
     for action in actions.choices.values():
         action.add_argument("--stage", default="dev", help="dev, staging or prod (default: dev)")
 
 
-def _guarded(function):
+def guarded(function, command: str = "pipeline"):
+    """Run a command handler; a bad setting exits 2 and an AWS error 1, each with one line on stderr."""
+
     def run(args: argparse.Namespace) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return function(args)
         except ConfigError as error:
-            print(f"textclf pipeline: {error}", file=sys.stderr)
+            print(f"textclf {command}: {error}", file=sys.stderr)
             return 2
         except (BotoCoreError, ClientError) as error:
-            print(f"textclf pipeline: AWS said: {error}", file=sys.stderr)
+            print(f"textclf {command}: AWS said: {error}", file=sys.stderr)
             return 1
 
     return run

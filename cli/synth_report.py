@@ -48,11 +48,12 @@ def summarize(outdir: Path) -> list[StackSummary]:
     for template_path in sorted(outdir.glob("assembly-*/*.template.json"), key=_stage_order):
         template = json.loads(template_path.read_text())
         metadata_path = template_path.with_name(template_path.name.replace(".template.json", ".metadata.json"))
+        metadata = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
         summary = StackSummary(
             name=template_path.parent.name.removeprefix("assembly-"),
             resources=Counter(r["Type"] for r in template["Resources"].values()),
-            acknowledged=_acknowledged(metadata_path),
-            notes=_metadata(metadata_path, "aws:cdk:info"),
+            acknowledged=_acknowledged(metadata),
+            notes=[str(data) for _, data in _entries(metadata, "aws:cdk:info")],
         )
         for match in lint_file(template_path):
             bucket = summary.lint_errors if match.rule.id.startswith("E") else summary.lint_warnings
@@ -68,23 +69,14 @@ def _stage_order(template_path: Path) -> tuple[int, str]:
     return (STAGE_NAMES.index(stage) if stage in STAGE_NAMES else len(STAGE_NAMES), stage)
 
 
-def _metadata(metadata_path: Path, kind: str) -> list[str]:
-    if not metadata_path.exists():
-        return []
-    entries = json.loads(metadata_path.read_text()).values()
-    return [str(entry["data"]) for group in entries for entry in group if entry["type"] == kind]
+def _entries(metadata: dict, kind: str) -> list[tuple[str, object]]:
+    """(construct path, data) of every metadata entry of one kind in a stack's metadata.json."""
+    return [(path, entry["data"]) for path, entries in metadata.items() for entry in entries if entry["type"] == kind]
 
 
-def _acknowledged(metadata_path: Path) -> dict[str, str]:
-    if not metadata_path.exists():
-        return {}
-    found = {}
-    for path, entries in json.loads(metadata_path.read_text()).items():
-        for entry in entries:
-            if entry["type"] == ACKNOWLEDGED:
-                for rule, reason in entry["data"].items():
-                    found[f"{path} {rule.removeprefix('Annotation::')}"] = reason
-    return found
+def _acknowledged(metadata: dict) -> dict[str, str]:
+    return {f"{path} {rule.removeprefix('Annotation::')}": reason
+            for path, data in _entries(metadata, ACKNOWLEDGED) for rule, reason in data.items()}
 
 
 def nag_findings(outdir: Path) -> list[dict]:

@@ -9,12 +9,11 @@ serializes the dict with ``Stack.to_json_string``.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from stacks import source_bundle
+
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 PROCESSING = "/opt/ml/processing"
 CONTENT_TYPES = ["application/json", "application/jsonlines", "text/csv"]
@@ -58,10 +57,7 @@ class PipelineInputs:
 
 def metric_definitions() -> list[dict]:
     """train.py's own regexes (training/log_format.py, which imports nothing), so the two cannot drift."""
-    spec = importlib.util.spec_from_file_location("log_format", ROOT / "training" / "log_format.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.METRIC_DEFINITIONS
+    return source_bundle.load_module("training/log_format.py").METRIC_DEFINITIONS
 
 
 def parameters(inputs: PipelineInputs) -> list[dict]:

@@ -121,18 +121,44 @@ def served_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     return export_model(model, tokenizer, ["negative", "positive"], tmp_path_factory.mktemp("served") / "model", {})
 
 
-@pytest.fixture
-def mocked_registry(monkeypatch):
+class MockedRegistry:
     """moto's SageMaker and S3 with the dev stage's model package group and an artifact bucket."""
-    import boto3
+
+    GROUP = "textclf-dev"
+    IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0"
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+        self.s3 = boto3.client("s3", region_name="us-east-1")
+        self.s3.create_bucket(Bucket="artifacts")
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=self.GROUP)
+
+    def register(self, accuracy: float | None, status: str = "PendingManualApproval") -> str:
+        """A package whose evaluation.json has this accuracy (macro F1 one point lower); None: no metrics."""
+        metrics = {}
+        if accuracy is not None:
+            key = f"evaluations/{accuracy}/evaluation.json"
+            self.s3.put_object(Bucket="artifacts", Key=key, Body=json.dumps({"multiclass_classification_metrics": {
+                "accuracy": {"value": accuracy}, "macro_f1": {"value": accuracy - 0.01}}}))
+            metrics = {"ModelMetrics": {"ModelQuality": {"Statistics": {
+                "ContentType": "application/json", "S3Uri": f"s3://artifacts/{key}"}}}}
+        return self.sagemaker.create_model_package(
+            ModelPackageGroupName=self.GROUP, ModelApprovalStatus=status,
+            InferenceSpecification={"Containers": [{"Image": self.IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
+                                    "SupportedContentTypes": ["application/json"],
+                                    "SupportedResponseMIMETypes": ["application/json"]},
+            **metrics,
+        )["ModelPackageArn"]
+
+
+@pytest.fixture
+def mocked_registry(monkeypatch) -> MockedRegistry:
     from moto import mock_aws
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
-        sagemaker = boto3.client("sagemaker", region_name="us-east-1")
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="artifacts")
-        sagemaker.create_model_package_group(ModelPackageGroupName="textclf-dev")
-        yield sagemaker, s3
+        yield MockedRegistry()

@@ -48,3 +48,8 @@ def test_an_unpriced_instance_type_names_the_field():
     dev = dataclasses.replace(stage_config("dev"), training_instance_type="ml.trn1.32xlarge")
     with pytest.raises(Exception, match=r"^training_instance_type: no price for ml.trn1.32xlarge in prices.json"):
         cost.estimate(dev, PRICES, hours=1, request_ms=50, evaluation_hours=0)
+
+
+def test_a_bad_stage_exits_2_with_one_line_naming_it(capsys):
+    assert main(["cost", "--stage", "qa"]) == 2
+    assert capsys.readouterr().err.startswith("textclf cost: stage: unknown stage 'qa'")

@@ -4,38 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from cli.main import main
 
-GROUP = "textclf-dev"
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0"
-
-
-@pytest.fixture
-def aws(mocked_registry):
-    return mocked_registry
-
-
-def register(sagemaker, s3, accuracy: float | None, status: str = "PendingManualApproval") -> str:
-    metrics = {}
-    if accuracy is not None:
-        key = f"evaluations/{accuracy}/evaluation.json"
-        s3.put_object(Bucket="artifacts", Key=key, Body=json.dumps({"multiclass_classification_metrics": {
-            "accuracy": {"value": accuracy}, "macro_f1": {"value": accuracy - 0.01}}}))
-        metrics = {"ModelMetrics": {"ModelQuality": {"Statistics": {
-            "ContentType": "application/json", "S3Uri": f"s3://artifacts/{key}"}}}}
-    return sagemaker.create_model_package(
-        ModelPackageGroupName=GROUP, ModelApprovalStatus=status,
-        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
-                                "SupportedContentTypes": ["application/json"],
-                                "SupportedResponseMIMETypes": ["application/json"]},
-        **metrics,
-    )["ModelPackageArn"]
-
-
-def test_start_runs_the_stage_pipeline_with_overridden_parameters(aws, capsys):
-    sagemaker, _ = aws
+def test_start_runs_the_stage_pipeline_with_overridden_parameters(mocked_registry, capsys):
+    sagemaker = mocked_registry.sagemaker
     sagemaker.create_pipeline(PipelineName="textclf-dev-training", RoleArn="arn:aws:iam::123456789012:role/p",
                               PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}))
     assert main(["pipeline", "start", "--stage", "dev", "--param", "Epochs=1", "--param", "Mode=distill"]) == 0
@@ -45,31 +17,30 @@ def test_start_runs_the_stage_pipeline_with_overridden_parameters(aws, capsys):
     assert recorded == [{"Name": "Epochs", "Value": "1"}, {"Name": "Mode", "Value": "distill"}]
 
 
-def test_bad_parameter_syntax_names_the_flag(aws, capsys):
+def test_bad_parameter_syntax_names_the_flag(mocked_registry, capsys):
     assert main(["pipeline", "start", "--param", "Epochs"]) == 2
     assert "--param: 'Epochs' is not NAME=VALUE" in capsys.readouterr().err
 
 
-def test_packages_lists_versions_with_their_metrics(aws, capsys):
-    sagemaker, s3 = aws
-    register(sagemaker, s3, 0.91, status="Approved")
-    register(sagemaker, s3, None)
+def test_packages_lists_versions_with_their_metrics(mocked_registry, capsys):
+    mocked_registry.register(0.91, status="Approved")
+    mocked_registry.register(None)
     assert main(["pipeline", "packages", "--stage", "dev"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "ARN" not in line]
     assert [row.split(" | ")[1:4] for row in rows] == [["PendingManualApproval", "-", "-"],
                                                        ["Approved", "0.9100", "0.9000"]]
 
 
-def test_approve_and_reject_by_version_or_arn(aws, capsys):
-    sagemaker, s3 = aws
-    first, second = register(sagemaker, s3, 0.9), register(sagemaker, s3, 0.8)
+def test_approve_and_reject_by_version_or_arn(mocked_registry, capsys):
+    sagemaker = mocked_registry.sagemaker
+    first, second = mocked_registry.register(0.9), mocked_registry.register(0.8)
     assert main(["pipeline", "approve", "1", "--reason", "beats prod"]) == 0
     assert main(["pipeline", "reject", second]) == 0
     assert sagemaker.describe_model_package(ModelPackageName=first)["ModelApprovalStatus"] == "Approved"
     assert sagemaker.describe_model_package(ModelPackageName=second)["ModelApprovalStatus"] == "Rejected"
 
 
-def test_unknown_or_foreign_packages_fail_with_the_fix(aws, capsys):
+def test_unknown_or_foreign_packages_fail_with_the_fix(mocked_registry, capsys):
     assert main(["pipeline", "approve", "7"]) == 2
     assert "no version 7 in textclf-dev" in capsys.readouterr().err
     foreign = "arn:aws:sagemaker:us-east-1:123456789012:model-package/textclf-prod/1"

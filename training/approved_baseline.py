@@ -19,14 +19,20 @@ def latest_approved(sagemaker, group: str) -> str | None:
     return summaries[0]["ModelPackageArn"] if summaries else None
 
 
-def package_accuracy(sagemaker, s3, package_arn: str) -> float | None:
-    """Accuracy from the package's attached evaluation.json (ModelQuality statistics)."""
+def package_metrics(sagemaker, s3, package_arn: str) -> dict:
+    """The package's attached evaluation.json (ModelQuality statistics); {} when it has none."""
     package = sagemaker.describe_model_package(ModelPackageName=package_arn)
     uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
     if not uri:
-        return None
+        return {}
     location = urlparse(uri)
-    report = json.loads(s3.get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))["Body"].read())
+    return json.loads(s3.get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))["Body"].read())
+
+
+def package_accuracy(sagemaker, s3, package_arn: str) -> float | None:
+    report = package_metrics(sagemaker, s3, package_arn)
+    if not report:
+        return None
     for key in ACCURACY_PATH:
         report = report[key]
     return float(report)
