@@ -4,6 +4,7 @@
     cdk synth -c stage=dev          # one stage (the default)
     cdk synth -c stage=all          # dev, staging and prod
     cdk deploy -c stage=prod 'Prod/*'
+    cdk deploy -c stage=delivery Delivery    # the pipeline that promotes all three
 """
 
 from __future__ import annotations
@@ -14,18 +15,40 @@ import sys
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import ConfigError, StageConfig, load_stages
+from stacks.config import STAGE_NAMES, ConfigError, StageConfig, load_stages
+from stacks.delivery_config import DeliveryConfig, Release, check_against_stages
+from stacks.delivery_stack import DeliveryStack
 from stacks.stage import MlopsStage
+
+DELIVERY = "delivery"
 
 
 def build_app(app: App) -> list[MlopsStage]:
-    """Add the selected stages and the cdk-nag gate to ``app``."""
-    configs = read_stage_configs(app)
-    stages = [MlopsStage(app, config=config) for config in configs]
+    """Add the selected stages (or the delivery pipeline with all three) and the cdk-nag gate to ``app``."""
+    if app.node.try_get_context("stage") == DELIVERY:
+        stages = build_delivery(app).stages
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    else:
+        stages = [MlopsStage(app, config=config) for config in read_stage_configs(app)]
     # Validation plugins apply per Stage: each stage's assembly is checked on its own.
     for stage in stages:
         Validations.of(stage).add_plugins(AwsSolutionsChecks(stage))
     return stages
+
+
+def build_delivery(app: App) -> DeliveryStack:
+    """The pipeline stack; every stage serves the release's package (none before the first approval)."""
+    account = app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
+    delivery = DeliveryConfig.from_mapping(app.node.try_get_context("delivery"), account=account)
+    release_file = app.node.try_get_context("release")
+    release = Release.read(release_file) if release_file else Release(model_package_arn=None)
+    stages = app.node.try_get_context("stages") or {}
+    configs = [
+        StageConfig.from_mapping(name, stages.get(name, {}), model_package_arn=release.model_package_arn)
+        for name in STAGE_NAMES
+    ]
+    check_against_stages(delivery, configs)
+    return DeliveryStack(app, "Delivery", config=delivery, stages=configs)
 
 
 def read_stage_configs(app: App) -> list[StageConfig]:

@@ -63,9 +63,9 @@ def main(args: argparse.Namespace) -> int:
     teacher, student = train_both(run)
     evaluations = evaluate_both(run, {"teacher": teacher, "student": student})
     archive = package(student, out / "registry" / "model.tar.gz")
-    answers = serve_and_ask(run, archive)
+    answers, smoke_lines = serve_and_ask(run, archive)
     run.timings["total"] = time.perf_counter() - started
-    report = write_report(run, synth_lines, evaluations, answers, archive)
+    report = write_report(run, synth_lines, evaluations, answers, archive, smoke_lines)
     print(f"\nReport: {report}\nTotal: {run.timings['total']:.0f} s", flush=True)
     return 0
 
@@ -189,8 +189,23 @@ def serve_and_ask(run: Run, archive: Path) -> list[dict]:
                             "answer": _compact(answer)})
             print(f"      {status} {answers[-1]['ms']:6.1f} ms  {body[:60]}\n             -> "
                   f"{answers[-1]['answer'][:160]}")
+        smoke_lines = smoke_test(f"{endpoint.url}/invocations")
     run.done("serve", started)
-    return answers
+    return answers, smoke_lines
+
+
+def smoke_test(url: str) -> list[str]:
+    """The delivery pipeline's smoke test with its bundled cases, against this endpoint."""
+    from cli import smoke
+
+    cases = smoke.read_cases(ROOT / "data" / "smoke_cases.jsonl")
+    outcome = smoke.run_cases(smoke.http_sender(url), cases, repeats=3)
+    problems = smoke.verdict(outcome, cases, latency_p95_ms=3000, min_accuracy=1.0)
+    lines = [f"The delivery pipeline's smoke test (`python -m cli.smoke`, `data/smoke_cases.jsonl`): {len(cases)} "
+             f"cases x 3, p95 {outcome.p95_ms:.0f} ms: **{'PASS' if not problems else 'FAIL'}**",
+             *[f"- {problem}" for problem in problems]]
+    print("      " + "\n      ".join(line.replace("**", "") for line in lines))
+    return lines
 
 
 def _compact(body: bytes) -> str:
@@ -201,7 +216,8 @@ def _compact(body: bytes) -> str:
         return text.strip()
 
 
-def write_report(run: Run, synth_lines: list[str], evaluations: dict, answers: list[dict], archive: Path) -> Path:
+def write_report(run: Run, synth_lines: list[str], evaluations: dict, answers: list[dict], archive: Path,
+                 smoke_lines: list[str]) -> Path:
     started = run.step(5, "Write the run report")
     teacher, student = evaluations["teacher"], evaluations["student"]
     lines = ["# Local run report", "", "Everything below ran offline on this machine: `make run` (`textclf local-run`).",
@@ -225,6 +241,7 @@ def write_report(run: Run, synth_lines: list[str], evaluations: dict, answers: l
     for answer in answers:
         lines.append(f"| {answer['status']} | {answer['ms']:.1f} | `{answer['request'][:70]}` | "
                      f"`{answer['answer'][:120].replace('|', '/')}` |")
+    lines += ["", *smoke_lines]
     lines += ["", "## Timings", "", "| step | seconds |", "|---|---:|",
               *[f"| {name} | {seconds:.0f} |" for name, seconds in run.timings.items()]]
     report = run.out / "report.md"

@@ -16,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
         "synth", help="synthesize stages with the real CDK CLI and summarize stacks, cdk-nag and cfn-lint",
         description="Run `cdk synth` offline, then print stacks, resources by type, cdk-nag and cfn-lint results.",
     )
-    synth.add_argument("--stage", default="all", help="dev, staging, prod, a comma list, or all (default: all)")
+    synth.add_argument("--stage", default="all", help="dev, staging, prod, a comma list, all (default), or delivery: "
+                            "the pipeline that promotes all three")
     synth.add_argument("--outdir", default="cdk.out", help="cloud assembly directory (default: cdk.out)")
     synth.set_defaults(handler=synth_report.run)
 

@@ -32,6 +32,8 @@ def synthesize(stage: str, outdir: Path) -> None:
     # The CLI leaves other stages' nested assemblies behind; the summary must show only this synth.
     for stale in outdir.glob("assembly-*"):
         shutil.rmtree(stale)
+    for stale in outdir.glob("*.template.json"):
+        stale.unlink()
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     # --app pins this interpreter, so synth works whether or not a venv is activated.
     command = [str(CDK_CLI), "synth", "--app", f"{sys.executable} app.py", "-c", f"stage={stage}", "-o", str(outdir), "-q"]
@@ -41,32 +43,58 @@ def synthesize(stage: str, outdir: Path) -> None:
         raise RuntimeError(f"cdk synth failed:\n{result.stderr.strip()}")
 
 
-def summarize(outdir: Path) -> list[StackSummary]:
+# cfn-lint 1.58 re-raises its informational I1022 ("prefer Fn::Sub over Fn::Join") as error E3703
+# inside CodePipeline action configurations. CDK Pipelines writes each deploy action's RoleArn with
+# Fn::Join, which CloudFormation accepts; only this exact message is let through.
+SUB_NOT_JOIN = ("E3703", "Prefer using Fn::Sub over Fn::Join with an empty delimiter")
+
+
+def lint(template_path: Path) -> tuple[list[str], list[str]]:
+    """cfn-lint's (errors, warnings and notes) for one template, each as "RULE message"."""
     from cfnlint.api import lint_file
 
+    errors, others = [], []
+    for match in lint_file(template_path):
+        if (match.rule.id, match.message) == SUB_NOT_JOIN:
+            continue
+        (errors if match.rule.id.startswith("E") else others).append(f"{match.rule.id} {match.message}")
+    return errors, others
+
+
+def templates(outdir: Path) -> list[Path]:
+    """Every template of a cloud assembly: top-level stacks (the delivery pipeline) and each stage's."""
+    return sorted([*outdir.glob("*.template.json"), *outdir.glob("assembly-*/*.template.json")], key=_stage_order)
+
+
+def summarize(outdir: Path) -> list[StackSummary]:
     summaries = []
-    for template_path in sorted(outdir.glob("assembly-*/*.template.json"), key=_stage_order):
+    for template_path in templates(outdir):
         template = json.loads(template_path.read_text())
         metadata_path = template_path.with_name(template_path.name.replace(".template.json", ".metadata.json"))
         metadata = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
         summary = StackSummary(
-            name=template_path.parent.name.removeprefix("assembly-"),
+            name=_name(template_path),
             resources=Counter(r["Type"] for r in template["Resources"].values()),
             acknowledged=_acknowledged(metadata),
             notes=[str(data) for _, data in _entries(metadata, "aws:cdk:info")],
         )
-        for match in lint_file(template_path):
-            bucket = summary.lint_errors if match.rule.id.startswith("E") else summary.lint_warnings
-            bucket.append(f"{match.rule.id} {match.message}")
+        summary.lint_errors, summary.lint_warnings = lint(template_path)
         summaries.append(summary)
     return summaries
+
+
+def _name(template_path: Path) -> str:
+    """``Dev`` for assembly-Dev/…, ``Delivery-Dev`` for a stage inside the pipeline, ``Delivery`` for its stack."""
+    if template_path.parent.name.startswith("assembly-"):
+        return template_path.parent.name.removeprefix("assembly-")
+    return template_path.name.removesuffix(".template.json")
 
 
 def _stage_order(template_path: Path) -> tuple[int, str]:
     from stacks.config import STAGE_NAMES
 
-    stage = template_path.parent.name.removeprefix("assembly-").lower()
-    return (STAGE_NAMES.index(stage) if stage in STAGE_NAMES else len(STAGE_NAMES), stage)
+    stage = _name(template_path).split("-")[-1].lower()
+    return (STAGE_NAMES.index(stage) if stage in STAGE_NAMES else -1, _name(template_path))
 
 
 def _entries(metadata: dict, kind: str) -> list[tuple[str, object]]:

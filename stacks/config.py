@@ -104,27 +104,30 @@ class StageConfig:
         if name not in STAGE_NAMES:
             raise ConfigError(
                 f"stage: unknown stage {name!r}. Fix: use one of {', '.join(STAGE_NAMES)}"
-                " or all, e.g. `cdk synth -c stage=dev`."
+                ", all, or delivery (the pipeline), e.g. `cdk synth -c stage=dev`."
             )
         if not isinstance(raw, Mapping):
             raise ConfigError(f"stages.{name}: expected an object of settings in cdk.json.")
         fields = {f.name for f in dataclasses.fields(cls)} - {"name"}
-        unknown = sorted(set(raw) - fields)
-        if unknown:
-            raise ConfigError(
-                f"stages.{name}.{unknown[0]}: unknown setting. Fix: remove it or use one of "
-                f"{', '.join(sorted(fields))}."
-            )
-        # The CDK CLI drops null context values, so an unset optional setting arrives missing.
-        missing = sorted(fields - set(raw) - set(OPTIONAL_SETTINGS))
-        if missing:
-            raise ConfigError(f"stages.{name}.{missing[0]}: missing. Fix: set it in cdk.json.")
-        values = {**OPTIONAL_SETTINGS, **raw}
+        values = settings(f"stages.{name}", raw, fields, OPTIONAL_SETTINGS)
         if values["account"] is None:
             values["account"] = account
         if model_package_arn is not None:
             values["model_package_arn"] = model_package_arn
         return cls(name=name, **values)
+
+
+def settings(prefix: str, raw: Mapping[str, Any], fields: set[str], optional: Mapping[str, Any]) -> dict:
+    """``raw`` with its optional settings filled in; an unknown or missing setting fails, named."""
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]}: unknown setting. Fix: remove it or use one of "
+                          f"{', '.join(sorted(fields))}.")
+    # The CDK CLI drops null context values, so an unset optional setting arrives missing.
+    missing = sorted(fields - set(raw) - set(optional))
+    if missing:
+        raise ConfigError(f"{prefix}.{missing[0]}: missing. Fix: set it in cdk.json.")
+    return {**optional, **raw}
 
 
 def load_stages(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Annotations, CfnOutput, Duration, Stack, Tags
 from constructs import Construct
 
@@ -9,16 +11,25 @@ from stacks.config import StageConfig
 from stacks.images import images_for
 from stacks.pipeline_definition import PipelineInputs
 from stacks.registry import ModelRegistry
-from stacks.roles import Roles
+from stacks.roles import Roles, smoke_test_role
 from stacks.serving import EndpointSettings, Serving
 from stacks.storage import Storage
 from stacks.training_pipeline import CodeBundle, TrainingPipeline
 
 
+@dataclass(frozen=True)
+class SmokeTestOutputs:
+    endpoint_url: CfnOutput
+    role_arn: CfnOutput
+
+
 class MlopsStack(Stack):
     """Storage and IAM for one environment; later issues add the pipeline, registry and serving."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig,
+                 delivery_account: str | None = None, forward_package_events: bool = False, **kwargs) -> None:
+        """``delivery_account`` runs the delivery pipeline that deploys this stack (None: deployed by hand);
+        ``forward_package_events`` sends this registry's approvals to that account's event bus."""
         super().__init__(
             scope,
             construct_id,
@@ -62,8 +73,13 @@ class MlopsStack(Stack):
             schedule=config.pipeline_schedule,
         )
         self._grant_pipeline_access()
-        self.serving = self._serving(config)
+        if forward_package_events:
+            self.registry.forward_decisions_to(delivery_account)
+        self.serving = self._serving(config, released=delivery_account is not None)
+        self.smoke_test_role_path = f"/{config.name_prefix}-{config.name}/smoke-test/"
         self._output()
+        if delivery_account is not None:
+            self.smoke_test_outputs = self._smoke_test_access(delivery_account)
 
     def _grant_data_access(self) -> None:
         storage, roles = self.storage, self.roles
@@ -118,12 +134,13 @@ class MlopsStack(Stack):
         self.registry.grant_read(roles.processing)
         self.storage.evaluations.grant_read(roles.processing)
 
-    def _serving(self, config: StageConfig) -> Serving | None:
+    def _serving(self, config: StageConfig, *, released: bool) -> Serving | None:
         if config.model_package_arn is None:
+            fix = ("approve one in the registry: the approval starts a release that serves it." if released else
+                   f"approve one, then set stages.{config.name}.model_package_arn or pass "
+                   f"-c model_package_arn=<arn> -c stage={config.name}.")
             Annotations.of(self).add_info(
-                f"Serving skipped for stage {config.name}: no approved model package yet. Fix: approve one, then "
-                f"set stages.{config.name}.model_package_arn or pass -c model_package_arn=<arn> -c stage={config.name}."
-            )
+                f"Serving skipped for stage {config.name}: no approved model package yet. Fix: {fix}")
             return None
         return Serving(
             self,
@@ -142,6 +159,20 @@ class MlopsStack(Stack):
             ),
             alarm_key=self.storage.key,
         )
+
+    def _smoke_test_access(self, account: str) -> "SmokeTestOutputs":
+        """A role the delivery account's smoke test assumes to invoke this endpoint, and nothing else.
+
+        Both outputs read ``none`` while no model is served, so the pipeline's smoke step always has them.
+        """
+        if self.serving is None:
+            none = "none"
+            return SmokeTestOutputs(endpoint_url=CfnOutput(self, "EndpointUrl", value=none),
+                                    role_arn=CfnOutput(self, "SmokeTestRoleArn", value=none))
+        role = smoke_test_role(self, "SmokeTestRole", trusted_account=account, path=self.smoke_test_role_path)
+        self.serving.grant_invoke(role)
+        return SmokeTestOutputs(endpoint_url=CfnOutput(self, "EndpointUrl", value=self.serving.invocation_url),
+                                role_arn=CfnOutput(self, "SmokeTestRoleArn", value=role.role_arn))
 
     def _output(self) -> None:
         outputs = {

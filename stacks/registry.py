@@ -64,6 +64,17 @@ class ModelRegistry(Construct):
             targets=[targets.SnsTopic(self.events_topic)],
         )
 
+    def forward_decisions_to(self, account: str) -> events.Rule:
+        """Send approvals and rejections to ``account``'s default event bus, where the delivery pipeline listens."""
+        bus = events.EventBus.from_event_bus_arn(
+            self, "DeliveryEventBus", f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{account}:event-bus/default")
+        return events.Rule(
+            self, "ForwardDecisionsRule",
+            description=f"Approvals and rejections in {self.group_name}, for the delivery pipeline's account",
+            event_pattern=decision_pattern(self.group_name),
+            targets=[targets.EventBus(bus)],
+        )
+
     def grant_register(self, grantee: iam.IGrantable) -> None:
         self._grant(grantee, ["sagemaker:CreateModelPackage", "sagemaker:AddTags"])
 
@@ -99,3 +110,13 @@ class ModelRegistry(Construct):
             conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
         ))
 
+
+
+def decision_pattern(group_name: str, account: str | None = None) -> events.EventPattern:
+    """Approval or rejection of a package in ``group_name``: what releases a model."""
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=["SageMaker Model Package State Change"],
+        account=[account] if account else None,
+        detail={"ModelPackageGroupName": [group_name], "ModelApprovalStatus": ["Approved", "Rejected"]},
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -121,3 +122,17 @@ class Roles(Construct):
             )
         )
         role.add_to_policy(iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[data_key.key_arn]))
+
+
+def smoke_test_role(scope: Construct, construct_id: str, *, trusted_account: str, path: str) -> iam.Role:
+    """A role the delivery pipeline's smoke test assumes from ``trusted_account``; callers grant it the endpoint.
+
+    The path is fixed so the pipeline can name the role (``role<path>*``) before CloudFormation names it.
+    """
+    return iam.Role(
+        scope, construct_id,
+        assumed_by=iam.AccountPrincipal(trusted_account),
+        path=path,
+        max_session_duration=Duration.hours(1),
+        description="Assumed by the delivery pipeline's smoke test to invoke this stage's endpoint",
+    )

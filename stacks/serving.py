@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -21,6 +21,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from stacks.nag import acknowledge
+from stacks.storage import MODEL_DATA_PREFIX
 from stacks.topics import encrypted_topic
 
 VARIANT = "AllTraffic"
@@ -83,9 +85,45 @@ class Serving(Construct):
         self.endpoint = sagemaker.CfnEndpoint(
             self, "Endpoint", endpoint_config_name=self.endpoint_config.attr_endpoint_config_name
         )
+        self._grant_foreign_model_data(model_package_arn, execution_role)
         self.alarm_topic = encrypted_topic(self, "AlarmTopic", key=alarm_key, publisher="cloudwatch.amazonaws.com")
         self.alarms = self._alarms(settings)
         self.dashboard = self._dashboard()
+
+    @property
+    def invocation_url(self) -> str:
+        return (f"https://runtime.sagemaker.{Stack.of(self).region}.{Aws.URL_SUFFIX}"
+                f"/endpoints/{self.endpoint.attr_endpoint_name}/invocations")
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> None:
+        # Ref of AWS::SageMaker::Endpoint is its ARN: exactly this endpoint, no wildcard.
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.ref]))
+
+    def _grant_foreign_model_data(self, model_package_arn: str, role: iam.IRole) -> None:
+        """A package registered in another account keeps its model data there: read it in place.
+
+        That account's registry shares the package, its bucket and its key (``registry_consumer_accounts``);
+        cross-account access also needs this side's identity policy. The bucket's name is generated in
+        that account, so the grant is bounded by the owning account and the training output prefix.
+        """
+        owner = model_package_arn.split(":")[4]
+        here = Stack.of(self).account
+        if Token.is_unresolved(here) or owner == here:
+            return
+        region = Stack.of(self).region
+        role.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::*/{MODEL_DATA_PREFIX}*"],
+            conditions={"StringEquals": {"s3:ResourceAccount": owner}}))
+        role.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt"], resources=[f"arn:{Aws.PARTITION}:kms:{region}:{owner}:key/*"],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}))
+        for resource in (f"arn:<AWS::Partition>:s3:::*/{MODEL_DATA_PREFIX}*",
+                         f"arn:<AWS::Partition>:kms:{region}:{owner}:key/*"):
+            acknowledge(role.grant_principal, f"AwsSolutions-IAM5[Resource::{resource}]",
+                        f"The model package lives in account {owner}, whose artifact bucket and key are named "
+                        "there at deploy time; the grant is bounded to that account (s3:ResourceAccount, the key "
+                        "ARN's account) and to decryption through S3.")
 
     def metric(self, name: str, statistic: str, period: Duration = Duration.minutes(1)) -> cloudwatch.Metric:
         return cloudwatch.Metric(

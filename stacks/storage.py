@@ -17,6 +17,10 @@ from constructs import Construct
 from stacks.nag import acknowledge
 
 
+# Training jobs write their model.tar.gz under this prefix of the artifact bucket.
+MODEL_DATA_PREFIX = "training-jobs/"
+
+
 @dataclass(frozen=True)
 class S3Location:
     """One prefix of one bucket, the unit of every S3 grant in this app."""
@@ -107,7 +111,7 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(expiration=access_log_retention, noncurrent_version_expiration=access_log_retention)
             ],
-            **self._common_bucket_props(removal),
+            **private_bucket_props(removal),
         )
         self.dataset_bucket = self._data_bucket("DatasetBucket", removal, noncurrent_version_retention)
         # New data starts the training pipeline through EventBridge. Set on the L1: the L2 switch
@@ -124,7 +128,7 @@ class Storage(Construct):
         self.datasets = S3Location(self.dataset_bucket, "datasets/", self.key)
         self.training_data = S3Location(self.dataset_bucket, "datasets/train/", self.key)
         self.base_models = S3Location(self.dataset_bucket, "base-models/", self.key)
-        self.training_output = S3Location(self.artifact_bucket, "training-jobs/", self.key)
+        self.training_output = S3Location(self.artifact_bucket, MODEL_DATA_PREFIX, self.key)
         self.evaluations = S3Location(self.artifact_bucket, "evaluations/", self.key)
         self.checkpoints = S3Location(self.checkpoint_bucket, "checkpoints/", self.key)
 
@@ -151,15 +155,16 @@ class Storage(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
-            **self._common_bucket_props(removal),
+            **private_bucket_props(removal),
         )
 
-    @staticmethod
-    def _common_bucket_props(removal: RemovalPolicy) -> dict:
-        return dict(
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=removal,
-        )
+
+def private_bucket_props(removal: RemovalPolicy) -> dict:
+    """What every bucket in this app has: no public access, TLS only, versions, owner-enforced objects."""
+    return dict(
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        versioned=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removal_policy=removal,
+    )

@@ -15,17 +15,32 @@ def _textclf(*args: str, env: dict | None = None) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=300)
 
 
-def test_synth_summary_of_every_stage_without_credentials(tmp_path):
+def _synth_without_credentials(stage: str, outdir: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_EC2_METADATA_DISABLED"] = "true"
-    result = _textclf("synth", "--stage", "all", "--outdir", str(tmp_path), env=env)
+    result = _textclf("synth", "--stage", stage, "--outdir", str(outdir), env=env)
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_synth_summary_of_every_stage_without_credentials(tmp_path):
+    result = _synth_without_credentials("all", tmp_path)
     header = next(line for line in result.stdout.splitlines() if line.startswith("| resource type"))
     assert header == "| resource type | Dev | Staging | Prod |"
     assert "| AWS::S3::Bucket | 4 | 4 | 4 |" in result.stdout
     assert "cdk-nag AwsSolutions: 0 unsuppressed findings" in result.stdout
     assert "cfn-lint: Dev 0 errors" in result.stdout
     assert "Dev: Serving skipped for stage dev: no approved model package yet." in result.stdout
+
+
+def test_delivery_pipeline_synthesizes_offline_through_the_real_cdk_cli(tmp_path):
+    result = _synth_without_credentials("delivery", tmp_path)
+    header = next(line for line in result.stdout.splitlines() if line.startswith("| resource type"))
+    assert header == "| resource type | Delivery | Delivery-Dev | Delivery-Staging | Delivery-Prod |"
+    assert "| AWS::CodePipeline::Pipeline | 1 | 0 | 0 | 0 |" in result.stdout
+    assert "cdk-nag AwsSolutions: 0 unsuppressed findings" in result.stdout
+    assert "cfn-lint: Delivery 0 errors" in result.stdout
+    assert "the approval starts a release that serves it" in result.stdout
 
 
 def test_synth_of_one_stage_summarizes_only_that_stage(tmp_path):

@@ -1,0 +1,74 @@
+"""`python -m cli.release resolve`: which model package this release serves, written for the synth step.
+
+Runs in the delivery pipeline's ResolveRelease step, with only boto3 installed and only
+ListModelPackages / DescribeModelPackage on one group. The release serves the newest *Approved*
+version: an approval releases it; rejecting the newest one releases the one approved before it,
+which is the rollback. With nothing approved yet, the file says so and stages deploy without serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def newest_approved(sagemaker, group: str) -> dict | None:
+    """The newest Approved package summary of ``group`` (a name, or an ARN for another account's group)."""
+    # Listing a group that does not exist returns nothing, which would release "no model" and take the
+    # endpoints down; a misnamed group must fail the step instead.
+    sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+    response = sagemaker.list_model_packages(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+        SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
+    )
+    summaries = response["ModelPackageSummaryList"]
+    return summaries[0] if summaries else None
+
+
+def release_record(package: dict | None, group: str) -> dict:
+    """The file the synth step reads: only ``model_package_arn`` drives synth; the rest is for people."""
+    if package is None:
+        return {"model_package_arn": None, "model_package_group": group,
+                "note": "no approved package yet: stages deploy without serving"}
+    return {"model_package_arn": package["ModelPackageArn"], "model_package_group": group,
+            "version": package.get("ModelPackageVersion"),
+            "created": package["CreationTime"].isoformat() if "CreationTime" in package else None}
+
+
+def resolve(args: argparse.Namespace) -> int:
+    import boto3
+
+    sagemaker = boto3.session.Session(region_name=args.region).client("sagemaker")
+    record = release_record(newest_approved(sagemaker, args.group), args.group)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"release: {record['model_package_arn'] or 'no approved package yet'} -> {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cli.release", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    command = commands.add_parser("resolve", help="write the newest approved package of a group to a release file")
+    command.add_argument("--group", required=True, help="model package group name, or its ARN in another account")
+    command.add_argument("--region", required=True, help="the group's region")
+    command.add_argument("--out", type=Path, default=Path("release/release.json"),
+                         help="where to write the release file that `cdk synth -c release=...` reads")
+    command.set_defaults(handler=resolve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except Exception as error:  # noqa: BLE001 - botocore errors name the missing permission or group
+        print(f"release: could not resolve the approved package of {args.group}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

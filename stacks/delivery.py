@@ -1,0 +1,225 @@
+"""Delivery: a self-mutating CDK Pipeline that promotes infrastructure and the approved model dev → staging → prod.
+
+A release is one pipeline execution. Its ResolveRelease step asks the registry for the newest
+*Approved* package and hands that ARN to the synth step as a file, so `cdk synth` itself stays
+offline and deterministic, and every stage of the execution deploys the same cloud assembly:
+prod serves exactly the package that passed staging's smoke test. An approval or a rejection in
+the registry starts a release; after a rejection the newest approved package is the previous one,
+which is the rollback.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy, pipelines
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as codepipeline_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.delivery_config import DeliveryConfig
+from stacks.delivery_nag import acknowledge_pipeline_wildcards
+from stacks.registry import decision_pattern
+from stacks.stage import MlopsStage
+from stacks.storage import private_bucket_props
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE_FILE = "release/release.json"
+# CodeBuild's image ships these runtimes; the project needs Java for the local endpoint tests.
+RUNTIMES = {"python": "3.12", "nodejs": "20", "java": "corretto17"}
+# PyPI's torch wheel for Linux pulls CUDA; the CPU index has the same version with a +cpu tag.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# The release and smoke-test steps need only boto3, pinned by the project's constraints.
+INSTALL_BOTO3 = "python -m pip install --quiet -c constraints.txt boto3"
+
+
+def cdk_cli_version() -> str:
+    """The CDK CLI the pipeline's own steps install: the one package.json pins for terminals."""
+    return json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistrySource:
+    """The Model Package Group whose approvals release, in its own account and region."""
+
+    group_name: str
+    account: str
+    region: str
+    # True when the registry lives in another account, which then forwards its events to the pipeline's.
+    forwards_events: bool = False
+
+    def arn(self, resource: str) -> str:
+        return f"arn:{Aws.PARTITION}:sagemaker:{self.region}:{self.account}:{resource}"
+
+
+class Delivery(Construct):
+    """Source, ResolveRelease → Synth (tests, then cdk synth) → self-mutation → stages, and the release triggers."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeliveryConfig,
+                 registry: RegistrySource) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.registry = registry
+        self.key = kms.Key(self, "ArtifactKey", description="Encrypts pipeline artifacts; stage accounts decrypt them",
+                           enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN)
+        self.access_log_bucket = s3.Bucket(
+            self, "AccessLogBucket",
+            # S3 server access logging cannot deliver to SSE-KMS buckets.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+            **private_bucket_props(RemovalPolicy.RETAIN),
+        )
+        self.artifact_bucket = self._bucket("ArtifactBucket", expiration=Duration.days(90))
+        self.source_bucket = None if config.uses_connection else self._source_bucket()
+        self.source = self._source()
+        self.release = self._release_step()
+        self.pipeline = pipelines.CodePipeline(
+            self, "CodePipeline",
+            code_pipeline=codepipeline.Pipeline(
+                self, "Pipeline", artifact_bucket=self.artifact_bucket,
+                pipeline_type=codepipeline.PipelineType.V2, restart_execution_on_update=True,
+            ),
+            synth=self._synth_step(),
+            self_mutation=True,
+            cli_version=cdk_cli_version(),
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(
+                    build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
+                    compute_type=codebuild.ComputeType.MEDIUM,
+                ),
+                timeout=Duration.minutes(60),
+            ),
+            publish_assets_in_parallel=False,
+        )
+
+    def add_release_stage(self, stage: MlopsStage, *, approval: bool, smoke_test: bool) -> pipelines.StageDeployment:
+        """Deploy ``stage``; ``approval`` puts a manual approval first, ``smoke_test`` probes its endpoint after."""
+        pre = [pipelines.ManualApprovalStep(
+            f"Promote{stage.config.construct_id}",
+            comment=f"Promote this release to {stage.config.name}: the same templates and model package "
+                    "that passed the earlier stages' smoke tests.",
+        )] if approval else []
+        post = [self._smoke_step(stage)] if smoke_test else []
+        return self.pipeline.add_stage(stage, pre=pre, post=post)
+
+    def build(self) -> codepipeline.Pipeline:
+        """Freeze the pipeline, then add what needs the built pipeline: its release triggers."""
+        self.pipeline.build_pipeline()
+        pipeline = self.pipeline.pipeline
+        self.approval_rule = events.Rule(
+            self, "ModelApprovalRule",
+            description=f"Release when a package in {self.registry.group_name} is approved or rejected",
+            event_pattern=decision_pattern(self.registry.group_name, self.registry.account),
+            targets=[targets.CodePipeline(pipeline)],
+        )
+        if self.registry.forwards_events:
+            # The registry's account forwards its decisions here (ModelRegistry.forward_decisions_to).
+            events.CfnEventBusPolicy(
+                self, "RegistryEventsPolicy", event_bus_name="default", statement_id="RegistryAccountDecisions",
+                statement=iam.PolicyStatement(
+                    actions=["events:PutEvents"], principals=[iam.AccountPrincipal(self.registry.account)],
+                    resources=[f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/default"],
+                ).to_statement_json(),
+            )
+        if self.source_bucket is not None:
+            events.Rule(
+                self, "SourceUploadRule",
+                description=f"Release when a new {self.config.source_object_key} is uploaded",
+                event_pattern=events.EventPattern(
+                    source=["aws.s3"], detail_type=["Object Created"],
+                    detail={"bucket": {"name": [self.source_bucket.bucket_name]},
+                            "object": {"key": [self.config.source_object_key]}},
+                ),
+                targets=[targets.CodePipeline(pipeline)],
+            )
+        acknowledge_pipeline_wildcards(self)
+        return pipeline
+
+    def _bucket(self, construct_id: str, *, expiration: Duration | None = None) -> s3.Bucket:
+        return s3.Bucket(
+            self, construct_id,
+            encryption=s3.BucketEncryption.KMS, encryption_key=self.key, bucket_key_enabled=True,
+            server_access_logs_bucket=self.access_log_bucket, server_access_logs_prefix=f"{construct_id}/",
+            lifecycle_rules=[s3.LifecycleRule(expiration=expiration, noncurrent_version_expiration=Duration.days(30),
+                                              abort_incomplete_multipart_upload_after=Duration.days(7))],
+            **private_bucket_props(RemovalPolicy.RETAIN),
+        )
+
+    def _source_bucket(self) -> s3.Bucket:
+        bucket = self._bucket("SourceBucket")
+        # Uploads start a release through EventBridge, set on the L1 to avoid CDK's notifications Lambda.
+        bucket.node.default_child.add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+        return bucket
+
+    def _source(self) -> pipelines.CodePipelineSource:
+        config = self.config
+        if config.uses_connection:
+            return pipelines.CodePipelineSource.connection(
+                config.repository, config.branch, connection_arn=config.connection_arn)
+        return pipelines.CodePipelineSource.s3(
+            self.source_bucket, config.source_object_key, action_name="Source",
+            # SourceUploadRule starts the pipeline through EventBridge instead of polling.
+            trigger=codepipeline_actions.S3Trigger.NONE)
+
+    def _release_step(self) -> pipelines.CodeBuildStep:
+        registry = self.registry
+        return pipelines.CodeBuildStep(
+            "ResolveRelease",
+            input=self.source,
+            install_commands=[INSTALL_BOTO3],
+            commands=[f"python -m cli.release resolve --group {registry.arn(f'model-package-group/{registry.group_name}')}"
+                      f" --region {registry.region} --out {RELEASE_FILE}"],
+            primary_output_directory="release",
+            role_policy_statements=[iam.PolicyStatement(
+                actions=["sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages",
+                         "sagemaker:DescribeModelPackage"],
+                resources=[registry.arn(f"model-package-group/{registry.group_name}"),
+                           registry.arn(f"model-package/{registry.group_name}/*")],
+            )],
+            partial_build_spec=_runtimes(),
+        )
+
+    def _synth_step(self) -> pipelines.CodeBuildStep:
+        return pipelines.CodeBuildStep(
+            "Synth",
+            input=self.source,
+            additional_inputs={"release": self.release},
+            env={"PIP_EXTRA_INDEX_URL": TORCH_CPU_INDEX},
+            # The README's test command first: nothing deploys that fails the tests or the cdk-nag gate.
+            commands=["make test",
+                      "PATH=$PWD/.venv/bin:$PATH npx cdk synth --app '.venv/bin/python app.py' -c stage=delivery "
+                      f"-c release={RELEASE_FILE}"],
+            primary_output_directory="cdk.out",
+            partial_build_spec=_runtimes(),
+        )
+
+    def _smoke_step(self, stage: MlopsStage) -> pipelines.CodeBuildStep:
+        config, outputs = self.config, stage.mlops.smoke_test_outputs
+        return pipelines.CodeBuildStep(
+            "SmokeTest",
+            input=self.source,
+            install_commands=[INSTALL_BOTO3],
+            commands=[f"python -m cli.smoke --url \"$ENDPOINT_URL\" --role-arn \"$SMOKE_TEST_ROLE_ARN\" "
+                      f"--cases {config.smoke_cases} --latency-p95-ms {config.smoke_latency_p95_ms} "
+                      f"--min-accuracy {config.smoke_min_accuracy}"],
+            env_from_cfn_outputs={"ENDPOINT_URL": outputs.endpoint_url, "SMOKE_TEST_ROLE_ARN": outputs.role_arn},
+            role_policy_statements=[iam.PolicyStatement(
+                actions=["sts:AssumeRole"],
+                resources=[f"arn:{Aws.PARTITION}:iam::{stage.config.account or Aws.ACCOUNT_ID}:role"
+                           f"{stage.mlops.smoke_test_role_path}*"],
+            )],
+            partial_build_spec=_runtimes(),
+        )
+
+
+def _runtimes() -> codebuild.BuildSpec:
+    return codebuild.BuildSpec.from_object({"phases": {"install": {"runtime-versions": RUNTIMES}}})

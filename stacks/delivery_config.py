@@ -1,0 +1,143 @@
+"""Typed, frozen settings of the delivery pipeline (``cdk.json`` → ``context.delivery``), validated once.
+
+Errors read ``delivery.<field>: <problem> (got X). Fix: <what to do>``, like the stage settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from stacks.config import _ACCOUNT_RE, _PACKAGE_ARN_RE, STAGE_NAMES, ConfigError, StageConfig, settings
+
+_CONNECTION_RE = re.compile(
+    r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
+)
+_REPOSITORY_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+_OBJECT_KEY_RE = re.compile(r"^[A-Za-z0-9!_.*'()/-]+\.zip$")
+# Settings that may be null in cdk.json, which the CDK CLI then drops from the context.
+OPTIONAL_SETTINGS = {"account": None, "connection_arn": None, "repository": None}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryConfig:
+    """Where the pipeline runs, where its source comes from, whose approvals release, and the smoke-test bar."""
+
+    account: str | None
+    region: str
+    connection_arn: str | None
+    repository: str | None
+    branch: str
+    source_object_key: str
+    model_source_stage: str
+    smoke_cases: str
+    smoke_latency_p95_ms: int
+    smoke_min_accuracy: float
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def uses_connection(self) -> bool:
+        return self.connection_arn is not None
+
+    @classmethod
+    def from_mapping(cls, raw: Any, *, account: str | None = None) -> "DeliveryConfig":
+        if not isinstance(raw, Mapping):
+            raise ConfigError("delivery: not defined. Fix: add a context.delivery object to cdk.json (see README).")
+        values = settings("delivery", raw, {f.name for f in dataclasses.fields(cls)}, OPTIONAL_SETTINGS)
+        if values["account"] is None:
+            values["account"] = account
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the pipeline's ResolveRelease step found: the newest approved package, or none yet."""
+
+    model_package_arn: str | None
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Release":
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"release: cannot read {path}: {error}. Fix: pass the file the ResolveRelease "
+                              "step wrote, e.g. -c release=release/release.json.") from error
+        arn = raw.get("model_package_arn") if isinstance(raw, dict) else None
+        if arn is not None and not (isinstance(arn, str) and _PACKAGE_ARN_RE.match(arn)):
+            raise ConfigError(f"release.model_package_arn: not a versioned model package ARN (got {arn!r}). "
+                              "Fix: regenerate it with `python -m cli.release resolve`.")
+        return cls(model_package_arn=arn)
+
+
+def check_against_stages(delivery: DeliveryConfig, stages: Sequence[StageConfig]) -> None:
+    """Rules that need both: accounts must be explicit across accounts, and one package serves every stage."""
+    names = [stage.name for stage in stages]
+    if names != list(STAGE_NAMES):
+        raise ConfigError(f"stage: the delivery pipeline promotes {', '.join(STAGE_NAMES)} (got {names}). "
+                          "Fix: define all three under context.stages.")
+    for stage in stages:
+        if stage.account is not None and delivery.account is None:
+            _fail(delivery, "account", f"must be set when stages.{stage.name}.account is ({stage.account})",
+                  "set the tooling account that runs the pipeline, so cross-account trust can name it.")
+    source = next(stage for stage in stages if stage.name == delivery.model_source_stage)
+    _check_registry_sharing(delivery, source, stages)
+    for stage in stages:
+        # A model package can only be served in its own region.
+        if stage.region != source.region:
+            raise ConfigError(
+                f"stages.{stage.name}.region: the release comes from stages.{source.name}'s registry in "
+                f"{source.region} (got {stage.region!r}). Fix: deploy every stage to {source.region}, or "
+                "register the model in each region and run one pipeline per region."
+            )
+
+
+def _check_registry_sharing(delivery: DeliveryConfig, source: StageConfig, stages: Sequence[StageConfig]) -> None:
+    """Accounts other than the registry's must be its consumers: the pipeline reads it, stages serve from it."""
+    owner = source.account or delivery.account
+    readers = {delivery.account: "the delivery pipeline resolves releases from it"}
+    readers.update({stage.account: f"stages.{stage.name} serves its packages" for stage in stages})
+    for account, why in readers.items():
+        if account is not None and owner is not None and account != owner \
+                and account not in source.registry_consumer_accounts:
+            raise ConfigError(
+                f"stages.{source.name}.registry_consumer_accounts: must include {account}, because {why} "
+                f"(got {source.registry_consumer_accounts!r}). Fix: add \"{account}\" to the list."
+            )
+
+
+def _fail(config: DeliveryConfig, field: str, problem: str, fix: str) -> None:
+    raise ConfigError(f"delivery.{field}: {problem} (got {getattr(config, field)!r}). Fix: {fix}")
+
+
+def _check(c: DeliveryConfig) -> None:
+    for field in dataclasses.fields(c):
+        value = getattr(c, field.name)
+        expected = {"str | None": (str, type(None)), "str": str, "int": int, "float": (int, float)}[field.type]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            _fail(c, field.name, f"must be {field.type}", f"write a {field.type} in cdk.json.")
+    if c.account is not None and not _ACCOUNT_RE.match(c.account):
+        _fail(c, "account", "not a 12-digit AWS account id", 'quote all 12 digits, e.g. "012345678901", or use null.')
+    if c.connection_arn is not None:
+        if not _CONNECTION_RE.match(c.connection_arn):
+            _fail(c, "connection_arn", "not a CodeStar (CodeConnections) connection ARN",
+                  "copy it from Developer Tools > Connections, or use null for the S3 source.")
+        if c.repository is None or not _REPOSITORY_RE.match(c.repository):
+            _fail(c, "repository", "must be owner/name when connection_arn is set", 'use e.g. "my-org/textclf".')
+    if not c.branch.strip():
+        _fail(c, "branch", "must name a branch", 'use e.g. "main".')
+    if not _OBJECT_KEY_RE.match(c.source_object_key):
+        _fail(c, "source_object_key", "must be an S3 key ending in .zip", 'use e.g. "source/textclf.zip".')
+    if c.model_source_stage not in STAGE_NAMES:
+        _fail(c, "model_source_stage", "not a stage", f"use one of {', '.join(STAGE_NAMES)}.")
+    if not c.smoke_cases.endswith(".jsonl"):
+        _fail(c, "smoke_cases", "must be a .jsonl file in the repository", 'use e.g. "data/smoke_cases.jsonl".')
+    if not 1 <= c.smoke_latency_p95_ms <= 60_000:
+        _fail(c, "smoke_latency_p95_ms", "must be within 1..60000", "use e.g. 3000.")
+    if not 0.0 < c.smoke_min_accuracy <= 1.0:
+        _fail(c, "smoke_min_accuracy", "must be a fraction within (0, 1]", "use 1.0 to require every case.")

@@ -1,0 +1,101 @@
+"""Why each wildcard that CDK Pipelines writes into the delivery stack's policies is unavoidable.
+
+aws-cdk-lib generates these policies in ``build_pipeline()``. Rather than acknowledging rules
+wholesale, every statement is read back after the build and each wildcard it holds is matched to
+one known, explained pattern; a wildcard that matches none stays unacknowledged and fails synth.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+ARTIFACT_ACTIONS = {"s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*",
+                    "kms:GenerateDataKey*", "kms:ReEncrypt*"}
+ARTIFACTS = ("CodePipeline passes artifacts between actions as objects under generated keys in the "
+             "pipeline's own bucket; aws-cdk-lib grants these action groups on that bucket and its key only.")
+# (pattern of the rendered wildcard resource, reason)
+RESOURCE_REASONS = (
+    (r"^<\w+ArtifactBucket\w+\.Arn>/\*$", ARTIFACTS),
+    (r":log-group:/aws/codebuild/<\w+>:\*$",
+     "CodeBuild names one log stream per build at run time, inside this project's own log group."),
+    (r":report-group/<\w+>-\*$",
+     "CodeBuild names report groups <project>-<report> at run time; the grant covers this project's only."),
+    (r":model-package/[a-z0-9-]+/\*$",
+     "SageMaker numbers model package versions at registration; the release step may read this one group's."),
+    (r":role/[a-z0-9-]+/smoke-test/\*$",
+     "CloudFormation names the stage's smoke-test role at deploy time; its IAM path pins the grant to it."),
+    (r"^arn:\*:iam::[^/]+:role/\*$",
+     "Self-mutation runs `cdk deploy`, which assumes the CDK bootstrap roles named by qualifier and account; "
+     "the aws-cdk:bootstrap-role tag condition limits it to those roles."),
+    (r":log-group:/aws/codebuild/\*$",
+     "aws-cdk-lib shares one role across the asset-publishing projects, created after the role, so their "
+     "log groups cannot be named in it."),
+    (r":report-group/\*$",
+     "aws-cdk-lib shares one role across the asset-publishing projects, created after the role, so their "
+     "report groups cannot be named in it."),
+)
+# Actions that aws-cdk-lib grants on every resource, and why.
+SELF_MUTATION_LOOKUP = ("`cdk deploy` in the self-mutation step looks up the stack and the bootstrap bucket before "
+                        "it assumes the bootstrap roles, which do the actual deployment.")
+ASSET_BUILDS = ("CodePipeline uses aws-cdk-lib's shared asset-publishing role to start asset builds; the "
+                "projects are created after the role, so it cannot name them.")
+UNSCOPED_ACTIONS = {
+    "cloudformation:DescribeStacks": SELF_MUTATION_LOOKUP,
+    "s3:ListBucket": SELF_MUTATION_LOOKUP,
+    "codebuild:BatchGetBuilds": ASSET_BUILDS,
+    "codebuild:StartBuild": ASSET_BUILDS,
+    "codebuild:StopBuild": ASSET_BUILDS,
+}
+
+
+def acknowledge_pipeline_wildcards(scope: Construct) -> None:
+    """Acknowledge each explained wildcard in every policy under ``scope``; leave unexplained ones failing."""
+    for policy in (node for node in scope.node.find_all() if isinstance(node, iam.Policy)):
+        document = Stack.of(policy).resolve(policy.document.to_json())
+        for statement in document.get("Statement", []):
+            for finding, reason in _explained(statement):
+                acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
+
+
+def _explained(statement: dict) -> Iterator[tuple[str, str]]:
+    actions = _as_list(statement.get("Action"))
+    resources = [_render(resource) for resource in _as_list(statement.get("Resource"))]
+    on_artifacts = all("Artifact" in r or "SourceBucket" in r for r in resources)
+    for action in actions:
+        if action in ARTIFACT_ACTIONS and on_artifacts:
+            yield f"Action::{action}", ARTIFACTS
+    for resource in resources:
+        if "*" not in resource:
+            continue
+        if resource == "*":
+            reasons = {UNSCOPED_ACTIONS.get(action) for action in actions}
+            reason = reasons.pop() if len(reasons) == 1 else None
+        else:
+            reason = next((why for pattern, why in RESOURCE_REASONS if re.search(pattern, resource)), None)
+        if reason is not None:
+            yield f"Resource::{resource}", reason
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value] if value is not None else []
+
+
+def _render(value) -> str:
+    """A resolved CloudFormation value as cdk-nag prints it in a finding id."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render(part) for part in parts)
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    return str(value)

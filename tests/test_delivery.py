@@ -1,0 +1,242 @@
+"""Delivery pipeline: self-mutating CDK Pipeline dev → staging (smoke) → approval → prod (smoke), released by approvals."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Match, Template
+
+import app as cdk_app
+from cli.synth_report import lint, templates
+from stacks.delivery_nag import _explained, _render
+from conftest import model_package_arn
+
+CONNECTION = "arn:aws:codestar-connections:us-east-1:999988887777:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+RELEASED = model_package_arn("dev", version=7)
+
+
+def synth_delivery(context: dict, outdir: Path, *, release: str | None = RELEASED, **delivery) -> tuple[App, object]:
+    context = copy.deepcopy(context)
+    context["delivery"].update(delivery)
+    if release is not None:
+        release_file = outdir.parent / f"{outdir.name}-release.json"
+        release_file.write_text(json.dumps({"model_package_arn": release}))
+        context["release"] = str(release_file)
+    app = App(context={**context, "stage": "delivery"}, outdir=str(outdir))
+    cdk_app.build_app(app)
+    app.synth()
+    return app, app.node.find_child("Delivery")
+
+
+@pytest.fixture(scope="module")
+def delivered(cdk_context, tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("delivery.out")
+    _, stack = synth_delivery(cdk_context, outdir)
+    return stack, Template.from_stack(stack), outdir
+
+
+def pipeline_stages(template: Template) -> dict[str, list[dict]]:
+    (pipeline,) = template.find_resources("AWS::CodePipeline::Pipeline").values()
+    return {stage["Name"]: stage["Actions"] for stage in pipeline["Properties"]["Stages"]}
+
+
+def action(stages: dict, stage: str, name: str) -> dict:
+    return next(a for a in stages[stage] if a["Name"].endswith(name))
+
+
+def buildspec(template: Template, action_: dict) -> str:
+    """The build commands of a CodeBuild action's project, one per line."""
+    project = action_["Configuration"]["ProjectName"]["Ref"]
+    spec = template.to_json()["Resources"][project]["Properties"]["Source"]["BuildSpec"]
+    # A buildspec holding CloudFormation references is an Fn::Join; render them as <Ref> placeholders.
+    phases = json.loads(_render(spec))["phases"]
+    return "\n".join(json.dumps(c) if not isinstance(c, str) else c
+                     for phase in ("install", "build") for c in phases.get(phase, {}).get("commands", []))
+
+
+def test_pipeline_promotes_dev_then_staging_then_prod_after_a_manual_approval(delivered):
+    _, template, _ = delivered
+    stages = pipeline_stages(template)
+    assert list(stages) == ["Source", "Build", "UpdatePipeline", "Assets", "Dev", "Staging", "Prod"]
+    prod = sorted(stages["Prod"], key=lambda a: a["RunOrder"])
+    assert prod[0]["ActionTypeId"]["Category"] == "Approval"
+    assert [a["ActionTypeId"]["Provider"] for a in prod[1:]] == ["CloudFormation", "CloudFormation", "CodeBuild"]
+    assert all(a["ActionTypeId"]["Category"] != "Approval" for a in stages["Dev"] + stages["Staging"])
+    assert "UpdatePipeline" in stages, "the pipeline mutates itself before it deploys anything"
+
+
+def test_staging_and_prod_run_the_smoke_test_after_deploying(delivered):
+    _, template, _ = delivered
+    stages = pipeline_stages(template)
+    for stage in ("Staging", "Prod"):
+        deploy, smoke = action(stages, stage, "Deploy"), action(stages, stage, "SmokeTest")
+        assert smoke["RunOrder"] > deploy["RunOrder"]
+        spec = buildspec(template, smoke)
+        assert 'python -m cli.smoke --url "$ENDPOINT_URL" --role-arn "$SMOKE_TEST_ROLE_ARN"' in spec
+        assert "--cases data/smoke_cases.jsonl --latency-p95-ms 3000 --min-accuracy 1" in spec
+        # The endpoint URL and role come from the stage stack's outputs, at deploy time.
+        variables = {v["name"]: v["value"] for v in json.loads(smoke["Configuration"]["EnvironmentVariables"])}
+        assert variables["ENDPOINT_URL"].endswith(".EndpointUrl}")
+        assert variables["SMOKE_TEST_ROLE_ARN"].endswith(".SmokeTestRoleArn}")
+    assert not any(a["Name"].endswith("SmokeTest") for a in stages["Dev"])
+
+
+def test_synth_runs_the_readme_test_command_then_cdk_synth_with_the_release(delivered):
+    _, template, _ = delivered
+    stages = pipeline_stages(template)
+    resolve, synth = action(stages, "Build", "ResolveRelease"), action(stages, "Build", "Synth")
+    assert resolve["RunOrder"] < synth["RunOrder"]
+    spec = buildspec(template, synth)
+    assert spec.index("make test") < spec.index("cdk synth")
+    assert "-c stage=delivery -c release=release/release.json" in spec
+    assert "PIP_EXTRA_INDEX_URL" in json.dumps(template.to_json()), "torch must come from the CPU index"
+    assert "cli.release resolve --group" in buildspec(template, resolve)
+
+
+def test_release_step_may_only_read_the_source_registry(delivered):
+    _, template, _ = delivered
+    policies = [p["Properties"]["PolicyDocument"]["Statement"] for p in template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"PolicyDocument": {"Statement": Match.array_with([
+            Match.object_like({"Action": Match.array_with(["sagemaker:ListModelPackages"])})])}}}
+    ).values()]
+    assert len(policies) == 1, "only the ResolveRelease role reads the registry"
+    sagemaker_actions = {a for s in policies[0] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+                         if a.startswith("sagemaker:")}
+    assert sagemaker_actions == {"sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
+                                 "sagemaker:ListModelPackages"}
+    assert "textclf-dev" in json.dumps(policies[0])
+
+
+def test_approval_and_rejection_in_the_source_group_start_a_release(delivered):
+    _, template, _ = delivered
+    template.has_resource_properties("AWS::Events::Rule", {
+        "EventPattern": {
+            "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+            "detail": {"ModelPackageGroupName": ["textclf-dev"], "ModelApprovalStatus": ["Approved", "Rejected"]},
+        },
+        "Targets": [Match.object_like({"Arn": Match.any_value(), "RoleArn": Match.any_value()})],
+    })
+    rule = next(r for r in template.find_resources("AWS::Events::Rule").values()
+                if "ModelApprovalStatus" in json.dumps(r))
+    assert "Pipeline" in json.dumps(rule["Properties"]["Targets"][0]["Arn"])
+
+
+def test_every_stage_serves_the_released_package_with_a_smoke_test_role(delivered):
+    stack, _, _ = delivered
+    for stage in stack.stages:
+        template = Template.from_stack(stage.mlops)
+        template.has_resource_properties("AWS::SageMaker::Model", {
+            "PrimaryContainer": Match.object_like({"ModelPackageName": RELEASED})})
+        template.has_resource_properties("AWS::IAM::Role", {
+            "Path": f"/textclf-{stage.config.name}/smoke-test/",
+            "AssumeRolePolicyDocument": {"Statement": [Match.object_like({
+                "Principal": {"AWS": Match.any_value()}, "Action": "sts:AssumeRole"})]},
+        })
+        template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [{
+            "Action": "sagemaker:InvokeEndpoint", "Effect": "Allow",
+            "Resource": {"Ref": Match.string_like_regexp("^ServingEndpoint")}}]}})
+        outputs = template.to_json()["Outputs"]
+        assert {"EndpointUrl", "SmokeTestRoleArn"} <= set(outputs)
+
+
+def test_every_template_passes_cdk_nag_and_cfn_lint(delivered):
+    stack, _, outdir = delivered
+    report = outdir / "validation-report.json"
+    assert not report.exists() or json.loads(report.read_text())["pluginReports"] == []
+    paths = templates(outdir)
+    assert [p.name.split(".")[0] for p in paths][0] == "Delivery" and len(paths) == 4
+    for path in paths:
+        errors, _ = lint(path)
+        assert errors == [], f"{path.name}: {errors}"
+    acknowledged = json.loads((outdir / "Delivery.metadata.json").read_text())
+    for entries in acknowledged.values():
+        for entry in (e for e in entries if e["type"] == "aws:cdk:acknowledged-rules"):
+            for rule, reason in entry["data"].items():
+                assert len(reason) >= 40, rule
+                assert "[Resource::" in rule or "[Action::" in rule, f"{rule}: one finding, never a whole rule"
+
+
+def test_a_wildcard_nobody_explained_stays_a_finding():
+    assert list(_explained({"Action": "sagemaker:*", "Resource": "*"})) == []
+    assert list(_explained({"Action": ["s3:GetObject*"], "Resource": "arn:aws:s3:::someone-elses-bucket/*"})) == []
+    explained = list(_explained({"Action": "sts:AssumeRole", "Resource": {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":role/textclf-prod/smoke-test/*"]]}}))
+    assert [finding for finding, _ in explained] == [
+        "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/textclf-prod/smoke-test/*"]
+
+
+def test_before_any_approval_stages_deploy_without_serving_and_smoke_tests_skip(cdk_context, tmp_path):
+    _, stack = synth_delivery(cdk_context, tmp_path / "out", release=None)
+    for stage in stack.stages:
+        template = Template.from_stack(stage.mlops)
+        template.resource_count_is("AWS::SageMaker::Endpoint", 0)
+        outputs = template.to_json()["Outputs"]
+        assert outputs["EndpointUrl"]["Value"] == outputs["SmokeTestRoleArn"]["Value"] == "none"
+    # The pipeline itself does not change with the release, so a release never needs a self-mutation.
+    with_release = Template.from_stack(synth_delivery(cdk_context, tmp_path / "released")[1]).to_json()
+    assert Template.from_stack(stack).to_json() == with_release
+
+
+def test_connection_source_replaces_the_s3_bucket(cdk_context, tmp_path):
+    _, stack = synth_delivery(cdk_context, tmp_path / "out", connection_arn=CONNECTION, repository="my-org/textclf",
+                              branch="release")
+    template = Template.from_stack(stack)
+    source = pipeline_stages(template)["Source"][0]
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert (source["Configuration"]["ConnectionArn"], source["Configuration"]["FullRepositoryId"],
+            source["Configuration"]["BranchName"]) == (CONNECTION, "my-org/textclf", "release")
+    assert len(template.find_resources("AWS::S3::Bucket")) == 2, "artifact and access-log buckets only"
+
+
+def test_cross_account_stages_deploy_with_bootstrap_roles_that_can_decrypt_artifacts(cdk_context, tmp_path):
+    context = copy.deepcopy(cdk_context)
+    for name, account in (("dev", "111111111111"), ("staging", "222222222222"), ("prod", "333333333333")):
+        context["stages"][name]["account"] = account
+    context["stages"]["dev"]["registry_consumer_accounts"] = ["999999999999", "222222222222", "333333333333"]
+    _, stack = synth_delivery(context, tmp_path / "out", account="999999999999",
+                              release=model_package_arn("dev", version=2).replace("111122223333", "111111111111"))
+    template = Template.from_stack(stack)
+    key_policy = json.dumps(next(iter(template.find_resources("AWS::KMS::Key").values())))
+    for account in ("222222222222", "333333333333"):
+        assert f"role/cdk-hnb659fds-deploy-role-{account}-us-east-1" in key_policy
+    prod = Template.from_stack(next(s for s in stack.stages if s.config.name == "prod").mlops)
+    (role,) = prod.find_resources("AWS::IAM::Role", {"Properties": {"Path": "/textclf-prod/smoke-test/"}}).values()
+    assert ":iam::999999999999:root" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"]), \
+        "only the tooling account may assume the smoke-test role"
+    # Prod serves dev's package: its model role reads the model data in dev's account, and only there.
+    prod.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([{
+        "Action": "s3:GetObject", "Effect": "Allow", "Resource": Match.any_value(),
+        "Condition": {"StringEquals": {"s3:ResourceAccount": "111111111111"}}}])}})
+    dev = Template.from_stack(next(s for s in stack.stages if s.config.name == "dev").mlops)
+    assert "s3:ResourceAccount" not in json.dumps(dev.to_json()), "dev reads its own bucket by name"
+    approval = next(r for r in template.find_resources("AWS::Events::Rule").values()
+                    if "ModelApprovalStatus" in json.dumps(r))
+    assert approval["Properties"]["EventPattern"]["account"] == ["111111111111"]
+    # The registry's account forwards its decisions to the tooling account's bus, which lets it in.
+    (bus_policy,) = template.find_resources("AWS::Events::EventBusPolicy").values()
+    assert ":iam::111111111111:root" in json.dumps(bus_policy["Properties"]["Statement"]["Principal"])
+    dev.has_resource_properties("AWS::Events::Rule", {
+        "EventPattern": Match.object_like({"detail": Match.object_like({"ModelApprovalStatus": ["Approved", "Rejected"]})}),
+        "Targets": [Match.object_like({"Arn": Match.any_value()})],
+    })
+    assert ":999999999999:event-bus/default" in json.dumps(dev.to_json())
+    for path in templates(tmp_path / "out"):
+        assert lint(path)[0] == [], path.name
+
+
+@pytest.mark.parametrize("where", ["pipeline", "stage"])
+def test_a_planted_wildcard_fails_synth_in_the_pipeline_and_in_its_stages(cdk_context, tmp_path, where):
+    from aws_cdk import aws_iam as iam
+
+    app = App(context={**cdk_context, "stage": "delivery"}, outdir=str(tmp_path))
+    (dev, *_) = cdk_app.build_app(app)
+    stack = app.node.find_child("Delivery")
+    role = stack.delivery.pipeline.synth_project.role if where == "pipeline" else dev.mlops.roles.training
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:*"], resources=["*"]))
+    with pytest.raises(RuntimeError, match="ValidationFailed") as failure:
+        app.synth()
+    assert "AwsSolutions-IAM5[Action::s3:*]" in str(failure.value)
