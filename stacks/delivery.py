@@ -140,7 +140,8 @@ class Delivery(Construct):
                 ),
                 targets=[targets.CodePipeline(pipeline)],
             )
-        acknowledge_pipeline_wildcards(self)
+        stores = [self.artifact_bucket, self.key, *([self.source_bucket] if self.source_bucket else [])]
+        acknowledge_pipeline_wildcards(self, artifact_stores=stores)
         return pipeline
 
     def _bucket(self, construct_id: str, *, expiration: Duration | None = None) -> s3.Bucket:

@@ -8,11 +8,11 @@ one known, explained pattern; a wildcard that matches none stays unacknowledged 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from stacks.nag import acknowledge
 
@@ -22,7 +22,6 @@ ARTIFACTS = ("CodePipeline passes artifacts between actions as objects under gen
              "pipeline's own bucket; aws-cdk-lib grants these action groups on that bucket and its key only.")
 # (pattern of the rendered wildcard resource, reason)
 RESOURCE_REASONS = (
-    (r"^<\w+ArtifactBucket\w+\.Arn>/\*$", ARTIFACTS),
     (r":log-group:/aws/codebuild/<\w+>:\*$",
      "CodeBuild names one log stream per build at run time, inside this project's own log group."),
     (r":report-group/<\w+>-\*$",
@@ -55,32 +54,46 @@ UNSCOPED_ACTIONS = {
 }
 
 
-def acknowledge_pipeline_wildcards(scope: Construct) -> None:
-    """Acknowledge each explained wildcard in every policy under ``scope``; leave unexplained ones failing."""
+def acknowledge_pipeline_wildcards(scope: Construct, *, artifact_stores: Sequence[IConstruct]) -> None:
+    """Acknowledge each explained wildcard in every policy under ``scope``; leave unexplained ones failing.
+
+    ``artifact_stores`` are the pipeline's own buckets and key: the only resources the artifact action
+    groups may name.
+    """
+    stack = Stack.of(scope)
+    stores = {stack.get_logical_id(store.node.default_child) for store in artifact_stores}
     for policy in (node for node in scope.node.find_all() if isinstance(node, iam.Policy)):
-        document = Stack.of(policy).resolve(policy.document.to_json())
+        document = stack.resolve(policy.document.to_json())
         for statement in document.get("Statement", []):
-            for finding, reason in _explained(statement):
+            for finding, reason in _explained(statement, stores):
                 acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
 
 
-def _explained(statement: dict) -> Iterator[tuple[str, str]]:
+def _explained(statement: dict, artifact_stores: set[str]) -> Iterator[tuple[str, str]]:
     actions = _as_list(statement.get("Action"))
     resources = [_render(resource) for resource in _as_list(statement.get("Resource"))]
-    on_artifacts = all("Artifact" in r or "SourceBucket" in r for r in resources)
-    for action in actions:
-        if action in ARTIFACT_ACTIONS and on_artifacts:
-            yield f"Action::{action}", ARTIFACTS
+    if all(_store(resource) in artifact_stores for resource in resources):
+        for action in actions:
+            if action in ARTIFACT_ACTIONS:
+                yield f"Action::{action}", ARTIFACTS
     for resource in resources:
         if "*" not in resource:
             continue
         if resource == "*":
             reasons = {UNSCOPED_ACTIONS.get(action) for action in actions}
             reason = reasons.pop() if len(reasons) == 1 else None
+        elif resource.endswith("/*") and _store(resource) in artifact_stores:
+            reason = ARTIFACTS
         else:
             reason = next((why for pattern, why in RESOURCE_REASONS if re.search(pattern, resource)), None)
         if reason is not None:
             yield f"Resource::{resource}", reason
+
+
+def _store(resource: str) -> str | None:
+    """The logical id of ``<LogicalId.Arn>`` or ``<LogicalId.Arn>/…``."""
+    match = re.match(r"^<(\w+)\.Arn>(/|$)", resource)
+    return match.group(1) if match else None
 
 
 def _as_list(value) -> list:

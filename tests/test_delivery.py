@@ -161,10 +161,17 @@ def test_every_template_passes_cdk_nag_and_cfn_lint(delivered):
 
 
 def test_a_wildcard_nobody_explained_stays_a_finding():
-    assert list(_explained({"Action": "sagemaker:*", "Resource": "*"})) == []
-    assert list(_explained({"Action": ["s3:GetObject*"], "Resource": "arn:aws:s3:::someone-elses-bucket/*"})) == []
+    stores = {"DeliveryArtifactBucket4CF61278"}
+    assert list(_explained({"Action": "sagemaker:*", "Resource": "*"}, stores)) == []
+    assert list(_explained({"Action": ["s3:GetObject*"], "Resource": "arn:aws:s3:::someone-elses-bucket/*"}, stores)) == []
+    other_bucket = {"Fn::Join": ["", [{"Fn::GetAtt": ["DevArtifactBucket0000", "Arn"]}, "/*"]]}
+    assert list(_explained({"Action": ["s3:GetObject*"], "Resource": other_bucket}, stores)) == []
+    ours = {"Fn::Join": ["", [{"Fn::GetAtt": ["DeliveryArtifactBucket4CF61278", "Arn"]}, "/*"]]}
+    assert [f for f, _ in _explained({"Action": ["s3:GetObject*"], "Resource": ours}, stores)] == [
+        "Action::s3:GetObject*", "Resource::<DeliveryArtifactBucket4CF61278.Arn>/*"]
     explained = list(_explained({"Action": "sts:AssumeRole", "Resource": {"Fn::Join": ["", [
-        "arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":role/textclf-prod/smoke-test/*"]]}}))
+        "arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":role/textclf-prod/smoke-test/*"]]}},
+        stores))
     assert [finding for finding, _ in explained] == [
         "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/textclf-prod/smoke-test/*"]
 
