@@ -68,6 +68,7 @@ class Delivery(Construct):
         super().__init__(scope, construct_id)
         self.config = config
         self.registry = registry
+        self.rollback_stages: list[str] = []
         self.key = kms.Key(self, "ArtifactKey", description="Encrypts pipeline artifacts; stage accounts decrypt them",
                            enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN)
         self.access_log_bucket = s3.Bucket(
@@ -108,12 +109,15 @@ class Delivery(Construct):
                     "that passed the earlier stages' smoke tests.",
         )] if approval else []
         post = [self._smoke_step(stage)] if smoke_test else []
+        if smoke_test:
+            self.rollback_stages.append(stage.stage_name)
         return self.pipeline.add_stage(stage, pre=pre, post=post)
 
     def build(self) -> codepipeline.Pipeline:
         """Freeze the pipeline, then add what needs the built pipeline: its release triggers."""
         self.pipeline.build_pipeline()
         pipeline = self.pipeline.pipeline
+        self._roll_back_on_failure(pipeline, self.rollback_stages)
         self.approval_rule = events.Rule(
             self, "ModelApprovalRule",
             description=f"Release when a package in {self.registry.group_name} is approved or rejected",
@@ -143,6 +147,18 @@ class Delivery(Construct):
         stores = [self.artifact_bucket, self.key, *([self.source_bucket] if self.source_bucket else [])]
         acknowledge_pipeline_wildcards(self, artifact_stores=stores)
         return pipeline
+
+    @staticmethod
+    def _roll_back_on_failure(pipeline: codepipeline.Pipeline, stage_names: list[str]) -> None:
+        """A failed deploy or smoke test puts the stage back to its last successful execution.
+
+        That execution's templates carry its model package ARN, so the model and the infrastructure
+        return together. CDK Pipelines builds the stages itself, so this is set on the L1.
+        """
+        names = [stage.stage_name for stage in pipeline.stages]
+        for name in stage_names:
+            pipeline.node.default_child.add_property_override(
+                f"Stages.{names.index(name)}.OnFailure", {"Result": "ROLLBACK"})
 
     def _bucket(self, construct_id: str, *, expiration: Duration | None = None) -> s3.Bucket:
         return s3.Bucket(

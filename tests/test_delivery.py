@@ -85,6 +85,14 @@ def test_staging_and_prod_run_the_smoke_test_after_deploying(delivered):
     assert not any(a["Name"].endswith("SmokeTest") for a in stages["Dev"])
 
 
+def test_a_failed_smoke_test_rolls_the_stage_back_to_its_last_good_release(delivered):
+    _, template, _ = delivered
+    (pipeline,) = template.find_resources("AWS::CodePipeline::Pipeline").values()
+    on_failure = {stage["Name"]: stage.get("OnFailure") for stage in pipeline["Properties"]["Stages"]}
+    assert on_failure["Staging"] == on_failure["Prod"] == {"Result": "ROLLBACK"}
+    assert on_failure["Dev"] is None and on_failure["Build"] is None
+
+
 def test_synth_runs_the_readme_test_command_then_cdk_synth_with_the_release(delivered):
     _, template, _ = delivered
     stages = pipeline_stages(template)
