@@ -23,6 +23,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.delivery_config import DeliveryConfig
@@ -79,6 +80,8 @@ class Delivery(Construct):
             **private_bucket_props(RemovalPolicy.RETAIN),
         )
         self.artifact_bucket = self._bucket("ArtifactBucket", expiration=Duration.days(90))
+        # Approvers subscribe here; CodePipeline publishes each pending approval with its comment.
+        self.approval_topic = sns.Topic(self, "ApprovalTopic", master_key=self.key, enforce_ssl=True)
         self.source_bucket = None if config.uses_connection else self._source_bucket()
         self.source = self._source()
         self.release = self._release_step()
@@ -107,6 +110,7 @@ class Delivery(Construct):
             f"Promote{stage.config.construct_id}",
             comment=f"Promote this release to {stage.config.name}: the same templates and model package "
                     "that passed the earlier stages' smoke tests.",
+            notification_topic=self.approval_topic,
         )] if approval else []
         post = [self._smoke_step(stage)] if smoke_test else []
         if smoke_test:

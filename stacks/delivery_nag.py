@@ -18,8 +18,8 @@ from stacks.nag import acknowledge
 
 ARTIFACT_ACTIONS = {"s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*",
                     "kms:GenerateDataKey*", "kms:ReEncrypt*"}
-ARTIFACTS = ("CodePipeline passes artifacts between actions as objects under generated keys in the "
-             "pipeline's own bucket; aws-cdk-lib grants these action groups on that bucket and its key only.")
+ARTIFACTS = ("aws-cdk-lib grants these action groups on the pipeline's own bucket and KMS key only: artifacts "
+             "pass between actions under keys generated per execution, and the key also encrypts approval messages.")
 # (pattern of the rendered wildcard resource, reason)
 RESOURCE_REASONS = (
     (r":log-group:/aws/codebuild/<\w+>:\*$",

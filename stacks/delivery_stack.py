@@ -45,6 +45,7 @@ class DeliveryStack(Stack):
             self.delivery.add_release_stage(stage, approval=approval, smoke_test=smoke_test)
         pipeline = self.delivery.build()
         CfnOutput(self, "PipelineName", value=pipeline.pipeline_name)
+        CfnOutput(self, "ApprovalTopicArn", value=self.delivery.approval_topic.topic_arn)
         if self.delivery.source_bucket is not None:
             CfnOutput(self, "SourceUri",
                       value=f"s3://{self.delivery.source_bucket.bucket_name}/{config.source_object_key}")

@@ -64,6 +64,8 @@ def test_pipeline_promotes_dev_then_staging_then_prod_after_a_manual_approval(de
     assert list(stages) == ["Source", "Build", "UpdatePipeline", "Assets", "Dev", "Staging", "Prod"]
     prod = sorted(stages["Prod"], key=lambda a: a["RunOrder"])
     assert prod[0]["ActionTypeId"]["Category"] == "Approval"
+    assert prod[0]["Configuration"]["NotificationArn"]["Ref"].startswith("DeliveryApprovalTopic"), \
+        "approvers are notified"
     assert [a["ActionTypeId"]["Provider"] for a in prod[1:]] == ["CloudFormation", "CloudFormation", "CodeBuild"]
     assert all(a["ActionTypeId"]["Category"] != "Approval" for a in stages["Dev"] + stages["Staging"])
     assert "UpdatePipeline" in stages, "the pipeline mutates itself before it deploys anything"
