@@ -204,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
           f"p95 {outcome.p95_ms:.0f} ms (budget {args.latency_p95_ms:.0f} ms)")
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
+    for miss in outcome.wrong.values() if not problems else ():
+        print(f"tolerated (--min-accuracy {args.min_accuracy}): {miss}")
     print("PASS" if not problems else f"FAILED: {len(problems)} problem(s)")
     return 1 if problems else 0
 

@@ -207,6 +207,7 @@ def test_connection_source_replaces_the_s3_bucket(cdk_context, tmp_path):
     assert (source["Configuration"]["ConnectionArn"], source["Configuration"]["FullRepositoryId"],
             source["Configuration"]["BranchName"]) == (CONNECTION, "my-org/textclf", "release")
     assert len(template.find_resources("AWS::S3::Bucket")) == 2, "artifact and access-log buckets only"
+    assert lint(tmp_path / "out" / "Delivery.template.json")[0] == []
 
 
 def test_cross_account_stages_deploy_with_bootstrap_roles_that_can_decrypt_artifacts(cdk_context, tmp_path):

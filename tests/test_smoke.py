@@ -58,9 +58,10 @@ def test_a_wrong_label_fails_the_release_and_names_the_case(endpoint, tmp_path, 
     assert "accuracy on the smoke cases 50% is below the required 100%" in err
 
 
-def test_min_accuracy_tolerates_the_allowed_share_of_misses(endpoint, tmp_path):
+def test_min_accuracy_tolerates_the_allowed_share_of_misses(endpoint, tmp_path, capsys):
     cases = write_cases(tmp_path / "cases.jsonl", [POSITIVE] * 3 + ["negative"])
     assert run(endpoint, cases, "--min-accuracy", "0.75") == 0
+    assert "tolerated (--min-accuracy 0.75): case 'review number 3'" in capsys.readouterr().out
     assert run(endpoint, cases, "--min-accuracy", "0.8") == 1
 
 
