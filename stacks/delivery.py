@@ -30,7 +30,7 @@ from stacks.delivery_config import DeliveryConfig
 from stacks.delivery_nag import acknowledge_pipeline_wildcards
 from stacks.registry import decision_pattern
 from stacks.stage import MlopsStage
-from stacks.storage import private_bucket_props
+from stacks.storage import access_log_bucket, encrypted_bucket, send_events_to_eventbridge
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE_FILE = "release/release.json"
@@ -72,13 +72,8 @@ class Delivery(Construct):
         self.rollback_stages: list[str] = []
         self.key = kms.Key(self, "ArtifactKey", description="Encrypts pipeline artifacts; stage accounts decrypt them",
                            enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN)
-        self.access_log_bucket = s3.Bucket(
-            self, "AccessLogBucket",
-            # S3 server access logging cannot deliver to SSE-KMS buckets.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            **private_bucket_props(RemovalPolicy.RETAIN),
-        )
+        self.access_log_bucket = access_log_bucket(self, "AccessLogBucket", retention=Duration.days(365),
+                                                   removal=RemovalPolicy.RETAIN)
         self.artifact_bucket = self._bucket("ArtifactBucket", expiration=Duration.days(90))
         # Approvers subscribe here; CodePipeline publishes each pending approval with its comment.
         self.approval_topic = sns.Topic(self, "ApprovalTopic", master_key=self.key, enforce_ssl=True)
@@ -165,20 +160,14 @@ class Delivery(Construct):
                 f"Stages.{names.index(name)}.OnFailure", {"Result": "ROLLBACK"})
 
     def _bucket(self, construct_id: str, *, expiration: Duration | None = None) -> s3.Bucket:
-        return s3.Bucket(
-            self, construct_id,
-            encryption=s3.BucketEncryption.KMS, encryption_key=self.key, bucket_key_enabled=True,
-            server_access_logs_bucket=self.access_log_bucket, server_access_logs_prefix=f"{construct_id}/",
-            lifecycle_rules=[s3.LifecycleRule(expiration=expiration, noncurrent_version_expiration=Duration.days(30),
-                                              abort_incomplete_multipart_upload_after=Duration.days(7))],
-            **private_bucket_props(RemovalPolicy.RETAIN),
-        )
+        return encrypted_bucket(self, construct_id, key=self.key, access_logs=self.access_log_bucket,
+                                removal=RemovalPolicy.RETAIN, noncurrent_version_retention=Duration.days(30),
+                                expiration=expiration)
 
     def _source_bucket(self) -> s3.Bucket:
         bucket = self._bucket("SourceBucket")
-        # Uploads start a release through EventBridge, set on the L1 to avoid CDK's notifications Lambda.
-        bucket.node.default_child.add_property_override(
-            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+        # Uploads start a release (SourceUploadRule).
+        send_events_to_eventbridge(bucket)
         return bucket
 
     def _source(self) -> pipelines.CodePipelineSource:

@@ -103,22 +103,11 @@ class Storage(Construct):
             enable_key_rotation=True,
             removal_policy=removal,
         )
-        self.access_log_bucket = s3.Bucket(
-            self,
-            "AccessLogBucket",
-            # S3 server access logging cannot deliver to SSE-KMS buckets.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            lifecycle_rules=[
-                s3.LifecycleRule(expiration=access_log_retention, noncurrent_version_expiration=access_log_retention)
-            ],
-            **private_bucket_props(removal),
-        )
+        self.access_log_bucket = access_log_bucket(self, "AccessLogBucket", retention=access_log_retention,
+                                                   removal=removal)
         self.dataset_bucket = self._data_bucket("DatasetBucket", removal, noncurrent_version_retention)
-        # New data starts the training pipeline through EventBridge. Set on the L1: the L2 switch
-        # deploys a notifications Lambda to do what CloudFormation does natively.
-        self.dataset_bucket.node.default_child.add_property_override(
-            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
-        )
+        # New data starts the training pipeline.
+        send_events_to_eventbridge(self.dataset_bucket)
         self.artifact_bucket = self._data_bucket("ModelArtifactBucket", removal, noncurrent_version_retention)
         self.checkpoint_bucket = self._data_bucket(
             "CheckpointBucket", removal, noncurrent_version_retention, expiration=checkpoint_retention
@@ -140,26 +129,63 @@ class Storage(Construct):
         *,
         expiration: Duration | None = None,
     ) -> s3.Bucket:
-        return s3.Bucket(
-            self,
-            construct_id,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            server_access_logs_bucket=self.access_log_bucket,
-            server_access_logs_prefix=f"{construct_id}/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=expiration,
-                    noncurrent_version_expiration=noncurrent_version_retention,
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
-            ],
-            **private_bucket_props(removal),
-        )
+        return encrypted_bucket(self, construct_id, key=self.key, access_logs=self.access_log_bucket, removal=removal,
+                                noncurrent_version_retention=noncurrent_version_retention, expiration=expiration)
 
 
-def private_bucket_props(removal: RemovalPolicy) -> dict:
+def access_log_bucket(scope: Construct, construct_id: str, *, retention: Duration, removal: RemovalPolicy) -> s3.Bucket:
+    """Where the other buckets' server access logs go, kept for ``retention``."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        # S3 server access logging cannot deliver to SSE-KMS buckets.
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        lifecycle_rules=[s3.LifecycleRule(expiration=retention, noncurrent_version_expiration=retention)],
+        **_private_bucket_props(removal),
+    )
+
+
+def encrypted_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key: kms.IKey,
+    access_logs: s3.IBucket,
+    removal: RemovalPolicy,
+    noncurrent_version_retention: Duration,
+    expiration: Duration | None = None,
+) -> s3.Bucket:
+    """An SSE-KMS bucket logging to ``access_logs``; old versions and abandoned uploads expire."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{construct_id}/",
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                expiration=expiration,
+                noncurrent_version_expiration=noncurrent_version_retention,
+                abort_incomplete_multipart_upload_after=Duration.days(7),
+            )
+        ],
+        **_private_bucket_props(removal),
+    )
+
+
+def send_events_to_eventbridge(bucket: s3.Bucket) -> None:
+    """Publish the bucket's object events to EventBridge, where rules start pipelines.
+
+    Set on the L1: the L2 switch deploys a notifications Lambda to do what CloudFormation does natively.
+    """
+    bucket.node.default_child.add_property_override(
+        "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+    )
+
+
+def _private_bucket_props(removal: RemovalPolicy) -> dict:
     """What every bucket in this app has: no public access, TLS only, versions, owner-enforced objects."""
     return dict(
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
