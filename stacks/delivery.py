@@ -26,6 +26,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.arns import arn
 from stacks.delivery_config import DeliveryConfig
 from stacks.delivery_nag import acknowledge_pipeline_wildcards
 from stacks.registry import decision_pattern
@@ -58,7 +59,7 @@ class RegistrySource:
     forwards_events: bool = False
 
     def arn(self, resource: str) -> str:
-        return f"arn:{Aws.PARTITION}:sagemaker:{self.region}:{self.account}:{resource}"
+        return arn("sagemaker", resource, region=self.region, account=self.account)
 
 
 class Delivery(Construct):
@@ -129,7 +130,7 @@ class Delivery(Construct):
                 self, "RegistryEventsPolicy", event_bus_name="default", statement_id="RegistryAccountDecisions",
                 statement=iam.PolicyStatement(
                     actions=["events:PutEvents"], principals=[iam.AccountPrincipal(self.registry.account)],
-                    resources=[f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/default"],
+                    resources=[arn("events", "event-bus/default")],
                 ).to_statement_json(),
             )
         if self.source_bucket is not None:
@@ -224,8 +225,8 @@ class Delivery(Construct):
             env_from_cfn_outputs={"ENDPOINT_URL": outputs.endpoint_url, "SMOKE_TEST_ROLE_ARN": outputs.role_arn},
             role_policy_statements=[iam.PolicyStatement(
                 actions=["sts:AssumeRole"],
-                resources=[f"arn:{Aws.PARTITION}:iam::{stage.config.account or Aws.ACCOUNT_ID}:role"
-                           f"{stage.mlops.smoke_test_role_path}*"],
+                resources=[arn("iam", f"role{stage.mlops.smoke_test_role_path}*", region="",
+                               account=stage.config.account or Aws.ACCOUNT_ID)],
             )],
             partial_build_spec=_runtimes(),
         )

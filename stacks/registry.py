@@ -67,7 +67,7 @@ class ModelRegistry(Construct):
     def forward_decisions_to(self, account: str) -> events.Rule:
         """Send approvals and rejections to ``account``'s default event bus, where the delivery pipeline listens."""
         bus = events.EventBus.from_event_bus_arn(
-            self, "DeliveryEventBus", f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{account}:event-bus/default")
+            self, "DeliveryEventBus", arn("events", "event-bus/default", account=account))
         return events.Rule(
             self, "ForwardDecisionsRule",
             description=f"Approvals and rejections in {self.group_name}, for the delivery pipeline's account",

@@ -21,6 +21,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from stacks.arns import arn, nag_arn
 from stacks.nag import acknowledge
 from stacks.storage import MODEL_DATA_PREFIX
 from stacks.topics import encrypted_topic
@@ -113,13 +114,13 @@ class Serving(Construct):
             return
         region = Stack.of(self).region
         role.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::*/{MODEL_DATA_PREFIX}*"],
+            actions=["s3:GetObject"], resources=[arn("s3", f"*/{MODEL_DATA_PREFIX}*", region="", account="")],
             conditions={"StringEquals": {"s3:ResourceAccount": owner}}))
         role.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-            actions=["kms:Decrypt"], resources=[f"arn:{Aws.PARTITION}:kms:{region}:{owner}:key/*"],
+            actions=["kms:Decrypt"], resources=[arn("kms", "key/*", region=region, account=owner)],
             conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}))
-        for resource in (f"arn:<AWS::Partition>:s3:::*/{MODEL_DATA_PREFIX}*",
-                         f"arn:<AWS::Partition>:kms:{region}:{owner}:key/*"):
+        for resource in (nag_arn("s3", f"*/{MODEL_DATA_PREFIX}*", region="", account=""),
+                         nag_arn("kms", "key/*", region=region, account=owner)):
             acknowledge(role.grant_principal, f"AwsSolutions-IAM5[Resource::{resource}]",
                         f"The model package lives in account {owner}, whose artifact bucket and key are named "
                         "there at deploy time; the grant is bounded to that account (s3:ResourceAccount, the key "

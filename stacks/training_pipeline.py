@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
@@ -31,7 +31,7 @@ class CodeBundle(Construct):
         # Exactly one object: no wildcard on the CDK assets bucket.
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:GetObject"],
-            resources=[f"arn:{Aws.PARTITION}:s3:::{self.asset.s3_bucket_name}/{self.asset.s3_object_key}"],
+            resources=[arn("s3", f"{self.asset.s3_bucket_name}/{self.asset.s3_object_key}", region="", account="")],
         ))
 
 
