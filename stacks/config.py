@@ -77,7 +77,7 @@ class StageConfig:
     registry_consumer_accounts: list
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self, f"stages.{self.name}")
         for check in _CHECKS:
             check(self)
 
@@ -151,12 +151,13 @@ def load_stages(
     return configs
 
 
-def _fail(config: StageConfig, field: str, problem: str, fix: str) -> None:
-    value = getattr(config, field)
-    raise ConfigError(f"stages.{config.name}.{field}: {problem} (got {value!r}). Fix: {fix}")
+def fail_field(prefix: str, config: object, field: str, problem: str, fix: str) -> None:
+    """Raise the one-line error every setting reports: ``<prefix>.<field>: <problem> (got X). Fix: <fix>``."""
+    raise ConfigError(f"{prefix}.{field}: {problem} (got {getattr(config, field)!r}). Fix: {fix}")
 
 
-def _check_types(config: StageConfig) -> None:
+def check_types(config: object, prefix: str) -> None:
+    """Each field of the dataclass ``config`` has its annotated JSON type (str, str | None, bool, int, float, list)."""
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         expected = field.type
@@ -174,7 +175,11 @@ def _check_types(config: StageConfig) -> None:
         else:
             ok = isinstance(value, str)
         if not ok:
-            _fail(config, field.name, f"must be {expected}", f"write a {expected} in cdk.json.")
+            fail_field(prefix, config, field.name, f"must be {expected}", f"write a {expected} in cdk.json.")
+
+
+def _fail(config: StageConfig, field: str, problem: str, fix: str) -> None:
+    fail_field(f"stages.{config.name}", config, field, problem, fix)
 
 
 def _check_identity(c: StageConfig) -> None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from stacks.config import _ACCOUNT_RE, _PACKAGE_ARN_RE, STAGE_NAMES, ConfigError, StageConfig, settings
+from stacks.config import (
+    _ACCOUNT_RE, _PACKAGE_ARN_RE, STAGE_NAMES, ConfigError, StageConfig, check_types, fail_field, settings,
+)
 
 _CONNECTION_RE = re.compile(
     r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
@@ -112,15 +114,11 @@ def _check_registry_sharing(delivery: DeliveryConfig, source: StageConfig, stage
 
 
 def _fail(config: DeliveryConfig, field: str, problem: str, fix: str) -> None:
-    raise ConfigError(f"delivery.{field}: {problem} (got {getattr(config, field)!r}). Fix: {fix}")
+    fail_field("delivery", config, field, problem, fix)
 
 
 def _check(c: DeliveryConfig) -> None:
-    for field in dataclasses.fields(c):
-        value = getattr(c, field.name)
-        expected = {"str | None": (str, type(None)), "str": str, "int": int, "float": (int, float)}[field.type]
-        if isinstance(value, bool) or not isinstance(value, expected):
-            _fail(c, field.name, f"must be {field.type}", f"write a {field.type} in cdk.json.")
+    check_types(c, "delivery")
     if c.account is not None and not _ACCOUNT_RE.match(c.account):
         _fail(c, "account", "not a 12-digit AWS account id", 'quote all 12 digits, e.g. "012345678901", or use null.')
     if c.connection_arn is not None:
