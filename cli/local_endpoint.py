@@ -160,6 +160,11 @@ def invoke(url: str, body: bytes | str, *, content_type: str = "application/json
     request = urllib.request.Request(
         f"{url}/invocations", data=data, method="POST", headers={"Content-Type": content_type, "Accept": accept}
     )
+    return send(request, timeout)
+
+
+def send(request: urllib.request.Request, timeout: float) -> tuple[int, bytes]:
+    """(status, body) for any status: an error answer is a result to judge, not an exception."""
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()

@@ -18,11 +18,12 @@ import math
 import re
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from cli import local_endpoint
 
 NO_ENDPOINT = "none"
 SAGEMAKER_RUNTIME = re.compile(r"^https://runtime\.sagemaker\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
@@ -56,7 +57,7 @@ class Outcome:
         return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-Send = Callable[[bytes], tuple[int, bytes]]
+Send = Callable[..., tuple[int, bytes]]  # send(body, timeout=REQUEST_TIMEOUT_S) -> (status, body)
 
 
 def read_cases(path: Path) -> list[Case]:
@@ -78,16 +79,12 @@ def read_cases(path: Path) -> list[Case]:
 
 
 def http_sender(url: str, sign: Callable[[urllib.request.Request], None] | None = None) -> Send:
-    def send(body: bytes) -> tuple[int, bytes]:
+    def send(body: bytes, timeout: float = REQUEST_TIMEOUT_S) -> tuple[int, bytes]:
         request = urllib.request.Request(url, data=body, method="POST", headers={
             "Content-Type": "application/json", "Accept": "application/json"})
         if sign is not None:
             sign(request)
-        try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
+        return local_endpoint.send(request, timeout)
 
     return send
 
@@ -122,7 +119,7 @@ def sigv4_signer(region: str, role_arn: str | None) -> Callable[[urllib.request.
 def run_cases(send: Send, cases: list[Case], *, repeats: int) -> Outcome:
     """One warm-up request, then every case ``repeats`` times; labels are judged on every answer."""
     started = time.perf_counter()
-    status, body = send(_body(cases[0].text))
+    status, body = send(_body(cases[0].text), timeout=COLD_START_TIMEOUT_S)
     cold_start_ms = (time.perf_counter() - started) * 1000
     failures = [] if status == 200 else [f"warm-up request: HTTP {status}: {body[:300]!r}"]
     wrong, latencies = {}, []
