@@ -38,8 +38,7 @@ def build_app(app: App) -> list[MlopsStage]:
 
 def build_delivery(app: App) -> DeliveryStack:
     """The pipeline stack; every stage serves the release's package (none before the first approval)."""
-    account = app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
-    delivery = DeliveryConfig.from_mapping(app.node.try_get_context("delivery"), account=account)
+    delivery = DeliveryConfig.from_mapping(app.node.try_get_context("delivery"), account=default_account(app))
     release_file = app.node.try_get_context("release")
     release = Release.read(release_file) if release_file else Release(model_package_arn=None)
     stages = app.node.try_get_context("stages") or {}
@@ -54,10 +53,13 @@ def build_delivery(app: App) -> DeliveryStack:
 def read_stage_configs(app: App) -> list[StageConfig]:
     stages = app.node.try_get_context("stages") or {}
     selection = str(app.node.try_get_context("stage") or "dev")
-    # The CDK CLI sets CDK_DEFAULT_ACCOUNT from the caller's credentials; offline it is absent.
-    account = app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
     model_package_arn = app.node.try_get_context("model_package_arn")
-    return load_stages(stages, selection, default_account=account, model_package_arn=model_package_arn)
+    return load_stages(stages, selection, default_account=default_account(app), model_package_arn=model_package_arn)
+
+
+def default_account(app: App) -> str | None:
+    """``-c account=...``, else the CLI's CDK_DEFAULT_ACCOUNT (set from the caller's credentials; absent offline)."""
+    return app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
 
 
 def main() -> None:

@@ -198,11 +198,13 @@ def smoke_test(url: str) -> list[str]:
     """The delivery pipeline's smoke test with its bundled cases, against this endpoint."""
     from cli import smoke
 
-    cases = smoke.read_cases(ROOT / "data" / "smoke_cases.jsonl")
-    outcome = smoke.run_cases(smoke.http_sender(url), cases, repeats=3)
-    problems = smoke.verdict(outcome, cases, latency_p95_ms=3000, min_accuracy=1.0)
-    lines = [f"The delivery pipeline's smoke test (`python -m cli.smoke`, `data/smoke_cases.jsonl`): {len(cases)} "
-             f"cases x 3, p95 {outcome.p95_ms:.0f} ms: **{'PASS' if not problems else 'FAIL'}**",
+    # The script's own defaults: the same cases file and bar as `python -m cli.smoke --url URL`.
+    args = smoke.build_parser().parse_args(["--url", url])
+    cases = smoke.read_cases(ROOT / args.cases)
+    outcome = smoke.run_cases(smoke.http_sender(url), cases, repeats=args.repeats)
+    problems = smoke.verdict(outcome, cases, latency_p95_ms=args.latency_p95_ms, min_accuracy=args.min_accuracy)
+    lines = [f"The delivery pipeline's smoke test (`python -m cli.smoke`, `{args.cases}`): {len(cases)} "
+             f"cases x {args.repeats}, p95 {outcome.p95_ms:.0f} ms: **{'PASS' if not problems else 'FAIL'}**",
              *[f"- {problem}" for problem in problems]]
     print("      " + "\n      ".join(line.replace("**", "") for line in lines))
     return lines

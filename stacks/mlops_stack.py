@@ -165,14 +165,13 @@ class MlopsStack(Stack):
 
         Both outputs read ``none`` while no model is served, so the pipeline's smoke step always has them.
         """
-        if self.serving is None:
-            none = "none"
-            return SmokeTestOutputs(endpoint_url=CfnOutput(self, "EndpointUrl", value=none),
-                                    role_arn=CfnOutput(self, "SmokeTestRoleArn", value=none))
-        role = smoke_test_role(self, "SmokeTestRole", trusted_account=account, path=self.smoke_test_role_path)
-        self.serving.grant_invoke(role)
-        return SmokeTestOutputs(endpoint_url=CfnOutput(self, "EndpointUrl", value=self.serving.invocation_url),
-                                role_arn=CfnOutput(self, "SmokeTestRoleArn", value=role.role_arn))
+        url = role_arn = "none"
+        if self.serving is not None:
+            role = smoke_test_role(self, "SmokeTestRole", trusted_account=account, path=self.smoke_test_role_path)
+            self.serving.grant_invoke(role)
+            url, role_arn = self.serving.invocation_url, role.role_arn
+        return SmokeTestOutputs(endpoint_url=CfnOutput(self, "EndpointUrl", value=url),
+                                role_arn=CfnOutput(self, "SmokeTestRoleArn", value=role_arn))
 
     def _output(self) -> None:
         outputs = {

@@ -111,7 +111,6 @@ class ModelRegistry(Construct):
         ))
 
 
-
 def decision_pattern(group_name: str, account: str | None = None) -> events.EventPattern:
     """Approval or rejection of a package in ``group_name``: what releases a model."""
     return events.EventPattern(
