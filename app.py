@@ -15,7 +15,7 @@ import sys
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import STAGE_NAMES, ConfigError, StageConfig, load_stages
+from stacks.config import ConfigError, StageConfig, load_stages, selected_stages
 from stacks.delivery_config import DeliveryConfig, Release, check_against_stages
 from stacks.delivery_stack import DeliveryStack
 from stacks.stage import MlopsStage
@@ -41,11 +41,8 @@ def build_delivery(app: App) -> DeliveryStack:
     delivery = DeliveryConfig.from_mapping(app.node.try_get_context("delivery"), account=default_account(app))
     release_file = app.node.try_get_context("release")
     release = Release.read(release_file) if release_file else Release(model_package_arn=None)
-    stages = app.node.try_get_context("stages") or {}
-    configs = [
-        StageConfig.from_mapping(name, stages.get(name, {}), model_package_arn=release.model_package_arn)
-        for name in STAGE_NAMES
-    ]
+    # Stage accounts stay as configured: a null one deploys to the pipeline's own account.
+    configs = load_stages(app.node.try_get_context("stages") or {}, "all", model_package_arn=release.model_package_arn)
     check_against_stages(delivery, configs)
     return DeliveryStack(app, "Delivery", config=delivery, stages=configs)
 
@@ -54,6 +51,11 @@ def read_stage_configs(app: App) -> list[StageConfig]:
     stages = app.node.try_get_context("stages") or {}
     selection = str(app.node.try_get_context("stage") or "dev")
     model_package_arn = app.node.try_get_context("model_package_arn")
+    if model_package_arn is not None and len(selected_stages(selection)) != 1:
+        raise ConfigError(
+            "model_package_arn: -c model_package_arn applies to one stage, but the selection is "
+            f"{selection!r}. Fix: add -c stage=<name>, or set stages.<name>.model_package_arn in cdk.json."
+        )
     return load_stages(stages, selection, default_account=default_account(app), model_package_arn=model_package_arn)
 
 

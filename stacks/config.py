@@ -134,13 +134,8 @@ def load_stages(
     stages: Mapping[str, Any], selection: str, *, default_account: str | None = None,
     model_package_arn: str | None = None,
 ) -> list[StageConfig]:
-    """Validate the selected stages (``dev``, ``dev,prod`` or ``all``)."""
-    names = list(STAGE_NAMES) if selection == "all" else [s.strip() for s in selection.split(",")]
-    if model_package_arn is not None and len(names) != 1:
-        raise ConfigError(
-            "model_package_arn: -c model_package_arn applies to one stage, but the selection is "
-            f"{selection!r}. Fix: add -c stage=<name>, or set stages.<name>.model_package_arn in cdk.json."
-        )
+    """Validate the selected stages (``dev``, ``dev,prod`` or ``all``); ``model_package_arn`` serves in each."""
+    names = selected_stages(selection)
     configs = []
     for name in names:
         if name in STAGE_NAMES and name not in stages:
@@ -149,6 +144,10 @@ def load_stages(
             name, stages.get(name, {}), account=default_account, model_package_arn=model_package_arn
         ))
     return configs
+
+
+def selected_stages(selection: str) -> list[str]:
+    return list(STAGE_NAMES) if selection == "all" else [s.strip() for s in selection.split(",")]
 
 
 def fail_field(prefix: str, config: object, field: str, problem: str, fix: str) -> None:
