@@ -40,8 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.set_defaults(handler=_lazy("cli.serve", "run_invoke"))
 
     from cli import cost, local_run, pipeline_ops
+    from rehearsal import run as rehearse
 
     local_run.add_parser(commands)
+    rehearse.add_parser(commands)
     cost.add_parser(commands)
     pipeline_ops.add_parser(commands)
 

@@ -106,6 +106,7 @@ class MlopsStack(Stack):
             training_role_arn=self.roles.training.role_arn,
             processing_role_arn=self.roles.processing.role_arn,
             code_uri=self.code.uri,
+            code_file=self.code.file_name,
             dataset_uri=storage.datasets.uri,
             base_model_uri=f"{storage.base_models.uri}{config.base_model}/",
             output_uri=storage.training_output.uri,

@@ -15,6 +15,11 @@ from typing import Any
 from stacks import source_bundle
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+# Under network isolation the container has no network and no credentials, so the training toolkit
+# cannot fetch an s3:// submit directory: the code travels as an input channel, as the SageMaker SDK
+# ships it for isolated jobs, and the toolkit unpacks it from the channel's local path.
+CODE_CHANNEL = "code"
+CHANNEL_ROOT = "/opt/ml/input/data"
 PROCESSING = "/opt/ml/processing"
 CONTENT_TYPES = ["application/json", "application/jsonlines", "text/csv"]
 EVALUATION_PATH = "multiclass_classification_metrics.accuracy.value"
@@ -37,6 +42,7 @@ class PipelineInputs:
     training_role_arn: str
     processing_role_arn: str
     code_uri: str
+    code_file: str
     dataset_uri: str
     base_model_uri: str
     output_uri: str
@@ -77,6 +83,8 @@ def parameters(inputs: PipelineInputs) -> list[dict]:
         # Distillation's teacher; in finetune mode it is attached but unused.
         {"Name": "TeacherModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri},
         {"Name": "AccuracyThreshold", "Type": "Float", "DefaultValue": inputs.min_accuracy},
+        # Label names in id order, e.g. negative,positive; empty: the data's own label values, sorted.
+        {"Name": "Labels", "Type": "String", "DefaultValue": ""},
     ]
 
 
@@ -105,7 +113,7 @@ def train_step(inputs: PipelineInputs) -> dict:
             # Script mode: the DLC's runner fetches the bundle and runs the program in it, under
             # torchrun across every GPU of every instance.
             "sagemaker_program": "training/train.py",
-            "sagemaker_submit_directory": inputs.code_uri,
+            "sagemaker_submit_directory": f"{CHANNEL_ROOT}/{CODE_CHANNEL}/{inputs.code_file}",
             "sagemaker_torch_distributed_enabled": "true",
             "sagemaker_container_log_level": "20",
             "mode": _get("Parameters.Mode"),
@@ -113,12 +121,14 @@ def train_step(inputs: PipelineInputs) -> dict:
             "learning_rate": _get("Parameters.LearningRate"),
             "alpha": _get("Parameters.Alpha"),
             "temperature": _get("Parameters.Temperature"),
+            "labels": _get("Parameters.Labels"),
         },
         "InputDataConfig": [
             _channel("train", _get("Parameters.TrainDataUri")),
             _channel("validation", _get("Parameters.ValidationDataUri")),
             _channel("model", _get("Parameters.BaseModelUri")),
             _channel("teacher", _get("Parameters.TeacherModelUri")),
+            _channel(CODE_CHANNEL, inputs.code_uri),
         ],
         "OutputDataConfig": {"S3OutputPath": inputs.output_uri, "KmsKeyId": inputs.key_arn},
         "ResourceConfig": {

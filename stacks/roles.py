@@ -91,7 +91,7 @@ class Roles(Construct):
                     actions=[f"sagemaker:Create{job}"],
                     resources=[arn("sagemaker", resource)],
                     # Jobs must encrypt their volumes with the stage's key.
-                    conditions={"StringEquals": {"sagemaker:VolumeKmsKey": data_key.key_arn}},
+                    conditions={"StringEquals": {"sagemaker:VolumeKmsKeyArn": data_key.key_arn}},
                 )
             )
             role.add_to_policy(

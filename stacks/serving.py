@@ -73,6 +73,9 @@ class Serving(Construct):
             max_concurrency=settings.max_concurrency,
             provisioned_concurrency=settings.provisioned_concurrency or None,
         )
+        # The endpoint's container pulls the image and the model data as this role as soon as it is created:
+        # the model must wait for the role's policy, not only for the role (its ARN).
+        self.model.node.add_dependency(execution_role)
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "EndpointConfig",

@@ -26,12 +26,20 @@ class CodeBundle(Construct):
         super().__init__(scope, construct_id)
         self.asset = s3_assets.Asset(self, "Asset", path=str(source_bundle.build(path)))
         self.uri = self.asset.s3_object_url
+        # The object's name in the bucket (its content hash): where an S3Prefix input puts the file.
+        self.file_name = self.asset.s3_object_key
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
-        # Exactly one object: no wildcard on the CDK assets bucket.
-        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+        # Exactly one object: no wildcard on the CDK assets bucket. SageMaker lists an S3Prefix input
+        # before it downloads it, so listing is granted too, for that one key only.
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:GetObject"],
             resources=[arn("s3", f"{self.asset.s3_bucket_name}/{self.asset.s3_object_key}", region="", account="")],
+        ))
+        principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[arn("s3", self.asset.s3_bucket_name, region="", account="")],
+            conditions={"StringEquals": {"s3:prefix": self.asset.s3_object_key}},
         ))
 
 

@@ -57,7 +57,7 @@ def test_jobs_must_encrypt_volumes_with_the_stage_key(roles_template):
                if str(s["Action"]).startswith("sagemaker:Create")]
     assert {s["Action"] for s in creates} == {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"}
     for statement in creates:
-        assert "sagemaker:VolumeKmsKey" in statement["Condition"]["StringEquals"]
+        assert "sagemaker:VolumeKmsKeyArn" in statement["Condition"]["StringEquals"]
 
 
 def test_job_roles_pull_only_the_pinned_dlc_repositories(roles_template):

