@@ -29,7 +29,12 @@ def build_app(app: App) -> list[MlopsStage]:
         stages = build_delivery(app).stages
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     else:
-        stages = [MlopsStage(app, config=config) for config in read_stage_configs(app)]
+        release = read_release(app)
+        configs = read_stage_configs(app)
+        if release is not None and len(configs) != 1:
+            raise ConfigError(f"release: -c release applies to one stage, but {len(configs)} are selected. "
+                              "Fix: add -c stage=<name>.")
+        stages = [MlopsStage(app, config=config, release=release) for config in configs]
     # Validation plugins apply per Stage: each stage's assembly is checked on its own.
     for stage in stages:
         Validations.of(stage).add_plugins(AwsSolutionsChecks(stage))
@@ -39,12 +44,18 @@ def build_app(app: App) -> list[MlopsStage]:
 def build_delivery(app: App) -> DeliveryStack:
     """The pipeline stack; every stage serves the release's package (none before the first approval)."""
     delivery = DeliveryConfig.from_mapping(app.node.try_get_context("delivery"), account=default_account(app))
-    release_file = app.node.try_get_context("release")
-    release = Release.read(release_file) if release_file else Release(model_package_arn=None)
-    # Stage accounts stay as configured: a null one deploys to the pipeline's own account.
-    configs = load_stages(app.node.try_get_context("stages") or {}, "all", model_package_arn=release.model_package_arn)
+    release = read_release(app) or Release(model_package_arn=None)
+    # Stage accounts stay as configured: a null one deploys to the pipeline's own account. Each stage
+    # serves its own verified copy of the release's model data.
+    configs = load_stages(app.node.try_get_context("stages") or {}, "all")
     check_against_stages(delivery, configs)
-    return DeliveryStack(app, "Delivery", config=delivery, stages=configs)
+    return DeliveryStack(app, "Delivery", config=delivery, stages=configs, release=release)
+
+
+def read_release(app: App) -> Release | None:
+    """``-c release=FILE``: the file `python -m cli.release resolve` wrote (the delivery pipeline passes it)."""
+    release_file = app.node.try_get_context("release")
+    return Release.read(release_file) if release_file else None
 
 
 def read_stage_configs(app: App) -> list[StageConfig]:

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from stacks.pipeline_definition import MODEL_DATA_SHA256
+
 
 def newest_approved(sagemaker, group: str) -> dict | None:
     """The newest Approved package summary of ``group`` (a name, or an ARN for another account's group)."""
@@ -27,21 +29,40 @@ def newest_approved(sagemaker, group: str) -> dict | None:
     return summaries[0] if summaries else None
 
 
-def release_record(package: dict | None, group: str) -> dict:
-    """The file the synth step reads: only ``model_package_arn`` drives synth; the rest is for people."""
+class ReleaseError(ValueError):
+    """The approved package cannot be released; the message names the fix."""
+
+
+def release_record(sagemaker, package: dict | None, group: str) -> dict:
+    """The file the synth step reads (``stacks.delivery_config.Release``).
+
+    Every stage copies ``model_data_url`` into its own bucket and checks the copy against
+    ``model_data_sha256``, the digest the pipeline recorded when it evaluated the model; the image and
+    environment are the package's container, so synth needs no lookup.
+    """
     if package is None:
         return {"model_package_arn": None, "model_package_group": group,
                 "note": "no approved package yet: stages deploy without serving"}
-    return {"model_package_arn": package["ModelPackageArn"], "model_package_group": group,
+    arn = package["ModelPackageArn"]
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    container = described["InferenceSpecification"]["Containers"][0]
+    digest = (described.get("CustomerMetadataProperties") or {}).get(MODEL_DATA_SHA256)
+    if not digest:
+        raise ReleaseError(f"{arn} has no {MODEL_DATA_SHA256} in its metadata, so no stage could verify its copy. "
+                           "Fix: run the training pipeline again (it records the digest at evaluation) and approve "
+                           "the new package, or reject this one.")
+    return {"model_package_arn": arn, "model_package_group": group,
             "version": package.get("ModelPackageVersion"),
-            "created": package["CreationTime"].isoformat() if "CreationTime" in package else None}
+            "created": package["CreationTime"].isoformat() if "CreationTime" in package else None,
+            "model_data_url": container["ModelDataUrl"], "model_data_sha256": digest,
+            "image": container["Image"], "environment": container.get("Environment", {})}
 
 
 def resolve(args: argparse.Namespace) -> int:
     import boto3
 
     sagemaker = boto3.session.Session(region_name=args.region).client("sagemaker")
-    record = release_record(newest_approved(sagemaker, args.group), args.group)
+    record = release_record(sagemaker, newest_approved(sagemaker, args.group), args.group)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"release: {record['model_package_arn'] or 'no approved package yet'} -> {args.out}")

@@ -45,7 +45,10 @@ class Cloud:
     def __enter__(self) -> "Cloud":
         from moto.server import ThreadedMotoServer
 
+        from rehearsal import moto_fixes
+
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto_fixes.apply()
 
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()

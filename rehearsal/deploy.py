@@ -299,8 +299,10 @@ class Deployment:
         if resource is None:
             raise DeployError(f"Fn::GetAtt {logical_id}.{attribute}: not created yet")
         if attribute not in resource.attributes:
-            raise DeployError(f"Fn::GetAtt {logical_id}.{attribute}: the rehearsal has no such attribute "
-                              f"for {resource.type}")
+            if resource.type in CREATORS or resource.type.startswith("Custom::"):
+                raise DeployError(f"Fn::GetAtt {logical_id}.{attribute}: {resource.type} has no such attribute")
+            # Types the rehearsal only names (alarms, pipelines, build projects): a stable placeholder.
+            return f"{resource.physical_id}.{attribute}"
         return resource.attributes[attribute]
 
     def _sub(self, inner: Any) -> str:

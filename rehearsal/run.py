@@ -120,8 +120,12 @@ class Rehearsal:
         return deployment, stack
 
     def deployment(self, account: str) -> Deployment:
-        return Deployment(self.cloud, account=account, region=self.region,
-                          creators={"AWS::SageMaker::Endpoint": self._create_endpoint})
+        from rehearsal import custom_resources
+
+        return Deployment(self.cloud, account=account, region=self.region, creators={
+            "AWS::SageMaker::Endpoint": self._create_endpoint,
+            "AWS::Lambda::Function": custom_resources.function,
+            "Custom::": custom_resources.custom_resource(self.work / "custom-resources" / account)})
 
     def _create_endpoint(self, deployment: Deployment, logical_id: str, properties: dict):
         """Creating the endpoint starts the container: its role must pull the image and read the model data

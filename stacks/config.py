@@ -232,6 +232,14 @@ def _check_serving(c: StageConfig) -> None:
         if match.group("region") != c.region:
             _fail(c, "model_package_arn", f"is in {match.group('region')}, but this stage deploys to {c.region}",
                   "register or copy the model package in the stage's region.")
+        group, owner = arn.split(":")[5].split("/")[1], arn.split(":")[4]
+        if group != c.model_package_group_name or (c.account is not None and owner != c.account):
+            _fail(c, "model_package_arn", f"serves a package of this stage's own registry ({c.model_package_group_name}"
+                  f"{' in ' + c.account if c.account else ''}) in place; another stage's package would be read "
+                  "from that stage's bucket, which it may change or destroy",
+                  "release it instead: `python -m cli.release resolve --group <its group> --region <region> --out "
+                  f"release.json`, then `cdk synth -c stage={c.name} -c release=release.json` (each stage serves "
+                  "its own verified copy), or use the delivery pipeline.")
 
 
 def _check_retention(c: StageConfig) -> None:

@@ -21,6 +21,8 @@ _CONNECTION_RE = re.compile(
 )
 _REPOSITORY_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 _OBJECT_KEY_RE = re.compile(r"^[A-Za-z0-9!_.*'()/-]+\.zip$")
+_S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # Settings that may be null in cdk.json, which the CDK CLI then drops from the context.
 OPTIONAL_SETTINGS = {"account": None, "connection_arn": None, "repository": None}
 
@@ -57,11 +59,19 @@ class DeliveryConfig:
         return cls(**values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Release:
-    """What the pipeline's ResolveRelease step found: the newest approved package, or none yet."""
+    """What the ResolveRelease step found: the newest approved package and what a stage needs to serve it.
+
+    Every stage serves its *own verified copy* of ``model_data_url`` (``stacks/released_model.py``), so
+    the image, environment and SHA-256 travel with the ARN: synth stays offline.
+    """
 
     model_package_arn: str | None
+    model_data_url: str | None = None
+    model_data_sha256: str | None = None
+    image: str | None = None
+    environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def read(cls, path: str | Path) -> "Release":
@@ -70,11 +80,41 @@ class Release:
         except (OSError, ValueError) as error:
             raise ConfigError(f"release: cannot read {path}: {error}. Fix: pass the file the ResolveRelease "
                               "step wrote, e.g. -c release=release/release.json.") from error
-        arn = raw.get("model_package_arn") if isinstance(raw, dict) else None
-        if arn is not None and not (isinstance(arn, str) and _PACKAGE_ARN_RE.match(arn)):
-            raise ConfigError(f"release.model_package_arn: not a versioned model package ARN (got {arn!r}). "
-                              "Fix: regenerate it with `python -m cli.release resolve`.")
-        return cls(model_package_arn=arn)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"release: {path} is not a JSON object. Fix: regenerate it with "
+                              "`python -m cli.release resolve`.")
+        arn = raw.get("model_package_arn")
+        if arn is None:
+            return cls(model_package_arn=None)
+        release = cls(model_package_arn=arn, model_data_url=raw.get("model_data_url"),
+                      model_data_sha256=raw.get("model_data_sha256"), image=raw.get("image"),
+                      environment=raw.get("environment") or {})
+        release.check()
+        return release
+
+    def check(self) -> None:
+        regenerate = "Fix: regenerate it with `python -m cli.release resolve`."
+        if not (isinstance(self.model_package_arn, str) and _PACKAGE_ARN_RE.match(self.model_package_arn)):
+            raise ConfigError(f"release.model_package_arn: not a versioned model package ARN "
+                              f"(got {self.model_package_arn!r}). {regenerate}")
+        if not (isinstance(self.model_data_url, str) and _S3_URL_RE.match(self.model_data_url)):
+            raise ConfigError(f"release.model_data_url: not an s3://bucket/key URL (got {self.model_data_url!r}). "
+                              f"{regenerate}")
+        if not (isinstance(self.model_data_sha256, str) and _SHA256_RE.match(self.model_data_sha256)):
+            raise ConfigError(f"release.model_data_sha256: not a SHA-256 hex digest (got {self.model_data_sha256!r}). "
+                              "Fix: serve a package the current pipeline registered (it records the digest at "
+                              "evaluation), then regenerate the release.")
+        if not isinstance(self.image, str) or not self.image:
+            raise ConfigError(f"release.image: missing (got {self.image!r}). {regenerate}")
+        if not isinstance(self.environment, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.environment.items()):
+            raise ConfigError(f"release.environment: must map names to strings (got {self.environment!r}). "
+                              f"{regenerate}")
+
+    @property
+    def owner_account(self) -> str:
+        assert self.model_package_arn is not None
+        return self.model_package_arn.split(":")[4]
 
 
 def check_against_stages(delivery: DeliveryConfig, stages: Sequence[StageConfig]) -> None:

@@ -9,7 +9,7 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.delivery import Delivery, RegistrySource
-from stacks.delivery_config import DeliveryConfig
+from stacks.delivery_config import DeliveryConfig, Release
 from stacks.stage import MlopsStage
 
 # Stage → (manual approval first, smoke test after).
@@ -18,7 +18,7 @@ PROMOTION = {"dev": (False, False), "staging": (False, True), "prod": (True, Tru
 
 class DeliveryStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeliveryConfig,
-                 stages: Sequence[StageConfig]) -> None:
+                 stages: Sequence[StageConfig], release: Release) -> None:
         super().__init__(
             scope, construct_id,
             env=Environment(account=config.account, region=config.region),
@@ -37,7 +37,7 @@ class DeliveryStack(Stack):
         )
         self.stages = [
             MlopsStage(self, config=stage, delivery_account=delivery_account,
-                       forward_package_events=forwards and stage is source_stage)
+                       forward_package_events=forwards and stage is source_stage, release=release)
             for stage in stages
         ]
         for stage in self.stages:

@@ -8,11 +8,13 @@ from aws_cdk import Annotations, CfnOutput, Duration, Stack, Tags
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.delivery_config import Release
 from stacks.images import images_for
 from stacks.pipeline_definition import PipelineInputs
 from stacks.registry import ModelRegistry
 from stacks.roles import Roles, smoke_test_role
-from stacks.serving import EndpointSettings, Serving
+from stacks.released_model import ReleasedModel
+from stacks.serving import EndpointSettings, ModelContainer, Serving
 from stacks.storage import Storage
 from stacks.training_pipeline import CodeBundle, TrainingPipeline
 
@@ -27,9 +29,11 @@ class MlopsStack(Stack):
     """Storage and IAM for one environment; later issues add the pipeline, registry and serving."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig,
-                 delivery_account: str | None = None, forward_package_events: bool = False, **kwargs) -> None:
+                 delivery_account: str | None = None, forward_package_events: bool = False,
+                 release: Release | None = None, **kwargs) -> None:
         """``delivery_account`` runs the delivery pipeline that deploys this stack (None: deployed by hand);
-        ``forward_package_events`` sends this registry's approvals to that account's event bus."""
+        ``forward_package_events`` sends this registry's approvals to that account's event bus; ``release``
+        is a released package this stage serves from its own verified copy."""
         super().__init__(
             scope,
             construct_id,
@@ -60,6 +64,7 @@ class MlopsStack(Stack):
             "Registry",
             group_name=config.model_package_group_name,
             artifacts=self.storage.training_output,
+            retain=config.retain_stateful_resources,
             consumer_accounts=config.registry_consumer_accounts,
         )
         self.code = CodeBundle(self, "CodeBundle")
@@ -75,7 +80,7 @@ class MlopsStack(Stack):
         self._grant_pipeline_access()
         if forward_package_events:
             self.registry.forward_decisions_to(delivery_account)
-        self.serving = self._serving(config, released=delivery_account is not None)
+        self.serving = self._serving(config, release, released=delivery_account is not None)
         self.smoke_test_role_path = f"/{config.name_prefix}-{config.name}/smoke-test/"
         self._output()
         if delivery_account is not None:
@@ -92,7 +97,6 @@ class MlopsStack(Stack):
         storage.training_output.grant_read(roles.processing)
         storage.evaluations.grant_write(roles.processing)
 
-        storage.training_output.grant_read(roles.model_execution)
         # The pipeline reads evaluation.json to decide whether to register the model.
         storage.evaluations.grant_read(roles.pipeline_execution)
 
@@ -135,8 +139,9 @@ class MlopsStack(Stack):
         self.registry.grant_read(roles.processing)
         self.storage.evaluations.grant_read(roles.processing)
 
-    def _serving(self, config: StageConfig, *, released: bool) -> Serving | None:
-        if config.model_package_arn is None:
+    def _serving(self, config: StageConfig, release: Release | None, *, released: bool) -> Serving | None:
+        container = self._model_container(config, release)
+        if container is None:
             fix = ("approve one in the registry: the approval starts a release that serves it." if released else
                    f"approve one, then set stages.{config.name}.model_package_arn or pass "
                    f"-c model_package_arn=<arn> -c stage={config.name}.")
@@ -146,7 +151,7 @@ class MlopsStack(Stack):
         return Serving(
             self,
             "Serving",
-            model_package_arn=config.model_package_arn,
+            container=container,
             execution_role=self.roles.model_execution,
             name_prefix=f"{config.name_prefix}-{config.name}",
             settings=EndpointSettings(
@@ -160,6 +165,19 @@ class MlopsStack(Stack):
             ),
             alarm_key=self.storage.key,
         )
+
+    def _model_container(self, config: StageConfig, release: Release | None) -> ModelContainer | None:
+        """A release is served from this stage's own verified copy; a package of its own registry in place."""
+        if release is not None and release.model_package_arn is not None:
+            copy = ReleasedModel(self, "ReleasedModel", release=release, destination=self.storage.released_models)
+            self.storage.released_models.grant_read(self.roles.model_execution)
+            return ModelContainer.released(package_arn=release.model_package_arn, sha256=release.model_data_sha256,
+                                           image=release.image, model_data_url=copy.model_data_url,
+                                           environment=dict(release.environment))
+        if config.model_package_arn is not None:
+            self.storage.training_output.grant_read(self.roles.model_execution)
+            return ModelContainer.package(config.model_package_arn)
+        return None
 
     def _smoke_test_access(self, account: str) -> "SmokeTestOutputs":
         """A role the delivery account's smoke test assumes to invoke this endpoint, and nothing else.

@@ -23,6 +23,10 @@ CHANNEL_ROOT = "/opt/ml/input/data"
 PROCESSING = "/opt/ml/processing"
 CONTENT_TYPES = ["application/json", "application/jsonlines", "text/csv"]
 EVALUATION_PATH = "multiclass_classification_metrics.accuracy.value"
+# evaluate.py writes the evaluated model.tar.gz's SHA-256 there; the package carries it as metadata, and
+# every stage that serves the model verifies its own copy against it (stacks/released_model.py).
+MODEL_DATA_FILE = "model_data.json"
+MODEL_DATA_SHA256 = "ModelDataSha256"
 # Spot capacity and transient job failures are retried; the retried job resumes from the checkpoint prefix.
 RETRY_POLICIES = [
     {"ExceptionType": ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"],
@@ -187,6 +191,7 @@ def evaluate_step(inputs: PipelineInputs) -> dict:
         "PropertyFiles": [
             {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"},
             {"PropertyFileName": "Baseline", "OutputName": "evaluation", "FilePath": "baseline.json"},
+            {"PropertyFileName": "ModelData", "OutputName": "evaluation", "FilePath": MODEL_DATA_FILE},
         ],
     }
 
@@ -222,6 +227,7 @@ def register_step(inputs: PipelineInputs) -> dict:
             "SupportedContentTypes": CONTENT_TYPES,
             "SupportedResponseMIMETypes": CONTENT_TYPES,
         },
+        "CustomerMetadataProperties": {MODEL_DATA_SHA256: _json_get("ModelData", "sha256")},
         "ModelMetrics": {"ModelQuality": {"Statistics": {
             "ContentType": "application/json",
             "S3Uri": _join("", _evaluation_prefix(inputs), "/evaluation.json"),

@@ -22,7 +22,7 @@ READ_PACKAGES = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModel
 
 
 class ModelRegistry(Construct):
-    """A RETAINed Model Package Group; consumer accounts may describe its packages and read their artifacts."""
+    """The Model Package Group (retained with the stage's data); consumer accounts may read its packages and artifacts."""
 
     def __init__(
         self,
@@ -31,6 +31,7 @@ class ModelRegistry(Construct):
         *,
         group_name: str,
         artifacts: S3Location,
+        retain: bool,
         consumer_accounts: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -46,8 +47,10 @@ class ModelRegistry(Construct):
             model_package_group_description="Text classifiers registered by the training pipeline",
             model_package_group_policy=self._read_policy(consumers) if consumers else None,
         )
-        # Registered versions and their approval history outlive any stack change.
-        self.group.apply_removal_policy(RemovalPolicy.RETAIN)
+        # Where stateful resources are retained, registered versions and their approval history outlive the
+        # stack. Elsewhere (dev) the named group goes with it, so the stack can be deployed again: a retained
+        # group of the same name would fail the new one with AlreadyExists.
+        self.group.apply_removal_policy(RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY)
         if consumers:
             self._share_artifacts(artifacts, consumers)
         self.events_topic = encrypted_topic(self, "PackageEventsTopic", key=artifacts.key,

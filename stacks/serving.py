@@ -1,7 +1,8 @@
-"""Serving: a serverless endpoint for one approved model package, its alarms and its dashboard.
+"""Serving: a serverless endpoint for one approved model, its alarms and its dashboard.
 
-The model comes from the registry as a model package ARN (its image and model data are
-fixed there), so synth makes no AWS calls. Model and endpoint-config names are derived
+The model is either this stage's own model package (its ARN: image and model data fixed in the
+registry) or a released package's container served from the stage's own verified copy of its model
+data (``stacks/released_model.py``); either way synth makes no AWS calls. Model and endpoint-config names are derived
 from a hash of what they contain: the same inputs give the same names and no replacement;
 a new package or new serverless settings give new names, which CloudFormation needs to
 replace these immutable resources while the endpoint switches over in place.
@@ -13,7 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, Stack, Token
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -21,14 +22,39 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from stacks.arns import arn, nag_arn
-from stacks.nag import acknowledge
-from stacks.storage import MODEL_DATA_PREFIX
 from stacks.topics import encrypted_topic
 
 VARIANT = "AllTraffic"
 # Serverless runs one request per container at a time: one model-server worker gets every vCPU.
 CONTAINER_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelContainer:
+    """What the model runs: a package of this stage's registry, or a released image with its own copy of the data."""
+
+    identity: str  # what names the model: the package ARN (and the data's digest for a released copy)
+    model_package_arn: str | None = None
+    image: str | None = None
+    model_data_url: str | None = None
+    environment: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def package(cls, arn: str) -> "ModelContainer":
+        return cls(identity=arn, model_package_arn=arn)
+
+    @classmethod
+    def released(cls, *, package_arn: str, sha256: str, image: str, model_data_url: str,
+                 environment: dict[str, str]) -> "ModelContainer":
+        return cls(identity=f"{package_arn}@{sha256}", image=image, model_data_url=model_data_url,
+                   environment=tuple(sorted(environment.items())))
+
+    def definition(self, environment: dict[str, str]) -> sagemaker.CfnModel.ContainerDefinitionProperty:
+        if self.model_package_arn is not None:
+            return sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=self.model_package_arn,
+                                                                  environment=environment)
+        return sagemaker.CfnModel.ContainerDefinitionProperty(
+            image=self.image, model_data_url=self.model_data_url, environment={**dict(self.environment), **environment})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +76,7 @@ class Serving(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        model_package_arn: str,
+        container: ModelContainer,
         execution_role: iam.IRole,
         name_prefix: str,
         settings: EndpointSettings,
@@ -58,15 +84,13 @@ class Serving(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {**CONTAINER_ENVIRONMENT, **({"TEXTCLF_QUANTIZE": "int8"} if settings.int8 else {})}
-        model_digest = _digest(model_package_arn, environment)
+        model_digest = _digest(container.identity, environment)
         self.model = sagemaker.CfnModel(
             self,
             "Model",
             model_name=f"{name_prefix}-{model_digest}",
             execution_role_arn=execution_role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                model_package_name=model_package_arn, environment=environment
-            ),
+            primary_container=container.definition(environment),
         )
         serverless = sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
             memory_size_in_mb=settings.memory_mb,
@@ -89,7 +113,6 @@ class Serving(Construct):
         self.endpoint = sagemaker.CfnEndpoint(
             self, "Endpoint", endpoint_config_name=self.endpoint_config.attr_endpoint_config_name
         )
-        self._grant_foreign_model_data(model_package_arn, execution_role)
         self.alarm_topic = encrypted_topic(self, "AlarmTopic", key=alarm_key, publisher="cloudwatch.amazonaws.com")
         self.alarms = self._alarms(settings)
         self.dashboard = self._dashboard()
@@ -103,31 +126,6 @@ class Serving(Construct):
         # Ref of AWS::SageMaker::Endpoint is its ARN: exactly this endpoint, no wildcard.
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.ref]))
-
-    def _grant_foreign_model_data(self, model_package_arn: str, role: iam.IRole) -> None:
-        """A package registered in another account keeps its model data there: read it in place.
-
-        That account's registry shares the package, its bucket and its key (``registry_consumer_accounts``);
-        cross-account access also needs this side's identity policy. The bucket's name is generated in
-        that account, so the grant is bounded by the owning account and the training output prefix.
-        """
-        owner = model_package_arn.split(":")[4]
-        here = Stack.of(self).account
-        if Token.is_unresolved(here) or owner == here:
-            return
-        region = Stack.of(self).region
-        role.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"], resources=[arn("s3", f"*/{MODEL_DATA_PREFIX}*", region="", account="")],
-            conditions={"StringEquals": {"s3:ResourceAccount": owner}}))
-        role.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-            actions=["kms:Decrypt"], resources=[arn("kms", "key/*", region=region, account=owner)],
-            conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}))
-        for resource in (nag_arn("s3", f"*/{MODEL_DATA_PREFIX}*", region="", account=""),
-                         nag_arn("kms", "key/*", region=region, account=owner)):
-            acknowledge(role.grant_principal, f"AwsSolutions-IAM5[Resource::{resource}]",
-                        f"The model package lives in account {owner}, whose artifact bucket and key are named "
-                        "there at deploy time; the grant is bounded to that account (s3:ResourceAccount, the key "
-                        "ARN's account) and to decryption through S3.")
 
     def metric(self, name: str, statistic: str, period: Duration = Duration.minutes(1)) -> cloudwatch.Metric:
         return cloudwatch.Metric(

@@ -19,6 +19,7 @@ from stacks.nag import acknowledge
 
 # Training jobs write their model.tar.gz under this prefix of the artifact bucket.
 MODEL_DATA_PREFIX = "training-jobs/"
+RELEASED_MODELS_PREFIX = "released-models/"
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ class Storage(Construct):
         self.base_models = S3Location(self.dataset_bucket, "base-models/", self.key)
         self.training_output = S3Location(self.artifact_bucket, MODEL_DATA_PREFIX, self.key)
         self.evaluations = S3Location(self.artifact_bucket, "evaluations/", self.key)
+        # Stage-owned, verified copies of released models (ReleasedModel); no job role may write here.
+        self.released_models = S3Location(self.artifact_bucket, RELEASED_MODELS_PREFIX, self.key)
         self.checkpoints = S3Location(self.checkpoint_bucket, "checkpoints/", self.key)
 
     def _data_bucket(

@@ -135,8 +135,10 @@ class MockedRegistry:
         self.s3.create_bucket(Bucket="artifacts")
         self.sagemaker.create_model_package_group(ModelPackageGroupName=self.GROUP)
 
-    def register(self, accuracy: float | None, status: str = "PendingManualApproval") -> str:
-        """A package whose evaluation.json has this accuracy (macro F1 one point lower); None: no metrics."""
+    def register(self, accuracy: float | None, status: str = "PendingManualApproval", *,
+                 sha256: str | None = "ab" * 32) -> str:
+        """A package whose evaluation.json has this accuracy (macro F1 one point lower); None: no metrics.
+        ``sha256`` is the model data digest the pipeline records at evaluation (None: an older package)."""
         metrics = {}
         if accuracy is not None:
             key = f"evaluations/{accuracy}/evaluation.json"
@@ -149,6 +151,7 @@ class MockedRegistry:
             InferenceSpecification={"Containers": [{"Image": self.IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
                                     "SupportedContentTypes": ["application/json"],
                                     "SupportedResponseMIMETypes": ["application/json"]},
+            **({"CustomerMetadataProperties": {"ModelDataSha256": sha256}} if sha256 else {}),
             **metrics,
         )["ModelPackageArn"]
 

@@ -30,7 +30,20 @@ def test_the_newest_approved_package_is_released(mocked_registry, tmp_path):
     mocked_registry.register(0.95)  # registered later, but not approved
     record = resolve(tmp_path)
     assert (record["model_package_arn"], record["version"]) == (newest, 2)
-    assert Release.read(tmp_path / "release" / "release.json").model_package_arn == newest
+    released = Release.read(tmp_path / "release" / "release.json")
+    assert released.model_package_arn == newest
+    # What each stage needs to serve its own verified copy, with no lookup at synth.
+    assert (released.model_data_url, released.model_data_sha256, released.image) == (
+        "s3://artifacts/model.tar.gz", "ab" * 32, mocked_registry.IMAGE)
+
+
+def test_a_package_without_the_evaluated_digest_is_not_released(mocked_registry, tmp_path, capsys):
+    mocked_registry.register(0.91, status="Approved", sha256=None)
+    code = release.main(["resolve", "--group", "textclf-dev", "--region", "us-east-1",
+                         "--out", str(tmp_path / "r.json")])
+    assert code == 1
+    assert "ModelDataSha256" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_rejecting_the_served_package_rolls_back_to_the_previous_approved_one(mocked_registry, tmp_path):
@@ -71,6 +84,8 @@ def test_a_missing_group_fails_the_step_with_its_name(mocked_registry, tmp_path,
 @pytest.mark.parametrize("content, message", [
     ("not json", "release: cannot read"),
     ('{"model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g"}', "release.model_package_arn"),
+    ('{"model_package_arn": "arn:aws:sagemaker:us-east-1:111111111111:model-package/g/1", "model_data_url": '
+     '"s3://bucket/k", "model_data_sha256": "x", "image": "i"}', "release.model_data_sha256"),
 ])
 def test_a_bad_release_file_fails_synth_naming_the_fix(tmp_path, content, message):
     path = tmp_path / "release.json"

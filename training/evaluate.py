@@ -8,11 +8,14 @@ Writes to --output_dir:
   confidence_histogram.png correct (green) and wrong (red) predictions per confidence bin
   baseline.json            minimum_accuracy: the latest approved model's accuracy minus
                            --regression_margin (0 when none is approved or no group is given)
+  model_data.json          sha256 and size of the model.tar.gz evaluated; registration records it,
+                           and every stage that serves the model checks its copy against it
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -57,6 +60,18 @@ def resolve_model_dir(model_path: Path, scratch: Path) -> Path:
         return model_path
     raise FileNotFoundError(f"{model_path}: neither a model directory (config.json) nor model.tar.gz. "
                             "Fix: point --model_path at the training job's model artifact.")
+
+
+def model_data_digest(model_path: Path) -> dict:
+    """What exactly was evaluated: the archive's SHA-256, so what is served later can be checked against it."""
+    archive = model_path if model_path.is_file() else model_path / "model.tar.gz"
+    if not archive.is_file():
+        return {"sha256": "", "bytes": 0, "note": "evaluated an extracted directory, not model.tar.gz"}
+    digest = hashlib.sha256()
+    with open(archive, "rb") as data:
+        for chunk in iter(lambda: data.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"sha256": digest.hexdigest(), "bytes": archive.stat().st_size}
 
 
 def evaluate(model_dir: Path, test_dir: Path, args: argparse.Namespace) -> dict:
@@ -141,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     charts.confusion_matrix_png(report["confusion_matrix"], output / "confusion_matrix.png")
     charts.confidence_histogram_png(confidences, correct, output / "confidence_histogram.png")
     (output / "baseline.json").write_text(json.dumps(read_baseline(args), indent=2) + "\n")
+    (output / "model_data.json").write_text(json.dumps(model_data_digest(Path(args.model_path)), indent=2) + "\n")
     print(f"evaluation: examples={report['examples']} accuracy={report['accuracy']:.4f} "
           f"f1_macro={report['f1_macro']:.4f} ece={report['expected_calibration_error']:.4f} output={output}")
     return 0

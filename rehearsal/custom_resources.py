@@ -1,0 +1,113 @@
+"""Lambda-backed custom resources and functions, run as CloudFormation runs them.
+
+CloudFormation invokes the function named by ``ServiceToken`` with a Create/Update/Delete event and
+waits for the function to PUT its answer to the event's ``ResponseURL``. Here the function's code
+asset (the zip `cdk deploy` published) is unpacked and its handler runs in a process of its own,
+with the function role's credentials and the gateway as its AWS endpoint, so what it does is
+authorized by the synthesized policies; the answer is caught on a loopback URL.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+import uuid
+import zipfile
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+from rehearsal.deploy import Deployment, DeployError, Resource
+
+INVOKE = ("import importlib, json, sys; sys.path.insert(0, '.'); module, function = sys.argv[1].rsplit('.', 1); "
+          "getattr(importlib.import_module(module), function)(json.load(sys.stdin), None)")
+
+
+def function(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
+    name = properties.get("FunctionName") or deployment.generated_name(logical_id, limit=64)
+    arn = deployment.arn("lambda", f"function:{name}")
+    return Resource(logical_id, "AWS::Lambda::Function", name, {"Arn": arn}, properties)
+
+
+def custom_resource(workdir: Path):
+    """A creator for ``Custom::*`` resources that runs their function's handler."""
+
+    def create(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
+        stack = deployment.stack
+        target = next((r for r in stack.resources.values()
+                       if r.type == "AWS::Lambda::Function" and r.attributes["Arn"] == properties["ServiceToken"]), None)
+        if target is None:
+            raise DeployError(f"{logical_id}: its ServiceToken {properties['ServiceToken']} is no function of this stack")
+        code = _unpack(deployment, target, workdir / logical_id)
+        event = {"RequestType": "Create", "ResponseURL": "", "StackId": deployment.ref("AWS::StackId"),
+                 "RequestId": str(uuid.uuid4()), "LogicalResourceId": logical_id,
+                 "ResourceType": stack.template["Resources"][logical_id]["Type"], "ResourceProperties": properties}
+        answer = invoke(deployment, target, code, event)
+        if answer.get("Status") != "SUCCESS":
+            raise DeployError(f"{stack.name}/{logical_id} ({event['ResourceType']}): CREATE_FAILED: "
+                              f"{answer.get('Reason', 'no reason given')}")
+        return Resource(logical_id, event["ResourceType"], answer["PhysicalResourceId"], answer.get("Data", {}),
+                        properties)
+
+    return create
+
+
+def invoke(deployment: Deployment, function_resource: Resource, code: Path, event: dict) -> dict:
+    catcher = _AnswerCatcher()
+    event = {**event, "ResponseURL": catcher.url}
+    role = function_resource.properties["Role"]
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONUNBUFFERED": "1",
+           **deployment.cloud.env_for(role, deployment.region),
+           **function_resource.properties.get("Environment", {}).get("Variables", {})}
+    try:
+        result = subprocess.run([sys.executable, "-c", INVOKE, function_resource.properties["Handler"]], cwd=code,
+                                input=json.dumps(event), text=True, capture_output=True, env=env, timeout=600)
+        (code.parent / f"{code.name}.log").write_text(result.stdout + result.stderr)
+        if catcher.answer is None:
+            raise DeployError(f"{event['LogicalResourceId']}: the function answered nothing (exit {result.returncode}):"
+                              f" {result.stderr[-1500:]}")
+        return catcher.answer
+    finally:
+        catcher.stop()
+
+
+def _unpack(deployment: Deployment, function_resource: Resource, target: Path) -> Path:
+    location = function_resource.properties["Code"]
+    s3 = deployment.cloud.admin("s3", deployment.account, deployment.region)
+    archive = s3.get_object(Bucket=location["S3Bucket"], Key=location["S3Key"])["Body"].read()
+    target.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
+        bundle.extractall(target)
+    return target
+
+
+class _AnswerCatcher(HTTPServer):
+    """Loopback stand-in for the pre-signed S3 URL CloudFormation hands a custom resource."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _CatchAnswer)
+        self.answer: dict | None = None
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/cloudformation-response"
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _CatchAnswer(BaseHTTPRequestHandler):
+    server: _AnswerCatcher
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_PUT(self) -> None:
+        self.server.answer = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
