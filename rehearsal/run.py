@@ -298,7 +298,7 @@ def main(args: argparse.Namespace) -> int:
                 rehearse_delivery(rehearsal)
             else:
                 rehearsal.stage(options.stage)
-        except (RehearsalFailed, AccessDenied, DeployError) as failure:
+        except (RehearsalFailed, AccessDenied, DeployError, synth.SynthFailed) as failure:
             report.failures.append(str(failure))
             code = 1
         denials = cloud.directory.denials()

@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
 
 
+class SynthFailed(RuntimeError):
+    """`cdk synth` (or its cdk-nag gate) failed; the message carries its output."""
+
+
 @dataclass(frozen=True)
 class StackArtifact:
     """One stack of a cloud assembly: its template, its assets manifest, and where it deploys."""
@@ -50,7 +54,7 @@ def synthesize(outdir: Path, *, context: dict[str, str], project_context: dict |
         env.pop(variable, None)
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"cdk synth failed:\n{result.stderr.strip()[-4000:]}")
+        raise SynthFailed(f"cdk synth failed:\n{result.stderr.strip()[-4000:]}")
     return outdir
 
 
@@ -59,7 +63,8 @@ def context_with_accounts(accounts: dict[str, str], tooling: str) -> dict:
     context = copy.deepcopy(json.loads((ROOT / "cdk.json").read_text())["context"])
     for name, account in accounts.items():
         context["stages"][name]["account"] = account
-        others = sorted(set(accounts.values()) - {account})
+        # The other stages copy its released models; the tooling account resolves releases from its registry.
+        others = sorted((set(accounts.values()) | {tooling}) - {account})
         if name == context["delivery"]["model_source_stage"]:
             context["stages"][name]["registry_consumer_accounts"] = others
     context["delivery"]["account"] = tooling
