@@ -9,6 +9,7 @@ gives a job process the same credentials and endpoint, as SageMaker gives a cont
 from __future__ import annotations
 
 import logging
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,8 @@ class Cloud:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
+        # moto keeps its accounts in this process: every rehearsal starts from an empty cloud.
+        urllib.request.urlopen(urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST"), timeout=30)
         self.directory = Directory(PolicyEngine())
         self._gateway = Gateway(self.moto_url, self.directory, next_version=self._next_package_version).start()
         self.url = self._gateway.url

@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tarfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from rehearsal.cloud import Cloud
-from rehearsal.iam import AccessDenied, Request, account_of
+from rehearsal.iam import AccessDenied, Request
 from rehearsal.pipeline import Execution, StepError
 
 OPT_ML = Path("/opt/ml")
@@ -94,7 +94,7 @@ def upload_folder(s3, folder: Path, uri: str) -> int:
 
 
 def _as_step_error(error: Exception) -> StepError:
-    if isinstance(error, AccessDenied):
+    if isinstance(error, AccessDenied) or "AccessDenied" in str(error):
         return StepError("SageMaker.ACCESS_DENIED", str(error))
     return StepError("SageMaker.CLIENT_ERROR", str(error))
 
@@ -154,7 +154,9 @@ def container_env(context: JobContext, environment: dict, role: str | None) -> d
     """The container's environment: the step's Environment, plus credentials unless isolated (role None)."""
     base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
     base["PATH"] = f"{Path(context.python).parent}:{base.get('PATH', '/usr/bin:/bin')}"
-    base.update({"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "SM_NUM_GPUS": "0"})
+    # SageMaker sets the region in every job container, isolated or not.
+    base.update({"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "SM_NUM_GPUS": "0",
+                 "AWS_REGION": context.region, "AWS_DEFAULT_REGION": context.region})
     if role is not None:
         base.update(context.cloud.env_for(role, context.region))
     return {**base, **{k: str(v) for k, v in environment.items()}}
@@ -183,7 +185,7 @@ def training_step(context: JobContext) -> Callable[[dict, dict, Execution], dict
             check_start(context, "sagemaker:CreateTrainingJob", job_name, arguments, arguments["ResourceConfig"])
             check_image_pull(context, role, arguments["AlgorithmSpecification"]["TrainingImage"])
             return TrainingJob(context, job_name, arguments).run()
-        except (AccessDenied, OSError) as error:
+        except (AccessDenied, OSError, ClientError, BotoCoreError) as error:
             raise _as_step_error(error) from error
     return run
 
@@ -279,7 +281,7 @@ def processing_step(context: JobContext) -> Callable[[dict, dict, Execution], di
             execution.property_files[step["Name"]] = read_property_files(context, step, outputs)
             return {"ProcessingJobName": job_name, "ProcessingOutputConfig": {"Outputs": {
                 name: {"OutputName": name, "S3Output": {"S3Uri": uri}} for name, uri in outputs.items()}}}
-        except (AccessDenied, OSError) as error:
+        except (AccessDenied, OSError, ClientError, BotoCoreError) as error:
             raise _as_step_error(error) from error
     return run
 
@@ -346,16 +348,3 @@ def register_step(context: JobContext) -> Callable[[dict, dict, Execution], dict
 def runners(context: JobContext) -> dict:
     return {"Training": training_step(context), "Processing": processing_step(context),
             "RegisterModel": register_step(context)}
-
-
-def owner_of(arn: str) -> str:
-    return account_of(arn)
-
-
-def clean(folder: Path) -> None:
-    if folder.exists():
-        shutil.rmtree(folder)
-
-
-def elapsed(started: float) -> float:
-    return time.perf_counter() - started

@@ -27,7 +27,7 @@ STATEFUL_LOGICAL_IDS = {
     "StorageModelArtifactBucketF760C4CF": "AWS::S3::Bucket",
     "StorageCheckpointBucket217D3CE2": "AWS::S3::Bucket",
 }
-# Retained in every stage: registered versions and their approval history.
+# Retained with the stage's data (staging, prod): registered versions and their approval history.
 REGISTRY_LOGICAL_IDS = {"RegistryModelPackageGroup27C6820F": "AWS::SageMaker::ModelPackageGroup"}
 
 
@@ -183,4 +183,5 @@ def test_every_stage_has_its_training_pipeline_and_registry(synthesized):
         groups = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"]
         assert [p["Properties"]["PipelineName"] for p in pipelines] == [f"textclf-{stage}-training"]
         assert [g["Properties"]["ModelPackageGroupName"] for g in groups] == [f"textclf-{stage}"]
-        assert groups[0]["DeletionPolicy"] == "Retain"
+        # Dev's group goes with its stack, so dev can be deployed again (the rehearsal redeploys it).
+        assert groups[0]["DeletionPolicy"] == ("Delete" if stage == "dev" else "Retain")

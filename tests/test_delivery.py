@@ -17,6 +17,14 @@ from conftest import model_package_arn
 
 CONNECTION = "arn:aws:codestar-connections:us-east-1:999988887777:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 RELEASED = model_package_arn("dev", version=7)
+DIGEST = "5e" * 32
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0-cpu"
+
+
+def release_file_for(arn: str) -> dict:
+    """What `python -m cli.release resolve` writes for an approved package of dev's registry."""
+    return {"model_package_arn": arn, "model_data_url": "s3://dev-artifacts/training-jobs/job-7/output/model.tar.gz",
+            "model_data_sha256": DIGEST, "image": IMAGE, "environment": {"SAGEMAKER_PROGRAM": "inference.py"}}
 
 
 def synth_delivery(context: dict, outdir: Path, *, release: str | None = RELEASED, **delivery) -> tuple[App, object]:
@@ -24,7 +32,7 @@ def synth_delivery(context: dict, outdir: Path, *, release: str | None = RELEASE
     context["delivery"].update(delivery)
     if release is not None:
         release_file = outdir.parent / f"{outdir.name}-release.json"
-        release_file.write_text(json.dumps({"model_package_arn": release}))
+        release_file.write_text(json.dumps(release_file_for(release)))
         context["release"] = str(release_file)
     app = App(context={**context, "stage": "delivery"}, outdir=str(outdir))
     cdk_app.build_app(app)
@@ -135,12 +143,17 @@ def test_approval_and_rejection_in_the_source_group_start_a_release(delivered):
     assert "Pipeline" in json.dumps(rule["Properties"]["Targets"][0]["Arn"])
 
 
-def test_every_stage_serves_the_released_package_with_a_smoke_test_role(delivered):
+def test_every_stage_serves_its_own_verified_copy_with_a_smoke_test_role(delivered):
     stack, _, _ = delivered
     for stage in stack.stages:
         template = Template.from_stack(stage.mlops)
-        template.has_resource_properties("AWS::SageMaker::Model", {
-            "PrimaryContainer": Match.object_like({"ModelPackageName": RELEASED})})
+        # The released container, with the model data this stage's copy resource wrote to its own bucket.
+        template.has_resource_properties("AWS::SageMaker::Model", {"PrimaryContainer": Match.object_like({
+            "Image": IMAGE, "ModelDataUrl": {"Fn::GetAtt": [Match.string_like_regexp("^ReleasedModelCopy"),
+                                                            "ModelDataUrl"]}})})
+        template.has_resource_properties("Custom::ReleasedModel", {
+            "SourceModelDataUrl": release_file_for(RELEASED)["model_data_url"], "Sha256": DIGEST,
+            "DestinationKey": f"released-models/{DIGEST}/model.tar.gz"})
         template.has_resource_properties("AWS::IAM::Role", {
             "Path": f"/textclf-{stage.config.name}/smoke-test/",
             "AssumeRolePolicyDocument": {"Statement": [Match.object_like({
@@ -225,12 +238,13 @@ def test_cross_account_stages_deploy_with_bootstrap_roles_that_can_decrypt_artif
     (role,) = prod.find_resources("AWS::IAM::Role", {"Properties": {"Path": "/textclf-prod/smoke-test/"}}).values()
     assert ":iam::999999999999:root" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"]), \
         "only the tooling account may assume the smoke-test role"
-    # Prod serves dev's package: its model role reads the model data in dev's account, and only there.
-    prod.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([{
-        "Action": "s3:GetObject", "Effect": "Allow", "Resource": Match.any_value(),
-        "Condition": {"StringEquals": {"s3:ResourceAccount": "111111111111"}}}])}})
+    # Prod copies dev's released artifact, reading exactly that object in dev's account and nothing else there;
+    # its model role reads only prod's own copy.
+    copy_role = json.dumps(prod.find_resources("AWS::IAM::Policy", {"Properties": {"PolicyName": Match.string_like_regexp(
+        "^ReleasedModelRole")}}))
+    assert ":s3:::dev-artifacts/training-jobs/job-7/output/model.tar.gz" in copy_role
+    assert '"s3:ResourceAccount": "111111111111"' in copy_role
     dev = Template.from_stack(next(s for s in stack.stages if s.config.name == "dev").mlops)
-    assert "s3:ResourceAccount" not in json.dumps(dev.to_json()), "dev reads its own bucket by name"
     approval = next(r for r in template.find_resources("AWS::Events::Rule").values()
                     if "ModelApprovalStatus" in json.dumps(r))
     assert approval["Properties"]["EventPattern"]["account"] == ["111111111111"]

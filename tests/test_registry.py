@@ -14,10 +14,10 @@ from stacks.storage import S3Location
 CONSUMER = "444455556666"
 
 
-def registry(stack, consumers=()):
+def registry(stack, consumers=(), *, retain=True):
     key = kms.Key(stack, "Key")
     artifacts = S3Location(s3.Bucket(stack, "Artifacts", encryption_key=key), "training-jobs/", key)
-    return ModelRegistry(stack, "Registry", group_name="textclf-dev", artifacts=artifacts,
+    return ModelRegistry(stack, "Registry", group_name="textclf-dev", artifacts=artifacts, retain=retain,
                          consumer_accounts=consumers)
 
 
@@ -29,6 +29,11 @@ def test_group_is_retained_and_private_by_default(bare_stack):
         "Properties": {"ModelPackageGroupName": "textclf-dev",
                        "ModelPackageGroupPolicy": Match.absent()}})
     template.resource_count_is("AWS::S3::BucketPolicy", 0)
+
+
+def test_a_stage_whose_data_is_not_retained_deletes_its_group_so_it_can_be_deployed_again(bare_stack):
+    registry(bare_stack, retain=False)
+    Template.from_stack(bare_stack).has_resource("AWS::SageMaker::ModelPackageGroup", {"DeletionPolicy": "Delete"})
 
 
 def test_consumer_accounts_may_describe_packages_and_read_artifacts_through_s3(bare_stack):

@@ -10,19 +10,27 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
-from stacks.serving import EndpointSettings, Serving
+from stacks.serving import EndpointSettings, ModelContainer, Serving
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3"
 SETTINGS = dict(memory_mb=2048, max_concurrency=5, provisioned_concurrency=0, latency_p99_ms=800, errors_5xx=4,
                 saturated_minutes=5)
 
 
-def serve(package: str = PACKAGE, **overrides) -> tuple[Serving, Template]:
+def serve(package: str = PACKAGE, container: ModelContainer | None = None, **overrides) -> tuple[Serving, Template]:
     stack = Stack(App(), "Bare", env=Environment(region="us-east-1"))
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    serving = Serving(stack, "Serving", model_package_arn=package, execution_role=role, name_prefix="textclf-dev",
-                      settings=EndpointSettings(**{**SETTINGS, **overrides}), alarm_key=kms.Key(stack, "Key"))
+    role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::models/*"]))
+    serving = Serving(stack, "Serving", container=container or ModelContainer.package(package), execution_role=role,
+                      name_prefix="textclf-dev", settings=EndpointSettings(**{**SETTINGS, **overrides}),
+                      alarm_key=kms.Key(stack, "Key"))
     return serving, Template.from_stack(stack)
+
+
+def released(digest: str = "ab" * 32) -> ModelContainer:
+    return ModelContainer.released(package_arn=PACKAGE, sha256=digest, image="image:1",
+                                   model_data_url="s3://own-bucket/released-models/copy.tar.gz",
+                                   environment={"SAGEMAKER_PROGRAM": "inference.py"})
 
 
 def names(template: Template) -> tuple[str, str]:
@@ -37,6 +45,21 @@ def test_model_serves_the_package_with_one_worker_per_container():
         "PrimaryContainer": {"ModelPackageName": PACKAGE, "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}},
         "ExecutionRoleArn": {"Fn::GetAtt": [Match.string_like_regexp("^Role"), "Arn"]},
     })
+
+
+def test_a_released_model_runs_the_package_image_on_the_stage_copy_with_both_environments():
+    _, template = serve(container=released())
+    template.has_resource_properties("AWS::SageMaker::Model", {"PrimaryContainer": {
+        "Image": "image:1", "ModelDataUrl": "s3://own-bucket/released-models/copy.tar.gz",
+        "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}}})
+    # Other bytes under the same package would be a different model: a new name, so CloudFormation replaces it.
+    assert names(serve(container=released("cd" * 32))[1])[0] != names(template)[0]
+
+
+def test_the_model_waits_for_its_role_policy_not_only_the_role():
+    _, template = serve()
+    model = next(iter(template.find_resources("AWS::SageMaker::Model").values()))
+    assert any(name.startswith("RoleDefaultPolicy") for name in model.get("DependsOn", [])), model.get("DependsOn")
 
 
 def test_endpoint_config_is_serverless_with_the_stage_settings():

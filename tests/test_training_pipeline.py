@@ -70,7 +70,8 @@ def resolve(node, parameters: dict):
     if set(node) == {"Std:Join"}:
         return node["Std:Join"]["On"].join(str(resolve(v, parameters)) for v in node["Std:Join"]["Values"])
     if set(node) == {"Std:JsonGet"}:
-        return 0.9
+        # Property-file values: the model data's digest is a string, every other value here a number.
+        return "ab" * 32 if node["Std:JsonGet"]["Path"] == "sha256" else 0.9
     return {key: resolve(value, parameters) for key, value in node.items()}
 
 
@@ -186,7 +187,7 @@ def test_network_isolation_reads_base_models_from_s3_channels(document):
 def test_evaluation_feeds_the_condition_and_the_registered_metrics(document):
     evaluate, register = steps(document)["Evaluate"], steps(document)["Register"]["Arguments"]
     files = {f["PropertyFileName"]: f["FilePath"] for f in evaluate["PropertyFiles"]}
-    assert files == {"EvaluationReport": "evaluation.json", "Baseline": "baseline.json"}
+    assert files == {"EvaluationReport": "evaluation.json", "Baseline": "baseline.json", "ModelData": "model_data.json"}
     conditions = steps(document)["CheckAccuracy"]["Arguments"]["Conditions"]
     assert [c["RightValue"] for c in conditions] == [
         {"Get": "Parameters.AccuracyThreshold"},
@@ -278,8 +279,10 @@ def test_synthesized_definition_resolves_to_valid_api_requests(synthesized):
     for name in ("Train", "Evaluate", "Register"):
         validate(steps(document)[name], document)
     train = steps(document)["Train"]["Arguments"]
-    assert re.match(r"^s3://cdk-[a-z0-9]+-assets-\d{12}-us-east-1/[0-9a-f]{64}\.gz$",
-                    train["HyperParameters"]["sagemaker_submit_directory"])
+    code = next(c for c in train["InputDataConfig"] if c["ChannelName"] == "code")["DataSource"]["S3DataSource"]
+    asset = re.match(r"^s3://cdk-[a-z0-9]+-assets-\d{12}-us-east-1/([0-9a-f]{64}\.gz)$", code["S3Uri"])
+    assert asset, code
+    assert train["HyperParameters"]["sagemaker_submit_directory"] == f"/opt/ml/input/data/code/{asset.group(1)}"
 
 
 def _cfn(node):

@@ -1,0 +1,247 @@
+"""The rehearsal runs what `cdk synth` writes; each defect it was built to catch fails through it.
+
+The short tests deploy a synthesized template into the emulated cloud and run one step or one
+deployment of it, with the template or the deployed policy as the old code had it: each must fail
+the way AWS would. The long ones run `textclf rehearse` end to end, as `make run` does.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rehearsal import jobs, synth
+from rehearsal.cloud import Cloud
+from rehearsal.deploy import DeployError
+from rehearsal.iam import AccessDenied, Request
+from rehearsal.pipeline import Execution, PipelineFailed
+from rehearsal.run import SINGLE_ACCOUNT as ACCOUNT, Options, Rehearsal, RehearsalFailed, Report
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def assemblies(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rehearsal-synth")
+    return {"dev": synth.synthesize(out / "dev", context={"stage": "dev"})}
+
+
+@pytest.fixture
+def cloud():
+    with Cloud() as emulated:
+        yield emulated
+
+
+def rehearsal_in(cloud: Cloud, tmp_path: Path) -> Rehearsal:
+    return Rehearsal(cloud, Options(stage="dev", output=tmp_path, interrupt_at_step=None), Report())
+
+
+def deploy_dev(cloud, tmp_path, assembly, template=None):
+    rehearsal = rehearsal_in(cloud, tmp_path)
+    artifact = synth.stack_named(assembly, "Dev-Mlops")
+    if template is not None:
+        artifact = synth.StackArtifact(artifact.name, _write(tmp_path / "dev.template.json", template),
+                                       artifact.assets_path, artifact.account, artifact.region)
+    deployment, stack = rehearsal.deploy(artifact, ACCOUNT)
+    return rehearsal, deployment, stack
+
+
+def pipeline_definition(stack) -> tuple[dict, str]:
+    pipeline = stack.of_type("AWS::SageMaker::Pipeline")[0]
+    return json.loads(pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"]), pipeline.properties["RoleArn"]
+
+
+def step(definition: dict, name: str) -> dict:
+    return next(s for s in definition["Steps"] if s["Name"] == name)
+
+
+def run_steps(rehearsal, stack, definition, role, names, *, properties=None):
+    definition = {**definition, "Steps": [step(definition, name) for name in names]}
+    context = jobs.JobContext(cloud=rehearsal.cloud, account=ACCOUNT, region=REGION, pipeline_role=role,
+                              workdir=rehearsal.work / "jobs", log=lambda line: None)
+    base = f"{stack.outputs['BaseModelUri']}all-minilm-l6-v2/"
+    execution = Execution.start(definition, execution_id="test0execution", runners=jobs.runners(context),
+                                overrides={"BaseModelUri": base, "TeacherModelUri": base, "Epochs": "0.05"})
+    execution.properties.update(properties or {})
+    return execution.run()
+
+
+def _write(path: Path, document: dict) -> Path:
+    path.write_text(json.dumps(document))
+    return path
+
+
+# ---- defect 1: code under network isolation ------------------------------------------------------------
+def test_an_s3_submit_directory_under_network_isolation_fails_train_with_the_toolkits_own_error(
+        cloud, tmp_path, assemblies):
+    rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    rehearsal.upload_user_data(stack, ACCOUNT)
+    definition, role = pipeline_definition(stack)
+    train = step(definition, "Train")["Arguments"]
+    assert train["EnableNetworkIsolation"] is True
+    code = next(c for c in train["InputDataConfig"] if c["ChannelName"] == "code")
+    # What the stack wrote before: the bundle's S3 URI, which an isolated container cannot download.
+    train["HyperParameters"]["sagemaker_submit_directory"] = code["DataSource"]["S3DataSource"]["S3Uri"]
+    with pytest.raises(PipelineFailed) as failure:
+        run_steps(rehearsal, stack, definition, role, ["Train"])
+    assert failure.value.step == "Train"
+    log = next((tmp_path / "jobs").glob("*Train/job.log")).read_text()
+    assert "s3_download" in log and ("NoCredentialsError" in log or "Could not connect" in log), log[-3000:]
+
+
+# ---- defect 2: listing the code input ----------------------------------------------------------------
+def test_evaluate_is_denied_listing_its_code_input_without_the_listbucket_grant(cloud, tmp_path, assemblies):
+    rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    rehearsal.upload_user_data(stack, ACCOUNT)
+    definition, role = pipeline_definition(stack)
+    processing_role = step(definition, "Evaluate")["Arguments"]["RoleArn"]
+    assets_bucket = f"arn:aws:s3:::cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
+    record = cloud.directory.role(processing_role)
+    for policy in record.policies:
+        policy.document = {**policy.document, "Statement": [
+            s for s in policy.document["Statement"]
+            if not (s["Action"] == "s3:ListBucket" and s["Resource"] == assets_bucket)]}
+    model = {"Train": {"ModelArtifacts": {"S3ModelArtifacts": stack.outputs["DatasetUri"] + "train/"}}}
+    with pytest.raises(PipelineFailed) as failure:
+        run_steps(rehearsal, stack, definition, role, ["Evaluate"], properties=model)
+    assert failure.value.step == "Evaluate"
+    assert "AccessDenied" in failure.value.message and "s3:ListBucket" in failure.value.message
+    assert assets_bucket in failure.value.message
+
+
+# ---- defect 4: the endpoint must wait for its role's policy --------------------------------------------
+def register_in(cloud, stack, body: bytes = b"model bytes") -> tuple[str, str]:
+    """A package of dev's registry whose model data lies in dev's artifact bucket, as the pipeline leaves it."""
+    admin = cloud.admin("sagemaker", ACCOUNT)
+    bucket = stack.outputs["ArtifactBucketName"]
+    cloud.admin("s3", ACCOUNT).put_object(Bucket=bucket, Key="training-jobs/job/output/model.tar.gz", Body=body)
+    arn = admin.create_model_package(
+        ModelPackageGroupName="textclf-dev", ModelApprovalStatus="Approved",
+        CustomerMetadataProperties={"ModelDataSha256": hashlib.sha256(body).hexdigest()},
+        InferenceSpecification={"Containers": [{
+            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0-cpu",
+            "ModelDataUrl": f"s3://{bucket}/training-jobs/job/output/model.tar.gz",
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}}],
+            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]},
+    )["ModelPackageArn"]
+    return arn, f"s3://{bucket}/training-jobs/job/output/model.tar.gz"
+
+
+def test_an_endpoint_created_before_its_role_policy_cannot_read_the_model(cloud, tmp_path, assemblies):
+    rehearsal, deployment, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    arn, _ = register_in(cloud, stack)
+    served = synth.synthesize(tmp_path / "serving", context={"stage": "dev", "model_package_arn": arn})
+    template = synth.stack_named(served, "Dev-Mlops").template
+    model_id = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::SageMaker::Model")
+    assert any("ModelExecutionRoleDefaultPolicy" in d for d in template["Resources"][model_id]["DependsOn"])
+    racing = copy.deepcopy(template)
+    del racing["Resources"][model_id]["DependsOn"]  # the old template: the model waited for the role only
+    with pytest.raises(DeployError, match=r"s3:GetObject .*identity policies \(none\)"):
+        deployment.update(racing)
+    deployment.stack = stack  # back to the deployed stack, then the template as synthesized now
+    deployment.update(template)
+
+
+# ---- defect 5: dev can be destroyed and deployed again ----------------------------------------------------
+def test_dev_deploys_again_after_destroy_but_a_retained_named_group_would_block_it(cloud, tmp_path, assemblies):
+    rehearsal, deployment, _ = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    template = synth.stack_named(assemblies["dev"], "Dev-Mlops").template
+    assert deployment.delete() == []
+    rehearsal.deployment(ACCOUNT).create("Dev-Mlops", template)
+
+    retained = copy.deepcopy(template)
+    group = next(r for r in retained["Resources"].values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup")
+    group["DeletionPolicy"] = group["UpdateReplacePolicy"] = "Retain"  # the old template
+    with Cloud() as fresh:
+        old = rehearsal_in(fresh, tmp_path / "old").deployment(ACCOUNT)
+        old.create("Dev-Mlops", retained)
+        assert old.delete() == [next(k for k, r in retained["Resources"].items() if r is group)]
+        with pytest.raises(DeployError, match="already exists"):
+            rehearsal_in(fresh, tmp_path / "old").deployment(ACCOUNT).create("Dev-Mlops", retained)
+
+
+# ---- defect 3: staging and prod serve a copy they own -----------------------------------------------------
+def test_staging_serves_its_own_verified_copy_which_no_dev_role_can_touch(cloud, tmp_path, assemblies):
+    rehearsal, _, dev = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    arn, source = register_in(cloud, dev)
+    release = _write(tmp_path / "release.json", {
+        "model_package_arn": arn, "model_data_url": source,
+        "model_data_sha256": hashlib.sha256(b"model bytes").hexdigest(),
+        "image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0-cpu",
+        "environment": {"SAGEMAKER_PROGRAM": "inference.py"}})
+    staging_assembly = synth.synthesize(tmp_path / "staging", context={"stage": "staging", "release": str(release)})
+    artifact = synth.stack_named(staging_assembly, "Staging-Mlops")
+
+    # Released: the copy resource verifies the bytes into staging's own bucket, and the endpoint reads that copy.
+    _, staging = rehearsal.deploy(artifact, ACCOUNT)
+    copied = next(r for r in staging.resources.values() if r.type == "Custom::ReleasedModel")
+    bucket, key = jobs.split_uri(copied.attributes["ModelDataUrl"])
+    assert bucket == staging.outputs["ArtifactBucketName"] and key.startswith("released-models/")
+    assert cloud.admin("s3", ACCOUNT).get_object(Bucket=bucket, Key=key)["Body"].read() == b"model bytes"
+    training_role = step(pipeline_definition(dev)[0], "Train")["Arguments"]["RoleArn"]
+    for action in ("s3:PutObject", "s3:DeleteObject"):
+        with pytest.raises(AccessDenied):
+            cloud.directory.check(Request(training_role, action, f"arn:aws:s3:::{bucket}/{key}", ACCOUNT))
+
+    # Served in place, as before (in a fresh cloud): staging's model role cannot read dev's bucket, so its
+    # endpoint never starts.
+    in_place = copy.deepcopy(artifact.template)
+    model = next(r for r in in_place["Resources"].values() if r["Type"] == "AWS::SageMaker::Model")
+    model["Properties"]["PrimaryContainer"] = {"ModelPackageName": arn}
+    with Cloud() as other:
+        other_rehearsal = rehearsal_in(other, tmp_path / "in-place")
+        _, dev_again = other_rehearsal.deploy(synth.stack_named(assemblies["dev"], "Dev-Mlops"), ACCOUNT)
+        register_in(other, dev_again)
+        bad = synth.StackArtifact(artifact.name, _write(tmp_path / "in-place.json", in_place), artifact.assets_path,
+                                  artifact.account, artifact.region)
+        with pytest.raises(RehearsalFailed, match=r"may not s3:GetObject on arn:aws:s3:::dev-mlops"):
+            other_rehearsal.deploy(bad, ACCOUNT)
+
+
+
+def test_a_copy_whose_bytes_differ_from_the_evaluated_digest_fails_the_deployment(cloud, tmp_path, assemblies):
+    rehearsal, _, dev = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    arn, source = register_in(cloud, dev, body=b"bytes changed after evaluation")
+    release = _write(tmp_path / "release.json", {
+        "model_package_arn": arn, "model_data_url": source, "model_data_sha256": hashlib.sha256(b"evaluated").hexdigest(),
+        "image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0-cpu",
+        "environment": {}})
+    artifact = synth.stack_named(synth.synthesize(tmp_path / "staging", context={
+        "stage": "staging", "release": str(release)}), "Staging-Mlops")
+    with pytest.raises(RehearsalFailed, match="changed after evaluation"):
+        rehearsal.deploy(artifact, ACCOUNT)
+
+
+# ---- end to end, as `make run` runs it -------------------------------------------------------------------
+def rehearse(tmp_path: Path, *args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "cli.main", "rehearse", "--output", str(tmp_path / "out"), *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_dev_trains_through_a_spot_interruption_registers_serves_and_deploys_again(tmp_path):
+    output = rehearse(tmp_path, "--stage", "dev", "--redeploy")
+    for expected in ("spot interruption injected: SIGTERM", "resume: step=", "succeeded step Train [Training]",
+                     "succeeded step Evaluate [Processing]", "succeeded step Register [RegisterModel]",
+                     "destroy + redeploy Dev-Mlops", "smoke test (6 cases x 3)"):
+        assert expected in output, expected
+    assert output.rstrip().splitlines()[-1].startswith("rehearsal dev (single): PASSED")
+    assert " 0 denied" in output.splitlines()[-1]
+
+
+@pytest.mark.parametrize("layout", ["single", "accounts"])
+def test_delivery_promotes_to_staging_and_prod_in_both_layouts(tmp_path, layout):
+    output = rehearse(tmp_path, "--stage", "delivery", "--layout", layout, "--interrupt-at-step", "0")
+    for stage in ("staging", "prod"):
+        assert f"{stage}: smoke role may invoke the endpoint" in output
+    assert output.count("ok        model role reads the model data") == 2
+    assert "ok        ResolveRelease" in output
+    assert output.rstrip().splitlines()[-1].startswith(f"rehearsal delivery ({layout}): PASSED")
