@@ -14,6 +14,7 @@ install: $(STAMP)
 $(STAMP): requirements.txt requirements-ml.txt requirements-dev.txt requirements-serving.txt constraints.txt \
 		pyproject.toml package.json package-lock.json
 	@command -v java >/dev/null || { echo "java not found: the local endpoint's multi-model-server needs Java 11+ (e.g. apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v unshare >/dev/null && command -v ip >/dev/null || { echo "unshare or ip not found: the rehearsal runs each job in its own /opt/ml and network namespace (apt-get install util-linux iproute2)"; exit 1; }
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-serving.txt -c constraints.txt

@@ -149,14 +149,17 @@ class _Handler(BaseHTTPRequestHandler):
         principal = self.server.principals.get(match.group(1)) if match else None
         service = match.group(3) if match else ""
         region = match.group(2) if match else "us-east-1"
-        if principal is not None:
-            try:
-                for request in self._requests(principal, service, region, body):
-                    self.server.directory.check(request)
-            except AccessDenied as denied:
-                return self._deny(service, str(denied))
+        if principal is None:
+            # Only deployed roles talk to the gateway; anything else (a leaked host credential) is refused.
+            return self._deny(service, "AccessDenied: the request is not signed with the credentials of a role the "
+                                       "rehearsal deployed")
+        try:
+            for request in self._requests(principal, service, region, body):
+                self.server.directory.check(request)
+        except AccessDenied as denied:
+            return self._deny(service, str(denied))
         status, headers, answer = self._forward(body)
-        if principal is not None and service == "sts" and status == 200:
+        if service == "sts" and status == 200:
             self._remember_session(body, answer)
         self.send_response(status)
         for name, value in headers:

@@ -93,6 +93,17 @@ def upload_folder(s3, folder: Path, uri: str) -> int:
     return count
 
 
+def validate_request(operation: str, request: dict) -> None:
+    """SageMaker refuses a request its API model does not allow: check the resolved arguments against botocore's."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model(operation).input_shape
+    report = ParamValidator().validate(request, shape)
+    if report.has_errors():
+        raise StepError("SageMaker.VALIDATION", f"{operation}: {report.generate_report()}")
+
+
 def _as_step_error(error: Exception) -> StepError:
     if isinstance(error, AccessDenied) or "AccessDenied" in str(error):
         return StepError("SageMaker.ACCESS_DENIED", str(error))
@@ -140,14 +151,30 @@ def _bool(value) -> str | None:
 
 # ---- containers -----------------------------------------------------------------------------------
 def container_command(job_root: Path, command: list[str], *, isolated: bool) -> list[str]:
-    """``command`` inside a private mount namespace with ``job_root`` as /opt/ml (and no network if isolated)."""
+    """``command`` inside a private mount namespace with ``job_root`` as /opt/ml (and no network if isolated).
+
+    As root the namespace is the machine's; otherwise a user namespace maps the caller to root in it,
+    and /opt is a private tmpfs when /opt/ml cannot be created.
+    """
     hosts = job_root.parent / f"{job_root.name}.hosts"
     hosts.write_text("127.0.0.1 localhost algo-1\n::1 localhost\n")
-    script = (("ip link set lo up && " if isolated else "") +
+    script = ("{ mkdir -p /opt/ml 2>/dev/null || { mount -t tmpfs none /opt && mkdir -p /opt/ml; }; } && " +
+              ("ip link set lo up && " if isolated else "") +
               f"mount --bind {job_root} {OPT_ML} && mount --bind {hosts} /etc/hosts && exec \"$@\"")
-    OPT_ML.mkdir(parents=True, exist_ok=True)
-    return ["unshare", "--mount", "--propagation", "private", *(["--net"] if isolated else []), "--",
+    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    return ["unshare", *user, "--mount", "--propagation", "private", *(["--net"] if isolated else []), "--",
             "/bin/sh", "-c", script, "container", *command]
+
+
+def namespaces_available() -> bool:
+    """Whether this machine lets the rehearsal give a job its own /opt/ml and network (not in unprivileged Docker)."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return False
+    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    result = subprocess.run(["unshare", *user, "--mount", "--net", "--", "true"], capture_output=True)
+    return result.returncode == 0
 
 
 def container_env(context: JobContext, environment: dict, role: str | None) -> dict[str, str]:
@@ -181,6 +208,7 @@ def training_step(context: JobContext) -> Callable[[dict, dict, Execution], dict
     def run(step: dict, arguments: dict, execution: Execution) -> dict:
         job_name = f"pipelines-{execution.execution_id[:12]}-{step['Name']}"[:63]
         role = arguments["RoleArn"]
+        validate_request("CreateTrainingJob", {**arguments, "TrainingJobName": job_name})
         try:
             check_start(context, "sagemaker:CreateTrainingJob", job_name, arguments, arguments["ResourceConfig"])
             check_image_pull(context, role, arguments["AlgorithmSpecification"]["TrainingImage"])
@@ -273,6 +301,7 @@ def processing_step(context: JobContext) -> Callable[[dict, dict, Execution], di
     def run(step: dict, arguments: dict, execution: Execution) -> dict:
         job_name = f"pipelines-{execution.execution_id[:12]}-{step['Name']}"[:63]
         role = arguments["RoleArn"]
+        validate_request("CreateProcessingJob", {**arguments, "ProcessingJobName": job_name})
         try:
             check_start(context, "sagemaker:CreateProcessingJob", job_name, arguments,
                         arguments["ProcessingResources"]["ClusterConfig"])
@@ -335,6 +364,7 @@ def _under_opt_ml(root: Path, local_path: str) -> Path:
 # ---- RegisterModel ------------------------------------------------------------------------------------
 def register_step(context: JobContext) -> Callable[[dict, dict, Execution], dict]:
     def run(step: dict, arguments: dict, execution: Execution) -> dict:
+        validate_request("CreateModelPackage", arguments)
         sagemaker = context.cloud.as_role("sagemaker", context.pipeline_role, context.region)
         try:
             arn = sagemaker.create_model_package(**arguments)["ModelPackageArn"]

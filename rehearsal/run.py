@@ -279,16 +279,26 @@ def check_model_role(cloud: Cloud, stack: Stack, logical_id: str, rehearsal: Reh
     jobs.check_image_pull(context, role, container["Image"])
 
 
-def main(args: argparse.Namespace) -> int:
-    options = Options(stage=args.stage, layout=args.layout, output=Path(args.output).resolve(),
-                      interrupt_at_step=args.interrupt_at_step or None, train_rows=args.train_rows,
-                      redeploy=args.redeploy)
+@dataclass
+class Outcome:
+    """What a rehearsal found: its verdict, its step lines, and the IAM decisions made on the way."""
+
+    passed: bool
+    summary: str
+    report: Report
+    decisions: int
+    denials: list
+    seconds: float
+
+
+def rehearse(options: Options) -> Outcome:
+    """Run one rehearsal into ``options.output`` (replaced), printing progress; never raises for what AWS would refuse."""
     if options.output.exists():
         shutil.rmtree(options.output)
     options.output.mkdir(parents=True)
     report = Report()
-    print(f"textclf rehearse: {options.stage} ({options.layout} layout), offline; output {options.output}", flush=True)
-    code = 0
+    print(f"textclf rehearse: {options.stage} ({options.layout} layout), offline on loopback; "
+          f"output {options.output}", flush=True)
     with Cloud() as cloud:
         try:
             rehearsal = Rehearsal(cloud, options, report)
@@ -300,17 +310,24 @@ def main(args: argparse.Namespace) -> int:
                 rehearsal.stage(options.stage)
         except (RehearsalFailed, AccessDenied, DeployError, synth.SynthFailed) as failure:
             report.failures.append(str(failure))
-            code = 1
         denials = cloud.directory.denials()
-        checked = len(cloud.directory.decisions)
-    total = time.perf_counter() - report.started
+        decisions = len(cloud.directory.decisions)
+    seconds = time.perf_counter() - report.started
     (options.output / "rehearsal.log").write_text("\n".join(report.lines) + "\n")
     for request, reason in denials:
         print(f"   DENIED   {request.principal} {request.action} {request.resource}: {reason}")
-    verdict = "PASSED" if code == 0 else f"FAILED: {report.failures[0]}"
-    print(f"\nrehearsal {options.stage} ({options.layout}): {verdict} — {checked} IAM decisions, "
-          f"{len(denials)} denied, {total:.0f} s", flush=True)
-    return code
+    verdict = "PASSED" if not report.failures else f"FAILED: {report.failures[0]}"
+    summary = (f"rehearsal {options.stage} ({options.layout}): {verdict} — {decisions} IAM decisions, "
+               f"{len(denials)} denied, {seconds:.0f} s")
+    print(f"\n{summary}", flush=True)
+    return Outcome(not report.failures, summary, report, decisions, denials, seconds)
+
+
+def main(args: argparse.Namespace) -> int:
+    options = Options(stage=args.stage, layout=args.layout, output=Path(args.output).resolve(),
+                      interrupt_at_step=args.interrupt_at_step or None, train_rows=args.train_rows,
+                      redeploy=args.redeploy)
+    return 0 if rehearse(options).passed else 1
 
 
 def add_parser(commands) -> None:

@@ -1,17 +1,11 @@
-"""`textclf local-run` building blocks: the SageMaker-style job tree and the registry's model.tar.gz layout."""
+"""`textclf local-run` building blocks: the registry's model.tar.gz layout and the report's evaluation section."""
 
 from __future__ import annotations
 
+import json
 import tarfile
 
 from cli import local_run
-
-
-def test_job_tree_mirrors_opt_ml(tmp_path, small_data):
-    job = local_run.sagemaker_tree(tmp_path / "job", {"train": small_data["train"], "validation": small_data["validation"]})
-    assert (job / "input" / "data" / "train").resolve() == small_data["train"].resolve()
-    assert (job / "input" / "data" / "validation" / "validation.csv").exists()
-    assert all((job / folder).is_dir() for folder in ("model", "checkpoints", "output/data"))
 
 
 def test_model_tar_gz_has_the_model_directory_at_its_root(served_model_dir, tmp_path):
@@ -22,7 +16,13 @@ def test_model_tar_gz_has_the_model_directory_at_its_root(served_model_dir, tmp_
     assert not any(name.startswith(served_model_dir.name + "/") for name in names)
 
 
-def test_resume_is_reported_from_train_py_s_own_log_line():
-    log = "train: step=60 loss=0.4\nresume: step=61 epoch=0 batch=61 from /ckpt\n"
-    assert local_run.resumed_line(log) == "logged `resume: step=61 epoch=0 batch=61 from /ckpt`"
-    assert local_run.resumed_line("train: step=1\n") == "started from scratch (no checkpoint found)"
+def test_the_report_shows_the_pipelines_own_evaluation_and_its_charts(tmp_path):
+    folder = tmp_path / "rehearsal" / "jobs" / "e1" / "pipelines-e1-Evaluate" / "opt-ml" / "processing" / "evaluation"
+    folder.mkdir(parents=True)
+    (folder / "evaluation.json").write_text(json.dumps({"multiclass_classification_metrics": {
+        "accuracy": {"value": 0.8512}, "macro_f1": {"value": 0.85}}}))
+    (folder / "model_data.json").write_text(json.dumps({"sha256": "ab" * 32, "bytes": 1}))
+    (folder / "confusion_matrix.png").write_bytes(b"png")
+    section = "\n".join(local_run.evaluation_section(tmp_path))
+    assert "| 0.8512 | 0.8500 |" in section and "ab" * 32 in section
+    assert (tmp_path / "evaluation" / "confusion_matrix.png").read_bytes() == b"png"
