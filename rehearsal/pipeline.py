@@ -105,9 +105,10 @@ class Execution:
         record = StepRecord(step["Name"], step["Type"])
         self.records.append(record)
         started = time.perf_counter()
+        branch: list[dict] = []
         try:
             if step["Type"] == "Condition":
-                self._condition(step, record)
+                branch = self._condition(step, record)
             elif step["Type"] == "Fail":
                 message = str(self.value(step["Arguments"].get("ErrorMessage", "")))
                 record.status, record.detail = "Failed", message
@@ -124,6 +125,8 @@ class Execution:
         finally:
             record.seconds = time.perf_counter() - started
             self.on_step(record)
+        for branch_step in branch:
+            self._run_step(branch_step)
 
     def _with_retries(self, step: dict, record: StepRecord) -> dict:
         runner = self.runners.get(step["Type"])
@@ -141,13 +144,13 @@ class Execution:
                 record.detail = f"retried after {error.exception_type}"
                 self.sleep(policy.get("IntervalSeconds", 1) * policy.get("BackoffRate", 1.0) ** (record.attempts - 1))
 
-    def _condition(self, step: dict, record: StepRecord) -> None:
+    def _condition(self, step: dict, record: StepRecord) -> list[dict]:
+        """Evaluate the conditions (all must hold); returns the branch to run next."""
         arguments = step["Arguments"]
         outcome = all(self.condition(condition) for condition in arguments["Conditions"])
         record.status, record.detail = "Succeeded", f"outcome={str(outcome).lower()}"
         self.properties[step["Name"]] = {"Outcome": outcome}
-        for branch_step in arguments["IfSteps" if outcome else "ElseSteps"]:
-            self._run_step(branch_step)
+        return arguments["IfSteps" if outcome else "ElseSteps"]
 
     # ---- expressions ----------------------------------------------------------------------------------
     def condition(self, condition: dict) -> bool:

@@ -50,7 +50,6 @@ class Options:
     interrupt_at_step: int | None = 40
     train_rows: int | None = None
     overrides: dict[str, str] = field(default_factory=dict)
-    serve: bool = True
     redeploy: bool = False
 
 
@@ -80,7 +79,8 @@ class Rehearsal:
         self.region = "us-east-1"
 
     # ---- stage flow ---------------------------------------------------------------------------------
-    def stage(self, name: str) -> dict:
+    def stage(self, name: str) -> None:
+        """Deploy one stage, run its pipeline, approve the package, and serve it in place (its own package)."""
         account = SINGLE_ACCOUNT
         started = self.report.step(f"Synthesize stage {name} with the pinned CDK CLI")
         assembly = synth.synthesize(self.work / "cdk.out", context={"stage": name})
@@ -88,10 +88,8 @@ class Rehearsal:
         self.report.status(f"synth {artifact.name}", "ok", started)
         deployment, stack = self.deploy(artifact, account)
         if self.options.redeploy:
-            self.destroy_and_redeploy(deployment, artifact, account)
+            deployment, stack = self.destroy_and_redeploy(deployment, artifact, account)
         package = self.train_and_register(stack, account)
-        if not self.options.serve:
-            return {"package": package}
         self.approve(package, account)
         started = self.report.step(f"Serve the approved package on stage {name} (-c model_package_arn)")
         assembly = synth.synthesize(self.work / "cdk.out-serving",
@@ -99,7 +97,6 @@ class Rehearsal:
         updated = deployment.update(self._one_stack(assembly, name).template)
         self.report.status(f"deploy {artifact.name} with serving", "ok", started)
         self.serve_and_smoke(updated, name)
-        return {"package": package}
 
     @staticmethod
     def _one_stack(assembly: Path, name: str) -> synth.StackArtifact:
@@ -138,19 +135,20 @@ class Rehearsal:
             raise RehearsalFailed(f"{deployment.stack.name}/{logical_id}: endpoint creation fails: {denied}") from denied
         return CREATORS["AWS::SageMaker::Endpoint"](deployment, logical_id, properties)
 
-    def destroy_and_redeploy(self, deployment: Deployment, artifact: synth.StackArtifact, account: str) -> None:
+    def destroy_and_redeploy(self, deployment: Deployment, artifact: synth.StackArtifact,
+                             account: str) -> tuple[Deployment, Stack]:
+        """`cdk destroy`, then `cdk deploy` of the same template: what is retained must not block the new stack."""
         started = self.report.step(f"Destroy {artifact.name}, then deploy it again")
         retained = deployment.delete()
         again = self.deployment(account)
         try:
-            again.create(artifact.name, artifact.template)
+            stack = again.create(artifact.name, artifact.template)
         except Exception as error:
             self.report.status(f"redeploy {artifact.name}", "FAILED", started, str(error))
             raise RehearsalFailed(str(error)) from error
-        again.delete()
-        deployment.create(artifact.name, artifact.template)
         self.report.status(f"destroy + redeploy {artifact.name}", "ok", started,
                            f"retained: {', '.join(retained) or 'nothing'}")
+        return again, stack
 
     # ---- the training pipeline ------------------------------------------------------------------------
     def train_and_register(self, stack: Stack, account: str) -> str:
@@ -176,7 +174,9 @@ class Rehearsal:
         except PipelineFailed as failure:
             raise RehearsalFailed(f"pipeline step {failure.step} failed: {failure.message}") from failure
         if context.interruption and context.interruption.happened:
-            self.report.log(f"   spot interruptions survived: {', '.join(context.interruption.happened)}")
+            self.report.status("spot interruption survived", "ok", time.perf_counter(),
+                               f"{', '.join(context.interruption.happened)}: SIGTERM at step "
+                               f"{context.interruption.at_step}+, resumed from the synced checkpoints")
         registered = [p for p in execution.properties.values() if "ModelPackageArn" in p]
         if not registered:
             raise RehearsalFailed("the pipeline finished without registering a model")
