@@ -158,17 +158,21 @@ class Rehearsal:
         role = pipeline.properties["RoleArn"]
         execution_id = uuid.uuid4().hex[:12]
         base_model = f"{stack.outputs['BaseModelUri']}{BASE_MODEL_FOLDER}/"
-        overrides = {**OVERRIDES, "BaseModelUri": base_model, "TeacherModelUri": base_model,
-                     **self.options.overrides}
-        overrides = {k: v for k, v in overrides.items() if k in {p["Name"] for p in definition["Parameters"]}}
+        declared = {p["Name"] for p in definition["Parameters"]}
+        defaults = {**OVERRIDES, "BaseModelUri": base_model, "TeacherModelUri": base_model}
+        # The rehearsal's own stand-ins apply where the pipeline declares them; a user's --param must exist.
+        overrides = {**{k: v for k, v in defaults.items() if k in declared}, **self.options.overrides}
         self.report.step(f"Run the deployed pipeline {pipeline.physical_id} (execution {execution_id})")
         self.report.log(f"   overrides: {json.dumps(overrides)}")
         context = jobs.JobContext(
             cloud=self.cloud, account=account, region=self.region, pipeline_role=role,
             workdir=self.work / "jobs" / execution_id, log=self.report.log,
             interruption=jobs.Interruption(self.options.interrupt_at_step) if self.options.interrupt_at_step else None)
-        execution = Execution.start(definition, execution_id=execution_id, overrides=overrides,
-                                    runners=jobs.runners(context), on_step=self._on_step)
+        try:
+            execution = Execution.start(definition, execution_id=execution_id, overrides=overrides,
+                                        runners=jobs.runners(context), on_step=self._on_step)
+        except ValueError as error:
+            raise RehearsalFailed(f"--param: {error}. Fix: use one of the declared parameters.") from error
         try:
             execution.run()
         except PipelineFailed as failure:
@@ -324,9 +328,16 @@ def rehearse(options: Options) -> Outcome:
 
 
 def main(args: argparse.Namespace) -> int:
+    overrides = {}
+    for item in args.param:
+        name, separator, value = item.partition("=")
+        if not separator or not name:
+            print(f"--param {item!r}: expected NAME=VALUE, e.g. --param Epochs=2", file=sys.stderr)
+            return 2
+        overrides[name] = value
     options = Options(stage=args.stage, layout=args.layout, output=Path(args.output).resolve(),
                       interrupt_at_step=args.interrupt_at_step or None, train_rows=args.train_rows,
-                      redeploy=args.redeploy)
+                      overrides=overrides, redeploy=args.redeploy)
     return 0 if rehearse(options).passed else 1
 
 
@@ -343,6 +354,8 @@ def add_parser(commands) -> None:
                          help="inject a spot interruption (SIGTERM, restart) when training logs this step; 0: none")
     command.add_argument("--train-rows", type=int, default=None,
                          help="upload only this many training rows of the bundled sample (default: all 4,000)")
+    command.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="override a pipeline parameter of the execution, e.g. --param Epochs=2 (repeatable)")
     command.add_argument("--redeploy", action="store_true",
                          help="also destroy the stage's stack and deploy it again before training")
     command.set_defaults(handler=main)

@@ -252,3 +252,10 @@ def test_delivery_promotes_to_staging_and_prod_in_both_layouts(tmp_path, layout)
     assert output.count("ok        model role reads the model data") == 2
     assert "ok        ResolveRelease" in output
     assert output.rstrip().splitlines()[-1].startswith(f"rehearsal delivery ({layout}): PASSED")
+
+
+def test_a_param_that_is_not_name_value_is_refused_before_anything_runs(capsys):
+    from cli.main import main
+
+    assert main(["rehearse", "--param", "Epochs"]) == 2
+    assert "expected NAME=VALUE" in capsys.readouterr().err
