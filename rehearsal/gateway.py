@@ -86,6 +86,11 @@ def sagemaker_requests(principal: str, operation: str, body: dict, region: str, 
         resource = name if name.startswith("arn:") else arn(f"model-package/{name}")
     elif operation == "DescribeModelPackageGroup":
         resource = group_arn(body["ModelPackageGroupName"])
+    elif operation == "ListModelPackages" and body.get("ModelPackageGroupName"):
+        # Listing a group's versions is authorized on them (as the registry's sharing policies name them), so
+        # another account's group is a cross-account request its group policy must allow.
+        group = group_arn(body["ModelPackageGroupName"])
+        resource = group.replace(":model-package-group/", ":model-package/") + "/*"
     elif operation in ("ListModelPackages", "ListModelPackageGroups"):
         resource = "*"
     else:

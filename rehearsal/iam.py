@@ -10,6 +10,7 @@ included. A denied request raises :class:`AccessDenied`, naming the role, action
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ PUBLIC_IMAGE_POLICY = {"Version": "2012-10-17", "Statement": [{
     "Sid": "DeepLearningContainersPull", "Effect": "Allow", "Principal": "*",
     "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
     "Resource": "*"}]}
+
+
+_REGISTRY_ARN = re.compile(r"^(?P<prefix>arn:[^:]+:sagemaker:[^:]*:\d{12}):model-package(-group)?/(?P<group>[^/]+)")
 
 
 def account_of(arn: str) -> str:
@@ -165,7 +169,7 @@ class Directory:
             simulation["resourcePolicy"] = resource_policy
         answer = self.engine.simulate(simulation)
         allowed = answer.get("decision") == "Allowed"
-        reason = "" if allowed else self._reason(answer, request, policies, resource_policy)
+        reason = "" if allowed else self._reason(answer, request, policies, resource_policy, role.account)
         with self._lock:
             self.decisions.append((request, allowed, reason))
         if not allowed:
@@ -184,19 +188,25 @@ class Directory:
             return role.trust if role else None
         if service == "ecr":
             return self.repository_policies.get(request.resource, PUBLIC_IMAGE_POLICY)
-        if service == "sagemaker" and ":model-package" in request.resource:
-            group = request.resource.split(":model-package", 1)[1].lstrip("-group").strip("/").split("/")[0]
-            prefix = request.resource.split(":model-package")[0]
-            return self.group_policies.get(f"{prefix}:model-package-group/{group}")
+        registry = _REGISTRY_ARN.match(request.resource) if service == "sagemaker" else None
+        if registry:
+            return self.group_policies.get(f"{registry.group('prefix')}:model-package-group/{registry.group('group')}")
         return None
 
     @staticmethod
-    def _reason(answer: dict, request: Request, policies: list[Policy], resource_policy: dict | None) -> str:
+    def _reason(answer: dict, request: Request, policies: list[Policy], resource_policy: dict | None,
+                account: str) -> str:
         if answer.get("decision") == "Error":
             return f"the policy engine rejected the request: {json.dumps(answer.get('errors'))[:300]}"
         if answer.get("deniedBy"):
             return f"explicitly denied by {', '.join(answer['deniedBy'])}"
         names = ", ".join(p.name for p in policies) or "none"
+        other = request.resource_account not in (None, account)
+        if other and (resource_policy is None or answer.get("resource") not in ("Allowed", "AllowedForAccount")):
+            shared = "has no resource policy" if resource_policy is None else "has a resource policy that"
+            return (f"the resource is in account {request.resource_account}, which {shared} does not allow "
+                    f"{account} (cross-account access needs the resource policy and the identity policy)"
+                    .replace("has no resource policy does not allow", "has no resource policy allowing"))
         if answer.get("identity") not in ("Allowed", None):
             return f"no statement of its identity policies ({names}) allows it"
         if resource_policy is not None and answer.get("resource") not in ("Allowed", "AllowedForAccount"):

@@ -53,6 +53,11 @@ def test_registry_calls_name_the_package_version_they_create_or_read():
         "ModelPackageGroupName": "arn:aws:sagemaker:us-east-1:222222222222:model-package-group/g"}, "us-east-1",
         "111111111111", None)
     assert other.resource_account == "222222222222", "another account's group is a cross-account request"
+    (listing,) = sagemaker_requests(ROLE, "ListModelPackages", {
+        "ModelPackageGroupName": "arn:aws:sagemaker:us-east-1:222222222222:model-package-group/g"}, "us-east-1",
+        "111111111111", None)
+    assert (listing.resource, listing.resource_account) == (
+        "arn:aws:sagemaker:us-east-1:222222222222:model-package/g/*", "222222222222")
 
 
 def test_a_denied_request_fails_in_the_client_with_accessdenied_naming_role_action_and_reason():
@@ -76,3 +81,25 @@ def test_a_denied_request_fails_in_the_client_with_accessdenied_naming_role_acti
                                aws_access_key_id="AKIAUNKNOWN", aws_secret_access_key="x")
         with pytest.raises(ClientError, match="AccessDenied"):
             unknown.get_object(Bucket="data", Key="a/x")
+
+
+def test_another_accounts_registry_is_listed_only_where_its_group_policy_shares_it():
+    from rehearsal.iam import AccessDenied, PolicyEngine
+
+    release_role = "arn:aws:iam::555555555555:role/release"
+    group = "arn:aws:sagemaker:us-east-1:222222222222:model-package-group/textclf-dev"
+    directory = Directory(PolicyEngine())
+    try:
+        directory.roles[release_role] = RoleRecord(release_role, "555555555555", {}, [Policy("reads-dev", {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:ListModelPackages",
+                                                    "Resource": [group, group.replace("-group/", "/") + "/*"]}]})])
+        (listing,) = sagemaker_requests(release_role, "ListModelPackages", {"ModelPackageGroupName": group},
+                                        "us-east-1", "555555555555", None)
+        with pytest.raises(AccessDenied, match="resource policy"):
+            directory.check(listing)
+        directory.group_policies[group] = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::555555555555:root"},
+            "Action": "sagemaker:ListModelPackages", "Resource": group.replace("-group/", "/") + "/*"}]}
+        directory.check(listing)
+    finally:
+        directory.engine.close()
