@@ -93,3 +93,15 @@ def test_a_bad_release_file_fails_synth_naming_the_fix(tmp_path, content, messag
     with pytest.raises(ConfigError, match=message) as error:
         Release.read(path)
     assert "Fix:" in str(error.value)
+
+
+def test_the_release_step_imports_nothing_its_codebuild_step_does_not_install():
+    # ResolveRelease installs only boto3; cli.release shares the digest's metadata key with the pipeline definition.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    blocked = "import sys\nfor m in ('aws_cdk', 'constructs', 'cdk_nag', 'torch', 'transformers'): sys.modules[m] = None\n"
+    result = subprocess.run([sys.executable, "-c", blocked + "import cli.release"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr
