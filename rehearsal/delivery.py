@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rehearsal import synth
 from rehearsal.deploy import Deployment, Stack, publish_assets
-from rehearsal.iam import AccessDenied, Request
+from rehearsal.iam import Request
 from rehearsal.run import ACCOUNTS, ROOT, SINGLE_ACCOUNT, TOOLING_ACCOUNT, Rehearsal, RehearsalFailed
 
 PROMOTED = ("dev", "staging", "prod")
@@ -126,5 +126,3 @@ def _build_command(delivery: Stack, needle: str):
             return resource, next(c for c in commands if needle in c)
     raise RehearsalFailed(f"the delivery pipeline has no build step running {needle!r}")
 
-
-__all__ = ["rehearse_delivery", "AccessDenied"]
