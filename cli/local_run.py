@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tarfile
 import time
 from pathlib import Path
 
@@ -58,15 +57,6 @@ def evaluation_folder(rehearsal_out: Path) -> Path | None:
     """Where the pipeline's Evaluate job left evaluation.json and its charts."""
     found = sorted(rehearsal_out.glob("jobs/*/*-Evaluate/opt-ml/processing/evaluation"))
     return found[-1] if found else None
-
-
-def package(model_dir: Path, archive: Path) -> Path:
-    """model.tar.gz with the model directory's contents at its root, as SageMaker writes it."""
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(model_dir.iterdir()):
-            tar.add(path, arcname=path.name)
-    return archive
 
 
 def write_report(out: Path, synth_lines: list[str], outcome, timings: dict[str, float]) -> Path:

@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
@@ -27,18 +28,25 @@ class StackSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def synthesize(stage: str, outdir: Path) -> None:
-    """Run the pinned CDK CLI; raises with its stderr when synth (or cdk-nag) fails."""
+def synthesize(stage: str, outdir: Path, *, context: Mapping[str, str] | None = None, project: Path = ROOT,
+               without: Sequence[str] = ()) -> None:
+    """Run the pinned CDK CLI; raises with its stderr when synth (or cdk-nag) fails.
+
+    ``context`` adds ``-c`` values; ``project`` is the folder whose cdk.json the CLI reads; ``without``
+    names environment variables the synth must not see (credentials, a default account).
+    """
     # The CLI leaves other stages' nested assemblies behind; the summary must show only this synth.
     for stale in outdir.glob("assembly-*"):
         shutil.rmtree(stale)
     for stale in outdir.glob("*.template.json"):
         stale.unlink()
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env = {name: value for name, value in os.environ.items() if name not in without}
+    env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
     # --app pins this interpreter, so synth works whether or not a venv is activated.
-    command = [str(CDK_CLI), "synth", "--app", f"{sys.executable} app.py", "-c", f"stage={stage}", "-o", str(outdir), "-q"]
-    result = subprocess.run(command,
-                            cwd=ROOT, env=env, capture_output=True, text=True)
+    command = [str(CDK_CLI), "synth", "--app", f"{sys.executable} {ROOT / 'app.py'}", "-c", f"stage={stage}",
+               *[part for key, value in (context or {}).items() for part in ("-c", f"{key}={value}")],
+               "-o", str(outdir), "-q"]
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"cdk synth failed:\n{result.stderr.strip()}")
 

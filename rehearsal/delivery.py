@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from rehearsal import synth
-from rehearsal.deploy import Deployment, Stack, publish_assets
+from rehearsal.deploy import Stack
 from rehearsal.iam import Request
 from rehearsal.run import ACCOUNTS, ROOT, SINGLE_ACCOUNT, TOOLING_ACCOUNT, Rehearsal, RehearsalFailed
 
@@ -33,7 +33,7 @@ def rehearse_delivery(rehearsal: Rehearsal) -> None:
     started = report.step(f"Synthesize the delivery pipeline and its stages ({rehearsal.options.layout} layout)")
     assembly = synth.synthesize(rehearsal.work / "cdk.out", context={"stage": "delivery"}, project_context=project)
     report.status("synth Delivery + Dev, Staging, Prod", "ok", started)
-    delivery_deployment, delivery = rehearsal.deploy(synth.stack_named(assembly, "Delivery"), tooling)
+    _, delivery = rehearsal.deploy(synth.stack_named(assembly, "Delivery"), tooling)
     deployments = {name: rehearsal.deploy(_stage_artifact(assembly, name), accounts[name]) for name in PROMOTED}
 
     package = rehearsal.train_and_register(deployments["dev"][1], accounts["dev"])
@@ -45,8 +45,7 @@ def rehearse_delivery(rehearsal: Rehearsal) -> None:
                                 context={"stage": "delivery", "release": str(release_file)}, project_context=project)
     report.status("synth with -c release", "ok", started)
     for name in PROMOTED:
-        deployment, _ = deployments[name]
-        stack = _release(rehearsal, deployment, _stage_artifact(released, name), accounts[name])
+        _, stack = rehearsal.deploy(_stage_artifact(released, name), accounts[name], onto=deployments[name][0])
         if name in SMOKE_TESTED:
             smoke_role = check_smoke_access(rehearsal, delivery, stack, name)
             rehearsal.report.status(f"{name}: smoke role may invoke the endpoint", "ok", time.perf_counter(), smoke_role)
@@ -55,20 +54,6 @@ def rehearse_delivery(rehearsal: Rehearsal) -> None:
 
 def _stage_artifact(assembly: Path, name: str) -> synth.StackArtifact:
     return synth.stack_named(assembly, f"{name.capitalize()}-Mlops")
-
-
-def _release(rehearsal: Rehearsal, deployment: Deployment, artifact: synth.StackArtifact, account: str) -> Stack:
-    started = rehearsal.report.step(f"Deploy the release to {artifact.name} (account {account})")
-    if artifact.assets_path:
-        publish_assets(rehearsal.cloud, artifact.assets_path, account=account, region=rehearsal.region)
-    try:
-        stack = deployment.update(artifact.template)
-    except Exception as error:
-        rehearsal.report.status(f"deploy {artifact.name}", "FAILED", started, str(error))
-        raise RehearsalFailed(str(error)) from error
-    copies = [r.attributes.get("ModelDataUrl") for r in stack.resources.values() if r.type == "Custom::ReleasedModel"]
-    rehearsal.report.status(f"deploy {artifact.name}", "ok", started, f"serves its copy {copies[0] if copies else '-'}")
-    return stack
 
 
 def resolve_release(rehearsal: Rehearsal, delivery: Stack, tooling: str) -> Path:

@@ -16,7 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from rehearsal import ROOT
+
 ENGINE = Path(__file__).with_name("policy_engine.mjs")
 
 

@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rehearsal.cloud import Cloud
-from rehearsal.iam import AccessDenied, Request
+from rehearsal.iam import AccessDenied, Directory, Request
 from rehearsal.pipeline import Execution, StepError
 
 OPT_ML = Path("/opt/ml")
@@ -133,16 +133,18 @@ def check_start(context: JobContext, action: str, job_name: str, arguments: dict
                                 context=(("kms:GrantIsForAWSResource", "true"),)))
 
 
-def check_image_pull(context: JobContext, role: str, image: str) -> None:
-    """What SageMaker does with the job role before the container starts: pull the image from ECR."""
+def check_image_pull(directory: Directory, role: str, image: str, *, only_sources: set[str] | None = None) -> None:
+    """What SageMaker does with the job's (or model's) role before the container starts: pull the image from ECR.
+
+    ``only_sources``: the role's policies that exist at that moment of a deployment (``Directory.check``).
+    """
     registry, _, repository_and_tag = image.partition("/")
     owner, region = registry.split(".")[0], registry.split(".")[3]
     repository = repository_and_tag.split(":")[0].split("@")[0]
     arn = f"arn:aws:ecr:{region}:{owner}:repository/{repository}"
-    directory = context.cloud.directory
-    directory.check(Request(role, "ecr:GetAuthorizationToken", "*"))
+    directory.check(Request(role, "ecr:GetAuthorizationToken", "*"), only_sources=only_sources)
     for action in ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
-        directory.check(Request(role, action, arn, owner))
+        directory.check(Request(role, action, arn, owner), only_sources=only_sources)
 
 
 def _bool(value) -> str | None:
@@ -204,14 +206,27 @@ def run_container(context: JobContext, job_root: Path, command: list[str], env: 
 
 
 # ---- Training ------------------------------------------------------------------------------------------
+def start_job(context: JobContext, execution: Execution, step: dict, arguments: dict, *, operation: str,
+              resources: dict, image: str) -> str:
+    """What happens before a job's container starts; returns the job name Pipelines gives it.
+
+    SageMaker validates the request, authorizes the pipeline role (Create*Job, PassRole, the volume
+    key's grant), and pulls the image as the job role.
+    """
+    job_name = f"pipelines-{execution.execution_id[:12]}-{step['Name']}"[:63]
+    kind = operation.removeprefix("Create")
+    validate_request(operation, {**arguments, f"{kind}Name": job_name})
+    check_start(context, f"sagemaker:{operation}", job_name, arguments, resources)
+    check_image_pull(context.cloud.directory, arguments["RoleArn"], image)
+    return job_name
+
+
 def training_step(context: JobContext) -> Callable[[dict, dict, Execution], dict]:
     def run(step: dict, arguments: dict, execution: Execution) -> dict:
-        job_name = f"pipelines-{execution.execution_id[:12]}-{step['Name']}"[:63]
-        role = arguments["RoleArn"]
-        validate_request("CreateTrainingJob", {**arguments, "TrainingJobName": job_name})
         try:
-            check_start(context, "sagemaker:CreateTrainingJob", job_name, arguments, arguments["ResourceConfig"])
-            check_image_pull(context, role, arguments["AlgorithmSpecification"]["TrainingImage"])
+            job_name = start_job(context, execution, step, arguments, operation="CreateTrainingJob",
+                                 resources=arguments["ResourceConfig"],
+                                 image=arguments["AlgorithmSpecification"]["TrainingImage"])
             return TrainingJob(context, job_name, arguments).run()
         except (AccessDenied, OSError, ClientError, BotoCoreError) as error:
             raise _as_step_error(error) from error
@@ -286,26 +301,29 @@ class TrainingJob:
             os.killpg(process.pid, signal.SIGTERM)
 
     def _upload_model(self, root: Path) -> str:
-        archive = self.folder / "model.tar.gz"
-        with tarfile.open(archive, "w:gz") as tar:
-            for path in sorted((root / "model").iterdir()):
-                tar.add(path, arcname=path.name)
+        archive = pack_model_dir(root / "model", self.folder / "model.tar.gz")
         bucket, prefix = split_uri(self.arguments["OutputDataConfig"]["S3OutputPath"])
         key = f"{prefix.rstrip('/')}/{self.name}/output/model.tar.gz".lstrip("/")
         self.s3.upload_file(str(archive), bucket, key)
         return f"s3://{bucket}/{key}"
 
 
+def pack_model_dir(model_dir: Path, archive: Path) -> Path:
+    """model.tar.gz with the model directory's contents at its root, as SageMaker writes it after training."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.iterdir()):
+            tar.add(path, arcname=path.name)
+    return archive
+
+
 # ---- Processing ------------------------------------------------------------------------------------
 def processing_step(context: JobContext) -> Callable[[dict, dict, Execution], dict]:
     def run(step: dict, arguments: dict, execution: Execution) -> dict:
-        job_name = f"pipelines-{execution.execution_id[:12]}-{step['Name']}"[:63]
-        role = arguments["RoleArn"]
-        validate_request("CreateProcessingJob", {**arguments, "ProcessingJobName": job_name})
         try:
-            check_start(context, "sagemaker:CreateProcessingJob", job_name, arguments,
-                        arguments["ProcessingResources"]["ClusterConfig"])
-            check_image_pull(context, role, arguments["AppSpecification"]["ImageUri"])
+            job_name = start_job(context, execution, step, arguments, operation="CreateProcessingJob",
+                                 resources=arguments["ProcessingResources"]["ClusterConfig"],
+                                 image=arguments["AppSpecification"]["ImageUri"])
             outputs = run_processing(context, job_name, arguments)
             execution.property_files[step["Name"]] = read_property_files(context, step, outputs)
             return {"ProcessingJobName": job_name, "ProcessingOutputConfig": {"Outputs": {

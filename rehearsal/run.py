@@ -20,13 +20,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal import jobs, synth
+from rehearsal import ROOT, jobs, synth
 from rehearsal.cloud import Cloud
 from rehearsal.deploy import CREATORS, DeployError, Deployment, Stack, publish_assets
-from rehearsal.iam import AccessDenied, Request
+from rehearsal.gateway import s3_requests
+from rehearsal.iam import AccessDenied
 from rehearsal.pipeline import Execution, PipelineFailed
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sst2_sample"
 LABELS = "negative,positive"
 SINGLE_ACCOUNT = "111111111111"
@@ -91,11 +91,11 @@ class Rehearsal:
             deployment, stack = self.destroy_and_redeploy(deployment, artifact, account)
         package = self.train_and_register(stack, account)
         self.approve(package, account)
-        started = self.report.step(f"Serve the approved package on stage {name} (-c model_package_arn)")
+        started = self.report.step(f"Synthesize stage {name} serving the approved package (-c model_package_arn)")
         assembly = synth.synthesize(self.work / "cdk.out-serving",
                                     context={"stage": name, "model_package_arn": package})
-        updated = deployment.update(self._one_stack(assembly, name).template)
-        self.report.status(f"deploy {artifact.name} with serving", "ok", started)
+        self.report.status("synth with -c model_package_arn", "ok", started)
+        _, updated = self.deploy(self._one_stack(assembly, name), account, onto=deployment)
         self.serve_and_smoke(updated, name)
 
     @staticmethod
@@ -103,18 +103,27 @@ class Rehearsal:
         return synth.stack_named(assembly, f"{name.capitalize()}-Mlops")
 
     # ---- deploy ------------------------------------------------------------------------------------
-    def deploy(self, artifact: synth.StackArtifact, account: str) -> tuple[Deployment, Stack]:
+    def deploy(self, artifact: synth.StackArtifact, account: str, *,
+               onto: Deployment | None = None) -> tuple[Deployment, Stack]:
+        """`cdk deploy`: publish the artifact's assets, then create the stack (or update ``onto``'s) from its template."""
         started = self.report.step(f"Deploy {artifact.name} to account {account} (emulated)")
         if artifact.assets_path:
             publish_assets(self.cloud, artifact.assets_path, account=account, region=self.region)
-        deployment = self.deployment(account)
-        try:
-            stack = deployment.create(artifact.name, artifact.template)
-        except Exception as error:
-            self.report.status(f"deploy {artifact.name}", "FAILED", started, str(error))
-            raise RehearsalFailed(str(error)) from error
-        self.report.status(f"deploy {artifact.name}", "ok", started, f"{len(stack.resources)} resources")
+        deployment = onto or self.deployment(account)
+        stack = self._attempt(f"deploy {artifact.name}", started, lambda: (
+            deployment.update(artifact.template) if onto else deployment.create(artifact.name, artifact.template)))
+        copies = [r.attributes["ModelDataUrl"] for r in stack.resources.values() if r.type == "Custom::ReleasedModel"]
+        self.report.status(f"deploy {artifact.name}", "ok", started, f"{len(stack.resources)} resources" +
+                           "".join(f"; serves its copy {url}" for url in copies))
         return deployment, stack
+
+    def _attempt(self, name: str, started: float, action):
+        """Run one deployment action; what CloudFormation would fail is reported and ends the rehearsal."""
+        try:
+            return action()
+        except Exception as error:
+            self.report.status(name, "FAILED", started, str(error))
+            raise RehearsalFailed(str(error)) from error
 
     def deployment(self, account: str) -> Deployment:
         from rehearsal import custom_resources
@@ -129,11 +138,25 @@ class Rehearsal:
         with only the policies CloudFormation is sure to have created by then."""
         started = time.perf_counter()
         try:
-            check_model_role(self.cloud, deployment.stack, logical_id, self)
+            self._check_model_role(deployment.stack, logical_id)
         except AccessDenied as denied:
             self.report.status(f"create endpoint {logical_id}", "FAILED", started, str(denied))
             raise RehearsalFailed(f"{deployment.stack.name}/{logical_id}: endpoint creation fails: {denied}") from denied
         return CREATORS["AWS::SageMaker::Endpoint"](deployment, logical_id, properties)
+
+    def _check_model_role(self, stack: Stack, logical_id: str) -> None:
+        """The model role reads the model data and pulls the image, with the policies that exist before ``logical_id``."""
+        model = stack.of_type("AWS::SageMaker::Model")[0]
+        role = model.properties["ExecutionRoleArn"]
+        container, data_url = self.model_container(stack, model)
+        sources = {r for r in stack.exists_before(logical_id)
+                   if stack.template["Resources"][r]["Type"] == "AWS::IAM::Policy"}
+        directory = self.cloud.directory
+        bucket, key = jobs.split_uri(data_url)
+        # The same mapping the gateway applies to a GET of that object (s3:GetObject, kms:Decrypt through S3).
+        for request in s3_requests(role, "GET", f"/{bucket}/{key}", {}, {}, directory, stack.region):
+            directory.check(request, only_sources=sources)
+        jobs.check_image_pull(directory, role, container["Image"], only_sources=sources)
 
     def destroy_and_redeploy(self, deployment: Deployment, artifact: synth.StackArtifact,
                              account: str) -> tuple[Deployment, Stack]:
@@ -141,11 +164,8 @@ class Rehearsal:
         started = self.report.step(f"Destroy {artifact.name}, then deploy it again")
         retained = deployment.delete()
         again = self.deployment(account)
-        try:
-            stack = again.create(artifact.name, artifact.template)
-        except Exception as error:
-            self.report.status(f"redeploy {artifact.name}", "FAILED", started, str(error))
-            raise RehearsalFailed(str(error)) from error
+        stack = self._attempt(f"redeploy {artifact.name}", started,
+                              lambda: again.create(artifact.name, artifact.template))
         self.report.status(f"destroy + redeploy {artifact.name}", "ok", started,
                            f"retained: {', '.join(retained) or 'nothing'}")
         return again, stack
@@ -261,26 +281,6 @@ class Rehearsal:
                                                    **primary.get("Environment", {})}}
             return merged, container["ModelDataUrl"]
         return primary, primary["ModelDataUrl"]
-
-
-def check_model_role(cloud: Cloud, stack: Stack, logical_id: str, rehearsal: Rehearsal) -> None:
-    """What SageMaker does with the execution role when this Model/Endpoint resource is created."""
-    model = stack.of_type("AWS::SageMaker::Model")[0]
-    role = model.properties["ExecutionRoleArn"]
-    container, data_url = rehearsal.model_container(stack, model)
-    sources = {r for r in stack.exists_before(logical_id) if stack.template["Resources"][r]["Type"] == "AWS::IAM::Policy"}
-    context = jobs.JobContext(cloud=cloud, account=stack.account, region=stack.region, pipeline_role=role,
-                              workdir=rehearsal.work)
-    bucket, key = jobs.split_uri(data_url)
-    record = cloud.directory.buckets.get(bucket)
-    requests = [Request(role, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", record.account if record else None,
-                        (("s3:ResourceAccount", record.account if record else ""),))]
-    if record and record.key_arn:
-        requests.append(Request(role, "kms:Decrypt", record.key_arn, record.key_arn.split(":")[4],
-                                (("kms:ViaService", f"s3.{record.region}.amazonaws.com"),)))
-    for request in requests:
-        cloud.directory.check(request, only_sources=sources)
-    jobs.check_image_pull(context, role, container["Image"])
 
 
 @dataclass

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
+from rehearsal import ROOT
 
 
 class SynthFailed(RuntimeError):
@@ -38,7 +34,10 @@ class StackArtifact:
 
 
 def synthesize(outdir: Path, *, context: dict[str, str], project_context: dict | None = None) -> Path:
-    """``cdk synth`` into ``outdir``; ``project_context`` replaces cdk.json's context (a scratch copy)."""
+    """``cdk synth`` into ``outdir``, as `textclf synth` runs it; ``project_context`` replaces cdk.json's context
+    (in a scratch copy). The caller's credentials and default account are kept out: accounts come from config."""
+    from cli import synth_report
+
     project = ROOT
     if project_context is not None:
         project = outdir.parent / f"{outdir.name}-project"
@@ -46,15 +45,12 @@ def synthesize(outdir: Path, *, context: dict[str, str], project_context: dict |
         settings = json.loads((ROOT / "cdk.json").read_text())
         settings["context"] = project_context
         (project / "cdk.json").write_text(json.dumps(settings, indent=2))
-    command = [str(CDK_CLI), "synth", "--app", f"{sys.executable} {ROOT / 'app.py'}", "-o", str(outdir), "-q"]
-    for key, value in context.items():
-        command += ["-c", f"{key}={value}"]
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    for variable in ("CDK_DEFAULT_ACCOUNT", "AWS_PROFILE", "AWS_ACCESS_KEY_ID"):
-        env.pop(variable, None)
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SynthFailed(f"cdk synth failed:\n{result.stderr.strip()[-4000:]}")
+    extra = {key: value for key, value in context.items() if key != "stage"}
+    try:
+        synth_report.synthesize(context["stage"], outdir, context=extra, project=project,
+                                without=("CDK_DEFAULT_ACCOUNT", "AWS_PROFILE", "AWS_ACCESS_KEY_ID"))
+    except RuntimeError as error:
+        raise SynthFailed(str(error)[-4000:]) from error
     return outdir
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from benchmarks.load import run_load
-from cli import local_run
 from cli.local_endpoint import EndpointError, LocalEndpoint, free_port, invoke, ping
+from rehearsal.jobs import pack_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_sixteen_concurrent_clients_get_every_answer(endpoint):
 
 
 def test_a_model_tar_gz_is_served_as_sagemaker_unpacks_it(served_model_dir, tmp_path):
-    archive = local_run.package(served_model_dir, tmp_path / "model.tar.gz")
+    archive = pack_model_dir(served_model_dir, tmp_path / "model.tar.gz")
     with LocalEndpoint(archive, port=free_port(), workers=1) as endpoint:
         status, body = invoke(endpoint.url, '{"inputs": "great"}', accept="text/csv")
     assert status == 200 and body.decode().split(",")[0] in ("negative", "positive")

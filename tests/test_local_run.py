@@ -1,19 +1,10 @@
-"""`textclf local-run` building blocks: the registry's model.tar.gz layout and the report's evaluation section."""
+"""`textclf local-run`: the report's evaluation section, from the pipeline's own Evaluate output."""
 
 from __future__ import annotations
 
 import json
-import tarfile
 
 from cli import local_run
-
-
-def test_model_tar_gz_has_the_model_directory_at_its_root(served_model_dir, tmp_path):
-    archive = local_run.package(served_model_dir, tmp_path / "registry" / "model.tar.gz")
-    with tarfile.open(archive) as tar:
-        names = set(tar.getnames())
-    assert {"config.json", "model.safetensors", "labels.json", "code/inference.py"} <= names
-    assert not any(name.startswith(served_model_dir.name + "/") for name in names)
 
 
 def test_the_report_shows_the_pipelines_own_evaluation_and_its_charts(tmp_path):
