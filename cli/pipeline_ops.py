@@ -35,13 +35,32 @@ def clients(config: StageConfig):
 def start(args: argparse.Namespace) -> int:
     config = stage_config(args.stage)
     sagemaker, _ = clients(config)
-    parameters = [{"Name": name, "Value": value} for name, value in _parse_params(args.param)]
+    pairs = _parse_params(args.param)
+    pipeline = config.distillation_pipeline_name if args.pipeline == "distillation" else config.pipeline_name
+    if args.teacher_package:
+        # Resolved here, at start: synth makes no lookups, and the pipeline records which package taught.
+        pipeline = config.distillation_pipeline_name
+        arn, url = teacher_model_data(sagemaker, config, args.teacher_package)
+        pairs += [("TeacherModelDataUrl", url), ("TeacherPackageArn", arn)]
+        print(f"teacher: {arn} ({url})")
     response = sagemaker.start_pipeline_execution(
-        PipelineName=config.pipeline_name, PipelineParameters=parameters,
+        PipelineName=pipeline, PipelineParameters=[{"Name": name, "Value": value} for name, value in pairs],
         PipelineExecutionDescription=args.description or "started with textclf pipeline start",
     )
     print(f"started {response['PipelineExecutionArn']}")
     return 0
+
+
+def teacher_model_data(sagemaker, config: StageConfig, package: str) -> tuple[str, str]:
+    """An approved package's ARN and model.tar.gz URL, to replace the distillation pipeline's TrainTeacher."""
+    arn = _package_arn(sagemaker, config, package)
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    status = described.get("ModelApprovalStatus")
+    if status != "Approved":
+        raise ConfigError(f"--teacher-package: {arn} is {status}, and only an approved package may teach. "
+                          "Fix: approve it (`textclf pipeline approve`) or pick an approved version "
+                          "(`textclf pipeline packages`).")
+    return arn, described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
 
 
 def packages(args: argparse.Namespace) -> int:
@@ -143,8 +162,13 @@ def add_parser(commands) -> None:
                                    description=__doc__.splitlines()[0])
     actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("start", help="start an execution of the stage's training pipeline")
+    run.add_argument("--pipeline", choices=("training", "distillation"), default="training",
+                     help="the fine-tune pipeline, or distillation (teacher, then student)")
+    run.add_argument("--teacher-package", default=None, metavar="VERSION_OR_ARN",
+                     help="distill from this approved package of the stage's group instead of training a teacher "
+                          "(implies --pipeline distillation)")
     run.add_argument("--param", action="append", metavar="NAME=VALUE",
-                     help="override a pipeline parameter, e.g. Epochs=2 or Mode=distill (repeatable)")
+                     help="override a pipeline parameter, e.g. Epochs=2 or Temperature=3 (repeatable)")
     run.add_argument("--description", default=None, help="a note stored with the execution")
     run.set_defaults(handler=guarded(start))
     listing = actions.add_parser("packages", help="list the stage's model packages with accuracy and macro F1")

@@ -292,7 +292,8 @@ class TrainingJob:
 
     def _watch(self, line: str, process: subprocess.Popen) -> None:
         interruption = self.context.interruption
-        if not interruption or self.interrupted_in is not None or not line.startswith("train: step="):
+        # One interruption per execution: the first job to reach the step is reclaimed, once.
+        if not interruption or interruption.happened or not line.startswith("train: step="):
             return
         if int(line.split("=", 1)[1].split()[0]) >= interruption.at_step:
             interruption.happened.append(self.name)

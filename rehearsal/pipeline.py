@@ -125,7 +125,8 @@ class Execution:
         finally:
             record.seconds = time.perf_counter() - started
             self.on_step(record)
-        for branch_step in branch:
+        # A branch is a DAG of its own: a step may need another step of the same branch.
+        for branch_step in self._ordered(branch):
             self._run_step(branch_step)
 
     def _with_retries(self, step: dict, record: StepRecord) -> dict:

@@ -58,6 +58,7 @@ class StageConfig:
     use_spot: bool
     training_network_isolation: bool
     base_model: str
+    teacher_base_model: str
     max_runtime_seconds: int
     max_wait_seconds: int
     serverless_memory_mb: int
@@ -73,6 +74,8 @@ class StageConfig:
     retain_stateful_resources: bool
     min_accuracy: float
     regression_margin: float
+    min_class_recall: float
+    min_teacher_ratio: float
     pipeline_schedule: str | None
     registry_consumer_accounts: list
 
@@ -90,6 +93,10 @@ class StageConfig:
     def pipeline_name(self) -> str:
         """SageMaker requires a name; derived from config so the operator CLI finds it without AWS lookups."""
         return f"{self.name_prefix}-{self.name}-training"
+
+    @property
+    def distillation_pipeline_name(self) -> str:
+        return f"{self.name_prefix}-{self.name}-distillation"
 
     @property
     def model_package_group_name(self) -> str:
@@ -260,9 +267,13 @@ def _check_pipeline(c: StageConfig) -> None:
         _fail(c, "min_accuracy", "must be a fraction within 0..1", "use e.g. 0.85 for 85%.")
     if not 0.0 <= c.regression_margin <= 1.0:
         _fail(c, "regression_margin", "must be a fraction within 0..1", "use e.g. 0.01 for one accuracy point.")
-    if not _MODEL_ID_RE.match(c.base_model):
-        _fail(c, "base_model", "must be a folder name under base-models/ (letters, digits, '.', '_', '-')",
-              'use e.g. "distilbert-base-uncased".')
+    for field in ("min_class_recall", "min_teacher_ratio"):
+        if not 0.0 <= getattr(c, field) <= 1.0:
+            _fail(c, field, "must be a fraction within 0..1", "use e.g. 0.7 for a recall floor, 0.97 for a teacher ratio.")
+    for field, example in (("base_model", "distilbert-base-uncased"), ("teacher_base_model", "bert-base-uncased")):
+        if not _MODEL_ID_RE.match(getattr(c, field)):
+            _fail(c, field, "must be a folder name under base-models/ (letters, digits, '.', '_', '-')",
+                  f'use e.g. "{example}".')
     if c.pipeline_schedule is not None and not _SCHEDULE_RE.match(c.pipeline_schedule):
         _fail(c, "pipeline_schedule", "not an EventBridge schedule expression",
               'use e.g. "rate(7 days)" or "cron(0 3 ? * MON *)", or null for no schedule.')

@@ -10,7 +10,7 @@ from constructs import Construct
 from stacks.config import StageConfig
 from stacks.delivery_config import Release
 from stacks.images import images_for
-from stacks.pipeline_definition import PipelineInputs
+from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.registry import ModelRegistry
 from stacks.roles import Roles, smoke_test_role
 from stacks.released_model import ReleasedModel
@@ -68,14 +68,26 @@ class MlopsStack(Stack):
             consumer_accounts=config.registry_consumer_accounts,
         )
         self.code = CodeBundle(self, "CodeBundle")
+        inputs = self._pipeline_inputs(config)
         self.training_pipeline = TrainingPipeline(
             self,
             "TrainingPipeline",
             pipeline_name=config.pipeline_name,
-            inputs=self._pipeline_inputs(config),
+            description="Fine-tune, evaluate as served, and register a text classifier if it passes the gate",
+            definition=definition(inputs),
             execution_role=self.roles.pipeline_execution,
             training_data=self.storage.training_data,
             schedule=config.pipeline_schedule,
+        )
+        # Beside the fine-tune pipeline rather than a mode of it: two training jobs, a teacher evaluation
+        # and a teacher-ratio gate are a different DAG, and Studio shows each flow as it runs.
+        self.distillation_pipeline = TrainingPipeline(
+            self,
+            "DistillationPipeline",
+            pipeline_name=config.distillation_pipeline_name,
+            description="Train or take a teacher, distill a student, register the student if it passes the gate",
+            definition=distillation_definition(inputs),
+            execution_role=self.roles.pipeline_execution,
         )
         self._grant_pipeline_access()
         if forward_package_events:
@@ -91,7 +103,8 @@ class MlopsStack(Stack):
         for location in (storage.datasets, storage.base_models):
             location.grant_read(roles.training)
         storage.checkpoints.grant_read_write(roles.training)
-        storage.training_output.grant_write(roles.training)
+        # Read too: a distillation student's teacher channel is a training job's model.tar.gz.
+        storage.training_output.grant_read_write(roles.training)
 
         storage.datasets.grant_read(roles.processing)
         storage.training_output.grant_read(roles.processing)
@@ -113,6 +126,7 @@ class MlopsStack(Stack):
             code_file=self.code.file_name,
             dataset_uri=storage.datasets.uri,
             base_model_uri=f"{storage.base_models.uri}{config.base_model}/",
+            teacher_base_model_uri=f"{storage.base_models.uri}{config.teacher_base_model}/",
             output_uri=storage.training_output.uri,
             evaluation_uri=storage.evaluations.uri,
             checkpoint_uri=storage.checkpoints.uri,
@@ -127,6 +141,9 @@ class MlopsStack(Stack):
             network_isolation=config.training_network_isolation,
             min_accuracy=config.min_accuracy,
             regression_margin=config.regression_margin,
+            min_class_recall=config.min_class_recall,
+            min_teacher_ratio=config.min_teacher_ratio,
+            serve_int8=config.serverless_int8,
         )
 
     def _grant_pipeline_access(self) -> None:
@@ -204,6 +221,7 @@ class MlopsStack(Stack):
             "ModelExecutionRoleArn": self.roles.model_execution.role_arn,
             "PipelineExecutionRoleArn": self.roles.pipeline_execution.role_arn,
             "TrainingPipelineName": self.training_pipeline.pipeline.pipeline_name,
+            "DistillationPipelineName": self.distillation_pipeline.pipeline.pipeline_name,
             "ModelPackageGroupName": self.registry.group_name,
             "PackageEventsTopicArn": self.registry.events_topic.topic_arn,
         }

@@ -1,10 +1,11 @@
-"""The SageMaker Pipeline definition, written as the documented pipeline-definition JSON.
+"""The SageMaker Pipeline definitions, written as the documented pipeline-definition JSON.
 
-Steps: Train (spot, checkpointed) -> Evaluate (processing, property files) -> CheckAccuracy
--> Register (PendingManualApproval) or AccuracyTooLow (Fail). Each step's ``Arguments`` is
-the request of the API it calls (CreateTrainingJob, CreateProcessingJob, CreateModelPackage),
-less the job name, which Pipelines generates. Values may be CDK tokens: the construct
-serializes the dict with ``Stack.to_json_string``.
+Fine-tune: Train (spot, checkpointed) -> Evaluate -> CheckAccuracy -> Register or AccuracyTooLow.
+Distillation: TeacherGiven? -> [TrainTeacher ->] DistillStudent -> EvaluateStudent (student and teacher)
+-> CheckStudent -> RegisterStudent or StudentRejected. Each step's ``Arguments`` is the request of
+the API it calls (CreateTrainingJob, CreateProcessingJob, CreateModelPackage), less the job name,
+which Pipelines generates. Values may be CDK tokens: the construct serializes the dict with
+``Stack.to_json_string``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ RETRY_POLICIES = [
 ]
 
 
+GATE_FILE = "gate.json"
+# The endpoint reads the evaluation's int8 verdict from this variable (inference/classifier.py).
+INT8_VERIFIED_ENV = "TEXTCLF_INT8_VERIFIED"
+
+
 @dataclass(frozen=True, kw_only=True)
 class PipelineInputs:
     """Everything the definition needs; strings may be CDK tokens."""
@@ -49,6 +55,7 @@ class PipelineInputs:
     code_file: str
     dataset_uri: str
     base_model_uri: str
+    teacher_base_model_uri: str
     output_uri: str
     evaluation_uri: str
     checkpoint_uri: str
@@ -63,6 +70,9 @@ class PipelineInputs:
     network_isolation: bool
     min_accuracy: float
     regression_margin: float
+    min_class_recall: float
+    min_teacher_ratio: float
+    serve_int8: bool
 
 
 def metric_definitions() -> list[dict]:
@@ -71,41 +81,130 @@ def metric_definitions() -> list[dict]:
 
 
 def parameters(inputs: PipelineInputs) -> list[dict]:
-    """Pipeline parameters, overridable per execution (console, CLI, EventBridge)."""
+    """Fine-tune pipeline parameters, overridable per execution (console, CLI, EventBridge)."""
+    return [*_shared_parameters(inputs),
+            {"Name": "Epochs", "Type": "String", "DefaultValue": "3"},
+            {"Name": "LearningRate", "Type": "String", "DefaultValue": "5e-5"},
+            {"Name": "BaseModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri}]
+
+
+def distillation_parameters(inputs: PipelineInputs) -> list[dict]:
+    return [
+        *_shared_parameters(inputs),
+        {"Name": "TeacherEpochs", "Type": "String", "DefaultValue": "3"},
+        {"Name": "TeacherLearningRate", "Type": "String", "DefaultValue": "3e-5"},
+        {"Name": "TeacherBaseModelUri", "Type": "String", "DefaultValue": inputs.teacher_base_model_uri},
+        # An approved teacher's model.tar.gz replaces TrainTeacher; `textclf pipeline start --teacher-package`
+        # resolves it (synth makes no lookups). Empty: train the teacher in this execution.
+        {"Name": "TeacherModelDataUrl", "Type": "String", "DefaultValue": ""},
+        {"Name": "TeacherPackageArn", "Type": "String", "DefaultValue": ""},
+        {"Name": "Epochs", "Type": "String", "DefaultValue": "3"},
+        {"Name": "LearningRate", "Type": "String", "DefaultValue": "5e-5"},
+        # The student: BaseModelUri (DistilBERT by default), or with StudentLayers, e.g. 0,2,4, a copy of
+        # the teacher that keeps only those layers.
+        {"Name": "BaseModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri},
+        {"Name": "StudentLayers", "Type": "String", "DefaultValue": ""},
+        {"Name": "Alpha", "Type": "String", "DefaultValue": "0.5"},
+        {"Name": "Temperature", "Type": "String", "DefaultValue": "3.0"},
+        {"Name": "MinTeacherRatio", "Type": "String", "DefaultValue": str(inputs.min_teacher_ratio)},
+    ]
+
+
+def _shared_parameters(inputs: PipelineInputs) -> list[dict]:
     return [
         {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": inputs.training_instance_type},
         {"Name": "TrainingInstanceCount", "Type": "Integer", "DefaultValue": inputs.training_instance_count},
-        {"Name": "Mode", "Type": "String", "DefaultValue": "finetune"},
-        {"Name": "Epochs", "Type": "String", "DefaultValue": "3"},
-        {"Name": "LearningRate", "Type": "String", "DefaultValue": "5e-5"},
-        {"Name": "Alpha", "Type": "String", "DefaultValue": "0.5"},
-        {"Name": "Temperature", "Type": "String", "DefaultValue": "2.0"},
         {"Name": "TrainDataUri", "Type": "String", "DefaultValue": f"{inputs.dataset_uri}train/"},
         {"Name": "ValidationDataUri", "Type": "String", "DefaultValue": f"{inputs.dataset_uri}validation/"},
         {"Name": "TestDataUri", "Type": "String", "DefaultValue": f"{inputs.dataset_uri}test/"},
-        {"Name": "BaseModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri},
-        # Distillation's teacher; in finetune mode it is attached but unused.
-        {"Name": "TeacherModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri},
         {"Name": "AccuracyThreshold", "Type": "Float", "DefaultValue": inputs.min_accuracy},
+        # Accuracy hides a lopsided model: every class's recall must reach this too.
+        {"Name": "MinClassRecall", "Type": "Float", "DefaultValue": inputs.min_class_recall},
         # Label names in id order, e.g. negative,positive; empty: the data's own label values, sorted.
         {"Name": "Labels", "Type": "String", "DefaultValue": ""},
+        # Evaluations without a gain before training stops and exports its best weights (0: off).
+        {"Name": "EarlyStoppingPatience", "Type": "String", "DefaultValue": "3"},
+        # Evaluate every N steps; 0: at the end of each epoch.
+        {"Name": "EvalSteps", "Type": "String", "DefaultValue": "0"},
     ]
 
 
 def definition(inputs: PipelineInputs) -> dict:
-    register, fail = register_step(inputs), fail_step()
-    return {
-        "Version": "2020-12-01",
-        "Metadata": {},
-        "Parameters": parameters(inputs),
-        "Steps": [train_step(inputs), evaluate_step(inputs), condition_step(register, fail)],
-    }
+    """Fine-tune the base model, evaluate it as served, register it if it passes the gate."""
+    model = _artifacts("Train")
+    steps = _gated_registration(inputs, names=FINETUNE_NAMES, model=model, teacher=None)
+    train = _training_step("Train", inputs, model_channel="BaseModelUri", hyperparameters={
+        "mode": "finetune", "epochs": _get("Parameters.Epochs"), "learning_rate": _get("Parameters.LearningRate")})
+    return _document(parameters(inputs), [train, *steps])
 
 
-def train_step(inputs: PipelineInputs) -> dict:
+def distillation_definition(inputs: PipelineInputs) -> dict:
+    """Train a teacher (or take an approved one), distill a student from it, register the student if it passes."""
+    trained = _distillation_branch(inputs, TRAINED_TEACHER_NAMES, teacher_uri=_artifacts("TrainTeacher"),
+                                   teacher_source=_artifacts("TrainTeacher"))
+    teacher = _training_step("TrainTeacher", inputs, model_channel="TeacherBaseModelUri", hyperparameters={
+        "mode": "finetune", "epochs": _get("Parameters.TeacherEpochs"),
+        "learning_rate": _get("Parameters.TeacherLearningRate")})
+    given = _distillation_branch(inputs, GIVEN_TEACHER_NAMES, teacher_uri=_get("Parameters.TeacherModelDataUrl"),
+                                 teacher_source=_get("Parameters.TeacherPackageArn"))
+    choose = {"Name": "TeacherGiven", "Type": "Condition", "Arguments": {
+        "Conditions": [{"Type": "Equals", "LeftValue": _get("Parameters.TeacherModelDataUrl"), "RightValue": ""}],
+        "IfSteps": [teacher, *trained], "ElseSteps": given}}
+    return _document(distillation_parameters(inputs), [choose])
+
+
+@dataclass(frozen=True)
+class StepNames:
+    train: str
+    evaluate: str
+    check: str
+    register: str
+    fail: str
+
+
+FINETUNE_NAMES = StepNames("Train", "Evaluate", "CheckAccuracy", "Register", "AccuracyTooLow")
+TRAINED_TEACHER_NAMES = StepNames("DistillStudent", "EvaluateStudent", "CheckStudent", "RegisterStudent",
+                                  "StudentRejected")
+GIVEN_TEACHER_NAMES = StepNames("DistillFromGivenTeacher", "EvaluateWithGivenTeacher", "CheckWithGivenTeacher",
+                                "RegisterWithGivenTeacher", "RejectedWithGivenTeacher")
+
+
+def _distillation_branch(inputs: PipelineInputs, names: StepNames, *, teacher_uri, teacher_source) -> list[dict]:
+    distill = _training_step(names.train, inputs, model_channel="BaseModelUri", teacher_uri=teacher_uri,
+                             hyperparameters={
+                                 "mode": "distill", "epochs": _get("Parameters.Epochs"),
+                                 "learning_rate": _get("Parameters.LearningRate"),
+                                 "alpha": _get("Parameters.Alpha"), "temperature": _get("Parameters.Temperature"),
+                                 "student_layers": _get("Parameters.StudentLayers")})
+    teacher = {"uri": teacher_uri, "source": teacher_source}
+    return [distill, *_gated_registration(inputs, names=names, model=_artifacts(names.train), teacher=teacher)]
+
+
+def _document(declared: list[dict], steps: list[dict]) -> dict:
+    return {"Version": "2020-12-01", "Metadata": {}, "Parameters": declared, "Steps": steps}
+
+
+def _gated_registration(inputs: PipelineInputs, *, names: StepNames, model, teacher: dict | None) -> list[dict]:
+    register = register_step(inputs, names, model=model, teacher=teacher)
+    fail = fail_step(names, teacher=teacher is not None)
+    return [evaluate_step(inputs, names, model=model, teacher=teacher),
+            condition_step(names, register, fail, teacher=teacher is not None)]
+
+
+def _training_step(name: str, inputs: PipelineInputs, *, model_channel: str, hyperparameters: dict,
+                   teacher_uri=None) -> dict:
     stopping: dict[str, Any] = {"MaxRuntimeInSeconds": inputs.max_runtime_seconds}
     if inputs.use_spot:
         stopping["MaxWaitTimeInSeconds"] = inputs.max_wait_seconds
+    channels = [
+        _channel("train", _get("Parameters.TrainDataUri")),
+        _channel("validation", _get("Parameters.ValidationDataUri")),
+        _channel("model", _get(f"Parameters.{model_channel}")),
+        _channel(CODE_CHANNEL, inputs.code_uri),
+    ]
+    if teacher_uri is not None:
+        # A job's model.tar.gz: train.py unpacks it safely from the channel folder.
+        channels.insert(3, _channel("teacher", teacher_uri))
     arguments = {
         "AlgorithmSpecification": {
             "TrainingImage": inputs.training_image,
@@ -120,20 +219,12 @@ def train_step(inputs: PipelineInputs) -> dict:
             "sagemaker_submit_directory": f"{CHANNEL_ROOT}/{CODE_CHANNEL}/{inputs.code_file}",
             "sagemaker_torch_distributed_enabled": "true",
             "sagemaker_container_log_level": "20",
-            "mode": _get("Parameters.Mode"),
-            "epochs": _get("Parameters.Epochs"),
-            "learning_rate": _get("Parameters.LearningRate"),
-            "alpha": _get("Parameters.Alpha"),
-            "temperature": _get("Parameters.Temperature"),
+            **hyperparameters,
             "labels": _get("Parameters.Labels"),
+            "early_stopping_patience": _get("Parameters.EarlyStoppingPatience"),
+            "eval_steps": _get("Parameters.EvalSteps"),
         },
-        "InputDataConfig": [
-            _channel("train", _get("Parameters.TrainDataUri")),
-            _channel("validation", _get("Parameters.ValidationDataUri")),
-            _channel("model", _get("Parameters.BaseModelUri")),
-            _channel("teacher", _get("Parameters.TeacherModelUri")),
-            _channel(CODE_CHANNEL, inputs.code_uri),
-        ],
+        "InputDataConfig": channels,
         "OutputDataConfig": {"S3OutputPath": inputs.output_uri, "KmsKeyId": inputs.key_arn},
         "ResourceConfig": {
             "InstanceType": _get("Parameters.TrainingInstanceType"),
@@ -143,42 +234,53 @@ def train_step(inputs: PipelineInputs) -> dict:
         },
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": inputs.use_spot,
-        # One prefix per execution: a spot restart or a step retry resumes from it; a new execution starts fresh.
+        # One prefix per execution and step: a spot restart or a step retry resumes from it; a new
+        # execution starts fresh, and the teacher and the student never read each other's state.
         "CheckpointConfig": {
-            "S3Uri": _join("", inputs.checkpoint_uri, _get("Execution.PipelineExecutionId"), "/"),
+            "S3Uri": _join("", inputs.checkpoint_uri, _get("Execution.PipelineExecutionId"), f"/{name}/"),
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         },
         "EnableNetworkIsolation": inputs.network_isolation,
         "EnableInterContainerTrafficEncryption": True,
         "Environment": {"HF_HUB_OFFLINE": "1"} if inputs.network_isolation else {},
     }
-    return {"Name": "Train", "Type": "Training", "Arguments": arguments, "RetryPolicies": RETRY_POLICIES}
+    return {"Name": name, "Type": "Training", "Arguments": arguments, "RetryPolicies": RETRY_POLICIES}
 
 
-def evaluate_step(inputs: PipelineInputs) -> dict:
-    command = (
+def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: dict | None) -> dict:
+    script = (
         # The input keeps the asset's S3 file name (<hash>.gz): unpack whichever archive arrived.
-        f"cd {PROCESSING}/input/code && tar -xzf ./*.gz && python3 training/evaluate.py "
-        f"--model_path {PROCESSING}/input/model --test_dir {PROCESSING}/input/test "
-        f"--output_dir {PROCESSING}/evaluation --model_package_group {inputs.model_package_group} "
-        f"--regression_margin {inputs.regression_margin}"
+        f'cd {PROCESSING}/input/code && tar -xzf ./*.gz && exec python3 training/evaluate.py "$@"'
     )
+    arguments_list = [
+        "--model_path", f"{PROCESSING}/input/model", "--test_dir", f"{PROCESSING}/input/test",
+        "--output_dir", f"{PROCESSING}/evaluation", "--model_package_group", inputs.model_package_group,
+        "--regression_margin", str(inputs.regression_margin), "--serve", "int8" if inputs.serve_int8 else "fp32",
+    ]
+    processing_inputs = [
+        _processing_input("code", inputs.code_uri),
+        _processing_input("model", model),
+        _processing_input("test", _get("Parameters.TestDataUri")),
+    ]
+    if teacher is not None:
+        arguments_list += ["--teacher_path", f"{PROCESSING}/input/teacher", "--teacher_source", teacher["source"],
+                           "--min_teacher_ratio", _get("Parameters.MinTeacherRatio")]
+        processing_inputs.append(_processing_input("teacher", teacher["uri"]))
     arguments = {
         "ProcessingResources": {"ClusterConfig": {
             "InstanceCount": 1, "InstanceType": inputs.processing_instance_type, "VolumeSizeInGB": 30,
             "VolumeKmsKeyId": inputs.key_arn,
         }},
         # The training image has the same torch/transformers train.py used; it runs on CPU too.
-        "AppSpecification": {"ImageUri": inputs.training_image, "ContainerEntrypoint": ["/bin/bash", "-c", command]},
+        "AppSpecification": {"ImageUri": inputs.training_image,
+                             # bash's $0, then the arguments: "$@" passes them to evaluate.py unchanged.
+                             "ContainerEntrypoint": ["/bin/bash", "-c", script, "evaluate"],
+                             "ContainerArguments": arguments_list},
         "RoleArn": inputs.processing_role_arn,
-        "ProcessingInputs": [
-            _processing_input("code", inputs.code_uri),
-            _processing_input("model", _get("Steps.Train.ModelArtifacts.S3ModelArtifacts")),
-            _processing_input("test", _get("Parameters.TestDataUri")),
-        ],
+        "ProcessingInputs": processing_inputs,
         "ProcessingOutputConfig": {
             "Outputs": [{"OutputName": "evaluation", "AppManaged": False, "S3Output": {
-                "S3Uri": _evaluation_prefix(inputs), "LocalPath": f"{PROCESSING}/evaluation",
+                "S3Uri": _evaluation_prefix(inputs, names), "LocalPath": f"{PROCESSING}/evaluation",
                 "S3UploadMode": "EndOfJob",
             }}],
             "KmsKeyId": inputs.key_arn,
@@ -187,72 +289,103 @@ def evaluate_step(inputs: PipelineInputs) -> dict:
         "Environment": {"HF_HUB_OFFLINE": "1", "AWS_DEFAULT_REGION": inputs.region},
     }
     return {
-        "Name": "Evaluate", "Type": "Processing", "Arguments": arguments, "RetryPolicies": RETRY_POLICIES,
+        "Name": names.evaluate, "Type": "Processing", "Arguments": arguments, "RetryPolicies": RETRY_POLICIES,
         "PropertyFiles": [
             {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"},
             {"PropertyFileName": "Baseline", "OutputName": "evaluation", "FilePath": "baseline.json"},
+            {"PropertyFileName": "Gate", "OutputName": "evaluation", "FilePath": GATE_FILE},
             {"PropertyFileName": "ModelData", "OutputName": "evaluation", "FilePath": MODEL_DATA_FILE},
         ],
     }
 
 
-def condition_step(register: dict, fail: dict) -> dict:
-    return {
-        "Name": "CheckAccuracy",
-        "Type": "Condition",
-        "Arguments": {
-            "Conditions": [
-                {"Type": "GreaterThanOrEqualTo", "LeftValue": _accuracy(),
-                 "RightValue": _get("Parameters.AccuracyThreshold")},
-                {"Type": "GreaterThanOrEqualTo", "LeftValue": _accuracy(),
-                 "RightValue": _json_get("Baseline", "minimum_accuracy")},
-            ],
-            "IfSteps": [register],
-            "ElseSteps": [fail],
-        },
+def condition_step(names: StepNames, register: dict, fail: dict, *, teacher: bool) -> dict:
+    accuracy = _accuracy(names)
+    conditions = [
+        {"Type": "GreaterThanOrEqualTo", "LeftValue": accuracy, "RightValue": _get("Parameters.AccuracyThreshold")},
+        {"Type": "GreaterThanOrEqualTo", "LeftValue": accuracy,
+         "RightValue": _json_get(names, "Baseline", "minimum_accuracy")},
+        {"Type": "GreaterThanOrEqualTo", "LeftValue": _json_get(names, "Gate", "min_class_recall"),
+         "RightValue": _get("Parameters.MinClassRecall")},
+    ]
+    if teacher:
+        conditions.append({"Type": "GreaterThanOrEqualTo", "LeftValue": accuracy,
+                           "RightValue": _json_get(names, "Gate", "teacher_floor")})
+    return {"Name": names.check, "Type": "Condition",
+            "Arguments": {"Conditions": conditions, "IfSteps": [register], "ElseSteps": [fail]}}
+
+
+def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: dict | None) -> dict:
+    metadata = {
+        MODEL_DATA_SHA256: _json_get(names, "ModelData", "sha256"),
+        "Served": _json_get(names, "Gate", "served"),
+        "Fp32Accuracy": _json_get(names, "Gate", "metadata.fp32_accuracy"),
+        "Int8Accuracy": _json_get(names, "Gate", "metadata.int8_accuracy"),
+        "MinClassRecall": _json_get(names, "Gate", "metadata.min_class_recall"),
     }
-
-
-def register_step(inputs: PipelineInputs) -> dict:
+    if teacher is not None:
+        metadata.update({"TeacherAccuracy": _json_get(names, "Gate", "metadata.teacher_accuracy"),
+                         "TeacherModelDataUrl": teacher["uri"],
+                         "TeacherSource": _json_get(names, "Gate", "metadata.teacher_source")})
     arguments = {
         "ModelPackageGroupName": inputs.model_package_group,
-        "ModelPackageDescription": "Text classifier trained and evaluated by the training pipeline",
+        "ModelPackageDescription": ("Student distilled from a teacher, evaluated as served" if teacher else
+                                    "Text classifier fine-tuned and evaluated as served"),
         "ModelApprovalStatus": "PendingManualApproval",
         "InferenceSpecification": {
             "Containers": [{
                 "Image": inputs.inference_image,
-                "ModelDataUrl": _get("Steps.Train.ModelArtifacts.S3ModelArtifacts"),
-                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_REGION": inputs.region},
+                "ModelDataUrl": model,
+                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_REGION": inputs.region,
+                                # Evaluation's int8 verdict travels with the package to every stage.
+                                INT8_VERIFIED_ENV: _json_get(names, "Gate", "int8_verified")},
             }],
             "SupportedContentTypes": CONTENT_TYPES,
             "SupportedResponseMIMETypes": CONTENT_TYPES,
         },
-        "CustomerMetadataProperties": {MODEL_DATA_SHA256: _json_get("ModelData", "sha256")},
+        "CustomerMetadataProperties": metadata,
         "ModelMetrics": {"ModelQuality": {"Statistics": {
             "ContentType": "application/json",
-            "S3Uri": _join("", _evaluation_prefix(inputs), "/evaluation.json"),
+            "S3Uri": _join("", _evaluation_prefix(inputs, names), "/evaluation.json"),
         }}},
     }
-    return {"Name": "Register", "Type": "RegisterModel", "Arguments": arguments}
+    return {"Name": names.register, "Type": "RegisterModel", "Arguments": arguments}
 
 
-def fail_step() -> dict:
-    return {"Name": "AccuracyTooLow", "Type": "Fail", "Arguments": {"ErrorMessage": _join(
-        " ", "Not registered: accuracy", _accuracy(), "must be >= the threshold", _get("Parameters.AccuracyThreshold"),
-        "and >= the approved model's accuracy minus the margin", _json_get("Baseline", "minimum_accuracy"),
-    )}}
+def fail_step(names: StepNames, *, teacher: bool) -> dict:
+    gate = _reader(names, "Gate")
+    message = [
+        "Not registered: accuracy", _accuracy(names), "(served as", gate("served"), ") must be >= the threshold",
+        _get("Parameters.AccuracyThreshold"), "and >= the approved model's accuracy minus the margin",
+        _json_get(names, "Baseline", "minimum_accuracy"), "; every class's recall must be >=",
+        _get("Parameters.MinClassRecall"), "and the lowest is", gate("min_class_recall"), "(",
+        gate("min_class_recall_label"), ")",
+    ]
+    if teacher:
+        message += ["; the student must reach", _get("Parameters.MinTeacherRatio"), "x the teacher's accuracy",
+                    gate("teacher_accuracy"), "=", gate("teacher_floor")]
+    return {"Name": names.fail, "Type": "Fail", "Arguments": {"ErrorMessage": _join(" ", *message)}}
 
 
-def _evaluation_prefix(inputs: PipelineInputs):
-    return _join("", inputs.evaluation_uri, _get("Execution.PipelineExecutionId"))
+def _reader(names: StepNames, property_file: str):
+    return lambda path: _json_get(names, property_file, path)
 
 
-def _accuracy() -> dict:
-    return _json_get("EvaluationReport", EVALUATION_PATH)
+def _evaluation_prefix(inputs: PipelineInputs, names: StepNames):
+    return _join("", inputs.evaluation_uri, _get("Execution.PipelineExecutionId"), f"/{names.evaluate}")
 
 
-def _json_get(property_file: str, path: str) -> dict:
-    return {"Std:JsonGet": {"PropertyFile": _get(f"Steps.Evaluate.PropertyFiles.{property_file}"), "Path": path}}
+def _artifacts(step: str) -> dict:
+    return _get(f"Steps.{step}.ModelArtifacts.S3ModelArtifacts")
+
+
+def _accuracy(names: StepNames) -> dict:
+    return _json_get(names, "EvaluationReport", EVALUATION_PATH)
+
+
+def _json_get(names: StepNames, property_file: str, path: str) -> dict:
+    return {"Std:JsonGet": {"PropertyFile": _get(f"Steps.{names.evaluate}.PropertyFiles.{property_file}"),
+                            "Path": path}}
 
 
 def _get(reference: str) -> dict:

@@ -13,7 +13,6 @@ from constructs import Construct
 
 from stacks import source_bundle
 from stacks.arns import arn
-from stacks.pipeline_definition import PipelineInputs, definition
 from stacks.storage import S3Location
 
 BUNDLE_PATH = source_bundle.ROOT / ".build" / "sourcedir.tar.gz"
@@ -44,7 +43,7 @@ class CodeBundle(Construct):
 
 
 class TrainingPipeline(Construct):
-    """The pipeline, started by new training data and, optionally, a schedule."""
+    """A pipeline, started by the operator CLI and, optionally, by new training data and a schedule."""
 
     def __init__(
         self,
@@ -52,23 +51,28 @@ class TrainingPipeline(Construct):
         construct_id: str,
         *,
         pipeline_name: str,
-        inputs: PipelineInputs,
+        description: str,
+        definition: dict,
         execution_role: iam.IRole,
-        training_data: S3Location,
+        training_data: S3Location | None = None,
         schedule: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.definition = definition(inputs)
+        self.definition = definition
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",
             # The API requires a name; derived from the stage config so `textclf pipeline start` finds it offline.
             pipeline_name=pipeline_name,
-            pipeline_description="Train, evaluate, and register a text classifier if it is good enough",
+            pipeline_description=description,
             role_arn=execution_role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": Stack.of(self).to_json_string(self.definition)},
         )
         self.arn = arn("sagemaker", f"pipeline/{pipeline_name.lower()}")
+        self.trigger_role = None
+        if training_data is None and schedule is None:
+            self.data_rule = self.schedule_rule = None
+            return
         self.trigger_role = iam.Role(
             self, "TriggerRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
             description="Lets EventBridge start this pipeline and nothing else",
@@ -80,7 +84,7 @@ class TrainingPipeline(Construct):
                                         "source": ["aws.s3"], "detail-type": ["Object Created"],
                                         "detail": {"bucket": {"name": [training_data.bucket.bucket_name]},
                                                    "object": {"key": [{"prefix": training_data.prefix}]}},
-                                    })
+                                    }) if training_data is not None else None
         self.schedule_rule = (self._rule("ScheduleRule", "Scheduled retraining", schedule_expression=schedule)
                               if schedule else None)
 

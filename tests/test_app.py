@@ -181,7 +181,8 @@ def test_every_stage_has_its_training_pipeline_and_registry(synthesized):
         stage = name.removeprefix("assembly-").lower()
         pipelines = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
         groups = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"]
-        assert [p["Properties"]["PipelineName"] for p in pipelines] == [f"textclf-{stage}-training"]
+        assert [p["Properties"]["PipelineName"] for p in pipelines] == [f"textclf-{stage}-training",
+                                                                     f"textclf-{stage}-distillation"]
         assert [g["Properties"]["ModelPackageGroupName"] for g in groups] == [f"textclf-{stage}"]
         # Dev's group goes with its stack, so dev can be deployed again (the rehearsal redeploys it).
         assert groups[0]["DeletionPolicy"] == ("Delete" if stage == "dev" else "Retain")

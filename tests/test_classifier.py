@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from hypothesis import given
@@ -101,17 +99,21 @@ def test_load_sets_the_thread_count(served_model_dir, monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_int8_is_refused_when_training_measured_too_large_a_drop(served_model_dir, tmp_path):
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
-    for path in served_model_dir.iterdir():
-        if path.is_file():
-            (model_dir / path.name).symlink_to(path)
-    report = model_dir / classifier.QUANTIZATION_REPORT
-    report.write_text(json.dumps({"fp32_accuracy": 0.90, "int8_accuracy": 0.896}))
-    assert TextClassifier.load(model_dir, quantize="int8").quantized
-    report.write_text(json.dumps({"fp32_accuracy": 0.90, "int8_accuracy": 0.893}))
-    assert not TextClassifier.load(model_dir, quantize="int8").quantized
+@pytest.mark.parametrize("verdict, served_int8", [("true", True), ("false", False), (None, True)])
+def test_the_endpoint_serves_int8_only_where_evaluation_did_not_refuse_it(served_model_dir, monkeypatch, caplog,
+                                                                         verdict, served_int8):
+    monkeypatch.setenv(classifier.QUANTIZE_ENV, "int8")
+    if verdict is None:
+        monkeypatch.delenv(classifier.INT8_VERIFIED_ENV, raising=False)
+    else:
+        monkeypatch.setenv(classifier.INT8_VERIFIED_ENV, verdict)
+    assert TextClassifier.load(served_model_dir).quantized is served_int8
+    if verdict != "true":
+        assert classifier.INT8_VERIFIED_ENV in caplog.text, "an unverified or refused int8 is logged"
+
+
+def test_int8_verdict_is_half_a_point_of_accuracy():
+    assert classifier.int8_verified(0.900, 0.895) and not classifier.int8_verified(0.900, 0.894)
 
 
 def test_int8_answers_do_not_depend_on_the_other_texts_in_the_request(served_model_dir):

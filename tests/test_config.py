@@ -64,6 +64,9 @@ def test_selection_accepts_a_list(cdk_context):
         ("min_accuracy", "0.9", "stages.dev.min_accuracy: must be float"),
         ("regression_margin", -0.1, "stages.dev.regression_margin: must be a fraction within 0..1"),
         ("base_model", "s3://bucket/model", "stages.dev.base_model: must be a folder name under base-models/"),
+        ("teacher_base_model", "../bert", "stages.dev.teacher_base_model: must be a folder name under base-models/"),
+        ("min_class_recall", 70, "stages.dev.min_class_recall: must be a fraction within 0..1"),
+        ("min_teacher_ratio", 1.5, "stages.dev.min_teacher_ratio: must be a fraction within 0..1"),
         ("pipeline_schedule", "every monday", "stages.dev.pipeline_schedule: not an EventBridge schedule expression"),
         ("registry_consumer_accounts", ["12345"], "stages.dev.registry_consumer_accounts: '12345' is not a 12-digit"),
         ("registry_consumer_accounts", "012345678901", "stages.dev.registry_consumer_accounts: must be list"),
@@ -126,3 +129,4 @@ def test_model_package_from_the_command_line_overrides_one_stage(cdk_context):
 def test_pipeline_and_registry_names_derive_from_the_stage(stage_settings):
     config = StageConfig.from_mapping("dev", {**stage_settings, "pipeline_schedule": "cron(0 3 ? * MON *)"})
     assert (config.pipeline_name, config.model_package_group_name) == ("textclf-dev-training", "textclf-dev")
+    assert config.distillation_pipeline_name == "textclf-dev-distillation"

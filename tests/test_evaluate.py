@@ -1,4 +1,4 @@
-"""evaluate.py: SageMaker model-quality JSON and chart PNGs from a model directory or model.tar.gz."""
+"""evaluate.py: what the gate reads, scored exactly as the endpoint serves, from a directory or model.tar.gz."""
 
 from __future__ import annotations
 
@@ -32,16 +32,18 @@ def tarred_model(tiny_model_dir, tmp_path_factory):
 
 
 def _expected_accuracy(model_dir, test_dir) -> float:
+    """One text at a time through transformers, truncated at the model's own window, as the endpoint does."""
     import modeling
     import text_data
 
     model, tokenizer = modeling.load_teacher(str(model_dir)), modeling.load_tokenizer(str(model_dir))
     examples = text_data.read_examples(test_dir, "text", "label")
+    window = model.config.max_position_embeddings
     correct = 0
     with torch.no_grad():
         for example in examples:
-            logits = model.eval()(**tokenizer(example.text, return_tensors="pt")).logits
-            correct += int(logits.argmax(-1).item() == int(example.label))
+            encoded = tokenizer(example.text, return_tensors="pt", truncation=True, max_length=window)
+            correct += int(model.eval()(**encoded).logits.argmax(-1).item() == int(example.label))
     return correct / len(examples)
 
 
@@ -49,7 +51,7 @@ def _expected_accuracy(model_dir, test_dir) -> float:
 def test_writes_model_quality_json_and_charts(tiny_model_dir, tarred_model, small_data, tmp_path, source):
     model_path = tiny_model_dir if source == "directory" else tarred_model
     assert evaluate.main(["--model_path", str(model_path), "--test_dir", str(small_data["validation"]),
-                          "--output_dir", str(tmp_path), "--batch_size", "7"]) == 0
+                          "--output_dir", str(tmp_path)]) == 0
     quality = json.loads((tmp_path / "evaluation.json").read_text())["multiclass_classification_metrics"]
     assert quality["accuracy"]["value"] == pytest.approx(_expected_accuracy(tiny_model_dir, small_data["validation"]))
     matrix = quality["confusion_matrix"]
@@ -60,10 +62,82 @@ def test_writes_model_quality_json_and_charts(tiny_model_dir, tarred_model, smal
     assert _png_size(tmp_path / "confidence_histogram.png")[0] > 0
     # Without a registry group there is no approved model to compare with: only the threshold applies.
     assert json.loads((tmp_path / "baseline.json").read_text())["minimum_accuracy"] == 0.0
+    gate = json.loads((tmp_path / "gate.json").read_text())
+    assert gate["served"] == "fp32" and gate["accuracy"] == quality["accuracy"]["value"] == gate["fp32_accuracy"]
+    recalls = {name: figures["recall"] for name, figures in quality["per_class"].items()}
+    assert gate["min_class_recall"] == min(recalls.values())
+    assert recalls[gate["min_class_recall_label"]] == gate["min_class_recall"]
+    assert gate["teacher_floor"] == 0.0 and gate["teacher_accuracy"] is None
+    assert gate["int8_verified"] == ("true" if gate["fp32_accuracy"] - gate["int8_accuracy"] <= 0.005 else "false")
+    assert set(gate["metadata"]) == {"fp32_accuracy", "int8_accuracy", "min_class_recall"}
+    assert all(isinstance(value, str) and value for value in gate["metadata"].values())
+
+
+def test_int8_is_served_and_gated_only_where_it_holds_up(tiny_model_dir, small_data, tmp_path):
+    import argparse
+
+    fp32 = evaluate.Scored([], [], [], {"accuracy": 0.900, "per_class": {"a": {"recall": 0.9}}})
+    close = evaluate.Scored([], [], [], {"accuracy": 0.896, "per_class": {"a": {"recall": 0.8}}})
+    far = evaluate.Scored([], [], [], {"accuracy": 0.890, "per_class": {"a": {"recall": 0.7}}})
+    args = argparse.Namespace(serve="int8", min_teacher_ratio=0.97, teacher_source="")
+    served, figures = evaluate.gate(fp32, close, None, args)
+    assert served is close and figures["served"] == "int8" and figures["int8_verified"] == "true"
+    assert figures["min_class_recall"] == 0.8, "the gate reads the recall of what is served"
+    served, figures = evaluate.gate(fp32, far, None, args)
+    assert served is fp32 and figures["served"] == "fp32" and figures["int8_verified"] == "false"
+    assert figures["metadata"]["int8_accuracy"] == "0.8900", "both figures are recorded either way"
+
+
+def test_a_teacher_sets_the_floor_and_its_lineage_is_recorded(tiny_model_dir, tarred_model, small_data, tmp_path):
+    assert evaluate.main(["--model_path", str(tarred_model), "--teacher_path", str(tiny_model_dir),
+                          "--teacher_source", "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3",
+                          "--min_teacher_ratio", "0.5", "--test_dir", str(small_data["validation"]),
+                          "--output_dir", str(tmp_path)]) == 0
+    gate = json.loads((tmp_path / "gate.json").read_text())
+    assert gate["teacher_floor"] == pytest.approx(0.5 * gate["teacher_accuracy"])
+    assert gate["metadata"]["teacher_source"].endswith("model-package/textclf-dev/3")
+    teacher = json.loads((tmp_path / "evaluation.json").read_text())["teacher"]
+    assert teacher["multiclass_classification_metrics"]["accuracy"]["value"] == gate["teacher_accuracy"]
+    assert teacher["source"] == gate["metadata"]["teacher_source"]
+
+
+def test_a_teacher_ratio_that_is_no_fraction_is_refused_by_name(tmp_path, small_data, capsys):
+    with pytest.raises(SystemExit):
+        evaluate.main(["--min_teacher_ratio", "97", "--test_dir", str(small_data["validation"])])
+    assert "MinTeacherRatio" in capsys.readouterr().err
+
+
+def test_evaluation_gives_the_endpoints_answers_for_the_same_texts_long_ones_included(served_model_dir, small_data,
+                                                                                      tmp_path):
+    from cli.local_endpoint import LocalEndpoint, free_port, invoke
+    from rehearsal.jobs import pack_model_dir
+
+    rows = (small_data["validation"] / "validation.csv").read_text().splitlines()
+    long_texts = ["a moving , funny and wise film . " * 120, "dull , " * 700 + "but a triumph in the end",
+                  "the first act works ; " + "the rest does not , " * 200]
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    (test_dir / "test.csv").write_text("\n".join(rows + [f'"{text}",1' for text in long_texts]) + "\n")
+    archive = pack_model_dir(served_model_dir, tmp_path / "artifact" / "model.tar.gz")
+    assert evaluate.main(["--model_path", str(archive.parent), "--test_dir", str(test_dir),
+                          "--output_dir", str(tmp_path / "out")]) == 0
+    evaluated = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    texts = [example.text for example in evaluate.text_data.read_examples(test_dir, "text", "label")]
+    assert len(evaluated) == len(texts) == 67
+    served = []
+    with LocalEndpoint(archive, port=free_port(), workers=1) as endpoint:
+        for start in range(0, len(texts), 32):  # a client's requests, not one batch of everything
+            status, body = invoke(endpoint.url, json.dumps({"inputs": texts[start:start + 32]}))
+            assert status == 200, body
+            served += json.loads(body)
+    assert [answer["label"] for answer in served] == [row["predicted"] for row in evaluated]
+    assert [answer["score"] for answer in served] == pytest.approx([row["score"] for row in evaluated], abs=1e-5)
 
 
 def test_missing_model_says_what_to_point_at(tmp_path, small_data):
-    with pytest.raises(FileNotFoundError, match="neither a model directory"):
+    import archives
+
+    with pytest.raises(archives.ArchiveError, match="holds neither a model directory"):
         evaluate.main(["--model_path", str(tmp_path), "--test_dir", str(small_data["validation"]),
                        "--output_dir", str(tmp_path / "out")])
 

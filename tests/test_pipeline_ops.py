@@ -10,11 +10,37 @@ def test_start_runs_the_stage_pipeline_with_overridden_parameters(mocked_registr
     sagemaker = mocked_registry.sagemaker
     sagemaker.create_pipeline(PipelineName="textclf-dev-training", RoleArn="arn:aws:iam::123456789012:role/p",
                               PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}))
-    assert main(["pipeline", "start", "--stage", "dev", "--param", "Epochs=1", "--param", "Mode=distill"]) == 0
+    assert main(["pipeline", "start", "--stage", "dev", "--param", "Epochs=1", "--param", "Labels=a,b"]) == 0
     arn = capsys.readouterr().out.split()[-1]
     assert ":pipeline/textclf-dev-training/execution/" in arn
     recorded = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
-    assert recorded == [{"Name": "Epochs", "Value": "1"}, {"Name": "Mode", "Value": "distill"}]
+    assert recorded == [{"Name": "Epochs", "Value": "1"}, {"Name": "Labels", "Value": "a,b"}]
+
+
+def _distillation_pipeline(sagemaker) -> None:
+    sagemaker.create_pipeline(PipelineName="textclf-dev-distillation", RoleArn="arn:aws:iam::123456789012:role/p",
+                              PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}))
+
+
+def test_teacher_package_starts_distillation_with_its_model_data(mocked_registry, capsys):
+    _distillation_pipeline(mocked_registry.sagemaker)
+    teacher = mocked_registry.register(0.92, status="Approved")
+    assert main(["pipeline", "start", "--teacher-package", "1", "--param", "Epochs=2"]) == 0
+    arn = capsys.readouterr().out.split()[-1]
+    assert ":pipeline/textclf-dev-distillation/execution/" in arn
+    recorded = mocked_registry.sagemaker.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=arn)["PipelineParameters"]
+    assert recorded == [{"Name": "Epochs", "Value": "2"},
+                        {"Name": "TeacherModelDataUrl", "Value": "s3://artifacts/model.tar.gz"},
+                        {"Name": "TeacherPackageArn", "Value": teacher}]
+
+
+def test_only_an_approved_package_may_teach(mocked_registry, capsys):
+    _distillation_pipeline(mocked_registry.sagemaker)
+    mocked_registry.register(0.92)
+    assert main(["pipeline", "start", "--teacher-package", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "--teacher-package:" in error and "is PendingManualApproval" in error and "Fix: approve it" in error
 
 
 def test_bad_parameter_syntax_names_the_flag(mocked_registry, capsys):

@@ -58,7 +58,9 @@ def deploy_dev(cloud, tmp_path, assembly, template=None):
 
 
 def pipeline_definition(stack) -> tuple[dict, str]:
-    pipeline = stack.of_type("AWS::SageMaker::Pipeline")[0]
+    """The fine-tune pipeline's definition and role."""
+    name = stack.outputs["TrainingPipelineName"]
+    pipeline = next(p for p in stack.of_type("AWS::SageMaker::Pipeline") if p.physical_id == name)
     return json.loads(pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"]), pipeline.properties["RoleArn"]
 
 
@@ -72,7 +74,7 @@ def run_steps(rehearsal, stack, definition, role, names, *, properties=None):
                               workdir=rehearsal.work / "jobs", log=lambda line: None)
     base = f"{stack.outputs['BaseModelUri']}all-minilm-l6-v2/"
     execution = Execution.start(definition, execution_id="test0execution", runners=jobs.runners(context),
-                                overrides={"BaseModelUri": base, "TeacherModelUri": base, "Epochs": "0.05"})
+                                overrides={"BaseModelUri": base, "Epochs": "0.05"})
     execution.properties.update(properties or {})
     return execution.run()
 
@@ -233,12 +235,18 @@ def rehearse(tmp_path: Path, *args: str) -> str:
 
 
 @runs_jobs
-def test_dev_trains_through_a_spot_interruption_registers_serves_and_deploys_again(tmp_path):
-    output = rehearse(tmp_path, "--stage", "dev", "--redeploy")
-    for expected in ("spot interruption injected: SIGTERM", "resume: step=", "succeeded step Train [Training]",
-                     "succeeded step Evaluate [Processing]", "succeeded step Register [RegisterModel]",
-                     "destroy + redeploy Dev-Mlops", "smoke test (6 cases x 3)"):
+def test_dev_distills_through_a_spot_interruption_registers_the_student_serves_it_and_deploys_again(tmp_path):
+    """The distillation pipeline as deployed: teacher, then a 3-layer student of it; the fine-tune pipeline runs
+    in the delivery rehearsals below."""
+    output = rehearse(tmp_path, "--stage", "dev", "--pipeline", "distillation", "--redeploy")
+    for expected in ("spot interruption injected: SIGTERM", "resume: step=", "succeeded step TeacherGiven [Condition]",
+                     "succeeded step TrainTeacher [Training]", "channel teacher: 1 object(s)",
+                     "succeeded step DistillStudent [Training]", "succeeded step EvaluateStudent [Processing]",
+                     "succeeded step RegisterStudent [RegisterModel]", "destroy + redeploy Dev-Mlops",
+                     '"TEXTCLF_INT8_VERIFIED": "', '"TeacherAccuracy": "', '"TeacherModelDataUrl": "s3://',
+                     "smoke test (6 cases x 3)"):
         assert expected in output, expected
+    assert output.count("spot interruption injected") == 1
     assert output.rstrip().splitlines()[-1].startswith("rehearsal dev (single): PASSED")
     assert " 0 denied" in output.splitlines()[-1]
 

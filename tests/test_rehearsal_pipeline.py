@@ -60,6 +60,25 @@ def test_steps_run_in_dependency_order_with_parameters_properties_and_joins():
         "Train": "Succeeded", "Evaluate": "Succeeded", "Check": "Succeeded", "Register": "Succeeded"}
 
 
+def test_a_branch_is_a_dag_of_its_own_nested_in_another_condition():
+    calls = []
+    runner = recorder(calls, {"Register": {"ModelPackageArn": "arn:package/1"}})
+    given = {"Type": "Equals", "LeftValue": {"Get": "Parameters.Teacher"}, "RightValue": ""}
+    # The branch lists Evaluate and the gate before Train; they need Train, so Train runs first.
+    choose = {"Name": "TeacherGiven", "Type": "Condition", "Arguments": {
+        "Conditions": [given], "IfSteps": [EVALUATE, gate([REGISTER], [FAIL]), TRAIN], "ElseSteps": []}}
+    parameters = [{"Name": "Threshold", "Type": "Float", "DefaultValue": 0.8},
+                  {"Name": "Epochs", "Type": "String", "DefaultValue": "3"},
+                  {"Name": "Teacher", "Type": "String", "DefaultValue": ""}]
+    runners = {"Training": runner, "Processing": runner, "RegisterModel": runner}
+    Execution.start(definition(choose, parameters=parameters), execution_id="e", runners=runners).run()
+    assert [name for name, _ in calls] == ["Train", "Evaluate", "Register"]
+    calls.clear()
+    records = Execution.start(definition(choose, parameters=parameters), execution_id="e", runners=runners,
+                              overrides={"Teacher": "s3://approved/model.tar.gz"}).run()
+    assert calls == [] and [(r.name, r.detail) for r in records] == [("TeacherGiven", "outcome=false")]
+
+
 def test_the_else_branch_fails_the_execution_with_the_fail_steps_message():
     calls = []
     runner = recorder(calls)

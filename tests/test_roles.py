@@ -6,7 +6,7 @@ import json
 
 import pytest
 from aws_cdk import aws_kms as kms
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Template
 
 from stacks.images import images_for
 from stacks.roles import Roles

@@ -39,12 +39,24 @@ def _run(argv: list[str], *, launcher: list[str] | None = None) -> subprocess.Co
     return subprocess.run(command, cwd=TRAINING_DIR, env=ENV, capture_output=True, text=True, timeout=600)
 
 
+def _sigterm_at(prefix: str, argv: list[str]) -> None:
+    """Run train.py, SIGTERM it (a spot reclaim) when it logs a line starting with ``prefix``; it must exit 143."""
+    process = subprocess.Popen([sys.executable, str(TRAINING_DIR / "train.py"), *argv], cwd=TRAINING_DIR, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in process.stdout:
+        if line.startswith(prefix):
+            process.send_signal(signal.SIGTERM)
+            break
+    process.stdout.read()
+    assert process.wait(timeout=300) == train.EXIT_INTERRUPTED
+
+
 def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(out / "model" / "model.safetensors")
 
 
 def test_finetune_exports_a_servable_model_and_parsable_metrics(tiny_model_dir, small_data, tmp_path):
-    result = _run(_argv(tiny_model_dir, small_data, tmp_path))
+    result = _run(_argv(tiny_model_dir, small_data, tmp_path, "--early_stopping_patience", "5"))
     assert result.returncode == 0, result.stdout + result.stderr
     model_dir = tmp_path / "model"
     for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "labels.json"):
@@ -57,12 +69,9 @@ def test_finetune_exports_a_servable_model_and_parsable_metrics(tiny_model_dir, 
         values = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(definition["Regex"], line))]
         assert values, f"{definition['Name']} never logged"
         float(values[-1])
-    # The endpoint's int8 gate reads this; the last eval line (what SageMaker records) stays fp32.
-    quantization = json.loads((model_dir / "quantization.json").read_text())
-    assert quantization["fp32_accuracy"] == pytest.approx(metrics["accuracy"])
-    assert 0.0 <= quantization["int8_accuracy"] <= 1.0
-    last_eval = [line for line in result.stdout.splitlines() if line.startswith("eval:")][-1]
-    assert f"accuracy={metrics['accuracy']:.4f}" in last_eval
+    best_step = re.search(r"^stop: .*\bbest_step=(\d+)", result.stdout, re.M).group(1)
+    best_eval = [line for line in result.stdout.splitlines() if line.startswith(f"eval: step={best_step} ")][0]
+    assert f"accuracy={metrics['accuracy']:.4f}" in best_eval, "metrics.json describes the exported weights"
     assert (model_dir / "code" / "inference.py").exists()
 
 
@@ -73,14 +82,7 @@ def test_spot_interruption_resumes_to_identical_weights(tiny_model_dir, small_da
     assert reference.returncode == 0, reference.stderr
 
     argv = _argv(tiny_model_dir, small_data, tmp_path / "spot", *extra)
-    process = subprocess.Popen([sys.executable, str(TRAINING_DIR / "train.py"), *argv], cwd=TRAINING_DIR, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in process.stdout:
-        if line.startswith("train: step=20 "):  # past the step-16 checkpoint, mid-epoch 2
-            process.send_signal(signal.SIGTERM)
-            break
-    process.stdout.read()
-    assert process.wait(timeout=300) == train.EXIT_INTERRUPTED
+    _sigterm_at("train: step=20 ", argv)  # past the step-16 checkpoint, mid-epoch 2
     assert not (tmp_path / "spot" / "model" / "model.safetensors").exists()
 
     resumed = _run(argv)
@@ -155,6 +157,111 @@ def test_distill_rejects_a_student_with_another_vocabulary(tiny_model_dir, small
     argv = _argv(other, small_data, tmp_path, "--mode", "distill", "--teacher_name_or_path", str(tiny_model_dir))
     with pytest.raises(Exception, match="teacher and student tokenizers differ"):
         train.main(argv)
+
+
+def _pack(model_dir: Path, channel: Path, *extra: tuple[str, bytes]) -> Path:
+    """A channel folder as SageMaker fills it from a job's output: model.tar.gz, nothing else."""
+    import io
+    import tarfile
+
+    channel.mkdir(parents=True)
+    with tarfile.open(channel / "model.tar.gz", "w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(model_dir)), recursive=False)
+        for name, data in extra:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return channel
+
+
+def test_distill_from_a_teacher_channel_that_holds_only_model_tar_gz(tiny_model_dir, small_data, tmp_path):
+    assert train.main(_argv(tiny_model_dir, small_data, tmp_path / "teacher", "--epochs", "1")) == 0
+    channel = _pack(tmp_path / "teacher" / "model", tmp_path / "channels" / "teacher")
+    assert [p.name for p in channel.iterdir()] == ["model.tar.gz"]
+    argv = _argv(tiny_model_dir, small_data, tmp_path / "student", "--mode", "distill", "--teacher_name_or_path",
+                 str(channel), "--student_layers", "0,2", "--epochs", "1")
+    assert train.main(argv) == 0
+    config = json.loads((tmp_path / "student" / "model" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 2 and config["id2label"] == {"0": "negative", "1": "positive"}
+    saved = json.loads((tmp_path / "student" / "model" / "training_config.json").read_text())
+    assert saved["teacher_name_or_path"] == str(channel), "the config records the channel, not a scratch folder"
+
+
+def test_an_archive_with_parent_entries_is_refused_before_anything_is_written(tiny_model_dir, small_data, tmp_path):
+    import archives
+
+    channel = _pack(tiny_model_dir, tmp_path / "channels" / "teacher", ("../escaped.txt", b"owned"))
+    argv = _argv(tiny_model_dir, small_data, tmp_path / "student", "--mode", "distill", "--teacher_name_or_path",
+                 str(channel), "--student_layers", "0", "--epochs", "1")
+    with pytest.raises(archives.ArchiveError, match=r"--teacher_name_or_path: .*model.tar.gz has the entry "
+                                                    r"'../escaped.txt', which points outside .* Fix: pack with"):
+        train.main(argv)
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert not (tmp_path / "student" / "model").exists()
+
+
+def test_an_archive_beyond_the_size_bound_is_refused(tiny_model_dir, tmp_path):
+    import archives
+
+    channel = _pack(tiny_model_dir, tmp_path / "channel")
+    with pytest.raises(archives.ArchiveError, match=r"--model_name_or_path: .* unpacks to more than .* refused"):
+        archives.resolve_model(str(channel), tmp_path / "scratch", field="--model_name_or_path", max_bytes=1024)
+    assert not (tmp_path / "scratch").exists() or not any((tmp_path / "scratch").rglob("*.safetensors"))
+
+
+def _eval_lines(stdout: str) -> list[tuple[int, float]]:
+    return [(int(m.group(1)), float(m.group(2))) for m in re.finditer(r"^eval: step=(\d+) .*\baccuracy=([\d.]+)",
+                                                                      stdout, re.M)]
+
+
+def test_early_stopping_ends_when_validation_stalls_and_exports_the_best_weights(tiny_model_dir, small_data,
+                                                                                 tmp_path):
+    out = tmp_path / "run"
+    argv = _argv(tiny_model_dir, small_data, out, "--epochs", "20", "--eval_steps", "2", "--checkpoint_steps", "2",
+                 "--keep_checkpoints", "100", "--early_stopping_patience", "2", "--dropout", "0")
+    result = _run(argv)
+    assert result.returncode == 0, result.stdout + result.stderr
+    evals = _eval_lines(result.stdout)
+    # What the rule says, recomputed from the logged evaluations: the first best, and the first
+    # evaluation that is the second in a row without a strict gain.
+    best_step, best, misses, stop_step = None, -1.0, 0, None
+    for step, accuracy in evals:
+        if accuracy > best:
+            best_step, best, misses = step, accuracy, 0
+        else:
+            misses += 1
+            if misses == 2:
+                stop_step = step
+                break
+    assert stop_step is not None and stop_step < 20 * 16, "validation must stall within 20 epochs for this test"
+    assert evals[-1][0] == stop_step, "no evaluation after the stop"
+    stop = re.search(r"^stop: reason=no_improvement step=(\d+) best_step=(\d+) best_score=([\d.]+) metric=accuracy "
+                     r"patience=2$", result.stdout, re.M)
+    assert stop and (int(stop.group(1)), int(stop.group(2))) == (stop_step, best_step), result.stdout
+    exported = _weights(out)
+    at_best = torch.load(out / "checkpoints" / f"checkpoint-{best_step:09d}.pt", weights_only=False)["model"]
+    at_stop = torch.load(out / "checkpoints" / f"checkpoint-{stop_step:09d}.pt", weights_only=False)["model"]
+    assert any(not torch.equal(at_best[k], at_stop[k]) for k in exported), "best and last must differ"
+    for name in exported:
+        assert torch.equal(exported[name], at_best[name].contiguous()), name
+
+
+def test_sigterm_between_evaluations_resumes_with_the_same_best_state(tiny_model_dir, small_data, tmp_path):
+    extra = ("--epochs", "3", "--eval_steps", "4", "--early_stopping_patience", "100")
+    reference = _run(_argv(tiny_model_dir, small_data, tmp_path / "reference", *extra))
+    assert reference.returncode == 0, reference.stderr
+    argv = _argv(tiny_model_dir, small_data, tmp_path / "spot", *extra)
+    _sigterm_at("train: step=20 ", argv)  # evaluations at 4..20 seen; the next is at 24
+    state = torch.load(max((tmp_path / "spot" / "checkpoints").glob("*.pt")), weights_only=False)
+    assert state["early_stopping"]["best_weights"] is not None and state["early_stopping"]["best_step"] <= 20
+    resumed = _run(argv)
+    assert resumed.returncode == 0, resumed.stderr
+    stop = re.compile(r"^stop: .*$", re.M)
+    assert stop.search(resumed.stdout).group(0) == stop.search(reference.stdout).group(0)
+    expected, actual = _weights(tmp_path / "reference"), _weights(tmp_path / "spot")
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
 
 
 def _sagemaker_tree(base: Path, model: Path, data: dict, hyperparameters: dict) -> Path:

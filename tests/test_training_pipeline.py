@@ -1,4 +1,4 @@
-"""Training pipeline: the definition's steps validate against botocore's SageMaker model; triggers; code bundle."""
+"""Training and distillation pipelines: every step validates against botocore's SageMaker model; gates; triggers."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from aws_cdk.assertions import Match, Template
 from botocore.validate import ParamValidator
 
 from stacks import source_bundle
-from stacks.pipeline_definition import PipelineInputs, definition
+from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.storage import S3Location
 from stacks.training_pipeline import TrainingPipeline
 
@@ -30,30 +30,40 @@ INPUTS = dict(
     processing_role_arn=f"arn:aws:iam::{ACCOUNT}:role/ProcessingRole",
     code_uri="s3://assets/abc123.tar.gz", code_file="abc123.tar.gz", dataset_uri="s3://data/datasets/",
     base_model_uri="s3://data/base-models/distilbert-base-uncased/", output_uri="s3://artifacts/training-jobs/",
+    teacher_base_model_uri="s3://data/base-models/bert-base-uncased/",
     evaluation_uri="s3://artifacts/evaluations/", checkpoint_uri="s3://checkpoints/checkpoints/",
     key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     model_package_group="textclf-dev", training_instance_type="ml.g5.xlarge", training_instance_count=1,
     processing_instance_type="ml.m5.xlarge", use_spot=True, max_runtime_seconds=7200, max_wait_seconds=14400,
-    network_isolation=True, min_accuracy=0.85, regression_margin=0.01,
+    network_isolation=True, min_accuracy=0.85, regression_margin=0.01, min_class_recall=0.7, min_teacher_ratio=0.97,
+    serve_int8=False,
 )
 STEP_PROPERTIES = {
-    "Steps.Train.ModelArtifacts.S3ModelArtifacts": "s3://artifacts/training-jobs/job/output/model.tar.gz",
+    **{f"Steps.{step}.ModelArtifacts.S3ModelArtifacts": f"s3://artifacts/training-jobs/{step}/output/model.tar.gz"
+       for step in ("Train", "TrainTeacher", "DistillStudent", "DistillFromGivenTeacher")},
     "Execution.PipelineExecutionId": "abcdef123456",
 }
+GIVEN_TEACHER = {"TeacherModelDataUrl": "s3://artifacts/training-jobs/old/output/model.tar.gz",
+                 "TeacherPackageArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/textclf-dev/3"}
+# Property-file values that are strings; every other value read here is a number.
+STRING_VALUES = {"sha256": "ab" * 32, "served": "fp32", "int8_verified": "true", "min_class_recall_label": "negative"}
 OPERATIONS = {"Training": ("CreateTrainingJob", "TrainingJobName"),
               "Processing": ("CreateProcessingJob", "ProcessingJobName"),
               "RegisterModel": ("CreateModelPackage", None)}
 
 
-def steps(document: dict) -> dict[str, dict]:
-    """Every step by name, including those nested in the condition's branches."""
-    found = {}
-    for step in document["Steps"]:
-        found[step["Name"]] = step
+def all_steps(listed: list[dict]) -> list[dict]:
+    """Every step, including those nested in conditions' branches, at any depth."""
+    found = []
+    for step in listed:
+        found.append(step)
         if step["Type"] == "Condition":
-            for branch in ("IfSteps", "ElseSteps"):
-                found.update({s["Name"]: s for s in step["Arguments"][branch]})
+            found += all_steps(step["Arguments"]["IfSteps"]) + all_steps(step["Arguments"]["ElseSteps"])
     return found
+
+
+def steps(document: dict) -> dict[str, dict]:
+    return {step["Name"]: step for step in all_steps(document["Steps"])}
 
 
 def resolve(node, parameters: dict):
@@ -70,14 +80,16 @@ def resolve(node, parameters: dict):
     if set(node) == {"Std:Join"}:
         return node["Std:Join"]["On"].join(str(resolve(v, parameters)) for v in node["Std:Join"]["Values"])
     if set(node) == {"Std:JsonGet"}:
-        # Property-file values: the model data's digest is a string, every other value here a number.
-        return "ab" * 32 if node["Std:JsonGet"]["Path"] == "sha256" else 0.9
+        path = node["Std:JsonGet"]["Path"]
+        if path.startswith("metadata."):
+            return "0.9000"  # evaluate.py writes metadata as strings, as CustomerMetadataProperties needs
+        return STRING_VALUES.get(path, 0.9)
     return {key: resolve(value, parameters) for key, value in node.items()}
 
 
-def validate(step: dict, document: dict) -> None:
+def validate(step: dict, document: dict, **parameters) -> None:
     operation, name_field = OPERATIONS[step["Type"]]
-    defaults = {p["Name"]: p["DefaultValue"] for p in document["Parameters"]}
+    defaults = {**{p["Name"]: p["DefaultValue"] for p in document["Parameters"]}, **parameters}
     arguments = resolve(step["Arguments"], defaults)
     if name_field:
         arguments[name_field] = "pipelines-generated-name"
@@ -89,6 +101,11 @@ def validate(step: dict, document: dict) -> None:
 @pytest.fixture(scope="module")
 def document() -> dict:
     return json.loads(json.dumps(definition(PipelineInputs(**INPUTS))))
+
+
+@pytest.fixture(scope="module")
+def distillation() -> dict:
+    return json.loads(json.dumps(distillation_definition(PipelineInputs(**INPUTS))))
 
 
 def test_four_steps_train_evaluate_condition_register_or_fail(document):
@@ -103,13 +120,118 @@ def test_step_arguments_validate_against_botocores_sagemaker_model(document, nam
     validate(steps(document)[name], document)
 
 
+def _branch(condition: dict, side: str) -> list[str]:
+    return [step["Name"] for step in condition["Arguments"][side]]
+
+
+def test_distillation_trains_the_teacher_unless_one_is_given(distillation):
+    (choose,) = distillation["Steps"]
+    assert choose["Arguments"]["Conditions"] == [
+        {"Type": "Equals", "LeftValue": {"Get": "Parameters.TeacherModelDataUrl"}, "RightValue": ""}]
+    assert _branch(choose, "IfSteps") == ["TrainTeacher", "DistillStudent", "EvaluateStudent", "CheckStudent"]
+    assert _branch(choose, "ElseSteps") == ["DistillFromGivenTeacher", "EvaluateWithGivenTeacher",
+                                            "CheckWithGivenTeacher"]
+    found = steps(distillation)
+    assert _branch(found["CheckStudent"], "IfSteps") == ["RegisterStudent"]
+    assert _branch(found["CheckStudent"], "ElseSteps") == ["StudentRejected"]
+    names = [step["Name"] for step in all_steps(distillation["Steps"])]
+    assert len(names) == len(set(names)), "step names are unique across branches"
+
+
+@pytest.mark.parametrize("name", ["TrainTeacher", "DistillStudent", "EvaluateStudent", "RegisterStudent",
+                                  "DistillFromGivenTeacher", "EvaluateWithGivenTeacher", "RegisterWithGivenTeacher"])
+def test_distillation_steps_validate_against_botocores_sagemaker_model(distillation, name):
+    validate(steps(distillation)[name], distillation, **GIVEN_TEACHER)
+
+
+def _channels(step: dict) -> dict:
+    return {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in step["Arguments"]["InputDataConfig"]}
+
+
+def test_the_student_learns_from_the_teacher_this_execution_trained_or_the_given_one(distillation):
+    found = steps(distillation)
+    assert _channels(found["TrainTeacher"])["model"] == {"Get": "Parameters.TeacherBaseModelUri"}
+    assert "teacher" not in _channels(found["TrainTeacher"])
+    assert _channels(found["DistillStudent"])["teacher"] == {
+        "Get": "Steps.TrainTeacher.ModelArtifacts.S3ModelArtifacts"}
+    assert _channels(found["DistillFromGivenTeacher"])["teacher"] == {"Get": "Parameters.TeacherModelDataUrl"}
+    for name in ("DistillStudent", "DistillFromGivenTeacher"):
+        assert _channels(found[name])["model"] == {"Get": "Parameters.BaseModelUri"}
+    evaluated = {i["InputName"]: i["S3Input"]["S3Uri"] for i in found["EvaluateStudent"]["Arguments"]["ProcessingInputs"]}
+    assert evaluated["model"] == {"Get": "Steps.DistillStudent.ModelArtifacts.S3ModelArtifacts"}
+    assert evaluated["teacher"] == {"Get": "Steps.TrainTeacher.ModelArtifacts.S3ModelArtifacts"}
+    prefixes = {resolve(found[n]["Arguments"]["CheckpointConfig"]["S3Uri"], {}) for n in ("TrainTeacher", "DistillStudent")}
+    assert len(prefixes) == 2, "teacher and student keep their checkpoints apart"
+
+
+@pytest.mark.parametrize("name", ["TrainTeacher", "DistillStudent", "DistillFromGivenTeacher"])
+def test_distillation_hyperparameters_are_accepted_by_train_py(distillation, name, tmp_path, monkeypatch):
+    import hparams
+
+    for channel in ("TRAIN", "VALIDATION", "MODEL", "TEACHER"):
+        monkeypatch.setenv(f"SM_CHANNEL_{channel}", str(tmp_path / channel.lower()))
+    defaults = {**{p["Name"]: p["DefaultValue"] for p in distillation["Parameters"]}, "StudentLayers": "0,2,4"}
+    values = resolve(steps(distillation)[name]["Arguments"]["HyperParameters"], defaults)
+    args = hparams.parse_args([part for key, value in values.items() if not key.startswith("sagemaker_")
+                               for part in (f"--{key}", str(value))])
+    if name == "TrainTeacher":
+        assert args.mode == "finetune" and args.early_stopping_patience == 3
+    else:
+        assert (args.mode, args.alpha, args.temperature, args.student_layers) == ("distill", 0.5, 3.0, [0, 2, 4])
+
+
+def test_the_student_gate_adds_the_teacher_floor_to_every_other_condition(distillation):
+    conditions = steps(distillation)["CheckStudent"]["Arguments"]["Conditions"]
+    gate = {"Get": "Steps.EvaluateStudent.PropertyFiles.Gate"}
+    assert [c["RightValue"] for c in conditions] == [
+        {"Get": "Parameters.AccuracyThreshold"},
+        {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.EvaluateStudent.PropertyFiles.Baseline"},
+                         "Path": "minimum_accuracy"}},
+        {"Get": "Parameters.MinClassRecall"},
+        {"Std:JsonGet": {"PropertyFile": gate, "Path": "teacher_floor"}},
+    ]
+    assert conditions[2]["LeftValue"] == {"Std:JsonGet": {"PropertyFile": gate, "Path": "min_class_recall"}}
+
+
+def test_the_registered_student_carries_its_teachers_accuracy_and_lineage(distillation):
+    register = resolve(steps(distillation)["RegisterStudent"]["Arguments"],
+                       {p["Name"]: p["DefaultValue"] for p in distillation["Parameters"]})
+    metadata = register["CustomerMetadataProperties"]
+    assert metadata["TeacherModelDataUrl"] == STEP_PROPERTIES["Steps.TrainTeacher.ModelArtifacts.S3ModelArtifacts"]
+    assert {"TeacherAccuracy", "TeacherSource", "Fp32Accuracy", "Int8Accuracy", "MinClassRecall", "Served",
+            "ModelDataSha256"} <= set(metadata)
+    assert register["InferenceSpecification"]["Containers"][0]["Environment"]["TEXTCLF_INT8_VERIFIED"] == "true"
+    assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/EvaluateStudent/evaluation.json")
+
+
+def test_a_rejected_student_is_told_every_number(distillation):
+    message = resolve(steps(distillation)["StudentRejected"]["Arguments"]["ErrorMessage"],
+                      {p["Name"]: p["DefaultValue"] for p in distillation["Parameters"]})
+    for part in ("accuracy 0.9", "threshold 0.85", "margin 0.9", "recall must be >= 0.7", "lowest is 0.9 ( negative",
+                 "0.97 x the teacher's accuracy 0.9 = 0.9"):
+        assert part in message, message
+
+
+def test_evaluate_arguments_are_accepted_by_evaluate_py(distillation, document):
+    import evaluate
+
+    for found, name in ((steps(distillation), "EvaluateStudent"), (steps(document), "Evaluate")):
+        defaults = {p["Name"]: p["DefaultValue"] for p in (distillation if name != "Evaluate" else document)["Parameters"]}
+        app = resolve(found[name]["Arguments"]["AppSpecification"], defaults)
+        args = evaluate.parse_args(app["ContainerArguments"])
+        assert (args.model_package_group, args.regression_margin, args.serve) == ("textclf-dev", 0.01, "fp32")
+        assert (args.teacher_path is not None) == (name == "EvaluateStudent")
+    assert evaluate.parse_args(resolve(steps(distillation)["EvaluateStudent"]["Arguments"]["AppSpecification"],
+                                       {"MinTeacherRatio": "0.97"})["ContainerArguments"]).min_teacher_ratio == 0.97
+
+
 def test_spot_checkpoint_and_max_wait_are_consistent(document):
     train = steps(document)["Train"]["Arguments"]
     assert train["EnableManagedSpotTraining"] is True
     stopping = train["StoppingCondition"]
     assert stopping["MaxWaitTimeInSeconds"] >= stopping["MaxRuntimeInSeconds"] == 7200
     checkpoint = resolve(train["CheckpointConfig"], {})
-    assert checkpoint == {"S3Uri": "s3://checkpoints/checkpoints/abcdef123456/", "LocalPath": "/opt/ml/checkpoints"}
+    assert checkpoint == {"S3Uri": "s3://checkpoints/checkpoints/abcdef123456/Train/", "LocalPath": "/opt/ml/checkpoints"}
     on_demand = definition(PipelineInputs(**{**INPUTS, "use_spot": False}))["Steps"][0]["Arguments"]
     assert on_demand["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in on_demand["StoppingCondition"]
 
@@ -149,7 +271,7 @@ def test_hyperparameters_are_accepted_by_train_py(document, tmp_path, monkeypatc
     argv = [part for name, value in values.items() if not name.startswith("sagemaker_")
             for part in (f"--{name}", str(value))]
     args = hparams.parse_args(argv)
-    assert (args.mode, args.epochs, args.alpha) == ("finetune", 3, 0.5)
+    assert (args.mode, args.epochs, args.early_stopping_patience, args.eval_steps) == ("finetune", 3, 3, 0)
 
 
 def test_torch_distributed_is_what_sagemaker_training_reads(document, tmp_path, monkeypatch):
@@ -181,17 +303,19 @@ def test_network_isolation_reads_base_models_from_s3_channels(document):
     assert train["EnableNetworkIsolation"] is True and train["Environment"] == {"HF_HUB_OFFLINE": "1"}
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in train["InputDataConfig"]}
     assert channels["model"] == {"Get": "Parameters.BaseModelUri"}
-    assert channels["teacher"] == {"Get": "Parameters.TeacherModelUri"}
+    assert "teacher" not in channels, "fine-tuning has no teacher; the distillation pipeline does"
 
 
 def test_evaluation_feeds_the_condition_and_the_registered_metrics(document):
     evaluate, register = steps(document)["Evaluate"], steps(document)["Register"]["Arguments"]
     files = {f["PropertyFileName"]: f["FilePath"] for f in evaluate["PropertyFiles"]}
-    assert files == {"EvaluationReport": "evaluation.json", "Baseline": "baseline.json", "ModelData": "model_data.json"}
+    assert files == {"EvaluationReport": "evaluation.json", "Baseline": "baseline.json", "Gate": "gate.json",
+                     "ModelData": "model_data.json"}
     conditions = steps(document)["CheckAccuracy"]["Arguments"]["Conditions"]
     assert [c["RightValue"] for c in conditions] == [
         {"Get": "Parameters.AccuracyThreshold"},
         {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.Baseline"}, "Path": "minimum_accuracy"}},
+        {"Get": "Parameters.MinClassRecall"},
     ]
     metrics_uri = resolve(register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"], {})
     output = resolve(evaluate["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"], {})
@@ -200,14 +324,18 @@ def test_evaluation_feeds_the_condition_and_the_registered_metrics(document):
     assert register["InferenceSpecification"]["Containers"][0]["Image"] == INPUTS["inference_image"]
 
 
-def test_evaluate_step_runs_evaluate_py_from_the_bundle(document):
-    command = steps(document)["Evaluate"]["Arguments"]["AppSpecification"]["ContainerEntrypoint"][-1]
-    assert "tar -xzf ./*.gz" in command and "python3 training/evaluate.py" in command
-    assert "--model_package_group textclf-dev --regression_margin 0.01" in command
-    import evaluate
+def test_evaluate_step_runs_evaluate_py_from_the_bundle(document, tmp_path):
+    """bash runs the entrypoint with the arguments after it, as the processing container does."""
+    import subprocess
 
-    argv = command.split("training/evaluate.py", 1)[1].split()
-    assert evaluate.parse_args(argv).model_package_group == "textclf-dev"
+    app = steps(document)["Evaluate"]["Arguments"]["AppSpecification"]
+    script = app["ContainerEntrypoint"][2]
+    assert "tar -xzf ./*.gz" in script and 'python3 training/evaluate.py "$@"' in script
+    echo = script.replace("cd /opt/ml/processing/input/code && tar -xzf ./*.gz && exec python3 training/evaluate.py",
+                          "printf '%s\\n'")
+    printed = subprocess.run([*app["ContainerEntrypoint"][:2], echo, *app["ContainerEntrypoint"][3:],
+                              *resolve(app["ContainerArguments"], {})], capture_output=True, text=True, check=True)
+    assert printed.stdout.splitlines() == resolve(app["ContainerArguments"], {})
 
 
 def test_jobs_run_as_their_own_roles(document):
@@ -221,10 +349,21 @@ def pipeline_template():
     key = kms.Key(stack, "Key")
     bucket = s3.Bucket(stack, "Data", encryption_key=key)
     role = iam.Role(stack, "PipelineRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    TrainingPipeline(stack, "TrainingPipeline", pipeline_name="textclf-dev-training", inputs=PipelineInputs(**INPUTS),
-                     execution_role=role, training_data=S3Location(bucket, "datasets/train/", key),
-                     schedule="rate(7 days)")
+    TrainingPipeline(stack, "TrainingPipeline", pipeline_name="textclf-dev-training", description="fine-tune",
+                     definition=definition(PipelineInputs(**INPUTS)), execution_role=role,
+                     training_data=S3Location(bucket, "datasets/train/", key), schedule="rate(7 days)")
     return Template.from_stack(stack)
+
+
+def test_a_pipeline_without_triggers_has_no_rules_and_no_trigger_role():
+    stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    role = iam.Role(stack, "PipelineRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    TrainingPipeline(stack, "Distillation", pipeline_name="textclf-dev-distillation", description="distill",
+                     definition=distillation_definition(PipelineInputs(**INPUTS)), execution_role=role)
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::Events::Rule", 0)
+    template.resource_count_is("AWS::SageMaker::Pipeline", 1)
+    assert list(template.find_resources("AWS::IAM::Role")) == [next(iter(template.find_resources("AWS::IAM::Role")))]
 
 
 def test_new_training_data_and_the_schedule_start_the_pipeline(pipeline_template):
@@ -274,10 +413,14 @@ def test_synthesized_definition_resolves_to_valid_api_requests(synthesized):
     """The real template: CloudFormation's intrinsics resolved with stand-in values, then every step validated."""
     _, _, _, outdir = synthesized
     template = json.loads(next(outdir.glob("assembly-Prod/*.template.json")).read_text())
-    (pipeline,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
-    document = json.loads(_cfn(pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]))
-    for name in ("Train", "Evaluate", "Register"):
-        validate(steps(document)[name], document)
+    pipelines = {r["Properties"]["PipelineName"]: json.loads(_cfn(r["Properties"]["PipelineDefinition"][
+        "PipelineDefinitionBody"])) for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"}
+    assert set(pipelines) == {"textclf-prod-training", "textclf-prod-distillation"}
+    for found in pipelines.values():
+        for step in all_steps(found["Steps"]):
+            if step["Type"] in OPERATIONS:
+                validate(step, found, **GIVEN_TEACHER)
+    document = pipelines["textclf-prod-training"]
     train = steps(document)["Train"]["Arguments"]
     code = next(c for c in train["InputDataConfig"] if c["ChannelName"] == "code")["DataSource"]["S3DataSource"]
     asset = re.match(r"^s3://cdk-[a-z0-9]+-assets-\d{12}-us-east-1/([0-9a-f]{64}\.gz)$", code["S3Uri"])

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Evaluate a trained model on a held-out channel; the pipeline's processing step.
+"""Evaluate a trained model on a held-out channel exactly as the endpoint serves it; the pipeline's processing step.
 
-Writes to --output_dir:
-  evaluation.json          SageMaker model-quality format; the pipeline's condition reads
-                           multiclass_classification_metrics.accuracy.value
-  confusion_matrix.png     rows true, columns predicted
-  confidence_histogram.png correct (green) and wrong (red) predictions per confidence bin
+The model is scored through the endpoint's own class (inference/classifier.py): the same tokenizer
+call, truncation and window, the same batching, and int8 when the stage serves int8. Writes to --output_dir:
+  evaluation.json          SageMaker model-quality format for what is served; the pipeline's condition
+                           reads multiclass_classification_metrics.accuracy.value. With --teacher_path
+                           it also carries the teacher's figures and where the teacher came from.
+  gate.json                the other numbers the condition compares: the lowest per-class recall, the
+                           teacher floor (--min_teacher_ratio x the teacher's accuracy), and fp32 and
+                           int8 accuracy with the int8 verdict the package hands to the endpoint
   baseline.json            minimum_accuracy: the latest approved model's accuracy minus
                            --regression_margin (0 when none is approved or no group is given)
   model_data.json          sha256 and size of the model.tar.gz evaluated; registration records it,
                            and every stage that serves the model checks its copy against it
+  predictions.jsonl        one line per test example: true label, served prediction, its score
+  confusion_matrix.png     rows true, columns predicted
+  confidence_histogram.png correct (green) and wrong (red) predictions per confidence bin
 """
 
 from __future__ import annotations
@@ -18,30 +24,39 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
-import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+import archives
 import charts
 import metrics
-import modeling
 import text_data
+from exporting import INFERENCE_CODE
 
 PROCESSING = Path("/opt/ml/processing")
+SERVED = ("fp32", "int8")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[1], allow_abbrev=False)
     p.add_argument("--model_path", default=str(PROCESSING / "model"), help="model directory, or a directory or path holding model.tar.gz")
+    p.add_argument("--teacher_path", default=None,
+                   help="distillation: the teacher, scored the same way; its accuracy sets the teacher floor")
+    p.add_argument("--teacher_source", default="",
+                   help="distillation: where the teacher came from (its model data URL or package ARN), for lineage")
     p.add_argument("--test_dir", default=str(PROCESSING / "test"), help="directory of CSV/JSONL files with text and label")
     p.add_argument("--output_dir", default=str(PROCESSING / "evaluation"), help="where evaluation.json and the PNGs go")
     p.add_argument("--text_column", default="text", help="name of the text field")
     p.add_argument("--label_column", default="label", help="name of the label field")
-    p.add_argument("--batch_size", type=int, default=128, help="examples per inference batch")
-    p.add_argument("--max_length", type=int, default=128, help="truncate inputs to this many tokens")
+    p.add_argument("--serve", choices=SERVED, default="fp32",
+                   help="what the stage's endpoint serves (int8: TEXTCLF_QUANTIZE=int8); the gate scores that")
+    p.add_argument("--min_teacher_ratio", type=_fraction, default=0.97,
+                   help="distillation: the student must reach this fraction of the teacher's accuracy")
     p.add_argument("--model_package_group", default=None,
                    help="registry group whose latest approved model sets the baseline (default: no baseline)")
     p.add_argument("--regression_margin", type=float, default=0.0,
@@ -49,53 +64,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def resolve_model_dir(model_path: Path, scratch: Path) -> Path:
-    """Accept an extracted model directory or SageMaker's model.tar.gz."""
-    archive = model_path if model_path.suffixes[-2:] == [".tar", ".gz"] else model_path / "model.tar.gz"
-    if archive.is_file():
-        with tarfile.open(archive) as tar:
-            tar.extractall(scratch, filter="data")
-        return scratch
-    if (model_path / "config.json").is_file():
-        return model_path
-    raise FileNotFoundError(f"{model_path}: neither a model directory (config.json) nor model.tar.gz. "
-                            "Fix: point --model_path at the training job's model artifact.")
+def _fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction within 0..1 such as 0.97, got {value!r} "
+                                         "(pipeline parameter MinTeacherRatio)")
+    return number
 
 
-def model_data_digest(model_path: Path) -> dict:
-    """What exactly was evaluated: the archive's SHA-256, so what is served later can be checked against it."""
-    archive = model_path if model_path.is_file() else model_path / "model.tar.gz"
-    if not archive.is_file():
-        return {"sha256": "", "bytes": 0, "note": "evaluated an extracted directory, not model.tar.gz"}
-    digest = hashlib.sha256()
-    with open(archive, "rb") as data:
-        for chunk in iter(lambda: data.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"sha256": digest.hexdigest(), "bytes": archive.stat().st_size}
+def endpoint_classifier():
+    """The endpoint's own module; the code bundle ships inference/ beside training/."""
+    if str(INFERENCE_CODE) not in sys.path:
+        sys.path.append(str(INFERENCE_CODE))
+    import classifier
+
+    return classifier
 
 
-def evaluate(model_dir: Path, test_dir: Path, args: argparse.Namespace) -> dict:
-    tokenizer = modeling.load_tokenizer(str(model_dir))
-    model = modeling.load_teacher(str(model_dir))
-    names = [model.config.id2label[i] for i in range(len(model.config.id2label))]
-    examples = text_data.read_examples(test_dir, args.text_column, args.label_column)
-    text_data.label_names(examples, names)
-    dataset = text_data.encode(tokenizer, examples, text_data.encode_labels(examples, names), args.max_length)
-    order = sorted(range(len(dataset)), key=lambda i: len(dataset.input_ids[i]))
-    groups = [order[i:i + args.batch_size] for i in range(0, len(order), args.batch_size)]
-    logits = modeling.predict_logits(model, (text_data.collate(dataset, g, tokenizer.pad_token_id or 0) for g in groups),
-                                     torch.device("cpu"))
-    by_example = torch.empty_like(logits)
-    by_example[torch.tensor(order)] = logits
-    labels = torch.tensor(dataset.labels)
-    probabilities = by_example.softmax(-1)
-    confidence, predictions = probabilities.max(-1)
-    report = metrics.classification_report(labels, predictions, names)
-    report["expected_calibration_error"] = expected_calibration_error(confidence, predictions == labels)
-    report["examples"] = len(dataset)
+@dataclass(frozen=True)
+class Scored:
+    """What the endpoint answers for each example, and the report built from it."""
+
+    predictions: list[str]
+    scores: list[float]
+    correct: list[bool]
+    report: dict
+
+
+def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
+    """Score as the endpoint does: its class, its truncation, its batching; every text in one request."""
+    classifier = endpoint_classifier()
+    from payloads import Request
+
+    served = classifier.TextClassifier.load(model_dir, quantize=quantize)
+    # The endpoint splits the CPUs between its workers; this job is the only worker.
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    names = served.labels
+    text_data.label_names(examples, names)  # a test label the model cannot predict fails, named
+    answers = served.predict(Request(texts=[example.text for example in examples]))
+    predictions = [answer["label"] for answer in answers]
+    scores = [answer["score"] for answer in answers]
+    labels = torch.tensor(text_data.encode_labels(examples, names))
+    predicted = torch.tensor([names.index(label) for label in predictions])
+    report = metrics.classification_report(labels, predicted, names)
+    confidence, correct = torch.tensor(scores), predicted == labels
+    report["expected_calibration_error"] = expected_calibration_error(confidence, correct)
+    report["examples"] = len(examples)
     report["labels"] = names
-    report["_charts"] = (confidence.tolist(), (predictions == labels).tolist())
-    return report
+    return Scored(predictions, scores, correct.tolist(), report)
 
 
 def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor, bins: int = 10) -> float:
@@ -145,21 +164,87 @@ def read_baseline(args: argparse.Namespace) -> dict:
                                       args.regression_margin)
 
 
+def gate(fp32: Scored, int8: Scored, teacher: Scored | None, args: argparse.Namespace) -> tuple[Scored, dict]:
+    """What is served and the numbers the pipeline's condition compares."""
+    verified = endpoint_classifier().int8_verified(fp32.report["accuracy"], int8.report["accuracy"])
+    served = int8 if args.serve == "int8" and verified else fp32
+    recalls = {name: figures["recall"] for name, figures in served.report["per_class"].items()}
+    weakest = min(recalls, key=recalls.get)
+    teacher_accuracy = teacher.report["accuracy"] if teacher else None
+    figures = {
+        "served": "int8" if served is int8 else "fp32",
+        "accuracy": served.report["accuracy"],
+        "fp32_accuracy": fp32.report["accuracy"],
+        "int8_accuracy": int8.report["accuracy"],
+        # A string: the registered container's environment carries it to the endpoint as is.
+        "int8_verified": "true" if verified else "false",
+        "min_class_recall": recalls[weakest],
+        "min_class_recall_label": weakest,
+        "teacher_accuracy": teacher_accuracy,
+        "min_teacher_ratio": args.min_teacher_ratio if teacher else None,
+        # 0 without a teacher, so the same comparison holds in the fine-tune pipeline.
+        "teacher_floor": args.min_teacher_ratio * teacher_accuracy if teacher else 0.0,
+    }
+    # Registration copies these into the package's customer metadata, whose values must be non-empty strings.
+    figures["metadata"] = {key: f"{figures[key]:.4f}" for key in ("fp32_accuracy", "int8_accuracy", "min_class_recall")}
+    if teacher:
+        figures["metadata"]["teacher_accuracy"] = f"{teacher_accuracy:.4f}"
+        figures["metadata"]["teacher_source"] = args.teacher_source or "not recorded"
+    return served, figures
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
+    examples = text_data.read_examples(Path(args.test_dir), args.text_column, args.label_column)
     with tempfile.TemporaryDirectory() as scratch:
-        report = evaluate(resolve_model_dir(Path(args.model_path), Path(scratch)), Path(args.test_dir), args)
-    confidences, correct = report.pop("_charts")
-    (output / "evaluation.json").write_text(json.dumps(sagemaker_model_quality(report), indent=2) + "\n")
+        model_dir = archives.resolve_model(args.model_path, Path(scratch), field="--model_path")
+        fp32, int8 = score(model_dir, examples, quantize="none"), score(model_dir, examples, quantize="int8")
+        teacher = None
+        if args.teacher_path:
+            teacher_dir = archives.resolve_model(args.teacher_path, Path(scratch), field="--teacher_path")
+            teacher = score(teacher_dir, examples, quantize="none")
+    served, figures = gate(fp32, int8, teacher, args)
+    quality = sagemaker_model_quality(served.report)
+    if teacher is not None:
+        quality["teacher"] = {**sagemaker_model_quality(teacher.report), "source": args.teacher_source}
+    write_json(output / "evaluation.json", quality)
+    write_json(output / "gate.json", figures)
+    write_json(output / "baseline.json", read_baseline(args))
+    write_json(output / "model_data.json", model_data_digest(Path(args.model_path)))
+    write_predictions(output / "predictions.jsonl", examples, served)
+    report = served.report
     charts.confusion_matrix_png(report["confusion_matrix"], output / "confusion_matrix.png")
-    charts.confidence_histogram_png(confidences, correct, output / "confidence_histogram.png")
-    (output / "baseline.json").write_text(json.dumps(read_baseline(args), indent=2) + "\n")
-    (output / "model_data.json").write_text(json.dumps(model_data_digest(Path(args.model_path)), indent=2) + "\n")
-    print(f"evaluation: examples={report['examples']} accuracy={report['accuracy']:.4f} "
-          f"f1_macro={report['f1_macro']:.4f} ece={report['expected_calibration_error']:.4f} output={output}")
+    charts.confidence_histogram_png(served.scores, served.correct, output / "confidence_histogram.png")
+    print(f"evaluation: examples={report['examples']} served={figures['served']} accuracy={report['accuracy']:.4f} "
+          f"f1_macro={report['f1_macro']:.4f} min_class_recall={figures['min_class_recall']:.4f} "
+          f"fp32_accuracy={figures['fp32_accuracy']:.4f} int8_accuracy={figures['int8_accuracy']:.4f}"
+          + (f" teacher_accuracy={figures['teacher_accuracy']:.4f}" if teacher else "") + f" output={output}")
     return 0
+
+
+def model_data_digest(model_path: Path) -> dict:
+    """What exactly was evaluated: the archive's SHA-256, so what is served later can be checked against it."""
+    archive = archives.archive_in(model_path)
+    if archive is None:
+        return {"sha256": "", "bytes": 0, "note": "evaluated an extracted directory, not model.tar.gz"}
+    digest = hashlib.sha256()
+    with open(archive, "rb") as data:
+        for chunk in iter(lambda: data.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"sha256": digest.hexdigest(), "bytes": archive.stat().st_size}
+
+
+def write_predictions(path: Path, examples: list, served: Scored) -> None:
+    with path.open("w") as out:
+        for example, predicted, confidence in zip(examples, served.predictions, served.scores):
+            out.write(json.dumps({"source": example.source, "label": example.label, "predicted": predicted,
+                                  "score": confidence}) + "\n")
+
+
+def write_json(path: Path, document: dict) -> None:
+    path.write_text(json.dumps(document, indent=2) + "\n")
 
 
 if __name__ == "__main__":

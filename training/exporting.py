@@ -35,13 +35,6 @@ def _copy_inference_code(target: Path) -> None:
             shutil.copy2(source, target / source.name)
 
 
-def write_quantization_report(model_dir: str | Path, fp32_accuracy: float, int8_accuracy: float) -> None:
-    """The endpoint serves int8 (when asked) only if this shows it within 0.5 points of fp32."""
-    report = {"fp32_accuracy": fp32_accuracy, "int8_accuracy": int8_accuracy,
-              "measured_on": "validation channel", "quantization": "dynamic int8, per-channel, nn.Linear"}
-    (Path(model_dir) / "quantization.json").write_text(json.dumps(report, indent=2) + "\n")
-
-
 def write_metrics(report: dict, output_dir: str | Path) -> None:
     if report:
         output_dir = Path(output_dir)

@@ -12,6 +12,7 @@ import os
 
 MODES = ("finetune", "distill")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+EARLY_STOPPING_METRICS = ("accuracy", "f1_macro", "loss")
 
 
 def str2bool(value: str) -> bool:
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
              "instead of loading --model_name_or_path")
     add("--alpha", type=_bounded(float, 0.0, 1.0), default=0.5,
         help="distill mode: weight of cross-entropy on labels; 1-alpha weighs the KL term")
-    add("--temperature", type=_bounded(float, 0.0, 100.0, low_open=True), default=2.0,
+    add("--temperature", type=_bounded(float, 0.0, 100.0, low_open=True), default=3.0,
         help="distill mode: softmax temperature T; the KL term is scaled by T^2")
     add("--cache_teacher_logits", type=str2bool, default=True,
         help="distill mode: compute teacher logits once and reuse them every epoch")
@@ -104,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     # Logging, checkpoints, outputs
     add("--log_steps", type=_bounded(int, 1), default=50, help="log training metrics every N steps")
     add("--eval_steps", type=_bounded(int, 0), default=0, help="evaluate every N steps (0: at the end of each epoch)")
+    add("--early_stopping_patience", type=_bounded(int, 0), default=0,
+        help="stop when the validation --best_metric has not improved for N evaluations and export the best "
+             "weights, not the last (0: off; needs a validation channel)")
+    add("--best_metric", choices=EARLY_STOPPING_METRICS, default="accuracy",
+        help="validation metric early stopping watches (loss: lower is better)")
     add("--checkpoint_steps", type=_bounded(int, 1), default=200, help="write a resumable checkpoint every N steps")
     add("--keep_checkpoints", type=_bounded(int, 1, 100), default=2, help="how many checkpoints to keep")
     add("--checkpoint_dir", default="/opt/ml/checkpoints", help="local directory SageMaker syncs to the checkpoint S3 URI")
@@ -119,4 +125,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("argument --train_dir: required (or attach a 'train' channel so SM_CHANNEL_TRAIN is set)")
     if args.mode == "finetune" and args.student_layers:
         parser.error("argument --student_layers: only valid with --mode distill")
+    if args.early_stopping_patience and not args.validation_dir:
+        parser.error("argument --early_stopping_patience: needs a validation channel (--validation_dir or "
+                     "SM_CHANNEL_VALIDATION) to watch. Fix: attach one, or set it to 0.")
     return args

@@ -15,6 +15,9 @@ METRIC_DEFINITIONS = [
     {"Name": "eval:loss", "Regex": rf"^eval: .*\bloss={NUMBER}"},
     {"Name": "eval:accuracy", "Regex": rf"^eval: .*\baccuracy={NUMBER}"},
     {"Name": "eval:f1", "Regex": rf"^eval: .*\bf1_macro={NUMBER}"},
+    # Early stopping's verdict: the step whose weights were exported, and their validation score.
+    {"Name": "stop:best_step", "Regex": rf"^stop: .*\bbest_step={NUMBER}"},
+    {"Name": "stop:best_score", "Regex": rf"^stop: .*\bbest_score={NUMBER}"},
 ]
 
 

@@ -100,27 +100,6 @@ def student_from_teacher_layers(teacher: nn.Module, layers: Sequence[int]) -> nn
     return student
 
 
-def int8_available() -> bool:
-    """Dynamic int8 needs a CPU quantized engine and the endpoint code beside training/."""
-    from exporting import INFERENCE_CODE
-
-    engines = set(torch.backends.quantized.supported_engines) - {"none"}
-    return bool(engines) and (INFERENCE_CODE / "classifier.py").exists()
-
-
-def int8_copy(model: nn.Module) -> nn.Module:
-    """A CPU int8 copy, quantized by the endpoint's own code (inference/ ships beside training/)."""
-    import sys
-
-    from exporting import INFERENCE_CODE
-
-    if str(INFERENCE_CODE) not in sys.path:
-        sys.path.append(str(INFERENCE_CODE))
-    from classifier import quantize_int8
-
-    return quantize_int8(copy.deepcopy(model).float().cpu().eval())
-
-
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -10,11 +10,12 @@ SIGTERM, and a restarted job resumes from the newest intact one by itself.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+import archives
 import checkpointing
 import exporting
 import hparams
@@ -31,11 +33,13 @@ import modeling
 import runtime
 import text_data
 from distillation import distillation_loss
+from early_stopping import EarlyStopping
 from log_format import metric_line
 
 log = logging.getLogger("train")
 EXIT_INTERRUPTED = 143  # 128 + SIGTERM: the job stopped before finishing, by request
-RESUME_KEYS = ("mode", "seed", "per_device_batch_size", "world_size", "total_steps", "labels", "student_layers")
+RESUME_KEYS = ("mode", "seed", "per_device_batch_size", "world_size", "total_steps", "labels", "student_layers",
+               "early_stopping_patience", "best_metric", "eval_steps")
 
 
 def linear_warmup_decay(step: int, *, warmup_steps: int, total_steps: int) -> float:
@@ -55,12 +59,24 @@ def main(argv: list[str] | None = None) -> int:
     runtime.seed_everything(args.seed)
     stop = runtime.StopSignal()
     log.info("runtime: world_size=%d device=%s precision=%s", rt.world_size, rt.device, rt.dtype or "fp32")
+    with tempfile.TemporaryDirectory(prefix="channels-") as scratch:
+        # A channel may hold a job's model.tar.gz: unpacked once, here, for the whole run.
+        student_path = teacher_path = None
+        if not args.student_layers:
+            student_path = archives.resolve_model(args.model_name_or_path, Path(scratch), field="--model_name_or_path")
+        if args.mode == "distill":
+            teacher_path = archives.resolve_model(args.teacher_name_or_path, Path(scratch),
+                                                  field="--teacher_name_or_path")
+        return train(args, rt, stop, student_path=student_path, teacher_path=teacher_path)
 
+
+def train(args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: str | None,
+          teacher_path: str | None) -> int:
     # ---- data ---------------------------------------------------------------------------------
-    teacher = modeling.load_teacher(args.teacher_name_or_path) if args.mode == "distill" else None
-    tokenizer = modeling.load_tokenizer(args.teacher_name_or_path if args.student_layers else args.model_name_or_path)
+    teacher = modeling.load_teacher(teacher_path) if teacher_path else None
+    tokenizer = modeling.load_tokenizer(teacher_path if args.student_layers else student_path)
     if teacher is not None and not args.student_layers:
-        modeling.check_tokenizers_match(modeling.load_tokenizer(args.teacher_name_or_path), tokenizer)
+        modeling.check_tokenizers_match(modeling.load_tokenizer(teacher_path), tokenizer)
     train_examples = text_data.read_examples(args.train_dir, args.text_column, args.label_column)
     declared = [n for n in args.labels.split(",") if n] or (teacher and modeling.teacher_label_names(teacher)) or []
     names = text_data.label_names(train_examples, declared)
@@ -85,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.student_layers:
         model = modeling.student_from_teacher_layers(teacher, args.student_layers)
     else:
-        model = modeling.load_classifier(args.model_name_or_path, names)
+        model = modeling.load_classifier(student_path, names)
     if args.dropout >= 0:
         modeling.set_dropout(model, args.dropout)
     model.to(rt.device)
@@ -107,20 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     schedule = partial(linear_warmup_decay, warmup_steps=int(args.warmup_ratio * total_steps), total_steps=total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.dtype == torch.float16)
+    early = EarlyStopping(patience=args.early_stopping_patience, metric=args.best_metric)
     config = {**vars(args), "world_size": rt.world_size, "total_steps": total_steps, "labels": names}
+    parts = TrainingParts(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, early=early)
 
     # ---- resume -------------------------------------------------------------------------------
     step = 0
     state = checkpointing.load_latest_checkpoint(args.checkpoint_dir)
     if state is not None:
         _check_resumable(state["config"], config, args.checkpoint_dir)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        runtime.set_rng_state(state["rng"][rt.rank] if isinstance(state["rng"], list) else state["rng"])
-        step = state["step"]
-        log.info("resume: step=%d epoch=%d batch=%d from %s", step, *state["data_position"], args.checkpoint_dir)
+        step = restore_training_state(state, parts, rt)
+        log.info("resume: step=%d epoch=%d batch=%d from %s", step, *divmod(step, steps_per_epoch), args.checkpoint_dir)
     trained = DistributedDataParallel(model) if rt.distributed else model
     pad_id = tokenizer.pad_token_id or 0
     teacher_logits = None
@@ -132,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     batches, batches_epoch = None, -1
     window_start, window_steps, window_loss = time.perf_counter(), 0, 0.0
     last_eval: dict = {}
-    while step < total_steps:
+    stopped_early = False
+    while step < total_steps and not stopped_early:
         epoch, position = divmod(step, steps_per_epoch)
         if epoch != batches_epoch:
             batches = text_data.epoch_batches(lengths, global_batch, args.seed, epoch, group_by_length=args.group_by_length)
@@ -170,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         if val_set is not None and ((args.eval_steps and step % args.eval_steps == 0)
                                     or (not args.eval_steps and end_of_epoch) or step == total_steps):
             last_eval = _evaluate(model, val_set, names, args.eval_batch_size, pad_id, rt, step)
+            stopped_early = early.enabled and _agree(rt, early.update(last_eval, step, model) if rt.is_main else False)
         interrupted = stop.agreed(rt)
         if step % args.checkpoint_steps == 0 or interrupted:
-            _save(rt, args, step, steps_per_epoch, config, model, optimizer, scheduler, scaler)
+            _save(rt, args.checkpoint_dir, args.keep_checkpoints, capture_training_state(parts, step, config, rt))
         if interrupted:
             log.info("interrupted: SIGTERM at step=%d; checkpoint written, exiting to be resumed", step)
             _shutdown(rt)
@@ -180,16 +195,51 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- export -------------------------------------------------------------------------------
     if rt.is_main:
+        if early.enabled:
+            # The best evaluation, not the last, is what early stopping promises.
+            log.info(metric_line("stop", reason="no_improvement" if stopped_early else "end_of_training", step=step,
+                                 best_step=early.best_step, best_score=early.best_score, metric=early.metric,
+                                 patience=early.patience))
+            model.load_state_dict(early.best_weights)
+            last_eval = early.best_report
         exporting.export_model(model, tokenizer, names, args.model_dir, config)
         exporting.write_metrics(last_eval, args.output_data_dir)
-        if last_eval and modeling.int8_available():
-            int8_accuracy = _int8_accuracy(model, val_set, pad_id)
-            exporting.write_quantization_report(args.model_dir, last_eval["accuracy"], int8_accuracy)
-            log.info("export: int8 accuracy=%.4f vs fp32 accuracy=%.4f on validation", int8_accuracy,
-                     last_eval["accuracy"])
         log.info("export: model written to %s", args.model_dir)
     _shutdown(rt)
     return 0
+
+
+# ---- training state: one dict, captured and restored by one pair of functions ----------------
+@dataclass
+class TrainingParts:
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    early: EarlyStopping
+
+
+def capture_training_state(parts: TrainingParts, step: int, config: dict, rt: runtime.Runtime) -> dict:
+    """Everything a restart needs to continue bit for bit; every rank's RNG state, gathered on rank 0."""
+    rng = runtime.rng_state()
+    if rt.distributed:
+        gathered = [None] * rt.world_size
+        dist.all_gather_object(gathered, rng)
+        rng = gathered
+    return {"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict(),
+            "scheduler": parts.scheduler.state_dict(), "scaler": parts.scaler.state_dict(),
+            "early_stopping": parts.early.state_dict(), "step": step, "rng": rng, "config": config}
+
+
+def restore_training_state(state: dict, parts: TrainingParts, rt: runtime.Runtime) -> int:
+    """Load a captured state into ``parts``; returns the step to continue from."""
+    parts.model.load_state_dict(state["model"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.scheduler.load_state_dict(state["scheduler"])
+    parts.scaler.load_state_dict(state["scaler"])
+    parts.early.load_state_dict(state["early_stopping"])
+    runtime.set_rng_state(state["rng"][rt.rank] if isinstance(state["rng"], list) else state["rng"])
+    return state["step"]
 
 
 def _check_resumable(saved: dict, current: dict, directory: str) -> None:
@@ -200,20 +250,21 @@ def _check_resumable(saved: dict, current: dict, directory: str) -> None:
                          "Fix: use a new checkpoint location for a new run, or restore those hyperparameters.")
 
 
-def _save(rt, args, step, steps_per_epoch, config, model, optimizer, scheduler, scaler) -> None:
-    rng = runtime.rng_state()
-    if rt.distributed:
-        gathered = [None] * rt.world_size
-        dist.all_gather_object(gathered, rng)
-        rng = gathered
+def _save(rt: runtime.Runtime, directory: str, keep: int, state: dict) -> None:
     if rt.is_main:
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "scaler": scaler.state_dict(), "step": step, "data_position": divmod(step, steps_per_epoch),
-                 "rng": rng, "config": config}
-        path = checkpointing.save_checkpoint(state, args.checkpoint_dir, step, args.keep_checkpoints)
-        log.info("checkpoint: step=%d path=%s", step, path)
+        path = checkpointing.save_checkpoint(state, directory, state["step"], keep)
+        log.info("checkpoint: step=%d path=%s", state["step"], path)
     if rt.distributed:
         dist.barrier()
+
+
+def _agree(rt: runtime.Runtime, decision: bool) -> bool:
+    """Rank 0 evaluates; every rank must stop at the same step."""
+    if not rt.distributed:
+        return decision
+    flag = torch.tensor([1.0 if decision else 0.0], device=rt.device)
+    dist.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 def _batches_by_length(dataset, batch_size: int):
@@ -248,14 +299,6 @@ def _evaluate(model, dataset, names, batch_size, pad_id, rt, step) -> dict:
     if rt.distributed:
         dist.barrier()
     return report
-
-
-def _int8_accuracy(model, dataset, pad_id) -> float:
-    """What the endpoint's int8 path would score; logged apart from eval lines so metrics stay fp32."""
-    cpu = runtime.Runtime(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"), dtype=None)
-    # One text per pass, as the endpoint runs int8 (inference/classifier.py).
-    logits = _all_logits(modeling.int8_copy(model), dataset, 1, pad_id, cpu)
-    return float((logits.argmax(-1) == torch.tensor(dataset.labels)).double().mean())
 
 
 def _shutdown(rt) -> None:
