@@ -107,11 +107,28 @@ def test_a_teacher_ratio_that_is_no_fraction_is_refused_by_name(tmp_path, small_
     assert "MinTeacherRatio" in capsys.readouterr().err
 
 
-def test_evaluation_gives_the_endpoints_answers_for_the_same_texts_long_ones_included(served_model_dir, small_data,
+@pytest.fixture(scope="module")
+def minilm_classifier(tmp_path_factory):
+    """The packaged MiniLM with a seeded head, exported as training exports: a 512-token window, so texts
+    longer than any training --max_length reach the part of the window only serving used to see."""
+    from transformers import AutoTokenizer
+
+    import modeling
+    from conftest import minilm_path
+    from exporting import export_model
+
+    torch.manual_seed(0)
+    model = modeling.load_classifier(str(minilm_path()), ["negative", "positive"])
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    return export_model(model, tokenizer, ["negative", "positive"], tmp_path_factory.mktemp("minilm") / "model", {})
+
+
+def test_evaluation_gives_the_endpoints_answers_for_the_same_texts_long_ones_included(minilm_classifier, small_data,
                                                                                       tmp_path):
     from cli.local_endpoint import LocalEndpoint, free_port, invoke
     from rehearsal.jobs import pack_model_dir
 
+    served_model_dir = minilm_classifier
     rows = (small_data["validation"] / "validation.csv").read_text().splitlines()
     long_texts = ["a moving , funny and wise film . " * 120, "dull , " * 700 + "but a triumph in the end",
                   "the first act works ; " + "the rest does not , " * 200]
@@ -132,6 +149,13 @@ def test_evaluation_gives_the_endpoints_answers_for_the_same_texts_long_ones_inc
             served += json.loads(body)
     assert [answer["label"] for answer in served] == [row["predicted"] for row in evaluated]
     assert [answer["score"] for answer in served] == pytest.approx([row["score"] for row in evaluated], abs=1e-5)
+    # The long texts were scored on their first 512 tokens by both, not on a training-time cut.
+    cut = evaluate.endpoint_classifier().TextClassifier.load(served_model_dir, quantize="none")
+    assert cut.max_length == 512
+    from payloads import Request
+
+    shorter = cut.predict(Request(texts=texts[-3:], max_length=128))
+    assert [a["score"] for a in shorter] != pytest.approx([row["score"] for row in evaluated[-3:]], abs=1e-5)
 
 
 def test_missing_model_says_what_to_point_at(tmp_path, small_data):
