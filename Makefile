@@ -26,6 +26,8 @@ run: install
 	$(VENV)/bin/textclf local-run
 
 test: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
 bench: install

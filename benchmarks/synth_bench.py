@@ -44,15 +44,26 @@ def _variants(outdir: str) -> list[tuple[str, list[str]]]:
         ("CDK synth in one process, no cdk-nag (baseline)", [sys.executable, "-c", IN_PROCESS, "plain", outdir]),
         ("CDK synth in one process, with cdk-nag", [sys.executable, "-c", IN_PROCESS, "nag", outdir]),
         # The delivery pipeline is last but one: the goal below is about the stage synth users run most.
-        ("`cdk synth -c stage=delivery` (pinned CLI, cdk-nag on: the pipeline and the three stages in it)",
-         _cli("delivery", outdir)),
+        (
+            "`cdk synth -c stage=delivery` (pinned CLI, cdk-nag on: the pipeline and the three stages in it)",
+            _cli("delivery", outdir),
+        ),
         ("`cdk synth -c stage=all` (pinned CLI, cdk-nag on)", _cli("all", outdir)),
     ]
 
 
 def _cli(stage: str, outdir: str) -> list[str]:
-    return [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--app", f"{sys.executable} app.py",
-            "-c", f"stage={stage}", "-q", "-o", outdir]
+    return [
+        str(ROOT / "node_modules" / ".bin" / "cdk"),
+        "synth",
+        "--app",
+        f"{sys.executable} app.py",
+        "-c",
+        f"stage={stage}",
+        "-q",
+        "-o",
+        outdir,
+    ]
 
 
 def _time(command: list[str]) -> float:
@@ -85,12 +96,24 @@ def main(repeats: int = 3) -> int:
     ]
     delivery_seconds = rows[-2][1]
     against = f"in-process synth without cdk-nag, {baseline:.2f} s"
-    publish("synth", table, headline=[
-        {"result": "`cdk synth -c stage=all` with cdk-nag (pinned CLI)", "value": f"{cli_seconds:.2f} s",
-         "baseline": against, "ratio": f"{cli_seconds / baseline:.2f}x"},
-        {"result": "`cdk synth -c stage=delivery` with cdk-nag (pinned CLI)", "value": f"{delivery_seconds:.2f} s",
-         "baseline": against, "ratio": f"{delivery_seconds / baseline:.2f}x"},
-    ])
+    publish(
+        "synth",
+        table,
+        headline=[
+            {
+                "result": "`cdk synth -c stage=all` with cdk-nag (pinned CLI)",
+                "value": f"{cli_seconds:.2f} s",
+                "baseline": against,
+                "ratio": f"{cli_seconds / baseline:.2f}x",
+            },
+            {
+                "result": "`cdk synth -c stage=delivery` with cdk-nag (pinned CLI)",
+                "value": f"{delivery_seconds:.2f} s",
+                "baseline": against,
+                "ratio": f"{delivery_seconds / baseline:.2f}x",
+            },
+        ],
+    )
     return 0
 
 

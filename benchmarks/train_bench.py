@@ -72,10 +72,31 @@ def _run(command: list[str]) -> tuple[str, float]:
 
 def train_py(model: Path, steps: int, batch: int, warmup: int, workdir: Path, *extra: str) -> dict:
     out = workdir / f"run{len(list(workdir.iterdir()))}"
-    stdout, wall = _run([sys.executable, "train.py", "--train_dir", str(DATA), "--model_name_or_path", str(model),
-                         "--max_steps", str(steps), "--per_device_batch_size", str(batch), "--log_steps", str(warmup),
-                         "--checkpoint_steps", str(10 * steps), "--checkpoint_dir", str(out / "ckpt"),
-                         "--model_dir", str(out / "model"), "--output_data_dir", str(out / "out"), *extra])
+    stdout, wall = _run(
+        [
+            sys.executable,
+            "train.py",
+            "--train_dir",
+            str(DATA),
+            "--model_name_or_path",
+            str(model),
+            "--max_steps",
+            str(steps),
+            "--per_device_batch_size",
+            str(batch),
+            "--log_steps",
+            str(warmup),
+            "--checkpoint_steps",
+            str(10 * steps),
+            "--checkpoint_dir",
+            str(out / "ckpt"),
+            "--model_dir",
+            str(out / "model"),
+            "--output_data_dir",
+            str(out / "out"),
+            *extra,
+        ]
+    )
     windows = [(int(s), float(r)) for s, r in _WINDOW.findall(stdout)]
     measured = [rate for step, rate in windows if step > warmup]
     # Each window holds the same number of samples, so the overall rate is the harmonic mean.
@@ -84,8 +105,19 @@ def train_py(model: Path, steps: int, batch: int, warmup: int, workdir: Path, *e
 
 
 def trainer(model: Path, steps: int, batch: int, warmup: int, workdir: Path) -> dict:
-    stdout, wall = _run([sys.executable, "-c", TRAINER_SCRIPT, str(TRAINING), str(model), str(DATA), str(steps),
-                         str(batch), str(workdir / "trainer")])
+    stdout, wall = _run(
+        [
+            sys.executable,
+            "-c",
+            TRAINER_SCRIPT,
+            str(TRAINING),
+            str(model),
+            str(DATA),
+            str(steps),
+            str(batch),
+            str(workdir / "trainer"),
+        ]
+    )
     stamps = json.loads(stdout.strip().splitlines()[-1])["stamps"]
     return {"samples_per_sec": (len(stamps) - warmup) * batch / (stamps[-1] - stamps[warmup - 1]), "wall_s": wall}
 
@@ -109,21 +141,37 @@ def main(steps: int = 60, batch: int = 32, warmup: int = 10, repeats: int = 2) -
         runs = workdir / "runs"
         distill = ("--mode", "distill", "--teacher_name_or_path", str(model), "--student_layers", "0,2,4")
         variants = [
-            ("HF Trainer, MiniLM-L6 fine-tune (baseline A)", "A", lambda: trainer(model, steps, batch, warmup, workdir)),
+            (
+                "HF Trainer, MiniLM-L6 fine-tune (baseline A)",
+                "A",
+                lambda: trainer(model, steps, batch, warmup, workdir),
+            ),
             ("train.py, MiniLM-L6 fine-tune", "A", lambda: train_py(model, steps, batch, warmup, runs)),
-            ("train.py, 3-layer student fine-tune (baseline B)", "B", lambda: train_py(student, steps, batch, warmup, runs)),
-            ("train.py, distill 6->3 layers, live teacher", "B",
-             lambda: train_py(model, steps, batch, warmup, runs, *distill, "--cache_teacher_logits", "False")),
-            ("train.py, distill 6->3 layers, cached teacher logits", "B",
-             lambda: train_py(model, steps, batch, warmup, runs, *distill, "--cache_teacher_logits", "True")),
+            (
+                "train.py, 3-layer student fine-tune (baseline B)",
+                "B",
+                lambda: train_py(student, steps, batch, warmup, runs),
+            ),
+            (
+                "train.py, distill 6->3 layers, live teacher",
+                "B",
+                lambda: train_py(model, steps, batch, warmup, runs, *distill, "--cache_teacher_logits", "False"),
+            ),
+            (
+                "train.py, distill 6->3 layers, cached teacher logits",
+                "B",
+                lambda: train_py(model, steps, batch, warmup, runs, *distill, "--cache_teacher_logits", "True"),
+            ),
         ]
         # Rounds interleave the variants, so a slow spell of the machine hits all of them alike.
         measured = [[] for _ in variants]
         for _ in range(repeats):
-            for results, (_, _, run) in zip(measured, variants):
+            for results, (_, _, run) in zip(measured, variants, strict=True):
                 results.append(run())
-    rows = [(name, {key: statistics.median(r[key] for r in results) for key in ("samples_per_sec", "wall_s")}, base)
-            for (name, base, _), results in zip(variants, measured)]
+    rows = [
+        (name, {key: statistics.median(r[key] for r in results) for key in ("samples_per_sec", "wall_s")}, base)
+        for (name, base, _), results in zip(variants, measured, strict=True)
+    ]
     baselines = {"A": rows[0][1]["samples_per_sec"], "B": rows[2][1]["samples_per_sec"]}
     lines = [
         f"### Training throughput — {date.today().isoformat()}",
@@ -134,16 +182,28 @@ def main(steps: int = 60, batch: int = 32, warmup: int = 10, repeats: int = 2) -
         "",
         "| variant | samples/s | vs baseline | process wall time (s) |",
         "|---|---:|---:|---:|",
-        *[f"| {name} | {r['samples_per_sec']:.1f} | {r['samples_per_sec'] / baselines[b]:.2f}x ({b}) | {r['wall_s']:.1f} |"
-          for name, r, b in rows],
+        *[
+            f"| {name} | {r['samples_per_sec']:.1f} | {r['samples_per_sec'] / baselines[b]:.2f}x ({b}) "
+            f"| {r['wall_s']:.1f} |"
+            for name, r, b in rows
+        ],
         "",
         "Wall time includes start-up, tokenising and, for the cached variant, one teacher pass over the 4,000 rows.",
     ]
-    publish("train", lines, headline=[
-        {"result": f"{name.split(' (')[0]}", "value": f"{r['samples_per_sec']:.1f} samples/s",
-         "baseline": rows[0 if b == "A" else 2][0].split(" (")[0], "ratio": f"{r['samples_per_sec'] / baselines[b]:.2f}x"}
-        for name, r, b in rows if "baseline" not in name
-    ])
+    publish(
+        "train",
+        lines,
+        headline=[
+            {
+                "result": f"{name.split(' (')[0]}",
+                "value": f"{r['samples_per_sec']:.1f} samples/s",
+                "baseline": rows[0 if b == "A" else 2][0].split(" (")[0],
+                "ratio": f"{r['samples_per_sec'] / baselines[b]:.2f}x",
+            }
+            for name, r, b in rows
+            if "baseline" not in name
+        ],
+    )
     return 0
 
 

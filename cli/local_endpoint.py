@@ -35,8 +35,15 @@ class EndpointError(RuntimeError):
 class LocalEndpoint:
     """Start with ``with LocalEndpoint(model_dir) as endpoint: endpoint.url``."""
 
-    def __init__(self, model: str | Path, *, port: int = 8080, workers: int | None = None,
-                 env: dict[str, str] | None = None, startup_timeout: float = 180.0) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        port: int = 8080,
+        workers: int | None = None,
+        env: dict[str, str] | None = None,
+        startup_timeout: float = 180.0,
+    ) -> None:
         self.model = Path(model)
         self.port = port
         self.workers = workers
@@ -46,7 +53,7 @@ class LocalEndpoint:
         self._process: subprocess.Popen | None = None
         self._workdir: Path | None = None
 
-    def __enter__(self) -> "LocalEndpoint":
+    def __enter__(self) -> LocalEndpoint:
         self.start()
         return self
 
@@ -82,14 +89,26 @@ class LocalEndpoint:
         properties = self._workdir / "mms.properties"
         properties.write_text(self._properties(management_port))
         command = [
-            _executable("multi-model-server"), "--start", "--foreground", "--model-store", "/",
-            "--mms-config", str(properties), "--log-config", _log_config(),
-            "--models", f"model={model_dir}",
+            _executable("multi-model-server"),
+            "--start",
+            "--foreground",
+            "--model-store",
+            "/",
+            "--mms-config",
+            str(properties),
+            "--log-config",
+            _log_config(),
+            "--models",
+            f"model={model_dir}",
         ]
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
-                command, cwd=self._workdir, env=self._child_env(model_dir), stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                command,
+                cwd=self._workdir,
+                env=self._child_env(model_dir),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self._wait_until_ready(management_port)
 
@@ -153,8 +172,14 @@ class LocalEndpoint:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def invoke(url: str, body: bytes | str, *, content_type: str = "application/json",
-           accept: str = "application/json", timeout: float = 60.0) -> tuple[int, bytes]:
+def invoke(
+    url: str,
+    body: bytes | str,
+    *,
+    content_type: str = "application/json",
+    accept: str = "application/json",
+    timeout: float = 60.0,
+) -> tuple[int, bytes]:
     """POST /invocations; returns (status, body) for any status, as a client sees it."""
     data = body.encode() if isinstance(body, str) else body
     request = urllib.request.Request(
@@ -204,8 +229,10 @@ def _unpack(model: Path, workdir: Path) -> Path:
 
 def _require_java() -> None:
     if shutil.which("java") is None:
-        raise EndpointError("java: not found. multi-model-server's frontend needs Java 11+; "
-                            "install it, e.g. `apt-get install openjdk-17-jre-headless`.")
+        raise EndpointError(
+            "java: not found. multi-model-server's frontend needs Java 11+; "
+            "install it, e.g. `apt-get install openjdk-17-jre-headless`."
+        )
 
 
 def _executable(name: str) -> str:

@@ -29,8 +29,10 @@ def main(args: argparse.Namespace) -> int:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    print(f"textclf local-run: the whole system offline on this machine; about 4 minutes on 2 CPU cores. "
-          f"Output: {out}", flush=True)
+    print(
+        f"textclf local-run: the whole system offline on this machine; about 4 minutes on 2 CPU cores. Output: {out}",
+        flush=True,
+    )
     started = time.perf_counter()
     print("\n[1/3] Synthesize every stage with the pinned CDK CLI (offline, no credentials)", flush=True)
     synth_lines = synthesize(out / "cdk.out")
@@ -38,8 +40,12 @@ def main(args: argparse.Namespace) -> int:
     print("\n[2/3] Rehearse the delivery flow on what `cdk synth` wrote", flush=True)
     outcome = rehearse(Options(stage="delivery", layout="single", output=out / "rehearsal"))
     print("\n[3/3] Write the run report", flush=True)
-    report = write_report(out, synth_lines, outcome, {"synth": synth_seconds, "rehearsal": outcome.seconds,
-                                                      "total": time.perf_counter() - started})
+    report = write_report(
+        out,
+        synth_lines,
+        outcome,
+        {"synth": synth_seconds, "rehearsal": outcome.seconds, "total": time.perf_counter() - started},
+    )
     print(f"\nReport: {report}\nTotal: {time.perf_counter() - started:.0f} s", flush=True)
     return 0 if outcome.passed else 1
 
@@ -60,19 +66,39 @@ def evaluation_folder(rehearsal_out: Path) -> Path | None:
 
 
 def write_report(out: Path, synth_lines: list[str], outcome, timings: dict[str, float]) -> Path:
-    lines = ["# Local run report", "", "Everything below ran offline on this machine: `make run` (`textclf local-run`).",
-             "", "## 1. Synthesized stages", "", *synth_lines, "",
-             "## 2. Rehearsal of the delivery flow", "",
-             "The synthesized templates deployed into emulated AWS (moto on loopback behind an IAM gateway that "
-             "decides every request with the synthesized policies); dev's pipeline definition run step by step; "
-             "the approved package released to staging and prod, each serving its own verified copy on the local "
-             "endpoint (multi-model-server) behind the delivery pipeline's smoke test.", "",
-             f"**{outcome.summary}**", "", "```", *outcome.report.lines, "```"]
+    lines = [
+        "# Local run report",
+        "",
+        "Everything below ran offline on this machine: `make run` (`textclf local-run`).",
+        "",
+        "## 1. Synthesized stages",
+        "",
+        *synth_lines,
+        "",
+        "## 2. Rehearsal of the delivery flow",
+        "",
+        "The synthesized templates deployed into emulated AWS (moto on loopback behind an IAM gateway that "
+        "decides every request with the synthesized policies); dev's pipeline definition run step by step; "
+        "the approved package released to staging and prod, each serving its own verified copy on the local "
+        "endpoint (multi-model-server) behind the delivery pipeline's smoke test.",
+        "",
+        f"**{outcome.summary}**",
+        "",
+        "```",
+        *outcome.report.lines,
+        "```",
+    ]
     for request, reason in outcome.denials:
         lines.append(f"- DENIED {request.principal} `{request.action}` on `{request.resource}`: {reason}")
     lines += evaluation_section(out)
-    lines += ["", "## Timings", "", "| step | seconds |", "|---|---:|",
-              *[f"| {name} | {seconds:.0f} |" for name, seconds in timings.items()]]
+    lines += [
+        "",
+        "## Timings",
+        "",
+        "| step | seconds |",
+        "|---|---:|",
+        *[f"| {name} | {seconds:.0f} |" for name, seconds in timings.items()],
+    ]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report
@@ -88,16 +114,28 @@ def evaluation_section(out: Path) -> list[str]:
     charts.mkdir(exist_ok=True)
     for png in folder.glob("*.png"):
         shutil.copy(png, charts / png.name)
-    return ["", "## 3. Evaluation (the pipeline's Evaluate step, bundled SST-2 sample)", "",
-            "| accuracy | macro F1 | model.tar.gz SHA-256 (recorded in the package) |", "|---:|---:|---|",
-            f"| {quality['accuracy']['value']:.4f} | {quality['macro_f1']['value']:.4f} | `{digest['sha256']}` |", "",
-            "![confusion matrix](evaluation/confusion_matrix.png) "
-            "![confidence](evaluation/confidence_histogram.png)"]
+    return [
+        "",
+        "## 3. Evaluation (the pipeline's Evaluate step, bundled SST-2 sample)",
+        "",
+        "| accuracy | macro F1 | model.tar.gz SHA-256 (recorded in the package) |",
+        "|---:|---:|---|",
+        f"| {quality['accuracy']['value']:.4f} | {quality['macro_f1']['value']:.4f} | `{digest['sha256']}` |",
+        "",
+        "![confusion matrix](evaluation/confusion_matrix.png) ![confidence](evaluation/confidence_histogram.png)",
+    ]
 
 
 def add_parser(commands) -> None:
-    local = commands.add_parser("local-run", help="the whole system offline: synth, then a rehearsal of the delivery "
-                                "flow on the synthesized templates, and a report", description=__doc__.splitlines()[0])
-    local.add_argument("--output", default=str(ROOT / "out" / "local-run"),
-                       help="folder for the assemblies, the rehearsal's jobs and the report (replaced each run)")
+    local = commands.add_parser(
+        "local-run",
+        help="the whole system offline: synth, then a rehearsal of the delivery "
+        "flow on the synthesized templates, and a report",
+        description=__doc__.splitlines()[0],
+    )
+    local.add_argument(
+        "--output",
+        default=str(ROOT / "out" / "local-run"),
+        help="folder for the assemblies, the rehearsal's jobs and the report (replaced each run)",
+    )
     local.set_defaults(handler=main)

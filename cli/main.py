@@ -13,23 +13,29 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = commands.add_parser(
-        "synth", help="synthesize stages with the real CDK CLI and summarize stacks, cdk-nag and cfn-lint",
+        "synth",
+        help="synthesize stages with the real CDK CLI and summarize stacks, cdk-nag and cfn-lint",
         description="Run `cdk synth` offline, then print stacks, resources by type, cdk-nag and cfn-lint results.",
     )
-    synth.add_argument("--stage", default="all", help="dev, staging, prod, a comma list, all (default), or delivery: "
-                            "the pipeline that promotes all three")
+    synth.add_argument(
+        "--stage",
+        default="all",
+        help="dev, staging, prod, a comma list, all (default), or delivery: the pipeline that promotes all three",
+    )
     synth.add_argument("--outdir", default="cdk.out", help="cloud assembly directory (default: cdk.out)")
     synth.set_defaults(handler=synth_report.run)
 
     serve = commands.add_parser(
-        "serve", help="serve a model directory or model.tar.gz on localhost as the SageMaker container does",
+        "serve",
+        help="serve a model directory or model.tar.gz on localhost as the SageMaker container does",
         description="Start multi-model-server with the Hugging Face toolkit's handler service and the model's "
-                    "code/inference.py: GET /ping and POST /invocations, until Ctrl-C.",
+        "code/inference.py: GET /ping and POST /invocations, until Ctrl-C.",
     )
     serve.add_argument("model", help="model directory (as training exports it) or model.tar.gz")
     serve.add_argument("--port", type=int, default=8080, help="HTTP port, below 32767 (default: 8080)")
-    serve.add_argument("--workers", type=int, default=None,
-                       help="model server workers (default: one per CPU, as in the DLC)")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="model server workers (default: one per CPU, as in the DLC)"
+    )
     serve.add_argument("--int8", action="store_true", help="serve with int8 dynamic quantization (TEXTCLF_QUANTIZE)")
     serve.set_defaults(handler=_lazy("cli.serve", "run_serve"))
 
@@ -48,13 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_ops.add_parser(commands)
 
     bench = commands.add_parser("bench", help="run a benchmark and write its table to docs/")
-    bench.add_argument("name", choices=["synth", "train", "serve"],
-                       help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default")
+    bench.add_argument(
+        "name",
+        choices=["synth", "train", "serve"],
+        help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default",
+    )
     bench.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
-    bench.add_argument("--model", default=None,
-                       help="serve: model directory to serve (default: fine-tune MiniLM on the bundled sample)")
-    bench.add_argument("--data", default=None,
-                       help="serve: labelled CSV (text,label) to send (default: the bundled SST-2 validation sample)")
+    bench.add_argument(
+        "--model",
+        default=None,
+        help="serve: model directory to serve (default: fine-tune MiniLM on the bundled sample)",
+    )
+    bench.add_argument(
+        "--data",
+        default=None,
+        help="serve: labelled CSV (text,label) to send (default: the bundled SST-2 validation sample)",
+    )
     bench.set_defaults(handler=_run_bench)
     return parser
 

@@ -44,7 +44,8 @@ def start(args: argparse.Namespace) -> int:
         pairs += [("TeacherModelDataUrl", url), ("TeacherPackageArn", arn)]
         print(f"teacher: {arn} ({url})")
     response = sagemaker.start_pipeline_execution(
-        PipelineName=pipeline, PipelineParameters=[{"Name": name, "Value": value} for name, value in pairs],
+        PipelineName=pipeline,
+        PipelineParameters=[{"Name": name, "Value": value} for name, value in pairs],
         PipelineExecutionDescription=args.description or "started with textclf pipeline start",
     )
     print(f"started {response['PipelineExecutionArn']}")
@@ -57,9 +58,11 @@ def teacher_model_data(sagemaker, config: StageConfig, package: str) -> tuple[st
     described = sagemaker.describe_model_package(ModelPackageName=arn)
     status = described.get("ModelApprovalStatus")
     if status != "Approved":
-        raise ConfigError(f"--teacher-package: {arn} is {status}, and only an approved package may teach. "
-                          "Fix: approve it (`textclf pipeline approve`) or pick an approved version "
-                          "(`textclf pipeline packages`).")
+        raise ConfigError(
+            f"--teacher-package: {arn} is {status}, and only an approved package may teach. "
+            "Fix: approve it (`textclf pipeline approve`) or pick an approved version "
+            "(`textclf pipeline packages`)."
+        )
     return arn, described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
 
 
@@ -70,8 +73,16 @@ def packages(args: argparse.Namespace) -> int:
     accuracy = _approved_baseline().ACCURACY_PATH
     for summary in _all_packages(sagemaker, config.model_package_group_name):
         metrics = _metrics(sagemaker, s3, summary["ModelPackageArn"])
-        rows.append((summary["ModelPackageVersion"], summary["ModelApprovalStatus"], _fmt(metrics, accuracy),
-                     _fmt(metrics, F1), summary["CreationTime"].strftime("%Y-%m-%d %H:%M"), summary["ModelPackageArn"]))
+        rows.append(
+            (
+                summary["ModelPackageVersion"],
+                summary["ModelApprovalStatus"],
+                _fmt(metrics, accuracy),
+                _fmt(metrics, F1),
+                summary["CreationTime"].strftime("%Y-%m-%d %H:%M"),
+                summary["ModelPackageArn"],
+            )
+        )
     print(f"model packages in {config.model_package_group_name} ({config.region}):")
     print("| version | status | accuracy | macro F1 | created | ARN |")
     print("|---:|---|---:|---:|---|---|")
@@ -92,8 +103,11 @@ def _decide(args: argparse.Namespace, status: str) -> int:
     config = stage_config(args.stage)
     sagemaker, _ = clients(config)
     arn = _package_arn(sagemaker, config, args.package)
-    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status,
-                                   ApprovalDescription=args.reason or f"{status.lower()} with textclf")
+    sagemaker.update_model_package(
+        ModelPackageArn=arn,
+        ModelApprovalStatus=status,
+        ApprovalDescription=args.reason or f"{status.lower()} with textclf",
+    )
     print(f"{status.lower()}: {arn}")
     return 0
 
@@ -102,23 +116,30 @@ def _package_arn(sagemaker, config: StageConfig, package: str) -> str:
     """A full ARN, or a version number in this stage's group."""
     if package.startswith("arn:"):
         if f":model-package/{config.model_package_group_name}/" not in package:
-            raise ConfigError(f"package: {package} is not in this stage's group "
-                              f"{config.model_package_group_name}. Fix: pass --stage for its stage.")
+            raise ConfigError(
+                f"package: {package} is not in this stage's group "
+                f"{config.model_package_group_name}. Fix: pass --stage for its stage."
+            )
         return package
     if not package.isdigit():
         raise ConfigError(f"package: {package!r} is neither an ARN nor a version number. Fix: e.g. 3.")
     for summary in _all_packages(sagemaker, config.model_package_group_name):
         if str(summary["ModelPackageVersion"]) == package:
             return summary["ModelPackageArn"]
-    raise ConfigError(f"package: no version {package} in {config.model_package_group_name}. "
-                      "Fix: see `textclf pipeline packages`.")
+    raise ConfigError(
+        f"package: no version {package} in {config.model_package_group_name}. Fix: see `textclf pipeline packages`."
+    )
 
 
 def _all_packages(sagemaker, group: str) -> list[dict]:
     found, token = [], None
     while True:
-        page = sagemaker.list_model_packages(ModelPackageGroupName=group, SortBy="CreationTime",
-                                             SortOrder="Descending", **({"NextToken": token} if token else {}))
+        page = sagemaker.list_model_packages(
+            ModelPackageGroupName=group,
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            **({"NextToken": token} if token else {}),
+        )
         found += page.get("ModelPackageSummaryList", [])
         token = page.get("NextToken")
         if not token:
@@ -158,17 +179,32 @@ def _parse_params(pairs: list[str] | None) -> list[tuple[str, str]]:
 
 
 def add_parser(commands) -> None:
-    pipeline = commands.add_parser("pipeline", help="start the training pipeline, list, approve or reject models",
-                                   description=__doc__.splitlines()[0])
+    pipeline = commands.add_parser(
+        "pipeline",
+        help="start the training pipeline, list, approve or reject models",
+        description=__doc__.splitlines()[0],
+    )
     actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("start", help="start an execution of the stage's training pipeline")
-    run.add_argument("--pipeline", choices=("training", "distillation"), default="training",
-                     help="the fine-tune pipeline, or distillation (teacher, then student)")
-    run.add_argument("--teacher-package", default=None, metavar="VERSION_OR_ARN",
-                     help="distill from this approved package of the stage's group instead of training a teacher "
-                          "(implies --pipeline distillation)")
-    run.add_argument("--param", action="append", metavar="NAME=VALUE",
-                     help="override a pipeline parameter, e.g. Epochs=2 or Temperature=3 (repeatable)")
+    run.add_argument(
+        "--pipeline",
+        choices=("training", "distillation"),
+        default="training",
+        help="the fine-tune pipeline, or distillation (teacher, then student)",
+    )
+    run.add_argument(
+        "--teacher-package",
+        default=None,
+        metavar="VERSION_OR_ARN",
+        help="distill from this approved package of the stage's group instead of training a teacher "
+        "(implies --pipeline distillation)",
+    )
+    run.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a pipeline parameter, e.g. Epochs=2 or Temperature=3 (repeatable)",
+    )
     run.add_argument("--description", default=None, help="a note stored with the execution")
     run.set_defaults(handler=guarded(start))
     listing = actions.add_parser("packages", help="list the stage's model packages with accuracy and macro F1")

@@ -22,8 +22,11 @@ def newest_approved(sagemaker, group: str) -> dict | None:
     # endpoints down; a misnamed group must fail the step instead.
     sagemaker.describe_model_package_group(ModelPackageGroupName=group)
     response = sagemaker.list_model_packages(
-        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-        SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
+        MaxResults=1,
     )
     summaries = response["ModelPackageSummaryList"]
     return summaries[0] if summaries else None
@@ -41,21 +44,31 @@ def release_record(sagemaker, package: dict | None, group: str) -> dict:
     environment are the package's container, so synth needs no lookup.
     """
     if package is None:
-        return {"model_package_arn": None, "model_package_group": group,
-                "note": "no approved package yet: stages deploy without serving"}
+        return {
+            "model_package_arn": None,
+            "model_package_group": group,
+            "note": "no approved package yet: stages deploy without serving",
+        }
     arn = package["ModelPackageArn"]
     described = sagemaker.describe_model_package(ModelPackageName=arn)
     container = described["InferenceSpecification"]["Containers"][0]
     digest = (described.get("CustomerMetadataProperties") or {}).get(MODEL_DATA_SHA256)
     if not digest:
-        raise ReleaseError(f"{arn} has no {MODEL_DATA_SHA256} in its metadata, so no stage could verify its copy. "
-                           "Fix: run the training pipeline again (it records the digest at evaluation) and approve "
-                           "the new package, or reject this one.")
-    return {"model_package_arn": arn, "model_package_group": group,
-            "version": package.get("ModelPackageVersion"),
-            "created": package["CreationTime"].isoformat() if "CreationTime" in package else None,
-            "model_data_url": container["ModelDataUrl"], "model_data_sha256": digest,
-            "image": container["Image"], "environment": container.get("Environment", {})}
+        raise ReleaseError(
+            f"{arn} has no {MODEL_DATA_SHA256} in its metadata, so no stage could verify its copy. "
+            "Fix: run the training pipeline again (it records the digest at evaluation) and approve "
+            "the new package, or reject this one."
+        )
+    return {
+        "model_package_arn": arn,
+        "model_package_group": group,
+        "version": package.get("ModelPackageVersion"),
+        "created": package["CreationTime"].isoformat() if "CreationTime" in package else None,
+        "model_data_url": container["ModelDataUrl"],
+        "model_data_sha256": digest,
+        "image": container["Image"],
+        "environment": container.get("Environment", {}),
+    }
 
 
 def resolve(args: argparse.Namespace) -> int:
@@ -70,14 +83,19 @@ def resolve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cli.release", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cli.release", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     command = commands.add_parser("resolve", help="write the newest approved package of a group to a release file")
     command.add_argument("--group", required=True, help="model package group name, or its ARN in another account")
     command.add_argument("--region", required=True, help="the group's region")
-    command.add_argument("--out", type=Path, default=Path("release/release.json"),
-                         help="where to write the release file that `cdk synth -c release=...` reads")
+    command.add_argument(
+        "--out",
+        type=Path,
+        default=Path("release/release.json"),
+        help="where to write the release file that `cdk synth -c release=...` reads",
+    )
     command.set_defaults(handler=resolve)
     return parser
 

@@ -19,9 +19,9 @@ import re
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from cli import local_endpoint
 
@@ -69,8 +69,10 @@ def read_cases(path: Path) -> list[Case]:
             row = json.loads(line)
             cases.append(Case(text=row["text"], label=row["label"]))
         except (ValueError, KeyError, TypeError) as error:
-            raise SmokeError(f"{path}:{number}: expected a JSON object with text and label ({error}). "
-                             'Fix: write lines like {"text": "a great film", "label": "positive"}.') from error
+            raise SmokeError(
+                f"{path}:{number}: expected a JSON object with text and label ({error}). "
+                'Fix: write lines like {"text": "a great film", "label": "positive"}.'
+            ) from error
         if not (isinstance(cases[-1].text, str) and cases[-1].text.strip() and isinstance(cases[-1].label, str)):
             raise SmokeError(f"{path}:{number}: text must be a non-empty string and label a string. Fix: quote both.")
     if not cases:
@@ -80,8 +82,9 @@ def read_cases(path: Path) -> list[Case]:
 
 def http_sender(url: str, sign: Callable[[urllib.request.Request], None] | None = None) -> Send:
     def send(body: bytes, timeout: float = REQUEST_TIMEOUT_S) -> tuple[int, bytes]:
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "Accept": "application/json"})
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json", "Accept": "application/json"}
+        )
         if sign is not None:
             sign(request)
         return local_endpoint.send(request, timeout)
@@ -167,18 +170,34 @@ def _judge(case: Case, status: int, body: bytes) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cli.smoke", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True,
-                        help=f"the endpoint's invocations URL; '{NO_ENDPOINT}' (no model served yet) skips the test")
-    parser.add_argument("--role-arn", default="",
-                        help="role to assume to invoke a SageMaker endpoint (the stage's SmokeTestRoleArn output)")
-    parser.add_argument("--cases", type=Path, default=Path("data/smoke_cases.jsonl"),
-                        help="JSON lines of {text, label} the model must classify correctly")
-    parser.add_argument("--latency-p95-ms", type=float, default=3000.0,
-                        help="fail when the 95th percentile request latency (after warm-up) exceeds this")
-    parser.add_argument("--min-accuracy", type=float, default=1.0,
-                        help="fraction of cases that must get their label (1.0: all of them)")
+    parser = argparse.ArgumentParser(
+        prog="python -m cli.smoke", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--url",
+        required=True,
+        help=f"the endpoint's invocations URL; '{NO_ENDPOINT}' (no model served yet) skips the test",
+    )
+    parser.add_argument(
+        "--role-arn",
+        default="",
+        help="role to assume to invoke a SageMaker endpoint (the stage's SmokeTestRoleArn output)",
+    )
+    parser.add_argument(
+        "--cases",
+        type=Path,
+        default=Path("data/smoke_cases.jsonl"),
+        help="JSON lines of {text, label} the model must classify correctly",
+    )
+    parser.add_argument(
+        "--latency-p95-ms",
+        type=float,
+        default=3000.0,
+        help="fail when the 95th percentile request latency (after warm-up) exceeds this",
+    )
+    parser.add_argument(
+        "--min-accuracy", type=float, default=1.0, help="fraction of cases that must get their label (1.0: all of them)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="times each case is sent, for the latency figure")
     return parser
 
@@ -197,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smoke test could not run: {error}", file=sys.stderr)
         return 2
     problems = verdict(outcome, cases, latency_p95_ms=args.latency_p95_ms, min_accuracy=args.min_accuracy)
-    print(f"smoke test of {args.url}: {len(cases)} cases x {args.repeats}, cold start {outcome.cold_start_ms:.0f} ms, "
-          f"p95 {outcome.p95_ms:.0f} ms (budget {args.latency_p95_ms:.0f} ms)")
+    print(
+        f"smoke test of {args.url}: {len(cases)} cases x {args.repeats}, cold start {outcome.cold_start_ms:.0f} ms, "
+        f"p95 {outcome.p95_ms:.0f} ms (budget {args.latency_p95_ms:.0f} ms)"
+    )
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
     for miss in outcome.wrong.values() if not problems else ():

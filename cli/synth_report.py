@@ -9,9 +9,9 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
@@ -28,8 +28,14 @@ class StackSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def synthesize(stage: str, outdir: Path, *, context: Mapping[str, str] | None = None, project: Path = ROOT,
-               without: Sequence[str] = ()) -> None:
+def synthesize(
+    stage: str,
+    outdir: Path,
+    *,
+    context: Mapping[str, str] | None = None,
+    project: Path = ROOT,
+    without: Sequence[str] = (),
+) -> None:
     """Run the pinned CDK CLI; raises with its stderr when synth (or cdk-nag) fails.
 
     ``context`` adds ``-c`` values; ``project`` is the folder whose cdk.json the CLI reads; ``without``
@@ -43,9 +49,18 @@ def synthesize(stage: str, outdir: Path, *, context: Mapping[str, str] | None = 
     env = {name: value for name, value in os.environ.items() if name not in without}
     env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
     # --app pins this interpreter, so synth works whether or not a venv is activated.
-    command = [str(CDK_CLI), "synth", "--app", f"{sys.executable} {ROOT / 'app.py'}", "-c", f"stage={stage}",
-               *[part for key, value in (context or {}).items() for part in ("-c", f"{key}={value}")],
-               "-o", str(outdir), "-q"]
+    command = [
+        str(CDK_CLI),
+        "synth",
+        "--app",
+        f"{sys.executable} {ROOT / 'app.py'}",
+        "-c",
+        f"stage={stage}",
+        *[part for key, value in (context or {}).items() for part in ("-c", f"{key}={value}")],
+        "-o",
+        str(outdir),
+        "-q",
+    ]
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"cdk synth failed:\n{result.stderr.strip()}")
@@ -111,8 +126,11 @@ def _entries(metadata: dict, kind: str) -> list[tuple[str, object]]:
 
 
 def _acknowledged(metadata: dict) -> dict[str, str]:
-    return {f"{path} {rule.removeprefix('Annotation::')}": reason
-            for path, data in _entries(metadata, ACKNOWLEDGED) for rule, reason in data.items()}
+    return {
+        f"{path} {rule.removeprefix('Annotation::')}": reason
+        for path, data in _entries(metadata, ACKNOWLEDGED)
+        for rule, reason in data.items()
+    }
 
 
 def nag_findings(outdir: Path) -> list[dict]:
@@ -122,15 +140,18 @@ def nag_findings(outdir: Path) -> list[dict]:
 
 def render(summaries: list[StackSummary], findings: list[dict]) -> str:
     types = sorted({t for s in summaries for t in s.resources})
-    lines = ["| resource type | " + " | ".join(s.name for s in summaries) + " |",
-             "|---|" + "---:|" * len(summaries)]
+    lines = ["| resource type | " + " | ".join(s.name for s in summaries) + " |", "|---|" + "---:|" * len(summaries)]
     lines += [f"| {t} | " + " | ".join(str(s.resources.get(t, 0)) for s in summaries) + " |" for t in types]
     lines.append("| **total** | " + " | ".join(str(sum(s.resources.values())) for s in summaries) + " |")
     lines.append("")
-    lines.append(f"cdk-nag AwsSolutions: {len(findings)} unsuppressed findings; acknowledged with reasons: "
-                 + ", ".join(f"{s.name} {len(s.acknowledged)}" for s in summaries))
-    lines.append("cfn-lint: " + ", ".join(
-        f"{s.name} {len(s.lint_errors)} errors / {len(s.lint_warnings)} warnings" for s in summaries))
+    lines.append(
+        f"cdk-nag AwsSolutions: {len(findings)} unsuppressed findings; acknowledged with reasons: "
+        + ", ".join(f"{s.name} {len(s.acknowledged)}" for s in summaries)
+    )
+    lines.append(
+        "cfn-lint: "
+        + ", ".join(f"{s.name} {len(s.lint_errors)} errors / {len(s.lint_warnings)} warnings" for s in summaries)
+    )
     lines += [f"{s.name}: {note}" for s in summaries for note in s.notes]
     return "\n".join(lines)
 

@@ -8,9 +8,8 @@ import warnings
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
 from payloads import Request
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ class TextClassifier:
         self.max_length = _position_limit(model, tokenizer)
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, quantize: str | None = None) -> "TextClassifier":
+    def load(cls, model_dir: str | Path, *, quantize: str | None = None) -> TextClassifier:
         """``quantize`` given by the caller is applied as is (evaluation scores both ways); unset, the
         endpoint reads TEXTCLF_QUANTIZE and serves int8 only where evaluation verified it."""
         use_int8 = _requested(quantize) == "int8" if quantize is not None else serve_int8()
@@ -77,7 +76,7 @@ class TextClassifier:
             return {"label": self.labels[best], "score": float(row[best])}
         count = len(self.labels) if request.top_k is None else min(request.top_k, len(self.labels))
         scores, order = row.topk(count)
-        return [{"label": self.labels[int(i)], "score": float(s)} for s, i in zip(scores, order)]
+        return [{"label": self.labels[int(i)], "score": float(s)} for s, i in zip(scores, order, strict=True)]
 
 
 def length_buckets(lengths: list[int], tokens_per_batch: int) -> list[list[int]]:
@@ -125,13 +124,18 @@ def serve_int8() -> bool:
         return False
     verdict = os.environ.get(INT8_VERIFIED_ENV, "").strip().lower()
     if verdict == "false":
-        logger.warning("%s=int8, but evaluation measured int8 more than %.1f accuracy points below fp32 on the "
-                       "test channel (%s=false): serving fp32", QUANTIZE_ENV, INT8_MAX_ACCURACY_DROP * 100,
-                       INT8_VERIFIED_ENV)
+        logger.warning(
+            "%s=int8, but evaluation measured int8 more than %.1f accuracy points below fp32 on the "
+            "test channel (%s=false): serving fp32",
+            QUANTIZE_ENV,
+            INT8_MAX_ACCURACY_DROP * 100,
+            INT8_VERIFIED_ENV,
+        )
         return False
     if verdict != "true":
-        logger.warning("%s=int8 without %s: serving int8 that no evaluation verified against fp32",
-                       QUANTIZE_ENV, INT8_VERIFIED_ENV)
+        logger.warning(
+            "%s=int8 without %s: serving int8 that no evaluation verified against fp32", QUANTIZE_ENV, INT8_VERIFIED_ENV
+        )
     return True
 
 

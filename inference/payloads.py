@@ -10,8 +10,9 @@ import csv
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 JSON = "application/json"
 JSONLINES = "application/jsonlines"
@@ -53,7 +54,9 @@ def as_text(body: str | bytes | bytearray) -> str:
     try:
         return bytes(body).decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ClientError(f"body: not valid UTF-8 ({error.reason} at byte {error.start}). Fix: encode text as UTF-8.")
+        raise ClientError(
+            f"body: not valid UTF-8 ({error.reason} at byte {error.start}). Fix: encode text as UTF-8."
+        ) from None
 
 
 def decode_json(body: str) -> Request:
@@ -86,7 +89,7 @@ def decode_csv(body: str) -> Request:
     try:
         rows = list(csv.reader(io.StringIO(body)))
     except csv.Error as error:
-        raise ClientError(f"body: not valid CSV ({error}). Fix: send one quoted text per row.")
+        raise ClientError(f"body: not valid CSV ({error}). Fix: send one quoted text per row.") from None
     for number, row in enumerate(rows, start=1):
         if not row:
             continue
@@ -125,16 +128,14 @@ def choose_encoder(accept: str | None) -> Callable[[list, bool], str]:
             return ENCODERS[JSON]
         if candidate in ENCODERS:
             return ENCODERS[candidate]
-    raise ClientError(
-        f"accept: cannot answer in {accept!r}. Fix: accept one of {', '.join(ENCODERS)}.", status=406
-    )
+    raise ClientError(f"accept: cannot answer in {accept!r}. Fix: accept one of {', '.join(ENCODERS)}.", status=406)
 
 
 def _parse_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as error:
-        raise ClientError(f"{where}: malformed JSON ({error}). Fix: send valid JSON.")
+        raise ClientError(f"{where}: malformed JSON ({error}). Fix: send valid JSON.") from None
 
 
 def _check_texts(texts: Any, field: str, single: bool) -> list[str]:
@@ -142,8 +143,8 @@ def _check_texts(texts: Any, field: str, single: bool) -> list[str]:
         raise ClientError(f"{field}: expected a text or a non-empty list of texts. Fix: send at least one text.")
     if len(texts) > MAX_BATCH:
         raise ClientError(
-            f"{field}: {len(texts)} texts is more than the {MAX_BATCH} allowed in one request. "
-            "Fix: split the batch.", status=413,
+            f"{field}: {len(texts)} texts is more than the {MAX_BATCH} allowed in one request. Fix: split the batch.",
+            status=413,
         )
     for index, text in enumerate(texts):
         where = field if single else f"{field}[{index}]"

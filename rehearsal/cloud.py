@@ -21,8 +21,12 @@ from rehearsal.iam import Directory, PolicyEngine
 
 SECRET = "rehearsal-secret"  # moto accepts any secret; the access key id carries the identity
 # Path-style addressing: the gateway reads the bucket from the path; no checksum trailers to re-encode.
-CLIENT_CONFIG = Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
-                       response_checksum_validation="when_required", retries={"max_attempts": 2})
+CLIENT_CONFIG = Config(
+    s3={"addressing_style": "path"},
+    request_checksum_calculation="when_required",
+    response_checksum_validation="when_required",
+    retries={"max_attempts": 2},
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Cloud:
         self._credentials: dict[str, Credentials] = {}
         self._admins: dict[str, Credentials] = {}
 
-    def __enter__(self) -> "Cloud":
+    def __enter__(self) -> Cloud:
         from moto.server import ThreadedMotoServer
 
         from rehearsal import moto_fixes
@@ -91,25 +95,42 @@ class Cloud:
     def env_for(self, role_arn: str, region: str | None = None) -> dict[str, str]:
         """What a job container gets to act as its role: credentials, region, and (here) the endpoint."""
         creds = self.credentials(role_arn)
-        return {"AWS_ACCESS_KEY_ID": creds.access_key_id, "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
-                "AWS_SESSION_TOKEN": creds.session_token, "AWS_DEFAULT_REGION": region or self.region,
-                "AWS_REGION": region or self.region, "AWS_ENDPOINT_URL": self.url,
-                "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
-                "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}
+        return {
+            "AWS_ACCESS_KEY_ID": creds.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+            "AWS_SESSION_TOKEN": creds.session_token,
+            "AWS_DEFAULT_REGION": region or self.region,
+            "AWS_REGION": region or self.region,
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+            "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+        }
 
     def _assume(self, role_arn: str) -> Credentials:
-        sts = boto3.client("sts", region_name=self.region, endpoint_url=self.moto_url,
-                           aws_access_key_id="rehearsal", aws_secret_access_key=SECRET)
+        sts = boto3.client(
+            "sts",
+            region_name=self.region,
+            endpoint_url=self.moto_url,
+            aws_access_key_id="rehearsal",
+            aws_secret_access_key=SECRET,
+        )
         answer = sts.assume_role(RoleArn=role_arn, RoleSessionName="rehearsal")["Credentials"]
         return Credentials(answer["AccessKeyId"], answer["SecretAccessKey"], answer["SessionToken"])
 
     def _client(self, service: str, creds: Credentials, url: str, region: str | None) -> Any:
-        return boto3.client(service, region_name=region or self.region, endpoint_url=url, config=CLIENT_CONFIG,
-                            aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-                            aws_session_token=creds.session_token)
+        return boto3.client(
+            service,
+            region_name=region or self.region,
+            endpoint_url=url,
+            config=CLIENT_CONFIG,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+        )
 
     def _next_package_version(self, group: str, account: str) -> int:
         """The version CreateModelPackage will get: the IAM resource of that request."""
-        listed = self.admin("sagemaker", account).list_model_packages(
-            ModelPackageGroupName=group, MaxResults=100)["ModelPackageSummaryList"]
+        listed = self.admin("sagemaker", account).list_model_packages(ModelPackageGroupName=group, MaxResults=100)[
+            "ModelPackageSummaryList"
+        ]
         return len(listed) + 1

@@ -19,10 +19,12 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-from rehearsal.deploy import Deployment, DeployError, Resource
+from rehearsal.deploy import DeployError, Deployment, Resource
 
-INVOKE = ("import importlib, json, sys; sys.path.insert(0, '.'); module, function = sys.argv[1].rsplit('.', 1); "
-          "getattr(importlib.import_module(module), function)(json.load(sys.stdin), None)")
+INVOKE = (
+    "import importlib, json, sys; sys.path.insert(0, '.'); module, function = sys.argv[1].rsplit('.', 1); "
+    "getattr(importlib.import_module(module), function)(json.load(sys.stdin), None)"
+)
 
 
 def function(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
@@ -36,20 +38,37 @@ def custom_resource(workdir: Path):
 
     def create(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
         stack = deployment.stack
-        target = next((r for r in stack.resources.values()
-                       if r.type == "AWS::Lambda::Function" and r.attributes["Arn"] == properties["ServiceToken"]), None)
+        target = next(
+            (
+                r
+                for r in stack.resources.values()
+                if r.type == "AWS::Lambda::Function" and r.attributes["Arn"] == properties["ServiceToken"]
+            ),
+            None,
+        )
         if target is None:
-            raise DeployError(f"{logical_id}: its ServiceToken {properties['ServiceToken']} is no function of this stack")
+            raise DeployError(
+                f"{logical_id}: its ServiceToken {properties['ServiceToken']} is no function of this stack"
+            )
         code = _unpack(deployment, target, workdir / logical_id)
-        event = {"RequestType": "Create", "ResponseURL": "", "StackId": deployment.ref("AWS::StackId"),
-                 "RequestId": str(uuid.uuid4()), "LogicalResourceId": logical_id,
-                 "ResourceType": stack.template["Resources"][logical_id]["Type"], "ResourceProperties": properties}
+        event = {
+            "RequestType": "Create",
+            "ResponseURL": "",
+            "StackId": deployment.ref("AWS::StackId"),
+            "RequestId": str(uuid.uuid4()),
+            "LogicalResourceId": logical_id,
+            "ResourceType": stack.template["Resources"][logical_id]["Type"],
+            "ResourceProperties": properties,
+        }
         answer = invoke(deployment, target, code, event)
         if answer.get("Status") != "SUCCESS":
-            raise DeployError(f"{stack.name}/{logical_id} ({event['ResourceType']}): CREATE_FAILED: "
-                              f"{answer.get('Reason', 'no reason given')}")
-        return Resource(logical_id, event["ResourceType"], answer["PhysicalResourceId"], answer.get("Data", {}),
-                        properties)
+            raise DeployError(
+                f"{stack.name}/{logical_id} ({event['ResourceType']}): CREATE_FAILED: "
+                f"{answer.get('Reason', 'no reason given')}"
+            )
+        return Resource(
+            logical_id, event["ResourceType"], answer["PhysicalResourceId"], answer.get("Data", {}), properties
+        )
 
     return create
 
@@ -58,16 +77,28 @@ def invoke(deployment: Deployment, function_resource: Resource, code: Path, even
     catcher = _AnswerCatcher()
     event = {**event, "ResponseURL": catcher.url}
     role = function_resource.properties["Role"]
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONUNBUFFERED": "1",
-           **deployment.cloud.env_for(role, deployment.region),
-           **function_resource.properties.get("Environment", {}).get("Variables", {})}
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTHONUNBUFFERED": "1",
+        **deployment.cloud.env_for(role, deployment.region),
+        **function_resource.properties.get("Environment", {}).get("Variables", {}),
+    }
     try:
-        result = subprocess.run([sys.executable, "-c", INVOKE, function_resource.properties["Handler"]], cwd=code,
-                                input=json.dumps(event), text=True, capture_output=True, env=env, timeout=600)
+        result = subprocess.run(
+            [sys.executable, "-c", INVOKE, function_resource.properties["Handler"]],
+            cwd=code,
+            input=json.dumps(event),
+            text=True,
+            capture_output=True,
+            env=env,
+            timeout=600,
+        )
         (code.parent / f"{code.name}.log").write_text(result.stdout + result.stderr)
         if catcher.answer is None:
-            raise DeployError(f"{event['LogicalResourceId']}: the function answered nothing (exit {result.returncode}):"
-                              f" {result.stderr[-1500:]}")
+            raise DeployError(
+                f"{event['LogicalResourceId']}: the function answered nothing (exit {result.returncode}):"
+                f" {result.stderr[-1500:]}"
+            )
         return catcher.answer
     finally:
         catcher.stop()

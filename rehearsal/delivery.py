@@ -25,7 +25,7 @@ SMOKE_TESTED = ("staging", "prod")
 
 
 def rehearse_delivery(rehearsal: Rehearsal) -> None:
-    accounts = (dict.fromkeys(PROMOTED, SINGLE_ACCOUNT) if rehearsal.options.layout == "single" else ACCOUNTS)
+    accounts = dict.fromkeys(PROMOTED, SINGLE_ACCOUNT) if rehearsal.options.layout == "single" else ACCOUNTS
     tooling = SINGLE_ACCOUNT if rehearsal.options.layout == "single" else TOOLING_ACCOUNT
     project = None if rehearsal.options.layout == "single" else synth.context_with_accounts(ACCOUNTS, tooling)
     report = rehearsal.report
@@ -41,14 +41,19 @@ def rehearse_delivery(rehearsal: Rehearsal) -> None:
     release_file = resolve_release(rehearsal, delivery, tooling)
 
     started = report.step("Synthesize the release: every stage serves its own verified copy")
-    released = synth.synthesize(rehearsal.work / "cdk.out-release",
-                                context={"stage": "delivery", "release": str(release_file)}, project_context=project)
+    released = synth.synthesize(
+        rehearsal.work / "cdk.out-release",
+        context={"stage": "delivery", "release": str(release_file)},
+        project_context=project,
+    )
     report.status("synth with -c release", "ok", started)
     for name in PROMOTED:
         _, stack = rehearsal.deploy(_stage_artifact(released, name), accounts[name], onto=deployments[name][0])
         if name in SMOKE_TESTED:
             smoke_role = check_smoke_access(rehearsal, delivery, stack, name)
-            rehearsal.report.status(f"{name}: smoke role may invoke the endpoint", "ok", time.perf_counter(), smoke_role)
+            rehearsal.report.status(
+                f"{name}: smoke role may invoke the endpoint", "ok", time.perf_counter(), smoke_role
+            )
             rehearsal.serve_and_smoke(stack, name)
 
 
@@ -63,16 +68,23 @@ def resolve_release(rehearsal: Rehearsal, delivery: Stack, tooling: str) -> Path
     role = project.properties["ServiceRole"]
     folder = rehearsal.work / "release-step"
     folder.mkdir(parents=True, exist_ok=True)
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT),
-           **rehearsal.cloud.env_for(role, rehearsal.region)}
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        **rehearsal.cloud.env_for(role, rehearsal.region),
+    }
     result = subprocess.run(shlex.split(command), cwd=folder, env=env, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         rehearsal.report.status("ResolveRelease", "FAILED", started, result.stderr.strip()[-800:])
         raise RehearsalFailed(f"ResolveRelease as {role}: {result.stderr.strip()[-800:]}")
     release_file = folder / "release" / "release.json"
     record = json.loads(release_file.read_text())
-    rehearsal.report.status("ResolveRelease", "ok", started,
-                            f"{record['model_package_arn']} sha256={record.get('model_data_sha256', '')[:12]}…")
+    rehearsal.report.status(
+        "ResolveRelease",
+        "ok",
+        started,
+        f"{record['model_package_arn']} sha256={record.get('model_data_sha256', '')[:12]}…",
+    )
     return release_file
 
 
@@ -83,7 +95,8 @@ def check_smoke_access(rehearsal: Rehearsal, delivery: Stack, stack: Stack, stag
     step_role = project.properties["ServiceRole"]
     try:
         rehearsal.cloud.as_role("sts", step_role, rehearsal.region).assume_role(
-            RoleArn=role_arn, RoleSessionName="textclf-smoke-test")
+            RoleArn=role_arn, RoleSessionName="textclf-smoke-test"
+        )
         endpoint = next(r for r in stack.resources.values() if r.type == "AWS::SageMaker::Endpoint")
         rehearsal.cloud.directory.check(Request(role_arn, "sagemaker:InvokeEndpoint", endpoint.physical_id))
     except Exception as error:
@@ -110,4 +123,3 @@ def _build_command(delivery: Stack, needle: str):
             commands = json.loads(spec)["phases"]["build"]["commands"]
             return resource, next(c for c in commands if needle in c)
     raise RehearsalFailed(f"the delivery pipeline has no build step running {needle!r}")
-

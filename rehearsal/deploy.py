@@ -17,9 +17,10 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rehearsal.cloud import Cloud
 from rehearsal.iam import BucketRecord, KeyRecord, Policy, RoleRecord
@@ -97,8 +98,9 @@ def _ensure_bucket(cloud: Cloud, s3, bucket: str, account: str, region: str) -> 
 
 
 def _pseudo(text: str, account: str, region: str) -> str:
-    return text.replace("${AWS::AccountId}", account).replace("${AWS::Region}", region).replace(
-        "${AWS::Partition}", "aws")
+    return (
+        text.replace("${AWS::AccountId}", account).replace("${AWS::Region}", region).replace("${AWS::Partition}", "aws")
+    )
 
 
 def _zip_directory(source: Path) -> bytes:
@@ -111,8 +113,13 @@ def _zip_directory(source: Path) -> bytes:
 
 
 def dependencies(resource: dict) -> set[str]:
-    found = set(resource.get("DependsOn", []) if isinstance(resource.get("DependsOn"), list)
-                else [resource["DependsOn"]] if "DependsOn" in resource else [])
+    found = set(
+        resource.get("DependsOn", [])
+        if isinstance(resource.get("DependsOn"), list)
+        else [resource["DependsOn"]]
+        if "DependsOn" in resource
+        else []
+    )
     _references(resource.get("Properties", {}), found)
     return found
 
@@ -126,8 +133,11 @@ def _references(value: Any, found: set[str]) -> None:
                 found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
             elif key == "Fn::Sub":
                 text = inner if isinstance(inner, str) else inner[0]
-                found.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!][^}]*)\}", text)
-                             if not name.startswith("AWS::"))
+                found.update(
+                    name.split(".")[0]
+                    for name in re.findall(r"\$\{([^}!][^}]*)\}", text)
+                    if not name.startswith("AWS::")
+                )
                 if isinstance(inner, list):
                     _references(inner[1], found)
             else:
@@ -140,8 +150,15 @@ def _references(value: Any, found: set[str]) -> None:
 class Deployment:
     """One stack's create (and delete), against one account and region of the emulated cloud."""
 
-    def __init__(self, cloud: Cloud, *, account: str, region: str, creators: dict[str, Creator] | None = None,
-                 parameters: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        cloud: Cloud,
+        *,
+        account: str,
+        region: str,
+        creators: dict[str, Creator] | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> None:
         self.cloud, self.account, self.region = cloud, account, region
         self.creators = {**CREATORS, **(creators or {})}
         self.parameters = parameters or {}
@@ -154,8 +171,7 @@ class Deployment:
             definition = template["Resources"][logical_id]
             if definition["Type"] != "AWS::CDK::Metadata":
                 self._create_one(logical_id, definition)
-        self.stack.outputs = {key: self.resolve(output["Value"])
-                              for key, output in template.get("Outputs", {}).items()}
+        self.stack.outputs = {key: self.resolve(output["Value"]) for key, output in template.get("Outputs", {}).items()}
         return self.stack
 
     def _create_one(self, logical_id: str, definition: dict) -> None:
@@ -167,7 +183,9 @@ class Deployment:
         except DeployError:
             raise
         except Exception as error:
-            raise DeployError(f"{self.stack.name}/{logical_id} ({definition['Type']}): CREATE_FAILED: {error}") from error
+            raise DeployError(
+                f"{self.stack.name}/{logical_id} ({definition['Type']}): CREATE_FAILED: {error}"
+            ) from error
         resource.retain = definition.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
         self.stack.resources[logical_id] = resource
 
@@ -223,8 +241,7 @@ class Deployment:
         for logical_id, resource in old.resources.items():
             if logical_id not in self.stack.resources and not resource.retain:
                 DELETERS.get(resource.type, lambda *_: None)(self, resource)
-        self.stack.outputs = {key: self.resolve(output["Value"])
-                              for key, output in template.get("Outputs", {}).items()}
+        self.stack.outputs = {key: self.resolve(output["Value"]) for key, output in template.get("Outputs", {}).items()}
         return self.stack
 
     # ---- delete -----------------------------------------------------------------------------------
@@ -243,7 +260,7 @@ class Deployment:
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict):
             if len(value) == 1:
-                (key, inner), = value.items()
+                ((key, inner),) = value.items()
                 if key == "Ref" or key.startswith("Fn::"):
                     return self._intrinsic(key, inner)
             resolved = {key: self.resolve(inner) for key, inner in value.items()}
@@ -281,11 +298,16 @@ class Deployment:
         return bool(self.resolve(self.stack.template["Conditions"][name]))
 
     def ref(self, name: str) -> Any:
-        pseudo = {"AWS::AccountId": self.account, "AWS::Region": self.region, "AWS::Partition": "aws",
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": NO_VALUE,
-                  "AWS::StackName": self.stack.name,
-                  "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/{self.stack.name}/"
-                                  f"{_digest(self.stack.name, self.account)}"}
+        pseudo = {
+            "AWS::AccountId": self.account,
+            "AWS::Region": self.region,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": NO_VALUE,
+            "AWS::StackName": self.stack.name,
+            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/{self.stack.name}/"
+            f"{_digest(self.stack.name, self.account)}",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.stack.template.get("Parameters", {}):
@@ -324,7 +346,7 @@ class Deployment:
     def generated_name(self, logical_id: str, limit: int = 63, lower: bool = False) -> str:
         """CloudFormation's `<stack>-<logical id>-<suffix>` for resources the template leaves unnamed."""
         suffix = _digest(self.stack.name, logical_id, self.account)[:12].upper()
-        name = f"{self.stack.name[:20]}-{logical_id[:limit - 35]}-{suffix}"
+        name = f"{self.stack.name[:20]}-{logical_id[: limit - 35]}-{suffix}"
         return name.lower() if lower else name
 
     def arn(self, service: str, resource: str) -> str:
@@ -339,8 +361,9 @@ def _digest(*parts: str) -> str:
 def _generic(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
     name = deployment.generated_name(logical_id)
     resource_type = deployment.stack.template["Resources"][logical_id]["Type"]
-    return Resource(logical_id, resource_type, name,
-                    {"Arn": deployment.arn(resource_type.split("::")[1].lower(), name)}, properties)
+    return Resource(
+        logical_id, resource_type, name, {"Arn": deployment.arn(resource_type.split("::")[1].lower(), name)}, properties
+    )
 
 
 def _key(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
@@ -360,9 +383,17 @@ def _bucket(deployment: Deployment, logical_id: str, properties: dict) -> Resour
     default = rules[0].get("ServerSideEncryptionByDefault", {}) if rules else {}
     key_arn = default.get("KMSMasterKeyID") if default.get("SSEAlgorithm") == "aws:kms" else None
     directory.buckets[name] = BucketRecord(name, deployment.account, deployment.region, key_arn)
-    return Resource(logical_id, "AWS::S3::Bucket", name, {
-        "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
-        "RegionalDomainName": f"{name}.s3.{deployment.region}.amazonaws.com"}, properties)
+    return Resource(
+        logical_id,
+        "AWS::S3::Bucket",
+        name,
+        {
+            "Arn": f"arn:aws:s3:::{name}",
+            "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{deployment.region}.amazonaws.com",
+        },
+        properties,
+    )
 
 
 def _bucket_policy(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
@@ -374,8 +405,9 @@ def _role(deployment: Deployment, logical_id: str, properties: dict) -> Resource
     name = properties.get("RoleName") or deployment.generated_name(logical_id, limit=64)
     arn = f"arn:aws:iam::{deployment.account}:role{properties.get('Path', '/')}{name}"
     inline = [Policy(p["PolicyName"], p["PolicyDocument"]) for p in properties.get("Policies", [])]
-    deployment.cloud.directory.roles[arn] = RoleRecord(arn, deployment.account, properties["AssumeRolePolicyDocument"],
-                                                       inline)
+    deployment.cloud.directory.roles[arn] = RoleRecord(
+        arn, deployment.account, properties["AssumeRolePolicyDocument"], inline
+    )
     return Resource(logical_id, "AWS::IAM::Role", name, {"Arn": arn, "RoleId": _digest(arn)[:21].upper()}, properties)
 
 
@@ -383,7 +415,8 @@ def _policy(deployment: Deployment, logical_id: str, properties: dict) -> Resour
     directory = deployment.cloud.directory
     for role_name in properties.get("Roles", []):
         directory.role_named(deployment.account, role_name).policies.append(
-            Policy(properties["PolicyName"], properties["PolicyDocument"], source=logical_id))
+            Policy(properties["PolicyName"], properties["PolicyDocument"], source=logical_id)
+        )
     return Resource(logical_id, "AWS::IAM::Policy", properties["PolicyName"], {}, properties)
 
 
@@ -391,28 +424,39 @@ def _package_group(deployment: Deployment, logical_id: str, properties: dict) ->
     name = properties.get("ModelPackageGroupName") or deployment.generated_name(logical_id)
     sagemaker = deployment.cloud.admin("sagemaker", deployment.account, deployment.region)
     # moto accepts a second group of the same name; SageMaker does not, and neither does CloudFormation.
-    existing = {g["ModelPackageGroupName"] for g in sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]}
+    existing = {
+        g["ModelPackageGroupName"] for g in sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
+    }
     if name in existing:
-        raise DeployError(f"{deployment.stack.name}/{logical_id} (AWS::SageMaker::ModelPackageGroup): CREATE_FAILED: "
-                          f"{name} already exists (AlreadyExists), e.g. retained by an earlier deployment of this "
-                          "stack. Fix: let a group that is deleted with its stack be deleted, or name it per stack.")
+        raise DeployError(
+            f"{deployment.stack.name}/{logical_id} (AWS::SageMaker::ModelPackageGroup): CREATE_FAILED: "
+            f"{name} already exists (AlreadyExists), e.g. retained by an earlier deployment of this "
+            "stack. Fix: let a group that is deleted with its stack be deleted, or name it per stack."
+        )
     sagemaker.create_model_package_group(ModelPackageGroupName=name)
     arn = deployment.arn("sagemaker", f"model-package-group/{name}")
     if properties.get("ModelPackageGroupPolicy"):
         policy = properties["ModelPackageGroupPolicy"]
         deployment.cloud.directory.group_policies[arn] = json.loads(policy) if isinstance(policy, str) else policy
-    return Resource(logical_id, "AWS::SageMaker::ModelPackageGroup", arn,
-                    {"ModelPackageGroupArn": arn, "ModelPackageGroupName": name}, properties)
+    return Resource(
+        logical_id,
+        "AWS::SageMaker::ModelPackageGroup",
+        arn,
+        {"ModelPackageGroupArn": arn, "ModelPackageGroupName": name},
+        properties,
+    )
 
 
 def _named_sagemaker(kind: str, name_property: str, name_attribute: str) -> Creator:
     """Model, EndpointConfig, Endpoint, Pipeline: Ref is the ARN (the name for pipelines)."""
+
     def create(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
         name = properties.get(name_property) or deployment.generated_name(logical_id)
         arn = deployment.arn("sagemaker", f"{kind}/{name.lower()}")
         resource_type = deployment.stack.template["Resources"][logical_id]["Type"]
         physical = name if kind == "pipeline" else arn
         return Resource(logical_id, resource_type, physical, {name_attribute: name, "Arn": arn}, properties)
+
     return create
 
 

@@ -23,8 +23,9 @@ from rehearsal.iam import AccessDenied, Directory, Request, account_of
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/")
 
 
-def s3_requests(principal: str, method: str, path: str, query: dict, headers, directory: Directory,
-                region: str) -> list[Request]:
+def s3_requests(
+    principal: str, method: str, path: str, query: dict, headers, directory: Directory, region: str
+) -> list[Request]:
     """The authorizations of one S3 REST request (path-style addressing)."""
     bucket, _, key = unquote(path).lstrip("/").partition("/")
     record = directory.buckets.get(bucket)
@@ -32,19 +33,36 @@ def s3_requests(principal: str, method: str, path: str, query: dict, headers, di
     bucket_arn = f"arn:aws:s3:::{bucket}"
 
     def on_bucket(action: str, **context) -> Request:
-        return Request(principal, action, bucket_arn, owner,
-                       tuple({"s3:ResourceAccount": owner or "", **context}.items()))
+        return Request(
+            principal, action, bucket_arn, owner, tuple({"s3:ResourceAccount": owner or "", **context}.items())
+        )
 
     def on_object(action: str, object_key: str = key, target: str = bucket) -> list[Request]:
         target_record = directory.buckets.get(target)
         target_owner = target_record.account if target_record else None
-        found = [Request(principal, action, f"arn:aws:s3:::{target}/{object_key}", target_owner,
-                         (("s3:ResourceAccount", target_owner or ""),))]
+        found = [
+            Request(
+                principal,
+                action,
+                f"arn:aws:s3:::{target}/{object_key}",
+                target_owner,
+                (("s3:ResourceAccount", target_owner or ""),),
+            )
+        ]
         key_action = {"s3:GetObject": "kms:Decrypt", "s3:PutObject": "kms:GenerateDataKey"}.get(action)
         if key_action and target_record and target_record.key_arn:
-            found.append(Request(principal, key_action, target_record.key_arn, account_of(target_record.key_arn),
-                                 (("kms:ViaService", f"s3.{target_record.region}.amazonaws.com"),
-                                  ("kms:CallerAccount", account_of(principal)))))
+            found.append(
+                Request(
+                    principal,
+                    key_action,
+                    target_record.key_arn,
+                    account_of(target_record.key_arn),
+                    (
+                        ("kms:ViaService", f"s3.{target_record.region}.amazonaws.com"),
+                        ("kms:CallerAccount", account_of(principal)),
+                    ),
+                )
+            )
         return found
 
     if not key:
@@ -68,8 +86,9 @@ def s3_requests(principal: str, method: str, path: str, query: dict, headers, di
     return requests
 
 
-def sagemaker_requests(principal: str, operation: str, body: dict, region: str, account: str,
-                       next_version) -> list[Request]:
+def sagemaker_requests(
+    principal: str, operation: str, body: dict, region: str, account: str, next_version
+) -> list[Request]:
     def arn(resource: str) -> str:
         return f"arn:aws:sagemaker:{region}:{account}:{resource}"
 
@@ -80,7 +99,9 @@ def sagemaker_requests(principal: str, operation: str, body: dict, region: str, 
     if operation == "CreateModelPackage":
         group = body["ModelPackageGroupName"]
         name = group.rsplit("/", 1)[-1]
-        resource = arn(f"model-package/{name}/{next_version(name, account_of(group) if group.startswith('arn:') else account)}")
+        resource = arn(
+            f"model-package/{name}/{next_version(name, account_of(group) if group.startswith('arn:') else account)}"
+        )
     elif operation in ("DescribeModelPackage", "UpdateModelPackage"):
         name = body.get("ModelPackageName") or body.get("ModelPackageArn")
         resource = name if name.startswith("arn:") else arn(f"model-package/{name}")
@@ -94,8 +115,12 @@ def sagemaker_requests(principal: str, operation: str, body: dict, region: str, 
     elif operation in ("ListModelPackages", "ListModelPackageGroups"):
         resource = "*"
     else:
-        raise AccessDenied(principal, action, "?", "the rehearsal's gateway does not model this operation; "
-                           "add it to rehearsal/gateway.py")
+        raise AccessDenied(
+            principal,
+            action,
+            "?",
+            "the rehearsal's gateway does not model this operation; add it to rehearsal/gateway.py",
+        )
     owner = account_of(resource) if resource != "*" else None
     return [Request(principal, action, resource, owner)]
 
@@ -127,7 +152,7 @@ class Gateway(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def start(self) -> "Gateway":
+    def start(self) -> Gateway:
         self._thread.start()
         return self
 
@@ -156,8 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
         region = match.group(2) if match else "us-east-1"
         if principal is None:
             # Only deployed roles talk to the gateway; anything else (a leaked host credential) is refused.
-            return self._deny(service, "AccessDenied: the request is not signed with the credentials of a role the "
-                                       "rehearsal deployed")
+            return self._deny(
+                service, "AccessDenied: the request is not signed with the credentials of a role the rehearsal deployed"
+            )
         try:
             for request in self._requests(principal, service, region, body):
                 self.server.directory.check(request)
@@ -182,8 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
             return s3_requests(principal, self.command, url.path, query, self.headers, self.server.directory, region)
         if service == "sagemaker":
             operation = self.headers.get("X-Amz-Target", "").split(".")[-1]
-            return sagemaker_requests(principal, operation, json.loads(body or b"{}"), region,
-                                      account_of(principal), self.server.next_version)
+            return sagemaker_requests(
+                principal, operation, json.loads(body or b"{}"), region, account_of(principal), self.server.next_version
+            )
         if service == "sts":
             return sts_requests(principal, parse_qs(body.decode()))
         raise AccessDenied(principal, f"{service}:?", "?", "the rehearsal's gateway does not model this service")
@@ -224,8 +251,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
             content_type = "application/x-amz-json-1.1"
         elif service == "sts":
-            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}"
-                    "</Message></Error></ErrorResponse>").encode()
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}"
+                "</Message></Error></ErrorResponse>"
+            ).encode()
             content_type = "text/xml"
         else:
             body = f"<Error><Code>AccessDenied</Code><Message>{escape(message)}</Message></Error>".encode()

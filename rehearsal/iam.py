@@ -75,10 +75,18 @@ class Request:
 
 
 # The Deep Learning Containers' repositories let every AWS account pull (what their own policy grants).
-PUBLIC_IMAGE_POLICY = {"Version": "2012-10-17", "Statement": [{
-    "Sid": "DeepLearningContainersPull", "Effect": "Allow", "Principal": "*",
-    "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-    "Resource": "*"}]}
+PUBLIC_IMAGE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "DeepLearningContainersPull",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            "Resource": "*",
+        }
+    ],
+}
 
 
 _REGISTRY_ARN = re.compile(r"^(?P<prefix>arn:[^:]+:sagemaker:[^:]*:\d{12}):model-package(-group)?/(?P<group>[^/]+)")
@@ -92,8 +100,9 @@ class PolicyEngine:
     """One long-lived ``node policy_engine.mjs``; requests are serialized over its stdin/stdout."""
 
     def __init__(self) -> None:
-        self._process = subprocess.Popen(["node", str(ENGINE)], cwd=ROOT, stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, text=True, bufsize=1)
+        self._process = subprocess.Popen(
+            ["node", str(ENGINE)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
         self._lock = threading.Lock()
         self._next = 0
 
@@ -156,8 +165,7 @@ class Directory:
             "request": {
                 "action": request.action,
                 "principal": request.principal,
-                "resource": {"resource": request.resource,
-                             "accountId": request.resource_account or role.account},
+                "resource": {"resource": request.resource, "accountId": request.resource_account or role.account},
                 "contextVariables": {
                     "aws:SecureTransport": "true",
                     "aws:PrincipalArn": request.principal,
@@ -179,7 +187,7 @@ class Directory:
     def _resource_policy(self, request: Request) -> dict | None:
         service = request.action.split(":")[0]
         if service == "s3" and request.resource.startswith("arn:aws:s3:::"):
-            bucket = self.buckets.get(request.resource[len("arn:aws:s3:::"):].split("/")[0])
+            bucket = self.buckets.get(request.resource[len("arn:aws:s3:::") :].split("/")[0])
             return bucket.policy if bucket else None
         if service == "kms":
             key = self.keys.get(request.resource)
@@ -195,8 +203,9 @@ class Directory:
         return None
 
     @staticmethod
-    def _reason(answer: dict, request: Request, policies: list[Policy], resource_policy: dict | None,
-                account: str) -> str:
+    def _reason(
+        answer: dict, request: Request, policies: list[Policy], resource_policy: dict | None, account: str
+    ) -> str:
         if answer.get("decision") == "Error":
             return f"the policy engine rejected the request: {json.dumps(answer.get('errors'))[:300]}"
         if answer.get("deniedBy"):
@@ -205,15 +214,20 @@ class Directory:
         other = request.resource_account not in (None, account)
         if other and (resource_policy is None or answer.get("resource") not in ("Allowed", "AllowedForAccount")):
             shared = "has no resource policy" if resource_policy is None else "has a resource policy that"
-            return (f"the resource is in account {request.resource_account}, which {shared} does not allow "
-                    f"{account} (cross-account access needs the resource policy and the identity policy)"
-                    .replace("has no resource policy does not allow", "has no resource policy allowing"))
+            return (
+                f"the resource is in account {request.resource_account}, which {shared} does not allow "
+                f"{account} (cross-account access needs the resource policy and the identity policy)".replace(
+                    "has no resource policy does not allow", "has no resource policy allowing"
+                )
+            )
         if answer.get("identity") not in ("Allowed", None):
             return f"no statement of its identity policies ({names}) allows it"
         if resource_policy is not None and answer.get("resource") not in ("Allowed", "AllowedForAccount"):
             where = "another account's" if not answer.get("sameAccount", True) else "the"
             return f"{where} resource policy does not allow it (cross-account access needs both sides)"
-        return f"denied ({answer.get('decision')}; identity {answer.get('identity')}, resource {answer.get('resource')})"
+        return (
+            f"denied ({answer.get('decision')}; identity {answer.get('identity')}, resource {answer.get('resource')})"
+        )
 
     def denials(self) -> list[tuple[Request, str]]:
         return [(request, reason) for request, allowed, reason in self.decisions if not allowed]

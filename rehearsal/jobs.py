@@ -21,9 +21,9 @@ import signal
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -68,14 +68,14 @@ def split_uri(uri: str) -> tuple[str, str]:
 def download_prefix(s3, uri: str, target: Path) -> int:
     """S3Prefix semantics: every object under the prefix, at its path below the prefix's folder."""
     bucket, prefix = split_uri(uri)
-    folder = prefix[:prefix.rfind("/") + 1]
+    folder = prefix[: prefix.rfind("/") + 1]
     target.mkdir(parents=True, exist_ok=True)
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             if item["Key"].endswith("/"):
                 continue
-            destination = target / item["Key"][len(folder):]
+            destination = target / item["Key"][len(folder) :]
             destination.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, item["Key"], str(destination))
             count += 1
@@ -115,22 +115,40 @@ def check_start(context: JobContext, action: str, job_name: str, arguments: dict
     """The pipeline role's Create*Job (with its condition keys) and iam:PassRole of the job role."""
     directory = context.cloud.directory
     # The condition keys SageMaker sets on Create*Job (the service authorization reference, via iam-data).
-    keys = {"sagemaker:VolumeKmsKeyArn": resources.get("VolumeKmsKeyId"),
-            "sagemaker:OutputKmsKeyArn": (arguments.get("OutputDataConfig") or
-                                          arguments.get("ProcessingOutputConfig") or {}).get("KmsKeyId"),
-            "sagemaker:MaxRuntimeInSeconds": str((arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", "")) or None,
-            "sagemaker:InstanceTypes": resources.get("InstanceType"),
-            "sagemaker:NetworkIsolation": _bool(arguments.get("EnableNetworkIsolation")),
-            "sagemaker:InterContainerTrafficEncryption": _bool(arguments.get("EnableInterContainerTrafficEncryption"))}
+    keys = {
+        "sagemaker:VolumeKmsKeyArn": resources.get("VolumeKmsKeyId"),
+        "sagemaker:OutputKmsKeyArn": (
+            arguments.get("OutputDataConfig") or arguments.get("ProcessingOutputConfig") or {}
+        ).get("KmsKeyId"),
+        "sagemaker:MaxRuntimeInSeconds": str((arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", ""))
+        or None,
+        "sagemaker:InstanceTypes": resources.get("InstanceType"),
+        "sagemaker:NetworkIsolation": _bool(arguments.get("EnableNetworkIsolation")),
+        "sagemaker:InterContainerTrafficEncryption": _bool(arguments.get("EnableInterContainerTrafficEncryption")),
+    }
     kind = "training-job" if action.endswith("TrainingJob") else "processing-job"
-    directory.check(Request(context.pipeline_role, action,
-                            f"arn:aws:sagemaker:{context.region}:{context.account}:{kind}/{job_name.lower()}",
-                            context=tuple((k, v) for k, v in keys.items() if v is not None)))
-    directory.check(Request(context.pipeline_role, "iam:PassRole", arguments["RoleArn"],
-                            context=(("iam:PassedToService", SAGEMAKER),)))
+    directory.check(
+        Request(
+            context.pipeline_role,
+            action,
+            f"arn:aws:sagemaker:{context.region}:{context.account}:{kind}/{job_name.lower()}",
+            context=tuple((k, v) for k, v in keys.items() if v is not None),
+        )
+    )
+    directory.check(
+        Request(
+            context.pipeline_role, "iam:PassRole", arguments["RoleArn"], context=(("iam:PassedToService", SAGEMAKER),)
+        )
+    )
     if resources.get("VolumeKmsKeyId"):
-        directory.check(Request(context.pipeline_role, "kms:CreateGrant", resources["VolumeKmsKeyId"],
-                                context=(("kms:GrantIsForAWSResource", "true"),)))
+        directory.check(
+            Request(
+                context.pipeline_role,
+                "kms:CreateGrant",
+                resources["VolumeKmsKeyId"],
+                context=(("kms:GrantIsForAWSResource", "true"),),
+            )
+        )
 
 
 def check_image_pull(directory: Directory, role: str, image: str, *, only_sources: set[str] | None = None) -> None:
@@ -160,12 +178,26 @@ def container_command(job_root: Path, command: list[str], *, isolated: bool) -> 
     """
     hosts = job_root.parent / f"{job_root.name}.hosts"
     hosts.write_text("127.0.0.1 localhost algo-1\n::1 localhost\n")
-    script = ("{ mkdir -p /opt/ml 2>/dev/null || { mount -t tmpfs none /opt && mkdir -p /opt/ml; }; } && " +
-              ("ip link set lo up && " if isolated else "") +
-              f"mount --bind {job_root} {OPT_ML} && mount --bind {hosts} /etc/hosts && exec \"$@\"")
+    script = (
+        "{ mkdir -p /opt/ml 2>/dev/null || { mount -t tmpfs none /opt && mkdir -p /opt/ml; }; } && "
+        + ("ip link set lo up && " if isolated else "")
+        + f'mount --bind {job_root} {OPT_ML} && mount --bind {hosts} /etc/hosts && exec "$@"'
+    )
     user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-    return ["unshare", *user, "--mount", "--propagation", "private", *(["--net"] if isolated else []), "--",
-            "/bin/sh", "-c", script, "container", *command]
+    return [
+        "unshare",
+        *user,
+        "--mount",
+        "--propagation",
+        "private",
+        *(["--net"] if isolated else []),
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "container",
+        *command,
+    ]
 
 
 def namespaces_available() -> bool:
@@ -184,17 +216,38 @@ def container_env(context: JobContext, environment: dict, role: str | None) -> d
     base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
     base["PATH"] = f"{Path(context.python).parent}:{base.get('PATH', '/usr/bin:/bin')}"
     # SageMaker sets the region in every job container, isolated or not.
-    base.update({"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "SM_NUM_GPUS": "0",
-                 "AWS_REGION": context.region, "AWS_DEFAULT_REGION": context.region})
+    base.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "SM_NUM_GPUS": "0",
+            "AWS_REGION": context.region,
+            "AWS_DEFAULT_REGION": context.region,
+        }
+    )
     if role is not None:
         base.update(context.cloud.env_for(role, context.region))
     return {**base, **{k: str(v) for k, v in environment.items()}}
 
 
-def run_container(context: JobContext, job_root: Path, command: list[str], env: dict, *, isolated: bool,
-                  log_file: Path, watch: Callable[[str, subprocess.Popen], None] | None = None) -> int:
-    process = subprocess.Popen(container_command(job_root, command, isolated=isolated), env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+def run_container(
+    context: JobContext,
+    job_root: Path,
+    command: list[str],
+    env: dict,
+    *,
+    isolated: bool,
+    log_file: Path,
+    watch: Callable[[str, subprocess.Popen], None] | None = None,
+) -> int:
+    process = subprocess.Popen(
+        container_command(job_root, command, isolated=isolated),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     with open(log_file, "a") as log:
         for line in process.stdout:
             log.write(line)
@@ -206,8 +259,16 @@ def run_container(context: JobContext, job_root: Path, command: list[str], env: 
 
 
 # ---- Training ------------------------------------------------------------------------------------------
-def start_job(context: JobContext, execution: Execution, step: dict, arguments: dict, *, operation: str,
-              resources: dict, image: str) -> str:
+def start_job(
+    context: JobContext,
+    execution: Execution,
+    step: dict,
+    arguments: dict,
+    *,
+    operation: str,
+    resources: dict,
+    image: str,
+) -> str:
     """What happens before a job's container starts; returns the job name Pipelines gives it.
 
     SageMaker validates the request, authorizes the pipeline role (Create*Job, PassRole, the volume
@@ -224,12 +285,19 @@ def start_job(context: JobContext, execution: Execution, step: dict, arguments: 
 def training_step(context: JobContext) -> Callable[[dict, dict, Execution], dict]:
     def run(step: dict, arguments: dict, execution: Execution) -> dict:
         try:
-            job_name = start_job(context, execution, step, arguments, operation="CreateTrainingJob",
-                                 resources=arguments["ResourceConfig"],
-                                 image=arguments["AlgorithmSpecification"]["TrainingImage"])
+            job_name = start_job(
+                context,
+                execution,
+                step,
+                arguments,
+                operation="CreateTrainingJob",
+                resources=arguments["ResourceConfig"],
+                image=arguments["AlgorithmSpecification"]["TrainingImage"],
+            )
             return TrainingJob(context, job_name, arguments).run()
         except (AccessDenied, OSError, ClientError, BotoCoreError) as error:
             raise _as_step_error(error) from error
+
     return run
 
 
@@ -254,7 +322,9 @@ class TrainingJob:
             if code == 0:
                 break
             if self.interrupted_in == self.attempt:
-                self.context.log(f"        spot interruption: job restarts on a fresh /opt/ml (attempt {self.attempt + 1})")
+                self.context.log(
+                    f"        spot interruption: job restarts on a fresh /opt/ml (attempt {self.attempt + 1})"
+                )
                 continue
             failure = root / "output" / "failure"
             reason = failure.read_text().strip()[-2000:] if failure.exists() else f"exit code {code}"
@@ -270,9 +340,11 @@ class TrainingJob:
         for channel in self.arguments.get("InputDataConfig", []):
             source = channel["DataSource"]["S3DataSource"]
             count = download_prefix(self.s3, source["S3Uri"], root / "input" / "data" / channel["ChannelName"])
-            channels[channel["ChannelName"]] = {"TrainingInputMode": self.arguments["AlgorithmSpecification"].get(
-                "TrainingInputMode", "File"), "S3DistributionType": source.get("S3DataDistributionType"),
-                "RecordWrapperType": "None"}
+            channels[channel["ChannelName"]] = {
+                "TrainingInputMode": self.arguments["AlgorithmSpecification"].get("TrainingInputMode", "File"),
+                "S3DistributionType": source.get("S3DataDistributionType"),
+                "RecordWrapperType": "None",
+            }
             self.context.log(f"        channel {channel['ChannelName']}: {count} object(s) from {source['S3Uri']}")
         if self.checkpoint:
             restored = download_prefix(self.s3, self.checkpoint["S3Uri"], root / "checkpoints")
@@ -280,15 +352,26 @@ class TrainingJob:
                 self.context.log(f"        checkpoints: {restored} file(s) restored from {self.checkpoint['S3Uri']}")
         (config / "hyperparameters.json").write_text(json.dumps(self.arguments.get("HyperParameters", {})))
         (config / "inputdataconfig.json").write_text(json.dumps(channels))
-        (config / "resourceconfig.json").write_text(json.dumps(
-            {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"}))
+        (config / "resourceconfig.json").write_text(
+            json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"})
+        )
         return root
 
     def _start(self, root: Path) -> int:
-        env = container_env(self.context, {**self.arguments.get("Environment", {}),
-                                           "TRAINING_JOB_NAME": self.name}, None if self.isolated else self.role)
-        return run_container(self.context, root, [self.context.python, "-c", TRAIN_ENTRY], env,
-                             isolated=self.isolated, log_file=self.folder / "job.log", watch=self._watch)
+        env = container_env(
+            self.context,
+            {**self.arguments.get("Environment", {}), "TRAINING_JOB_NAME": self.name},
+            None if self.isolated else self.role,
+        )
+        return run_container(
+            self.context,
+            root,
+            [self.context.python, "-c", TRAIN_ENTRY],
+            env,
+            isolated=self.isolated,
+            log_file=self.folder / "job.log",
+            watch=self._watch,
+        )
 
     def _watch(self, line: str, process: subprocess.Popen) -> None:
         interruption = self.context.interruption
@@ -322,15 +405,26 @@ def pack_model_dir(model_dir: Path, archive: Path) -> Path:
 def processing_step(context: JobContext) -> Callable[[dict, dict, Execution], dict]:
     def run(step: dict, arguments: dict, execution: Execution) -> dict:
         try:
-            job_name = start_job(context, execution, step, arguments, operation="CreateProcessingJob",
-                                 resources=arguments["ProcessingResources"]["ClusterConfig"],
-                                 image=arguments["AppSpecification"]["ImageUri"])
+            job_name = start_job(
+                context,
+                execution,
+                step,
+                arguments,
+                operation="CreateProcessingJob",
+                resources=arguments["ProcessingResources"]["ClusterConfig"],
+                image=arguments["AppSpecification"]["ImageUri"],
+            )
             outputs = run_processing(context, job_name, arguments)
             execution.property_files[step["Name"]] = read_property_files(context, step, outputs)
-            return {"ProcessingJobName": job_name, "ProcessingOutputConfig": {"Outputs": {
-                name: {"OutputName": name, "S3Output": {"S3Uri": uri}} for name, uri in outputs.items()}}}
+            return {
+                "ProcessingJobName": job_name,
+                "ProcessingOutputConfig": {
+                    "Outputs": {name: {"OutputName": name, "S3Output": {"S3Uri": uri}} for name, uri in outputs.items()}
+                },
+            }
         except (AccessDenied, OSError, ClientError, BotoCoreError) as error:
             raise _as_step_error(error) from error
+
     return run
 
 
@@ -349,8 +443,14 @@ def run_processing(context: JobContext, job_name: str, arguments: dict) -> dict[
     app = arguments["AppSpecification"]
     isolated = bool(arguments.get("NetworkConfig", {}).get("EnableNetworkIsolation"))
     env = container_env(context, arguments.get("Environment", {}), None if isolated else role)
-    code = run_container(context, root, [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])],
-                         env, isolated=isolated, log_file=folder / "job.log")
+    code = run_container(
+        context,
+        root,
+        [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])],
+        env,
+        isolated=isolated,
+        log_file=folder / "job.log",
+    )
     if code != 0:
         tail = "".join((folder / "job.log").read_text().splitlines(keepends=True)[-15:])
         raise StepError("SageMaker.JOB_FAILED", f"ClientError: the entrypoint exited with {code}:\n{tail}")
@@ -391,9 +491,13 @@ def register_step(context: JobContext) -> Callable[[dict, dict, Execution], dict
             raise StepError("SageMaker.CLIENT_ERROR", f"CreateModelPackage: {error}") from error
         context.log(f"        registered {arn}")
         return {"ModelPackageArn": arn}
+
     return run
 
 
 def runners(context: JobContext) -> dict:
-    return {"Training": training_step(context), "Processing": processing_step(context),
-            "RegisterModel": register_step(context)}
+    return {
+        "Training": training_step(context),
+        "Processing": processing_step(context),
+        "RegisterModel": register_step(context),
+    }

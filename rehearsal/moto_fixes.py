@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 
-_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:(?P<region>[^:]+):(?P<account>\d{12}):model-package(-group)?/(?P<rest>.+)$")
+_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[^:]+):(?P<account>\d{12}):model-package(-group)?/(?P<rest>.+)$"
+)
 _applied = False
 
 
@@ -52,8 +54,11 @@ def apply() -> None:
     def update_model_package(self, *args, **kwargs):
         arn = kwargs.get("model_package_arn") or args[0]
         removed = set(kwargs.get("customer_metadata_properties_to_remove") or [])
-        kept = {k: v for k, v in (describe_package(self, arn).customer_metadata_properties or {}).items()
-                if k not in removed}
+        kept = {
+            k: v
+            for k, v in (describe_package(self, arn).customer_metadata_properties or {}).items()
+            if k not in removed
+        }
         result = update_package(self, *args, **kwargs)
         package = describe_package(self, arn)
         package.customer_metadata_properties = {**kept, **(package.customer_metadata_properties or {})}

@@ -10,11 +10,16 @@ What a step *does* is delegated to a runner per step type (``rehearsal/jobs.py``
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 PARAMETER_TYPES: dict[str, Callable[[Any], Any]] = {
-    "String": str, "Integer": int, "Float": float, "Boolean": lambda v: str(v).lower() == "true"}
+    "String": str,
+    "Integer": int,
+    "Float": float,
+    "Boolean": lambda v: str(v).lower() == "true",
+}
 
 
 class PipelineFailed(RuntimeError):
@@ -34,7 +39,7 @@ class StepError(RuntimeError):
 
 
 class Runner(Protocol):
-    def __call__(self, step: dict, arguments: dict, execution: "Execution") -> dict: ...
+    def __call__(self, step: dict, arguments: dict, execution: Execution) -> dict: ...
 
 
 @dataclass
@@ -62,13 +67,21 @@ class Execution:
     sleep: Callable[[float], None] = lambda seconds: None
 
     @classmethod
-    def start(cls, definition: dict, *, execution_id: str, overrides: dict[str, Any] | None = None,
-              runners: dict[str, Runner], **kwargs) -> "Execution":
+    def start(
+        cls,
+        definition: dict,
+        *,
+        execution_id: str,
+        overrides: dict[str, Any] | None = None,
+        runners: dict[str, Runner],
+        **kwargs,
+    ) -> Execution:
         declared = {p["Name"]: p for p in definition.get("Parameters", [])}
         unknown = sorted(set(overrides or {}) - set(declared))
         if unknown:
-            raise ValueError(f"StartPipelineExecution: unknown parameters {unknown}; the pipeline declares "
-                             f"{sorted(declared)}")
+            raise ValueError(
+                f"StartPipelineExecution: unknown parameters {unknown}; the pipeline declares {sorted(declared)}"
+            )
         values = {}
         for name, parameter in declared.items():
             value = (overrides or {}).get(name, parameter.get("DefaultValue"))
@@ -163,9 +176,13 @@ class Execution:
         if kind == "In":
             return self.value(condition["QueryValue"]) in [self.value(v) for v in condition["Values"]]
         left, right = self.value(condition["LeftValue"]), self.value(condition["RightValue"])
-        compare = {"Equals": lambda a, b: a == b, "GreaterThan": lambda a, b: a > b,
-                   "GreaterThanOrEqualTo": lambda a, b: a >= b, "LessThan": lambda a, b: a < b,
-                   "LessThanOrEqualTo": lambda a, b: a <= b}[kind]
+        compare = {
+            "Equals": lambda a, b: a == b,
+            "GreaterThan": lambda a, b: a > b,
+            "GreaterThanOrEqualTo": lambda a, b: a >= b,
+            "LessThan": lambda a, b: a < b,
+            "LessThanOrEqualTo": lambda a, b: a <= b,
+        }[kind]
         if isinstance(left, (int, float)) or isinstance(right, (int, float)):
             left, right = float(left), float(right)
         return compare(left, right)
@@ -189,8 +206,9 @@ class Execution:
         if root == "Parameters":
             return self.parameters[rest]
         if root == "Execution":
-            return {"PipelineExecutionId": self.execution_id,
-                    "PipelineExecutionArn": f"execution/{self.execution_id}"}[rest]
+            return {"PipelineExecutionId": self.execution_id, "PipelineExecutionArn": f"execution/{self.execution_id}"}[
+                rest
+            ]
         if root == "Steps":
             step, _, path = rest.partition(".")
             if step not in self.properties:

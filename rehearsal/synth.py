@@ -47,8 +47,13 @@ def synthesize(outdir: Path, *, context: dict[str, str], project_context: dict |
         (project / "cdk.json").write_text(json.dumps(settings, indent=2))
     extra = {key: value for key, value in context.items() if key != "stage"}
     try:
-        synth_report.synthesize(context["stage"], outdir, context=extra, project=project,
-                                without=("CDK_DEFAULT_ACCOUNT", "AWS_PROFILE", "AWS_ACCESS_KEY_ID"))
+        synth_report.synthesize(
+            context["stage"],
+            outdir,
+            context=extra,
+            project=project,
+            without=("CDK_DEFAULT_ACCOUNT", "AWS_PROFILE", "AWS_ACCESS_KEY_ID"),
+        )
     except RuntimeError as error:
         raise SynthFailed(str(error)[-4000:]) from error
     return outdir
@@ -77,13 +82,23 @@ def stacks(assembly: Path) -> list[StackArtifact]:
         elif artifact["type"] == "aws:cloudformation:stack":
             environment = artifact["environment"].split("//", 1)[1]
             account, region = environment.split("/")
-            assets = next((assembly / manifest["artifacts"][d]["properties"]["file"]
-                           for d in artifact.get("dependencies", [])
-                           if manifest["artifacts"].get(d, {}).get("type") == "cdk:asset-manifest"), None)
-            found.append(StackArtifact(
-                name=artifact["properties"].get("stackName", name),
-                template_path=assembly / artifact["properties"]["templateFile"], assets_path=assets,
-                account=None if account == "unknown-account" else account, region=region))
+            assets = next(
+                (
+                    assembly / manifest["artifacts"][d]["properties"]["file"]
+                    for d in artifact.get("dependencies", [])
+                    if manifest["artifacts"].get(d, {}).get("type") == "cdk:asset-manifest"
+                ),
+                None,
+            )
+            found.append(
+                StackArtifact(
+                    name=artifact["properties"].get("stackName", name),
+                    template_path=assembly / artifact["properties"]["templateFile"],
+                    assets_path=assets,
+                    account=None if account == "unknown-account" else account,
+                    region=region,
+                )
+            )
     return found
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from stacks.images import supported_regions
 
@@ -104,9 +105,13 @@ class StageConfig:
 
     @classmethod
     def from_mapping(
-        cls, name: str, raw: Mapping[str, Any], *, account: str | None = None,
+        cls,
+        name: str,
+        raw: Mapping[str, Any],
+        *,
+        account: str | None = None,
         model_package_arn: str | None = None,
-    ) -> "StageConfig":
+    ) -> StageConfig:
         """Build from a ``cdk.json`` stage entry; ``account`` fills a null one, ``model_package_arn`` overrides."""
         if name not in STAGE_NAMES:
             raise ConfigError(
@@ -128,8 +133,9 @@ def settings(prefix: str, raw: Mapping[str, Any], fields: set[str], optional: Ma
     """``raw`` with its optional settings filled in; an unknown or missing setting fails, named."""
     unknown = sorted(set(raw) - fields)
     if unknown:
-        raise ConfigError(f"{prefix}.{unknown[0]}: unknown setting. Fix: remove it or use one of "
-                          f"{', '.join(sorted(fields))}.")
+        raise ConfigError(
+            f"{prefix}.{unknown[0]}: unknown setting. Fix: remove it or use one of {', '.join(sorted(fields))}."
+        )
     # The CDK CLI drops null context values, so an unset optional setting arrives missing.
     missing = sorted(fields - set(raw) - set(optional))
     if missing:
@@ -138,7 +144,10 @@ def settings(prefix: str, raw: Mapping[str, Any], fields: set[str], optional: Ma
 
 
 def load_stages(
-    stages: Mapping[str, Any], selection: str, *, default_account: str | None = None,
+    stages: Mapping[str, Any],
+    selection: str,
+    *,
+    default_account: str | None = None,
     model_package_arn: str | None = None,
 ) -> list[StageConfig]:
     """Validate the selected stages (``dev``, ``dev,prod`` or ``all``); ``model_package_arn`` serves in each."""
@@ -147,9 +156,11 @@ def load_stages(
     for name in names:
         if name in STAGE_NAMES and name not in stages:
             raise ConfigError(f"stages.{name}: not defined. Fix: add it under context.stages in cdk.json.")
-        configs.append(StageConfig.from_mapping(
-            name, stages.get(name, {}), account=default_account, model_package_arn=model_package_arn
-        ))
+        configs.append(
+            StageConfig.from_mapping(
+                name, stages.get(name, {}), account=default_account, model_package_arn=model_package_arn
+            )
+        )
     return configs
 
 
@@ -192,11 +203,19 @@ def _check_identity(c: StageConfig) -> None:
     if c.account is not None and not _ACCOUNT_RE.match(c.account):
         _fail(c, "account", "not a 12-digit AWS account id", 'quote all 12 digits, e.g. "012345678901", or use null.')
     if c.region not in supported_regions():
-        _fail(c, "region", "no Hugging Face DLC is pinned for this region (stacks/dlc_images.json)",
-              'use a region such as "us-east-1", or regenerate the table with `python -m stacks.images`.')
+        _fail(
+            c,
+            "region",
+            "no Hugging Face DLC is pinned for this region (stacks/dlc_images.json)",
+            'use a region such as "us-east-1", or regenerate the table with `python -m stacks.images`.',
+        )
     if not _PREFIX_RE.match(c.name_prefix):
-        _fail(c, "name_prefix", "must be 2-20 lowercase letters, digits or '-', starting with a letter",
-              'use something like "textclf".')
+        _fail(
+            c,
+            "name_prefix",
+            "must be 2-20 lowercase letters, digits or '-', starting with a letter",
+            'use something like "textclf".',
+        )
 
 
 def _check_training(c: StageConfig) -> None:
@@ -208,45 +227,71 @@ def _check_training(c: StageConfig) -> None:
     if not 1 <= c.max_runtime_seconds <= MAX_TRAINING_SECONDS:
         _fail(c, "max_runtime_seconds", f"must be within 1..{MAX_TRAINING_SECONDS}", "use e.g. 7200.")
     if c.use_spot and not c.max_runtime_seconds <= c.max_wait_seconds <= MAX_TRAINING_SECONDS:
-        _fail(c, "max_wait_seconds",
-              f"must be >= max_runtime_seconds ({c.max_runtime_seconds}) and <= {MAX_TRAINING_SECONDS} with spot",
-              "raise max_wait_seconds to at least max_runtime_seconds, or set use_spot to false.")
+        _fail(
+            c,
+            "max_wait_seconds",
+            f"must be >= max_runtime_seconds ({c.max_runtime_seconds}) and <= {MAX_TRAINING_SECONDS} with spot",
+            "raise max_wait_seconds to at least max_runtime_seconds, or set use_spot to false.",
+        )
 
 
 def _check_serving(c: StageConfig) -> None:
     if c.serverless_memory_mb not in SERVERLESS_MEMORY_CHOICES_MB:
-        _fail(c, "serverless_memory_mb", "must be one of 1024..6144 in steps of 1024",
-              f"use one of {', '.join(map(str, SERVERLESS_MEMORY_CHOICES_MB))}.")
+        _fail(
+            c,
+            "serverless_memory_mb",
+            "must be one of 1024..6144 in steps of 1024",
+            f"use one of {', '.join(map(str, SERVERLESS_MEMORY_CHOICES_MB))}.",
+        )
     low, high = SERVERLESS_MAX_CONCURRENCY_RANGE
     if not low <= c.serverless_max_concurrency <= high:
         _fail(c, "serverless_max_concurrency", f"must be within {low}..{high}", "use e.g. 5.")
     if not 0 <= c.serverless_provisioned_concurrency <= c.serverless_max_concurrency:
-        _fail(c, "serverless_provisioned_concurrency",
-              f"must be within 0..serverless_max_concurrency ({c.serverless_max_concurrency})",
-              "use 0 to disable provisioned concurrency.")
+        _fail(
+            c,
+            "serverless_provisioned_concurrency",
+            f"must be within 0..serverless_max_concurrency ({c.serverless_max_concurrency})",
+            "use 0 to disable provisioned concurrency.",
+        )
     for field in ("alarm_latency_p99_ms", "alarm_5xx_errors"):
         if getattr(c, field) < 1:
             _fail(c, field, "must be at least 1", "use a positive alarm threshold.")
     if not 1 <= c.alarm_saturated_minutes <= SATURATION_WINDOW_MINUTES:
-        _fail(c, "alarm_saturated_minutes", f"must be within 1..{SATURATION_WINDOW_MINUTES} (minutes of the last "
-              f"{SATURATION_WINDOW_MINUTES})", "use e.g. 5.")
+        _fail(
+            c,
+            "alarm_saturated_minutes",
+            f"must be within 1..{SATURATION_WINDOW_MINUTES} (minutes of the last {SATURATION_WINDOW_MINUTES})",
+            "use e.g. 5.",
+        )
     arn = c.model_package_arn
     if arn is not None:
         match = _PACKAGE_ARN_RE.match(arn)
         if not match:
-            _fail(c, "model_package_arn", "not a versioned SageMaker model package ARN",
-                  "use arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>, or null to skip serving.")
+            _fail(
+                c,
+                "model_package_arn",
+                "not a versioned SageMaker model package ARN",
+                "use arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>, or null to skip serving.",
+            )
         if match.group("region") != c.region:
-            _fail(c, "model_package_arn", f"is in {match.group('region')}, but this stage deploys to {c.region}",
-                  "register or copy the model package in the stage's region.")
+            _fail(
+                c,
+                "model_package_arn",
+                f"is in {match.group('region')}, but this stage deploys to {c.region}",
+                "register or copy the model package in the stage's region.",
+            )
         group, owner = arn.split(":")[5].split("/")[1], arn.split(":")[4]
         if group != c.model_package_group_name or (c.account is not None and owner != c.account):
-            _fail(c, "model_package_arn", f"serves a package of this stage's own registry ({c.model_package_group_name}"
-                  f"{' in ' + c.account if c.account else ''}) in place; another stage's package would be read "
-                  "from that stage's bucket, which it may change or destroy",
-                  "release it instead: `python -m cli.release resolve --group <its group> --region <region> --out "
-                  f"release.json`, then `cdk synth -c stage={c.name} -c release=release.json` (each stage serves "
-                  "its own verified copy), or use the delivery pipeline.")
+            _fail(
+                c,
+                "model_package_arn",
+                f"serves a package of this stage's own registry ({c.model_package_group_name}"
+                f"{' in ' + c.account if c.account else ''}) in place; another stage's package would be read "
+                "from that stage's bucket, which it may change or destroy",
+                "release it instead: `python -m cli.release resolve --group <its group> --region <region> --out "
+                f"release.json`, then `cdk synth -c stage={c.name} -c release=release.json` (each stage serves "
+                "its own verified copy), or use the delivery pipeline.",
+            )
 
 
 def _check_retention(c: StageConfig) -> None:
@@ -255,11 +300,19 @@ def _check_retention(c: StageConfig) -> None:
             _fail(c, field, "must be within 1..3650 days", "use e.g. 30.")
     longest_job_days = max(c.max_runtime_seconds, c.max_wait_seconds if c.use_spot else 0) / 86400
     if c.checkpoint_retention_days <= longest_job_days:
-        _fail(c, "checkpoint_retention_days", "checkpoints would expire while a job may still resume from them",
-              f"keep them longer than the longest job ({longest_job_days:.1f} days).")
+        _fail(
+            c,
+            "checkpoint_retention_days",
+            "checkpoints would expire while a job may still resume from them",
+            f"keep them longer than the longest job ({longest_job_days:.1f} days).",
+        )
     if c.name == "prod" and not c.retain_stateful_resources:
-        _fail(c, "retain_stateful_resources", "prod data must outlive its stack",
-              "set it to true for prod; only dev and staging may be destroyed.")
+        _fail(
+            c,
+            "retain_stateful_resources",
+            "prod data must outlive its stack",
+            "set it to true for prod; only dev and staging may be destroyed.",
+        )
 
 
 def _check_pipeline(c: StageConfig) -> None:
@@ -269,18 +322,32 @@ def _check_pipeline(c: StageConfig) -> None:
         _fail(c, "regression_margin", "must be a fraction within 0..1", "use e.g. 0.01 for one accuracy point.")
     for field in ("min_class_recall", "min_teacher_ratio"):
         if not 0.0 <= getattr(c, field) <= 1.0:
-            _fail(c, field, "must be a fraction within 0..1", "use e.g. 0.7 for a recall floor, 0.97 for a teacher ratio.")
+            _fail(
+                c, field, "must be a fraction within 0..1", "use e.g. 0.7 for a recall floor, 0.97 for a teacher ratio."
+            )
     for field, example in (("base_model", "distilbert-base-uncased"), ("teacher_base_model", "bert-base-uncased")):
         if not _MODEL_ID_RE.match(getattr(c, field)):
-            _fail(c, field, "must be a folder name under base-models/ (letters, digits, '.', '_', '-')",
-                  f'use e.g. "{example}".')
+            _fail(
+                c,
+                field,
+                "must be a folder name under base-models/ (letters, digits, '.', '_', '-')",
+                f'use e.g. "{example}".',
+            )
     if c.pipeline_schedule is not None and not _SCHEDULE_RE.match(c.pipeline_schedule):
-        _fail(c, "pipeline_schedule", "not an EventBridge schedule expression",
-              'use e.g. "rate(7 days)" or "cron(0 3 ? * MON *)", or null for no schedule.')
+        _fail(
+            c,
+            "pipeline_schedule",
+            "not an EventBridge schedule expression",
+            'use e.g. "rate(7 days)" or "cron(0 3 ? * MON *)", or null for no schedule.',
+        )
     for account in c.registry_consumer_accounts:
         if not isinstance(account, str) or not _ACCOUNT_RE.match(account):
-            _fail(c, "registry_consumer_accounts", f"{account!r} is not a 12-digit AWS account id",
-                  'list account ids as quoted strings, e.g. ["012345678901"].')
+            _fail(
+                c,
+                "registry_consumer_accounts",
+                f"{account!r} is not a 12-digit AWS account id",
+                'list account ids as quoted strings, e.g. ["012345678901"].',
+            )
 
 
 _CHECKS = (_check_identity, _check_training, _check_serving, _check_retention, _check_pipeline)

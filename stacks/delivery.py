@@ -65,16 +65,23 @@ class RegistrySource:
 class Delivery(Construct):
     """Source, ResolveRelease → Synth (tests, then cdk synth) → self-mutation → stages, and the release triggers."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: DeliveryConfig,
-                 registry: RegistrySource) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: DeliveryConfig, registry: RegistrySource
+    ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
         self.registry = registry
         self.rollback_stages: list[str] = []
-        self.key = kms.Key(self, "ArtifactKey", description="Encrypts pipeline artifacts; stage accounts decrypt them",
-                           enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN)
-        self.access_log_bucket = access_log_bucket(self, "AccessLogBucket", retention=Duration.days(365),
-                                                   removal=RemovalPolicy.RETAIN)
+        self.key = kms.Key(
+            self,
+            "ArtifactKey",
+            description="Encrypts pipeline artifacts; stage accounts decrypt them",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.access_log_bucket = access_log_bucket(
+            self, "AccessLogBucket", retention=Duration.days(365), removal=RemovalPolicy.RETAIN
+        )
         self.artifact_bucket = self._bucket("ArtifactBucket", expiration=Duration.days(90))
         # Approvers subscribe here; CodePipeline publishes each pending approval with its comment.
         self.approval_topic = sns.Topic(self, "ApprovalTopic", master_key=self.key, enforce_ssl=True)
@@ -82,10 +89,14 @@ class Delivery(Construct):
         self.source = self._source()
         self.release = self._release_step()
         self.pipeline = pipelines.CodePipeline(
-            self, "CodePipeline",
+            self,
+            "CodePipeline",
             code_pipeline=codepipeline.Pipeline(
-                self, "Pipeline", artifact_bucket=self.artifact_bucket,
-                pipeline_type=codepipeline.PipelineType.V2, restart_execution_on_update=True,
+                self,
+                "Pipeline",
+                artifact_bucket=self.artifact_bucket,
+                pipeline_type=codepipeline.PipelineType.V2,
+                restart_execution_on_update=True,
             ),
             synth=self._synth_step(),
             self_mutation=True,
@@ -102,12 +113,18 @@ class Delivery(Construct):
 
     def add_release_stage(self, stage: MlopsStage, *, approval: bool, smoke_test: bool) -> pipelines.StageDeployment:
         """Deploy ``stage``; ``approval`` puts a manual approval first, ``smoke_test`` probes its endpoint after."""
-        pre = [pipelines.ManualApprovalStep(
-            f"Promote{stage.config.construct_id}",
-            comment=f"Promote this release to {stage.config.name}: the same templates and model package "
+        pre = (
+            [
+                pipelines.ManualApprovalStep(
+                    f"Promote{stage.config.construct_id}",
+                    comment=f"Promote this release to {stage.config.name}: the same templates and model package "
                     "that passed the earlier stages' smoke tests.",
-            notification_topic=self.approval_topic,
-        )] if approval else []
+                    notification_topic=self.approval_topic,
+                )
+            ]
+            if approval
+            else []
+        )
         post = [self._smoke_step(stage)] if smoke_test else []
         if smoke_test:
             self.rollback_stages.append(stage.stage_name)
@@ -119,7 +136,8 @@ class Delivery(Construct):
         pipeline = self.pipeline.pipeline
         self._roll_back_on_failure(pipeline, self.rollback_stages)
         self.approval_rule = events.Rule(
-            self, "ModelApprovalRule",
+            self,
+            "ModelApprovalRule",
             description=f"Release when a package in {self.registry.group_name} is approved or rejected",
             event_pattern=decision_pattern(self.registry.group_name, self.registry.account),
             targets=[targets.CodePipeline(pipeline)],
@@ -127,20 +145,28 @@ class Delivery(Construct):
         if self.registry.forwards_events:
             # The registry's account forwards its decisions here (ModelRegistry.forward_decisions_to).
             events.CfnEventBusPolicy(
-                self, "RegistryEventsPolicy", event_bus_name="default", statement_id="RegistryAccountDecisions",
+                self,
+                "RegistryEventsPolicy",
+                event_bus_name="default",
+                statement_id="RegistryAccountDecisions",
                 statement=iam.PolicyStatement(
-                    actions=["events:PutEvents"], principals=[iam.AccountPrincipal(self.registry.account)],
+                    actions=["events:PutEvents"],
+                    principals=[iam.AccountPrincipal(self.registry.account)],
                     resources=[arn("events", "event-bus/default")],
                 ).to_statement_json(),
             )
         if self.source_bucket is not None:
             events.Rule(
-                self, "SourceUploadRule",
+                self,
+                "SourceUploadRule",
                 description=f"Release when a new {self.config.source_object_key} is uploaded",
                 event_pattern=events.EventPattern(
-                    source=["aws.s3"], detail_type=["Object Created"],
-                    detail={"bucket": {"name": [self.source_bucket.bucket_name]},
-                            "object": {"key": [self.config.source_object_key]}},
+                    source=["aws.s3"],
+                    detail_type=["Object Created"],
+                    detail={
+                        "bucket": {"name": [self.source_bucket.bucket_name]},
+                        "object": {"key": [self.config.source_object_key]},
+                    },
                 ),
                 targets=[targets.CodePipeline(pipeline)],
             )
@@ -158,12 +184,19 @@ class Delivery(Construct):
         names = [stage.stage_name for stage in pipeline.stages]
         for name in stage_names:
             pipeline.node.default_child.add_property_override(
-                f"Stages.{names.index(name)}.OnFailure", {"Result": "ROLLBACK"})
+                f"Stages.{names.index(name)}.OnFailure", {"Result": "ROLLBACK"}
+            )
 
     def _bucket(self, construct_id: str, *, expiration: Duration | None = None) -> s3.Bucket:
-        return encrypted_bucket(self, construct_id, key=self.key, access_logs=self.access_log_bucket,
-                                removal=RemovalPolicy.RETAIN, noncurrent_version_retention=Duration.days(30),
-                                expiration=expiration)
+        return encrypted_bucket(
+            self,
+            construct_id,
+            key=self.key,
+            access_logs=self.access_log_bucket,
+            removal=RemovalPolicy.RETAIN,
+            noncurrent_version_retention=Duration.days(30),
+            expiration=expiration,
+        )
 
     def _source_bucket(self) -> s3.Bucket:
         bucket = self._bucket("SourceBucket")
@@ -175,11 +208,15 @@ class Delivery(Construct):
         config = self.config
         if config.uses_connection:
             return pipelines.CodePipelineSource.connection(
-                config.repository, config.branch, connection_arn=config.connection_arn)
+                config.repository, config.branch, connection_arn=config.connection_arn
+            )
         return pipelines.CodePipelineSource.s3(
-            self.source_bucket, config.source_object_key, action_name="Source",
+            self.source_bucket,
+            config.source_object_key,
+            action_name="Source",
             # SourceUploadRule starts the pipeline through EventBridge instead of polling.
-            trigger=codepipeline_actions.S3Trigger.NONE)
+            trigger=codepipeline_actions.S3Trigger.NONE,
+        )
 
     def _release_step(self) -> pipelines.CodeBuildStep:
         registry = self.registry
@@ -187,15 +224,24 @@ class Delivery(Construct):
             "ResolveRelease",
             input=self.source,
             install_commands=[INSTALL_BOTO3],
-            commands=[f"python -m cli.release resolve --group {registry.arn(f'model-package-group/{registry.group_name}')}"
-                      f" --region {registry.region} --out {RELEASE_FILE}"],
+            commands=[
+                f"python -m cli.release resolve --group {registry.arn(f'model-package-group/{registry.group_name}')}"
+                f" --region {registry.region} --out {RELEASE_FILE}"
+            ],
             primary_output_directory="release",
-            role_policy_statements=[iam.PolicyStatement(
-                actions=["sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages",
-                         "sagemaker:DescribeModelPackage"],
-                resources=[registry.arn(f"model-package-group/{registry.group_name}"),
-                           registry.arn(f"model-package/{registry.group_name}/*")],
-            )],
+            role_policy_statements=[
+                iam.PolicyStatement(
+                    actions=[
+                        "sagemaker:DescribeModelPackageGroup",
+                        "sagemaker:ListModelPackages",
+                        "sagemaker:DescribeModelPackage",
+                    ],
+                    resources=[
+                        registry.arn(f"model-package-group/{registry.group_name}"),
+                        registry.arn(f"model-package/{registry.group_name}/*"),
+                    ],
+                )
+            ],
             partial_build_spec=_runtimes(),
         )
 
@@ -206,9 +252,11 @@ class Delivery(Construct):
             additional_inputs={"release": self.release},
             env={"PIP_EXTRA_INDEX_URL": TORCH_CPU_INDEX},
             # The README's test command first: nothing deploys that fails the tests or the cdk-nag gate.
-            commands=["make test",
-                      "PATH=$PWD/.venv/bin:$PATH npx cdk synth --app '.venv/bin/python app.py' -c stage=delivery "
-                      f"-c release={RELEASE_FILE}"],
+            commands=[
+                "make test",
+                "PATH=$PWD/.venv/bin:$PATH npx cdk synth --app '.venv/bin/python app.py' -c stage=delivery "
+                f"-c release={RELEASE_FILE}",
+            ],
             primary_output_directory="cdk.out",
             partial_build_spec=_runtimes(),
         )
@@ -219,15 +267,25 @@ class Delivery(Construct):
             "SmokeTest",
             input=self.source,
             install_commands=[INSTALL_BOTO3],
-            commands=[f"python -m cli.smoke --url \"$ENDPOINT_URL\" --role-arn \"$SMOKE_TEST_ROLE_ARN\" "
-                      f"--cases {config.smoke_cases} --latency-p95-ms {config.smoke_latency_p95_ms} "
-                      f"--min-accuracy {config.smoke_min_accuracy}"],
+            commands=[
+                f'python -m cli.smoke --url "$ENDPOINT_URL" --role-arn "$SMOKE_TEST_ROLE_ARN" '
+                f"--cases {config.smoke_cases} --latency-p95-ms {config.smoke_latency_p95_ms} "
+                f"--min-accuracy {config.smoke_min_accuracy}"
+            ],
             env_from_cfn_outputs={"ENDPOINT_URL": outputs.endpoint_url, "SMOKE_TEST_ROLE_ARN": outputs.role_arn},
-            role_policy_statements=[iam.PolicyStatement(
-                actions=["sts:AssumeRole"],
-                resources=[arn("iam", f"role{stage.mlops.smoke_test_role_path}*", region="",
-                               account=stage.config.account or Aws.ACCOUNT_ID)],
-            )],
+            role_policy_statements=[
+                iam.PolicyStatement(
+                    actions=["sts:AssumeRole"],
+                    resources=[
+                        arn(
+                            "iam",
+                            f"role{stage.mlops.smoke_test_role_path}*",
+                            region="",
+                            account=stage.config.account or Aws.ACCOUNT_ID,
+                        )
+                    ],
+                )
+            ],
             partial_build_spec=_runtimes(),
         )
 

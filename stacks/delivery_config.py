@@ -8,12 +8,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from stacks.config import (
-    _ACCOUNT_RE, _PACKAGE_ARN_RE, STAGE_NAMES, ConfigError, StageConfig, check_types, fail_field, settings,
+    _ACCOUNT_RE,
+    _PACKAGE_ARN_RE,
+    STAGE_NAMES,
+    ConfigError,
+    StageConfig,
+    check_types,
+    fail_field,
+    settings,
 )
 
 _CONNECTION_RE = re.compile(
@@ -50,7 +58,7 @@ class DeliveryConfig:
         return self.connection_arn is not None
 
     @classmethod
-    def from_mapping(cls, raw: Any, *, account: str | None = None) -> "DeliveryConfig":
+    def from_mapping(cls, raw: Any, *, account: str | None = None) -> DeliveryConfig:
         if not isinstance(raw, Mapping):
             raise ConfigError("delivery: not defined. Fix: add a context.delivery object to cdk.json (see README).")
         values = settings("delivery", raw, {f.name for f in dataclasses.fields(cls)}, OPTIONAL_SETTINGS)
@@ -74,42 +82,56 @@ class Release:
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def read(cls, path: str | Path) -> "Release":
+    def read(cls, path: str | Path) -> Release:
         try:
             raw = json.loads(Path(path).read_text())
         except (OSError, ValueError) as error:
-            raise ConfigError(f"release: cannot read {path}: {error}. Fix: pass the file the ResolveRelease "
-                              "step wrote, e.g. -c release=release/release.json.") from error
+            raise ConfigError(
+                f"release: cannot read {path}: {error}. Fix: pass the file the ResolveRelease "
+                "step wrote, e.g. -c release=release/release.json."
+            ) from error
         if not isinstance(raw, dict):
-            raise ConfigError(f"release: {path} is not a JSON object. Fix: regenerate it with "
-                              "`python -m cli.release resolve`.")
+            raise ConfigError(
+                f"release: {path} is not a JSON object. Fix: regenerate it with `python -m cli.release resolve`."
+            )
         arn = raw.get("model_package_arn")
         if arn is None:
             return cls(model_package_arn=None)
-        release = cls(model_package_arn=arn, model_data_url=raw.get("model_data_url"),
-                      model_data_sha256=raw.get("model_data_sha256"), image=raw.get("image"),
-                      environment=raw.get("environment") or {})
+        release = cls(
+            model_package_arn=arn,
+            model_data_url=raw.get("model_data_url"),
+            model_data_sha256=raw.get("model_data_sha256"),
+            image=raw.get("image"),
+            environment=raw.get("environment") or {},
+        )
         release.check()
         return release
 
     def check(self) -> None:
         regenerate = "Fix: regenerate it with `python -m cli.release resolve`."
         if not (isinstance(self.model_package_arn, str) and _PACKAGE_ARN_RE.match(self.model_package_arn)):
-            raise ConfigError(f"release.model_package_arn: not a versioned model package ARN "
-                              f"(got {self.model_package_arn!r}). {regenerate}")
+            raise ConfigError(
+                f"release.model_package_arn: not a versioned model package ARN "
+                f"(got {self.model_package_arn!r}). {regenerate}"
+            )
         if not (isinstance(self.model_data_url, str) and _S3_URL_RE.match(self.model_data_url)):
-            raise ConfigError(f"release.model_data_url: not an s3://bucket/key URL (got {self.model_data_url!r}). "
-                              f"{regenerate}")
+            raise ConfigError(
+                f"release.model_data_url: not an s3://bucket/key URL (got {self.model_data_url!r}). {regenerate}"
+            )
         if not (isinstance(self.model_data_sha256, str) and _SHA256_RE.match(self.model_data_sha256)):
-            raise ConfigError(f"release.model_data_sha256: not a SHA-256 hex digest (got {self.model_data_sha256!r}). "
-                              "Fix: serve a package the current pipeline registered (it records the digest at "
-                              "evaluation), then regenerate the release.")
+            raise ConfigError(
+                f"release.model_data_sha256: not a SHA-256 hex digest (got {self.model_data_sha256!r}). "
+                "Fix: serve a package the current pipeline registered (it records the digest at "
+                "evaluation), then regenerate the release."
+            )
         if not isinstance(self.image, str) or not self.image:
             raise ConfigError(f"release.image: missing (got {self.image!r}). {regenerate}")
         if not isinstance(self.environment, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in self.environment.items()):
-            raise ConfigError(f"release.environment: must map names to strings (got {self.environment!r}). "
-                              f"{regenerate}")
+            isinstance(k, str) and isinstance(v, str) for k, v in self.environment.items()
+        ):
+            raise ConfigError(
+                f"release.environment: must map names to strings (got {self.environment!r}). {regenerate}"
+            )
 
     @property
     def owner_account(self) -> str:
@@ -121,12 +143,18 @@ def check_against_stages(delivery: DeliveryConfig, stages: Sequence[StageConfig]
     """Rules that need both: accounts must be explicit across accounts, and one package serves every stage."""
     names = [stage.name for stage in stages]
     if names != list(STAGE_NAMES):
-        raise ConfigError(f"stage: the delivery pipeline promotes {', '.join(STAGE_NAMES)} (got {names}). "
-                          "Fix: define all three under context.stages.")
+        raise ConfigError(
+            f"stage: the delivery pipeline promotes {', '.join(STAGE_NAMES)} (got {names}). "
+            "Fix: define all three under context.stages."
+        )
     for stage in stages:
         if stage.account is not None and delivery.account is None:
-            _fail(delivery, "account", f"must be set when stages.{stage.name}.account is ({stage.account})",
-                  "set the tooling account that runs the pipeline, so cross-account trust can name it.")
+            _fail(
+                delivery,
+                "account",
+                f"must be set when stages.{stage.name}.account is ({stage.account})",
+                "set the tooling account that runs the pipeline, so cross-account trust can name it.",
+            )
     source = next(stage for stage in stages if stage.name == delivery.model_source_stage)
     _check_registry_sharing(delivery, source, stages)
     for stage in stages:
@@ -145,11 +173,15 @@ def _check_registry_sharing(delivery: DeliveryConfig, source: StageConfig, stage
     readers = {delivery.account: "the delivery pipeline resolves releases from it"}
     readers.update({stage.account: f"stages.{stage.name} serves its packages" for stage in stages})
     for account, why in readers.items():
-        if account is not None and owner is not None and account != owner \
-                and account not in source.registry_consumer_accounts:
+        if (
+            account is not None
+            and owner is not None
+            and account != owner
+            and account not in source.registry_consumer_accounts
+        ):
             raise ConfigError(
                 f"stages.{source.name}.registry_consumer_accounts: must include {account}, because {why} "
-                f"(got {source.registry_consumer_accounts!r}). Fix: add \"{account}\" to the list."
+                f'(got {source.registry_consumer_accounts!r}). Fix: add "{account}" to the list.'
             )
 
 
@@ -163,8 +195,12 @@ def _check(c: DeliveryConfig) -> None:
         _fail(c, "account", "not a 12-digit AWS account id", 'quote all 12 digits, e.g. "012345678901", or use null.')
     if c.connection_arn is not None:
         if not _CONNECTION_RE.match(c.connection_arn):
-            _fail(c, "connection_arn", "not a CodeStar (CodeConnections) connection ARN",
-                  "copy it from Developer Tools > Connections, or use null for the S3 source.")
+            _fail(
+                c,
+                "connection_arn",
+                "not a CodeStar (CodeConnections) connection ARN",
+                "copy it from Developer Tools > Connections, or use null for the S3 source.",
+            )
         if c.repository is None or not _REPOSITORY_RE.match(c.repository):
             _fail(c, "repository", "must be owner/name when connection_arn is set", 'use e.g. "my-org/textclf".')
     if not c.branch.strip():

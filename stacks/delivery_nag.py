@@ -8,7 +8,7 @@ one known, explained pattern; a wildcard that matches none stays unacknowledged 
 from __future__ import annotations
 
 import re
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
@@ -16,35 +16,62 @@ from constructs import Construct, IConstruct
 
 from stacks.nag import acknowledge
 
-ARTIFACT_ACTIONS = {"s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*",
-                    "kms:GenerateDataKey*", "kms:ReEncrypt*"}
-ARTIFACTS = ("aws-cdk-lib grants these action groups on the pipeline's own bucket and KMS key only: artifacts "
-             "pass between actions under keys generated per execution, and the key also encrypts approval messages.")
+ARTIFACT_ACTIONS = {
+    "s3:Abort*",
+    "s3:DeleteObject*",
+    "s3:GetBucket*",
+    "s3:GetObject*",
+    "s3:List*",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+}
+ARTIFACTS = (
+    "aws-cdk-lib grants these action groups on the pipeline's own bucket and KMS key only: artifacts "
+    "pass between actions under keys generated per execution, and the key also encrypts approval messages."
+)
 # (pattern of the rendered wildcard resource, reason)
 RESOURCE_REASONS = (
-    (r":log-group:/aws/codebuild/<\w+>:\*$",
-     "CodeBuild names one log stream per build at run time, inside this project's own log group."),
-    (r":report-group/<\w+>-\*$",
-     "CodeBuild names report groups <project>-<report> at run time; the grant covers this project's only."),
-    (r":model-package/[a-z0-9-]+/\*$",
-     "SageMaker numbers model package versions at registration; the release step may read this one group's."),
-    (r":role/[a-z0-9-]+/smoke-test/\*$",
-     "CloudFormation names the stage's smoke-test role at deploy time; its IAM path pins the grant to it."),
-    (r"^arn:\*:iam::[^/]+:role/\*$",
-     "Self-mutation runs `cdk deploy`, which assumes the CDK bootstrap roles named by qualifier and account; "
-     "the aws-cdk:bootstrap-role tag condition limits it to those roles."),
-    (r":log-group:/aws/codebuild/\*$",
-     "aws-cdk-lib shares one role across the asset-publishing projects, created after the role, so their "
-     "log groups cannot be named in it."),
-    (r":report-group/\*$",
-     "aws-cdk-lib shares one role across the asset-publishing projects, created after the role, so their "
-     "report groups cannot be named in it."),
+    (
+        r":log-group:/aws/codebuild/<\w+>:\*$",
+        "CodeBuild names one log stream per build at run time, inside this project's own log group.",
+    ),
+    (
+        r":report-group/<\w+>-\*$",
+        "CodeBuild names report groups <project>-<report> at run time; the grant covers this project's only.",
+    ),
+    (
+        r":model-package/[a-z0-9-]+/\*$",
+        "SageMaker numbers model package versions at registration; the release step may read this one group's.",
+    ),
+    (
+        r":role/[a-z0-9-]+/smoke-test/\*$",
+        "CloudFormation names the stage's smoke-test role at deploy time; its IAM path pins the grant to it.",
+    ),
+    (
+        r"^arn:\*:iam::[^/]+:role/\*$",
+        "Self-mutation runs `cdk deploy`, which assumes the CDK bootstrap roles named by qualifier and account; "
+        "the aws-cdk:bootstrap-role tag condition limits it to those roles.",
+    ),
+    (
+        r":log-group:/aws/codebuild/\*$",
+        "aws-cdk-lib shares one role across the asset-publishing projects, created after the role, so their "
+        "log groups cannot be named in it.",
+    ),
+    (
+        r":report-group/\*$",
+        "aws-cdk-lib shares one role across the asset-publishing projects, created after the role, so their "
+        "report groups cannot be named in it.",
+    ),
 )
 # Actions that aws-cdk-lib grants on every resource, and why.
-SELF_MUTATION_LOOKUP = ("`cdk deploy` in the self-mutation step looks up the stack and the bootstrap bucket before "
-                        "it assumes the bootstrap roles, which do the actual deployment.")
-ASSET_BUILDS = ("CodePipeline uses aws-cdk-lib's shared asset-publishing role to start asset builds; the "
-                "projects are created after the role, so it cannot name them.")
+SELF_MUTATION_LOOKUP = (
+    "`cdk deploy` in the self-mutation step looks up the stack and the bootstrap bucket before "
+    "it assumes the bootstrap roles, which do the actual deployment."
+)
+ASSET_BUILDS = (
+    "CodePipeline uses aws-cdk-lib's shared asset-publishing role to start asset builds; the "
+    "projects are created after the role, so it cannot name them."
+)
 UNSCOPED_ACTIONS = {
     "cloudformation:DescribeStacks": SELF_MUTATION_LOOKUP,
     "s3:ListBucket": SELF_MUTATION_LOOKUP,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from aws_cdk import Aws, CfnOutput, Environment, Stack, Tags
 from constructs import Construct
@@ -17,10 +17,18 @@ PROMOTION = {"dev": (False, False), "staging": (False, True), "prod": (True, Tru
 
 
 class DeliveryStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: DeliveryConfig,
-                 stages: Sequence[StageConfig], release: Release) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeliveryConfig,
+        stages: Sequence[StageConfig],
+        release: Release,
+    ) -> None:
         super().__init__(
-            scope, construct_id,
+            scope,
+            construct_id,
             env=Environment(account=config.account, region=config.region),
             description="Delivery pipeline: promotes the text-classification stack and model dev -> staging -> prod",
             termination_protection=True,
@@ -30,14 +38,24 @@ class DeliveryStack(Stack):
         delivery_account = config.account or Aws.ACCOUNT_ID
         forwards = source_stage.account is not None and source_stage.account != config.account
         self.delivery = Delivery(
-            self, "Delivery", config=config,
-            registry=RegistrySource(group_name=source_stage.model_package_group_name,
-                                    account=source_stage.account or delivery_account, region=source_stage.region,
-                                    forwards_events=forwards),
+            self,
+            "Delivery",
+            config=config,
+            registry=RegistrySource(
+                group_name=source_stage.model_package_group_name,
+                account=source_stage.account or delivery_account,
+                region=source_stage.region,
+                forwards_events=forwards,
+            ),
         )
         self.stages = [
-            MlopsStage(self, config=stage, delivery_account=delivery_account,
-                       forward_package_events=forwards and stage is source_stage, release=release)
+            MlopsStage(
+                self,
+                config=stage,
+                delivery_account=delivery_account,
+                forward_package_events=forwards and stage is source_stage,
+                release=release,
+            )
             for stage in stages
         ]
         for stage in self.stages:
@@ -47,5 +65,6 @@ class DeliveryStack(Stack):
         CfnOutput(self, "PipelineName", value=pipeline.pipeline_name)
         CfnOutput(self, "ApprovalTopicArn", value=self.delivery.approval_topic.topic_arn)
         if self.delivery.source_bucket is not None:
-            CfnOutput(self, "SourceUri",
-                      value=f"s3://{self.delivery.source_bucket.bucket_name}/{config.source_object_key}")
+            CfnOutput(
+                self, "SourceUri", value=f"s3://{self.delivery.source_bucket.bucket_name}/{config.source_object_key}"
+            )

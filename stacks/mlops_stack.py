@@ -12,8 +12,8 @@ from stacks.delivery_config import Release
 from stacks.images import images_for
 from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.registry import ModelRegistry
-from stacks.roles import Roles, smoke_test_role
 from stacks.released_model import ReleasedModel
+from stacks.roles import Roles, smoke_test_role
 from stacks.serving import EndpointSettings, ModelContainer, Serving
 from stacks.storage import Storage
 from stacks.training_pipeline import CodeBundle, TrainingPipeline
@@ -28,9 +28,17 @@ class SmokeTestOutputs:
 class MlopsStack(Stack):
     """Storage and IAM for one environment; later issues add the pipeline, registry and serving."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig,
-                 delivery_account: str | None = None, forward_package_events: bool = False,
-                 release: Release | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        delivery_account: str | None = None,
+        forward_package_events: bool = False,
+        release: Release | None = None,
+        **kwargs,
+    ) -> None:
         """``delivery_account`` runs the delivery pipeline that deploys this stack (None: deployed by hand);
         ``forward_package_events`` sends this registry's approvals to that account's event bus; ``release``
         is a released package this stage serves from its own verified copy."""
@@ -159,11 +167,15 @@ class MlopsStack(Stack):
     def _serving(self, config: StageConfig, release: Release | None, *, released: bool) -> Serving | None:
         container = self._model_container(config, release)
         if container is None:
-            fix = ("approve one in the registry: the approval starts a release that serves it." if released else
-                   f"approve one, then set stages.{config.name}.model_package_arn or pass "
-                   f"-c model_package_arn=<arn> -c stage={config.name}.")
+            fix = (
+                "approve one in the registry: the approval starts a release that serves it."
+                if released
+                else f"approve one, then set stages.{config.name}.model_package_arn or pass "
+                f"-c model_package_arn=<arn> -c stage={config.name}."
+            )
             Annotations.of(self).add_info(
-                f"Serving skipped for stage {config.name}: no approved model package yet. Fix: {fix}")
+                f"Serving skipped for stage {config.name}: no approved model package yet. Fix: {fix}"
+            )
             return None
         return Serving(
             self,
@@ -188,15 +200,19 @@ class MlopsStack(Stack):
         if release is not None and release.model_package_arn is not None:
             copy = ReleasedModel(self, "ReleasedModel", release=release, destination=self.storage.released_models)
             self.storage.released_models.grant_read(self.roles.model_execution)
-            return ModelContainer.released(package_arn=release.model_package_arn, sha256=release.model_data_sha256,
-                                           image=release.image, model_data_url=copy.model_data_url,
-                                           environment=dict(release.environment))
+            return ModelContainer.released(
+                package_arn=release.model_package_arn,
+                sha256=release.model_data_sha256,
+                image=release.image,
+                model_data_url=copy.model_data_url,
+                environment=dict(release.environment),
+            )
         if config.model_package_arn is not None:
             self.storage.training_output.grant_read(self.roles.model_execution)
             return ModelContainer.package(config.model_package_arn)
         return None
 
-    def _smoke_test_access(self, account: str) -> "SmokeTestOutputs":
+    def _smoke_test_access(self, account: str) -> SmokeTestOutputs:
         """A role the delivery account's smoke test assumes to invoke this endpoint, and nothing else.
 
         Both outputs read ``none`` while no model is served, so the pipeline's smoke step always has them.
@@ -206,8 +222,10 @@ class MlopsStack(Stack):
             role = smoke_test_role(self, "SmokeTestRole", trusted_account=account, path=self.smoke_test_role_path)
             self.serving.grant_invoke(role)
             url, role_arn = self.serving.invocation_url, role.role_arn
-        return SmokeTestOutputs(endpoint_url=CfnOutput(self, "EndpointUrl", value=url),
-                                role_arn=CfnOutput(self, "SmokeTestRoleArn", value=role_arn))
+        return SmokeTestOutputs(
+            endpoint_url=CfnOutput(self, "EndpointUrl", value=url),
+            role_arn=CfnOutput(self, "SmokeTestRoleArn", value=role_arn),
+        )
 
     def _output(self) -> None:
         outputs = {

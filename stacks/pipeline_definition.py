@@ -30,10 +30,18 @@ MODEL_DATA_FILE = "model_data.json"
 MODEL_DATA_SHA256 = "ModelDataSha256"
 # Spot capacity and transient job failures are retried; the retried job resumes from the checkpoint prefix.
 RETRY_POLICIES = [
-    {"ExceptionType": ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"],
-     "IntervalSeconds": 60, "BackoffRate": 2.0, "MaxAttempts": 5},
-    {"ExceptionType": ["Step.SERVICE_FAULT", "Step.THROTTLING"], "IntervalSeconds": 10, "BackoffRate": 2.0,
-     "MaxAttempts": 5},
+    {
+        "ExceptionType": ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"],
+        "IntervalSeconds": 60,
+        "BackoffRate": 2.0,
+        "MaxAttempts": 5,
+    },
+    {
+        "ExceptionType": ["Step.SERVICE_FAULT", "Step.THROTTLING"],
+        "IntervalSeconds": 10,
+        "BackoffRate": 2.0,
+        "MaxAttempts": 5,
+    },
 ]
 
 
@@ -82,10 +90,12 @@ def metric_definitions() -> list[dict]:
 
 def parameters(inputs: PipelineInputs) -> list[dict]:
     """Fine-tune pipeline parameters, overridable per execution (console, CLI, EventBridge)."""
-    return [*_shared_parameters(inputs),
-            {"Name": "Epochs", "Type": "String", "DefaultValue": "3"},
-            {"Name": "LearningRate", "Type": "String", "DefaultValue": "5e-5"},
-            {"Name": "BaseModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri}]
+    return [
+        *_shared_parameters(inputs),
+        {"Name": "Epochs", "Type": "String", "DefaultValue": "3"},
+        {"Name": "LearningRate", "Type": "String", "DefaultValue": "5e-5"},
+        {"Name": "BaseModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri},
+    ]
 
 
 def distillation_parameters(inputs: PipelineInputs) -> list[dict]:
@@ -133,23 +143,49 @@ def definition(inputs: PipelineInputs) -> dict:
     """Fine-tune the base model, evaluate it as served, register it if it passes the gate."""
     model = _artifacts("Train")
     steps = _gated_registration(inputs, names=FINETUNE_NAMES, model=model, teacher=None)
-    train = _training_step("Train", inputs, model_channel="BaseModelUri", hyperparameters={
-        "mode": "finetune", "epochs": _get("Parameters.Epochs"), "learning_rate": _get("Parameters.LearningRate")})
+    train = _training_step(
+        "Train",
+        inputs,
+        model_channel="BaseModelUri",
+        hyperparameters={
+            "mode": "finetune",
+            "epochs": _get("Parameters.Epochs"),
+            "learning_rate": _get("Parameters.LearningRate"),
+        },
+    )
     return _document(parameters(inputs), [train, *steps])
 
 
 def distillation_definition(inputs: PipelineInputs) -> dict:
     """Train a teacher (or take an approved one), distill a student from it, register the student if it passes."""
-    trained = _distillation_branch(inputs, TRAINED_TEACHER_NAMES, teacher_uri=_artifacts("TrainTeacher"),
-                                   teacher_source=_artifacts("TrainTeacher"))
-    teacher = _training_step("TrainTeacher", inputs, model_channel="TeacherBaseModelUri", hyperparameters={
-        "mode": "finetune", "epochs": _get("Parameters.TeacherEpochs"),
-        "learning_rate": _get("Parameters.TeacherLearningRate")})
-    given = _distillation_branch(inputs, GIVEN_TEACHER_NAMES, teacher_uri=_get("Parameters.TeacherModelDataUrl"),
-                                 teacher_source=_get("Parameters.TeacherPackageArn"))
-    choose = {"Name": "TeacherGiven", "Type": "Condition", "Arguments": {
-        "Conditions": [{"Type": "Equals", "LeftValue": _get("Parameters.TeacherModelDataUrl"), "RightValue": ""}],
-        "IfSteps": [teacher, *trained], "ElseSteps": given}}
+    trained = _distillation_branch(
+        inputs, TRAINED_TEACHER_NAMES, teacher_uri=_artifacts("TrainTeacher"), teacher_source=_artifacts("TrainTeacher")
+    )
+    teacher = _training_step(
+        "TrainTeacher",
+        inputs,
+        model_channel="TeacherBaseModelUri",
+        hyperparameters={
+            "mode": "finetune",
+            "epochs": _get("Parameters.TeacherEpochs"),
+            "learning_rate": _get("Parameters.TeacherLearningRate"),
+        },
+    )
+    given = _distillation_branch(
+        inputs,
+        GIVEN_TEACHER_NAMES,
+        teacher_uri=_get("Parameters.TeacherModelDataUrl"),
+        teacher_source=_get("Parameters.TeacherPackageArn"),
+    )
+    choose = {
+        "Name": "TeacherGiven",
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [{"Type": "Equals", "LeftValue": _get("Parameters.TeacherModelDataUrl"), "RightValue": ""}],
+            "IfSteps": [teacher, *trained],
+            "ElseSteps": given,
+        },
+    }
     return _document(distillation_parameters(inputs), [choose])
 
 
@@ -163,19 +199,33 @@ class StepNames:
 
 
 FINETUNE_NAMES = StepNames("Train", "Evaluate", "CheckAccuracy", "Register", "AccuracyTooLow")
-TRAINED_TEACHER_NAMES = StepNames("DistillStudent", "EvaluateStudent", "CheckStudent", "RegisterStudent",
-                                  "StudentRejected")
-GIVEN_TEACHER_NAMES = StepNames("DistillFromGivenTeacher", "EvaluateWithGivenTeacher", "CheckWithGivenTeacher",
-                                "RegisterWithGivenTeacher", "RejectedWithGivenTeacher")
+TRAINED_TEACHER_NAMES = StepNames(
+    "DistillStudent", "EvaluateStudent", "CheckStudent", "RegisterStudent", "StudentRejected"
+)
+GIVEN_TEACHER_NAMES = StepNames(
+    "DistillFromGivenTeacher",
+    "EvaluateWithGivenTeacher",
+    "CheckWithGivenTeacher",
+    "RegisterWithGivenTeacher",
+    "RejectedWithGivenTeacher",
+)
 
 
 def _distillation_branch(inputs: PipelineInputs, names: StepNames, *, teacher_uri, teacher_source) -> list[dict]:
-    distill = _training_step(names.train, inputs, model_channel="BaseModelUri", teacher_uri=teacher_uri,
-                             hyperparameters={
-                                 "mode": "distill", "epochs": _get("Parameters.Epochs"),
-                                 "learning_rate": _get("Parameters.LearningRate"),
-                                 "alpha": _get("Parameters.Alpha"), "temperature": _get("Parameters.Temperature"),
-                                 "student_layers": _get("Parameters.StudentLayers")})
+    distill = _training_step(
+        names.train,
+        inputs,
+        model_channel="BaseModelUri",
+        teacher_uri=teacher_uri,
+        hyperparameters={
+            "mode": "distill",
+            "epochs": _get("Parameters.Epochs"),
+            "learning_rate": _get("Parameters.LearningRate"),
+            "alpha": _get("Parameters.Alpha"),
+            "temperature": _get("Parameters.Temperature"),
+            "student_layers": _get("Parameters.StudentLayers"),
+        },
+    )
     teacher = {"uri": teacher_uri, "source": teacher_source}
     return [distill, *_gated_registration(inputs, names=names, model=_artifacts(names.train), teacher=teacher)]
 
@@ -187,12 +237,15 @@ def _document(declared: list[dict], steps: list[dict]) -> dict:
 def _gated_registration(inputs: PipelineInputs, *, names: StepNames, model, teacher: dict | None) -> list[dict]:
     register = register_step(inputs, names, model=model, teacher=teacher)
     fail = fail_step(names, teacher=teacher is not None)
-    return [evaluate_step(inputs, names, model=model, teacher=teacher),
-            condition_step(names, register, fail, teacher=teacher is not None)]
+    return [
+        evaluate_step(inputs, names, model=model, teacher=teacher),
+        condition_step(names, register, fail, teacher=teacher is not None),
+    ]
 
 
-def _training_step(name: str, inputs: PipelineInputs, *, model_channel: str, hyperparameters: dict,
-                   teacher_uri=None) -> dict:
+def _training_step(
+    name: str, inputs: PipelineInputs, *, model_channel: str, hyperparameters: dict, teacher_uri=None
+) -> dict:
     stopping: dict[str, Any] = {"MaxRuntimeInSeconds": inputs.max_runtime_seconds}
     if inputs.use_spot:
         stopping["MaxWaitTimeInSeconds"] = inputs.max_wait_seconds
@@ -253,9 +306,18 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         f'cd {PROCESSING}/input/code && tar -xzf ./*.gz && exec python3 training/evaluate.py "$@"'
     )
     arguments_list = [
-        "--model_path", f"{PROCESSING}/input/model", "--test_dir", f"{PROCESSING}/input/test",
-        "--output_dir", f"{PROCESSING}/evaluation", "--model_package_group", inputs.model_package_group,
-        "--regression_margin", str(inputs.regression_margin), "--serve", "int8" if inputs.serve_int8 else "fp32",
+        "--model_path",
+        f"{PROCESSING}/input/model",
+        "--test_dir",
+        f"{PROCESSING}/input/test",
+        "--output_dir",
+        f"{PROCESSING}/evaluation",
+        "--model_package_group",
+        inputs.model_package_group,
+        "--regression_margin",
+        str(inputs.regression_margin),
+        "--serve",
+        "int8" if inputs.serve_int8 else "fp32",
     ]
     processing_inputs = [
         _processing_input("code", inputs.code_uri),
@@ -263,33 +325,55 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         _processing_input("test", _get("Parameters.TestDataUri")),
     ]
     if teacher is not None:
-        arguments_list += ["--teacher_path", f"{PROCESSING}/input/teacher", "--teacher_source", teacher["source"],
-                           "--min_teacher_ratio", _get("Parameters.MinTeacherRatio")]
+        arguments_list += [
+            "--teacher_path",
+            f"{PROCESSING}/input/teacher",
+            "--teacher_source",
+            teacher["source"],
+            "--min_teacher_ratio",
+            _get("Parameters.MinTeacherRatio"),
+        ]
         processing_inputs.append(_processing_input("teacher", teacher["uri"]))
     arguments = {
-        "ProcessingResources": {"ClusterConfig": {
-            "InstanceCount": 1, "InstanceType": inputs.processing_instance_type, "VolumeSizeInGB": 30,
-            "VolumeKmsKeyId": inputs.key_arn,
-        }},
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": inputs.processing_instance_type,
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": inputs.key_arn,
+            }
+        },
         # The training image has the same torch/transformers train.py used; it runs on CPU too.
-        "AppSpecification": {"ImageUri": inputs.training_image,
-                             # bash's $0, then the arguments: "$@" passes them to evaluate.py unchanged.
-                             "ContainerEntrypoint": ["/bin/bash", "-c", script, "evaluate"],
-                             "ContainerArguments": arguments_list},
+        "AppSpecification": {
+            "ImageUri": inputs.training_image,
+            # bash's $0, then the arguments: "$@" passes them to evaluate.py unchanged.
+            "ContainerEntrypoint": ["/bin/bash", "-c", script, "evaluate"],
+            "ContainerArguments": arguments_list,
+        },
         "RoleArn": inputs.processing_role_arn,
         "ProcessingInputs": processing_inputs,
         "ProcessingOutputConfig": {
-            "Outputs": [{"OutputName": "evaluation", "AppManaged": False, "S3Output": {
-                "S3Uri": _evaluation_prefix(inputs, names), "LocalPath": f"{PROCESSING}/evaluation",
-                "S3UploadMode": "EndOfJob",
-            }}],
+            "Outputs": [
+                {
+                    "OutputName": "evaluation",
+                    "AppManaged": False,
+                    "S3Output": {
+                        "S3Uri": _evaluation_prefix(inputs, names),
+                        "LocalPath": f"{PROCESSING}/evaluation",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ],
             "KmsKeyId": inputs.key_arn,
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         "Environment": {"HF_HUB_OFFLINE": "1", "AWS_DEFAULT_REGION": inputs.region},
     }
     return {
-        "Name": names.evaluate, "Type": "Processing", "Arguments": arguments, "RetryPolicies": RETRY_POLICIES,
+        "Name": names.evaluate,
+        "Type": "Processing",
+        "Arguments": arguments,
+        "RetryPolicies": RETRY_POLICIES,
         "PropertyFiles": [
             {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"},
             {"PropertyFileName": "Baseline", "OutputName": "evaluation", "FilePath": "baseline.json"},
@@ -303,16 +387,30 @@ def condition_step(names: StepNames, register: dict, fail: dict, *, teacher: boo
     accuracy = _accuracy(names)
     conditions = [
         {"Type": "GreaterThanOrEqualTo", "LeftValue": accuracy, "RightValue": _get("Parameters.AccuracyThreshold")},
-        {"Type": "GreaterThanOrEqualTo", "LeftValue": accuracy,
-         "RightValue": _json_get(names, "Baseline", "minimum_accuracy")},
-        {"Type": "GreaterThanOrEqualTo", "LeftValue": _json_get(names, "Gate", "min_class_recall"),
-         "RightValue": _get("Parameters.MinClassRecall")},
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": accuracy,
+            "RightValue": _json_get(names, "Baseline", "minimum_accuracy"),
+        },
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": _json_get(names, "Gate", "min_class_recall"),
+            "RightValue": _get("Parameters.MinClassRecall"),
+        },
     ]
     if teacher:
-        conditions.append({"Type": "GreaterThanOrEqualTo", "LeftValue": accuracy,
-                           "RightValue": _json_get(names, "Gate", "teacher_floor")})
-    return {"Name": names.check, "Type": "Condition",
-            "Arguments": {"Conditions": conditions, "IfSteps": [register], "ElseSteps": [fail]}}
+        conditions.append(
+            {
+                "Type": "GreaterThanOrEqualTo",
+                "LeftValue": accuracy,
+                "RightValue": _json_get(names, "Gate", "teacher_floor"),
+            }
+        )
+    return {
+        "Name": names.check,
+        "Type": "Condition",
+        "Arguments": {"Conditions": conditions, "IfSteps": [register], "ElseSteps": [fail]},
+    }
 
 
 def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: dict | None) -> dict:
@@ -324,30 +422,46 @@ def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         "MinClassRecall": _json_get(names, "Gate", "metadata.min_class_recall"),
     }
     if teacher is not None:
-        metadata.update({"TeacherAccuracy": _json_get(names, "Gate", "metadata.teacher_accuracy"),
-                         "TeacherModelDataUrl": teacher["uri"],
-                         "TeacherSource": _json_get(names, "Gate", "metadata.teacher_source")})
+        metadata.update(
+            {
+                "TeacherAccuracy": _json_get(names, "Gate", "metadata.teacher_accuracy"),
+                "TeacherModelDataUrl": teacher["uri"],
+                "TeacherSource": _json_get(names, "Gate", "metadata.teacher_source"),
+            }
+        )
     arguments = {
         "ModelPackageGroupName": inputs.model_package_group,
-        "ModelPackageDescription": ("Student distilled from a teacher, evaluated as served" if teacher else
-                                    "Text classifier fine-tuned and evaluated as served"),
+        "ModelPackageDescription": (
+            "Student distilled from a teacher, evaluated as served"
+            if teacher
+            else "Text classifier fine-tuned and evaluated as served"
+        ),
         "ModelApprovalStatus": "PendingManualApproval",
         "InferenceSpecification": {
-            "Containers": [{
-                "Image": inputs.inference_image,
-                "ModelDataUrl": model,
-                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_REGION": inputs.region,
-                                # Evaluation's int8 verdict travels with the package to every stage.
-                                INT8_VERIFIED_ENV: _json_get(names, "Gate", "int8_verified")},
-            }],
+            "Containers": [
+                {
+                    "Image": inputs.inference_image,
+                    "ModelDataUrl": model,
+                    "Environment": {
+                        "SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_REGION": inputs.region,
+                        # Evaluation's int8 verdict travels with the package to every stage.
+                        INT8_VERIFIED_ENV: _json_get(names, "Gate", "int8_verified"),
+                    },
+                }
+            ],
             "SupportedContentTypes": CONTENT_TYPES,
             "SupportedResponseMIMETypes": CONTENT_TYPES,
         },
         "CustomerMetadataProperties": metadata,
-        "ModelMetrics": {"ModelQuality": {"Statistics": {
-            "ContentType": "application/json",
-            "S3Uri": _join("", _evaluation_prefix(inputs, names), "/evaluation.json"),
-        }}},
+        "ModelMetrics": {
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": _join("", _evaluation_prefix(inputs, names), "/evaluation.json"),
+                }
+            }
+        },
     }
     return {"Name": names.register, "Type": "RegisterModel", "Arguments": arguments}
 
@@ -355,15 +469,31 @@ def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
 def fail_step(names: StepNames, *, teacher: bool) -> dict:
     gate = _reader(names, "Gate")
     message = [
-        "Not registered: accuracy", _accuracy(names), "(served as", gate("served"), ") must be >= the threshold",
-        _get("Parameters.AccuracyThreshold"), "and >= the approved model's accuracy minus the margin",
-        _json_get(names, "Baseline", "minimum_accuracy"), "; every class's recall must be >=",
-        _get("Parameters.MinClassRecall"), "and the lowest is", gate("min_class_recall"), "(",
-        gate("min_class_recall_label"), ")",
+        "Not registered: accuracy",
+        _accuracy(names),
+        "(served as",
+        gate("served"),
+        ") must be >= the threshold",
+        _get("Parameters.AccuracyThreshold"),
+        "and >= the approved model's accuracy minus the margin",
+        _json_get(names, "Baseline", "minimum_accuracy"),
+        "; every class's recall must be >=",
+        _get("Parameters.MinClassRecall"),
+        "and the lowest is",
+        gate("min_class_recall"),
+        "(",
+        gate("min_class_recall_label"),
+        ")",
     ]
     if teacher:
-        message += ["; the student must reach", _get("Parameters.MinTeacherRatio"), "x the teacher's accuracy",
-                    gate("teacher_accuracy"), "=", gate("teacher_floor")]
+        message += [
+            "; the student must reach",
+            _get("Parameters.MinTeacherRatio"),
+            "x the teacher's accuracy",
+            gate("teacher_accuracy"),
+            "=",
+            gate("teacher_floor"),
+        ]
     return {"Name": names.fail, "Type": "Fail", "Arguments": {"ErrorMessage": _join(" ", *message)}}
 
 
@@ -384,8 +514,9 @@ def _accuracy(names: StepNames) -> dict:
 
 
 def _json_get(names: StepNames, property_file: str, path: str) -> dict:
-    return {"Std:JsonGet": {"PropertyFile": _get(f"Steps.{names.evaluate}.PropertyFiles.{property_file}"),
-                            "Path": path}}
+    return {
+        "Std:JsonGet": {"PropertyFile": _get(f"Steps.{names.evaluate}.PropertyFiles.{property_file}"), "Path": path}
+    }
 
 
 def _get(reference: str) -> dict:
@@ -397,13 +528,27 @@ def _join(separator: str, *values) -> dict:
 
 
 def _channel(name: str, uri) -> dict:
-    return {"ChannelName": name, "DataSource": {"S3DataSource": {
-        "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated",
-    }}}
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+    }
 
 
 def _processing_input(name: str, uri) -> dict:
-    return {"InputName": name, "AppManaged": False, "S3Input": {
-        "S3Uri": uri, "LocalPath": f"{PROCESSING}/input/{name}", "S3DataType": "S3Prefix", "S3InputMode": "File",
-        "S3DataDistributionType": "FullyReplicated",
-    }}
+    return {
+        "InputName": name,
+        "AppManaged": False,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": f"{PROCESSING}/input/{name}",
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+        },
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_events as events
@@ -16,12 +16,11 @@ from stacks.nag import acknowledge
 from stacks.storage import S3Location
 from stacks.topics import encrypted_topic
 
-READ_PACKAGES = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
-                 "sagemaker:ListModelPackages"]
+READ_PACKAGES = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
 
 
 class ModelRegistry(Construct):
-    """The Model Package Group (retained with the stage's data); consumer accounts may read its packages and artifacts."""
+    """The Model Package Group (retained with the stage's data); consumer accounts may read packages and artifacts."""
 
     def __init__(
         self,
@@ -52,8 +51,9 @@ class ModelRegistry(Construct):
         self.group.apply_removal_policy(RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY)
         if consumers:
             self._share_artifacts(artifacts, consumers)
-        self.events_topic = encrypted_topic(self, "PackageEventsTopic", key=artifacts.key,
-                                            publisher="events.amazonaws.com")
+        self.events_topic = encrypted_topic(
+            self, "PackageEventsTopic", key=artifacts.key, publisher="events.amazonaws.com"
+        )
         self.state_change_rule = events.Rule(
             self,
             "PackageStateChangeRule",
@@ -69,9 +69,11 @@ class ModelRegistry(Construct):
     def forward_decisions_to(self, account: str) -> events.Rule:
         """Send approvals and rejections to ``account``'s default event bus, where the delivery pipeline listens."""
         bus = events.EventBus.from_event_bus_arn(
-            self, "DeliveryEventBus", arn("events", "event-bus/default", account=account))
+            self, "DeliveryEventBus", arn("events", "event-bus/default", account=account)
+        )
         return events.Rule(
-            self, "ForwardDecisionsRule",
+            self,
+            "ForwardDecisionsRule",
             description=f"Approvals and rejections in {self.group_name}, for the delivery pipeline's account",
             event_pattern=decision_pattern(self.group_name),
             targets=[targets.EventBus(bus)],
@@ -84,8 +86,9 @@ class ModelRegistry(Construct):
         self._grant(grantee, READ_PACKAGES)
 
     def _grant(self, grantee: iam.IGrantable, actions: list[str]) -> None:
-        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-            actions=actions, resources=[self.group_arn, self.packages_arn]))
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=[self.group_arn, self.packages_arn])
+        )
         acknowledge(
             grantee.grant_principal,
             f"AwsSolutions-IAM5[Resource::{nag_arn('sagemaker', f'model-package/{self.group_name}/*')}]",
@@ -94,23 +97,38 @@ class ModelRegistry(Construct):
         )
 
     def _read_policy(self, consumers: list[iam.AccountPrincipal]) -> dict:
-        document = iam.PolicyDocument(statements=[iam.PolicyStatement(
-            sid="ConsumerAccountsDescribePackages", principals=consumers, actions=READ_PACKAGES,
-            resources=[self.group_arn, self.packages_arn],
-        )])
+        document = iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="ConsumerAccountsDescribePackages",
+                    principals=consumers,
+                    actions=READ_PACKAGES,
+                    resources=[self.group_arn, self.packages_arn],
+                )
+            ]
+        )
         return document.to_json()
 
     @staticmethod
     def _share_artifacts(artifacts: S3Location, consumers: list[iam.AccountPrincipal]) -> None:
-        artifacts.bucket.add_to_resource_policy(iam.PolicyStatement(
-            sid="ConsumerAccountsReadModels", principals=consumers, actions=["s3:GetObject"],
-            resources=[artifacts.objects_arn],
-        ))
+        artifacts.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ConsumerAccountsReadModels",
+                principals=consumers,
+                actions=["s3:GetObject"],
+                resources=[artifacts.objects_arn],
+            )
+        )
         # Objects are SSE-KMS: consumers decrypt through S3 only.
-        artifacts.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="ConsumerAccountsDecryptModelsViaS3", principals=consumers, actions=["kms:Decrypt"], resources=["*"],
-            conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
-        ))
+        artifacts.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ConsumerAccountsDecryptModelsViaS3",
+                principals=consumers,
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
 
 
 def decision_pattern(group_name: str, account: str | None = None) -> events.EventPattern:

@@ -35,25 +35,44 @@ class ReleasedModel(Construct):
         assert release.model_data_url and release.model_data_sha256
         source_bucket, _, source_key = release.model_data_url.removeprefix("s3://").partition("/")
         self.key = f"{destination.prefix}{release.model_data_sha256}/model.tar.gz"
-        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description="Copies one released model artifact into this stage's bucket")
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Copies one released model artifact into this stage's bucket",
+        )
         self._grant_source(role, release, source_bucket, source_key)
         destination.grant_write(role)
-        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR,
-                                  removal_policy=RemovalPolicy.DESTROY)
+        log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.DESTROY
+        )
         log_group.grant_write(role)
         function = lambda_.Function(
-            self, "Function", runtime=lambda_.Runtime.PYTHON_3_14, handler="index.handler",
-            code=lambda_.Code.from_asset(str(FUNCTION_CODE)), role=role, log_group=log_group,
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(FUNCTION_CODE)),
+            role=role,
+            log_group=log_group,
             description="Copies the released model.tar.gz into this stage's bucket and checks its SHA-256",
             # Models of a few hundred MB stream through /tmp once.
-            timeout=Duration.minutes(10), memory_size=1024, ephemeral_storage_size=Size.gibibytes(4),
+            timeout=Duration.minutes(10),
+            memory_size=1024,
+            ephemeral_storage_size=Size.gibibytes(4),
         )
-        self.copy = CustomResource(self, "Copy", service_token=function.function_arn, resource_type=RESOURCE_TYPE,
-                                   properties={"SourceModelDataUrl": release.model_data_url,
-                                               "Sha256": release.model_data_sha256,
-                                               "DestinationBucket": destination.bucket.bucket_name,
-                                               "DestinationKey": self.key})
+        self.copy = CustomResource(
+            self,
+            "Copy",
+            service_token=function.function_arn,
+            resource_type=RESOURCE_TYPE,
+            properties={
+                "SourceModelDataUrl": release.model_data_url,
+                "Sha256": release.model_data_sha256,
+                "DestinationBucket": destination.bucket.bucket_name,
+                "DestinationKey": self.key,
+            },
+        )
         # The copy needs its role's policy in place, not only the role.
         self.copy.node.add_dependency(role)
         self.model_data_url = self.copy.get_att_string("ModelDataUrl")
@@ -62,12 +81,23 @@ class ReleasedModel(Construct):
     def _grant_source(role: iam.Role, release: Release, bucket: str, key: str) -> None:
         """Read exactly the released object, in the account that registered it, and decrypt it through S3 there."""
         owner, region = release.owner_account, Stack.of(role).region
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"], resources=[arn("s3", f"{bucket}/{key}", region="", account="")],
-            conditions={"StringEquals": {"s3:ResourceAccount": owner}}))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["kms:Decrypt"], resources=[arn("kms", "key/*", region=region, account=owner)],
-            conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}))
-        acknowledge(role, f"AwsSolutions-IAM5[Resource::{nag_arn('kms', 'key/*', region=region, account=owner)}]",
-                    f"The released artifact is encrypted with the key of the account that registered it ({owner}), "
-                    "whose id is not known to this stack; decryption is bounded to that account and to S3.")
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[arn("s3", f"{bucket}/{key}", region="", account="")],
+                conditions={"StringEquals": {"s3:ResourceAccount": owner}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[arn("kms", "key/*", region=region, account=owner)],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            )
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{nag_arn('kms', 'key/*', region=region, account=owner)}]",
+            f"The released artifact is encrypted with the key of the account that registered it ({owner}), "
+            "whose id is not known to this stack; decryption is bounded to that account and to S3.",
+        )

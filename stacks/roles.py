@@ -7,7 +7,7 @@ images, its log group, its metrics namespace, and nothing account-wide.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
@@ -130,7 +130,8 @@ def smoke_test_role(scope: Construct, construct_id: str, *, trusted_account: str
     The path is fixed so the pipeline can name the role (``role<path>*``) before CloudFormation names it.
     """
     return iam.Role(
-        scope, construct_id,
+        scope,
+        construct_id,
         assumed_by=iam.AccountPrincipal(trusted_account),
         path=path,
         max_session_duration=Duration.hours(1),

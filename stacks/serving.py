@@ -40,21 +40,28 @@ class ModelContainer:
     environment: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def package(cls, arn: str) -> "ModelContainer":
+    def package(cls, arn: str) -> ModelContainer:
         return cls(identity=arn, model_package_arn=arn)
 
     @classmethod
-    def released(cls, *, package_arn: str, sha256: str, image: str, model_data_url: str,
-                 environment: dict[str, str]) -> "ModelContainer":
-        return cls(identity=f"{package_arn}@{sha256}", image=image, model_data_url=model_data_url,
-                   environment=tuple(sorted(environment.items())))
+    def released(
+        cls, *, package_arn: str, sha256: str, image: str, model_data_url: str, environment: dict[str, str]
+    ) -> ModelContainer:
+        return cls(
+            identity=f"{package_arn}@{sha256}",
+            image=image,
+            model_data_url=model_data_url,
+            environment=tuple(sorted(environment.items())),
+        )
 
     def definition(self, environment: dict[str, str]) -> sagemaker.CfnModel.ContainerDefinitionProperty:
         if self.model_package_arn is not None:
-            return sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=self.model_package_arn,
-                                                                  environment=environment)
+            return sagemaker.CfnModel.ContainerDefinitionProperty(
+                model_package_name=self.model_package_arn, environment=environment
+            )
         return sagemaker.CfnModel.ContainerDefinitionProperty(
-            image=self.image, model_data_url=self.model_data_url, environment={**dict(self.environment), **environment})
+            image=self.image, model_data_url=self.model_data_url, environment={**dict(self.environment), **environment}
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +110,7 @@ class Serving(Construct):
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "EndpointConfig",
-            endpoint_config_name=f"{name_prefix}-{_digest(model_digest, settings.memory_mb, settings.max_concurrency, settings.provisioned_concurrency)}",
+            endpoint_config_name=f"{name_prefix}-{_digest(model_digest, *_capacity(settings))}",
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=VARIANT, model_name=self.model.attr_model_name, serverless_config=serverless
@@ -119,50 +126,61 @@ class Serving(Construct):
 
     @property
     def invocation_url(self) -> str:
-        return (f"https://runtime.sagemaker.{Stack.of(self).region}.{Aws.URL_SUFFIX}"
-                f"/endpoints/{self.endpoint.attr_endpoint_name}/invocations")
+        return (
+            f"https://runtime.sagemaker.{Stack.of(self).region}.{Aws.URL_SUFFIX}"
+            f"/endpoints/{self.endpoint.attr_endpoint_name}/invocations"
+        )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> None:
         # Ref of AWS::SageMaker::Endpoint is its ARN: exactly this endpoint, no wildcard.
         grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.ref]))
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.ref])
+        )
 
-    def metric(self, name: str, statistic: str, period: Duration = Duration.minutes(1)) -> cloudwatch.Metric:
+    def metric(self, name: str, statistic: str, period: Duration | None = None) -> cloudwatch.Metric:
         return cloudwatch.Metric(
             namespace="AWS/SageMaker",
             metric_name=name,
             dimensions_map={"EndpointName": self.endpoint.attr_endpoint_name, "VariantName": VARIANT},
             statistic=statistic,
-            period=period,
+            period=period or Duration.minutes(1),
         )
 
     def _alarms(self, settings: EndpointSettings) -> list[cloudwatch.Alarm]:
         five_minutes = Duration.minutes(5)
         alarms = [
             cloudwatch.Alarm(
-                self, "ServerErrorsAlarm",
+                self,
+                "ServerErrorsAlarm",
                 alarm_description="The model returned 5XX errors",
                 metric=self.metric("Invocation5XXErrors", "Sum", five_minutes),
-                threshold=settings.errors_5xx, evaluation_periods=1,
+                threshold=settings.errors_5xx,
+                evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
             cloudwatch.Alarm(
-                self, "LatencyP99Alarm",
+                self,
+                "LatencyP99Alarm",
                 alarm_description=f"p99 model latency above {settings.latency_p99_ms} ms",
                 # ModelLatency is published in microseconds.
                 metric=self.metric("ModelLatency", "p99", five_minutes),
-                threshold=settings.latency_p99_ms * 1000, evaluation_periods=3, datapoints_to_alarm=2,
+                threshold=settings.latency_p99_ms * 1000,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
             cloudwatch.Alarm(
-                self, "ThrottlingAlarm",
+                self,
+                "ThrottlingAlarm",
                 # Serverless endpoints publish no throttle count; at utilization 1.0 every further
                 # concurrent request is throttled.
                 alarm_description="The endpoint ran at its max concurrency, so further requests were throttled",
                 metric=self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum"),
-                threshold=1, evaluation_periods=15, datapoints_to_alarm=settings.saturated_minutes,
+                threshold=1,
+                evaluation_periods=15,
+                datapoints_to_alarm=settings.saturated_minutes,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
@@ -191,7 +209,8 @@ class Serving(Construct):
                 left=[self.metric("ModelSetupTime", "Maximum"), self.metric("OverheadLatency", "p99")],
             ),
             cloudwatch.GraphWidget(
-                title="Concurrency utilization", left=[self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum")]
+                title="Concurrency utilization",
+                left=[self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum")],
             ),
             cloudwatch.GraphWidget(title="Memory utilization (%)", left=[self.metric("MemoryUtilization", "Maximum")]),
             cloudwatch.AlarmStatusWidget(alarms=self.alarms, title="Alarms"),
@@ -201,3 +220,8 @@ class Serving(Construct):
 
 def _digest(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _capacity(settings: EndpointSettings) -> tuple[int, int, int]:
+    """What a new endpoint configuration is needed for, besides the model."""
+    return settings.memory_mb, settings.max_concurrency, settings.provisioned_concurrency

@@ -34,8 +34,11 @@ def load_module(relative_path: str) -> ModuleType:
 def source_files(root: Path = ROOT) -> list[Path]:
     files = []
     for directory in CODE_DIRS:
-        files += [p for p in (root / directory).rglob("*")
-                  if p.is_file() and p.suffix in SUFFIXES and "__pycache__" not in p.parts]
+        files += [
+            p
+            for p in (root / directory).rglob("*")
+            if p.is_file() and p.suffix in SUFFIXES and "__pycache__" not in p.parts
+        ]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 

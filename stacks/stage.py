@@ -11,11 +11,22 @@ from stacks.mlops_stack import MlopsStack
 
 
 class MlopsStage(Stage):
-    def __init__(self, scope: Construct, *, config: StageConfig, delivery_account: str | None = None,
-                 forward_package_events: bool = False, release: Release | None = None) -> None:
-        super().__init__(
-            scope, config.construct_id, env=Environment(account=config.account, region=config.region)
-        )
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        config: StageConfig,
+        delivery_account: str | None = None,
+        forward_package_events: bool = False,
+        release: Release | None = None,
+    ) -> None:
+        super().__init__(scope, config.construct_id, env=Environment(account=config.account, region=config.region))
         self.config = config
-        self.mlops = MlopsStack(self, "Mlops", config=config, delivery_account=delivery_account,
-                                forward_package_events=forward_package_events, release=release)
+        self.mlops = MlopsStack(
+            self,
+            "Mlops",
+            config=config,
+            delivery_account=delivery_account,
+            forward_package_events=forward_package_events,
+            release=release,
+        )

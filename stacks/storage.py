@@ -16,7 +16,6 @@ from constructs import Construct
 
 from stacks.nag import acknowledge
 
-
 # Training jobs write their model.tar.gz under this prefix of the artifact bucket.
 MODEL_DATA_PREFIX = "training-jobs/"
 RELEASED_MODELS_PREFIX = "released-models/"
@@ -104,8 +103,9 @@ class Storage(Construct):
             enable_key_rotation=True,
             removal_policy=removal,
         )
-        self.access_log_bucket = access_log_bucket(self, "AccessLogBucket", retention=access_log_retention,
-                                                   removal=removal)
+        self.access_log_bucket = access_log_bucket(
+            self, "AccessLogBucket", retention=access_log_retention, removal=removal
+        )
         self.dataset_bucket = self._data_bucket("DatasetBucket", removal, noncurrent_version_retention)
         # New data starts the training pipeline.
         send_events_to_eventbridge(self.dataset_bucket)
@@ -132,8 +132,15 @@ class Storage(Construct):
         *,
         expiration: Duration | None = None,
     ) -> s3.Bucket:
-        return encrypted_bucket(self, construct_id, key=self.key, access_logs=self.access_log_bucket, removal=removal,
-                                noncurrent_version_retention=noncurrent_version_retention, expiration=expiration)
+        return encrypted_bucket(
+            self,
+            construct_id,
+            key=self.key,
+            access_logs=self.access_log_bucket,
+            removal=removal,
+            noncurrent_version_retention=noncurrent_version_retention,
+            expiration=expiration,
+        )
 
 
 def access_log_bucket(scope: Construct, construct_id: str, *, retention: Duration, removal: RemovalPolicy) -> s3.Bucket:

@@ -32,14 +32,19 @@ class CodeBundle(Construct):
         # Exactly one object: no wildcard on the CDK assets bucket. SageMaker lists an S3Prefix input
         # before it downloads it, so listing is granted too, for that one key only.
         principal = grantee.grant_principal
-        principal.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"],
-            resources=[arn("s3", f"{self.asset.s3_bucket_name}/{self.asset.s3_object_key}", region="", account="")],
-        ))
-        principal.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:ListBucket"], resources=[arn("s3", self.asset.s3_bucket_name, region="", account="")],
-            conditions={"StringEquals": {"s3:prefix": self.asset.s3_object_key}},
-        ))
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[arn("s3", f"{self.asset.s3_bucket_name}/{self.asset.s3_object_key}", region="", account="")],
+            )
+        )
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[arn("s3", self.asset.s3_bucket_name, region="", account="")],
+                conditions={"StringEquals": {"s3:prefix": self.asset.s3_object_key}},
+            )
+        )
 
 
 class TrainingPipeline(Construct):
@@ -74,24 +79,47 @@ class TrainingPipeline(Construct):
             self.data_rule = self.schedule_rule = None
             return
         self.trigger_role = iam.Role(
-            self, "TriggerRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            self,
+            "TriggerRole",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
             description="Lets EventBridge start this pipeline and nothing else",
         )
-        self.trigger_role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"],
-                                                            resources=[self.arn]))
-        self.data_rule = self._rule("NewTrainingDataRule", "New objects under the training data prefix",
-                                    event_pattern={
-                                        "source": ["aws.s3"], "detail-type": ["Object Created"],
-                                        "detail": {"bucket": {"name": [training_data.bucket.bucket_name]},
-                                                   "object": {"key": [{"prefix": training_data.prefix}]}},
-                                    }) if training_data is not None else None
-        self.schedule_rule = (self._rule("ScheduleRule", "Scheduled retraining", schedule_expression=schedule)
-                              if schedule else None)
+        self.trigger_role.add_to_policy(
+            iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[self.arn])
+        )
+        self.data_rule = (
+            self._rule(
+                "NewTrainingDataRule",
+                "New objects under the training data prefix",
+                event_pattern={
+                    "source": ["aws.s3"],
+                    "detail-type": ["Object Created"],
+                    "detail": {
+                        "bucket": {"name": [training_data.bucket.bucket_name]},
+                        "object": {"key": [{"prefix": training_data.prefix}]},
+                    },
+                },
+            )
+            if training_data is not None
+            else None
+        )
+        self.schedule_rule = (
+            self._rule("ScheduleRule", "Scheduled retraining", schedule_expression=schedule) if schedule else None
+        )
 
     def _rule(self, construct_id: str, description: str, **trigger) -> events.CfnRule:
-        return events.CfnRule(self, construct_id, description=description, state="ENABLED", targets=[
-            events.CfnRule.TargetProperty(
-                # No parameters: the execution uses the pipeline's defaults, which point at these prefixes.
-                id="StartTrainingPipeline", arn=self.arn, role_arn=self.trigger_role.role_arn,
-            )
-        ], **trigger)
+        return events.CfnRule(
+            self,
+            construct_id,
+            description=description,
+            state="ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(
+                    # No parameters: the execution uses the pipeline's defaults, which point at these prefixes.
+                    id="StartTrainingPipeline",
+                    arn=self.arn,
+                    role_arn=self.trigger_role.role_arn,
+                )
+            ],
+            **trigger,
+        )

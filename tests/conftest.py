@@ -88,8 +88,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny-bert")
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertForSequenceClassification(config).save_pretrained(path)
     AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(path)
     return path
@@ -112,9 +118,8 @@ def small_data(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def served_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny model exported as training exports it: weights, tokenizer, labels, and code/ to serve it."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     from exporting import export_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -135,22 +140,41 @@ class MockedRegistry:
         self.s3.create_bucket(Bucket="artifacts")
         self.sagemaker.create_model_package_group(ModelPackageGroupName=self.GROUP)
 
-    def register(self, accuracy: float | None, status: str = "PendingManualApproval", *,
-                 sha256: str | None = "ab" * 32) -> str:
+    def register(
+        self, accuracy: float | None, status: str = "PendingManualApproval", *, sha256: str | None = "ab" * 32
+    ) -> str:
         """A package whose evaluation.json has this accuracy (macro F1 one point lower); None: no metrics.
         ``sha256`` is the model data digest the pipeline records at evaluation (None: an older package)."""
         metrics = {}
         if accuracy is not None:
             key = f"evaluations/{accuracy}/evaluation.json"
-            self.s3.put_object(Bucket="artifacts", Key=key, Body=json.dumps({"multiclass_classification_metrics": {
-                "accuracy": {"value": accuracy}, "macro_f1": {"value": accuracy - 0.01}}}))
-            metrics = {"ModelMetrics": {"ModelQuality": {"Statistics": {
-                "ContentType": "application/json", "S3Uri": f"s3://artifacts/{key}"}}}}
+            self.s3.put_object(
+                Bucket="artifacts",
+                Key=key,
+                Body=json.dumps(
+                    {
+                        "multiclass_classification_metrics": {
+                            "accuracy": {"value": accuracy},
+                            "macro_f1": {"value": accuracy - 0.01},
+                        }
+                    }
+                ),
+            )
+            metrics = {
+                "ModelMetrics": {
+                    "ModelQuality": {
+                        "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://artifacts/{key}"}
+                    }
+                }
+            }
         return self.sagemaker.create_model_package(
-            ModelPackageGroupName=self.GROUP, ModelApprovalStatus=status,
-            InferenceSpecification={"Containers": [{"Image": self.IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
-                                    "SupportedContentTypes": ["application/json"],
-                                    "SupportedResponseMIMETypes": ["application/json"]},
+            ModelPackageGroupName=self.GROUP,
+            ModelApprovalStatus=status,
+            InferenceSpecification={
+                "Containers": [{"Image": self.IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
             **({"CustomerMetadataProperties": {"ModelDataSha256": sha256}} if sha256 else {}),
             **metrics,
         )["ModelPackageArn"]

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
-
 from cfnlint.api import lint_file
 
 import app as cdk_app
@@ -69,14 +68,22 @@ def test_cfn_lint_finds_no_errors_in_any_template(synthesized):
 def test_stateful_logical_ids_are_pinned(synthesized):
     _, _, _, outdir = synthesized
     for name, template in _templates(outdir).items():
-        stateful = {k: v["Type"] for k, v in template["Resources"].items()
-                    if v["Type"] in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::SageMaker::ModelPackageGroup")}
+        stateful = {
+            k: v["Type"]
+            for k, v in template["Resources"].items()
+            if v["Type"] in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::SageMaker::ModelPackageGroup")
+        }
         assert stateful == {**STATEFUL_LOGICAL_IDS, **REGISTRY_LOGICAL_IDS}, name
 
 
-@pytest.mark.parametrize("assembly, policy, protected", [
-    ("assembly-Dev", "Delete", False), ("assembly-Staging", "Retain", True), ("assembly-Prod", "Retain", True),
-])
+@pytest.mark.parametrize(
+    "assembly, policy, protected",
+    [
+        ("assembly-Dev", "Delete", False),
+        ("assembly-Staging", "Retain", True),
+        ("assembly-Prod", "Retain", True),
+    ],
+)
 def test_data_survives_stack_deletion_outside_dev(synthesized, assembly, policy, protected):
     _, stages, cloud_assembly, outdir = synthesized
     template = _templates(outdir)[assembly]
@@ -109,16 +116,23 @@ def test_bad_stage_config_fails_synth_with_one_message_naming_the_field(cdk_cont
     result = _run_app({**cdk_context, "stages": stages, "stage": "all"})
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "Invalid stage configuration: stages.staging.serverless_memory_mb: must be one of 1024..6144"
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Invalid stage configuration: stages.staging.serverless_memory_mb: must be one of 1024..6144")
     )
 
 
 def test_real_cdk_cli_rejects_an_unknown_stage(tmp_path):
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    result = subprocess.run([str(CDK_CLI), "synth", "--app", f"{sys.executable} app.py", "-c", "stage=qa",
-                             "-o", str(tmp_path), "-q"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(CDK_CLI), "synth", "--app", f"{sys.executable} app.py", "-c", "stage=qa", "-o", str(tmp_path), "-q"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "stage: unknown stage 'qa'" in result.stderr
 
@@ -141,7 +155,9 @@ def test_every_acknowledged_finding_carries_a_reason(synthesized):
 def test_cfn_lint_gate_catches_an_invalid_property(cdk_context, tmp_path):
     app = App(context={**cdk_context, "stage": "dev"}, outdir=str(tmp_path))
     (stage,) = cdk_app.build_app(app)
-    stage.mlops.storage.dataset_bucket.node.default_child.add_property_override("VersioningConfiguration.Status", "Sometimes")
+    stage.mlops.storage.dataset_bucket.node.default_child.add_property_override(
+        "VersioningConfiguration.Status", "Sometimes"
+    )
     app.synth()
     (template,) = tmp_path.glob("assembly-Dev/*.template.json")
     assert any(m.rule.id.startswith("E") for m in lint_file(template))
@@ -151,8 +167,12 @@ def test_every_stage_serves_its_approved_package(synthesized):
     _, _, _, outdir = synthesized
     for name, template in _templates(outdir).items():
         types = [resource["Type"] for resource in template["Resources"].values()]
-        for kind in ("AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint",
-                     "AWS::CloudWatch::Dashboard"):
+        for kind in (
+            "AWS::SageMaker::Model",
+            "AWS::SageMaker::EndpointConfig",
+            "AWS::SageMaker::Endpoint",
+            "AWS::CloudWatch::Dashboard",
+        ):
             assert types.count(kind) == 1, (name, kind)
         assert types.count("AWS::CloudWatch::Alarm") == 3, name
 
@@ -170,7 +190,13 @@ def test_without_an_approved_package_synth_succeeds_and_says_serving_is_skipped(
 def test_model_package_from_the_command_line_needs_one_stage(cdk_context):
     from stacks.config import ConfigError
 
-    app = App(context={**cdk_context, "stage": "all", "model_package_arn": "arn:aws:sagemaker:us-east-1:111122223333:model-package/g/1"})
+    app = App(
+        context={
+            **cdk_context,
+            "stage": "all",
+            "model_package_arn": "arn:aws:sagemaker:us-east-1:111122223333:model-package/g/1",
+        }
+    )
     with pytest.raises(ConfigError, match=r"^model_package_arn: -c model_package_arn applies to one stage"):
         cdk_app.build_app(app)
 
@@ -181,8 +207,10 @@ def test_every_stage_has_its_training_pipeline_and_registry(synthesized):
         stage = name.removeprefix("assembly-").lower()
         pipelines = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
         groups = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"]
-        assert [p["Properties"]["PipelineName"] for p in pipelines] == [f"textclf-{stage}-training",
-                                                                     f"textclf-{stage}-distillation"]
+        assert [p["Properties"]["PipelineName"] for p in pipelines] == [
+            f"textclf-{stage}-training",
+            f"textclf-{stage}-distillation",
+        ]
         assert [g["Properties"]["ModelPackageGroupName"] for g in groups] == [f"textclf-{stage}"]
         # Dev's group goes with its stack, so dev can be deployed again (the rehearsal redeploys it).
         assert groups[0]["DeletionPolicy"] == ("Delete" if stage == "dev" else "Retain")

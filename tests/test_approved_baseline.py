@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import approved_baseline
+import pytest
 
 
 def test_nothing_approved_means_only_the_threshold_applies(mocked_registry):
@@ -12,8 +11,11 @@ def test_nothing_approved_means_only_the_threshold_applies(mocked_registry):
     registry.register(0.95, "PendingManualApproval")
     registry.register(0.97, "Rejected")
     assert approved_baseline.baseline(registry.sagemaker, registry.s3, registry.GROUP, 0.01) == {
-        "approved_model_package": None, "approved_accuracy": None, "regression_margin": 0.01,
-        "minimum_accuracy": 0.0}
+        "approved_model_package": None,
+        "approved_accuracy": None,
+        "regression_margin": 0.01,
+        "minimum_accuracy": 0.0,
+    }
 
 
 def test_latest_approved_model_sets_the_bar_less_the_margin(mocked_registry):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from checkpointing import load_latest_checkpoint, save_checkpoint
 
 
@@ -26,7 +25,10 @@ def test_only_the_newest_are_kept_and_no_temp_files_remain(tmp_path):
     for step in (1, 2, 3, 4):
         save_checkpoint(_state(step), tmp_path, step, keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "checkpoint-000000003.json", "checkpoint-000000003.pt", "checkpoint-000000004.json", "checkpoint-000000004.pt",
+        "checkpoint-000000003.json",
+        "checkpoint-000000003.pt",
+        "checkpoint-000000004.json",
+        "checkpoint-000000004.pt",
     ]
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import classifier
 import pytest
 import torch
+from classifier import TextClassifier, length_buckets, threads_per_worker
 from hypothesis import given
 from hypothesis import strategies as st
-
-import classifier
-from classifier import TextClassifier, length_buckets, threads_per_worker
 from payloads import Request
 
 
@@ -28,12 +27,17 @@ def test_length_buckets_cover_every_text_once_within_the_token_budget(lengths, b
 
 
 def test_batched_answers_equal_one_text_at_a_time(model, monkeypatch):
-    texts = ["a wonderful, moving film", "dull", "it is neither good nor bad, just long and slow and tiresome",
-             "bad", "one of the best movies of the year, with a superb cast"]
+    texts = [
+        "a wonderful, moving film",
+        "dull",
+        "it is neither good nor bad, just long and slow and tiresome",
+        "bad",
+        "one of the best movies of the year, with a superb cast",
+    ]
     monkeypatch.setattr(classifier, "TOKENS_PER_BATCH", 40)
     batched = model.predict(Request(texts=texts, top_k=None, top_k_set=True))
     alone = [model.predict(Request(texts=[text], top_k=None, top_k_set=True))[0] for text in texts]
-    for together, single in zip(batched, alone):
+    for together, single in zip(batched, alone, strict=True):
         assert [r["label"] for r in together] == [r["label"] for r in single]
         assert [r["score"] for r in together] == pytest.approx([r["score"] for r in single], abs=1e-5)
 
@@ -66,7 +70,7 @@ def test_int8_quantizes_linear_layers_and_keeps_answers_close(served_model_dir, 
     texts = ["a wonderful film", "dull and slow", "fine", "bad acting, good music"]
     fp32 = model.predict(Request(texts=texts, top_k=None, top_k_set=True))
     quantized = int8.predict(Request(texts=texts, top_k=None, top_k_set=True))
-    for a, b in zip(fp32, quantized):
+    for a, b in zip(fp32, quantized, strict=True):
         scores_a = {r["label"]: r["score"] for r in a}
         scores_b = {r["label"]: r["score"] for r in b}
         assert scores_a == pytest.approx(scores_b, abs=0.05)
@@ -100,8 +104,9 @@ def test_load_sets_the_thread_count(served_model_dir, monkeypatch):
 
 
 @pytest.mark.parametrize("verdict, served_int8", [("true", True), ("false", False), (None, True)])
-def test_the_endpoint_serves_int8_only_where_evaluation_did_not_refuse_it(served_model_dir, monkeypatch, caplog,
-                                                                         verdict, served_int8):
+def test_the_endpoint_serves_int8_only_where_evaluation_did_not_refuse_it(
+    served_model_dir, monkeypatch, caplog, verdict, served_int8
+):
     monkeypatch.setenv(classifier.QUANTIZE_ENV, "int8")
     if verdict is None:
         monkeypatch.delenv(classifier.INT8_VERIFIED_ENV, raising=False)

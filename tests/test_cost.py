@@ -22,8 +22,9 @@ def test_training_run_on_demand_and_on_spot():
     assert result.on_demand == pytest.approx(train + evaluate)
     assert result.spot_low == pytest.approx(train * 0.3 + evaluate)
     assert result.spot_high == pytest.approx(train * 0.7 + evaluate)
-    on_demand_only = cost.estimate(dataclasses.replace(dev, use_spot=False), PRICES, hours=2, request_ms=50,
-                                   evaluation_hours=0.5)
+    on_demand_only = cost.estimate(
+        dataclasses.replace(dev, use_spot=False), PRICES, hours=2, request_ms=50, evaluation_hours=0.5
+    )
     assert on_demand_only.spot_low == on_demand_only.spot_high == on_demand_only.on_demand
 
 
@@ -32,8 +33,9 @@ def test_serverless_cost_scales_with_memory_and_duration():
     per_million = cost.estimate(dev, PRICES, hours=1, request_ms=50, evaluation_hours=0).per_million_requests
     compute = 1e6 * 0.05 * 2 * PRICES["serverless_per_gb_second"]
     assert per_million == pytest.approx(compute + 2 / 1024 * PRICES["serverless_data_per_gb"] * 1e6 / 1024)
-    doubled = cost.estimate(dataclasses.replace(dev, serverless_memory_mb=4096), PRICES, hours=1, request_ms=50,
-                            evaluation_hours=0).per_million_requests
+    doubled = cost.estimate(
+        dataclasses.replace(dev, serverless_memory_mb=4096), PRICES, hours=1, request_ms=50, evaluation_hours=0
+    ).per_million_requests
     assert doubled - per_million == pytest.approx(compute)
 
 

@@ -1,4 +1,4 @@
-"""Delivery pipeline: self-mutating CDK Pipeline dev → staging (smoke) → approval → prod (smoke), released by approvals."""
+"""Delivery pipeline: self-mutating CDK Pipeline dev → staging (smoke) → approval → prod (smoke), on approvals."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Match, Template
+from conftest import model_package_arn
 
 import app as cdk_app
 from cli.synth_report import lint, templates
 from stacks.delivery_nag import _explained, _render
-from conftest import model_package_arn
 
 CONNECTION = "arn:aws:codestar-connections:us-east-1:999988887777:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 RELEASED = model_package_arn("dev", version=7)
@@ -23,8 +23,13 @@ IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-infere
 
 def release_file_for(arn: str) -> dict:
     """What `python -m cli.release resolve` writes for an approved package of dev's registry."""
-    return {"model_package_arn": arn, "model_data_url": "s3://dev-artifacts/training-jobs/job-7/output/model.tar.gz",
-            "model_data_sha256": DIGEST, "image": IMAGE, "environment": {"SAGEMAKER_PROGRAM": "inference.py"}}
+    return {
+        "model_package_arn": arn,
+        "model_data_url": "s3://dev-artifacts/training-jobs/job-7/output/model.tar.gz",
+        "model_data_sha256": DIGEST,
+        "image": IMAGE,
+        "environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+    }
 
 
 def synth_delivery(context: dict, outdir: Path, *, release: str | None = RELEASED, **delivery) -> tuple[App, object]:
@@ -62,8 +67,11 @@ def buildspec(template: Template, action_: dict) -> str:
     spec = template.to_json()["Resources"][project]["Properties"]["Source"]["BuildSpec"]
     # A buildspec holding CloudFormation references is an Fn::Join; render them as <Ref> placeholders.
     phases = json.loads(_render(spec))["phases"]
-    return "\n".join(json.dumps(c) if not isinstance(c, str) else c
-                     for phase in ("install", "build") for c in phases.get(phase, {}).get("commands", []))
+    return "\n".join(
+        json.dumps(c) if not isinstance(c, str) else c
+        for phase in ("install", "build")
+        for c in phases.get(phase, {}).get("commands", [])
+    )
 
 
 def test_pipeline_promotes_dev_then_staging_then_prod_after_a_manual_approval(delivered):
@@ -72,8 +80,9 @@ def test_pipeline_promotes_dev_then_staging_then_prod_after_a_manual_approval(de
     assert list(stages) == ["Source", "Build", "UpdatePipeline", "Assets", "Dev", "Staging", "Prod"]
     prod = sorted(stages["Prod"], key=lambda a: a["RunOrder"])
     assert prod[0]["ActionTypeId"]["Category"] == "Approval"
-    assert prod[0]["Configuration"]["NotificationArn"]["Ref"].startswith("DeliveryApprovalTopic"), \
+    assert prod[0]["Configuration"]["NotificationArn"]["Ref"].startswith("DeliveryApprovalTopic"), (
         "approvers are notified"
+    )
     assert [a["ActionTypeId"]["Provider"] for a in prod[1:]] == ["CloudFormation", "CloudFormation", "CodeBuild"]
     assert all(a["ActionTypeId"]["Category"] != "Approval" for a in stages["Dev"] + stages["Staging"])
     assert "UpdatePipeline" in stages, "the pipeline mutates itself before it deploys anything"
@@ -117,29 +126,52 @@ def test_synth_runs_the_readme_test_command_then_cdk_synth_with_the_release(deli
 
 def test_release_step_may_only_read_the_source_registry(delivered):
     _, template, _ = delivered
-    policies = [p["Properties"]["PolicyDocument"]["Statement"] for p in template.find_resources(
-        "AWS::IAM::Policy", {"Properties": {"PolicyDocument": {"Statement": Match.array_with([
-            Match.object_like({"Action": Match.array_with(["sagemaker:ListModelPackages"])})])}}}
-    ).values()]
+    policies = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in template.find_resources(
+            "AWS::IAM::Policy",
+            {
+                "Properties": {
+                    "PolicyDocument": {
+                        "Statement": Match.array_with(
+                            [Match.object_like({"Action": Match.array_with(["sagemaker:ListModelPackages"])})]
+                        )
+                    }
+                }
+            },
+        ).values()
+    ]
     assert len(policies) == 1, "only the ResolveRelease role reads the registry"
-    sagemaker_actions = {a for s in policies[0] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-                         if a.startswith("sagemaker:")}
-    assert sagemaker_actions == {"sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
-                                 "sagemaker:ListModelPackages"}
+    sagemaker_actions = {
+        a
+        for s in policies[0]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        if a.startswith("sagemaker:")
+    }
+    assert sagemaker_actions == {
+        "sagemaker:DescribeModelPackageGroup",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:ListModelPackages",
+    }
     assert "textclf-dev" in json.dumps(policies[0])
 
 
 def test_approval_and_rejection_in_the_source_group_start_a_release(delivered):
     _, template, _ = delivered
-    template.has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": {
-            "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
-            "detail": {"ModelPackageGroupName": ["textclf-dev"], "ModelApprovalStatus": ["Approved", "Rejected"]},
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Model Package State Change"],
+                "detail": {"ModelPackageGroupName": ["textclf-dev"], "ModelApprovalStatus": ["Approved", "Rejected"]},
+            },
+            "Targets": [Match.object_like({"Arn": Match.any_value(), "RoleArn": Match.any_value()})],
         },
-        "Targets": [Match.object_like({"Arn": Match.any_value(), "RoleArn": Match.any_value()})],
-    })
-    rule = next(r for r in template.find_resources("AWS::Events::Rule").values()
-                if "ModelApprovalStatus" in json.dumps(r))
+    )
+    rule = next(
+        r for r in template.find_resources("AWS::Events::Rule").values() if "ModelApprovalStatus" in json.dumps(r)
+    )
     assert "Pipeline" in json.dumps(rule["Properties"]["Targets"][0]["Arn"])
 
 
@@ -148,20 +180,52 @@ def test_every_stage_serves_its_own_verified_copy_with_a_smoke_test_role(deliver
     for stage in stack.stages:
         template = Template.from_stack(stage.mlops)
         # The released container, with the model data this stage's copy resource wrote to its own bucket.
-        template.has_resource_properties("AWS::SageMaker::Model", {"PrimaryContainer": Match.object_like({
-            "Image": IMAGE, "ModelDataUrl": {"Fn::GetAtt": [Match.string_like_regexp("^ReleasedModelCopy"),
-                                                            "ModelDataUrl"]}})})
-        template.has_resource_properties("Custom::ReleasedModel", {
-            "SourceModelDataUrl": release_file_for(RELEASED)["model_data_url"], "Sha256": DIGEST,
-            "DestinationKey": f"released-models/{DIGEST}/model.tar.gz"})
-        template.has_resource_properties("AWS::IAM::Role", {
-            "Path": f"/textclf-{stage.config.name}/smoke-test/",
-            "AssumeRolePolicyDocument": {"Statement": [Match.object_like({
-                "Principal": {"AWS": Match.any_value()}, "Action": "sts:AssumeRole"})]},
-        })
-        template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [{
-            "Action": "sagemaker:InvokeEndpoint", "Effect": "Allow",
-            "Resource": {"Ref": Match.string_like_regexp("^ServingEndpoint")}}]}})
+        template.has_resource_properties(
+            "AWS::SageMaker::Model",
+            {
+                "PrimaryContainer": Match.object_like(
+                    {
+                        "Image": IMAGE,
+                        "ModelDataUrl": {
+                            "Fn::GetAtt": [Match.string_like_regexp("^ReleasedModelCopy"), "ModelDataUrl"]
+                        },
+                    }
+                )
+            },
+        )
+        template.has_resource_properties(
+            "Custom::ReleasedModel",
+            {
+                "SourceModelDataUrl": release_file_for(RELEASED)["model_data_url"],
+                "Sha256": DIGEST,
+                "DestinationKey": f"released-models/{DIGEST}/model.tar.gz",
+            },
+        )
+        template.has_resource_properties(
+            "AWS::IAM::Role",
+            {
+                "Path": f"/textclf-{stage.config.name}/smoke-test/",
+                "AssumeRolePolicyDocument": {
+                    "Statement": [
+                        Match.object_like({"Principal": {"AWS": Match.any_value()}, "Action": "sts:AssumeRole"})
+                    ]
+                },
+            },
+        )
+        template.has_resource_properties(
+            "AWS::IAM::Policy",
+            {
+                "PolicyDocument": {
+                    "Statement": [
+                        {
+                            "Action": "sagemaker:InvokeEndpoint",
+                            "Effect": "Allow",
+                            "Resource": {"Ref": Match.string_like_regexp("^ServingEndpoint")},
+                        }
+                    ]
+                }
+            },
+        )
         outputs = template.to_json()["Outputs"]
         assert {"EndpointUrl", "SmokeTestRoleArn"} <= set(outputs)
 
@@ -186,17 +250,39 @@ def test_every_template_passes_cdk_nag_and_cfn_lint(delivered):
 def test_a_wildcard_nobody_explained_stays_a_finding():
     stores = {"DeliveryArtifactBucket4CF61278"}
     assert list(_explained({"Action": "sagemaker:*", "Resource": "*"}, stores)) == []
-    assert list(_explained({"Action": ["s3:GetObject*"], "Resource": "arn:aws:s3:::someone-elses-bucket/*"}, stores)) == []
+    assert (
+        list(_explained({"Action": ["s3:GetObject*"], "Resource": "arn:aws:s3:::someone-elses-bucket/*"}, stores)) == []
+    )
     other_bucket = {"Fn::Join": ["", [{"Fn::GetAtt": ["DevArtifactBucket0000", "Arn"]}, "/*"]]}
     assert list(_explained({"Action": ["s3:GetObject*"], "Resource": other_bucket}, stores)) == []
     ours = {"Fn::Join": ["", [{"Fn::GetAtt": ["DeliveryArtifactBucket4CF61278", "Arn"]}, "/*"]]}
     assert [f for f, _ in _explained({"Action": ["s3:GetObject*"], "Resource": ours}, stores)] == [
-        "Action::s3:GetObject*", "Resource::<DeliveryArtifactBucket4CF61278.Arn>/*"]
-    explained = list(_explained({"Action": "sts:AssumeRole", "Resource": {"Fn::Join": ["", [
-        "arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":role/textclf-prod/smoke-test/*"]]}},
-        stores))
+        "Action::s3:GetObject*",
+        "Resource::<DeliveryArtifactBucket4CF61278.Arn>/*",
+    ]
+    explained = list(
+        _explained(
+            {
+                "Action": "sts:AssumeRole",
+                "Resource": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            "arn:",
+                            {"Ref": "AWS::Partition"},
+                            ":iam::",
+                            {"Ref": "AWS::AccountId"},
+                            ":role/textclf-prod/smoke-test/*",
+                        ],
+                    ]
+                },
+            },
+            stores,
+        )
+    )
     assert [finding for finding, _ in explained] == [
-        "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/textclf-prod/smoke-test/*"]
+        "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/textclf-prod/smoke-test/*"
+    ]
 
 
 def test_before_any_approval_stages_deploy_without_serving_and_smoke_tests_skip(cdk_context, tmp_path):
@@ -212,13 +298,17 @@ def test_before_any_approval_stages_deploy_without_serving_and_smoke_tests_skip(
 
 
 def test_connection_source_replaces_the_s3_bucket(cdk_context, tmp_path):
-    _, stack = synth_delivery(cdk_context, tmp_path / "out", connection_arn=CONNECTION, repository="my-org/textclf",
-                              branch="release")
+    _, stack = synth_delivery(
+        cdk_context, tmp_path / "out", connection_arn=CONNECTION, repository="my-org/textclf", branch="release"
+    )
     template = Template.from_stack(stack)
     source = pipeline_stages(template)["Source"][0]
     assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
-    assert (source["Configuration"]["ConnectionArn"], source["Configuration"]["FullRepositoryId"],
-            source["Configuration"]["BranchName"]) == (CONNECTION, "my-org/textclf", "release")
+    assert (
+        source["Configuration"]["ConnectionArn"],
+        source["Configuration"]["FullRepositoryId"],
+        source["Configuration"]["BranchName"],
+    ) == (CONNECTION, "my-org/textclf", "release")
     assert len(template.find_resources("AWS::S3::Bucket")) == 2, "artifact and access-log buckets only"
     assert lint(tmp_path / "out" / "Delivery.template.json")[0] == []
 
@@ -228,33 +318,47 @@ def test_cross_account_stages_deploy_with_bootstrap_roles_that_can_decrypt_artif
     for name, account in (("dev", "111111111111"), ("staging", "222222222222"), ("prod", "333333333333")):
         context["stages"][name]["account"] = account
     context["stages"]["dev"]["registry_consumer_accounts"] = ["999999999999", "222222222222", "333333333333"]
-    _, stack = synth_delivery(context, tmp_path / "out", account="999999999999",
-                              release=model_package_arn("dev", version=2).replace("111122223333", "111111111111"))
+    _, stack = synth_delivery(
+        context,
+        tmp_path / "out",
+        account="999999999999",
+        release=model_package_arn("dev", version=2).replace("111122223333", "111111111111"),
+    )
     template = Template.from_stack(stack)
     key_policy = json.dumps(next(iter(template.find_resources("AWS::KMS::Key").values())))
     for account in ("222222222222", "333333333333"):
         assert f"role/cdk-hnb659fds-deploy-role-{account}-us-east-1" in key_policy
     prod = Template.from_stack(next(s for s in stack.stages if s.config.name == "prod").mlops)
     (role,) = prod.find_resources("AWS::IAM::Role", {"Properties": {"Path": "/textclf-prod/smoke-test/"}}).values()
-    assert ":iam::999999999999:root" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"]), \
+    assert ":iam::999999999999:root" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"]), (
         "only the tooling account may assume the smoke-test role"
+    )
     # Prod copies dev's released artifact, reading exactly that object in dev's account and nothing else there;
     # its model role reads only prod's own copy.
-    copy_role = json.dumps(prod.find_resources("AWS::IAM::Policy", {"Properties": {"PolicyName": Match.string_like_regexp(
-        "^ReleasedModelRole")}}))
+    copy_role = json.dumps(
+        prod.find_resources(
+            "AWS::IAM::Policy", {"Properties": {"PolicyName": Match.string_like_regexp("^ReleasedModelRole")}}
+        )
+    )
     assert ":s3:::dev-artifacts/training-jobs/job-7/output/model.tar.gz" in copy_role
     assert '"s3:ResourceAccount": "111111111111"' in copy_role
     dev = Template.from_stack(next(s for s in stack.stages if s.config.name == "dev").mlops)
-    approval = next(r for r in template.find_resources("AWS::Events::Rule").values()
-                    if "ModelApprovalStatus" in json.dumps(r))
+    approval = next(
+        r for r in template.find_resources("AWS::Events::Rule").values() if "ModelApprovalStatus" in json.dumps(r)
+    )
     assert approval["Properties"]["EventPattern"]["account"] == ["111111111111"]
     # The registry's account forwards its decisions to the tooling account's bus, which lets it in.
     (bus_policy,) = template.find_resources("AWS::Events::EventBusPolicy").values()
     assert ":iam::111111111111:root" in json.dumps(bus_policy["Properties"]["Statement"]["Principal"])
-    dev.has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": Match.object_like({"detail": Match.object_like({"ModelApprovalStatus": ["Approved", "Rejected"]})}),
-        "Targets": [Match.object_like({"Arn": Match.any_value()})],
-    })
+    dev.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_like(
+                {"detail": Match.object_like({"ModelApprovalStatus": ["Approved", "Rejected"]})}
+            ),
+            "Targets": [Match.object_like({"Arn": Match.any_value()})],
+        },
+    )
     assert ":999999999999:event-bus/default" in json.dumps(dev.to_json())
     for path in templates(tmp_path / "out"):
         assert lint(path)[0] == [], path.name

@@ -40,17 +40,24 @@ def test_a_connection_source_needs_its_repository(delivery_settings):
         DeliveryConfig.from_mapping({**delivery_settings, "connection_arn": CONNECTION})
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("connection_arn", "arn:aws:codecommit:us-east-1:111122223333:repo", "not a CodeStar (CodeConnections) connection ARN"),
-    ("account", "12345", "not a 12-digit AWS account id"),
-    ("source_object_key", "source/textclf.tar", "must be an S3 key ending in .zip"),
-    ("model_source_stage", "qa", "not a stage"),
-    ("smoke_cases", "cases.csv", "must be a .jsonl file"),
-    ("smoke_latency_p95_ms", 0, "must be within 1..60000"),
-    ("smoke_min_accuracy", 1.5, "must be a fraction within (0, 1]"),
-    ("smoke_min_accuracy", True, "must be float"),
-    ("branch", " ", "must name a branch"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (
+            "connection_arn",
+            "arn:aws:codecommit:us-east-1:111122223333:repo",
+            "not a CodeStar (CodeConnections) connection ARN",
+        ),
+        ("account", "12345", "not a 12-digit AWS account id"),
+        ("source_object_key", "source/textclf.tar", "must be an S3 key ending in .zip"),
+        ("model_source_stage", "qa", "not a stage"),
+        ("smoke_cases", "cases.csv", "must be a .jsonl file"),
+        ("smoke_latency_p95_ms", 0, "must be within 1..60000"),
+        ("smoke_min_accuracy", 1.5, "must be a fraction within (0, 1]"),
+        ("smoke_min_accuracy", True, "must be float"),
+        ("branch", " ", "must name a branch"),
+    ],
+)
 def test_each_bad_field_is_named_with_its_fix(delivery_settings, field, value, message):
     with pytest.raises(ConfigError) as error:
         DeliveryConfig.from_mapping({**delivery_settings, field: value})
@@ -73,19 +80,30 @@ def test_stage_accounts_need_an_explicit_tooling_account(cdk_context, delivery_s
     with pytest.raises(ConfigError, match=r"^delivery\.account: must be set when stages\.prod\.account is"):
         check_against_stages(config, stage_configs(cdk_context, prod__account="333333333333"))
     tooling = DeliveryConfig.from_mapping({**delivery_settings, "account": "999999999999"})
-    check_against_stages(tooling, stage_configs(cdk_context, prod__account="333333333333",
-                                                dev__registry_consumer_accounts=["333333333333"]))
+    check_against_stages(
+        tooling,
+        stage_configs(cdk_context, prod__account="333333333333", dev__registry_consumer_accounts=["333333333333"]),
+    )
 
 
 def test_accounts_that_read_the_registry_must_be_its_consumers(cdk_context, delivery_settings):
     tooling = DeliveryConfig.from_mapping({**delivery_settings, "account": "999999999999"})
-    with pytest.raises(ConfigError, match=r"^stages\.dev\.registry_consumer_accounts: must include 999999999999, "
-                                          r"because the delivery pipeline resolves releases from it"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^stages\.dev\.registry_consumer_accounts: must include 999999999999, "
+        r"because the delivery pipeline resolves releases from it",
+    ):
         check_against_stages(tooling, stage_configs(cdk_context, dev__account="111111111111"))
     with pytest.raises(ConfigError, match=r"must include 222222222222, because stages\.staging serves its packages"):
-        check_against_stages(tooling, stage_configs(
-            cdk_context, dev__account="111111111111", staging__account="222222222222",
-            dev__registry_consumer_accounts=["999999999999"]))
+        check_against_stages(
+            tooling,
+            stage_configs(
+                cdk_context,
+                dev__account="111111111111",
+                staging__account="222222222222",
+                dev__registry_consumer_accounts=["999999999999"],
+            ),
+        )
 
 
 def test_every_stage_must_be_in_the_registry_region(cdk_context, delivery_settings):

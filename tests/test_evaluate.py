@@ -7,17 +7,16 @@ import struct
 import tarfile
 import zlib
 
+import evaluate
 import pytest
 import torch
-
-import evaluate
 
 
 def _png_size(path):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
-    idat = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
     assert len(zlib.decompress(idat)) == height * (1 + 3 * width), "pixel data must decode to the declared size"
     return width, height
 
@@ -50,8 +49,19 @@ def _expected_accuracy(model_dir, test_dir) -> float:
 @pytest.mark.parametrize("source", ["directory", "tarball"])
 def test_writes_model_quality_json_and_charts(tiny_model_dir, tarred_model, small_data, tmp_path, source):
     model_path = tiny_model_dir if source == "directory" else tarred_model
-    assert evaluate.main(["--model_path", str(model_path), "--test_dir", str(small_data["validation"]),
-                          "--output_dir", str(tmp_path)]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--model_path",
+                str(model_path),
+                "--test_dir",
+                str(small_data["validation"]),
+                "--output_dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     quality = json.loads((tmp_path / "evaluation.json").read_text())["multiclass_classification_metrics"]
     assert quality["accuracy"]["value"] == pytest.approx(_expected_accuracy(tiny_model_dir, small_data["validation"]))
     matrix = quality["confusion_matrix"]
@@ -89,10 +99,25 @@ def test_int8_is_served_and_gated_only_where_it_holds_up(tiny_model_dir, small_d
 
 
 def test_a_teacher_sets_the_floor_and_its_lineage_is_recorded(tiny_model_dir, tarred_model, small_data, tmp_path):
-    assert evaluate.main(["--model_path", str(tarred_model), "--teacher_path", str(tiny_model_dir),
-                          "--teacher_source", "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3",
-                          "--min_teacher_ratio", "0.5", "--test_dir", str(small_data["validation"]),
-                          "--output_dir", str(tmp_path)]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--model_path",
+                str(tarred_model),
+                "--teacher_path",
+                str(tiny_model_dir),
+                "--teacher_source",
+                "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3",
+                "--min_teacher_ratio",
+                "0.5",
+                "--test_dir",
+                str(small_data["validation"]),
+                "--output_dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     gate = json.loads((tmp_path / "gate.json").read_text())
     assert gate["teacher_floor"] == pytest.approx(0.5 * gate["teacher_accuracy"])
     assert gate["metadata"]["teacher_source"].endswith("model-package/textclf-dev/3")
@@ -111,11 +136,10 @@ def test_a_teacher_ratio_that_is_no_fraction_is_refused_by_name(tmp_path, small_
 def minilm_classifier(tmp_path_factory):
     """The packaged MiniLM with a seeded head, exported as training exports: a 512-token window, so texts
     longer than any training --max_length reach the part of the window only serving used to see."""
-    from transformers import AutoTokenizer
-
     import modeling
     from conftest import minilm_path
     from exporting import export_model
+    from transformers import AutoTokenizer
 
     torch.manual_seed(0)
     model = modeling.load_classifier(str(minilm_path()), ["negative", "positive"])
@@ -123,28 +147,36 @@ def minilm_classifier(tmp_path_factory):
     return export_model(model, tokenizer, ["negative", "positive"], tmp_path_factory.mktemp("minilm") / "model", {})
 
 
-def test_evaluation_gives_the_endpoints_answers_for_the_same_texts_long_ones_included(minilm_classifier, small_data,
-                                                                                      tmp_path):
+def test_evaluation_gives_the_endpoints_answers_for_the_same_texts_long_ones_included(
+    minilm_classifier, small_data, tmp_path
+):
     from cli.local_endpoint import LocalEndpoint, free_port, invoke
     from rehearsal.jobs import pack_model_dir
 
     served_model_dir = minilm_classifier
     rows = (small_data["validation"] / "validation.csv").read_text().splitlines()
-    long_texts = ["a moving , funny and wise film . " * 120, "dull , " * 700 + "but a triumph in the end",
-                  "the first act works ; " + "the rest does not , " * 200]
+    long_texts = [
+        "a moving , funny and wise film . " * 120,
+        "dull , " * 700 + "but a triumph in the end",
+        "the first act works ; " + "the rest does not , " * 200,
+    ]
     test_dir = tmp_path / "test"
     test_dir.mkdir()
     (test_dir / "test.csv").write_text("\n".join(rows + [f'"{text}",1' for text in long_texts]) + "\n")
     archive = pack_model_dir(served_model_dir, tmp_path / "artifact" / "model.tar.gz")
-    assert evaluate.main(["--model_path", str(archive.parent), "--test_dir", str(test_dir),
-                          "--output_dir", str(tmp_path / "out")]) == 0
+    assert (
+        evaluate.main(
+            ["--model_path", str(archive.parent), "--test_dir", str(test_dir), "--output_dir", str(tmp_path / "out")]
+        )
+        == 0
+    )
     evaluated = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
     texts = [example.text for example in evaluate.text_data.read_examples(test_dir, "text", "label")]
     assert len(evaluated) == len(texts) == 67
     served = []
     with LocalEndpoint(archive, port=free_port(), workers=1) as endpoint:
         for start in range(0, len(texts), 32):  # a client's requests, not one batch of everything
-            status, body = invoke(endpoint.url, json.dumps({"inputs": texts[start:start + 32]}))
+            status, body = invoke(endpoint.url, json.dumps({"inputs": texts[start : start + 32]}))
             assert status == 200, body
             served += json.loads(body)
     assert [answer["label"] for answer in served] == [row["predicted"] for row in evaluated]
@@ -162,8 +194,16 @@ def test_missing_model_says_what_to_point_at(tmp_path, small_data):
     import archives
 
     with pytest.raises(archives.ArchiveError, match="holds neither a model directory"):
-        evaluate.main(["--model_path", str(tmp_path), "--test_dir", str(small_data["validation"]),
-                       "--output_dir", str(tmp_path / "out")])
+        evaluate.main(
+            [
+                "--model_path",
+                str(tmp_path),
+                "--test_dir",
+                str(small_data["validation"]),
+                "--output_dir",
+                str(tmp_path / "out"),
+            ]
+        )
 
 
 def test_calibration_error_of_a_perfectly_calibrated_model_is_zero():

@@ -17,8 +17,13 @@ def test_export_carries_labels_tokenizer_weights_and_inference_code(tiny_model_d
     monkeypatch.setattr(exporting, "INFERENCE_CODE", handler)
 
     model = modeling.load_classifier(str(tiny_model_dir), ["negative", "positive"])
-    out = exporting.export_model(model, modeling.load_tokenizer(str(tiny_model_dir)), ["negative", "positive"],
-                                 tmp_path / "model", {"mode": "finetune"})
+    out = exporting.export_model(
+        model,
+        modeling.load_tokenizer(str(tiny_model_dir)),
+        ["negative", "positive"],
+        tmp_path / "model",
+        {"mode": "finetune"},
+    )
 
     assert sorted(p.name for p in (out / "code").iterdir()) == ["inference.py", "requirements.txt"]
     assert json.loads((out / "labels.json").read_text()) == ["negative", "positive"]

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-
 import hparams
+import pytest
 
 
 def _parse(*extra: str, train_dir: str = "/data/train"):
     return hparams.parse_args(["--train_dir", train_dir, *extra])
 
 
-@pytest.mark.parametrize("text, expected", [("False", False), ("false", False), ("0", False),
-                                            ("True", True), ("true", True), ("1", True)])
+@pytest.mark.parametrize(
+    "text, expected", [("False", False), ("false", False), ("0", False), ("True", True), ("true", True), ("1", True)]
+)
 def test_sagemaker_boolean_strings(text, expected):
     assert _parse("--cache_teacher_logits", text).cache_teacher_logits is expected
 
@@ -23,14 +23,17 @@ def test_unknown_hyperparameter_is_an_error(capsys):
     assert "unrecognized arguments: --learning_rat" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--alpha", "1.5", "argument --alpha: must be within [0.0, 1.0]"),
-    ("--temperature", "0", "argument --temperature: must be within (0.0, 100.0]"),
-    ("--learning_rate", "abc", "argument --learning_rate: expected float"),
-    ("--per_device_batch_size", "0", "argument --per_device_batch_size"),
-    ("--mode", "prune", "argument --mode: invalid choice"),
-    ("--student_layers", "2,1", "argument --student_layers: layer indices must be increasing"),
-])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--alpha", "1.5", "argument --alpha: must be within [0.0, 1.0]"),
+        ("--temperature", "0", "argument --temperature: must be within (0.0, 100.0]"),
+        ("--learning_rate", "abc", "argument --learning_rate: expected float"),
+        ("--per_device_batch_size", "0", "argument --per_device_batch_size"),
+        ("--mode", "prune", "argument --mode: invalid choice"),
+        ("--student_layers", "2,1", "argument --student_layers: layer indices must be increasing"),
+    ],
+)
 def test_bad_values_name_the_flag(capsys, flag, value, message):
     with pytest.raises(SystemExit):
         _parse(flag, value)

@@ -36,7 +36,7 @@ class ToolkitHandler:
 @pytest.fixture(scope="module")
 def handler(served_model_dir):
     handler = ToolkitHandler(served_model_dir)
-    assert handler("{\"inputs\": \"warm up\"}")[0] == 200
+    assert handler('{"inputs": "warm up"}')[0] == 200
     return handler
 
 
@@ -97,16 +97,24 @@ def test_huge_text_is_truncated_not_rejected(handler):
 
 payload_fields = st.dictionaries(
     st.sampled_from(["inputs", "parameters", "other"]),
-    st.one_of(st.text(max_size=30), st.lists(st.one_of(st.text(max_size=30), st.integers()), max_size=5),
-              st.dictionaries(st.sampled_from(["top_k", "max_length", "truncation"]),
-                              st.one_of(st.integers(-2, 600), st.booleans(), st.none()), max_size=3)),
+    st.one_of(
+        st.text(max_size=30),
+        st.lists(st.one_of(st.text(max_size=30), st.integers()), max_size=5),
+        st.dictionaries(
+            st.sampled_from(["top_k", "max_length", "truncation"]),
+            st.one_of(st.integers(-2, 600), st.booleans(), st.none()),
+            max_size=3,
+        ),
+    ),
     max_size=3,
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(payload_fields.map(json.dumps), st.binary(max_size=64), st.text(max_size=64)),
-       content_type=st.sampled_from(["application/json", "application/jsonlines", "text/csv", "text/plain", None]))
+@given(
+    body=st.one_of(payload_fields.map(json.dumps), st.binary(max_size=64), st.text(max_size=64)),
+    content_type=st.sampled_from(["application/json", "application/jsonlines", "text/csv", "text/plain", None]),
+)
 def test_random_payloads_get_an_answer_or_a_client_error(handler, body, content_type):
     status, text = handler(body, content_type)
     if status == 200:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from metrics import classification_report, confusion_matrix
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import modeling
 import pytest
 import torch
-from transformers import AutoTokenizer
-
-import modeling
 from conftest import minilm_path
+from transformers import AutoTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +19,11 @@ def test_student_keeps_the_chosen_teacher_layers(teacher):
     assert student.config.num_hidden_layers == 2
     assert len(student.bert.encoder.layer) == 2
     for student_index, teacher_index in ((0, 0), (1, 2)):
-        for (name, s), (_, t) in zip(student.bert.encoder.layer[student_index].named_parameters(),
-                                     teacher.bert.encoder.layer[teacher_index].named_parameters()):
+        for (name, s), (_, t) in zip(
+            student.bert.encoder.layer[student_index].named_parameters(),
+            teacher.bert.encoder.layer[teacher_index].named_parameters(),
+            strict=True,
+        ):
             assert torch.equal(s, t), name
     assert torch.equal(student.classifier.weight, teacher.classifier.weight)
     assert len(teacher.bert.encoder.layer) == 4, "the teacher itself is untouched"
@@ -40,8 +42,9 @@ def test_layer_out_of_range_is_explained(teacher):
 
 
 def test_same_vocabulary_passes(tiny_model_dir):
-    modeling.check_tokenizers_match(AutoTokenizer.from_pretrained(tiny_model_dir),
-                                    AutoTokenizer.from_pretrained(minilm_path()))
+    modeling.check_tokenizers_match(
+        AutoTokenizer.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(minilm_path())
+    )
 
 
 def test_different_vocabulary_fails_clearly(tmp_path, tiny_model_dir):
@@ -70,7 +73,9 @@ def test_teacher_label_order_must_match(tiny_model_dir):
     teacher = modeling.load_teacher(str(tiny_model_dir))
     teacher.config.id2label = {0: "negative", 1: "positive"}
     modeling.check_teacher_labels(teacher, ["negative", "positive"])
-    with pytest.raises(modeling.ModelError, match=r"the teacher predicts \['negative', 'positive'\].*Fix: pass --labels"):
+    with pytest.raises(
+        modeling.ModelError, match=r"the teacher predicts \['negative', 'positive'\].*Fix: pass --labels"
+    ):
         modeling.check_teacher_labels(teacher, ["positive", "negative"])
     with pytest.raises(modeling.ModelError, match="the teacher predicts"):
         modeling.check_teacher_labels(teacher, ["a", "b", "c"])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+import payloads
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import payloads
 from payloads import ClientError, Request, choose_encoder, decode_csv, decode_json, decode_jsonlines
 
 
@@ -71,8 +70,12 @@ def test_jsonlines_accepts_strings_and_objects_and_skips_blank_lines():
 
 @pytest.mark.parametrize(
     "body, field",
-    [('"a"\n{"inputs": ', "line 2: malformed JSON"), ('{"inputs": "a", "x": 1}', "line 1: expected"),
-     ("3", "lines[0]: expected a string"), ("\n\n", "lines: expected a text or a non-empty list")],
+    [
+        ('"a"\n{"inputs": ', "line 2: malformed JSON"),
+        ('{"inputs": "a", "x": 1}', "line 1: expected"),
+        ("3", "lines[0]: expected a string"),
+        ("\n\n", "lines: expected a text or a non-empty list"),
+    ],
 )
 def test_bad_jsonlines_name_the_line(body, field):
     with pytest.raises(ClientError, match="^" + re.escape(field)):
@@ -115,14 +118,20 @@ json_values = st.recursive(
     max_leaves=12,
 )
 requests = st.fixed_dictionaries(
-    {"inputs": json_values}, optional={"parameters": st.dictionaries(
-        st.sampled_from(["top_k", "truncation", "max_length", "other"]), json_values, max_size=3)}
+    {"inputs": json_values},
+    optional={
+        "parameters": st.dictionaries(
+            st.sampled_from(["top_k", "truncation", "max_length", "other"]), json_values, max_size=3
+        )
+    },
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(body=st.one_of(requests.map(json.dumps), json_values.map(json.dumps), st.text(max_size=200)),
-       decoder=st.sampled_from(sorted(payloads.DECODERS)))
+@given(
+    body=st.one_of(requests.map(json.dumps), json_values.map(json.dumps), st.text(max_size=200)),
+    decoder=st.sampled_from(sorted(payloads.DECODERS)),
+)
 def test_random_payloads_decode_or_raise_a_client_error(body, decoder):
     try:
         request = payloads.DECODERS[decoder](body)

@@ -6,10 +6,14 @@ import json
 
 from cli.main import main
 
+
 def test_start_runs_the_stage_pipeline_with_overridden_parameters(mocked_registry, capsys):
     sagemaker = mocked_registry.sagemaker
-    sagemaker.create_pipeline(PipelineName="textclf-dev-training", RoleArn="arn:aws:iam::123456789012:role/p",
-                              PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}))
+    sagemaker.create_pipeline(
+        PipelineName="textclf-dev-training",
+        RoleArn="arn:aws:iam::123456789012:role/p",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+    )
     assert main(["pipeline", "start", "--stage", "dev", "--param", "Epochs=1", "--param", "Labels=a,b"]) == 0
     arn = capsys.readouterr().out.split()[-1]
     assert ":pipeline/textclf-dev-training/execution/" in arn
@@ -18,8 +22,11 @@ def test_start_runs_the_stage_pipeline_with_overridden_parameters(mocked_registr
 
 
 def _distillation_pipeline(sagemaker) -> None:
-    sagemaker.create_pipeline(PipelineName="textclf-dev-distillation", RoleArn="arn:aws:iam::123456789012:role/p",
-                              PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}))
+    sagemaker.create_pipeline(
+        PipelineName="textclf-dev-distillation",
+        RoleArn="arn:aws:iam::123456789012:role/p",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+    )
 
 
 def test_teacher_package_starts_distillation_with_its_model_data(mocked_registry, capsys):
@@ -28,11 +35,14 @@ def test_teacher_package_starts_distillation_with_its_model_data(mocked_registry
     assert main(["pipeline", "start", "--teacher-package", "1", "--param", "Epochs=2"]) == 0
     arn = capsys.readouterr().out.split()[-1]
     assert ":pipeline/textclf-dev-distillation/execution/" in arn
-    recorded = mocked_registry.sagemaker.list_pipeline_parameters_for_execution(
-        PipelineExecutionArn=arn)["PipelineParameters"]
-    assert recorded == [{"Name": "Epochs", "Value": "2"},
-                        {"Name": "TeacherModelDataUrl", "Value": "s3://artifacts/model.tar.gz"},
-                        {"Name": "TeacherPackageArn", "Value": teacher}]
+    recorded = mocked_registry.sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)[
+        "PipelineParameters"
+    ]
+    assert recorded == [
+        {"Name": "Epochs", "Value": "2"},
+        {"Name": "TeacherModelDataUrl", "Value": "s3://artifacts/model.tar.gz"},
+        {"Name": "TeacherPackageArn", "Value": teacher},
+    ]
 
 
 def test_only_an_approved_package_may_teach(mocked_registry, capsys):
@@ -53,8 +63,10 @@ def test_packages_lists_versions_with_their_metrics(mocked_registry, capsys):
     mocked_registry.register(None)
     assert main(["pipeline", "packages", "--stage", "dev"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "ARN" not in line]
-    assert [row.split(" | ")[1:4] for row in rows] == [["PendingManualApproval", "-", "-"],
-                                                       ["Approved", "0.9100", "0.9000"]]
+    assert [row.split(" | ")[1:4] for row in rows] == [
+        ["PendingManualApproval", "-", "-"],
+        ["Approved", "0.9100", "0.9000"],
+    ]
 
 
 def test_approve_and_reject_by_version_or_arn(mocked_registry, capsys):

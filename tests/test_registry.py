@@ -17,17 +17,22 @@ CONSUMER = "444455556666"
 def registry(stack, consumers=(), *, retain=True):
     key = kms.Key(stack, "Key")
     artifacts = S3Location(s3.Bucket(stack, "Artifacts", encryption_key=key), "training-jobs/", key)
-    return ModelRegistry(stack, "Registry", group_name="textclf-dev", artifacts=artifacts, retain=retain,
-                         consumer_accounts=consumers)
+    return ModelRegistry(
+        stack, "Registry", group_name="textclf-dev", artifacts=artifacts, retain=retain, consumer_accounts=consumers
+    )
 
 
 def test_group_is_retained_and_private_by_default(bare_stack):
     registry(bare_stack)
     template = Template.from_stack(bare_stack)
-    template.has_resource("AWS::SageMaker::ModelPackageGroup", {
-        "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
-        "Properties": {"ModelPackageGroupName": "textclf-dev",
-                       "ModelPackageGroupPolicy": Match.absent()}})
+    template.has_resource(
+        "AWS::SageMaker::ModelPackageGroup",
+        {
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {"ModelPackageGroupName": "textclf-dev", "ModelPackageGroupPolicy": Match.absent()},
+        },
+    )
     template.resource_count_is("AWS::S3::BucketPolicy", 0)
 
 
@@ -40,31 +45,80 @@ def test_consumer_accounts_may_describe_packages_and_read_artifacts_through_s3(b
     registry(bare_stack, [CONSUMER])
     template = Template.from_stack(bare_stack)
     principal = {"AWS": f"arn:aws:iam::{CONSUMER}:root"}
-    template.has_resource_properties("AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupPolicy": {
-        "Statement": [Match.object_like({"Principal": principal, "Action": [
-            "sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]})]}})
-    template.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
-        Match.object_like({"Principal": principal, "Action": "s3:GetObject"})])}})
-    template.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": Match.array_with([
-        Match.object_like({"Principal": principal, "Action": "kms:Decrypt",
-                           "Condition": {"StringEquals": {"kms:ViaService": Match.any_value()}}})])}})
+    template.has_resource_properties(
+        "AWS::SageMaker::ModelPackageGroup",
+        {
+            "ModelPackageGroupPolicy": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Principal": principal,
+                            "Action": [
+                                "sagemaker:DescribeModelPackageGroup",
+                                "sagemaker:DescribeModelPackage",
+                                "sagemaker:ListModelPackages",
+                            ],
+                        }
+                    )
+                ]
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with([Match.object_like({"Principal": principal, "Action": "s3:GetObject"})])
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": principal,
+                                "Action": "kms:Decrypt",
+                                "Condition": {"StringEquals": {"kms:ViaService": Match.any_value()}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_state_changes_of_this_group_reach_an_encrypted_topic(bare_stack):
     registry(bare_stack)
     template = Template.from_stack(bare_stack)
-    template.has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
-                         "detail": {"ModelPackageGroupName": ["textclf-dev"]}},
-        "Targets": [Match.object_like({"Arn": {"Ref": Match.string_like_regexp("^RegistryPackageEventsTopic")}})]})
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Model Package State Change"],
+                "detail": {"ModelPackageGroupName": ["textclf-dev"]},
+            },
+            "Targets": [Match.object_like({"Arn": {"Ref": Match.string_like_regexp("^RegistryPackageEventsTopic")}})],
+        },
+    )
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
 
 
-@pytest.mark.parametrize("grant, actions", [
-    ("grant_register", ["sagemaker:CreateModelPackage", "sagemaker:AddTags"]),
-    ("grant_read", ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
-                    "sagemaker:ListModelPackages"]),
-])
+@pytest.mark.parametrize(
+    "grant, actions",
+    [
+        ("grant_register", ["sagemaker:CreateModelPackage", "sagemaker:AddTags"]),
+        (
+            "grant_read",
+            ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+        ),
+    ],
+)
 def test_grants_cover_this_group_only(bare_stack, grant, actions):
     role = iam.Role(bare_stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     getattr(registry(bare_stack), grant)(role)

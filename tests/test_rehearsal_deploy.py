@@ -5,22 +5,48 @@ from __future__ import annotations
 import pytest
 
 from rehearsal.cloud import Cloud
-from rehearsal.deploy import Deployment, DeployError
+from rehearsal.deploy import DeployError, Deployment
 
-TEMPLATE = {"Resources": {
-    "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Statement": []}}},
-    "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketEncryption": {"ServerSideEncryptionConfiguration": [
-        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["Key", "Arn"]}}}]}}},
-    "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}, "Path": "/jobs/"}},
-    "RolePolicy": {"Type": "AWS::IAM::Policy", "Properties": {"PolicyName": "p", "Roles": [{"Ref": "Role"}],
-                                                              "PolicyDocument": {"Statement": []}}},
-    "Model": {"Type": "AWS::SageMaker::Model", "Properties": {
-        "ExecutionRoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
-        "PrimaryContainer": {"ModelDataUrl": {"Fn::Join": ["", ["s3://", {"Ref": "Bucket"}, "/m.tar.gz"]]},
-                             "Image": {"Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/x:${Tag}"},
-                             "Environment": {"A": {"Fn::Select": [1, {"Fn::Split": [",", "x,y"]}]},
-                                             "B": {"Ref": "AWS::NoValue"}}}}},
-}, "Parameters": {"Tag": {"Type": "String", "Default": "1.0"}}}
+TEMPLATE = {
+    "Resources": {
+        "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Statement": []}}},
+        "Bucket": {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {
+                            "ServerSideEncryptionByDefault": {
+                                "SSEAlgorithm": "aws:kms",
+                                "KMSMasterKeyID": {"Fn::GetAtt": ["Key", "Arn"]},
+                            }
+                        }
+                    ]
+                }
+            },
+        },
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}, "Path": "/jobs/"}},
+        "RolePolicy": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {"PolicyName": "p", "Roles": [{"Ref": "Role"}], "PolicyDocument": {"Statement": []}},
+        },
+        "Model": {
+            "Type": "AWS::SageMaker::Model",
+            "Properties": {
+                "ExecutionRoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                "PrimaryContainer": {
+                    "ModelDataUrl": {"Fn::Join": ["", ["s3://", {"Ref": "Bucket"}, "/m.tar.gz"]]},
+                    "Image": {"Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/x:${Tag}"},
+                    "Environment": {
+                        "A": {"Fn::Select": [1, {"Fn::Split": [",", "x,y"]}]},
+                        "B": {"Ref": "AWS::NoValue"},
+                    },
+                },
+            },
+        },
+    },
+    "Parameters": {"Tag": {"Type": "String", "Default": "1.0"}},
+}
 
 
 def test_intrinsics_resolve_to_the_deployed_names_and_novalue_drops_the_key():
@@ -44,10 +70,20 @@ def test_a_resource_waits_only_for_what_it_references_or_depends_on():
 
 
 def test_an_unknown_intrinsic_or_missing_attribute_fails_the_deployment_by_name():
-    missing = {"Resources": {"Key": TEMPLATE["Resources"]["Key"], "Topic": {"Type": "AWS::SNS::Topic", "Properties": {
-        "KmsMasterKeyId": {"Fn::GetAtt": ["Key", "KeyArnTypo"]}}}}}
-    unknown = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {
-        "TopicName": {"Fn::Cidr": ["10.0.0.0/16", 2, 8]}}}}}
+    missing = {
+        "Resources": {
+            "Key": TEMPLATE["Resources"]["Key"],
+            "Topic": {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {"KmsMasterKeyId": {"Fn::GetAtt": ["Key", "KeyArnTypo"]}},
+            },
+        }
+    }
+    unknown = {
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Fn::Cidr": ["10.0.0.0/16", 2, 8]}}}
+        }
+    }
     with Cloud() as cloud:
         with pytest.raises(DeployError, match=r"Key\.KeyArnTypo: AWS::KMS::Key has no such attribute"):
             Deployment(cloud, account="111111111111", region="us-east-1").create("S", missing)

@@ -37,27 +37,47 @@ def test_an_sse_kms_object_read_needs_decrypt_through_s3_and_a_write_needs_a_dat
 
 def test_listing_carries_its_prefix_and_a_copy_reads_its_source():
     directory = directory_with_bucket()
-    (listing,) = actions(s3_requests(ROLE, "GET", "/data", {"list-type": ["2"], "prefix": ["datasets/"]}, {},
-                                     directory, "us-east-1"))
+    (listing,) = actions(
+        s3_requests(ROLE, "GET", "/data", {"list-type": ["2"], "prefix": ["datasets/"]}, {}, directory, "us-east-1")
+    )
     assert listing[:2] == ("s3:ListBucket", "arn:aws:s3:::data") and listing[2]["s3:prefix"] == "datasets/"
-    copied = actions(s3_requests(ROLE, "PUT", "/data/new", {}, {"x-amz-copy-source": "/data/old"}, directory,
-                                 "us-east-1"))
+    copied = actions(
+        s3_requests(ROLE, "PUT", "/data/new", {}, {"x-amz-copy-source": "/data/old"}, directory, "us-east-1")
+    )
     assert ("s3:GetObject", "arn:aws:s3:::data/old") in [(a, r) for a, r, _ in copied]
 
 
 def test_registry_calls_name_the_package_version_they_create_or_read():
-    (create,) = sagemaker_requests(ROLE, "CreateModelPackage", {"ModelPackageGroupName": "textclf-dev"}, "us-east-1",
-                                   "111111111111", lambda group, account: 4)
+    (create,) = sagemaker_requests(
+        ROLE,
+        "CreateModelPackage",
+        {"ModelPackageGroupName": "textclf-dev"},
+        "us-east-1",
+        "111111111111",
+        lambda group, account: 4,
+    )
     assert create.resource == "arn:aws:sagemaker:us-east-1:111111111111:model-package/textclf-dev/4"
-    (other,) = sagemaker_requests(ROLE, "DescribeModelPackageGroup", {
-        "ModelPackageGroupName": "arn:aws:sagemaker:us-east-1:222222222222:model-package-group/g"}, "us-east-1",
-        "111111111111", None)
+    (other,) = sagemaker_requests(
+        ROLE,
+        "DescribeModelPackageGroup",
+        {"ModelPackageGroupName": "arn:aws:sagemaker:us-east-1:222222222222:model-package-group/g"},
+        "us-east-1",
+        "111111111111",
+        None,
+    )
     assert other.resource_account == "222222222222", "another account's group is a cross-account request"
-    (listing,) = sagemaker_requests(ROLE, "ListModelPackages", {
-        "ModelPackageGroupName": "arn:aws:sagemaker:us-east-1:222222222222:model-package-group/g"}, "us-east-1",
-        "111111111111", None)
+    (listing,) = sagemaker_requests(
+        ROLE,
+        "ListModelPackages",
+        {"ModelPackageGroupName": "arn:aws:sagemaker:us-east-1:222222222222:model-package-group/g"},
+        "us-east-1",
+        "111111111111",
+        None,
+    )
     assert (listing.resource, listing.resource_account) == (
-        "arn:aws:sagemaker:us-east-1:222222222222:model-package/g/*", "222222222222")
+        "arn:aws:sagemaker:us-east-1:222222222222:model-package/g/*",
+        "222222222222",
+    )
 
 
 def test_a_denied_request_fails_in_the_client_with_accessdenied_naming_role_action_and_reason():
@@ -65,9 +85,22 @@ def test_a_denied_request_fails_in_the_client_with_accessdenied_naming_role_acti
         admin = cloud.admin("s3", "111111111111")
         admin.create_bucket(Bucket="data")
         cloud.directory.buckets["data"] = BucketRecord("data", "111111111111", "us-east-1")
-        cloud.directory.roles[ROLE] = RoleRecord(ROLE, "111111111111", {}, [Policy("reads-a", {
-            "Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/a/*"}]})])
+        cloud.directory.roles[ROLE] = RoleRecord(
+            ROLE,
+            "111111111111",
+            {},
+            [
+                Policy(
+                    "reads-a",
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/a/*"}
+                        ],
+                    },
+                )
+            ],
+        )
         admin.put_object(Bucket="data", Key="a/x", Body=b"1")
         admin.put_object(Bucket="data", Key="b/y", Body=b"2")
         s3 = cloud.as_role("s3", ROLE)
@@ -77,8 +110,14 @@ def test_a_denied_request_fails_in_the_client_with_accessdenied_naming_role_acti
         assert denied.value.response["Error"]["Code"] == "AccessDenied"
         assert f"{ROLE} may not s3:GetObject on arn:aws:s3:::data/b/y" in denied.value.response["Error"]["Message"]
         # Credentials of no deployed role (a host's, say) get nothing through the gateway.
-        unknown = boto3.client("s3", region_name="us-east-1", endpoint_url=cloud.url, config=CLIENT_CONFIG,
-                               aws_access_key_id="AKIAUNKNOWN", aws_secret_access_key="x")
+        unknown = boto3.client(
+            "s3",
+            region_name="us-east-1",
+            endpoint_url=cloud.url,
+            config=CLIENT_CONFIG,
+            aws_access_key_id="AKIAUNKNOWN",
+            aws_secret_access_key="x",
+        )
         with pytest.raises(ClientError, match="AccessDenied"):
             unknown.get_object(Bucket="data", Key="a/x")
 
@@ -90,16 +129,42 @@ def test_another_accounts_registry_is_listed_only_where_its_group_policy_shares_
     group = "arn:aws:sagemaker:us-east-1:222222222222:model-package-group/textclf-dev"
     directory = Directory(PolicyEngine())
     try:
-        directory.roles[release_role] = RoleRecord(release_role, "555555555555", {}, [Policy("reads-dev", {
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:ListModelPackages",
-                                                    "Resource": [group, group.replace("-group/", "/") + "/*"]}]})])
-        (listing,) = sagemaker_requests(release_role, "ListModelPackages", {"ModelPackageGroupName": group},
-                                        "us-east-1", "555555555555", None)
+        directory.roles[release_role] = RoleRecord(
+            release_role,
+            "555555555555",
+            {},
+            [
+                Policy(
+                    "reads-dev",
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": "sagemaker:ListModelPackages",
+                                "Resource": [group, group.replace("-group/", "/") + "/*"],
+                            }
+                        ],
+                    },
+                )
+            ],
+        )
+        (listing,) = sagemaker_requests(
+            release_role, "ListModelPackages", {"ModelPackageGroupName": group}, "us-east-1", "555555555555", None
+        )
         with pytest.raises(AccessDenied, match="resource policy"):
             directory.check(listing)
-        directory.group_policies[group] = {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::555555555555:root"},
-            "Action": "sagemaker:ListModelPackages", "Resource": group.replace("-group/", "/") + "/*"}]}
+        directory.group_policies[group] = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::555555555555:root"},
+                    "Action": "sagemaker:ListModelPackages",
+                    "Resource": group.replace("-group/", "/") + "/*",
+                }
+            ],
+        }
         directory.check(listing)
     finally:
         directory.engine.close()

@@ -34,13 +34,17 @@ def test_the_newest_approved_package_is_released(mocked_registry, tmp_path):
     assert released.model_package_arn == newest
     # What each stage needs to serve its own verified copy, with no lookup at synth.
     assert (released.model_data_url, released.model_data_sha256, released.image) == (
-        "s3://artifacts/model.tar.gz", "ab" * 32, mocked_registry.IMAGE)
+        "s3://artifacts/model.tar.gz",
+        "ab" * 32,
+        mocked_registry.IMAGE,
+    )
 
 
 def test_a_package_without_the_evaluated_digest_is_not_released(mocked_registry, tmp_path, capsys):
     mocked_registry.register(0.91, status="Approved", sha256=None)
-    code = release.main(["resolve", "--group", "textclf-dev", "--region", "us-east-1",
-                         "--out", str(tmp_path / "r.json")])
+    code = release.main(
+        ["resolve", "--group", "textclf-dev", "--region", "us-east-1", "--out", str(tmp_path / "r.json")]
+    )
     assert code == 1
     assert "ModelDataSha256" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
@@ -74,19 +78,26 @@ def test_the_pipeline_names_the_group_by_an_arn_both_calls_accept():
 
 
 def test_a_missing_group_fails_the_step_with_its_name(mocked_registry, tmp_path, capsys):
-    code = release.main(["resolve", "--group", "no-such-group", "--region", "us-east-1",
-                         "--out", str(tmp_path / "r.json")])
+    code = release.main(
+        ["resolve", "--group", "no-such-group", "--region", "us-east-1", "--out", str(tmp_path / "r.json")]
+    )
     assert code == 1
     assert "no-such-group" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists(), "no release file, so synth cannot run with a wrong release"
 
 
-@pytest.mark.parametrize("content, message", [
-    ("not json", "release: cannot read"),
-    ('{"model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g"}', "release.model_package_arn"),
-    ('{"model_package_arn": "arn:aws:sagemaker:us-east-1:111111111111:model-package/g/1", "model_data_url": '
-     '"s3://bucket/k", "model_data_sha256": "x", "image": "i"}', "release.model_data_sha256"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json", "release: cannot read"),
+        ('{"model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g"}', "release.model_package_arn"),
+        (
+            '{"model_package_arn": "arn:aws:sagemaker:us-east-1:111111111111:model-package/g/1", "model_data_url": '
+            '"s3://bucket/k", "model_data_sha256": "x", "image": "i"}',
+            "release.model_data_sha256",
+        ),
+    ],
+)
 def test_a_bad_release_file_fails_synth_naming_the_fix(tmp_path, content, message):
     path = tmp_path / "release.json"
     path.write_text(content)
@@ -101,7 +112,13 @@ def test_the_release_step_imports_nothing_its_codebuild_step_does_not_install():
     import sys
     from pathlib import Path
 
-    blocked = "import sys\nfor m in ('aws_cdk', 'constructs', 'cdk_nag', 'torch', 'transformers'): sys.modules[m] = None\n"
-    result = subprocess.run([sys.executable, "-c", blocked + "import cli.release"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parent.parent)
+    blocked = (
+        "import sys\nfor m in ('aws_cdk', 'constructs', 'cdk_nag', 'torch', 'transformers'): sys.modules[m] = None\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", blocked + "import cli.release"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert result.returncode == 0, result.stderr

@@ -53,8 +53,11 @@ def test_only_the_pipeline_role_may_pass_roles(roles_template):
 
 def test_jobs_must_encrypt_volumes_with_the_stage_key(roles_template):
     stack, roles, template = roles_template
-    creates = [s for s in _statements(stack, template, roles.pipeline_execution)
-               if str(s["Action"]).startswith("sagemaker:Create")]
+    creates = [
+        s
+        for s in _statements(stack, template, roles.pipeline_execution)
+        if str(s["Action"]).startswith("sagemaker:Create")
+    ]
     assert {s["Action"] for s in creates} == {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"}
     for statement in creates:
         assert "sagemaker:VolumeKmsKeyArn" in statement["Condition"]["StringEquals"]
@@ -87,7 +90,10 @@ def test_account_wide_resources_are_limited_to_apis_without_resource_scoping(rol
 
 def test_log_access_is_per_job_type(roles_template):
     stack, roles, template = roles_template
-    for role, group in ((roles.training, "TrainingJobs"), (roles.processing, "ProcessingJobs"),
-                        (roles.model_execution, "Endpoints")):
+    for role, group in (
+        (roles.training, "TrainingJobs"),
+        (roles.processing, "ProcessingJobs"),
+        (roles.model_execution, "Endpoints"),
+    ):
         (logs,) = [s for s in _statements(stack, template, role) if "logs:PutLogEvents" in s["Action"]]
         assert json.dumps(logs["Resource"]).endswith(f':log-group:/aws/sagemaker/{group}:*"]]}}')

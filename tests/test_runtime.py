@@ -6,9 +6,8 @@ import os
 import signal
 
 import pytest
-import torch
-
 import runtime
+import torch
 
 
 def test_auto_precision_is_fp32_on_cpu():

@@ -13,24 +13,35 @@ from aws_cdk.assertions import Match, Template
 from stacks.serving import EndpointSettings, ModelContainer, Serving
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3"
-SETTINGS = dict(memory_mb=2048, max_concurrency=5, provisioned_concurrency=0, latency_p99_ms=800, errors_5xx=4,
-                saturated_minutes=5)
+SETTINGS = dict(
+    memory_mb=2048, max_concurrency=5, provisioned_concurrency=0, latency_p99_ms=800, errors_5xx=4, saturated_minutes=5
+)
 
 
 def serve(package: str = PACKAGE, container: ModelContainer | None = None, **overrides) -> tuple[Serving, Template]:
     stack = Stack(App(), "Bare", env=Environment(region="us-east-1"))
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::models/*"]))
-    serving = Serving(stack, "Serving", container=container or ModelContainer.package(package), execution_role=role,
-                      name_prefix="textclf-dev", settings=EndpointSettings(**{**SETTINGS, **overrides}),
-                      alarm_key=kms.Key(stack, "Key"))
+    serving = Serving(
+        stack,
+        "Serving",
+        container=container or ModelContainer.package(package),
+        execution_role=role,
+        name_prefix="textclf-dev",
+        settings=EndpointSettings(**{**SETTINGS, **overrides}),
+        alarm_key=kms.Key(stack, "Key"),
+    )
     return serving, Template.from_stack(stack)
 
 
 def released(digest: str = "ab" * 32) -> ModelContainer:
-    return ModelContainer.released(package_arn=PACKAGE, sha256=digest, image="image:1",
-                                   model_data_url="s3://own-bucket/released-models/copy.tar.gz",
-                                   environment={"SAGEMAKER_PROGRAM": "inference.py"})
+    return ModelContainer.released(
+        package_arn=PACKAGE,
+        sha256=digest,
+        image="image:1",
+        model_data_url="s3://own-bucket/released-models/copy.tar.gz",
+        environment={"SAGEMAKER_PROGRAM": "inference.py"},
+    )
 
 
 def names(template: Template) -> tuple[str, str]:
@@ -41,17 +52,27 @@ def names(template: Template) -> tuple[str, str]:
 
 def test_model_serves_the_package_with_one_worker_per_container():
     _, template = serve()
-    template.has_resource_properties("AWS::SageMaker::Model", {
-        "PrimaryContainer": {"ModelPackageName": PACKAGE, "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}},
-        "ExecutionRoleArn": {"Fn::GetAtt": [Match.string_like_regexp("^Role"), "Arn"]},
-    })
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "PrimaryContainer": {"ModelPackageName": PACKAGE, "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}},
+            "ExecutionRoleArn": {"Fn::GetAtt": [Match.string_like_regexp("^Role"), "Arn"]},
+        },
+    )
 
 
 def test_a_released_model_runs_the_package_image_on_the_stage_copy_with_both_environments():
     _, template = serve(container=released())
-    template.has_resource_properties("AWS::SageMaker::Model", {"PrimaryContainer": {
-        "Image": "image:1", "ModelDataUrl": "s3://own-bucket/released-models/copy.tar.gz",
-        "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}}})
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "PrimaryContainer": {
+                "Image": "image:1",
+                "ModelDataUrl": "s3://own-bucket/released-models/copy.tar.gz",
+                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"},
+            }
+        },
+    )
     # Other bytes under the same package would be a different model: a new name, so CloudFormation replaces it.
     assert names(serve(container=released("cd" * 32))[1])[0] != names(template)[0]
 
@@ -64,18 +85,38 @@ def test_the_model_waits_for_its_role_policy_not_only_the_role():
 
 def test_endpoint_config_is_serverless_with_the_stage_settings():
     _, template = serve()
-    template.has_resource_properties("AWS::SageMaker::EndpointConfig", {"ProductionVariants": [{
-        "VariantName": "AllTraffic", "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
-    }]})
+    template.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                {
+                    "VariantName": "AllTraffic",
+                    "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+                }
+            ]
+        },
+    )
     variant = template.to_json()
     assert "ProvisionedConcurrency" not in json.dumps(variant)
     _, warm = serve(provisioned_concurrency=2)
-    warm.has_resource_properties("AWS::SageMaker::EndpointConfig", {"ProductionVariants": [{
-        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5, "ProvisionedConcurrency": 2},
-    }]})
-    template.has_resource_properties("AWS::SageMaker::Endpoint", {
-        "EndpointConfigName": {"Fn::GetAtt": [Match.string_like_regexp("^ServingEndpointConfig"), "EndpointConfigName"]}
-    })
+    warm.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                {
+                    "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5, "ProvisionedConcurrency": 2},
+                }
+            ]
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SageMaker::Endpoint",
+        {
+            "EndpointConfigName": {
+                "Fn::GetAtt": [Match.string_like_regexp("^ServingEndpointConfig"), "EndpointConfigName"]
+            }
+        },
+    )
 
 
 def test_names_change_exactly_when_their_inputs_change():
@@ -93,42 +134,80 @@ def test_names_change_exactly_when_their_inputs_change():
 
 def test_int8_is_chosen_by_the_container_environment():
     _, template = serve(int8=True)
-    template.has_resource_properties("AWS::SageMaker::Model", {
-        "PrimaryContainer": {"Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "TEXTCLF_QUANTIZE": "int8"}}
-    })
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {"PrimaryContainer": {"Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "TEXTCLF_QUANTIZE": "int8"}}},
+    )
 
 
-@pytest.mark.parametrize("metric, statistic, threshold", [
-    ("Invocation5XXErrors", {"Statistic": "Sum"}, 4),
-    ("ModelLatency", {"ExtendedStatistic": "p99"}, 800_000),
-    ("ServerlessConcurrentExecutionsUtilization", {"Statistic": "Maximum"}, 1),
-])
+@pytest.mark.parametrize(
+    "metric, statistic, threshold",
+    [
+        ("Invocation5XXErrors", {"Statistic": "Sum"}, 4),
+        ("ModelLatency", {"ExtendedStatistic": "p99"}, 800_000),
+        ("ServerlessConcurrentExecutionsUtilization", {"Statistic": "Maximum"}, 1),
+    ],
+)
 def test_alarms_watch_the_endpoint_and_notify_the_topic(metric, statistic, threshold):
     _, template = serve()
     topic = Match.object_equals({"Ref": Match.string_like_regexp("^ServingAlarmTopic")})
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "Namespace": "AWS/SageMaker", "MetricName": metric, "Threshold": threshold, **statistic,
-        "Dimensions": Match.array_with([{"Name": "VariantName", "Value": "AllTraffic"}]),
-        "AlarmActions": [topic], "OKActions": [topic],
-    })
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/SageMaker",
+            "MetricName": metric,
+            "Threshold": threshold,
+            **statistic,
+            "Dimensions": Match.array_with([{"Name": "VariantName", "Value": "AllTraffic"}]),
+            "AlarmActions": [topic],
+            "OKActions": [topic],
+        },
+    )
 
 
 def test_saturation_alarm_counts_minutes_out_of_fifteen():
     _, template = serve(saturated_minutes=7)
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "MetricName": "ServerlessConcurrentExecutionsUtilization", "EvaluationPeriods": 15, "DatapointsToAlarm": 7,
-        "Period": 60,
-    })
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ServerlessConcurrentExecutionsUtilization",
+            "EvaluationPeriods": 15,
+            "DatapointsToAlarm": 7,
+            "Period": 60,
+        },
+    )
 
 
 def test_alarm_topic_is_encrypted_tls_only_and_cloudwatch_may_use_its_key():
     _, template = serve()
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [Match.any_value(), "Arn"]}})
-    template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": [Match.object_like({
-        "Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]}})
-    template.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": Match.array_with([Match.object_like({
-        "Principal": {"Service": "cloudwatch.amazonaws.com"},
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"]})])}})
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+                ]
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_dashboard_graphs_the_endpoint():

@@ -6,9 +6,9 @@ import json
 import urllib.request
 
 import pytest
+from conftest import ROOT
 
 from cli import smoke
-from conftest import ROOT
 from cli.local_endpoint import LocalEndpoint, free_port
 
 POSITIVE = "positive"
@@ -18,9 +18,8 @@ POSITIVE = "positive"
 def positive_model_dir(tiny_model_dir, tmp_path_factory):
     """A model that answers "positive" to everything, so which cases pass is known in advance."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     from exporting import export_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
     with torch.no_grad():
@@ -36,8 +35,9 @@ def endpoint(positive_model_dir):
 
 
 def write_cases(path, labels: list[str]):
-    path.write_text("".join(json.dumps({"text": f"review number {i}", "label": label}) + "\n"
-                            for i, label in enumerate(labels)))
+    path.write_text(
+        "".join(json.dumps({"text": f"review number {i}", "label": label}) + "\n" for i, label in enumerate(labels))
+    )
     return path
 
 
@@ -101,8 +101,9 @@ def test_sagemaker_urls_are_signed_as_the_assumed_smoke_test_role(monkeypatch):
     assert smoke.SAGEMAKER_RUNTIME.match(url).group("region") == "eu-west-1"
     with mock_aws():
         sign = smoke.sigv4_signer("eu-west-1", "arn:aws:iam::123456789012:role/textclf-prod/smoke-test/r")
-        request = urllib.request.Request(url, data=b'{"inputs": ["x"]}', method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url, data=b'{"inputs": ["x"]}', method="POST", headers={"Content-Type": "application/json"}
+        )
         sign(request)
     headers = {name.lower(): value for name, value in request.header_items()}
     assert "/eu-west-1/sagemaker/aws4_request" in headers["authorization"]

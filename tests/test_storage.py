@@ -38,7 +38,10 @@ def test_every_bucket_blocks_public_access_and_is_versioned(bare_stack):
     for bucket in buckets.values():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
         }
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}
         assert props["LifecycleConfiguration"]["Rules"][0]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
@@ -52,7 +55,8 @@ def test_data_buckets_use_the_customer_key_and_log_access(bare_stack):
         props = _buckets(template)[stack.get_logical_id(bucket.node.default_child)]["Properties"]
         sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
         assert sse["ServerSideEncryptionByDefault"] == {
-            "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
+            "SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
         }
         assert props["LoggingConfiguration"]["DestinationBucketName"] == {
             "Ref": stack.get_logical_id(storage.access_log_bucket.node.default_child)
@@ -64,9 +68,22 @@ def test_every_bucket_denies_plain_http(bare_stack):
     template = Template.from_stack(stack)
     policies = template.find_resources(
         "AWS::S3::BucketPolicy",
-        {"Properties": {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        })])}}},
+        {
+            "Properties": {
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {
+                                    "Effect": "Deny",
+                                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                }
+                            )
+                        ]
+                    )
+                }
+            }
+        },
     )
     assert len(policies) == 4
 
@@ -76,7 +93,9 @@ def test_checkpoints_expire_and_other_data_does_not(bare_stack):
     buckets = _buckets(Template.from_stack(stack))
 
     def current_expiry(bucket):
-        rule = buckets[stack.get_logical_id(bucket.node.default_child)]["Properties"]["LifecycleConfiguration"]["Rules"][0]
+        rule = buckets[stack.get_logical_id(bucket.node.default_child)]["Properties"]["LifecycleConfiguration"][
+            "Rules"
+        ][0]
         return rule.get("ExpirationInDays")
 
     assert current_expiry(storage.checkpoint_bucket) == 9

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-
 import text_data
+import torch
 from text_data import DataError
 
 

@@ -14,23 +14,43 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 import train
 from conftest import ROOT, TRAINING_DIR
 from log_format import METRIC_DEFINITIONS
+from safetensors.torch import load_file
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
 def _argv(model, data, out: Path, *extra: str) -> list[str]:
     return [
-        "--train_dir", str(data["train"]), "--validation_dir", str(data["validation"]),
-        "--model_name_or_path", str(model), "--labels", "negative,positive",
-        "--per_device_batch_size", "16", "--epochs", "2", "--max_length", "48",
-        "--log_steps", "4", "--checkpoint_steps", "8", "--learning_rate", "1e-3",
-        "--checkpoint_dir", str(out / "checkpoints"), "--model_dir", str(out / "model"),
-        "--output_data_dir", str(out / "output"), *extra,
+        "--train_dir",
+        str(data["train"]),
+        "--validation_dir",
+        str(data["validation"]),
+        "--model_name_or_path",
+        str(model),
+        "--labels",
+        "negative,positive",
+        "--per_device_batch_size",
+        "16",
+        "--epochs",
+        "2",
+        "--max_length",
+        "48",
+        "--log_steps",
+        "4",
+        "--checkpoint_steps",
+        "8",
+        "--learning_rate",
+        "1e-3",
+        "--checkpoint_dir",
+        str(out / "checkpoints"),
+        "--model_dir",
+        str(out / "model"),
+        "--output_data_dir",
+        str(out / "output"),
+        *extra,
     ]
 
 
@@ -41,8 +61,14 @@ def _run(argv: list[str], *, launcher: list[str] | None = None) -> subprocess.Co
 
 def _sigterm_at(prefix: str, argv: list[str]) -> None:
     """Run train.py, SIGTERM it (a spot reclaim) when it logs a line starting with ``prefix``; it must exit 143."""
-    process = subprocess.Popen([sys.executable, str(TRAINING_DIR / "train.py"), *argv], cwd=TRAINING_DIR, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(TRAINING_DIR / "train.py"), *argv],
+        cwd=TRAINING_DIR,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for line in process.stdout:
         if line.startswith(prefix):
             process.send_signal(signal.SIGTERM)
@@ -75,20 +101,33 @@ def test_finetune_exports_a_servable_model_and_parsable_metrics(tiny_model_dir, 
     assert (model_dir / "code" / "inference.py").exists()
 
 
-def test_spot_interruption_resumes_to_identical_weights(tiny_model_dir, small_data, tmp_path):
-    """SIGTERM mid-epoch, restart, finish: bit-identical to a run that was never interrupted (CPU)."""
-    extra = ("--epochs", "4", "--eval_steps", "2")  # dropout stays on: RNG state must resume too
+def test_spot_interruption_between_evaluations_resumes_bit_for_bit_with_the_same_best_state(
+    tiny_model_dir, small_data, tmp_path
+):
+    """SIGTERM mid-epoch and between two evaluations, restart, finish: the last weights are bit-identical to
+    a run that was never interrupted (dropout on, so RNG state must resume too), and so are the best state
+    early stopping kept and the weights it exported (CPU)."""
+    extra = ("--epochs", "3", "--eval_steps", "4", "--early_stopping_patience", "100")
     reference = _run(_argv(tiny_model_dir, small_data, tmp_path / "reference", *extra))
     assert reference.returncode == 0, reference.stderr
 
     argv = _argv(tiny_model_dir, small_data, tmp_path / "spot", *extra)
-    _sigterm_at("train: step=20 ", argv)  # past the step-16 checkpoint, mid-epoch 2
+    _sigterm_at("train: step=20 ", argv)  # mid-epoch 2, past the step-16 checkpoint; evaluations at 4..20 seen
     assert not (tmp_path / "spot" / "model" / "model.safetensors").exists()
+    state = torch.load(max((tmp_path / "spot" / "checkpoints").glob("*.pt")), weights_only=False)
+    assert state["early_stopping"]["best_weights"] is not None and state["early_stopping"]["best_step"] <= 20
 
     resumed = _run(argv)
     assert resumed.returncode == 0, resumed.stderr
     match = re.search(r"resume: step=(\d+) epoch=(\d+) batch=(\d+)", resumed.stdout)
-    assert match and 20 <= int(match.group(1)) < 64 and int(match.group(3)) > 0, resumed.stdout
+    assert match and int(match.group(1)) == 20 and int(match.group(3)) > 0, resumed.stdout
+    last = "checkpoints/checkpoint-000000048.pt"
+    expected_last = torch.load(tmp_path / "reference" / last, weights_only=False)["model"]
+    actual_last = torch.load(tmp_path / "spot" / last, weights_only=False)["model"]
+    for name in expected_last:
+        assert torch.equal(expected_last[name], actual_last[name]), name
+    stop = re.compile(r"^stop: .*$", re.M)
+    assert stop.search(resumed.stdout).group(0) == stop.search(reference.stdout).group(0)
     expected, actual = _weights(tmp_path / "reference"), _weights(tmp_path / "spot")
     assert expected.keys() == actual.keys()
     for name in expected:
@@ -113,8 +152,19 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tiny_mod
     assert single.returncode == 0, single.stderr
     argv = _argv(tiny_model_dir, small_data, tmp_path / "two", *common)
     argv[argv.index("--per_device_batch_size") + 1] = "8"
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-                "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+    ]
     double = _run(argv, launcher=launcher)
     assert double.returncode == 0, double.stdout + double.stderr
     assert "world_size=2" in double.stdout
@@ -130,9 +180,27 @@ def test_distill_student_from_teacher_layers_with_and_without_cached_logits(tiny
     results = {}
     for cached in ("True", "False"):
         out = tmp_path / cached
-        argv = _argv(tiny_model_dir, small_data, out, "--mode", "distill", "--teacher_name_or_path", str(tiny_model_dir),
-                     "--student_layers", "0,2", "--alpha", "0.5", "--temperature", "2", "--dropout", "0",
-                     "--epochs", "1", "--cache_teacher_logits", cached)
+        argv = _argv(
+            tiny_model_dir,
+            small_data,
+            out,
+            "--mode",
+            "distill",
+            "--teacher_name_or_path",
+            str(tiny_model_dir),
+            "--student_layers",
+            "0,2",
+            "--alpha",
+            "0.5",
+            "--temperature",
+            "2",
+            "--dropout",
+            "0",
+            "--epochs",
+            "1",
+            "--cache_teacher_logits",
+            cached,
+        )
         assert train.main(argv) == 0
         config = json.loads((out / "model" / "config.json").read_text())
         assert config["num_hidden_layers"] == 2
@@ -142,9 +210,8 @@ def test_distill_student_from_teacher_layers_with_and_without_cached_logits(tiny
 
 
 def test_distill_rejects_a_student_with_another_vocabulary(tiny_model_dir, small_data, tmp_path):
-    from transformers import BertTokenizerFast
-
     from conftest import minilm_path
+    from transformers import BertTokenizerFast
 
     vocab = (minilm_path() / "vocab.txt").read_text(encoding="utf-8").splitlines()
     vocab[2000], vocab[2001] = vocab[2001], vocab[2000]
@@ -179,8 +246,19 @@ def test_distill_from_a_teacher_channel_that_holds_only_model_tar_gz(tiny_model_
     assert train.main(_argv(tiny_model_dir, small_data, tmp_path / "teacher", "--epochs", "1")) == 0
     channel = _pack(tmp_path / "teacher" / "model", tmp_path / "channels" / "teacher")
     assert [p.name for p in channel.iterdir()] == ["model.tar.gz"]
-    argv = _argv(tiny_model_dir, small_data, tmp_path / "student", "--mode", "distill", "--teacher_name_or_path",
-                 str(channel), "--student_layers", "0,2", "--epochs", "1")
+    argv = _argv(
+        tiny_model_dir,
+        small_data,
+        tmp_path / "student",
+        "--mode",
+        "distill",
+        "--teacher_name_or_path",
+        str(channel),
+        "--student_layers",
+        "0,2",
+        "--epochs",
+        "1",
+    )
     assert train.main(argv) == 0
     config = json.loads((tmp_path / "student" / "model" / "config.json").read_text())
     assert config["num_hidden_layers"] == 2 and config["id2label"] == {"0": "negative", "1": "positive"}
@@ -192,10 +270,24 @@ def test_an_archive_with_parent_entries_is_refused_before_anything_is_written(ti
     import archives
 
     channel = _pack(tiny_model_dir, tmp_path / "channels" / "teacher", ("../escaped.txt", b"owned"))
-    argv = _argv(tiny_model_dir, small_data, tmp_path / "student", "--mode", "distill", "--teacher_name_or_path",
-                 str(channel), "--student_layers", "0", "--epochs", "1")
-    with pytest.raises(archives.ArchiveError, match=r"--teacher_name_or_path: .*model.tar.gz has the entry "
-                                                    r"'../escaped.txt', which points outside .* Fix: pack with"):
+    argv = _argv(
+        tiny_model_dir,
+        small_data,
+        tmp_path / "student",
+        "--mode",
+        "distill",
+        "--teacher_name_or_path",
+        str(channel),
+        "--student_layers",
+        "0",
+        "--epochs",
+        "1",
+    )
+    with pytest.raises(
+        archives.ArchiveError,
+        match=r"--teacher_name_or_path: .*model.tar.gz has the entry "
+        r"'../escaped.txt', which points outside .* Fix: pack with",
+    ):
         train.main(argv)
     assert not list(tmp_path.rglob("escaped.txt"))
     assert not (tmp_path / "student" / "model").exists()
@@ -211,15 +303,31 @@ def test_an_archive_beyond_the_size_bound_is_refused(tiny_model_dir, tmp_path):
 
 
 def _eval_lines(stdout: str) -> list[tuple[int, float]]:
-    return [(int(m.group(1)), float(m.group(2))) for m in re.finditer(r"^eval: step=(\d+) .*\baccuracy=([\d.]+)",
-                                                                      stdout, re.M)]
+    return [
+        (int(m.group(1)), float(m.group(2)))
+        for m in re.finditer(r"^eval: step=(\d+) .*\baccuracy=([\d.]+)", stdout, re.M)
+    ]
 
 
-def test_early_stopping_ends_when_validation_stalls_and_exports_the_best_weights(tiny_model_dir, small_data,
-                                                                                 tmp_path):
+def test_early_stopping_ends_when_validation_stalls_and_exports_the_best_weights(tiny_model_dir, small_data, tmp_path):
     out = tmp_path / "run"
-    argv = _argv(tiny_model_dir, small_data, out, "--epochs", "20", "--eval_steps", "2", "--checkpoint_steps", "2",
-                 "--keep_checkpoints", "100", "--early_stopping_patience", "2", "--dropout", "0")
+    argv = _argv(
+        tiny_model_dir,
+        small_data,
+        out,
+        "--epochs",
+        "20",
+        "--eval_steps",
+        "2",
+        "--checkpoint_steps",
+        "2",
+        "--keep_checkpoints",
+        "100",
+        "--early_stopping_patience",
+        "2",
+        "--dropout",
+        "0",
+    )
     result = _run(argv)
     assert result.returncode == 0, result.stdout + result.stderr
     evals = _eval_lines(result.stdout)
@@ -236,8 +344,12 @@ def test_early_stopping_ends_when_validation_stalls_and_exports_the_best_weights
                 break
     assert stop_step is not None and stop_step < 20 * 16, "validation must stall within 20 epochs for this test"
     assert evals[-1][0] == stop_step, "no evaluation after the stop"
-    stop = re.search(r"^stop: reason=no_improvement step=(\d+) best_step=(\d+) best_score=([\d.]+) metric=accuracy "
-                     r"patience=2$", result.stdout, re.M)
+    stop = re.search(
+        r"^stop: reason=no_improvement step=(\d+) best_step=(\d+) best_score=([\d.]+) metric=accuracy "
+        r"patience=2$",
+        result.stdout,
+        re.M,
+    )
     assert stop and (int(stop.group(1)), int(stop.group(2))) == (stop_step, best_step), result.stdout
     exported = _weights(out)
     at_best = torch.load(out / "checkpoints" / f"checkpoint-{best_step:09d}.pt", weights_only=False)["model"]
@@ -245,23 +357,6 @@ def test_early_stopping_ends_when_validation_stalls_and_exports_the_best_weights
     assert any(not torch.equal(at_best[k], at_stop[k]) for k in exported), "best and last must differ"
     for name in exported:
         assert torch.equal(exported[name], at_best[name].contiguous()), name
-
-
-def test_sigterm_between_evaluations_resumes_with_the_same_best_state(tiny_model_dir, small_data, tmp_path):
-    extra = ("--epochs", "3", "--eval_steps", "4", "--early_stopping_patience", "100")
-    reference = _run(_argv(tiny_model_dir, small_data, tmp_path / "reference", *extra))
-    assert reference.returncode == 0, reference.stderr
-    argv = _argv(tiny_model_dir, small_data, tmp_path / "spot", *extra)
-    _sigterm_at("train: step=20 ", argv)  # evaluations at 4..20 seen; the next is at 24
-    state = torch.load(max((tmp_path / "spot" / "checkpoints").glob("*.pt")), weights_only=False)
-    assert state["early_stopping"]["best_weights"] is not None and state["early_stopping"]["best_step"] <= 20
-    resumed = _run(argv)
-    assert resumed.returncode == 0, resumed.stderr
-    stop = re.compile(r"^stop: .*$", re.M)
-    assert stop.search(resumed.stdout).group(0) == stop.search(reference.stdout).group(0)
-    expected, actual = _weights(tmp_path / "reference"), _weights(tmp_path / "spot")
-    for name in expected:
-        assert torch.equal(expected[name], actual[name]), name
 
 
 def _sagemaker_tree(base: Path, model: Path, data: dict, hyperparameters: dict) -> Path:
@@ -275,24 +370,44 @@ def _sagemaker_tree(base: Path, model: Path, data: dict, hyperparameters: dict) 
     channels = {"train": data["train"], "validation": data["validation"], "model": model}
     for name, path in channels.items():
         shutil.copytree(path, base / "input" / "data" / name)
-    hyperparameters = {**hyperparameters, "sagemaker_program": "training/train.py",
-                       "sagemaker_submit_directory": str(source), "sagemaker_region": "us-east-1"}
+    hyperparameters = {
+        **hyperparameters,
+        "sagemaker_program": "training/train.py",
+        "sagemaker_submit_directory": str(source),
+        "sagemaker_region": "us-east-1",
+    }
     (config / "hyperparameters.json").write_text(json.dumps({k: json.dumps(v) for k, v in hyperparameters.items()}))
     (config / "inputdataconfig.json").write_text(json.dumps({n: {"TrainingInputMode": "File"} for n in channels}))
     # The runner waits until every host name resolves; "localhost" does here, as "algo-1" does on SageMaker.
-    (config / "resourceconfig.json").write_text(json.dumps({"current_host": "localhost", "hosts": ["localhost"],
-                                                            "network_interface_name": "lo"}))
+    (config / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "localhost", "hosts": ["localhost"], "network_interface_name": "lo"})
+    )
     return base
 
 
 def test_runs_under_the_real_sagemaker_training_entry_runner(tiny_model_dir, small_data, tmp_path):
-    base = _sagemaker_tree(tmp_path / "opt-ml", tiny_model_dir, small_data, {
-        "labels": "negative,positive", "epochs": 1, "per_device_batch_size": 16, "group_by_length": "False",
-        "checkpoint_dir": str(tmp_path / "checkpoints"), "log_steps": 4,
-    })
+    base = _sagemaker_tree(
+        tmp_path / "opt-ml",
+        tiny_model_dir,
+        small_data,
+        {
+            "labels": "negative,positive",
+            "epochs": 1,
+            "per_device_batch_size": 16,
+            "group_by_length": "False",
+            "checkpoint_dir": str(tmp_path / "checkpoints"),
+            "log_steps": 4,
+        },
+    )
     env = {**ENV, "SAGEMAKER_BASE_DIR": str(base), "SM_NUM_GPUS": "0"}
-    result = subprocess.run([sys.executable, "-c", "from sagemaker_training.cli.train import main; main()"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", "from sagemaker_training.cli.train import main; main()"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "data: train=256 validation=64" in output

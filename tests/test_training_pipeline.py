@@ -28,28 +28,47 @@ INPUTS = dict(
     inference_image="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0",
     training_role_arn=f"arn:aws:iam::{ACCOUNT}:role/TrainingRole",
     processing_role_arn=f"arn:aws:iam::{ACCOUNT}:role/ProcessingRole",
-    code_uri="s3://assets/abc123.tar.gz", code_file="abc123.tar.gz", dataset_uri="s3://data/datasets/",
-    base_model_uri="s3://data/base-models/distilbert-base-uncased/", output_uri="s3://artifacts/training-jobs/",
+    code_uri="s3://assets/abc123.tar.gz",
+    code_file="abc123.tar.gz",
+    dataset_uri="s3://data/datasets/",
+    base_model_uri="s3://data/base-models/distilbert-base-uncased/",
+    output_uri="s3://artifacts/training-jobs/",
     teacher_base_model_uri="s3://data/base-models/bert-base-uncased/",
-    evaluation_uri="s3://artifacts/evaluations/", checkpoint_uri="s3://checkpoints/checkpoints/",
+    evaluation_uri="s3://artifacts/evaluations/",
+    checkpoint_uri="s3://checkpoints/checkpoints/",
     key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-    model_package_group="textclf-dev", training_instance_type="ml.g5.xlarge", training_instance_count=1,
-    processing_instance_type="ml.m5.xlarge", use_spot=True, max_runtime_seconds=7200, max_wait_seconds=14400,
-    network_isolation=True, min_accuracy=0.85, regression_margin=0.01, min_class_recall=0.7, min_teacher_ratio=0.97,
+    model_package_group="textclf-dev",
+    training_instance_type="ml.g5.xlarge",
+    training_instance_count=1,
+    processing_instance_type="ml.m5.xlarge",
+    use_spot=True,
+    max_runtime_seconds=7200,
+    max_wait_seconds=14400,
+    network_isolation=True,
+    min_accuracy=0.85,
+    regression_margin=0.01,
+    min_class_recall=0.7,
+    min_teacher_ratio=0.97,
     serve_int8=False,
 )
 STEP_PROPERTIES = {
-    **{f"Steps.{step}.ModelArtifacts.S3ModelArtifacts": f"s3://artifacts/training-jobs/{step}/output/model.tar.gz"
-       for step in ("Train", "TrainTeacher", "DistillStudent", "DistillFromGivenTeacher")},
+    **{
+        f"Steps.{step}.ModelArtifacts.S3ModelArtifacts": f"s3://artifacts/training-jobs/{step}/output/model.tar.gz"
+        for step in ("Train", "TrainTeacher", "DistillStudent", "DistillFromGivenTeacher")
+    },
     "Execution.PipelineExecutionId": "abcdef123456",
 }
-GIVEN_TEACHER = {"TeacherModelDataUrl": "s3://artifacts/training-jobs/old/output/model.tar.gz",
-                 "TeacherPackageArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/textclf-dev/3"}
+GIVEN_TEACHER = {
+    "TeacherModelDataUrl": "s3://artifacts/training-jobs/old/output/model.tar.gz",
+    "TeacherPackageArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/textclf-dev/3",
+}
 # Property-file values that are strings; every other value read here is a number.
 STRING_VALUES = {"sha256": "ab" * 32, "served": "fp32", "int8_verified": "true", "min_class_recall_label": "negative"}
-OPERATIONS = {"Training": ("CreateTrainingJob", "TrainingJobName"),
-              "Processing": ("CreateProcessingJob", "ProcessingJobName"),
-              "RegisterModel": ("CreateModelPackage", None)}
+OPERATIONS = {
+    "Training": ("CreateTrainingJob", "TrainingJobName"),
+    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
+    "RegisterModel": ("CreateModelPackage", None),
+}
 
 
 def all_steps(listed: list[dict]) -> list[dict]:
@@ -127,10 +146,14 @@ def _branch(condition: dict, side: str) -> list[str]:
 def test_distillation_trains_the_teacher_unless_one_is_given(distillation):
     (choose,) = distillation["Steps"]
     assert choose["Arguments"]["Conditions"] == [
-        {"Type": "Equals", "LeftValue": {"Get": "Parameters.TeacherModelDataUrl"}, "RightValue": ""}]
+        {"Type": "Equals", "LeftValue": {"Get": "Parameters.TeacherModelDataUrl"}, "RightValue": ""}
+    ]
     assert _branch(choose, "IfSteps") == ["TrainTeacher", "DistillStudent", "EvaluateStudent", "CheckStudent"]
-    assert _branch(choose, "ElseSteps") == ["DistillFromGivenTeacher", "EvaluateWithGivenTeacher",
-                                            "CheckWithGivenTeacher"]
+    assert _branch(choose, "ElseSteps") == [
+        "DistillFromGivenTeacher",
+        "EvaluateWithGivenTeacher",
+        "CheckWithGivenTeacher",
+    ]
     found = steps(distillation)
     assert _branch(found["CheckStudent"], "IfSteps") == ["RegisterStudent"]
     assert _branch(found["CheckStudent"], "ElseSteps") == ["StudentRejected"]
@@ -138,8 +161,18 @@ def test_distillation_trains_the_teacher_unless_one_is_given(distillation):
     assert len(names) == len(set(names)), "step names are unique across branches"
 
 
-@pytest.mark.parametrize("name", ["TrainTeacher", "DistillStudent", "EvaluateStudent", "RegisterStudent",
-                                  "DistillFromGivenTeacher", "EvaluateWithGivenTeacher", "RegisterWithGivenTeacher"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "TrainTeacher",
+        "DistillStudent",
+        "EvaluateStudent",
+        "RegisterStudent",
+        "DistillFromGivenTeacher",
+        "EvaluateWithGivenTeacher",
+        "RegisterWithGivenTeacher",
+    ],
+)
 def test_distillation_steps_validate_against_botocores_sagemaker_model(distillation, name):
     validate(steps(distillation)[name], distillation, **GIVEN_TEACHER)
 
@@ -153,14 +186,19 @@ def test_the_student_learns_from_the_teacher_this_execution_trained_or_the_given
     assert _channels(found["TrainTeacher"])["model"] == {"Get": "Parameters.TeacherBaseModelUri"}
     assert "teacher" not in _channels(found["TrainTeacher"])
     assert _channels(found["DistillStudent"])["teacher"] == {
-        "Get": "Steps.TrainTeacher.ModelArtifacts.S3ModelArtifacts"}
+        "Get": "Steps.TrainTeacher.ModelArtifacts.S3ModelArtifacts"
+    }
     assert _channels(found["DistillFromGivenTeacher"])["teacher"] == {"Get": "Parameters.TeacherModelDataUrl"}
     for name in ("DistillStudent", "DistillFromGivenTeacher"):
         assert _channels(found[name])["model"] == {"Get": "Parameters.BaseModelUri"}
-    evaluated = {i["InputName"]: i["S3Input"]["S3Uri"] for i in found["EvaluateStudent"]["Arguments"]["ProcessingInputs"]}
+    evaluated = {
+        i["InputName"]: i["S3Input"]["S3Uri"] for i in found["EvaluateStudent"]["Arguments"]["ProcessingInputs"]
+    }
     assert evaluated["model"] == {"Get": "Steps.DistillStudent.ModelArtifacts.S3ModelArtifacts"}
     assert evaluated["teacher"] == {"Get": "Steps.TrainTeacher.ModelArtifacts.S3ModelArtifacts"}
-    prefixes = {resolve(found[n]["Arguments"]["CheckpointConfig"]["S3Uri"], {}) for n in ("TrainTeacher", "DistillStudent")}
+    prefixes = {
+        resolve(found[n]["Arguments"]["CheckpointConfig"]["S3Uri"], {}) for n in ("TrainTeacher", "DistillStudent")
+    }
     assert len(prefixes) == 2, "teacher and student keep their checkpoints apart"
 
 
@@ -172,8 +210,9 @@ def test_distillation_hyperparameters_are_accepted_by_train_py(distillation, nam
         monkeypatch.setenv(f"SM_CHANNEL_{channel}", str(tmp_path / channel.lower()))
     defaults = {**{p["Name"]: p["DefaultValue"] for p in distillation["Parameters"]}, "StudentLayers": "0,2,4"}
     values = resolve(steps(distillation)[name]["Arguments"]["HyperParameters"], defaults)
-    args = hparams.parse_args([part for key, value in values.items() if not key.startswith("sagemaker_")
-                               for part in (f"--{key}", str(value))])
+    args = hparams.parse_args(
+        [part for key, value in values.items() if not key.startswith("sagemaker_") for part in (f"--{key}", str(value))]
+    )
     if name == "TrainTeacher":
         assert args.mode == "finetune" and args.early_stopping_patience == 3
     else:
@@ -185,8 +224,12 @@ def test_the_student_gate_adds_the_teacher_floor_to_every_other_condition(distil
     gate = {"Get": "Steps.EvaluateStudent.PropertyFiles.Gate"}
     assert [c["RightValue"] for c in conditions] == [
         {"Get": "Parameters.AccuracyThreshold"},
-        {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.EvaluateStudent.PropertyFiles.Baseline"},
-                         "Path": "minimum_accuracy"}},
+        {
+            "Std:JsonGet": {
+                "PropertyFile": {"Get": "Steps.EvaluateStudent.PropertyFiles.Baseline"},
+                "Path": "minimum_accuracy",
+            }
+        },
         {"Get": "Parameters.MinClassRecall"},
         {"Std:JsonGet": {"PropertyFile": gate, "Path": "teacher_floor"}},
     ]
@@ -194,21 +237,38 @@ def test_the_student_gate_adds_the_teacher_floor_to_every_other_condition(distil
 
 
 def test_the_registered_student_carries_its_teachers_accuracy_and_lineage(distillation):
-    register = resolve(steps(distillation)["RegisterStudent"]["Arguments"],
-                       {p["Name"]: p["DefaultValue"] for p in distillation["Parameters"]})
+    register = resolve(
+        steps(distillation)["RegisterStudent"]["Arguments"],
+        {p["Name"]: p["DefaultValue"] for p in distillation["Parameters"]},
+    )
     metadata = register["CustomerMetadataProperties"]
     assert metadata["TeacherModelDataUrl"] == STEP_PROPERTIES["Steps.TrainTeacher.ModelArtifacts.S3ModelArtifacts"]
-    assert {"TeacherAccuracy", "TeacherSource", "Fp32Accuracy", "Int8Accuracy", "MinClassRecall", "Served",
-            "ModelDataSha256"} <= set(metadata)
+    assert {
+        "TeacherAccuracy",
+        "TeacherSource",
+        "Fp32Accuracy",
+        "Int8Accuracy",
+        "MinClassRecall",
+        "Served",
+        "ModelDataSha256",
+    } <= set(metadata)
     assert register["InferenceSpecification"]["Containers"][0]["Environment"]["TEXTCLF_INT8_VERIFIED"] == "true"
     assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/EvaluateStudent/evaluation.json")
 
 
 def test_a_rejected_student_is_told_every_number(distillation):
-    message = resolve(steps(distillation)["StudentRejected"]["Arguments"]["ErrorMessage"],
-                      {p["Name"]: p["DefaultValue"] for p in distillation["Parameters"]})
-    for part in ("accuracy 0.9", "threshold 0.85", "margin 0.9", "recall must be >= 0.7", "lowest is 0.9 ( negative",
-                 "0.97 x the teacher's accuracy 0.9 = 0.9"):
+    message = resolve(
+        steps(distillation)["StudentRejected"]["Arguments"]["ErrorMessage"],
+        {p["Name"]: p["DefaultValue"] for p in distillation["Parameters"]},
+    )
+    for part in (
+        "accuracy 0.9",
+        "threshold 0.85",
+        "margin 0.9",
+        "recall must be >= 0.7",
+        "lowest is 0.9 ( negative",
+        "0.97 x the teacher's accuracy 0.9 = 0.9",
+    ):
         assert part in message, message
 
 
@@ -216,13 +276,21 @@ def test_evaluate_arguments_are_accepted_by_evaluate_py(distillation, document):
     import evaluate
 
     for found, name in ((steps(distillation), "EvaluateStudent"), (steps(document), "Evaluate")):
-        defaults = {p["Name"]: p["DefaultValue"] for p in (distillation if name != "Evaluate" else document)["Parameters"]}
+        defaults = {
+            p["Name"]: p["DefaultValue"] for p in (distillation if name != "Evaluate" else document)["Parameters"]
+        }
         app = resolve(found[name]["Arguments"]["AppSpecification"], defaults)
         args = evaluate.parse_args(app["ContainerArguments"])
         assert (args.model_package_group, args.regression_margin, args.serve) == ("textclf-dev", 0.01, "fp32")
         assert (args.teacher_path is not None) == (name == "EvaluateStudent")
-    assert evaluate.parse_args(resolve(steps(distillation)["EvaluateStudent"]["Arguments"]["AppSpecification"],
-                                       {"MinTeacherRatio": "0.97"})["ContainerArguments"]).min_teacher_ratio == 0.97
+    assert (
+        evaluate.parse_args(
+            resolve(
+                steps(distillation)["EvaluateStudent"]["Arguments"]["AppSpecification"], {"MinTeacherRatio": "0.97"}
+            )["ContainerArguments"]
+        ).min_teacher_ratio
+        == 0.97
+    )
 
 
 def test_spot_checkpoint_and_max_wait_are_consistent(document):
@@ -231,9 +299,14 @@ def test_spot_checkpoint_and_max_wait_are_consistent(document):
     stopping = train["StoppingCondition"]
     assert stopping["MaxWaitTimeInSeconds"] >= stopping["MaxRuntimeInSeconds"] == 7200
     checkpoint = resolve(train["CheckpointConfig"], {})
-    assert checkpoint == {"S3Uri": "s3://checkpoints/checkpoints/abcdef123456/Train/", "LocalPath": "/opt/ml/checkpoints"}
+    assert checkpoint == {
+        "S3Uri": "s3://checkpoints/checkpoints/abcdef123456/Train/",
+        "LocalPath": "/opt/ml/checkpoints",
+    }
     on_demand = definition(PipelineInputs(**{**INPUTS, "use_spot": False}))["Steps"][0]["Arguments"]
-    assert on_demand["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in on_demand["StoppingCondition"]
+    assert (
+        on_demand["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in on_demand["StoppingCondition"]
+    )
 
 
 def test_spot_capacity_errors_are_retried(document):
@@ -268,8 +341,12 @@ def test_hyperparameters_are_accepted_by_train_py(document, tmp_path, monkeypatc
     # Under network isolation the code arrives as the "code" channel, not over S3.
     assert values["sagemaker_submit_directory"] == "/opt/ml/input/data/code/abc123.tar.gz"
     # sagemaker-training passes every non-sagemaker_ hyperparameter to the program as --name value.
-    argv = [part for name, value in values.items() if not name.startswith("sagemaker_")
-            for part in (f"--{name}", str(value))]
+    argv = [
+        part
+        for name, value in values.items()
+        if not name.startswith("sagemaker_")
+        for part in (f"--{name}", str(value))
+    ]
     args = hparams.parse_args(argv)
     assert (args.mode, args.epochs, args.early_stopping_patience, args.eval_steps) == ("finetune", 3, 3, 0)
 
@@ -281,13 +358,22 @@ def test_torch_distributed_is_what_sagemaker_training_reads(document, tmp_path, 
     hyperparameters = steps(document)["Train"]["Arguments"]["HyperParameters"]
     config = tmp_path / "input" / "config"
     config.mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps(
-        {k: v for k, v in hyperparameters.items() if isinstance(v, str)}))
+    (config / "hyperparameters.json").write_text(
+        json.dumps({k: v for k, v in hyperparameters.items() if isinstance(v, str)})
+    )
     hosts = ["algo-1", "algo-2"]
-    (config / "resourceconfig.json").write_text(json.dumps({
-        "current_host": "algo-1", "hosts": hosts, "current_group_name": "homogeneousCluster",
-        "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": "ml.g5.xlarge",
-                             "hosts": hosts}]}))
+    (config / "resourceconfig.json").write_text(
+        json.dumps(
+            {
+                "current_host": "algo-1",
+                "hosts": hosts,
+                "current_group_name": "homogeneousCluster",
+                "instance_groups": [
+                    {"instance_group_name": "homogeneousCluster", "instance_type": "ml.g5.xlarge", "hosts": hosts}
+                ],
+            }
+        )
+    )
     (config / "inputdataconfig.json").write_text("{}")
     monkeypatch.setattr(environment, "hyperparameters_file_dir", str(config / "hyperparameters.json"))
     monkeypatch.setattr(environment, "resource_config_file_dir", str(config / "resourceconfig.json"))
@@ -309,8 +395,12 @@ def test_network_isolation_reads_base_models_from_s3_channels(document):
 def test_evaluation_feeds_the_condition_and_the_registered_metrics(document):
     evaluate, register = steps(document)["Evaluate"], steps(document)["Register"]["Arguments"]
     files = {f["PropertyFileName"]: f["FilePath"] for f in evaluate["PropertyFiles"]}
-    assert files == {"EvaluationReport": "evaluation.json", "Baseline": "baseline.json", "Gate": "gate.json",
-                     "ModelData": "model_data.json"}
+    assert files == {
+        "EvaluationReport": "evaluation.json",
+        "Baseline": "baseline.json",
+        "Gate": "gate.json",
+        "ModelData": "model_data.json",
+    }
     conditions = steps(document)["CheckAccuracy"]["Arguments"]["Conditions"]
     assert [c["RightValue"] for c in conditions] == [
         {"Get": "Parameters.AccuracyThreshold"},
@@ -331,10 +421,20 @@ def test_evaluate_step_runs_evaluate_py_from_the_bundle(document, tmp_path):
     app = steps(document)["Evaluate"]["Arguments"]["AppSpecification"]
     script = app["ContainerEntrypoint"][2]
     assert "tar -xzf ./*.gz" in script and 'python3 training/evaluate.py "$@"' in script
-    echo = script.replace("cd /opt/ml/processing/input/code && tar -xzf ./*.gz && exec python3 training/evaluate.py",
-                          "printf '%s\\n'")
-    printed = subprocess.run([*app["ContainerEntrypoint"][:2], echo, *app["ContainerEntrypoint"][3:],
-                              *resolve(app["ContainerArguments"], {})], capture_output=True, text=True, check=True)
+    echo = script.replace(
+        "cd /opt/ml/processing/input/code && tar -xzf ./*.gz && exec python3 training/evaluate.py", "printf '%s\\n'"
+    )
+    printed = subprocess.run(
+        [
+            *app["ContainerEntrypoint"][:2],
+            echo,
+            *app["ContainerEntrypoint"][3:],
+            *resolve(app["ContainerArguments"], {}),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert printed.stdout.splitlines() == resolve(app["ContainerArguments"], {})
 
 
@@ -349,17 +449,30 @@ def pipeline_template():
     key = kms.Key(stack, "Key")
     bucket = s3.Bucket(stack, "Data", encryption_key=key)
     role = iam.Role(stack, "PipelineRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    TrainingPipeline(stack, "TrainingPipeline", pipeline_name="textclf-dev-training", description="fine-tune",
-                     definition=definition(PipelineInputs(**INPUTS)), execution_role=role,
-                     training_data=S3Location(bucket, "datasets/train/", key), schedule="rate(7 days)")
+    TrainingPipeline(
+        stack,
+        "TrainingPipeline",
+        pipeline_name="textclf-dev-training",
+        description="fine-tune",
+        definition=definition(PipelineInputs(**INPUTS)),
+        execution_role=role,
+        training_data=S3Location(bucket, "datasets/train/", key),
+        schedule="rate(7 days)",
+    )
     return Template.from_stack(stack)
 
 
 def test_a_pipeline_without_triggers_has_no_rules_and_no_trigger_role():
     stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     role = iam.Role(stack, "PipelineRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    TrainingPipeline(stack, "Distillation", pipeline_name="textclf-dev-distillation", description="distill",
-                     definition=distillation_definition(PipelineInputs(**INPUTS)), execution_role=role)
+    TrainingPipeline(
+        stack,
+        "Distillation",
+        pipeline_name="textclf-dev-distillation",
+        description="distill",
+        definition=distillation_definition(PipelineInputs(**INPUTS)),
+        execution_role=role,
+    )
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::Events::Rule", 0)
     template.resource_count_is("AWS::SageMaker::Pipeline", 1)
@@ -367,15 +480,28 @@ def test_a_pipeline_without_triggers_has_no_rules_and_no_trigger_role():
 
 
 def test_new_training_data_and_the_schedule_start_the_pipeline(pipeline_template):
-    target = {"Arn": Match.any_value(), "Id": "StartTrainingPipeline",
-              "RoleArn": {"Fn::GetAtt": [Match.string_like_regexp("^TrainingPipelineTriggerRole"), "Arn"]}}
-    pipeline_template.has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": {"source": ["aws.s3"], "detail-type": ["Object Created"],
-                         "detail": {"bucket": {"name": [{"Ref": Match.string_like_regexp("^Data")}]},
-                                    "object": {"key": [{"prefix": "datasets/train/"}]}}},
-        "Targets": [target]})
-    pipeline_template.has_resource_properties("AWS::Events::Rule", {
-        "ScheduleExpression": "rate(7 days)", "Targets": [target]})
+    target = {
+        "Arn": Match.any_value(),
+        "Id": "StartTrainingPipeline",
+        "RoleArn": {"Fn::GetAtt": [Match.string_like_regexp("^TrainingPipelineTriggerRole"), "Arn"]},
+    }
+    pipeline_template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {
+                    "bucket": {"name": [{"Ref": Match.string_like_regexp("^Data")}]},
+                    "object": {"key": [{"prefix": "datasets/train/"}]},
+                },
+            },
+            "Targets": [target],
+        },
+    )
+    pipeline_template.has_resource_properties(
+        "AWS::Events::Rule", {"ScheduleExpression": "rate(7 days)", "Targets": [target]}
+    )
     rules = pipeline_template.find_resources("AWS::Events::Rule")
     target_arns = {json.dumps(rule["Properties"]["Targets"][0]["Arn"]) for rule in rules.values()}
     assert len(target_arns) == 1 and ":pipeline/textclf-dev-training" in target_arns.pop()
@@ -386,7 +512,8 @@ def test_the_trigger_role_may_only_start_this_pipeline(pipeline_template):
     pipeline_arn = next(iter(rules.values()))["Properties"]["Targets"][0]["Arn"]
     (policy,) = pipeline_template.find_resources("AWS::IAM::Policy").values()
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
-        {"Action": "sagemaker:StartPipelineExecution", "Effect": "Allow", "Resource": pipeline_arn}]
+        {"Action": "sagemaker:StartPipelineExecution", "Effect": "Allow", "Resource": pipeline_arn}
+    ]
 
 
 def test_pipeline_resource_carries_the_definition(pipeline_template):
@@ -413,8 +540,13 @@ def test_synthesized_definition_resolves_to_valid_api_requests(synthesized):
     """The real template: CloudFormation's intrinsics resolved with stand-in values, then every step validated."""
     _, _, _, outdir = synthesized
     template = json.loads(next(outdir.glob("assembly-Prod/*.template.json")).read_text())
-    pipelines = {r["Properties"]["PipelineName"]: json.loads(_cfn(r["Properties"]["PipelineDefinition"][
-        "PipelineDefinitionBody"])) for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"}
+    pipelines = {
+        r["Properties"]["PipelineName"]: json.loads(
+            _cfn(r["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"])
+        )
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::SageMaker::Pipeline"
+    }
     assert set(pipelines) == {"textclf-prod-training", "textclf-prod-distillation"}
     for found in pipelines.values():
         for step in all_steps(found["Steps"]):
@@ -430,7 +562,12 @@ def test_synthesized_definition_resolves_to_valid_api_requests(synthesized):
 
 def _cfn(node):
     """A small evaluator for the intrinsics CDK emits here (Ref, GetAtt, Join, Sub)."""
-    pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+    pseudo = {
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Region": REGION,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
     if isinstance(node, list):
         return [_cfn(item) for item in node]
     if not isinstance(node, dict):

@@ -13,8 +13,13 @@ ACCURACY_PATH = ("multiclass_classification_metrics", "accuracy", "value")
 
 
 def latest_approved(sagemaker, group: str) -> str | None:
-    page = sagemaker.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-                                         SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
+    page = sagemaker.list_model_packages(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
+        MaxResults=1,
+    )
     summaries = page.get("ModelPackageSummaryList", [])
     return summaries[0]["ModelPackageArn"] if summaries else None
 
@@ -43,5 +48,9 @@ def baseline(sagemaker, s3, group: str | None, margin: float) -> dict:
     arn = latest_approved(sagemaker, group) if group else None
     accuracy = package_accuracy(sagemaker, s3, arn) if arn else None
     minimum = max(0.0, accuracy - margin) if accuracy is not None else 0.0
-    return {"approved_model_package": arn, "approved_accuracy": accuracy, "regression_margin": margin,
-            "minimum_accuracy": minimum}
+    return {
+        "approved_model_package": arn,
+        "approved_accuracy": accuracy,
+        "regression_margin": margin,
+        "minimum_accuracy": minimum,
+    }

@@ -38,13 +38,17 @@ def resolve_model(name_or_path: str, scratch: Path, *, field: str, max_bytes: in
         return str(path)
     archive = archive_in(path)
     if archive is None:
-        raise ArchiveError(f"{field}: {path} holds neither a model directory (config.json) nor {ARCHIVE_NAME}. "
-                           "Fix: point the channel at a training job's model.tar.gz or at an extracted model folder.")
+        raise ArchiveError(
+            f"{field}: {path} holds neither a model directory (config.json) nor {ARCHIVE_NAME}. "
+            "Fix: point the channel at a training job's model.tar.gz or at an extracted model folder."
+        )
     target = scratch / field.strip("-")
     unpack(archive, target, field=field, max_bytes=max_bytes)
     if not (target / "config.json").is_file():
-        raise ArchiveError(f"{field}: {archive} has no config.json at its top level. "
-                           "Fix: pack the model folder's contents, e.g. tar -C model -czf model.tar.gz .")
+        raise ArchiveError(
+            f"{field}: {archive} has no config.json at its top level. "
+            "Fix: pack the model folder's contents, e.g. tar -C model -czf model.tar.gz ."
+        )
     return str(target)
 
 
@@ -65,10 +69,14 @@ def _check_members(members: list[tarfile.TarInfo], archive: Path, field: str, ma
     for member in members:
         parts = Path(member.name).parts
         if member.name.startswith(("/", "\\")) or ".." in parts:
-            raise ArchiveError(f"{field}: {archive} has the entry {member.name!r}, which points outside the folder "
-                               "it unpacks into; refused. Fix: pack with relative paths, e.g. "
-                               "tar -C model -czf model.tar.gz .")
+            raise ArchiveError(
+                f"{field}: {archive} has the entry {member.name!r}, which points outside the folder "
+                "it unpacks into; refused. Fix: pack with relative paths, e.g. "
+                "tar -C model -czf model.tar.gz ."
+            )
         total += max(member.size, 0)
         if total > max_bytes:
-            raise ArchiveError(f"{field}: {archive} unpacks to more than {max_bytes / 1024**3:.1f} GiB; refused. "
-                               "Fix: attach only the model folder (weights, config, tokenizer).")
+            raise ArchiveError(
+                f"{field}: {archive} unpacks to more than {max_bytes / 1024**3:.1f} GiB; refused. "
+                "Fix: attach only the model folder (weights, config, tokenizer)."
+            )

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 WHITE, BLACK, GREEN, RED, GREY = (255, 255, 255), (0, 0, 0), (46, 139, 87), (205, 92, 92), (200, 200, 200)
 _DIGITS = {  # 3x5 glyphs, rows top to bottom
-    "0": ("111", "101", "101", "101", "111"), "1": ("010", "110", "010", "010", "111"),
-    "2": ("111", "001", "111", "100", "111"), "3": ("111", "001", "111", "001", "111"),
-    "4": ("101", "101", "111", "001", "001"), "5": ("111", "100", "111", "001", "111"),
-    "6": ("111", "100", "111", "101", "111"), "7": ("111", "001", "010", "010", "010"),
-    "8": ("111", "101", "111", "101", "111"), "9": ("111", "101", "111", "001", "111"),
+    "0": ("111", "101", "101", "101", "111"),
+    "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"),
+    "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"),
+    "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"),
+    "7": ("111", "001", "010", "010", "010"),
+    "8": ("111", "101", "111", "101", "111"),
+    "9": ("111", "101", "111", "001", "111"),
     ".": ("000", "000", "000", "000", "010"),
 }
 
@@ -30,7 +35,7 @@ class Canvas:
 
     def rect(self, x: int, y: int, w: int, h: int, color) -> None:
         for row in range(max(0, y), min(self.height, y + h)):
-            self.pixels[row][max(0, x):min(self.width, x + w)] = [color] * (min(self.width, x + w) - max(0, x))
+            self.pixels[row][max(0, x) : min(self.width, x + w)] = [color] * (min(self.width, x + w) - max(0, x))
 
     def text(self, x: int, y: int, value: str, color=BLACK, scale: int = 2) -> None:
         for char in value:
@@ -47,8 +52,9 @@ class Canvas:
             return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
         header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)
-        Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                               + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+        Path(path).write_bytes(
+            b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+        )
 
 
 def text_width(value: str, scale: int = 2) -> int:
@@ -71,11 +77,17 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], path: str | Path, cell
     canvas.save(path)
 
 
-def confidence_histogram_png(confidences: Sequence[float], correct: Sequence[bool], path: str | Path,
-                             bins: int = 10, height: int = 200, bar: int = 30) -> None:
+def confidence_histogram_png(
+    confidences: Sequence[float],
+    correct: Sequence[bool],
+    path: str | Path,
+    bins: int = 10,
+    height: int = 200,
+    bar: int = 30,
+) -> None:
     """Per confidence bin: correct predictions (green) stacked under wrong ones (red)."""
     counts = [[0, 0] for _ in range(bins)]
-    for confidence, ok in zip(confidences, correct):
+    for confidence, ok in zip(confidences, correct, strict=True):
         counts[min(int(confidence * bins), bins - 1)][0 if ok else 1] += 1
     peak = max(sum(c) for c in counts) or 1
     canvas = Canvas(bins * bar + 2, height + 20)

@@ -6,8 +6,14 @@ import torch
 import torch.nn.functional as F
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-                      *, alpha: float, temperature: float) -> torch.Tensor:
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    alpha: float,
+    temperature: float,
+) -> torch.Tensor:
     """alpha * CE(student, labels) + (1 - alpha) * T^2 * KL(teacher_T || student_T).
 
     Both distributions are softened by T; T^2 keeps the soft term's gradients on

@@ -37,20 +37,29 @@ class EarlyStopping:
         score = float(report[self.metric])
         if self.gained(score):
             self.best_score, self.best_step, self.evals_without_gain, self.best_report = score, step, 0, report
-            self.best_weights = {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+            self.best_weights = {
+                name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()
+            }
             return False
         self.evals_without_gain += 1
         return self.evals_without_gain >= self.patience
 
     def state_dict(self) -> dict:
-        return {"metric": self.metric, "best_score": self.best_score, "best_step": self.best_step,
-                "evals_without_gain": self.evals_without_gain, "best_weights": self.best_weights,
-                "best_report": self.best_report}
+        return {
+            "metric": self.metric,
+            "best_score": self.best_score,
+            "best_step": self.best_step,
+            "evals_without_gain": self.evals_without_gain,
+            "best_weights": self.best_weights,
+            "best_report": self.best_report,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if state["metric"] != self.metric:
-            raise ValueError(f"the checkpoint tracked the best {state['metric']}, this run asks for {self.metric}. "
-                             "Fix: use a new checkpoint location, or restore --best_metric.")
+            raise ValueError(
+                f"the checkpoint tracked the best {state['metric']}, this run asks for {self.metric}. "
+                "Fix: use a new checkpoint location, or restore --best_metric."
+            )
         self.best_score, self.best_step = state["best_score"], state["best_step"]
         self.evals_without_gain, self.best_weights = state["evals_without_gain"], state["best_weights"]
         self.best_report = state["best_report"]

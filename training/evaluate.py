@@ -30,12 +30,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 import archives
 import charts
 import metrics
 import text_data
+import torch
 from exporting import INFERENCE_CODE
 
 PROCESSING = Path("/opt/ml/processing")
@@ -44,23 +43,50 @@ SERVED = ("fp32", "int8")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1], allow_abbrev=False)
-    p.add_argument("--model_path", default=str(PROCESSING / "model"), help="model directory, or a directory or path holding model.tar.gz")
-    p.add_argument("--teacher_path", default=None,
-                   help="distillation: the teacher, scored the same way; its accuracy sets the teacher floor")
-    p.add_argument("--teacher_source", default="",
-                   help="distillation: where the teacher came from (its model data URL or package ARN), for lineage")
-    p.add_argument("--test_dir", default=str(PROCESSING / "test"), help="directory of CSV/JSONL files with text and label")
+    p.add_argument(
+        "--model_path",
+        default=str(PROCESSING / "model"),
+        help="model directory, or a directory or path holding model.tar.gz",
+    )
+    p.add_argument(
+        "--teacher_path",
+        default=None,
+        help="distillation: the teacher, scored the same way; its accuracy sets the teacher floor",
+    )
+    p.add_argument(
+        "--teacher_source",
+        default="",
+        help="distillation: where the teacher came from (its model data URL or package ARN), for lineage",
+    )
+    p.add_argument(
+        "--test_dir", default=str(PROCESSING / "test"), help="directory of CSV/JSONL files with text and label"
+    )
     p.add_argument("--output_dir", default=str(PROCESSING / "evaluation"), help="where evaluation.json and the PNGs go")
     p.add_argument("--text_column", default="text", help="name of the text field")
     p.add_argument("--label_column", default="label", help="name of the label field")
-    p.add_argument("--serve", choices=SERVED, default="fp32",
-                   help="what the stage's endpoint serves (int8: TEXTCLF_QUANTIZE=int8); the gate scores that")
-    p.add_argument("--min_teacher_ratio", type=_fraction, default=0.97,
-                   help="distillation: the student must reach this fraction of the teacher's accuracy")
-    p.add_argument("--model_package_group", default=None,
-                   help="registry group whose latest approved model sets the baseline (default: no baseline)")
-    p.add_argument("--regression_margin", type=float, default=0.0,
-                   help="how far below the approved model's accuracy a new model may score, as a fraction")
+    p.add_argument(
+        "--serve",
+        choices=SERVED,
+        default="fp32",
+        help="what the stage's endpoint serves (int8: TEXTCLF_QUANTIZE=int8); the gate scores that",
+    )
+    p.add_argument(
+        "--min_teacher_ratio",
+        type=_fraction,
+        default=0.97,
+        help="distillation: the student must reach this fraction of the teacher's accuracy",
+    )
+    p.add_argument(
+        "--model_package_group",
+        default=None,
+        help="registry group whose latest approved model sets the baseline (default: no baseline)",
+    )
+    p.add_argument(
+        "--regression_margin",
+        type=float,
+        default=0.0,
+        help="how far below the approved model's accuracy a new model may score, as a fraction",
+    )
     return p.parse_args(argv)
 
 
@@ -70,8 +96,9 @@ def _fraction(value: str) -> float:
     except ValueError:
         number = -1.0
     if not 0.0 <= number <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction within 0..1 such as 0.97, got {value!r} "
-                                         "(pipeline parameter MinTeacherRatio)")
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction within 0..1 such as 0.97, got {value!r} (pipeline parameter MinTeacherRatio)"
+        )
     return number
 
 
@@ -123,8 +150,9 @@ def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor, 
     for b in range(bins):
         members = edges == b
         if members.any():
-            total += members.float().mean().item() * abs(confidence[members].mean().item()
-                                                          - correct[members].float().mean().item())
+            total += members.float().mean().item() * abs(
+                confidence[members].mean().item() - correct[members].float().mean().item()
+            )
     return total
 
 
@@ -139,18 +167,23 @@ def sagemaker_model_quality(report: dict) -> dict:
     names = report["labels"]
     per_class = report["per_class"]
     support = sum(c["support"] for c in per_class.values()) or 1
-    weighted = {k: sum(c[k] * c["support"] for c in per_class.values()) / support for k in ("precision", "recall", "f1")}
-    return {"multiclass_classification_metrics": {
-        "accuracy": metric(report["accuracy"]),
-        "macro_f1": metric(report["f1_macro"]),
-        "weighted_precision": metric(weighted["precision"]),
-        "weighted_recall": metric(weighted["recall"]),
-        "weighted_f1": metric(weighted["f1"]),
-        "expected_calibration_error": {"value": report["expected_calibration_error"], "standard_deviation": "NaN"},
-        "confusion_matrix": {t: {p: report["confusion_matrix"][i][j] for j, p in enumerate(names)}
-                             for i, t in enumerate(names)},
-        "per_class": per_class,
-    }}
+    weighted = {
+        k: sum(c[k] * c["support"] for c in per_class.values()) / support for k in ("precision", "recall", "f1")
+    }
+    return {
+        "multiclass_classification_metrics": {
+            "accuracy": metric(report["accuracy"]),
+            "macro_f1": metric(report["f1_macro"]),
+            "weighted_precision": metric(weighted["precision"]),
+            "weighted_recall": metric(weighted["recall"]),
+            "weighted_f1": metric(weighted["f1"]),
+            "expected_calibration_error": {"value": report["expected_calibration_error"], "standard_deviation": "NaN"},
+            "confusion_matrix": {
+                t: {p: report["confusion_matrix"][i][j] for j, p in enumerate(names)} for i, t in enumerate(names)
+            },
+            "per_class": per_class,
+        }
+    }
 
 
 def read_baseline(args: argparse.Namespace) -> dict:
@@ -160,8 +193,9 @@ def read_baseline(args: argparse.Namespace) -> dict:
         return approved_baseline.baseline(None, None, None, args.regression_margin)
     import boto3
 
-    return approved_baseline.baseline(boto3.client("sagemaker"), boto3.client("s3"), args.model_package_group,
-                                      args.regression_margin)
+    return approved_baseline.baseline(
+        boto3.client("sagemaker"), boto3.client("s3"), args.model_package_group, args.regression_margin
+    )
 
 
 def gate(fp32: Scored, int8: Scored, teacher: Scored | None, args: argparse.Namespace) -> tuple[Scored, dict]:
@@ -217,10 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     report = served.report
     charts.confusion_matrix_png(report["confusion_matrix"], output / "confusion_matrix.png")
     charts.confidence_histogram_png(served.scores, served.correct, output / "confidence_histogram.png")
-    print(f"evaluation: examples={report['examples']} served={figures['served']} accuracy={report['accuracy']:.4f} "
-          f"f1_macro={report['f1_macro']:.4f} min_class_recall={figures['min_class_recall']:.4f} "
-          f"fp32_accuracy={figures['fp32_accuracy']:.4f} int8_accuracy={figures['int8_accuracy']:.4f}"
-          + (f" teacher_accuracy={figures['teacher_accuracy']:.4f}" if teacher else "") + f" output={output}")
+    print(
+        f"evaluation: examples={report['examples']} served={figures['served']} accuracy={report['accuracy']:.4f} "
+        f"f1_macro={report['f1_macro']:.4f} min_class_recall={figures['min_class_recall']:.4f} "
+        f"fp32_accuracy={figures['fp32_accuracy']:.4f} int8_accuracy={figures['int8_accuracy']:.4f}"
+        + (f" teacher_accuracy={figures['teacher_accuracy']:.4f}" if teacher else "")
+        + f" output={output}"
+    )
     return 0
 
 
@@ -238,9 +275,13 @@ def model_data_digest(model_path: Path) -> dict:
 
 def write_predictions(path: Path, examples: list, served: Scored) -> None:
     with path.open("w") as out:
-        for example, predicted, confidence in zip(examples, served.predictions, served.scores):
-            out.write(json.dumps({"source": example.source, "label": example.label, "predicted": predicted,
-                                  "score": confidence}) + "\n")
+        for example, predicted, confidence in zip(examples, served.predictions, served.scores, strict=True):
+            out.write(
+                json.dumps(
+                    {"source": example.source, "label": example.label, "predicted": predicted, "score": confidence}
+                )
+                + "\n"
+            )
 
 
 def write_json(path: Path, document: dict) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -21,13 +21,19 @@ def classification_report(labels: torch.Tensor, predictions: torch.Tensor, names
     precision = torch.where(predicted > 0, true_positive / predicted.clamp(min=1), torch.zeros_like(predicted))
     recall = torch.where(actual > 0, true_positive / actual.clamp(min=1), torch.zeros_like(actual))
     denominator = precision + recall
-    f1 = torch.where(denominator > 0, 2 * precision * recall / denominator.clamp(min=1e-12), torch.zeros_like(denominator))
+    f1 = torch.where(
+        denominator > 0, 2 * precision * recall / denominator.clamp(min=1e-12), torch.zeros_like(denominator)
+    )
     return {
         "accuracy": float(true_positive.sum() / matrix.sum().clamp(min=1)),
         "f1_macro": float(f1.mean()),
         "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                   "support": int(actual[i])}
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(actual[i]),
+            }
             for i, name in enumerate(names)
         },
         "confusion_matrix": matrix.long().tolist(),

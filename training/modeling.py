@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -45,8 +45,10 @@ def check_teacher_labels(teacher: nn.Module, names: Sequence[str]) -> None:
     teacher_names = teacher_label_names(teacher)
     if teacher.config.num_labels != len(names) or (teacher_names and teacher_names != list(names)):
         shown = teacher_names or f"{teacher.config.num_labels} unnamed labels"
-        raise ModelError(f"the teacher predicts {shown}, but the data and --labels give {list(names)}. "
-                         "Fix: pass --labels in the teacher's order, or distill from a teacher trained on these labels.")
+        raise ModelError(
+            f"the teacher predicts {shown}, but the data and --labels give {list(names)}. "
+            "Fix: pass --labels in the teacher's order, or distill from a teacher trained on these labels."
+        )
 
 
 def set_dropout(model: nn.Module, probability: float) -> None:
@@ -83,7 +85,9 @@ def _encoder_layers(model: nn.Module) -> tuple[nn.Module, str, nn.ModuleList]:
         if isinstance(module, nn.ModuleList) and name.endswith("layer") and len(module) > 0:
             parent_name, _, attribute = name.rpartition(".")
             return model.get_submodule(parent_name), attribute, module
-    raise ModelError(f"{type(model).__name__} has no transformer layer list; --student_layers needs a BERT-family model.")
+    raise ModelError(
+        f"{type(model).__name__} has no transformer layer list; --student_layers needs a BERT-family model."
+    )
 
 
 def student_from_teacher_layers(teacher: nn.Module, layers: Sequence[int]) -> nn.Module:
@@ -91,8 +95,10 @@ def student_from_teacher_layers(teacher: nn.Module, layers: Sequence[int]) -> nn
     student = copy.deepcopy(teacher)
     parent, attribute, blocks = _encoder_layers(student)
     if max(layers) >= len(blocks):
-        raise ModelError(f"--student_layers {','.join(map(str, layers))}: the teacher has only {len(blocks)} layers "
-                         f"(0..{len(blocks) - 1}).")
+        raise ModelError(
+            f"--student_layers {','.join(map(str, layers))}: the teacher has only {len(blocks)} layers "
+            f"(0..{len(blocks) - 1})."
+        )
     setattr(parent, attribute, nn.ModuleList([blocks[i] for i in layers]))
     for key in ("num_hidden_layers", "n_layers"):
         if hasattr(student.config, key):
@@ -110,6 +116,9 @@ def predict_logits(model: nn.Module, batches, device: torch.device) -> torch.Ten
     model.eval()
     outputs = []
     for batch in batches:
-        outputs.append(model(input_ids=batch["input_ids"].to(device),
-                             attention_mask=batch["attention_mask"].to(device)).logits.float().cpu())
+        outputs.append(
+            model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+            .logits.float()
+            .cpu()
+        )
     return torch.cat(outputs) if outputs else torch.empty(0)

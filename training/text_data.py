@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -32,16 +32,20 @@ class Example:
 def read_examples(directory: str | Path, text_column: str, label_column: str) -> list[Example]:
     files = sorted(p for p in Path(directory).rglob("*") if p.suffix in SUFFIXES and p.is_file())
     if not files:
-        raise DataError(f"{directory}: no {', '.join(SUFFIXES)} files. Fix: upload CSV or JSON Lines with "
-                        f"'{text_column}' and '{label_column}' fields.")
+        raise DataError(
+            f"{directory}: no {', '.join(SUFFIXES)} files. Fix: upload CSV or JSON Lines with "
+            f"'{text_column}' and '{label_column}' fields."
+        )
     examples = []
     for path in files:
         rows = _csv_rows(path) if path.suffix == ".csv" else _jsonl_rows(path)
         for line, row in rows:
             where = f"{path.name}:{line}"
             if text_column not in row or label_column not in row:
-                raise DataError(f"{where}: missing field '{text_column}' or '{label_column}'. Fix: set "
-                                "--text_column/--label_column to the file's field names.")
+                raise DataError(
+                    f"{where}: missing field '{text_column}' or '{label_column}'. Fix: set "
+                    "--text_column/--label_column to the file's field names."
+                )
             text, label = row[text_column], row[label_column]
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{where}: '{text_column}' must be non-empty text.")
@@ -76,8 +80,10 @@ def label_names(examples: Sequence[Example], declared: Sequence[str] = ()) -> li
         for label in seen:
             if label not in names and not (label.isdigit() and int(label) < len(names)):
                 example = next(e for e in examples if e.label == label)
-                raise DataError(f"{example.source}: label {label!r} is neither a name nor an id in "
-                                f"--labels {','.join(names)}. Fix: add it to --labels or correct the data.")
+                raise DataError(
+                    f"{example.source}: label {label!r} is neither a name nor an id in "
+                    f"--labels {','.join(names)}. Fix: add it to --labels or correct the data."
+                )
         return names
     if all(label.isdigit() for label in seen):
         return [str(i) for i in range(max(int(label) for label in seen) + 1)]
@@ -103,8 +109,9 @@ def encode(tokenizer, examples: Sequence[Example], labels: Sequence[int], max_le
     return EncodedDataset(input_ids=encoded["input_ids"], labels=list(labels))
 
 
-def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, *,
-                  group_by_length: bool, drop_last: bool = True) -> list[list[int]]:
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, *, group_by_length: bool, drop_last: bool = True
+) -> list[list[int]]:
     """The batches of one epoch, shuffled by (seed, epoch); grouped by length if asked.
 
     Grouping sorts windows of 50 batches by length, then shuffles the batch
@@ -116,9 +123,12 @@ def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int
     rng.shuffle(order)
     if group_by_length:
         window = batch_size * 50
-        order = [i for start in range(0, len(order), window)
-                 for i in sorted(order[start:start + window], key=lambda j: -lengths[j])]
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        order = [
+            i
+            for start in range(0, len(order), window)
+            for i in sorted(order[start : start + window], key=lambda j: -lengths[j])
+        ]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if drop_last and batches and len(batches[-1]) < batch_size:
         batches.pop()
     if group_by_length:
@@ -133,8 +143,12 @@ def collate(dataset: EncodedDataset, indices: Sequence[int], pad_id: int) -> dic
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     for r, row in enumerate(rows):
-        input_ids[r, :len(row)] = torch.tensor(row, dtype=torch.long)
-        attention_mask[r, :len(row)] = 1
+        input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention_mask[r, : len(row)] = 1
     labels = torch.tensor([dataset.labels[i] for i in indices], dtype=torch.long)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
-            "index": torch.tensor(list(indices), dtype=torch.long)}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "labels": labels,
+        "index": torch.tensor(list(indices), dtype=torch.long),
+    }

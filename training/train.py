@@ -19,11 +19,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import torch
-import torch.distributed as dist
-import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
-
 import archives
 import checkpointing
 import exporting
@@ -32,14 +27,28 @@ import metrics
 import modeling
 import runtime
 import text_data
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
 from distillation import distillation_loss
 from early_stopping import EarlyStopping
 from log_format import metric_line
+from torch.nn.parallel import DistributedDataParallel
 
 log = logging.getLogger("train")
 EXIT_INTERRUPTED = 143  # 128 + SIGTERM: the job stopped before finishing, by request
-RESUME_KEYS = ("mode", "seed", "per_device_batch_size", "world_size", "total_steps", "labels", "student_layers",
-               "early_stopping_patience", "best_metric", "eval_steps")
+RESUME_KEYS = (
+    "mode",
+    "seed",
+    "per_device_batch_size",
+    "world_size",
+    "total_steps",
+    "labels",
+    "student_layers",
+    "early_stopping_patience",
+    "best_metric",
+    "eval_steps",
+)
 
 
 def linear_warmup_decay(step: int, *, warmup_steps: int, total_steps: int) -> float:
@@ -65,13 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.student_layers:
             student_path = archives.resolve_model(args.model_name_or_path, Path(scratch), field="--model_name_or_path")
         if args.mode == "distill":
-            teacher_path = archives.resolve_model(args.teacher_name_or_path, Path(scratch),
-                                                  field="--teacher_name_or_path")
+            teacher_path = archives.resolve_model(
+                args.teacher_name_or_path, Path(scratch), field="--teacher_name_or_path"
+            )
         return train(args, rt, stop, student_path=student_path, teacher_path=teacher_path)
 
 
-def train(args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: str | None,
-          teacher_path: str | None) -> int:
+def train(
+    args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: str | None, teacher_path: str | None
+) -> int:
     # ---- data ---------------------------------------------------------------------------------
     teacher = modeling.load_teacher(teacher_path) if teacher_path else None
     tokenizer = modeling.load_tokenizer(teacher_path if args.student_layers else student_path)
@@ -82,20 +93,31 @@ def train(args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: 
     names = text_data.label_names(train_examples, declared)
     if teacher is not None:
         modeling.check_teacher_labels(teacher, names)
-    train_set = text_data.encode(tokenizer, train_examples, text_data.encode_labels(train_examples, names), args.max_length)
+    train_set = text_data.encode(
+        tokenizer, train_examples, text_data.encode_labels(train_examples, names), args.max_length
+    )
     val_set = None
     if args.validation_dir:
         val_examples = text_data.read_examples(args.validation_dir, args.text_column, args.label_column)
         text_data.label_names(val_examples, names)  # fails on labels the model cannot predict
-        val_set = text_data.encode(tokenizer, val_examples, text_data.encode_labels(val_examples, names), args.max_length)
+        val_set = text_data.encode(
+            tokenizer, val_examples, text_data.encode_labels(val_examples, names), args.max_length
+        )
     lengths = [len(ids) for ids in train_set.input_ids]
     global_batch = args.per_device_batch_size * rt.world_size
     steps_per_epoch = len(train_set) // global_batch
     if steps_per_epoch == 0:
-        raise text_data.DataError(f"{len(train_set)} training examples is less than one global batch ({global_batch}). "
-                                  "Fix: lower --per_device_batch_size or add data.")
-    log.info("data: train=%d validation=%d labels=%s steps_per_epoch=%d", len(train_set),
-             len(val_set) if val_set else 0, names, steps_per_epoch)
+        raise text_data.DataError(
+            f"{len(train_set)} training examples is less than one global batch ({global_batch}). "
+            "Fix: lower --per_device_batch_size or add data."
+        )
+    log.info(
+        "data: train=%d validation=%d labels=%s steps_per_epoch=%d",
+        len(train_set),
+        len(val_set) if val_set else 0,
+        names,
+        steps_per_epoch,
+    )
 
     # ---- models -------------------------------------------------------------------------------
     if args.student_layers:
@@ -107,16 +129,22 @@ def train(args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: 
     model.to(rt.device)
     if teacher is not None:
         teacher.to(rt.device).eval()
-    log.info("model: %s parameters=%d%s", type(model).__name__, modeling.count_parameters(model),
-             f" teacher_parameters={modeling.count_parameters(teacher)}" if teacher is not None else "")
+    log.info(
+        "model: %s parameters=%d%s",
+        type(model).__name__,
+        modeling.count_parameters(model),
+        f" teacher_parameters={modeling.count_parameters(teacher)}" if teacher is not None else "",
+    )
 
     # ---- optimizer / schedule -----------------------------------------------------------------
     total_steps = args.max_steps or math.ceil(args.epochs * steps_per_epoch)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
-        [{"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
-         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0}],
+        [
+            {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
+            {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
+        ],
         lr=args.learning_rate,
         fused=rt.device.type in ("cpu", "cuda"),  # one kernel for all parameters, as HF Trainer's default optimizer
     )
@@ -149,9 +177,11 @@ def train(args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: 
     while step < total_steps and not stopped_early:
         epoch, position = divmod(step, steps_per_epoch)
         if epoch != batches_epoch:
-            batches = text_data.epoch_batches(lengths, global_batch, args.seed, epoch, group_by_length=args.group_by_length)
+            batches = text_data.epoch_batches(
+                lengths, global_batch, args.seed, epoch, group_by_length=args.group_by_length
+            )
             batches_epoch = epoch
-        mine = batches[position][rt.rank * args.per_device_batch_size:(rt.rank + 1) * args.per_device_batch_size]
+        mine = batches[position][rt.rank * args.per_device_batch_size : (rt.rank + 1) * args.per_device_batch_size]
         batch = {k: v.to(rt.device) for k, v in text_data.collate(train_set, mine, pad_id).items()}
 
         trained.train()
@@ -160,8 +190,11 @@ def train(args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: 
             if teacher is None:
                 loss = F.cross_entropy(logits, batch["labels"])
             else:
-                soft = (teacher_logits[batch["index"].cpu()].to(rt.device) if teacher_logits is not None
-                        else _teacher_forward(teacher, batch))
+                soft = (
+                    teacher_logits[batch["index"].cpu()].to(rt.device)
+                    if teacher_logits is not None
+                    else _teacher_forward(teacher, batch)
+                )
                 loss = distillation_loss(logits, soft, batch["labels"], alpha=args.alpha, temperature=args.temperature)
         scaler.scale(loss).backward()
         if args.max_grad_norm > 0:
@@ -177,12 +210,23 @@ def train(args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: 
 
         if step % args.log_steps == 0 or step == total_steps:
             elapsed = time.perf_counter() - window_start
-            log.info(metric_line("train", step=step, epoch=step / steps_per_epoch, loss=window_loss / window_steps,
-                                 lr=scheduler.get_last_lr()[0], samples_per_sec=window_steps * global_batch / elapsed))
+            log.info(
+                metric_line(
+                    "train",
+                    step=step,
+                    epoch=step / steps_per_epoch,
+                    loss=window_loss / window_steps,
+                    lr=scheduler.get_last_lr()[0],
+                    samples_per_sec=window_steps * global_batch / elapsed,
+                )
+            )
             window_start, window_steps, window_loss = time.perf_counter(), 0, 0.0
         end_of_epoch = step % steps_per_epoch == 0
-        if val_set is not None and ((args.eval_steps and step % args.eval_steps == 0)
-                                    or (not args.eval_steps and end_of_epoch) or step == total_steps):
+        if val_set is not None and (
+            (args.eval_steps and step % args.eval_steps == 0)
+            or (not args.eval_steps and end_of_epoch)
+            or step == total_steps
+        ):
             last_eval = _evaluate(model, val_set, names, args.eval_batch_size, pad_id, rt, step)
             stopped_early = early.enabled and _agree(rt, early.update(last_eval, step, model) if rt.is_main else False)
         interrupted = stop.agreed(rt)
@@ -197,9 +241,17 @@ def train(args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: 
     if rt.is_main:
         if early.enabled:
             # The best evaluation, not the last, is what early stopping promises.
-            log.info(metric_line("stop", reason="no_improvement" if stopped_early else "end_of_training", step=step,
-                                 best_step=early.best_step, best_score=early.best_score, metric=early.metric,
-                                 patience=early.patience))
+            log.info(
+                metric_line(
+                    "stop",
+                    reason="no_improvement" if stopped_early else "end_of_training",
+                    step=step,
+                    best_step=early.best_step,
+                    best_score=early.best_score,
+                    metric=early.metric,
+                    patience=early.patience,
+                )
+            )
             model.load_state_dict(early.best_weights)
             last_eval = early.best_report
         exporting.export_model(model, tokenizer, names, args.model_dir, config)
@@ -226,9 +278,16 @@ def capture_training_state(parts: TrainingParts, step: int, config: dict, rt: ru
         gathered = [None] * rt.world_size
         dist.all_gather_object(gathered, rng)
         rng = gathered
-    return {"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict(),
-            "scheduler": parts.scheduler.state_dict(), "scaler": parts.scaler.state_dict(),
-            "early_stopping": parts.early.state_dict(), "step": step, "rng": rng, "config": config}
+    return {
+        "model": parts.model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "early_stopping": parts.early.state_dict(),
+        "step": step,
+        "rng": rng,
+        "config": config,
+    }
 
 
 def restore_training_state(state: dict, parts: TrainingParts, rt: runtime.Runtime) -> int:
@@ -246,8 +305,10 @@ def _check_resumable(saved: dict, current: dict, directory: str) -> None:
     changed = {k: (saved.get(k), current[k]) for k in RESUME_KEYS if saved.get(k) != current[k]}
     if changed:
         details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-        raise ValueError(f"the checkpoint in {directory} is from a run with other settings ({details}). "
-                         "Fix: use a new checkpoint location for a new run, or restore those hyperparameters.")
+        raise ValueError(
+            f"the checkpoint in {directory} is from a run with other settings ({details}). "
+            "Fix: use a new checkpoint location for a new run, or restore those hyperparameters."
+        )
 
 
 def _save(rt: runtime.Runtime, directory: str, keep: int, state: dict) -> None:
@@ -269,7 +330,7 @@ def _agree(rt: runtime.Runtime, decision: bool) -> bool:
 
 def _batches_by_length(dataset, batch_size: int):
     order = sorted(range(len(dataset)), key=lambda i: len(dataset.input_ids[i]))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def _all_logits(model, dataset, batch_size, pad_id, rt) -> torch.Tensor:
@@ -294,8 +355,11 @@ def _evaluate(model, dataset, names, batch_size, pad_id, rt, step) -> dict:
         labels = torch.tensor(dataset.labels)
         report = metrics.classification_report(labels, logits.argmax(-1), names)
         report["loss"] = float(F.cross_entropy(logits, labels))
-        log.info(metric_line("eval", step=step, loss=report["loss"], accuracy=report["accuracy"],
-                             f1_macro=report["f1_macro"]))
+        log.info(
+            metric_line(
+                "eval", step=step, loss=report["loss"], accuracy=report["accuracy"], f1_macro=report["f1_macro"]
+            )
+        )
     if rt.distributed:
         dist.barrier()
     return report

@@ -35,7 +35,8 @@ def copy_verified(properties: dict, s3) -> dict:
             raise DigestMismatch(
                 f"{properties['SourceModelDataUrl']} has SHA-256 {digest.hexdigest()}, but the registry recorded "
                 f"{expected} when it was evaluated: the artifact changed after evaluation, so it is not served. "
-                "Fix: register and approve a new model package.")
+                "Fix: register and approve a new model package."
+            )
         scratch.seek(0)
         s3.upload_fileobj(scratch, bucket, key, ExtraArgs={"Metadata": {"sha256": expected}})
     return {"ModelDataUrl": f"s3://{bucket}/{key}", "Sha256": expected}
@@ -43,9 +44,17 @@ def copy_verified(properties: dict, s3) -> dict:
 
 def handler(event: dict, context, s3=None) -> dict:
     properties = event["ResourceProperties"]
-    physical_id = event.get("PhysicalResourceId") or f"s3://{properties['DestinationBucket']}/{properties['DestinationKey']}"
-    answer = {"Status": "SUCCESS", "PhysicalResourceId": physical_id, "StackId": event["StackId"],
-              "RequestId": event["RequestId"], "LogicalResourceId": event["LogicalResourceId"], "Data": {}}
+    physical_id = (
+        event.get("PhysicalResourceId") or f"s3://{properties['DestinationBucket']}/{properties['DestinationKey']}"
+    )
+    answer = {
+        "Status": "SUCCESS",
+        "PhysicalResourceId": physical_id,
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "Data": {},
+    }
     try:
         if event["RequestType"] in ("Create", "Update"):
             if s3 is None:
@@ -62,7 +71,8 @@ def handler(event: dict, context, s3=None) -> dict:
 
 def _respond(url: str, answer: dict) -> None:
     body = json.dumps(answer).encode()
-    request = urllib.request.Request(url, data=body, method="PUT",
-                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
+    request = urllib.request.Request(
+        url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+    )
     with urllib.request.urlopen(request, timeout=60):
         pass
