@@ -123,6 +123,58 @@ def test_an_s3_submit_directory_under_network_isolation_fails_train_with_the_too
     assert "s3_download" in log and ("NoCredentialsError" in log or "Could not connect" in log), log[-3000:]
 
 
+# ---- the distillation pipeline's other branch: an approved teacher replaces TrainTeacher ----------------
+@runs_jobs
+def test_a_given_teacher_replaces_train_teacher_and_the_student_is_gated_on_it(cloud, tmp_path, assemblies):
+    """What `textclf pipeline start --teacher-package` starts: the Else branch runs for real, its training role
+    reads the teacher's model.tar.gz from the artifact bucket, and the gate reports every number."""
+    from conftest import minilm_path
+
+    options = Options(stage="dev", output=tmp_path, interrupt_at_step=None, train_rows=256)
+    rehearsal = Rehearsal(cloud, options, Report())
+    _, stack = rehearsal.deploy(synth.stack_named(assemblies["dev"], "Dev-Mlops"), ACCOUNT)
+    rehearsal.upload_user_data(stack, ACCOUNT)
+    bucket = stack.outputs["ArtifactBucketName"]
+    teacher = f"s3://{bucket}/training-jobs/approved-teacher/output/model.tar.gz"
+    archive = jobs.pack_model_dir(minilm_path(), tmp_path / "teacher" / "model.tar.gz")
+    cloud.admin("s3", ACCOUNT).upload_file(str(archive), bucket, "training-jobs/approved-teacher/output/model.tar.gz")
+    name = stack.outputs["DistillationPipelineName"]
+    pipeline = next(p for p in stack.of_type("AWS::SageMaker::Pipeline") if p.physical_id == name)
+    definition = json.loads(pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"])
+    context = jobs.JobContext(
+        cloud=cloud,
+        account=ACCOUNT,
+        region=REGION,
+        pipeline_role=pipeline.properties["RoleArn"],
+        workdir=tmp_path / "jobs",
+        log=lambda line: None,
+    )
+    base = f"{stack.outputs['BaseModelUri']}all-minilm-l6-v2/"
+    package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/textclf-dev/7"
+    overrides = {
+        "TeacherModelDataUrl": teacher,
+        "TeacherPackageArn": package,
+        "BaseModelUri": base,
+        "TeacherBaseModelUri": base,
+        "StudentLayers": "0",
+        "Epochs": "1",
+        "Labels": "negative,positive",
+        "AccuracyThreshold": "1.01",
+    }  # no model reaches it: the Fail step's message is the point
+    execution = Execution.start(
+        definition, execution_id="given0teacher", runners=jobs.runners(context), overrides=overrides
+    )
+    with pytest.raises(PipelineFailed) as failure:
+        execution.run()
+    ran = {record.name: record.status for record in execution.records}
+    assert "TrainTeacher" not in ran
+    assert ran["DistillFromGivenTeacher"] == ran["EvaluateWithGivenTeacher"] == "Succeeded"
+    assert failure.value.step == "RejectedWithGivenTeacher"
+    assert "the threshold 1.01" in failure.value.message and "x the teacher's accuracy" in failure.value.message
+    gate = execution.property_files["EvaluateWithGivenTeacher"]["Gate"]
+    assert gate["metadata"]["teacher_source"] == package and gate["teacher_accuracy"] is not None
+
+
 # ---- defect 2: listing the code input ----------------------------------------------------------------
 def test_evaluate_is_denied_listing_its_code_input_without_the_listbucket_grant(cloud, tmp_path, assemblies):
     rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
