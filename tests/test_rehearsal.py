@@ -22,7 +22,7 @@ from rehearsal.deploy import DeployError
 from rehearsal.iam import AccessDenied, Request
 from rehearsal.pipeline import Execution, PipelineFailed
 from rehearsal.run import SINGLE_ACCOUNT as ACCOUNT
-from rehearsal.run import Options, Rehearsal, RehearsalFailed, Report
+from rehearsal.run import Options, Rehearsal, RehearsalFailed, Report, deployed_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -66,11 +66,8 @@ def deploy_dev(cloud, tmp_path, assembly, template=None):
 
 def pipeline_definition(stack) -> tuple[dict, str]:
     """The fine-tune pipeline's definition and role."""
-    name = stack.outputs["TrainingPipelineName"]
-    pipeline = next(p for p in stack.of_type("AWS::SageMaker::Pipeline") if p.physical_id == name)
-    return json.loads(pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"]), pipeline.properties[
-        "RoleArn"
-    ]
+    _, definition, role = deployed_pipeline(stack, "training")
+    return definition, role
 
 
 def step(definition: dict, name: str) -> dict:
@@ -138,14 +135,12 @@ def test_a_given_teacher_replaces_train_teacher_and_the_student_is_gated_on_it(c
     teacher = f"s3://{bucket}/training-jobs/approved-teacher/output/model.tar.gz"
     archive = jobs.pack_model_dir(minilm_path(), tmp_path / "teacher" / "model.tar.gz")
     cloud.admin("s3", ACCOUNT).upload_file(str(archive), bucket, "training-jobs/approved-teacher/output/model.tar.gz")
-    name = stack.outputs["DistillationPipelineName"]
-    pipeline = next(p for p in stack.of_type("AWS::SageMaker::Pipeline") if p.physical_id == name)
-    definition = json.loads(pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"])
+    _, definition, role = deployed_pipeline(stack, "distillation")
     context = jobs.JobContext(
         cloud=cloud,
         account=ACCOUNT,
         region=REGION,
-        pipeline_role=pipeline.properties["RoleArn"],
+        pipeline_role=role,
         workdir=tmp_path / "jobs",
         log=lambda line: None,
     )
