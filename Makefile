@@ -28,12 +28,13 @@ run: install
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	node_modules/.bin/pyright
 	$(PY) -m pytest -q
 
 bench: install
-	$(VENV)/bin/textclf bench synth
-	$(VENV)/bin/textclf bench train
-	$(VENV)/bin/textclf bench serve
+	$(PY) -m benchmarks synth
+	$(PY) -m benchmarks train
+	$(PY) -m benchmarks serve
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out

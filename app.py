@@ -16,8 +16,8 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import ConfigError, StageConfig, load_stages, selected_stages
-from stacks.delivery_config import DeliveryConfig, Release, check_against_stages
-from stacks.delivery_stack import DeliveryStack
+from stacks.delivery.config import DeliveryConfig, Release, check_against_stages
+from stacks.delivery.stack import DeliveryStack
 from stacks.stage import MlopsStage
 
 DELIVERY = "delivery"
@@ -54,7 +54,7 @@ def build_delivery(app: App) -> DeliveryStack:
 
 
 def read_release(app: App) -> Release | None:
-    """``-c release=FILE``: the file `python -m cli.release resolve` wrote (the delivery pipeline passes it)."""
+    """``-c release=FILE``: what `python -m delivery_steps.release resolve` wrote (the delivery pipeline passes it)."""
     release_file = app.node.try_get_context("release")
     return Release.read(release_file) if release_file else None
 

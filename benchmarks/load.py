@@ -43,9 +43,12 @@ def run_load(
     lock = threading.Lock()
     stop_at = time.monotonic() + deadline_s
     target = urlsplit(url)
+    if target.hostname is None:
+        raise ValueError(f"url: {url!r} has no host. Fix: e.g. http://127.0.0.1:8080/invocations.")
+    host = target.hostname
 
     def client() -> None:
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        connection = http.client.HTTPConnection(host, target.port, timeout=60)
         while time.monotonic() < stop_at:
             try:
                 body = pending.get_nowait()
@@ -65,7 +68,7 @@ def run_load(
             except (OSError, http.client.HTTPException) as failure:
                 status, error = -1, repr(failure)
                 connection.close()
-                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                connection = http.client.HTTPConnection(host, target.port, timeout=60)
             elapsed = time.perf_counter() - started
             with lock:
                 result.sent += 1

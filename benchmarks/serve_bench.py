@@ -25,9 +25,10 @@ from pathlib import Path
 
 from benchmarks.load import LoadResult, run_load
 from benchmarks.report import publish
-from cli.local_endpoint import LocalEndpoint, free_port, invoke
+from rehearsal.local_endpoint import LocalEndpoint, free_port, invoke
+from stacks.project import ROOT
+from training import contract
 
-ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_VALIDATION = ROOT / "data" / "sst2_sample" / "validation" / "validation.csv"
 WEIGHT_FILES = (
     "config.json",
@@ -54,8 +55,7 @@ if handler == "default":
     pipe = transformers_utils.get_pipeline(task=task, model_dir=model_dir, device=-1)
     answer = lambda text: pipe(text)
 else:
-    sys.path.insert(0, model_dir + "/code")
-    import inference
+    import inference  # from the model's code/ folder, on PYTHONPATH as on the endpoint
     started = time.perf_counter()
     model = inference.model_fn(model_dir)
     answer = lambda text: inference.output_fn(inference.predict_fn(
@@ -80,7 +80,7 @@ class Variant:
 VARIANTS = (
     Variant("toolkit default handler, pipeline() (baseline)", with_code=False, env={}),
     Variant("our handler, fp32", with_code=True, env={}),
-    Variant("our handler, int8 dynamic quantization", with_code=True, env={"TEXTCLF_QUANTIZE": "int8"}),
+    Variant("our handler, int8 dynamic quantization", with_code=True, env={contract.QUANTIZE_ENV: "int8"}),
 )
 
 
@@ -153,6 +153,8 @@ def cold_start(model_dir: Path, variant: Variant, texts: list[str]) -> tuple[flo
     handler = "ours" if variant.with_code else "default"
     # One thread, as in a model-server worker (MMS sets OMP_NUM_THREADS=1 when unset).
     env = {**os.environ, **variant.env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    if variant.with_code:
+        env["PYTHONPATH"] = str(model_dir / "code")
     runs = []
     for _ in range(3):
         result = subprocess.run(
@@ -274,7 +276,7 @@ def header(model: Path, data: str, count: int, single_requests: int) -> list[str
         "once, one text per request, 16 concurrent connections (the load generator shares the 2 cores). "
         "Handler ms/text: the handler alone in-process, one thread, no HTTP. Cold start: model load + first "
         "prediction in a fresh process, imports excluded (median of 3). First answer: server launch to first 200. "
-        "Command: `textclf bench serve`.",
+        "Command: `python -m benchmarks serve`.",
     ]
 
 

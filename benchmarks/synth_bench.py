@@ -15,11 +15,10 @@ import sys
 import tempfile
 import time
 from datetime import date
-from pathlib import Path
 
 from benchmarks.report import publish
+from stacks.project import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GOAL_SECONDS = 15.0
 
 IN_PROCESS = """
@@ -85,7 +84,7 @@ def main(repeats: int = 3) -> int:
         f"### Synth of all stages (dev, staging, prod) and of the delivery pipeline — {date.today().isoformat()}",
         "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; median of {repeats} runs "
-        "after one warm-up, each in a fresh process. Command: `make bench` (`textclf bench synth`).",
+        "after one warm-up, each in a fresh process. Command: `make bench` (`python -m benchmarks synth`).",
         "",
         "| variant | median wall time (s) | vs baseline |",
         "|---|---:|---:|",

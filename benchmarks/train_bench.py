@@ -21,19 +21,25 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks.report import publish
+from stacks.project import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TRAINING = ROOT / "training"
 DATA = ROOT / "data" / "sst2_sample" / "train"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+# The Trainer baseline imports train.py's own data and model code, as the training job would.
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONPATH": str(TRAINING),
+}
 _WINDOW = re.compile(r"^train: step=(\d+) .*samples_per_sec=([0-9.]+)", re.M)
 
 TRAINER_SCRIPT = r"""
 import json, sys, time
-sys.path.insert(0, sys.argv[1])
 import torch, text_data, modeling
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
-model_path, data_dir, steps, batch, outdir = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+model_path, data_dir, steps, batch, outdir = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 torch.manual_seed(42)
 tokenizer = modeling.load_tokenizer(model_path)
 examples = text_data.read_examples(data_dir, "text", "label")
@@ -110,7 +116,6 @@ def trainer(model: Path, steps: int, batch: int, warmup: int, workdir: Path) -> 
             sys.executable,
             "-c",
             TRAINER_SCRIPT,
-            str(TRAINING),
             str(model),
             str(DATA),
             str(steps),
@@ -123,8 +128,7 @@ def trainer(model: Path, steps: int, batch: int, warmup: int, workdir: Path) -> 
 
 
 def make_student(teacher: Path, layers: list[int], target: Path) -> Path:
-    sys.path.insert(0, str(TRAINING))
-    import modeling
+    from training import modeling  # imports no sibling, so the host may import it as a package module
 
     student = modeling.student_from_teacher_layers(modeling.load_teacher(str(teacher)), layers)
     student.save_pretrained(target)
@@ -178,7 +182,7 @@ def main(steps: int = 60, batch: int = 32, warmup: int = 10, repeats: int = 2) -
         "",
         f"{os.cpu_count()} CPU cores, fp32, packaged MiniLM-L6 (22.7M parameters), bundled SST-2 sample (4,000 rows), "
         f"batch {batch}, {steps} optimizer steps, throughput over steps {warmup + 1}..{steps}; median of {repeats} "
-        "interleaved rounds, each variant in a fresh process. Command: `textclf bench train`.",
+        "interleaved rounds, each variant in a fresh process. Command: `python -m benchmarks train`.",
         "",
         "| variant | samples/s | vs baseline | process wall time (s) |",
         "|---|---:|---:|---:|",

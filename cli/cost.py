@@ -85,7 +85,7 @@ def add_parser(commands) -> None:
     cost = commands.add_parser(
         "cost",
         help="estimate a training run (on demand vs spot) and serverless serving cost",
-        description=__doc__.splitlines()[0],
+        description=(__doc__ or "").partition("\n")[0],
     )
     cost.add_argument("--stage", default="dev", help="dev, staging or prod (default: dev)")
     cost.add_argument("--hours", type=float, default=1.0, help="training wall time in hours (default: 1)")

@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from stacks.project import ROOT, cdk_synth
 
 
 def main(args: argparse.Namespace) -> int:
@@ -53,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
 def synthesize(outdir: Path) -> list[str]:
     from cli import synth_report
 
-    synth_report.synthesize("all", outdir)
+    cdk_synth("all", outdir)
     text = synth_report.render(synth_report.summarize(outdir), synth_report.nag_findings(outdir))
     print(text)
     return text.splitlines()
@@ -131,7 +131,7 @@ def add_parser(commands) -> None:
         "local-run",
         help="the whole system offline: synth, then a rehearsal of the delivery "
         "flow on the synthesized templates, and a report",
-        description=__doc__.splitlines()[0],
+        description=(__doc__ or "").partition("\n")[0],
     )
     local.add_argument(
         "--output",

@@ -53,24 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_parser(commands)
     pipeline_ops.add_parser(commands)
 
-    bench = commands.add_parser("bench", help="run a benchmark and write its table to docs/")
-    bench.add_argument(
-        "name",
-        choices=["synth", "train", "serve"],
-        help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default",
-    )
-    bench.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
-    bench.add_argument(
-        "--model",
-        default=None,
-        help="serve: model directory to serve (default: fine-tune MiniLM on the bundled sample)",
-    )
-    bench.add_argument(
-        "--data",
-        default=None,
-        help="serve: labelled CSV (text,label) to send (default: the bundled SST-2 validation sample)",
-    )
-    bench.set_defaults(handler=_run_bench)
     return parser
 
 
@@ -83,20 +65,6 @@ def _lazy(module: str, function: str):
         return getattr(importlib.import_module(module), function)(args)
 
     return run
-
-
-def _run_bench(args: argparse.Namespace) -> int:
-    if args.name == "serve":
-        from benchmarks import serve_bench
-
-        return serve_bench.main(model=args.model, data=args.data)
-    if args.name == "train":
-        from benchmarks import train_bench
-
-        return train_bench.main()
-    from benchmarks import synth_bench
-
-    return synth_bench.main(repeats=args.repeats)
 
 
 def main(argv: list[str] | None = None) -> int:

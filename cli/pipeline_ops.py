@@ -7,16 +7,12 @@ and the account come from the usual AWS environment.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
-from pathlib import Path
 
-from stacks import source_bundle
 from stacks.config import ConfigError, StageConfig, load_stages
-
-ROOT = Path(__file__).resolve().parent.parent
-F1 = ("multiclass_classification_metrics", "macro_f1", "value")
+from stacks.project import ROOT
+from training import contract, model_registry
 
 
 def stage_config(stage: str) -> StageConfig:
@@ -28,7 +24,7 @@ def stage_config(stage: str) -> StageConfig:
 def clients(config: StageConfig):
     import boto3
 
-    session = boto3.session.Session(region_name=config.region)
+    session = boto3.Session(region_name=config.region)
     return session.client("sagemaker"), session.client("s3")
 
 
@@ -55,7 +51,7 @@ def start(args: argparse.Namespace) -> int:
 def teacher_model_data(sagemaker, config: StageConfig, package: str) -> tuple[str, str]:
     """An approved package's ARN and model.tar.gz URL, to replace the distillation pipeline's TrainTeacher."""
     arn = _package_arn(sagemaker, config, package)
-    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    described, container = model_registry.serving_container(sagemaker, arn)
     status = described.get("ModelApprovalStatus")
     if status != "Approved":
         raise ConfigError(
@@ -63,22 +59,21 @@ def teacher_model_data(sagemaker, config: StageConfig, package: str) -> tuple[st
             "Fix: approve it (`textclf pipeline approve`) or pick an approved version "
             "(`textclf pipeline packages`)."
         )
-    return arn, described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    return arn, container["ModelDataUrl"]
 
 
 def packages(args: argparse.Namespace) -> int:
     config = stage_config(args.stage)
     sagemaker, s3 = clients(config)
     rows = []
-    accuracy = _approved_baseline().ACCURACY_PATH
-    for summary in _all_packages(sagemaker, config.model_package_group_name):
+    for summary in model_registry.packages(sagemaker, config.model_package_group_name):
         metrics = _metrics(sagemaker, s3, summary["ModelPackageArn"])
         rows.append(
             (
                 summary["ModelPackageVersion"],
                 summary["ModelApprovalStatus"],
-                _fmt(metrics, accuracy),
-                _fmt(metrics, F1),
+                _fmt(metrics, contract.ACCURACY_PATH),
+                _fmt(metrics, contract.MACRO_F1_PATH),
                 summary["CreationTime"].strftime("%Y-%m-%d %H:%M"),
                 summary["ModelPackageArn"],
             )
@@ -123,7 +118,7 @@ def _package_arn(sagemaker, config: StageConfig, package: str) -> str:
         return package
     if not package.isdigit():
         raise ConfigError(f"package: {package!r} is neither an ARN nor a version number. Fix: e.g. 3.")
-    for summary in _all_packages(sagemaker, config.model_package_group_name):
+    for summary in model_registry.packages(sagemaker, config.model_package_group_name):
         if str(summary["ModelPackageVersion"]) == package:
             return summary["ModelPackageArn"]
     raise ConfigError(
@@ -131,41 +126,19 @@ def _package_arn(sagemaker, config: StageConfig, package: str) -> str:
     )
 
 
-def _all_packages(sagemaker, group: str) -> list[dict]:
-    found, token = [], None
-    while True:
-        page = sagemaker.list_model_packages(
-            ModelPackageGroupName=group,
-            SortBy="CreationTime",
-            SortOrder="Descending",
-            **({"NextToken": token} if token else {}),
-        )
-        found += page.get("ModelPackageSummaryList", [])
-        token = page.get("NextToken")
-        if not token:
-            return found
-
-
 def _metrics(sagemaker, s3, arn: str) -> dict:
     # The evaluation step reads the same file to set the regression baseline.
     try:
-        return _approved_baseline().package_metrics(sagemaker, s3, arn)
+        return model_registry.package_metrics(sagemaker, s3, arn)
     except s3.exceptions.NoSuchKey:
         return {}
 
 
-@functools.cache
-def _approved_baseline():
-    """The evaluation step's own registry reader (training/approved_baseline.py), loaded on first use."""
-    return source_bundle.load_module("training/approved_baseline.py")
-
-
 def _fmt(metrics: dict, path: tuple[str, ...]) -> str:
-    for key in path:
-        if not isinstance(metrics, dict) or key not in metrics:
-            return "-"
-        metrics = metrics[key]
-    return f"{float(metrics):.4f}"
+    try:
+        return f"{float(contract.read_path(metrics, path)):.4f}"
+    except (KeyError, TypeError, ValueError):
+        return "-"
 
 
 def _parse_params(pairs: list[str] | None) -> list[tuple[str, str]]:
@@ -182,7 +155,7 @@ def add_parser(commands) -> None:
     pipeline = commands.add_parser(
         "pipeline",
         help="start the training pipeline, list, approve or reject models",
-        description=__doc__.splitlines()[0],
+        description=(__doc__ or "").partition("\n")[0],
     )
     actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("start", help="start an execution of the stage's training pipeline")

@@ -6,11 +6,12 @@ import argparse
 import json
 import time
 
-from cli.local_endpoint import EndpointError, LocalEndpoint, invoke
+from rehearsal.local_endpoint import EndpointError, LocalEndpoint, invoke
+from training import contract
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    env = {"TEXTCLF_QUANTIZE": "int8"} if args.int8 else {}
+    env = {contract.QUANTIZE_ENV: "int8"} if args.int8 else {}
     endpoint = LocalEndpoint(args.model, port=args.port, workers=args.workers, env=env)
     try:
         endpoint.start()

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
+from stacks.project import ROOT, cdk_synth
+
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
 
 
@@ -26,44 +23,6 @@ class StackSummary:
     lint_errors: list[str] = field(default_factory=list)
     lint_warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def synthesize(
-    stage: str,
-    outdir: Path,
-    *,
-    context: Mapping[str, str] | None = None,
-    project: Path = ROOT,
-    without: Sequence[str] = (),
-) -> None:
-    """Run the pinned CDK CLI; raises with its stderr when synth (or cdk-nag) fails.
-
-    ``context`` adds ``-c`` values; ``project`` is the folder whose cdk.json the CLI reads; ``without``
-    names environment variables the synth must not see (credentials, a default account).
-    """
-    # The CLI leaves other stages' nested assemblies behind; the summary must show only this synth.
-    for stale in outdir.glob("assembly-*"):
-        shutil.rmtree(stale)
-    for stale in outdir.glob("*.template.json"):
-        stale.unlink()
-    env = {name: value for name, value in os.environ.items() if name not in without}
-    env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
-    # --app pins this interpreter, so synth works whether or not a venv is activated.
-    command = [
-        str(CDK_CLI),
-        "synth",
-        "--app",
-        f"{sys.executable} {ROOT / 'app.py'}",
-        "-c",
-        f"stage={stage}",
-        *[part for key, value in (context or {}).items() for part in ("-c", f"{key}={value}")],
-        "-o",
-        str(outdir),
-        "-q",
-    ]
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"cdk synth failed:\n{result.stderr.strip()}")
 
 
 # cfn-lint 1.58 re-raises its informational I1022 ("prefer Fn::Sub over Fn::Join") as error E3703
@@ -120,7 +79,7 @@ def _stage_order(template_path: Path) -> tuple[int, str]:
     return (STAGE_NAMES.index(stage) if stage in STAGE_NAMES else -1, _name(template_path))
 
 
-def _entries(metadata: dict, kind: str) -> list[tuple[str, object]]:
+def _entries(metadata: dict, kind: str) -> list[tuple[str, Any]]:
     """(construct path, data) of every metadata entry of one kind in a stack's metadata.json."""
     return [(path, entry["data"]) for path, entries in metadata.items() for entry in entries if entry["type"] == kind]
 
@@ -160,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     outdir = (ROOT / args.outdir).resolve()
     print(f"Synthesizing stage(s) {args.stage} offline with the pinned CDK CLI into {outdir} ...", flush=True)
     try:
-        synthesize(args.stage, outdir)
+        cdk_synth(args.stage, outdir)
     except RuntimeError as error:
         print(error, file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from contract import INT8_VERIFIED_ENV, QUANTIZE_ENV, THREADS_ENV, TOKENS_PER_BATCH_ENV
 from payloads import Request
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -16,11 +17,9 @@ logger = logging.getLogger(__name__)
 # A token spans at most a few dozen characters; cutting the string first keeps a 10 MB text cheap.
 CHARS_PER_TOKEN_BOUND = 64
 # Padded tokens per forward pass: large enough to amortize overhead, small enough for 1 GB of memory.
-TOKENS_PER_BATCH = int(os.environ.get("TEXTCLF_TOKENS_PER_BATCH", "4096"))
-QUANTIZE_ENV = "TEXTCLF_QUANTIZE"
-# The evaluation step's verdict on int8 (true or false), set on the registered package's container:
-# it scored this model both ways on the test channel, exactly as this class serves it.
-INT8_VERIFIED_ENV = "TEXTCLF_INT8_VERIFIED"
+TOKENS_PER_BATCH = int(os.environ.get(TOKENS_PER_BATCH_ENV, "4096"))
+# The evaluation step's verdict on int8 (INT8_VERIFIED_ENV, true or false) is set on the registered
+# package's container: it scored this model both ways on the test channel, exactly as this class serves it.
 INT8_MAX_ACCURACY_DROP = 0.005
 
 
@@ -98,7 +97,7 @@ def length_buckets(lengths: list[int], tokens_per_batch: int) -> list[list[int]]
 def threads_per_worker() -> int:
     """Split the CPUs between the model server's workers instead of oversubscribing them."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    configured = os.environ.get("TEXTCLF_THREADS")
+    configured = os.environ.get(THREADS_ENV)
     if configured:
         return max(1, int(configured))
     workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or cpus)
@@ -148,7 +147,8 @@ def int8_verified(fp32_accuracy: float, int8_accuracy: float) -> bool:
 def quantize_int8(model):
     # torch.ao's eager dynamic quantization still ships in the inference DLC's torch 2.6;
     # newer torch only warns that it moves to torchao.
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization.qconfig import per_channel_dynamic_qconfig
 
     # Per-channel scales keep SST-2 dev accuracy within 0.1 point of fp32 where one scale per
     # tensor lost 0.8 (docs/benchmarks.md).

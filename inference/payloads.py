@@ -14,13 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from contract import MAX_BATCH_ENV
+
 JSON = "application/json"
 JSONLINES = "application/jsonlines"
 CSV = "text/csv"
 ANY = "*/*"
 
 # A serverless invocation carries at most 4 MB; this bounds one request's compute as well.
-MAX_BATCH = int(os.environ.get("TEXTCLF_MAX_BATCH", "64"))
+MAX_BATCH = int(os.environ.get(MAX_BATCH_ENV, "64"))
 PARAMETERS = ("top_k", "truncation", "max_length")
 
 

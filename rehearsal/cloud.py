@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from rehearsal.gateway import Gateway
 from rehearsal.iam import Directory, PolicyEngine
+from training import model_registry
 
 SECRET = "rehearsal-secret"  # moto accepts any secret; the access key id carries the identity
 # Path-style addressing: the gateway reads the bucket from the path; no checksum trailers to re-encode.
@@ -41,7 +42,7 @@ class Cloud:
 
     def __init__(self, region: str = "us-east-1") -> None:
         self.region = region
-        self.directory: Directory | None = None
+        self._directory: Directory | None = None
         self._moto = None
         self._gateway: Gateway | None = None
         self._credentials: dict[str, Credentials] = {}
@@ -61,7 +62,7 @@ class Cloud:
         self.moto_url = f"http://{host}:{port}"
         # moto keeps its accounts in this process: every rehearsal starts from an empty cloud.
         urllib.request.urlopen(urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST"), timeout=30)
-        self.directory = Directory(PolicyEngine())
+        self._directory = Directory(PolicyEngine())
         self._gateway = Gateway(self.moto_url, self.directory, next_version=self._next_package_version).start()
         self.url = self._gateway.url
         return self
@@ -69,10 +70,17 @@ class Cloud:
     def __exit__(self, *exc) -> None:
         if self._gateway:
             self._gateway.stop()
-        if self.directory:
-            self.directory.engine.close()
+        if self._directory:
+            self._directory.engine.close()
         if self._moto:
             self._moto.stop()
+
+    @property
+    def directory(self) -> Directory:
+        """Who exists and what they may do; set up by ``with Cloud(...)``."""
+        if self._directory is None:
+            raise RuntimeError("the emulated cloud is not running: use `with Cloud(region) as cloud:`")
+        return self._directory
 
     # ---- clients ----------------------------------------------------------------------------------
     def admin(self, service: str, account: str, region: str | None = None) -> Any:
@@ -89,6 +97,7 @@ class Cloud:
     def credentials(self, role_arn: str) -> Credentials:
         if role_arn not in self._credentials:
             self._credentials[role_arn] = self._assume(role_arn)
+            assert self._gateway is not None, "with Cloud(...) starts the gateway"
             self._gateway.principals[self._credentials[role_arn].access_key_id] = role_arn
         return self._credentials[role_arn]
 
@@ -130,7 +139,4 @@ class Cloud:
 
     def _next_package_version(self, group: str, account: str) -> int:
         """The version CreateModelPackage will get: the IAM resource of that request."""
-        listed = self.admin("sagemaker", account).list_model_packages(ModelPackageGroupName=group, MaxResults=100)[
-            "ModelPackageSummaryList"
-        ]
-        return len(listed) + 1
+        return len(model_registry.packages(self.admin("sagemaker", account), group)) + 1

@@ -18,11 +18,12 @@ import uuid
 import zipfile
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any, cast
 
 from rehearsal.deploy import DeployError, Deployment, Resource
 
 INVOKE = (
-    "import importlib, json, sys; sys.path.insert(0, '.'); module, function = sys.argv[1].rsplit('.', 1); "
+    "import importlib, json, sys; module, function = sys.argv[1].rsplit('.', 1); "
     "getattr(importlib.import_module(module), function)(json.load(sys.stdin), None)"
 )
 
@@ -80,6 +81,8 @@ def invoke(deployment: Deployment, function_resource: Resource, code: Path, even
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "PYTHONUNBUFFERED": "1",
+        # The Lambda runtime puts the function's task root on PYTHONPATH.
+        "PYTHONPATH": str(code),
         **deployment.cloud.env_for(role, deployment.region),
         **function_resource.properties.get("Environment", {}).get("Variables", {}),
     }
@@ -132,13 +135,13 @@ class _AnswerCatcher(HTTPServer):
 
 
 class _CatchAnswer(BaseHTTPRequestHandler):
-    server: _AnswerCatcher
-
-    def log_message(self, *args) -> None:
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_PUT(self) -> None:
-        self.server.answer = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        cast(_AnswerCatcher, self.server).answer = json.loads(
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        )
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -18,7 +18,8 @@ from pathlib import Path
 from rehearsal import synth
 from rehearsal.deploy import Stack
 from rehearsal.iam import Request
-from rehearsal.run import ACCOUNTS, ROOT, SINGLE_ACCOUNT, TOOLING_ACCOUNT, Rehearsal, RehearsalFailed
+from rehearsal.run import ACCOUNTS, SINGLE_ACCOUNT, TOOLING_ACCOUNT, Rehearsal, RehearsalFailed
+from stacks.project import ROOT
 
 PROMOTED = ("dev", "staging", "prod")
 SMOKE_TESTED = ("staging", "prod")
@@ -64,7 +65,7 @@ def _stage_artifact(assembly: Path, name: str) -> synth.StackArtifact:
 def resolve_release(rehearsal: Rehearsal, delivery: Stack, tooling: str) -> Path:
     """Run the ResolveRelease step's own command, as its CodeBuild role."""
     started = rehearsal.report.step("ResolveRelease: the newest approved package, as the pipeline's release role")
-    project, command = _build_command(delivery, "cli.release resolve")
+    project, command = _build_command(delivery, "delivery_steps.release resolve")
     role = project.properties["ServiceRole"]
     folder = rehearsal.work / "release-step"
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,7 +109,7 @@ def _smoke_project(rehearsal: Rehearsal, delivery: Stack, smoke_role_arn: str):
     """The smoke step whose role may assume this stage's smoke-test role (by its fixed path)."""
     path = smoke_role_arn.split(":role", 1)[1].rsplit("/", 1)[0] + "/"
     for resource in delivery.of_type("AWS::CodeBuild::Project"):
-        if "cli.smoke" not in json.dumps(resource.properties.get("Source", {})):
+        if "delivery_steps.smoke" not in json.dumps(resource.properties.get("Source", {})):
             continue
         record = rehearsal.cloud.directory.role(resource.properties["ServiceRole"])
         if any(path in json.dumps(p.document) for p in record.policies):

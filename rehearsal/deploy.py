@@ -162,11 +162,22 @@ class Deployment:
         self.cloud, self.account, self.region = cloud, account, region
         self.creators = {**CREATORS, **(creators or {})}
         self.parameters = parameters or {}
-        self.stack: Stack | None = None
+        self._stack: Stack | None = None
+
+    @property
+    def stack(self) -> Stack:
+        if self._stack is None:
+            raise DeployError("no stack deployed yet: call create() first")
+        return self._stack
+
+    @stack.setter
+    def stack(self, stack: Stack) -> None:
+        """Put a deployed stack back, as CloudFormation's rollback of a failed update does."""
+        self._stack = stack
 
     # ---- create -----------------------------------------------------------------------------------
     def create(self, name: str, template: dict) -> Stack:
-        self.stack = Stack(name, self.account, self.region, template)
+        self._stack = Stack(name, self.account, self.region, template)
         for logical_id in self._order(template["Resources"]):
             definition = template["Resources"][logical_id]
             if definition["Type"] != "AWS::CDK::Metadata":
@@ -218,8 +229,7 @@ class Deployment:
         replaced; everything else is re-created from its new properties, as a replacement would.
         """
         old = self.stack
-        assert old is not None
-        self.stack = Stack(old.name, self.account, self.region, template)
+        self._stack = Stack(old.name, self.account, self.region, template)
         directory = self.cloud.directory
         for logical_id in self._order(template["Resources"]):
             definition = template["Resources"][logical_id]
@@ -247,7 +257,6 @@ class Deployment:
     # ---- delete -----------------------------------------------------------------------------------
     def delete(self) -> list[str]:
         """Delete what is not retained, in reverse order; returns the retained logical ids."""
-        assert self.stack is not None
         retained = []
         for resource in reversed(list(self.stack.resources.values())):
             if resource.retain:

@@ -15,6 +15,7 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
@@ -103,7 +104,7 @@ def sagemaker_requests(
             f"model-package/{name}/{next_version(name, account_of(group) if group.startswith('arn:') else account)}"
         )
     elif operation in ("DescribeModelPackage", "UpdateModelPackage"):
-        name = body.get("ModelPackageName") or body.get("ModelPackageArn")
+        name = body.get("ModelPackageName") or body.get("ModelPackageArn") or ""
         resource = name if name.startswith("arn:") else arn(f"model-package/{name}")
     elif operation == "DescribeModelPackageGroup":
         resource = group_arn(body["ModelPackageGroupName"])
@@ -162,10 +163,13 @@ class Gateway(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: Gateway
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args) -> None:  # quiet: the rehearsal reports what matters
+    @property
+    def gateway(self) -> Gateway:
+        return cast(Gateway, self.server)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: the rehearsal reports what matters
         pass
 
     def do_GET(self) -> None:
@@ -176,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _relay(self) -> None:
         body = self._body()
         match = _CREDENTIAL.search(self.headers.get("Authorization", ""))
-        principal = self.server.principals.get(match.group(1)) if match else None
+        principal = self.gateway.principals.get(match.group(1)) if match else None
         service = match.group(3) if match else ""
         region = match.group(2) if match else "us-east-1"
         if principal is None:
@@ -186,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         try:
             for request in self._requests(principal, service, region, body):
-                self.server.directory.check(request)
+                self.gateway.directory.check(request)
         except AccessDenied as denied:
             return self._deny(service, str(denied))
         status, headers, answer = self._forward(body)
@@ -205,11 +209,16 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query, keep_blank_values=True)
         if service == "s3":
-            return s3_requests(principal, self.command, url.path, query, self.headers, self.server.directory, region)
+            return s3_requests(principal, self.command, url.path, query, self.headers, self.gateway.directory, region)
         if service == "sagemaker":
             operation = self.headers.get("X-Amz-Target", "").split(".")[-1]
             return sagemaker_requests(
-                principal, operation, json.loads(body or b"{}"), region, account_of(principal), self.server.next_version
+                principal,
+                operation,
+                json.loads(body or b"{}"),
+                region,
+                account_of(principal),
+                self.gateway.next_version,
             )
         if service == "sts":
             return sts_requests(principal, parse_qs(body.decode()))
@@ -229,8 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _forward(self, body: bytes) -> tuple[int, list, bytes]:
-        upstream = self.server.upstream
-        connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=300)
+        upstream = self.gateway.upstream
+        connection = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port, timeout=300)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "content-length")}
         headers["Content-Length"] = str(len(body))
         try:
@@ -244,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         form = parse_qs(body.decode())
         key = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", answer)
         if form.get("Action") == ["AssumeRole"] and key:
-            self.server.principals[key.group(1).decode()] = form["RoleArn"][0]
+            self.gateway.principals[key.group(1).decode()] = form["RoleArn"][0]
 
     def _deny(self, service: str, message: str) -> None:
         if service == "sagemaker":

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal import ROOT
+from stacks.project import ROOT
 
 ENGINE = Path(__file__).with_name("policy_engine.mjs")
 
@@ -118,7 +118,7 @@ class PolicyEngine:
         return json.loads(line)
 
     def close(self) -> None:
-        if self._process.poll() is None:
+        if self._process.poll() is None and self._process.stdin is not None:
             self._process.stdin.close()
             self._process.wait(timeout=10)
 

@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rehearsal.cloud import Cloud
 from rehearsal.iam import AccessDenied, Directory, Request
 from rehearsal.pipeline import Execution, StepError
+from training.contract import read_path
 
 OPT_ML = Path("/opt/ml")
 TRAIN_ENTRY = "from sagemaker_training.cli.train import main; main()"
@@ -248,6 +249,7 @@ def run_container(
         text=True,
         start_new_session=True,
     )
+    assert process.stdout is not None, "stdout=PIPE"
     with open(log_file, "a") as log:
         for line in process.stdout:
             log.write(line)
@@ -282,7 +284,15 @@ def start_job(
     return job_name
 
 
-def training_step(context: JobContext) -> Callable[[dict, dict, Execution], dict]:
+StepRunner = Callable[[dict, dict, Execution], dict]
+
+
+def _job_step(
+    context: JobContext, operation: str, resources: tuple[str, ...], image: tuple[str, ...], finish
+) -> StepRunner:
+    """A step that starts one job (``resources`` and ``image`` are where its request holds them), then finishes
+    it with ``finish(job_name, step, arguments, execution)``; any failure becomes the step's SageMaker error."""
+
     def run(step: dict, arguments: dict, execution: Execution) -> dict:
         try:
             job_name = start_job(
@@ -290,15 +300,25 @@ def training_step(context: JobContext) -> Callable[[dict, dict, Execution], dict
                 execution,
                 step,
                 arguments,
-                operation="CreateTrainingJob",
-                resources=arguments["ResourceConfig"],
-                image=arguments["AlgorithmSpecification"]["TrainingImage"],
+                operation=operation,
+                resources=read_path(arguments, resources),
+                image=read_path(arguments, image),
             )
-            return TrainingJob(context, job_name, arguments).run()
+            return finish(job_name, step, arguments, execution)
         except (AccessDenied, OSError, ClientError, BotoCoreError) as error:
             raise _as_step_error(error) from error
 
     return run
+
+
+def training_step(context: JobContext) -> StepRunner:
+    return _job_step(
+        context,
+        "CreateTrainingJob",
+        ("ResourceConfig",),
+        ("AlgorithmSpecification", "TrainingImage"),
+        lambda job_name, _step, arguments, _execution: TrainingJob(context, job_name, arguments).run(),
+    )
 
 
 class TrainingJob:
@@ -402,30 +422,24 @@ def pack_model_dir(model_dir: Path, archive: Path) -> Path:
 
 
 # ---- Processing ------------------------------------------------------------------------------------
-def processing_step(context: JobContext) -> Callable[[dict, dict, Execution], dict]:
-    def run(step: dict, arguments: dict, execution: Execution) -> dict:
-        try:
-            job_name = start_job(
-                context,
-                execution,
-                step,
-                arguments,
-                operation="CreateProcessingJob",
-                resources=arguments["ProcessingResources"]["ClusterConfig"],
-                image=arguments["AppSpecification"]["ImageUri"],
-            )
-            outputs = run_processing(context, job_name, arguments)
-            execution.property_files[step["Name"]] = read_property_files(context, step, outputs)
-            return {
-                "ProcessingJobName": job_name,
-                "ProcessingOutputConfig": {
-                    "Outputs": {name: {"OutputName": name, "S3Output": {"S3Uri": uri}} for name, uri in outputs.items()}
-                },
-            }
-        except (AccessDenied, OSError, ClientError, BotoCoreError) as error:
-            raise _as_step_error(error) from error
+def processing_step(context: JobContext) -> StepRunner:
+    def finish(job_name: str, step: dict, arguments: dict, execution: Execution) -> dict:
+        outputs = run_processing(context, job_name, arguments)
+        execution.property_files[step["Name"]] = read_property_files(context, step, outputs)
+        return {
+            "ProcessingJobName": job_name,
+            "ProcessingOutputConfig": {
+                "Outputs": {name: {"OutputName": name, "S3Output": {"S3Uri": uri}} for name, uri in outputs.items()}
+            },
+        }
 
-    return run
+    return _job_step(
+        context,
+        "CreateProcessingJob",
+        ("ProcessingResources", "ClusterConfig"),
+        ("AppSpecification", "ImageUri"),
+        finish,
+    )
 
 
 def run_processing(context: JobContext, job_name: str, arguments: dict) -> dict[str, str]:

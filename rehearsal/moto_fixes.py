@@ -11,6 +11,7 @@ moto 5 drops them when the request does not repeat them.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:(?P<region>[^:]+):(?P<account>\d{12}):model-package(-group)?/(?P<rest>.+)$"
@@ -24,7 +25,7 @@ def apply() -> None:
         return
     from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 
-    def owner(self, name: str | None):
+    def owner(self, name: Any) -> tuple[Any, Any]:
         match = _ARN.match(name or "")
         if not match:
             return self, name

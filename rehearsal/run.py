@@ -20,12 +20,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal import ROOT, jobs, synth
+from rehearsal import jobs, synth
 from rehearsal.cloud import Cloud
 from rehearsal.deploy import CREATORS, DeployError, Deployment, Stack, publish_assets
 from rehearsal.gateway import s3_requests
 from rehearsal.iam import AccessDenied
 from rehearsal.pipeline import Execution, PipelineFailed
+from stacks.project import ROOT
 
 SAMPLE = ROOT / "data" / "sst2_sample"
 LABELS = "negative,positive"
@@ -305,8 +306,8 @@ class Rehearsal:
 
     # ---- serving ----------------------------------------------------------------------------------------
     def serve_and_smoke(self, stack: Stack, stage: str) -> None:
-        from cli import smoke
-        from cli.local_endpoint import LocalEndpoint, free_port
+        from delivery_steps import smoke
+        from rehearsal.local_endpoint import LocalEndpoint, free_port
 
         started = self.report.step(f"Serve stage {stage}'s model on the local endpoint and smoke-test it")
         model = stack.of_type("AWS::SageMaker::Model")[0]
@@ -438,7 +439,7 @@ def add_parser(commands) -> None:
     command = commands.add_parser(
         "rehearse",
         help="deploy the synthesized stack into emulated AWS and run it, offline",
-        description=__doc__.splitlines()[0],
+        description=(__doc__ or "").partition("\n")[0],
     )
     command.add_argument(
         "--stage",

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from rehearsal import ROOT
+from stacks.project import ROOT, cdk_synth
 
 
 class SynthFailed(RuntimeError):
@@ -36,8 +36,6 @@ class StackArtifact:
 def synthesize(outdir: Path, *, context: dict[str, str], project_context: dict | None = None) -> Path:
     """``cdk synth`` into ``outdir``, as `textclf synth` runs it; ``project_context`` replaces cdk.json's context
     (in a scratch copy). The caller's credentials and default account are kept out: accounts come from config."""
-    from cli import synth_report
-
     project = ROOT
     if project_context is not None:
         project = outdir.parent / f"{outdir.name}-project"
@@ -47,7 +45,7 @@ def synthesize(outdir: Path, *, context: dict[str, str], project_context: dict |
         (project / "cdk.json").write_text(json.dumps(settings, indent=2))
     extra = {key: value for key, value in context.items() if key != "stage"}
     try:
-        synth_report.synthesize(
+        cdk_synth(
             context["stage"],
             outdir,
             context=extra,

@@ -12,7 +12,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from stacks.images import supported_regions
 
@@ -168,12 +168,12 @@ def selected_stages(selection: str) -> list[str]:
     return list(STAGE_NAMES) if selection == "all" else [s.strip() for s in selection.split(",")]
 
 
-def fail_field(prefix: str, config: object, field: str, problem: str, fix: str) -> None:
+def fail_field(prefix: str, config: object, field: str, problem: str, fix: str) -> NoReturn:
     """Raise the one-line error every setting reports: ``<prefix>.<field>: <problem> (got X). Fix: <fix>``."""
     raise ConfigError(f"{prefix}.{field}: {problem} (got {getattr(config, field)!r}). Fix: {fix}")
 
 
-def check_types(config: object, prefix: str) -> None:
+def check_types(config: Any, prefix: str) -> None:
     """Each field of the dataclass ``config`` has its annotated JSON type (str, str | None, bool, int, float, list)."""
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
@@ -195,7 +195,7 @@ def check_types(config: object, prefix: str) -> None:
             fail_field(prefix, config, field.name, f"must be {expected}", f"write a {expected} in cdk.json.")
 
 
-def _fail(config: StageConfig, field: str, problem: str, fix: str) -> None:
+def _fail(config: StageConfig, field: str, problem: str, fix: str) -> NoReturn:
     fail_field(f"stages.{config.name}", config, field, problem, fix)
 
 
@@ -288,9 +288,9 @@ def _check_serving(c: StageConfig) -> None:
                 f"serves a package of this stage's own registry ({c.model_package_group_name}"
                 f"{' in ' + c.account if c.account else ''}) in place; another stage's package would be read "
                 "from that stage's bucket, which it may change or destroy",
-                "release it instead: `python -m cli.release resolve --group <its group> --region <region> --out "
-                f"release.json`, then `cdk synth -c stage={c.name} -c release=release.json` (each stage serves "
-                "its own verified copy), or use the delivery pipeline.",
+                "release it instead: `python -m delivery_steps.release resolve --group <its group> "
+                f"--region <region> --out release.json`, then `cdk synth -c stage={c.name} "
+                "-c release=release.json` (each stage serves its own verified copy), or use the delivery pipeline.",
             )
 
 

@@ -16,22 +16,22 @@ from pathlib import Path
 
 TABLE = Path(__file__).with_name("dlc_images.json")
 
+
+def _dlc(scope: str, transformers: str, pytorch: str, instance_type: str) -> dict[str, str]:
+    """The keyword arguments of sagemaker.core.image_uris.retrieve for one Hugging Face DLC."""
+    return dict(
+        image_scope=scope,
+        version=transformers,
+        base_framework_version=f"pytorch{pytorch}",
+        py_version="py312",
+        instance_type=instance_type,
+    )
+
+
 # Training: the newest HF training DLC that runs on g5-class GPUs (the 5.x image needs CUDA 13).
-TRAINING_IMAGE = dict(
-    version="4.56.2",
-    base_framework_version="pytorch2.8.0",
-    py_version="py312",
-    instance_type="ml.g5.xlarge",
-    image_scope="training",
-)
+TRAINING_IMAGE = _dlc("training", transformers="4.56.2", pytorch="2.8.0", instance_type="ml.g5.xlarge")
 # Serving: the CPU inference DLC, since serverless endpoints run on CPU.
-INFERENCE_IMAGE = dict(
-    version="4.51.3",
-    base_framework_version="pytorch2.6.0",
-    py_version="py312",
-    instance_type="ml.m5.xlarge",
-    image_scope="inference",
-)
+INFERENCE_IMAGE = _dlc("inference", transformers="4.51.3", pytorch="2.6.0", instance_type="ml.m5.xlarge")
 
 _URI_RE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/(?P<repo>[^:]+):")
 

@@ -8,7 +8,7 @@ from aws_cdk import Annotations, CfnOutput, Duration, Stack, Tags
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.delivery_config import Release
+from stacks.delivery.config import Release
 from stacks.images import images_for
 from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.registry import ModelRegistry
@@ -77,25 +77,16 @@ class MlopsStack(Stack):
         )
         self.code = CodeBundle(self, "CodeBundle")
         inputs = self._pipeline_inputs(config)
-        self.training_pipeline = TrainingPipeline(
-            self,
-            "TrainingPipeline",
-            pipeline_name=config.pipeline_name,
-            description="Fine-tune, evaluate as served, and register a text classifier if it passes the gate",
-            definition=definition(inputs),
-            execution_role=self.roles.pipeline_execution,
-            training_data=self.storage.training_data,
-            schedule=config.pipeline_schedule,
-        )
+        fine_tune = "Fine-tune, evaluate as served, and register a text classifier if it passes the gate"
+        self.training_pipeline = self._pipeline(
+            "TrainingPipeline", config.pipeline_name, fine_tune, definition(inputs),
+            training_data=self.storage.training_data, schedule=config.pipeline_schedule,
+        )  # fmt: skip
         # Beside the fine-tune pipeline rather than a mode of it: two training jobs, a teacher evaluation
         # and a teacher-ratio gate are a different DAG, and Studio shows each flow as it runs.
-        self.distillation_pipeline = TrainingPipeline(
-            self,
-            "DistillationPipeline",
-            pipeline_name=config.distillation_pipeline_name,
-            description="Train or take a teacher, distill a student, register the student if it passes the gate",
-            definition=distillation_definition(inputs),
-            execution_role=self.roles.pipeline_execution,
+        distill = "Train or take a teacher, distill a student, register the student if it passes the gate"
+        self.distillation_pipeline = self._pipeline(
+            "DistillationPipeline", config.distillation_pipeline_name, distill, distillation_definition(inputs)
         )
         self._grant_pipeline_access()
         if forward_package_events:
@@ -152,6 +143,17 @@ class MlopsStack(Stack):
             min_class_recall=config.min_class_recall,
             min_teacher_ratio=config.min_teacher_ratio,
             serve_int8=config.serverless_int8,
+        )
+
+    def _pipeline(self, construct_id: str, name: str, description: str, body: dict, **triggers) -> TrainingPipeline:
+        return TrainingPipeline(
+            self,
+            construct_id,
+            pipeline_name=name,
+            description=description,
+            definition=body,
+            execution_role=self.roles.pipeline_execution,
+            **triggers,
         )
 
     def _grant_pipeline_access(self) -> None:

@@ -13,21 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stacks import source_bundle
+from training import contract as c
 
-CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-# Under network isolation the container has no network and no credentials, so the training toolkit
-# cannot fetch an s3:// submit directory: the code travels as an input channel, as the SageMaker SDK
-# ships it for isolated jobs, and the toolkit unpacks it from the channel's local path.
-CODE_CHANNEL = "code"
-CHANNEL_ROOT = "/opt/ml/input/data"
-PROCESSING = "/opt/ml/processing"
 CONTENT_TYPES = ["application/json", "application/jsonlines", "text/csv"]
-EVALUATION_PATH = "multiclass_classification_metrics.accuracy.value"
-# evaluate.py writes the evaluated model.tar.gz's SHA-256 there; the package carries it as metadata, and
-# every stage that serves the model verifies its own copy against it (stacks/released_model.py).
-MODEL_DATA_FILE = "model_data.json"
-MODEL_DATA_SHA256 = "ModelDataSha256"
 # Spot capacity and transient job failures are retried; the retried job resumes from the checkpoint prefix.
 RETRY_POLICIES = [
     {
@@ -43,11 +31,6 @@ RETRY_POLICIES = [
         "MaxAttempts": 5,
     },
 ]
-
-
-GATE_FILE = "gate.json"
-# The endpoint reads the evaluation's int8 verdict from this variable (inference/classifier.py).
-INT8_VERIFIED_ENV = "TEXTCLF_INT8_VERIFIED"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,17 +66,12 @@ class PipelineInputs:
     serve_int8: bool
 
 
-def metric_definitions() -> list[dict]:
-    """train.py's own regexes (training/log_format.py, which imports nothing), so the two cannot drift."""
-    return source_bundle.load_module("training/log_format.py").METRIC_DEFINITIONS
-
-
 def parameters(inputs: PipelineInputs) -> list[dict]:
     """Fine-tune pipeline parameters, overridable per execution (console, CLI, EventBridge)."""
     return [
         *_shared_parameters(inputs),
-        {"Name": "Epochs", "Type": "String", "DefaultValue": "3"},
-        {"Name": "LearningRate", "Type": "String", "DefaultValue": "5e-5"},
+        {"Name": "Epochs", "Type": "String", "DefaultValue": c.DEFAULT_EPOCHS},
+        {"Name": "LearningRate", "Type": "String", "DefaultValue": c.DEFAULT_LEARNING_RATE},
         {"Name": "BaseModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri},
     ]
 
@@ -108,14 +86,14 @@ def distillation_parameters(inputs: PipelineInputs) -> list[dict]:
         # resolves it (synth makes no lookups). Empty: train the teacher in this execution.
         {"Name": "TeacherModelDataUrl", "Type": "String", "DefaultValue": ""},
         {"Name": "TeacherPackageArn", "Type": "String", "DefaultValue": ""},
-        {"Name": "Epochs", "Type": "String", "DefaultValue": "3"},
-        {"Name": "LearningRate", "Type": "String", "DefaultValue": "5e-5"},
+        {"Name": "Epochs", "Type": "String", "DefaultValue": c.DEFAULT_EPOCHS},
+        {"Name": "LearningRate", "Type": "String", "DefaultValue": c.DEFAULT_LEARNING_RATE},
         # The student: BaseModelUri (DistilBERT by default), or with StudentLayers, e.g. 0,2,4, a copy of
         # the teacher that keeps only those layers.
         {"Name": "BaseModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri},
         {"Name": "StudentLayers", "Type": "String", "DefaultValue": ""},
-        {"Name": "Alpha", "Type": "String", "DefaultValue": "0.5"},
-        {"Name": "Temperature", "Type": "String", "DefaultValue": "3.0"},
+        {"Name": "Alpha", "Type": "String", "DefaultValue": c.DEFAULT_ALPHA},
+        {"Name": "Temperature", "Type": "String", "DefaultValue": c.DEFAULT_TEMPERATURE},
         {"Name": "MinTeacherRatio", "Type": "String", "DefaultValue": str(inputs.min_teacher_ratio)},
     ]
 
@@ -135,7 +113,7 @@ def _shared_parameters(inputs: PipelineInputs) -> list[dict]:
         # Evaluations without a gain before training stops and exports its best weights (0: off).
         {"Name": "EarlyStoppingPatience", "Type": "String", "DefaultValue": "3"},
         # Evaluate every N steps; 0: at the end of each epoch.
-        {"Name": "EvalSteps", "Type": "String", "DefaultValue": "0"},
+        {"Name": "EvalSteps", "Type": "String", "DefaultValue": c.DEFAULT_EVAL_STEPS},
     ]
 
 
@@ -248,26 +226,26 @@ def _training_step(
     if inputs.use_spot:
         stopping["MaxWaitTimeInSeconds"] = inputs.max_wait_seconds
     channels = [
-        _channel("train", _get("Parameters.TrainDataUri")),
-        _channel("validation", _get("Parameters.ValidationDataUri")),
-        _channel("model", _get(f"Parameters.{model_channel}")),
-        _channel(CODE_CHANNEL, inputs.code_uri),
+        _channel(c.TRAIN, _get("Parameters.TrainDataUri")),
+        _channel(c.VALIDATION, _get("Parameters.ValidationDataUri")),
+        _channel(c.MODEL, _get(f"Parameters.{model_channel}")),
+        _channel(c.CODE, inputs.code_uri),
     ]
     if teacher_uri is not None:
         # A job's model.tar.gz: train.py unpacks it safely from the channel folder.
-        channels.insert(3, _channel("teacher", teacher_uri))
+        channels.insert(3, _channel(c.TEACHER, teacher_uri))
     arguments = {
         "AlgorithmSpecification": {
             "TrainingImage": inputs.training_image,
             "TrainingInputMode": "File",
-            "MetricDefinitions": metric_definitions(),
+            "MetricDefinitions": c.METRIC_DEFINITIONS,
         },
         "RoleArn": inputs.training_role_arn,
         "HyperParameters": {
             # Script mode: the DLC's runner fetches the bundle and runs the program in it, under
             # torchrun across every GPU of every instance.
-            "sagemaker_program": "training/train.py",
-            "sagemaker_submit_directory": f"{CHANNEL_ROOT}/{CODE_CHANNEL}/{inputs.code_file}",
+            "sagemaker_program": c.TRAINING_PROGRAM,
+            "sagemaker_submit_directory": f"{c.CHANNEL_ROOT}/{c.CODE}/{inputs.code_file}",
             "sagemaker_torch_distributed_enabled": "true",
             "sagemaker_container_log_level": "20",
             **hyperparameters,
@@ -289,7 +267,7 @@ def _training_step(
         # execution starts fresh, and the teacher and the student never read each other's state.
         "CheckpointConfig": {
             "S3Uri": _join("", inputs.checkpoint_uri, _get("Execution.PipelineExecutionId"), f"/{name}/"),
-            "LocalPath": CHECKPOINT_LOCAL_PATH,
+            "LocalPath": c.CHECKPOINT_DIR,
         },
         "EnableNetworkIsolation": inputs.network_isolation,
         "EnableInterContainerTrafficEncryption": True,
@@ -300,16 +278,19 @@ def _training_step(
 
 def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: dict | None) -> dict:
     script = (
-        # The input keeps the asset's S3 file name (<hash>.gz): unpack whichever archive arrived.
-        f'cd {PROCESSING}/input/code && tar -xzf ./*.gz && exec python3 training/evaluate.py "$@"'
+        # The input keeps the asset's S3 file name (<hash>.gz): unpack whichever archive arrived. The
+        # evaluation scores through the endpoint's own modules, so inference/ goes on PYTHONPATH as the
+        # endpoint has its code/ folder on it.
+        f"cd {c.processing_input(c.CODE)} && tar -xzf ./*.gz && "
+        f'PYTHONPATH="$PWD/inference${{PYTHONPATH:+:$PYTHONPATH}}" exec python3 {c.EVALUATION_PROGRAM} "$@"'
     )
     arguments_list = [
         "--model_path",
-        f"{PROCESSING}/input/model",
+        c.processing_input(c.MODEL),
         "--test_dir",
-        f"{PROCESSING}/input/test",
+        c.processing_input(c.TEST),
         "--output_dir",
-        f"{PROCESSING}/evaluation",
+        c.EVALUATION_OUTPUT,
         "--model_package_group",
         inputs.model_package_group,
         "--regression_margin",
@@ -318,20 +299,20 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         "int8" if inputs.serve_int8 else "fp32",
     ]
     processing_inputs = [
-        _processing_input("code", inputs.code_uri),
-        _processing_input("model", model),
-        _processing_input("test", _get("Parameters.TestDataUri")),
+        _processing_input(c.CODE, inputs.code_uri),
+        _processing_input(c.MODEL, model),
+        _processing_input(c.TEST, _get("Parameters.TestDataUri")),
     ]
     if teacher is not None:
         arguments_list += [
             "--teacher_path",
-            f"{PROCESSING}/input/teacher",
+            c.processing_input(c.TEACHER),
             "--teacher_source",
             teacher["source"],
             "--min_teacher_ratio",
             _get("Parameters.MinTeacherRatio"),
         ]
-        processing_inputs.append(_processing_input("teacher", teacher["uri"]))
+        processing_inputs.append(_processing_input(c.TEACHER, teacher["uri"]))
     arguments = {
         "ProcessingResources": {
             "ClusterConfig": {
@@ -357,7 +338,7 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
                     "AppManaged": False,
                     "S3Output": {
                         "S3Uri": _evaluation_prefix(inputs, names),
-                        "LocalPath": f"{PROCESSING}/evaluation",
+                        "LocalPath": c.EVALUATION_OUTPUT,
                         "S3UploadMode": "EndOfJob",
                     },
                 }
@@ -373,10 +354,10 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         "Arguments": arguments,
         "RetryPolicies": RETRY_POLICIES,
         "PropertyFiles": [
-            {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"},
-            {"PropertyFileName": "Baseline", "OutputName": "evaluation", "FilePath": "baseline.json"},
-            {"PropertyFileName": "Gate", "OutputName": "evaluation", "FilePath": GATE_FILE},
-            {"PropertyFileName": "ModelData", "OutputName": "evaluation", "FilePath": MODEL_DATA_FILE},
+            {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": c.EVALUATION_FILE},
+            {"PropertyFileName": "Baseline", "OutputName": "evaluation", "FilePath": c.BASELINE_FILE},
+            {"PropertyFileName": "Gate", "OutputName": "evaluation", "FilePath": c.GATE_FILE},
+            {"PropertyFileName": "ModelData", "OutputName": "evaluation", "FilePath": c.MODEL_DATA_FILE},
         ],
     }
 
@@ -388,11 +369,11 @@ def condition_step(names: StepNames, register: dict, fail: dict, *, teacher: boo
         {
             "Type": "GreaterThanOrEqualTo",
             "LeftValue": accuracy,
-            "RightValue": _json_get(names, "Baseline", "minimum_accuracy"),
+            "RightValue": _json_get(names, "Baseline", c.BASELINE_MINIMUM),
         },
         {
             "Type": "GreaterThanOrEqualTo",
-            "LeftValue": _json_get(names, "Gate", "min_class_recall"),
+            "LeftValue": _json_get(names, "Gate", c.GATE_MIN_CLASS_RECALL),
             "RightValue": _get("Parameters.MinClassRecall"),
         },
     ]
@@ -401,7 +382,7 @@ def condition_step(names: StepNames, register: dict, fail: dict, *, teacher: boo
             {
                 "Type": "GreaterThanOrEqualTo",
                 "LeftValue": accuracy,
-                "RightValue": _json_get(names, "Gate", "teacher_floor"),
+                "RightValue": _json_get(names, "Gate", c.GATE_TEACHER_FLOOR),
             }
         )
     return {
@@ -413,20 +394,14 @@ def condition_step(names: StepNames, register: dict, fail: dict, *, teacher: boo
 
 def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: dict | None) -> dict:
     metadata = {
-        MODEL_DATA_SHA256: _json_get(names, "ModelData", "sha256"),
-        "Served": _json_get(names, "Gate", "served"),
-        "Fp32Accuracy": _json_get(names, "Gate", "metadata.fp32_accuracy"),
-        "Int8Accuracy": _json_get(names, "Gate", "metadata.int8_accuracy"),
-        "MinClassRecall": _json_get(names, "Gate", "metadata.min_class_recall"),
+        c.MODEL_DATA_SHA256: _json_get(names, "ModelData", c.MODEL_DATA_SHA256_FIELD),
+        "Served": _json_get(names, "Gate", c.GATE_SERVED),
+        **{name: _gate_metadata(names, key) for name, key in c.PACKAGE_METADATA.items()},
     }
     if teacher is not None:
-        metadata.update(
-            {
-                "TeacherAccuracy": _json_get(names, "Gate", "metadata.teacher_accuracy"),
-                "TeacherModelDataUrl": teacher["uri"],
-                "TeacherSource": _json_get(names, "Gate", "metadata.teacher_source"),
-            }
-        )
+        metadata["TeacherAccuracy"] = _gate_metadata(names, c.GATE_TEACHER_ACCURACY)
+        metadata["TeacherModelDataUrl"] = teacher["uri"]
+        metadata["TeacherSource"] = _gate_metadata(names, c.GATE_TEACHER_SOURCE)
     arguments = {
         "ModelPackageGroupName": inputs.model_package_group,
         "ModelPackageDescription": (
@@ -441,10 +416,10 @@ def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
                     "Image": inputs.inference_image,
                     "ModelDataUrl": model,
                     "Environment": {
-                        "SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_PROGRAM": c.SERVING_PROGRAM,
                         "SAGEMAKER_REGION": inputs.region,
                         # Evaluation's int8 verdict travels with the package to every stage.
-                        INT8_VERIFIED_ENV: _json_get(names, "Gate", "int8_verified"),
+                        c.INT8_VERIFIED_ENV: _json_get(names, "Gate", c.GATE_INT8_VERIFIED),
                     },
                 }
             ],
@@ -456,7 +431,7 @@ def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
             "ModelQuality": {
                 "Statistics": {
                     "ContentType": "application/json",
-                    "S3Uri": _join("", _evaluation_prefix(inputs, names), "/evaluation.json"),
+                    "S3Uri": _join("", _evaluation_prefix(inputs, names), f"/{c.EVALUATION_FILE}"),
                 }
             }
         },
@@ -470,17 +445,17 @@ def fail_step(names: StepNames, *, teacher: bool) -> dict:
         "Not registered: accuracy",
         _accuracy(names),
         "(served as",
-        gate("served"),
+        gate(c.GATE_SERVED),
         ") must be >= the threshold",
         _get("Parameters.AccuracyThreshold"),
         "and >= the approved model's accuracy minus the margin",
-        _json_get(names, "Baseline", "minimum_accuracy"),
+        _json_get(names, "Baseline", c.BASELINE_MINIMUM),
         "; every class's recall must be >=",
         _get("Parameters.MinClassRecall"),
         "and the lowest is",
-        gate("min_class_recall"),
+        gate(c.GATE_MIN_CLASS_RECALL),
         "(",
-        gate("min_class_recall_label"),
+        gate(c.GATE_MIN_CLASS_RECALL_LABEL),
         ")",
     ]
     if teacher:
@@ -488,11 +463,15 @@ def fail_step(names: StepNames, *, teacher: bool) -> dict:
             "; the student must reach",
             _get("Parameters.MinTeacherRatio"),
             "x the teacher's accuracy",
-            gate("teacher_accuracy"),
+            gate(c.GATE_TEACHER_ACCURACY),
             "=",
-            gate("teacher_floor"),
+            gate(c.GATE_TEACHER_FLOOR),
         ]
     return {"Name": names.fail, "Type": "Fail", "Arguments": {"ErrorMessage": _join(" ", *message)}}
+
+
+def _gate_metadata(names: StepNames, key: str) -> dict:
+    return _json_get(names, "Gate", c.json_path(c.GATE_METADATA, key))
 
 
 def _reader(names: StepNames, property_file: str):
@@ -508,7 +487,7 @@ def _artifacts(step: str) -> dict:
 
 
 def _accuracy(names: StepNames) -> dict:
-    return _json_get(names, "EvaluationReport", EVALUATION_PATH)
+    return _json_get(names, "EvaluationReport", c.json_path(*c.ACCURACY_PATH))
 
 
 def _json_get(names: StepNames, property_file: str, path: str) -> dict:
@@ -544,7 +523,7 @@ def _processing_input(name: str, uri) -> dict:
         "AppManaged": False,
         "S3Input": {
             "S3Uri": uri,
-            "LocalPath": f"{PROCESSING}/input/{name}",
+            "LocalPath": c.processing_input(name),
             "S3DataType": "S3Prefix",
             "S3InputMode": "File",
             "S3DataDistributionType": "FullyReplicated",

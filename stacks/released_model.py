@@ -19,7 +19,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.arns import arn, nag_arn
-from stacks.delivery_config import Release
+from stacks.delivery.config import Release
 from stacks.nag import acknowledge
 from stacks.storage import S3Location
 

@@ -23,6 +23,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.topics import encrypted_topic
+from training import contract
 
 VARIANT = "AllTraffic"
 # Serverless runs one request per container at a time: one model-server worker gets every vCPU.
@@ -90,7 +91,7 @@ class Serving(Construct):
         alarm_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        environment = {**CONTAINER_ENVIRONMENT, **({"TEXTCLF_QUANTIZE": "int8"} if settings.int8 else {})}
+        environment = {**CONTAINER_ENVIRONMENT, **({contract.QUANTIZE_ENV: "int8"} if settings.int8 else {})}
         model_digest = _digest(container.identity, environment)
         self.model = sagemaker.CfnModel(
             self,
@@ -148,47 +149,62 @@ class Serving(Construct):
 
     def _alarms(self, settings: EndpointSettings) -> list[cloudwatch.Alarm]:
         five_minutes = Duration.minutes(5)
-        alarms = [
-            cloudwatch.Alarm(
-                self,
+        return [
+            self._alarm(
                 "ServerErrorsAlarm",
-                alarm_description="The model returned 5XX errors",
-                metric=self.metric("Invocation5XXErrors", "Sum", five_minutes),
+                "The model returned 5XX errors",
+                self.metric("Invocation5XXErrors", "Sum", five_minutes),
                 threshold=settings.errors_5xx,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                periods=1,
             ),
-            cloudwatch.Alarm(
-                self,
+            # ModelLatency is published in microseconds.
+            self._alarm(
                 "LatencyP99Alarm",
-                alarm_description=f"p99 model latency above {settings.latency_p99_ms} ms",
-                # ModelLatency is published in microseconds.
-                metric=self.metric("ModelLatency", "p99", five_minutes),
+                f"p99 model latency above {settings.latency_p99_ms} ms",
+                self.metric("ModelLatency", "p99", five_minutes),
                 threshold=settings.latency_p99_ms * 1000,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                periods=3,
+                datapoints=2,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             ),
-            cloudwatch.Alarm(
-                self,
+            # Serverless endpoints publish no throttle count; at utilization 1.0 every further concurrent
+            # request is throttled.
+            self._alarm(
                 "ThrottlingAlarm",
-                # Serverless endpoints publish no throttle count; at utilization 1.0 every further
-                # concurrent request is throttled.
-                alarm_description="The endpoint ran at its max concurrency, so further requests were throttled",
-                metric=self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum"),
+                "The endpoint ran at its max concurrency, so further requests were throttled",
+                self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum"),
                 threshold=1,
-                evaluation_periods=15,
-                datapoints_to_alarm=settings.saturated_minutes,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                periods=15,
+                datapoints=settings.saturated_minutes,
             ),
         ]
-        for alarm in alarms:
-            alarm.add_alarm_action(actions.SnsAction(self.alarm_topic))
-            alarm.add_ok_action(actions.SnsAction(self.alarm_topic))
-        return alarms
+
+    def _alarm(
+        self,
+        construct_id: str,
+        description: str,
+        metric: cloudwatch.Metric,
+        *,
+        threshold: float,
+        periods: int,
+        datapoints: int | None = None,
+        comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    ) -> cloudwatch.Alarm:
+        """An alarm that notifies the alarm topic when it fires and when it clears; no data is not a breach."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=periods,
+            datapoints_to_alarm=datapoints,
+            comparison_operator=comparison,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(actions.SnsAction(self.alarm_topic))
+        alarm.add_ok_action(actions.SnsAction(self.alarm_topic))
+        return alarm
 
     def _dashboard(self) -> cloudwatch.Dashboard:
         dashboard = cloudwatch.Dashboard(self, "Dashboard")

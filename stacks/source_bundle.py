@@ -8,27 +8,14 @@ the same code gives the same bytes, hence the same asset hash and a quiet `cdk d
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import io
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parent.parent
+from stacks.project import ROOT
+
 CODE_DIRS = ("training", "inference")
 SUFFIXES = (".py", ".txt", ".json")
-
-
-def load_module(relative_path: str) -> ModuleType:
-    """A container-code module that imports nothing from its siblings, e.g. ``training/log_format.py``.
-
-    The CDK app and the CLI use these so one definition serves the container and the stack.
-    """
-    path = ROOT / relative_path
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def source_files(root: Path = ROOT) -> list[Path]:

@@ -6,7 +6,7 @@ from aws_cdk import Environment, Stage
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.delivery_config import Release
+from stacks.delivery.config import Release
 from stacks.mlops_stack import MlopsStack
 
 

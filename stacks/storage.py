@@ -190,9 +190,9 @@ def send_events_to_eventbridge(bucket: s3.Bucket) -> None:
 
     Set on the L1: the L2 switch deploys a notifications Lambda to do what CloudFormation does natively.
     """
-    bucket.node.default_child.add_property_override(
-        "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
-    )
+    cfn = bucket.node.default_child
+    assert isinstance(cfn, s3.CfnBucket), "an s3.Bucket's default child is its CfnBucket"
+    cfn.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
 
 
 def _private_bucket_props(removal: RemovalPolicy) -> dict:

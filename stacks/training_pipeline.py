@@ -108,6 +108,7 @@ class TrainingPipeline(Construct):
         )
 
     def _rule(self, construct_id: str, description: str, **trigger) -> events.CfnRule:
+        assert self.trigger_role is not None, "a rule is only made with its trigger role"
         return events.CfnRule(
             self,
             construct_id,

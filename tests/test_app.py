@@ -14,9 +14,7 @@ from aws_cdk import aws_iam as iam
 from cfnlint.api import lint_file
 
 import app as cdk_app
-
-ROOT = Path(__file__).resolve().parent.parent
-CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
+from stacks.project import CDK_CLI, ROOT
 
 # Replacing any of these loses data: a refactor that changes one must fail here first.
 STATEFUL_LOGICAL_IDS = {

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from stacks.project import ROOT
 
 
 def _textclf(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -58,6 +58,6 @@ def test_synth_failure_is_reported_with_the_cause(tmp_path):
 
 
 def test_every_subcommand_has_help():
-    for command in ("synth", "serve", "invoke", "bench", "local-run", "cost", "pipeline"):
+    for command in ("synth", "serve", "invoke", "local-run", "cost", "pipeline"):
         result = _textclf(command, "--help")
         assert result.returncode == 0 and "usage: textclf" in result.stdout

@@ -13,7 +13,7 @@ from conftest import model_package_arn
 
 import app as cdk_app
 from cli.synth_report import lint, templates
-from stacks.delivery_nag import _explained, _render
+from stacks.delivery.nag import _explained, _render
 
 CONNECTION = "arn:aws:codestar-connections:us-east-1:999988887777:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 RELEASED = model_package_arn("dev", version=7)
@@ -22,7 +22,7 @@ IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-infere
 
 
 def release_file_for(arn: str) -> dict:
-    """What `python -m cli.release resolve` writes for an approved package of dev's registry."""
+    """What `python -m delivery_steps.release resolve` writes for an approved package of dev's registry."""
     return {
         "model_package_arn": arn,
         "model_data_url": "s3://dev-artifacts/training-jobs/job-7/output/model.tar.gz",
@@ -95,7 +95,7 @@ def test_staging_and_prod_run_the_smoke_test_after_deploying(delivered):
         deploy, smoke = action(stages, stage, "Deploy"), action(stages, stage, "SmokeTest")
         assert smoke["RunOrder"] > deploy["RunOrder"]
         spec = buildspec(template, smoke)
-        assert 'python -m cli.smoke --url "$ENDPOINT_URL" --role-arn "$SMOKE_TEST_ROLE_ARN"' in spec
+        assert 'python -m delivery_steps.smoke --url "$ENDPOINT_URL" --role-arn "$SMOKE_TEST_ROLE_ARN"' in spec
         assert "--cases data/smoke_cases.jsonl --latency-p95-ms 3000 --min-accuracy 1" in spec
         # The endpoint URL and role come from the stage stack's outputs, at deploy time.
         variables = {v["name"]: v["value"] for v in json.loads(smoke["Configuration"]["EnvironmentVariables"])}
@@ -121,7 +121,7 @@ def test_synth_runs_the_readme_test_command_then_cdk_synth_with_the_release(deli
     assert spec.index("make test") < spec.index("cdk synth")
     assert "-c stage=delivery -c release=release/release.json" in spec
     assert "PIP_EXTRA_INDEX_URL" in json.dumps(template.to_json()), "torch must come from the CPU index"
-    assert "cli.release resolve --group" in buildspec(template, resolve)
+    assert "delivery_steps.release resolve --group" in buildspec(template, resolve)
 
 
 def test_release_step_may_only_read_the_source_registry(delivered):

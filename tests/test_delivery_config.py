@@ -9,7 +9,7 @@ from aws_cdk import App
 
 import app as cdk_app
 from stacks.config import ConfigError, StageConfig
-from stacks.delivery_config import DeliveryConfig, check_against_stages
+from stacks.delivery.config import DeliveryConfig, check_against_stages
 
 CONNECTION = "arn:aws:codeconnections:us-east-1:999988887777:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 

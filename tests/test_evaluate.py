@@ -150,8 +150,8 @@ def minilm_classifier(tmp_path_factory):
 def test_evaluation_gives_the_endpoints_answers_for_the_same_texts_long_ones_included(
     minilm_classifier, small_data, tmp_path
 ):
-    from cli.local_endpoint import LocalEndpoint, free_port, invoke
     from rehearsal.jobs import pack_model_dir
+    from rehearsal.local_endpoint import LocalEndpoint, free_port, invoke
 
     served_model_dir = minilm_classifier
     rows = (small_data["validation"] / "validation.csv").read_text().splitlines()
@@ -182,7 +182,7 @@ def test_evaluation_gives_the_endpoints_answers_for_the_same_texts_long_ones_inc
     assert [answer["label"] for answer in served] == [row["predicted"] for row in evaluated]
     assert [answer["score"] for answer in served] == pytest.approx([row["score"] for row in evaluated], abs=1e-5)
     # The long texts were scored on their first 512 tokens by both, not on a training-time cut.
-    cut = evaluate.endpoint_classifier().TextClassifier.load(served_model_dir, quantize="none")
+    cut = evaluate.TextClassifier.load(served_model_dir, quantize="none")
     assert cut.max_length == 512
     from payloads import Request
 

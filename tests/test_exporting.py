@@ -25,7 +25,8 @@ def test_export_carries_labels_tokenizer_weights_and_inference_code(tiny_model_d
         {"mode": "finetune"},
     )
 
-    assert sorted(p.name for p in (out / "code").iterdir()) == ["inference.py", "requirements.txt"]
+    # The handler reads its environment names from the contract, so the contract ships beside it.
+    assert sorted(p.name for p in (out / "code").iterdir()) == ["contract.py", "inference.py", "requirements.txt"]
     assert json.loads((out / "labels.json").read_text()) == ["negative", "positive"]
     assert (out / "model.safetensors").exists() and not (out / "pytorch_model.bin").exists()
     reloaded = modeling.load_teacher(str(out))
@@ -35,5 +36,5 @@ def test_export_carries_labels_tokenizer_weights_and_inference_code(tiny_model_d
 
 def test_export_carries_the_real_endpoint_handler(served_model_dir):
     code = served_model_dir / "code"
-    assert {"inference.py", "payloads.py", "classifier.py"} <= {p.name for p in code.iterdir()}
+    assert {"inference.py", "payloads.py", "classifier.py", "contract.py"} <= {p.name for p in code.iterdir()}
     assert "def model_fn" in (code / "inference.py").read_text()

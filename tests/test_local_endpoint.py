@@ -7,8 +7,8 @@ import json
 import pytest
 
 from benchmarks.load import run_load
-from cli.local_endpoint import EndpointError, LocalEndpoint, free_port, invoke, ping
 from rehearsal.jobs import pack_model_dir
+from rehearsal.local_endpoint import EndpointError, LocalEndpoint, free_port, invoke, ping
 
 
 @pytest.fixture(scope="module")

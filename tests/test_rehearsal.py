@@ -23,8 +23,8 @@ from rehearsal.iam import AccessDenied, Request
 from rehearsal.pipeline import Execution, PipelineFailed
 from rehearsal.run import SINGLE_ACCOUNT as ACCOUNT
 from rehearsal.run import Options, Rehearsal, RehearsalFailed, Report, deployed_pipeline
+from stacks.project import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 # Jobs run in their own mount and network namespaces, which an unprivileged container (the delivery
 # pipeline's CodeBuild Synth step) cannot create; this machine and CI can.

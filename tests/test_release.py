@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from cli import release
+from delivery_steps import release
 from stacks.config import ConfigError
-from stacks.delivery_config import Release
+from stacks.delivery.config import Release
 
 
 def resolve(tmp_path, group: str = "textclf-dev") -> dict:
@@ -66,7 +66,7 @@ def test_the_pipeline_names_the_group_by_an_arn_both_calls_accept():
     import botocore.session
     from aws_cdk import App, Stack
 
-    from stacks.delivery import RegistrySource
+    from stacks.delivery.pipeline import RegistrySource
 
     source = RegistrySource(group_name="textclf-dev", account="111111111111", region="us-east-1")
     joined = Stack(App(), "Bare").resolve(source.arn("model-package-group/textclf-dev"))["Fn::Join"][1]
@@ -106,8 +106,9 @@ def test_a_bad_release_file_fails_synth_naming_the_fix(tmp_path, content, messag
     assert "Fix:" in str(error.value)
 
 
-def test_the_release_step_imports_nothing_its_codebuild_step_does_not_install():
-    # ResolveRelease installs only boto3; cli.release shares the digest's metadata key with the pipeline definition.
+def test_the_delivery_steps_import_nothing_their_codebuild_steps_do_not_install():
+    # ResolveRelease installs only boto3; the release shares the registry client and the contract with the
+    # containers, so both must stay leaf modules that import nothing but the standard library.
     import subprocess
     import sys
     from pathlib import Path
@@ -116,7 +117,7 @@ def test_the_release_step_imports_nothing_its_codebuild_step_does_not_install():
         "import sys\nfor m in ('aws_cdk', 'constructs', 'cdk_nag', 'torch', 'transformers'): sys.modules[m] = None\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", blocked + "import cli.release"],
+        [sys.executable, "-c", blocked + "import delivery_steps.release, delivery_steps.smoke"],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,

@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 from conftest import ROOT
 
-from cli import smoke
-from cli.local_endpoint import LocalEndpoint, free_port
+from delivery_steps import smoke
+from rehearsal.local_endpoint import LocalEndpoint, free_port
 
 POSITIVE = "positive"
 

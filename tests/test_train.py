@@ -16,7 +16,7 @@ import pytest
 import torch
 import train
 from conftest import ROOT, TRAINING_DIR
-from log_format import METRIC_DEFINITIONS
+from contract import METRIC_DEFINITIONS
 from safetensors.torch import load_file
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

@@ -20,6 +20,7 @@ from stacks import source_bundle
 from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.storage import S3Location
 from stacks.training_pipeline import TrainingPipeline
+from training import contract
 
 ACCOUNT, REGION = "111122223333", "us-east-1"
 INPUTS = dict(
@@ -324,7 +325,7 @@ def test_volumes_and_outputs_use_the_stage_key(document):
 
 
 def test_metric_definitions_are_train_pys_own(document):
-    from log_format import METRIC_DEFINITIONS
+    from contract import METRIC_DEFINITIONS
 
     assert steps(document)["Train"]["Arguments"]["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
 
@@ -414,28 +415,32 @@ def test_evaluation_feeds_the_condition_and_the_registered_metrics(document):
     assert register["InferenceSpecification"]["Containers"][0]["Image"] == INPUTS["inference_image"]
 
 
-def test_evaluate_step_runs_evaluate_py_from_the_bundle(document, tmp_path):
-    """bash runs the entrypoint with the arguments after it, as the processing container does."""
+def test_evaluate_step_runs_evaluate_py_from_the_bundle_with_the_endpoint_modules_importable(document, tmp_path):
+    """bash unpacks the bundle and runs evaluate.py with the arguments after it, as the processing container does,
+    and evaluate.py can import the endpoint's modules (inference/) by plain name, as the endpoint does."""
+    import io
     import subprocess
 
     app = steps(document)["Evaluate"]["Arguments"]["AppSpecification"]
-    script = app["ContainerEntrypoint"][2]
-    assert "tar -xzf ./*.gz" in script and 'python3 training/evaluate.py "$@"' in script
-    echo = script.replace(
-        "cd /opt/ml/processing/input/code && tar -xzf ./*.gz && exec python3 training/evaluate.py", "printf '%s\\n'"
-    )
+    probe = b"import sys, classifier; print(classifier.NAME); print(*sys.argv[1:], sep=chr(10))\n"
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for name, content in (("training/evaluate.py", probe), ("inference/classifier.py", b"NAME = 'endpoint'\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "0123abcd.gz").write_bytes(archive.getvalue())
+    script = app["ContainerEntrypoint"][2].replace(contract.processing_input(contract.CODE), str(code))
+    arguments = resolve(app["ContainerArguments"], {})
     printed = subprocess.run(
-        [
-            *app["ContainerEntrypoint"][:2],
-            echo,
-            *app["ContainerEntrypoint"][3:],
-            *resolve(app["ContainerArguments"], {}),
-        ],
+        [*app["ContainerEntrypoint"][:2], script, *app["ContainerEntrypoint"][3:], *arguments],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert printed.stdout.splitlines() == resolve(app["ContainerArguments"], {})
+    assert printed.stdout.splitlines() == ["endpoint", *arguments]
 
 
 def test_jobs_run_as_their_own_roles(document):

@@ -54,8 +54,8 @@ def save_checkpoint(state: dict, directory: str | Path, step: int, keep: int) ->
 
 def _checkpoints(directory: Path) -> list[Path]:
     """Checkpoint data files, newest step first."""
-    found = [p for p in directory.glob("checkpoint-*.pt") if _NAME.match(p.name)]
-    return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)), reverse=True)
+    steps = {p: int(m.group(1)) for p in directory.glob("checkpoint-*.pt") if (m := _NAME.match(p.name))}
+    return sorted(steps, key=steps.__getitem__, reverse=True)
 
 
 def _problem(data: Path) -> str | None:

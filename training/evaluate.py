@@ -32,20 +32,25 @@ from pathlib import Path
 
 import archives
 import charts
+import contract
 import metrics
+import model_registry
 import text_data
 import torch
-from exporting import INFERENCE_CODE
 
-PROCESSING = Path("/opt/ml/processing")
+# The endpoint's own modules: the job puts the bundle's inference/ folder on PYTHONPATH, as the
+# endpoint has its code/ folder on it.
+from classifier import TextClassifier, int8_verified
+from payloads import Request
+
 SERVED = ("fp32", "int8")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[1], allow_abbrev=False)
+    p = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0], allow_abbrev=False)
     p.add_argument(
         "--model_path",
-        default=str(PROCESSING / "model"),
+        default=contract.processing_input(contract.MODEL),
         help="model directory, or a directory or path holding model.tar.gz",
     )
     p.add_argument(
@@ -59,9 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="distillation: where the teacher came from (its model data URL or package ARN), for lineage",
     )
     p.add_argument(
-        "--test_dir", default=str(PROCESSING / "test"), help="directory of CSV/JSONL files with text and label"
+        "--test_dir",
+        default=contract.processing_input(contract.TEST),
+        help="directory of CSV/JSONL files with text and label",
     )
-    p.add_argument("--output_dir", default=str(PROCESSING / "evaluation"), help="where evaluation.json and the PNGs go")
+    p.add_argument("--output_dir", default=contract.EVALUATION_OUTPUT, help="where evaluation.json and the PNGs go")
     p.add_argument("--text_column", default="text", help="name of the text field")
     p.add_argument("--label_column", default="label", help="name of the label field")
     p.add_argument(
@@ -102,15 +109,6 @@ def _fraction(value: str) -> float:
     return number
 
 
-def endpoint_classifier():
-    """The endpoint's own module; the code bundle ships inference/ beside training/."""
-    if str(INFERENCE_CODE) not in sys.path:
-        sys.path.append(str(INFERENCE_CODE))
-    import classifier
-
-    return classifier
-
-
 @dataclass(frozen=True)
 class Scored:
     """What the endpoint answers for each example, and the report built from it."""
@@ -123,10 +121,7 @@ class Scored:
 
 def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
     """Score as the endpoint does: its class, its truncation, its batching; every text in one request."""
-    classifier = endpoint_classifier()
-    from payloads import Request
-
-    served = classifier.TextClassifier.load(model_dir, quantize=quantize)
+    served = TextClassifier.load(model_dir, quantize=quantize)
     # The endpoint splits the CPUs between its workers; this job is the only worker.
     torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     names = served.labels
@@ -187,43 +182,58 @@ def sagemaker_model_quality(report: dict) -> dict:
 
 
 def read_baseline(args: argparse.Namespace) -> dict:
-    import approved_baseline
-
     if not args.model_package_group:
-        return approved_baseline.baseline(None, None, None, args.regression_margin)
+        return baseline(None, None, None, args.regression_margin)
     import boto3
 
-    return approved_baseline.baseline(
-        boto3.client("sagemaker"), boto3.client("s3"), args.model_package_group, args.regression_margin
-    )
+    return baseline(boto3.client("sagemaker"), boto3.client("s3"), args.model_package_group, args.regression_margin)
+
+
+def baseline(sagemaker, s3, group: str | None, margin: float) -> dict:
+    """The accuracy a new model must not fall below: the latest approved model's, minus ``margin``.
+
+    Computed here because the pipeline's condition can only compare numbers from files.
+    ``minimum_accuracy`` is 0 when nothing is approved yet, so the first model only meets the threshold.
+    """
+    approved = model_registry.newest_approved(sagemaker, group) if group else None
+    arn = approved["ModelPackageArn"] if approved else None
+    report = model_registry.package_metrics(sagemaker, s3, arn) if arn else {}
+    accuracy = float(contract.read_path(report, contract.ACCURACY_PATH)) if report else None
+    minimum = max(0.0, accuracy - margin) if accuracy is not None else 0.0
+    return {
+        "approved_model_package": arn,
+        "approved_accuracy": accuracy,
+        "regression_margin": margin,
+        contract.BASELINE_MINIMUM: minimum,
+    }
 
 
 def gate(fp32: Scored, int8: Scored, teacher: Scored | None, args: argparse.Namespace) -> tuple[Scored, dict]:
     """What is served and the numbers the pipeline's condition compares."""
-    verified = endpoint_classifier().int8_verified(fp32.report["accuracy"], int8.report["accuracy"])
+    verified = int8_verified(fp32.report["accuracy"], int8.report["accuracy"])
     served = int8 if args.serve == "int8" and verified else fp32
     recalls = {name: figures["recall"] for name, figures in served.report["per_class"].items()}
-    weakest = min(recalls, key=recalls.get)
+    weakest = min(recalls, key=recalls.__getitem__)
     teacher_accuracy = teacher.report["accuracy"] if teacher else None
     figures = {
-        "served": "int8" if served is int8 else "fp32",
+        contract.GATE_SERVED: "int8" if served is int8 else "fp32",
         "accuracy": served.report["accuracy"],
-        "fp32_accuracy": fp32.report["accuracy"],
-        "int8_accuracy": int8.report["accuracy"],
+        contract.GATE_FP32_ACCURACY: fp32.report["accuracy"],
+        contract.GATE_INT8_ACCURACY: int8.report["accuracy"],
         # A string: the registered container's environment carries it to the endpoint as is.
-        "int8_verified": "true" if verified else "false",
-        "min_class_recall": recalls[weakest],
-        "min_class_recall_label": weakest,
-        "teacher_accuracy": teacher_accuracy,
+        contract.GATE_INT8_VERIFIED: "true" if verified else "false",
+        contract.GATE_MIN_CLASS_RECALL: recalls[weakest],
+        contract.GATE_MIN_CLASS_RECALL_LABEL: weakest,
+        contract.GATE_TEACHER_ACCURACY: teacher_accuracy,
         "min_teacher_ratio": args.min_teacher_ratio if teacher else None,
         # 0 without a teacher, so the same comparison holds in the fine-tune pipeline.
-        "teacher_floor": args.min_teacher_ratio * teacher_accuracy if teacher else 0.0,
+        contract.GATE_TEACHER_FLOOR: args.min_teacher_ratio * teacher_accuracy if teacher else 0.0,
     }
-    # Registration copies these into the package's customer metadata, whose values must be non-empty strings.
-    figures["metadata"] = {key: f"{figures[key]:.4f}" for key in ("fp32_accuracy", "int8_accuracy", "min_class_recall")}
+    metadata = {key: f"{figures[key]:.4f}" for key in contract.PACKAGE_METADATA.values()}
     if teacher:
-        figures["metadata"]["teacher_accuracy"] = f"{teacher_accuracy:.4f}"
-        figures["metadata"]["teacher_source"] = args.teacher_source or "not recorded"
+        metadata[contract.GATE_TEACHER_ACCURACY] = f"{teacher_accuracy:.4f}"
+        metadata[contract.GATE_TEACHER_SOURCE] = args.teacher_source or "not recorded"
+    figures[contract.GATE_METADATA] = metadata
     return served, figures
 
 
@@ -243,11 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     quality = sagemaker_model_quality(served.report)
     if teacher is not None:
         quality["teacher"] = {**sagemaker_model_quality(teacher.report), "source": args.teacher_source}
-    write_json(output / "evaluation.json", quality)
-    write_json(output / "gate.json", figures)
-    write_json(output / "baseline.json", read_baseline(args))
-    write_json(output / "model_data.json", model_data_digest(Path(args.model_path)))
-    write_predictions(output / "predictions.jsonl", examples, served)
+    write_json(output / contract.EVALUATION_FILE, quality)
+    write_json(output / contract.GATE_FILE, figures)
+    write_json(output / contract.BASELINE_FILE, read_baseline(args))
+    write_json(output / contract.MODEL_DATA_FILE, model_data_digest(Path(args.model_path)))
+    write_predictions(output / contract.PREDICTIONS_FILE, examples, served)
     report = served.report
     charts.confusion_matrix_png(report["confusion_matrix"], output / "confusion_matrix.png")
     charts.confidence_histogram_png(served.scores, served.correct, output / "confidence_histogram.png")
@@ -265,12 +275,16 @@ def model_data_digest(model_path: Path) -> dict:
     """What exactly was evaluated: the archive's SHA-256, so what is served later can be checked against it."""
     archive = archives.archive_in(model_path)
     if archive is None:
-        return {"sha256": "", "bytes": 0, "note": "evaluated an extracted directory, not model.tar.gz"}
+        return {
+            contract.MODEL_DATA_SHA256_FIELD: "",
+            "bytes": 0,
+            "note": "evaluated an extracted directory, not model.tar.gz",
+        }
     digest = hashlib.sha256()
     with open(archive, "rb") as data:
         for chunk in iter(lambda: data.read(1 << 20), b""):
             digest.update(chunk)
-    return {"sha256": digest.hexdigest(), "bytes": archive.stat().st_size}
+    return {contract.MODEL_DATA_SHA256_FIELD: digest.hexdigest(), "bytes": archive.stat().st_size}
 
 
 def write_predictions(path: Path, examples: list, served: Scored) -> None:

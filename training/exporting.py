@@ -7,30 +7,35 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from torch import nn
+import contract
+from transformers import PreTrainedModel
 
-# Next to training/ in the source bundle; copied so the registered artifact carries its handler.
+# Next to training/ in the source bundle; copied so the registered artifact carries its handler and
+# the contract the handler reads its environment names from.
 INFERENCE_CODE = Path(__file__).resolve().parent.parent / "inference"
+CONTRACT = Path(contract.__file__)
 
 
-def export_model(model: nn.Module, tokenizer, names: Sequence[str], model_dir: str | Path, config: dict) -> Path:
+def export_model(model: PreTrainedModel, tokenizer, names: Sequence[str], model_dir: str | Path, config: dict) -> Path:
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     model.config.id2label = dict(enumerate(names))
     model.config.label2id = {name: i for i, name in enumerate(names)}
     model.save_pretrained(model_dir, safe_serialization=True)
     tokenizer.save_pretrained(model_dir)
-    (model_dir / "labels.json").write_text(json.dumps(list(names), indent=2) + "\n")
-    (model_dir / "training_config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
-    _copy_inference_code(model_dir / "code")
+    (model_dir / contract.LABELS_FILE).write_text(json.dumps(list(names), indent=2) + "\n")
+    (model_dir / contract.TRAINING_CONFIG_FILE).write_text(
+        json.dumps(config, indent=2, sort_keys=True, default=str) + "\n"
+    )
+    _copy_endpoint_code(model_dir / contract.ENDPOINT_CODE_DIR)
     return model_dir
 
 
-def _copy_inference_code(target: Path) -> None:
+def _copy_endpoint_code(target: Path) -> None:
     if not INFERENCE_CODE.is_dir():
         return
     target.mkdir(exist_ok=True)
-    for source in INFERENCE_CODE.iterdir():
+    for source in [*INFERENCE_CODE.iterdir(), CONTRACT]:
         if source.is_file() and (source.suffix == ".py" or source.name == "requirements.txt"):
             shutil.copy2(source, target / source.name)
 
@@ -39,4 +44,4 @@ def write_metrics(report: dict, output_dir: str | Path) -> None:
     if report:
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+        (output_dir / contract.METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")

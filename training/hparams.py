@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 
+import contract
+
 MODES = ("finetune", "distill")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EARLY_STOPPING_METRICS = ("accuracy", "f1_macro", "loss")
@@ -75,13 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--model_name_or_path",
-        default=_env("SM_CHANNEL_MODEL", "distilbert-base-uncased"),
+        default=_env(contract.channel_env(contract.MODEL), "distilbert-base-uncased"),
         help="model to fine-tune, or the student in distill mode: a Hub id or a directory "
         "(default: the 'model' channel)",
     )
     add(
         "--teacher_name_or_path",
-        default=_env("SM_CHANNEL_TEACHER", "textattack/bert-base-uncased-SST-2"),
+        default=_env(contract.channel_env(contract.TEACHER), "textattack/bert-base-uncased-SST-2"),
         help="fine-tuned teacher for distill mode: a Hub id or a directory (default: the 'teacher' channel)",
     )
     add(
@@ -94,13 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--alpha",
         type=_bounded(float, 0.0, 1.0),
-        default=0.5,
+        default=contract.DEFAULT_ALPHA,
         help="distill mode: weight of cross-entropy on labels; 1-alpha weighs the KL term",
     )
     add(
         "--temperature",
         type=_bounded(float, 0.0, 100.0, low_open=True),
-        default=3.0,
+        default=contract.DEFAULT_TEMPERATURE,
         help="distill mode: softmax temperature T; the KL term is scaled by T^2",
     )
     add(
@@ -113,12 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Data
     add(
         "--train_dir",
-        default=_env("SM_CHANNEL_TRAIN"),
+        default=_env(contract.channel_env(contract.TRAIN)),
         help="directory of CSV/JSONL files with text and label (the 'train' channel)",
     )
     add(
         "--validation_dir",
-        default=_env("SM_CHANNEL_VALIDATION"),
+        default=_env(contract.channel_env(contract.VALIDATION)),
         help="optional held-out directory (the 'validation' channel)",
     )
     add("--text_column", default="text", help="name of the text field")
@@ -136,13 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--epochs",
         type=_bounded(float, 0.0, 1000.0, low_open=True),
-        default=3.0,
+        default=contract.DEFAULT_EPOCHS,
         help="passes over the training data (may be fractional)",
     )
     add("--max_steps", type=_bounded(int, 0), default=0, help="stop after this many optimizer steps (0: use --epochs)")
     add("--per_device_batch_size", type=_bounded(int, 1, 4096), default=32, help="examples per device per step")
     add("--eval_batch_size", type=_bounded(int, 1, 4096), default=128, help="examples per evaluation batch")
-    add("--learning_rate", type=_bounded(float, 0.0, 1.0, low_open=True), default=5e-5, help="peak learning rate")
+    add(
+        "--learning_rate",
+        type=_bounded(float, 0.0, 1.0, low_open=True),
+        default=contract.DEFAULT_LEARNING_RATE,
+        help="peak learning rate",
+    )
     add(
         "--weight_decay",
         type=_bounded(float, 0.0, 1.0),
@@ -167,7 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Logging, checkpoints, outputs
     add("--log_steps", type=_bounded(int, 1), default=50, help="log training metrics every N steps")
-    add("--eval_steps", type=_bounded(int, 0), default=0, help="evaluate every N steps (0: at the end of each epoch)")
+    add(
+        "--eval_steps",
+        type=_bounded(int, 0),
+        default=contract.DEFAULT_EVAL_STEPS,
+        help="evaluate every N steps (0: at the end of each epoch)",
+    )
     add(
         "--early_stopping_patience",
         type=_bounded(int, 0),
@@ -185,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--keep_checkpoints", type=_bounded(int, 1, 100), default=2, help="how many checkpoints to keep")
     add(
         "--checkpoint_dir",
-        default="/opt/ml/checkpoints",
+        default=contract.CHECKPOINT_DIR,
         help="local directory SageMaker syncs to the checkpoint S3 URI",
     )
     add(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 
 class ModelError(ValueError):
@@ -18,7 +18,7 @@ def load_tokenizer(name_or_path: str):
     return AutoTokenizer.from_pretrained(name_or_path)
 
 
-def load_classifier(name_or_path: str, labels: Sequence[str]) -> nn.Module:
+def load_classifier(name_or_path: str, labels: Sequence[str]) -> PreTrainedModel:
     """A sequence classifier with exactly these labels (a new head if the checkpoint has none)."""
     return AutoModelForSequenceClassification.from_pretrained(
         name_or_path,
@@ -28,19 +28,19 @@ def load_classifier(name_or_path: str, labels: Sequence[str]) -> nn.Module:
     )
 
 
-def load_teacher(name_or_path: str) -> nn.Module:
+def load_teacher(name_or_path: str) -> PreTrainedModel:
     """A fine-tuned classifier, used as is (its head and labels define the task)."""
     return AutoModelForSequenceClassification.from_pretrained(name_or_path)
 
 
-def teacher_label_names(teacher: nn.Module) -> list[str] | None:
+def teacher_label_names(teacher: PreTrainedModel) -> list[str] | None:
     """The teacher's own label names, unless they are the generic LABEL_i placeholders."""
-    id2label = teacher.config.id2label
+    id2label = teacher.config.id2label or {}
     names = [id2label[i] for i in range(len(id2label))]
     return None if all(name == f"LABEL_{i}" for i, name in enumerate(names)) else names
 
 
-def check_teacher_labels(teacher: nn.Module, names: Sequence[str]) -> None:
+def check_teacher_labels(teacher: PreTrainedModel, names: Sequence[str]) -> None:
     """The student learns the teacher's logits position by position: the label order must agree."""
     teacher_names = teacher_label_names(teacher)
     if teacher.config.num_labels != len(names) or (teacher_names and teacher_names != list(names)):
@@ -51,7 +51,7 @@ def check_teacher_labels(teacher: nn.Module, names: Sequence[str]) -> None:
         )
 
 
-def set_dropout(model: nn.Module, probability: float) -> None:
+def set_dropout(model: PreTrainedModel, probability: float) -> None:
     """Every dropout: nn.Dropout modules, and the probabilities SDPA attention reads at run time."""
     for key, value in model.config.to_dict().items():
         if "dropout" in key and isinstance(value, float):
@@ -60,7 +60,7 @@ def set_dropout(model: nn.Module, probability: float) -> None:
         if isinstance(module, nn.Dropout):
             module.p = probability
         if isinstance(getattr(module, "dropout_prob", None), float):
-            module.dropout_prob = probability
+            setattr(module, "dropout_prob", probability)  # noqa: B010 - not every module declares it
 
 
 def check_tokenizers_match(teacher_tokenizer, student_tokenizer) -> None:
@@ -90,7 +90,7 @@ def _encoder_layers(model: nn.Module) -> tuple[nn.Module, str, nn.ModuleList]:
     )
 
 
-def student_from_teacher_layers(teacher: nn.Module, layers: Sequence[int]) -> nn.Module:
+def student_from_teacher_layers(teacher: PreTrainedModel, layers: Sequence[int]) -> PreTrainedModel:
     """Copy the teacher, keeping embeddings, head and only the given transformer layers."""
     student = copy.deepcopy(teacher)
     parent, attribute, blocks = _encoder_layers(student)

@@ -30,9 +30,9 @@ import text_data
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from contract import metric_line
 from distillation import distillation_loss
 from early_stopping import EarlyStopping
-from log_format import metric_line
 from torch.nn.parallel import DistributedDataParallel
 
 log = logging.getLogger("train")
@@ -85,8 +85,11 @@ def train(
 ) -> int:
     # ---- data ---------------------------------------------------------------------------------
     teacher = modeling.load_teacher(teacher_path) if teacher_path else None
-    tokenizer = modeling.load_tokenizer(teacher_path if args.student_layers else student_path)
-    if teacher is not None and not args.student_layers:
+    # A student cut from the teacher's layers (distill mode only, hparams checks) starts from the teacher.
+    base_path = teacher_path if args.student_layers else student_path
+    assert base_path is not None, "main() resolves the student, or the teacher a student is cut from"
+    tokenizer = modeling.load_tokenizer(base_path)
+    if teacher_path is not None and not args.student_layers:
         modeling.check_tokenizers_match(modeling.load_tokenizer(teacher_path), tokenizer)
     train_examples = text_data.read_examples(args.train_dir, args.text_column, args.label_column)
     declared = [n for n in args.labels.split(",") if n] or (teacher and modeling.teacher_label_names(teacher)) or []
@@ -121,14 +124,16 @@ def train(
 
     # ---- models -------------------------------------------------------------------------------
     if args.student_layers:
+        assert teacher is not None, "--student_layers implies distill mode, which loads a teacher"
         model = modeling.student_from_teacher_layers(teacher, args.student_layers)
     else:
-        model = modeling.load_classifier(student_path, names)
+        model = modeling.load_classifier(base_path, names)
     if args.dropout >= 0:
         modeling.set_dropout(model, args.dropout)
-    model.to(rt.device)
+    # transformers wraps PreTrainedModel.to in a decorator whose signature type checkers misread.
+    model.to(rt.device)  # pyright: ignore[reportArgumentType]
     if teacher is not None:
-        teacher.to(rt.device).eval()
+        teacher.to(rt.device).eval()  # pyright: ignore[reportArgumentType]
     log.info(
         "model: %s parameters=%d%s",
         type(model).__name__,
@@ -170,7 +175,8 @@ def train(
         log.info("teacher: cached logits for %d examples", len(teacher_logits))
 
     # ---- loop ---------------------------------------------------------------------------------
-    batches, batches_epoch = None, -1
+    batches: list[list[int]] = []
+    batches_epoch = -1
     window_start, window_steps, window_loss = time.perf_counter(), 0, 0.0
     last_eval: dict = {}
     stopped_early = False
@@ -252,6 +258,7 @@ def train(
                     patience=early.patience,
                 )
             )
+            assert early.best_weights is not None and early.best_report is not None, "stopped after an evaluation"
             model.load_state_dict(early.best_weights)
             last_eval = early.best_report
         exporting.export_model(model, tokenizer, names, args.model_dir, config)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from aws_cdk import Aws, Duration, RemovalPolicy, pipelines
 from aws_cdk import aws_codebuild as codebuild
@@ -27,13 +26,13 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.arns import arn
-from stacks.delivery_config import DeliveryConfig
-from stacks.delivery_nag import acknowledge_pipeline_wildcards
+from stacks.delivery.config import DeliveryConfig
+from stacks.delivery.nag import acknowledge_pipeline_wildcards
+from stacks.project import ROOT
 from stacks.registry import decision_pattern
 from stacks.stage import MlopsStage
 from stacks.storage import access_log_bucket, encrypted_bucket, send_events_to_eventbridge
 
-ROOT = Path(__file__).resolve().parent.parent
 RELEASE_FILE = "release/release.json"
 # CodeBuild's image ships these runtimes; the project needs Java for the local endpoint tests.
 RUNTIMES = {"python": "3.12", "nodejs": "20", "java": "corretto17"}
@@ -182,10 +181,10 @@ class Delivery(Construct):
         return together. CDK Pipelines builds the stages itself, so this is set on the L1.
         """
         names = [stage.stage_name for stage in pipeline.stages]
+        cfn = pipeline.node.default_child
+        assert isinstance(cfn, codepipeline.CfnPipeline), "a Pipeline's default child is its CfnPipeline"
         for name in stage_names:
-            pipeline.node.default_child.add_property_override(
-                f"Stages.{names.index(name)}.OnFailure", {"Result": "ROLLBACK"}
-            )
+            cfn.add_property_override(f"Stages.{names.index(name)}.OnFailure", {"Result": "ROLLBACK"})
 
     def _bucket(self, construct_id: str, *, expiration: Duration | None = None) -> s3.Bucket:
         return encrypted_bucket(
@@ -225,7 +224,8 @@ class Delivery(Construct):
             input=self.source,
             install_commands=[INSTALL_BOTO3],
             commands=[
-                f"python -m cli.release resolve --group {registry.arn(f'model-package-group/{registry.group_name}')}"
+                "python -m delivery_steps.release resolve"
+                f" --group {registry.arn(f'model-package-group/{registry.group_name}')}"
                 f" --region {registry.region} --out {RELEASE_FILE}"
             ],
             primary_output_directory="release",
@@ -268,7 +268,7 @@ class Delivery(Construct):
             input=self.source,
             install_commands=[INSTALL_BOTO3],
             commands=[
-                f'python -m cli.smoke --url "$ENDPOINT_URL" --role-arn "$SMOKE_TEST_ROLE_ARN" '
+                f'python -m delivery_steps.smoke --url "$ENDPOINT_URL" --role-arn "$SMOKE_TEST_ROLE_ARN" '
                 f"--cases {config.smoke_cases} --latency-p95-ms {config.smoke_latency_p95_ms} "
                 f"--min-accuracy {config.smoke_min_accuracy}"
             ],

@@ -1,4 +1,4 @@
-"""`python -m cli.release resolve`: which model package this release serves, written for the synth step.
+"""`python -m delivery_steps.release resolve`: which model package this release serves, written for the synth step.
 
 Runs in the delivery pipeline's ResolveRelease step, with only boto3 installed and only
 ListModelPackages / DescribeModelPackage on one group. The release serves the newest *Approved*
@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from stacks.pipeline_definition import MODEL_DATA_SHA256
+from training import model_registry
+from training.contract import MODEL_DATA_SHA256
 
 
 def newest_approved(sagemaker, group: str) -> dict | None:
@@ -21,15 +22,7 @@ def newest_approved(sagemaker, group: str) -> dict | None:
     # Listing a group that does not exist returns nothing, which would release "no model" and take the
     # endpoints down; a misnamed group must fail the step instead.
     sagemaker.describe_model_package_group(ModelPackageGroupName=group)
-    response = sagemaker.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )
-    summaries = response["ModelPackageSummaryList"]
-    return summaries[0] if summaries else None
+    return model_registry.newest_approved(sagemaker, group)
 
 
 class ReleaseError(ValueError):
@@ -37,7 +30,7 @@ class ReleaseError(ValueError):
 
 
 def release_record(sagemaker, package: dict | None, group: str) -> dict:
-    """The file the synth step reads (``stacks.delivery_config.Release``).
+    """The file the synth step reads (``stacks.delivery.config.Release``).
 
     Every stage copies ``model_data_url`` into its own bucket and checks the copy against
     ``model_data_sha256``, the digest the pipeline recorded when it evaluated the model; the image and
@@ -50,8 +43,7 @@ def release_record(sagemaker, package: dict | None, group: str) -> dict:
             "note": "no approved package yet: stages deploy without serving",
         }
     arn = package["ModelPackageArn"]
-    described = sagemaker.describe_model_package(ModelPackageName=arn)
-    container = described["InferenceSpecification"]["Containers"][0]
+    described, container = model_registry.serving_container(sagemaker, arn)
     digest = (described.get("CustomerMetadataProperties") or {}).get(MODEL_DATA_SHA256)
     if not digest:
         raise ReleaseError(
@@ -74,7 +66,7 @@ def release_record(sagemaker, package: dict | None, group: str) -> dict:
 def resolve(args: argparse.Namespace) -> int:
     import boto3
 
-    sagemaker = boto3.session.Session(region_name=args.region).client("sagemaker")
+    sagemaker = boto3.Session(region_name=args.region).client("sagemaker")
     record = release_record(sagemaker, newest_approved(sagemaker, args.group), args.group)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
@@ -84,7 +76,9 @@ def resolve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m cli.release", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m delivery_steps.release",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     command = commands.add_parser("resolve", help="write the newest approved package of a group to a release file")

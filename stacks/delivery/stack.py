@@ -8,8 +8,8 @@ from aws_cdk import Aws, CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.delivery import Delivery, RegistrySource
-from stacks.delivery_config import DeliveryConfig, Release
+from stacks.delivery.config import DeliveryConfig, Release
+from stacks.delivery.pipeline import Delivery, RegistrySource
 from stacks.stage import MlopsStage
 
 # Stage → (manual approval first, smoke test after).

@@ -23,6 +23,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from delivery_steps.smoke import status_and_body
+
 HANDLER_SERVICE = "sagemaker_huggingface_inference_toolkit.handler_service"
 # SageMaker's real-time payload limit; MMS rejects larger bodies with 413 before Python sees them.
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
@@ -84,6 +86,7 @@ class LocalEndpoint:
             raise
 
     def _launch(self) -> None:
+        assert self._workdir is not None, "start() creates the work folder first"
         model_dir = _unpack(self.model, self._workdir)
         management_port = free_port()
         properties = self._workdir / "mms.properties"
@@ -158,6 +161,7 @@ class LocalEndpoint:
 
     def _wait_until_ready(self, management_port: int) -> None:
         deadline = time.monotonic() + self.startup_timeout
+        assert self._process is not None, "_launch() starts the server first"
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise EndpointError(f"model server exited with {self._process.returncode}:\n{self._log_tail()}")
@@ -185,16 +189,7 @@ def invoke(
     request = urllib.request.Request(
         f"{url}/invocations", data=data, method="POST", headers={"Content-Type": content_type, "Accept": accept}
     )
-    return send(request, timeout)
-
-
-def send(request: urllib.request.Request, timeout: float) -> tuple[int, bytes]:
-    """(status, body) for any status: an error answer is a result to judge, not an exception."""
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+    return status_and_body(request, timeout)
 
 
 def ping(url: str, timeout: float = 5.0) -> int:

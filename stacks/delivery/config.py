@@ -92,7 +92,8 @@ class Release:
             ) from error
         if not isinstance(raw, dict):
             raise ConfigError(
-                f"release: {path} is not a JSON object. Fix: regenerate it with `python -m cli.release resolve`."
+                f"release: {path} is not a JSON object. "
+                "Fix: regenerate it with `python -m delivery_steps.release resolve`."
             )
         arn = raw.get("model_package_arn")
         if arn is None:
@@ -108,7 +109,7 @@ class Release:
         return release
 
     def check(self) -> None:
-        regenerate = "Fix: regenerate it with `python -m cli.release resolve`."
+        regenerate = "Fix: regenerate it with `python -m delivery_steps.release resolve`."
         if not (isinstance(self.model_package_arn, str) and _PACKAGE_ARN_RE.match(self.model_package_arn)):
             raise ConfigError(
                 f"release.model_package_arn: not a versioned model package ARN "

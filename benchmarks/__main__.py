@@ -1,0 +1,49 @@
+"""`python -m benchmarks NAME`: run one benchmark, print its table and write it to docs/.
+
+Benchmarks sit on top of the CLI and the stacks; nothing imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").partition("\n")[0])
+    parser.add_argument(
+        "name",
+        choices=["synth", "train", "serve"],
+        help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="serve: model directory to serve (default: fine-tune MiniLM on the bundled sample)",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="serve: labelled CSV (text,label) to send (default: the bundled SST-2 validation sample)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.name == "serve":
+        from benchmarks import serve_bench
+
+        return serve_bench.main(model=args.model, data=args.data)
+    if args.name == "train":
+        from benchmarks import train_bench
+
+        return train_bench.main()
+    from benchmarks import synth_bench
+
+    return synth_bench.main(repeats=args.repeats)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The contract between the stacks and the container code: every value that crosses the SageMaker boundary.
+
+Standard library only, and no imports from its siblings, because four kinds of process read it:
+- training and evaluation jobs import it by plain name (``import contract``), as they import every
+  module of ``training/``;
+- the endpoint imports it by plain name from the model's ``code/`` folder, where export copies it;
+- the CDK app, the CLI and the delivery steps import it as ``training.contract``.
+A value written here is spelled nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# --- Paths inside the containers -------------------------------------------------------------------
+CHANNEL_ROOT = "/opt/ml/input/data"
+CHECKPOINT_DIR = "/opt/ml/checkpoints"
+PROCESSING = "/opt/ml/processing"
+EVALUATION_OUTPUT = f"{PROCESSING}/evaluation"
+
+# --- Channels (training jobs) and inputs (the evaluation job) --------------------------------------
+TRAIN = "train"
+VALIDATION = "validation"
+TEST = "test"
+MODEL = "model"
+TEACHER = "teacher"
+# Under network isolation the container has no network and no credentials, so the training toolkit
+# cannot fetch an s3:// submit directory: the code travels as an input channel, as the SageMaker SDK
+# ships it for isolated jobs, and the toolkit unpacks it from the channel's local path.
+CODE = "code"
+
+
+def channel_env(channel: str) -> str:
+    """The variable SageMaker sets to a training channel's local folder, e.g. SM_CHANNEL_TRAIN."""
+    return f"SM_CHANNEL_{channel.upper()}"
+
+
+def processing_input(name: str) -> str:
+    """Where a processing job finds its input ``name``."""
+    return f"{PROCESSING}/input/{name}"
+
+
+# --- Programs -------------------------------------------------------------------------------------
+# Paths inside the code bundle (sourcedir.tar.gz), which holds training/ and inference/.
+TRAINING_PROGRAM = "training/train.py"
+EVALUATION_PROGRAM = "training/evaluate.py"
+# The endpoint's handler module inside the model's code/ folder.
+SERVING_PROGRAM = "inference.py"
+
+# --- Endpoint environment -------------------------------------------------------------------------
+# "int8": the stage asks for int8 dynamic quantization; served only where evaluation verified it.
+QUANTIZE_ENV = "TEXTCLF_QUANTIZE"
+# "true"/"false": evaluation's verdict on int8, carried by the registered package to every stage.
+INT8_VERIFIED_ENV = "TEXTCLF_INT8_VERIFIED"
+MAX_BATCH_ENV = "TEXTCLF_MAX_BATCH"
+TOKENS_PER_BATCH_ENV = "TEXTCLF_TOKENS_PER_BATCH"
+THREADS_ENV = "TEXTCLF_THREADS"
+
+# --- Files ----------------------------------------------------------------------------------------
+# In the model directory (model.tar.gz), beside the weights and tokenizer.
+LABELS_FILE = "labels.json"
+TRAINING_CONFIG_FILE = "training_config.json"
+ENDPOINT_CODE_DIR = "code"
+# In the training job's output data.
+METRICS_FILE = "metrics.json"
+# The evaluation job's outputs; the pipeline reads the first four as property files.
+EVALUATION_FILE = "evaluation.json"
+BASELINE_FILE = "baseline.json"
+GATE_FILE = "gate.json"
+MODEL_DATA_FILE = "model_data.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+
+# --- JSON paths in those files --------------------------------------------------------------------
+# evaluation.json is SageMaker's model-quality format, which CreateModelPackage's ModelMetrics point to.
+ACCURACY_PATH = ("multiclass_classification_metrics", "accuracy", "value")
+MACRO_F1_PATH = ("multiclass_classification_metrics", "macro_f1", "value")
+# baseline.json: the latest approved model's accuracy minus the regression margin.
+BASELINE_MINIMUM = "minimum_accuracy"
+# model_data.json: the evaluated model.tar.gz's SHA-256.
+MODEL_DATA_SHA256_FIELD = "sha256"
+# gate.json: what the condition compares and the Fail message reports.
+GATE_SERVED = "served"
+GATE_INT8_VERIFIED = "int8_verified"
+GATE_FP32_ACCURACY = "fp32_accuracy"
+GATE_INT8_ACCURACY = "int8_accuracy"
+GATE_MIN_CLASS_RECALL = "min_class_recall"
+GATE_MIN_CLASS_RECALL_LABEL = "min_class_recall_label"
+GATE_TEACHER_ACCURACY = "teacher_accuracy"
+GATE_TEACHER_SOURCE = "teacher_source"
+GATE_TEACHER_FLOOR = "teacher_floor"
+# gate.json's "metadata" object: registration copies it into the package's customer metadata, whose
+# values must be non-empty strings. Package metadata name -> key in that object.
+GATE_METADATA = "metadata"
+PACKAGE_METADATA = {
+    "Fp32Accuracy": GATE_FP32_ACCURACY,
+    "Int8Accuracy": GATE_INT8_ACCURACY,
+    "MinClassRecall": GATE_MIN_CLASS_RECALL,
+}
+# The digest every stage that serves the model checks its own copy against.
+MODEL_DATA_SHA256 = "ModelDataSha256"
+
+
+def json_path(*keys: str) -> str:
+    """A property-file path as the pipeline's JsonGet writes it, e.g. metadata.fp32_accuracy."""
+    return ".".join(keys)
+
+
+def read_path(document: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path``; KeyError names the first missing key."""
+    for key in path:
+        document = document[key]
+    return document
+
+
+# --- Hyperparameters ------------------------------------------------------------------------------
+# Strings, as SageMaker passes them: train.py's argparse parses these defaults as it parses the pipeline's
+# values, and the pipeline's parameters default to the same text.
+DEFAULT_EPOCHS = "3"
+DEFAULT_LEARNING_RATE = "5e-5"
+DEFAULT_ALPHA = "0.5"
+DEFAULT_TEMPERATURE = "3.0"
+DEFAULT_EVAL_STEPS = "0"
+
+# --- Metric lines and the regexes that read them --------------------------------------------------
+# A line looks like ``train: step=120 epoch=0.57 loss=0.3312 lr=4.1e-05 samples_per_sec=812.4``; the
+# training jobs' MetricDefinitions are METRIC_DEFINITIONS, so writer and reader cannot drift.
+NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+
+METRIC_DEFINITIONS = [
+    {"Name": "train:loss", "Regex": rf"^train: .*\bloss={NUMBER}"},
+    {"Name": "train:learning_rate", "Regex": rf"^train: .*\blr={NUMBER}"},
+    {"Name": "train:samples_per_sec", "Regex": rf"^train: .*\bsamples_per_sec={NUMBER}"},
+    {"Name": "eval:loss", "Regex": rf"^eval: .*\bloss={NUMBER}"},
+    {"Name": "eval:accuracy", "Regex": rf"^eval: .*\baccuracy={NUMBER}"},
+    {"Name": "eval:f1", "Regex": rf"^eval: .*\bf1_macro={NUMBER}"},
+    # Early stopping's verdict: the step whose weights were exported, and their validation score.
+    {"Name": "stop:best_step", "Regex": rf"^stop: .*\bbest_step={NUMBER}"},
+    {"Name": "stop:best_score", "Regex": rf"^stop: .*\bbest_score={NUMBER}"},
+]
+
+
+def metric_line(kind: str, **values) -> str:
+    parts = []
+    for key, value in values.items():
+        if isinstance(value, float):
+            value = f"{value:.4e}" if key == "lr" else f"{value:.4f}"
+        parts.append(f"{key}={value}")
+    return f"{kind}: " + " ".join(parts)
