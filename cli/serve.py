@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import time
 
 from rehearsal.local_endpoint import EndpointError, LocalEndpoint, invoke
@@ -13,12 +14,17 @@ from training import contract
 def run_serve(args: argparse.Namespace) -> int:
     env = {contract.QUANTIZE_ENV: "int8"} if args.int8 else {}
     endpoint = LocalEndpoint(args.model, port=args.port, workers=args.workers, env=env)
+    # A service manager stops us with SIGTERM: end the model server with us, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         endpoint.start()
     except EndpointError as error:
         print(f"textclf serve: {error}")
         return 1
-    print(f"Serving {args.model} at {endpoint.url} (GET /ping, POST /invocations); Ctrl-C stops it.")
+    except KeyboardInterrupt:
+        return 0  # start() has already ended the server
+    # start() returns once a real invocation has been answered.
+    print(f"Serving {args.model} at {endpoint.url} (GET /ping, POST /invocations); Ctrl-C stops it.", flush=True)
     print(f"Model server log: {endpoint.log_path}")
     try:
         while endpoint.running:
@@ -29,6 +35,10 @@ def run_serve(args: argparse.Namespace) -> int:
         return 0
     finally:
         endpoint.cleanup()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def run_invoke(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ ANY = "*/*"
 # A serverless invocation carries at most 4 MB; this bounds one request's compute as well.
 MAX_BATCH = int(os.environ.get(MAX_BATCH_ENV, "64"))
 PARAMETERS = ("top_k", "truncation", "max_length")
+EXAMPLE = '{"inputs": "some text"}'
 
 
 class ClientError(ValueError):
@@ -67,7 +68,7 @@ def decode_json(body: str) -> Request:
         raise ClientError('body: expected a JSON object with "inputs". Fix: send {"inputs": "some text"}.')
     unknown = sorted(set(document) - {"inputs", "parameters"})
     if unknown:
-        raise ClientError(f'{unknown[0]}: unknown field. Fix: send only "inputs" and "parameters".')
+        raise ClientError(f'{_name(unknown[0])}: unknown field. Fix: send only "inputs" and "parameters".')
     inputs = document["inputs"]
     single = isinstance(inputs, str)
     texts = _check_texts([inputs] if single else inputs, "inputs", single)
@@ -130,14 +131,18 @@ def choose_encoder(accept: str | None) -> Callable[[list, bool], str]:
             return ENCODERS[JSON]
         if candidate in ENCODERS:
             return ENCODERS[candidate]
-    raise ClientError(f"accept: cannot answer in {accept!r}. Fix: accept one of {', '.join(ENCODERS)}.", status=406)
+    raise ClientError(
+        f"accept: cannot answer in {_shown(accept)}. Fix: accept one of {', '.join(ENCODERS)}.", status=406
+    )
 
 
 def _parse_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ClientError(f"{where}: JSON nested too deeply. Fix: send a flat object such as {EXAMPLE}.") from None
     except ValueError as error:
-        raise ClientError(f"{where}: malformed JSON ({error}). Fix: send valid JSON.") from None
+        raise ClientError(f"{where}: malformed JSON ({_name(str(error), 120)}). Fix: send valid JSON.") from None
 
 
 def _check_texts(texts: Any, field: str, single: bool) -> list[str]:
@@ -164,12 +169,14 @@ def _check_parameters(parameters: Any) -> dict:
         raise ClientError('parameters: expected an object. Fix: send e.g. {"top_k": 2}.')
     unknown = sorted(set(parameters) - set(PARAMETERS))
     if unknown:
-        raise ClientError(f"parameters.{unknown[0]}: unknown parameter. Fix: use {', '.join(PARAMETERS)}.")
+        raise ClientError(f"parameters.{_name(unknown[0])}: unknown parameter. Fix: use {', '.join(PARAMETERS)}.")
     checked: dict[str, Any] = {}
     if "top_k" in parameters:
         top_k = parameters["top_k"]
         if top_k is not None and not _is_positive_int(top_k):
-            raise ClientError(f"parameters.top_k: must be a positive integer or null (got {top_k!r}). Fix: e.g. 2.")
+            raise ClientError(
+                f"parameters.top_k: must be a positive integer or null (got {_shown(top_k)}). Fix: e.g. 2."
+            )
         checked.update(top_k=top_k, top_k_set=True)
     if parameters.get("truncation", True) is not True:
         # The model cannot read past its last position; texts are always cut to fit, never rejected.
@@ -177,9 +184,29 @@ def _check_parameters(parameters: Any) -> dict:
     if "max_length" in parameters:
         max_length = parameters["max_length"]
         if not _is_positive_int(max_length) or max_length < 2:
-            raise ClientError(f"parameters.max_length: must be an integer >= 2 (got {max_length!r}). Fix: e.g. 128.")
+            raise ClientError(
+                f"parameters.max_length: must be an integer >= 2 (got {_shown(max_length)}). Fix: e.g. 128."
+            )
         checked["max_length"] = max_length
     return checked
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A client's value as a message may echo it: cut short, so no client decides how long an answer is.
+
+    The model server's frontend misreads a worker's reply whose error message is long (a multi-model-server
+    framing fault that kills the worker), so every message stays short whatever the request held.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        # Past 4,300 digits Python refuses even to print it.
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1]}"
+
+
+def _name(text: str, limit: int = 40) -> str:
+    """A client's field name or a parser's message, unquoted and cut short like any echo."""
+    return _shown(text, limit + 2)[1:-1]
 
 
 def _is_positive_int(value: Any) -> bool:

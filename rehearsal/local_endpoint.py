@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from delivery_steps.smoke import status_and_body
+from training import contract
 
 HANDLER_SERVICE = "sagemaker_huggingface_inference_toolkit.handler_service"
 # SageMaker's real-time payload limit; MMS rejects larger bodies with 413 before Python sees them.
@@ -116,14 +117,21 @@ class LocalEndpoint:
         self._wait_until_ready(management_port)
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            # The Java frontend and its Python workers share the session we started.
-            os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait()
+        """End the whole process group: the launcher, the Java frontend and its Python workers share the
+        session we started, and any of them may outlive the others (a dead launcher leaves Java serving;
+        a dead frontend leaves its workers), so the group is ended whether or not our child still runs."""
+        if self._process is None:
+            return
+        group = self._process.pid
+        _signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while _group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _signal_group(group, signal.SIGKILL)
+        self._process.wait()
+        deadline = time.monotonic() + 10
+        while _group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._process = None
 
     def cleanup(self) -> None:
@@ -141,8 +149,9 @@ class LocalEndpoint:
             "default_service_handler": HANDLER_SERVICE,
             "default_response_timeout": 60,
             "max_request_size": MAX_REQUEST_BYTES,
-            # Worker sockets are named by port under java.io.tmpdir: keep two servers apart.
-            "vmargs": f"-Djava.io.tmpdir={self._workdir}",
+            # The stage's heap cap, as the DLC passes it; worker sockets are named by port under
+            # java.io.tmpdir: keep two servers apart.
+            "vmargs": f"{contract.MODEL_SERVER_VMARGS} -Djava.io.tmpdir={self._workdir}",
         }
         if self.workers:
             settings["default_workers_per_model"] = self.workers
@@ -165,7 +174,8 @@ class LocalEndpoint:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise EndpointError(f"model server exited with {self._process.returncode}:\n{self._log_tail()}")
-            if _workers_ready(management_port):
+            # The management API says READY before the model has loaded: ready means a real answer.
+            if _workers_ready(management_port) and _answers(self.url):
                 return
             time.sleep(0.2)
         self.stop()
@@ -242,6 +252,34 @@ def _log_config() -> str:
     from importlib.resources import files
 
     return str(files("sagemaker_inference").joinpath("etc/log4j2.xml"))
+
+
+def _answers(url: str) -> bool:
+    try:
+        status, _ = invoke(url, json.dumps({"inputs": "ready?"}), timeout=30)
+    except OSError:
+        return False
+    return status == 200
+
+
+def _signal_group(group: int, signal_number: int) -> None:
+    try:
+        os.killpg(group, signal_number)
+    except ProcessLookupError:
+        pass  # nothing of the group is left
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any process of the group still exists (a zombie of our own child counts until reaped)."""
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command's closing parenthesis: state, ppid, pgrp.
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 def free_port() -> int:

@@ -27,7 +27,10 @@ from training import contract
 
 VARIANT = "AllTraffic"
 # Serverless runs one request per container at a time: one model-server worker gets every vCPU.
-CONTAINER_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
+CONTAINER_ENVIRONMENT = {
+    "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+    contract.MODEL_SERVER_VMARGS_ENV: contract.MODEL_SERVER_VMARGS,
+}
 
 
 @dataclass(frozen=True, kw_only=True)

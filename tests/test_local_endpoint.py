@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -44,6 +45,27 @@ def test_sixteen_concurrent_clients_get_every_answer(endpoint):
     assert result.statuses == {200: len(bodies)}
 
 
+def test_no_request_in_a_fuzz_set_kills_a_worker(endpoint):
+    """Long and odd values, sent among good traffic: answers are 200 or a 4xx with our message, and no worker
+    dies (the frontend misreads long worker replies, so every answer's error message stays short)."""
+    from test_payloads import HOSTILE
+
+    near_the_limit = ["a long review " * 1500] * 64  # 64 texts of 21 KB, each cut to the model's window
+    fuzz = [*HOSTILE, json.dumps({"inputs": near_the_limit, "parameters": {"top_k": None}})]
+    fuzz += ['{"inputs": "x", "parameters": {"top_k": ' + str(10**40) + "}}", b"\xff\xfe" * 5000]
+    good = [json.dumps({"inputs": "a fine film"})] * 64
+    # Before messages were bounded, about 7% of the long-error requests had their connection reset.
+    bodies = [body if isinstance(body, bytes) else body.encode() for body in [*fuzz * 20, *good]]
+    random.Random(0).shuffle(bodies)
+    workers = {pid for pid, command in group_processes(endpoint.pid).items() if KINDS["worker"](command)}
+    result = run_load(endpoint.url, bodies, clients=16, deadline_s=300)
+    assert result.errors == [] and result.unsent == 0
+    assert set(result.statuses) <= {200, 400, 413}, result.statuses
+    log = endpoint.log_path.read_text(errors="replace")
+    assert "Worker died" not in log and "Retry worker" not in log
+    assert {pid for pid, command in group_processes(endpoint.pid).items() if KINDS["worker"](command)} == workers
+
+
 def test_a_model_tar_gz_is_served_as_sagemaker_unpacks_it(served_model_dir, tmp_path):
     archive = pack_model_dir(served_model_dir, tmp_path / "model.tar.gz")
     with LocalEndpoint(archive, port=free_port(), workers=1) as endpoint:
@@ -66,3 +88,96 @@ def test_textclf_invoke_prints_the_answer_and_fails_on_a_client_error(endpoint, 
     assert out.startswith("HTTP 200 in ") and len(json.loads(out.splitlines()[1])) == 2
     assert main(["invoke", "--url", endpoint.url, " "]) == 1
     assert "inputs: empty text" in capsys.readouterr().out
+
+
+def group_processes(group: int) -> dict[int, str]:
+    """pid -> command line of every live process in the endpoint's process group."""
+    from pathlib import Path
+
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found[int(stat.parent.name)] = command
+    return found
+
+
+def port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+KINDS = {
+    "launcher": lambda command: "multi-model-server" in command and "java" not in command.split()[0],
+    "frontend": lambda command: command.split()[0].endswith("java"),
+    "worker": lambda command: "model_service_worker" in command,
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_stop_ends_every_process_and_frees_the_port_whichever_process_died_first(served_model_dir, kind):
+    import os
+    import signal
+
+    endpoint = LocalEndpoint(served_model_dir, port=free_port(), workers=1)
+    endpoint.start()
+    try:
+        group = endpoint.pid
+        processes = group_processes(group)
+        assert {name for name, matches in KINDS.items() if any(map(matches, processes.values()))} == set(KINDS)
+        # The JVM runs with the stage's heap cap, as the DLC passes SAGEMAKER_MODEL_SERVER_VMARGS.
+        assert any("-Xmx128m" in command for command in processes.values() if KINDS["frontend"](command))
+        victim = next(pid for pid, command in processes.items() if KINDS[kind](command))
+        os.kill(victim, signal.SIGKILL)
+    finally:
+        endpoint.cleanup()
+    assert group_processes(group) == {}
+    assert port_is_free(endpoint.port)
+
+
+def test_start_returns_only_after_an_invocation_was_answered(served_model_dir):
+    # The management API reports READY before the model has loaded; start() waits for a real answer.
+    with LocalEndpoint(served_model_dir, port=free_port(), workers=1) as endpoint:
+        log = endpoint.log_path.read_text(errors="replace")
+    assert '"POST /invocations HTTP/1.1" 200' in log
+
+
+def test_textclf_serve_ends_the_model_server_when_it_is_terminated(served_model_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    port = free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", str(served_model_dir), "--port", str(port), "--workers", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert serve.stdout is not None
+    assert "Serving" in serve.stdout.readline()  # printed after a real answer, so the server is up
+    # The model server runs in its own session, led by a child of `textclf serve`.
+    (group,) = [
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if _fields(stat) and int(_fields(stat)[1]) == serve.pid
+    ]
+    assert any(KINDS["frontend"](command) for command in group_processes(group).values())
+    os.kill(serve.pid, signal.SIGTERM)
+    assert serve.wait(timeout=60) == 0
+    assert group_processes(group) == {}
+    assert port_is_free(port)
+
+
+def _fields(stat) -> list[str]:
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []

@@ -139,3 +139,29 @@ def test_random_payloads_decode_or_raise_a_client_error(body, decoder):
         assert 400 <= error.status < 500 and "Fix:" in str(error)
         return
     assert request.texts and all(isinstance(text, str) and text.strip() for text in request.texts)
+
+
+HOSTILE = [
+    '{"inputs": "x", "parameters": {"top_k": ' + "9" * 5000 + "}}",
+    '{"inputs": "x", "parameters": {"top_k": -' + "9" * 300 + "}}",
+    '{"inputs": "x", "parameters": {"max_length": "' + "z" * 100_000 + '"}}',
+    '{"' + "k" * 100_000 + '": 1, "inputs": "x"}',
+    '{"inputs": "x", "parameters": {"' + "p" * 100_000 + '": 1}}',
+    "[" * 100_000 + "]" * 100_000,
+    '{"inputs": ' + "[" * 5_000 + '"x"' + "]" * 5_000 + "}",
+    '{"inputs": [' + ", ".join(['"text"'] * 10_000) + "]}",
+    '{"inputs": "' + "\\ud800" * 1000 + '"',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE, ids=range(len(HOSTILE)))
+def test_no_client_value_makes_an_error_message_long(body):
+    """The model server's frontend misreads long error replies; a message must not grow with the request."""
+    with pytest.raises(ClientError) as error:
+        payloads.decode_json(body)
+    assert len(str(error.value)) <= 200 and "Fix:" in str(error.value)
+
+
+def test_a_body_that_is_not_utf8_gets_the_message_format_too():
+    with pytest.raises(ClientError, match=r"^body: not valid UTF-8 .* Fix: encode text as UTF-8\.$"):
+        payloads.as_text(b"\xff\xfe" + b"x" * 10_000)

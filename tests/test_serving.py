@@ -216,3 +216,15 @@ def test_dashboard_graphs_the_endpoint():
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in ("Invocations", "Invocation5XXErrors", "ModelLatency", "ModelSetupTime", "MemoryUtilization"):
         assert metric in body
+
+
+def test_the_model_servers_heap_is_capped_for_the_smallest_serverless_memory():
+    import re
+
+    for container in (None, released()):
+        _, template = serve(**({"container": container} if container else {}))
+        (model,) = template.find_resources("AWS::SageMaker::Model").values()
+        vmargs = model["Properties"]["PrimaryContainer"]["Environment"]["SAGEMAKER_MODEL_SERVER_VMARGS"]
+        # Heap plus direct buffers (which default to the heap's size) must leave a 1 GB endpoint to the worker.
+        (heap,) = re.findall(r"-Xmx(\d+)m\b", vmargs)
+        assert 64 <= int(heap) <= 128, vmargs

@@ -53,6 +53,12 @@ QUANTIZE_ENV = "TEXTCLF_QUANTIZE"
 # "true"/"false": evaluation's verdict on int8, carried by the registered package to every stage.
 INT8_VERIFIED_ENV = "TEXTCLF_INT8_VERIFIED"
 MAX_BATCH_ENV = "TEXTCLF_MAX_BATCH"
+# The model server's JVM options, read by the DLC's toolkit (sagemaker-inference). Its default,
+# -XX:-UseContainerSupport, sizes the heap from the host's RAM, not the endpoint's; the cap fits the
+# smallest serverless memory (1 GB) beside the Python worker. Heap and direct buffers (which default
+# to the heap's size) together stay under 256 MB.
+MODEL_SERVER_VMARGS_ENV = "SAGEMAKER_MODEL_SERVER_VMARGS"
+MODEL_SERVER_VMARGS = "-XX:-UseContainerSupport -Xmx128m"
 TOKENS_PER_BATCH_ENV = "TEXTCLF_TOKENS_PER_BATCH"
 THREADS_ENV = "TEXTCLF_THREADS"
 
