@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 from delivery_steps.smoke import status_and_body
 from training import contract
@@ -124,14 +125,10 @@ class LocalEndpoint:
             return
         group = self._process.pid
         _signal_group(group, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while _group_alive(group) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _await_group_end(group, seconds=20)
         _signal_group(group, signal.SIGKILL)
         self._process.wait()
-        deadline = time.monotonic() + 10
-        while _group_alive(group) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _await_group_end(group, seconds=10)
         self._process = None
 
     def cleanup(self) -> None:
@@ -269,17 +266,37 @@ def _signal_group(group: int, signal_number: int) -> None:
         pass  # nothing of the group is left
 
 
-def _group_alive(group: int) -> bool:
-    """Whether any process of the group still exists (a zombie of our own child counts until reaped)."""
-    for status in Path("/proc").glob("[0-9]*/stat"):
+def _await_group_end(group: int, *, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while group_members(group) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+class Process(NamedTuple):
+    pid: int
+    parent: int
+    group: int
+    command: str
+
+
+def live_processes() -> list[Process]:
+    """Every process of this machine that has not exited (zombies left out), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = status.read_text().rsplit(")", 1)[1].split()
+            # After the command's closing parenthesis: state, ppid, pgrp.
+            state, parent, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        # After the command's closing parenthesis: state, ppid, pgrp.
-        if int(fields[2]) == group and fields[0] != "Z":
-            return True
-    return False
+        if state != "Z":
+            found.append(Process(int(stat.parent.name), int(parent), int(group), command))
+    return found
+
+
+def group_members(group: int) -> dict[int, str]:
+    """pid -> command line of every live process in process group ``group``."""
+    return {process.pid: process.command for process in live_processes() if process.group == group}
 
 
 def free_port() -> int:

@@ -9,7 +9,15 @@ import pytest
 
 from benchmarks.load import run_load
 from rehearsal.jobs import pack_model_dir
-from rehearsal.local_endpoint import EndpointError, LocalEndpoint, free_port, invoke, ping
+from rehearsal.local_endpoint import (
+    EndpointError,
+    LocalEndpoint,
+    free_port,
+    group_members,
+    invoke,
+    live_processes,
+    ping,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +65,13 @@ def test_no_request_in_a_fuzz_set_kills_a_worker(endpoint):
     # Before messages were bounded, about 7% of the long-error requests had their connection reset.
     bodies = [body if isinstance(body, bytes) else body.encode() for body in [*fuzz * 20, *good]]
     random.Random(0).shuffle(bodies)
-    workers = {pid for pid, command in group_processes(endpoint.pid).items() if KINDS["worker"](command)}
+    workers = worker_pids(endpoint.pid)
     result = run_load(endpoint.url, bodies, clients=16, deadline_s=300)
     assert result.errors == [] and result.unsent == 0
     assert set(result.statuses) <= {200, 400, 413}, result.statuses
     log = endpoint.log_path.read_text(errors="replace")
     assert "Worker died" not in log and "Retry worker" not in log
-    assert {pid for pid, command in group_processes(endpoint.pid).items() if KINDS["worker"](command)} == workers
+    assert worker_pids(endpoint.pid) == workers, "a worker died and was replaced"
 
 
 def test_a_model_tar_gz_is_served_as_sagemaker_unpacks_it(served_model_dir, tmp_path):
@@ -90,20 +98,8 @@ def test_textclf_invoke_prints_the_answer_and_fails_on_a_client_error(endpoint, 
     assert "inputs: empty text" in capsys.readouterr().out
 
 
-def group_processes(group: int) -> dict[int, str]:
-    """pid -> command line of every live process in the endpoint's process group."""
-    from pathlib import Path
-
-    found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            found[int(stat.parent.name)] = command
-    return found
+def worker_pids(group: int) -> set[int]:
+    return {pid for pid, command in group_members(group).items() if KINDS["worker"](command)}
 
 
 def port_is_free(port: int) -> bool:
@@ -129,7 +125,7 @@ def test_stop_ends_every_process_and_frees_the_port_whichever_process_died_first
     endpoint.start()
     try:
         group = endpoint.pid
-        processes = group_processes(group)
+        processes = group_members(group)
         assert {name for name, matches in KINDS.items() if any(map(matches, processes.values()))} == set(KINDS)
         # The JVM runs with the stage's heap cap, as the DLC passes SAGEMAKER_MODEL_SERVER_VMARGS.
         assert any("-Xmx128m" in command for command in processes.values() if KINDS["frontend"](command))
@@ -137,7 +133,7 @@ def test_stop_ends_every_process_and_frees_the_port_whichever_process_died_first
         os.kill(victim, signal.SIGKILL)
     finally:
         endpoint.cleanup()
-    assert group_processes(group) == {}
+    assert group_members(group) == {}
     assert port_is_free(endpoint.port)
 
 
@@ -153,7 +149,6 @@ def test_textclf_serve_ends_the_model_server_when_it_is_terminated(served_model_
     import signal
     import subprocess
     import sys
-    from pathlib import Path
 
     port = free_port()
     serve = subprocess.Popen(
@@ -164,20 +159,9 @@ def test_textclf_serve_ends_the_model_server_when_it_is_terminated(served_model_
     assert serve.stdout is not None
     assert "Serving" in serve.stdout.readline()  # printed after a real answer, so the server is up
     # The model server runs in its own session, led by a child of `textclf serve`.
-    (group,) = [
-        int(stat.parent.name)
-        for stat in Path("/proc").glob("[0-9]*/stat")
-        if _fields(stat) and int(_fields(stat)[1]) == serve.pid
-    ]
-    assert any(KINDS["frontend"](command) for command in group_processes(group).values())
+    (group,) = [process.pid for process in live_processes() if process.parent == serve.pid]
+    assert any(KINDS["frontend"](command) for command in group_members(group).values())
     os.kill(serve.pid, signal.SIGTERM)
     assert serve.wait(timeout=60) == 0
-    assert group_processes(group) == {}
+    assert group_members(group) == {}
     assert port_is_free(port)
-
-
-def _fields(stat) -> list[str]:
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return []

@@ -242,24 +242,17 @@ def _pack(model_dir: Path, channel: Path, *extra: tuple[str, bytes]) -> Path:
     return channel
 
 
+def _distill_from_channel(model, data, tmp_path, channel, *, layers: str) -> list[str]:
+    """One epoch distilling a student of these teacher layers from ``channel``, into tmp_path/student."""
+    teacher = ["--teacher_name_or_path", str(channel), "--student_layers", layers]
+    return _argv(model, data, tmp_path / "student", "--mode", "distill", *teacher, "--epochs", "1")
+
+
 def test_distill_from_a_teacher_channel_that_holds_only_model_tar_gz(tiny_model_dir, small_data, tmp_path):
     assert train.main(_argv(tiny_model_dir, small_data, tmp_path / "teacher", "--epochs", "1")) == 0
     channel = _pack(tmp_path / "teacher" / "model", tmp_path / "channels" / "teacher")
     assert [p.name for p in channel.iterdir()] == ["model.tar.gz"]
-    argv = _argv(
-        tiny_model_dir,
-        small_data,
-        tmp_path / "student",
-        "--mode",
-        "distill",
-        "--teacher_name_or_path",
-        str(channel),
-        "--student_layers",
-        "0,2",
-        "--epochs",
-        "1",
-    )
-    assert train.main(argv) == 0
+    assert train.main(_distill_from_channel(tiny_model_dir, small_data, tmp_path, channel, layers="0,2")) == 0
     config = json.loads((tmp_path / "student" / "model" / "config.json").read_text())
     assert config["num_hidden_layers"] == 2 and config["id2label"] == {"0": "negative", "1": "positive"}
     saved = json.loads((tmp_path / "student" / "model" / "training_config.json").read_text())
@@ -270,19 +263,7 @@ def test_an_archive_with_parent_entries_is_refused_before_anything_is_written(ti
     import archives
 
     channel = _pack(tiny_model_dir, tmp_path / "channels" / "teacher", ("../escaped.txt", b"owned"))
-    argv = _argv(
-        tiny_model_dir,
-        small_data,
-        tmp_path / "student",
-        "--mode",
-        "distill",
-        "--teacher_name_or_path",
-        str(channel),
-        "--student_layers",
-        "0",
-        "--epochs",
-        "1",
-    )
+    argv = _distill_from_channel(tiny_model_dir, small_data, tmp_path, channel, layers="0")
     with pytest.raises(
         archives.ArchiveError,
         match=r"--teacher_name_or_path: .*model.tar.gz has the entry "
