@@ -29,12 +29,13 @@ test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	node_modules/.bin/pyright
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: install
 	$(PY) -m benchmarks synth
 	$(PY) -m benchmarks train
 	$(PY) -m benchmarks serve
+	$(PY) -m benchmarks load
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out

@@ -13,14 +13,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "name",
-        choices=["synth", "train", "serve"],
-        help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default",
+        choices=["synth", "train", "serve", "load"],
+        help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default; "
+        "load: 32 and 64 clients with the stages' JVM heap cap vs the DLC's default",
     )
     parser.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
     parser.add_argument(
         "--model",
         default=None,
-        help="serve: model directory to serve (default: fine-tune MiniLM on the bundled sample)",
+        help="serve, load: model directory to serve (default: fine-tune MiniLM on the bundled sample)",
     )
     parser.add_argument(
         "--data",
@@ -36,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import serve_bench
 
         return serve_bench.main(model=args.model, data=args.data)
+    if args.name == "load":
+        from benchmarks import load_bench
+
+        return load_bench.main(model=args.model)
     if args.name == "train":
         from benchmarks import train_bench
 

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from rehearsal.local_endpoint import WORKER_MODULE
+
 
 @dataclass
 class LoadResult:
@@ -88,3 +90,40 @@ def run_load(
     result.wall_seconds = time.perf_counter() - started
     result.unsent = pending.qsize()
     return result
+
+
+class PeakMemory:
+    """Peak resident memory of the server's Java frontend and (summed) of its Python workers."""
+
+    def __init__(self, group_leader: int) -> None:
+        self.group_leader = group_leader
+        self.frontend_mb = self.workers_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        import psutil
+
+        leader = psutil.Process(self.group_leader)
+        while not self._stop.wait(0.05):
+            frontend = workers = 0
+            for child in leader.children(recursive=True):
+                try:
+                    command = " ".join(child.cmdline())
+                    rss = child.memory_info().rss
+                except psutil.Error:
+                    continue
+                if command.split(" ", 1)[0].endswith("java"):
+                    frontend += rss
+                elif WORKER_MODULE in command:
+                    workers += rss
+            self.frontend_mb = max(self.frontend_mb, frontend / 2**20)
+            self.workers_mb = max(self.workers_mb, workers / 2**20)

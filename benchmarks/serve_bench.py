@@ -17,13 +17,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from benchmarks.load import LoadResult, run_load
+from benchmarks.load import LoadResult, PeakMemory, run_load
 from benchmarks.report import publish
 from rehearsal.local_endpoint import LocalEndpoint, free_port, invoke
 from stacks.project import ROOT
@@ -136,7 +135,7 @@ def measure(
     started = time.perf_counter()
     with (
         LocalEndpoint(model_dir, port=free_port(), workers=workers, env=variant.env) as endpoint,
-        PeakWorkerMemory(endpoint.pid) as memory,
+        PeakMemory(endpoint.pid) as memory,
     ):
         first_status, _ = invoke(endpoint.url, json.dumps({"inputs": "a first request"}))
         first_answer = time.perf_counter() - started
@@ -145,7 +144,7 @@ def measure(
         one_each = [json.dumps({"inputs": text}).encode() for text in texts]
         single = run_load(endpoint.url, (one_each * 2)[:single_requests], clients=1, deadline_s=300)
         concurrent = run_load(endpoint.url, one_each, clients=16, deadline_s=300)
-    return Measurement(single, concurrent, accuracy, memory.peak_mb, offline[0], offline[1], first_answer)
+    return Measurement(single, concurrent, accuracy, memory.workers_mb, offline[0], offline[1], first_answer)
 
 
 def cold_start(model_dir: Path, variant: Variant, texts: list[str]) -> tuple[float, float]:
@@ -176,38 +175,6 @@ def endpoint_accuracy(url: str, texts: list[str], labels: list[str], batch: int 
         assert status == 200, body
         predicted += [answer["label"] for answer in json.loads(body)]
     return sum(p == g for p, g in zip(predicted, labels, strict=True)) / len(labels)
-
-
-class PeakWorkerMemory:
-    """Peak summed RSS of the model server's Python workers (the Java frontend is the same in every variant)."""
-
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> PeakWorkerMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        import psutil
-
-        server = psutil.Process(self.server_pid)
-        while not self._stop.wait(0.05):
-            total = 0
-            for child in server.children(recursive=True):
-                try:
-                    if "model_service_worker" in " ".join(child.cmdline()):
-                        total += child.memory_info().rss
-                except psutil.Error:
-                    continue
-            self.peak_mb = max(self.peak_mb, total / 2**20)
 
 
 def read_labelled(path: Path) -> tuple[list[str], list[str]]:

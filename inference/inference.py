@@ -8,7 +8,7 @@ exception as 400; the message still says which field to fix.
 from __future__ import annotations
 
 from classifier import TextClassifier
-from payloads import DECODERS, ClientError, as_text, choose_encoder, media_type
+from payloads import DECODERS, ClientError, as_text, bounded, choose_encoder, media_type
 
 
 def model_fn(model_dir):
@@ -29,4 +29,4 @@ def predict_fn(request, model):
 
 
 def output_fn(prediction, accept):
-    return choose_encoder(accept)(prediction["results"], prediction["single"])
+    return bounded(choose_encoder(accept)(prediction["results"], prediction["single"]))

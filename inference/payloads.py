@@ -23,6 +23,11 @@ ANY = "*/*"
 
 # A serverless invocation carries at most 4 MB; this bounds one request's compute as well.
 MAX_BATCH = int(os.environ.get(MAX_BATCH_ENV, "64"))
+# The model server's frontend reads a worker's answer into a buffer of max_response_size bytes (its
+# MMS_MAX_RESPONSE_SIZE, 6,553,500 unless set) and drops the worker when one is longer: HTTP 500 "Worker
+# died." and a reload. A serverless endpoint returns at most 4 MB anyway. 1 KB is left for the reply's framing.
+MAX_RESPONSE_ENV = "MMS_MAX_RESPONSE_SIZE"
+MAX_ANSWER_BYTES = min(4 * 1024 * 1024, int(os.environ.get(MAX_RESPONSE_ENV, "6553500")) - 1024)
 PARAMETERS = ("top_k", "truncation", "max_length")
 EXAMPLE = '{"inputs": "some text"}'
 
@@ -134,6 +139,17 @@ def choose_encoder(accept: str | None) -> Callable[[list, bool], str]:
     raise ClientError(
         f"accept: cannot answer in {_shown(accept)}. Fix: accept one of {', '.join(ENCODERS)}.", status=406
     )
+
+
+def bounded(answer: str) -> str:
+    """``answer``, unless it is longer than the model server can pass back without losing its worker."""
+    size = len(answer.encode("utf-8"))
+    if size > MAX_ANSWER_BYTES:
+        raise ClientError(
+            f"answer: {size} bytes is more than the {MAX_ANSWER_BYTES} an answer may hold. "
+            "Fix: send fewer texts per request, or ask for fewer labels with a smaller top_k."
+        )
+    return answer
 
 
 def _parse_json(text: str, where: str) -> Any:

@@ -226,9 +226,20 @@ class Deployment:
         """Deploy a new template over the stack: new resources are created, changed ones updated, gone ones deleted.
 
         Stateful resources (buckets, keys, roles, the group) keep their physical resource; policies are
-        replaced; everything else is re-created from its new properties, as a replacement would.
+        replaced; everything else is re-created from its new properties, as a replacement would. If a
+        resource fails, what this update added is deleted again, as CloudFormation's rollback does; the
+        caller puts the deployed stack back (``stack`` setter).
         """
         old = self.stack
+        try:
+            return self._update(old, template)
+        except DeployError:
+            for resource in reversed(list(self.stack.resources.values())):
+                if resource.logical_id not in old.resources:
+                    DELETERS.get(resource.type, lambda *_: None)(self, resource)
+            raise
+
+    def _update(self, old: Stack, template: dict) -> Stack:
         self._stack = Stack(old.name, self.account, self.region, template)
         directory = self.cloud.directory
         for logical_id in self._order(template["Resources"]):
@@ -475,6 +486,42 @@ def _topic(deployment: Deployment, logical_id: str, properties: dict) -> Resourc
     return Resource(logical_id, "AWS::SNS::Topic", arn, {"TopicArn": arn, "TopicName": name}, properties)
 
 
+def _log_group(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
+    name = properties.get("LogGroupName") or deployment.generated_name(logical_id, limit=512)
+    logs = deployment.cloud.admin("logs", deployment.account, deployment.region)
+    try:
+        logs.create_log_group(logGroupName=name)
+    except logs.exceptions.ResourceAlreadyExistsException as error:
+        raise DeployError(
+            f"{deployment.stack.name}/{logical_id} (AWS::Logs::LogGroup): CREATE_FAILED: {name} already exists, "
+            "e.g. retained by an earlier deployment of this stack. Fix: delete it or import it into the stack."
+        ) from error
+    if properties.get("RetentionInDays"):
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
+    # As CloudFormation gives it: Ref is the name, Arn ends with ":*" (the group's streams).
+    arn = deployment.arn("logs", f"log-group:{name}:*")
+    return Resource(logical_id, "AWS::Logs::LogGroup", name, {"Arn": arn}, properties)
+
+
+def _metric_filter(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
+    name = properties.get("FilterName") or deployment.generated_name(logical_id, limit=512)
+    deployment.cloud.admin("logs", deployment.account, deployment.region).put_metric_filter(
+        logGroupName=properties["LogGroupName"],
+        filterName=name,
+        filterPattern=properties["FilterPattern"],
+        metricTransformations=[_transformation(t) for t in properties["MetricTransformations"]],
+    )
+    return Resource(logical_id, "AWS::Logs::MetricFilter", name, {}, properties)
+
+
+def _transformation(transformation: dict) -> dict:
+    """CloudFormation's MetricTransformation (MetricName, ...) as the API takes it (metricName, ...)."""
+    api = {key[0].lower() + key[1:]: value for key, value in transformation.items()}
+    if "defaultValue" in api:
+        api["defaultValue"] = float(api["defaultValue"])
+    return api
+
+
 def _uuid(deployment: Deployment, logical_id: str) -> str:
     digest = _digest(deployment.stack.name, logical_id, deployment.account)
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
@@ -486,6 +533,18 @@ def _delete_bucket(deployment: Deployment, resource: Resource) -> None:
         raise DeployError(f"{resource.logical_id}: DELETE_FAILED: the bucket is not empty")
     s3.delete_bucket(Bucket=resource.physical_id)
     deployment.cloud.directory.buckets.pop(resource.physical_id, None)
+
+
+def _delete_log_group(deployment: Deployment, resource: Resource) -> None:
+    deployment.cloud.admin("logs", deployment.account, deployment.region).delete_log_group(
+        logGroupName=resource.physical_id
+    )
+
+
+def _delete_metric_filter(deployment: Deployment, resource: Resource) -> None:
+    deployment.cloud.admin("logs", deployment.account, deployment.region).delete_metric_filter(
+        logGroupName=resource.properties["LogGroupName"], filterName=resource.physical_id
+    )
 
 
 def _delete_group(deployment: Deployment, resource: Resource) -> None:
@@ -512,10 +571,20 @@ CREATORS: dict[str, Creator] = {
     "AWS::SageMaker::EndpointConfig": _named_sagemaker("endpoint-config", "EndpointConfigName", "EndpointConfigName"),
     "AWS::SageMaker::Endpoint": _named_sagemaker("endpoint", "EndpointName", "EndpointName"),
     "AWS::SNS::Topic": _topic,
+    "AWS::Logs::LogGroup": _log_group,
+    "AWS::Logs::MetricFilter": _metric_filter,
 }
-KEPT_ON_UPDATE = {"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::IAM::Role", "AWS::SageMaker::ModelPackageGroup"}
+KEPT_ON_UPDATE = {
+    "AWS::S3::Bucket",
+    "AWS::KMS::Key",
+    "AWS::IAM::Role",
+    "AWS::SageMaker::ModelPackageGroup",
+    "AWS::Logs::LogGroup",
+}
 DELETERS = {
     "AWS::S3::Bucket": _delete_bucket,
     "AWS::SageMaker::ModelPackageGroup": _delete_group,
     "AWS::IAM::Role": _delete_role,
+    "AWS::Logs::LogGroup": _delete_log_group,
+    "AWS::Logs::MetricFilter": _delete_metric_filter,
 }

@@ -166,6 +166,25 @@ def check_image_pull(directory: Directory, role: str, image: str, *, only_source
         directory.check(Request(role, action, arn, owner), only_sources=only_sources)
 
 
+def check_log_delivery(
+    directory: Directory,
+    role: str,
+    arn_prefix: str,
+    log_group: str,
+    stream: str,
+    *,
+    only_sources: set[str] | None = None,
+) -> None:
+    """What SageMaker does with the role as the container starts: open a log stream in ``log_group`` and write.
+
+    ``arn_prefix``: ``arn:aws:logs:REGION:ACCOUNT``. Both are authorized on the stream's ARN, which
+    the ``log-group:NAME:*`` grants cover.
+    """
+    arn = f"{arn_prefix}:log-group:{log_group}:log-stream:{stream}"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        directory.check(Request(role, action, arn), only_sources=only_sources)
+
+
 def _bool(value) -> str | None:
     return None if value is None else str(bool(value)).lower()
 
@@ -281,6 +300,11 @@ def start_job(
     validate_request(operation, {**arguments, f"{kind}Name": job_name})
     check_start(context, f"sagemaker:{operation}", job_name, arguments, resources)
     check_image_pull(context.cloud.directory, arguments["RoleArn"], image)
+    group = "TrainingJobs" if kind == "TrainingJob" else "ProcessingJobs"
+    logs = f"arn:aws:logs:{context.region}:{context.account}"
+    check_log_delivery(
+        context.cloud.directory, arguments["RoleArn"], logs, f"/aws/sagemaker/{group}", f"{job_name}/algo-1"
+    )
     return job_name
 
 

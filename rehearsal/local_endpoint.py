@@ -28,6 +28,8 @@ from delivery_steps.smoke import status_and_body
 from training import contract
 
 HANDLER_SERVICE = "sagemaker_huggingface_inference_toolkit.handler_service"
+# multi-model-server's Python side: the listener and each worker it forks run this module.
+WORKER_MODULE = "model_service_worker"
 # SageMaker's real-time payload limit; MMS rejects larger bodies with 413 before Python sees them.
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 
@@ -131,6 +133,14 @@ class LocalEndpoint:
         _await_group_end(group, seconds=10)
         self._process = None
 
+    def kill_workers(self) -> list[int]:
+        """SIGKILL the Python side: each worker and the listener that forks them, as an out-of-memory kill
+        would. The frontend keeps answering /ping with 200 and logs contract.WORKER_RESTART_LOG while it retries."""
+        killed = [pid for pid, command in group_members(self.pid).items() if WORKER_MODULE in command]
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        return killed
+
     def cleanup(self) -> None:
         self.stop()
         if self._workdir is not None:
@@ -146,13 +156,17 @@ class LocalEndpoint:
             "default_service_handler": HANDLER_SERVICE,
             "default_response_timeout": 60,
             "max_request_size": MAX_REQUEST_BYTES,
-            # The stage's heap cap, as the DLC passes it; worker sockets are named by port under
-            # java.io.tmpdir: keep two servers apart.
-            "vmargs": f"{contract.MODEL_SERVER_VMARGS} -Djava.io.tmpdir={self._workdir}",
+            # JVM options from the model's environment, as the DLC reads them (the stages' heap cap unless
+            # it says otherwise); worker sockets are named by port under java.io.tmpdir: keep two servers apart.
+            "vmargs": f"{self._vmargs} -Djava.io.tmpdir={self._workdir}",
         }
         if self.workers:
             settings["default_workers_per_model"] = self.workers
         return defaults + "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    @property
+    def _vmargs(self) -> str:
+        return self.env.get(contract.MODEL_SERVER_VMARGS_ENV, contract.MODEL_SERVER_VMARGS)
 
     def _child_env(self, model_dir: Path) -> dict[str, str]:
         env = {**os.environ, **self.env}

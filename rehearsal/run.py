@@ -27,6 +27,7 @@ from rehearsal.gateway import s3_requests
 from rehearsal.iam import AccessDenied
 from rehearsal.pipeline import Execution, PipelineFailed
 from stacks.project import ROOT
+from training import contract
 
 SAMPLE = ROOT / "data" / "sst2_sample"
 LABELS = "negative,positive"
@@ -195,6 +196,18 @@ class Rehearsal:
         for request in s3_requests(role, "GET", f"/{bucket}/{key}", {}, {}, directory, stack.region):
             directory.check(request, only_sources=sources)
         jobs.check_image_pull(directory, role, container["Image"], only_sources=sources)
+        # SageMaker logs to /aws/sagemaker/Endpoints/<endpoint name>, one stream per variant and instance.
+        endpoint = stack.template["Resources"][logical_id]["Properties"]["EndpointName"]
+        (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
+        variant = config.properties["ProductionVariants"][0]["VariantName"]
+        jobs.check_log_delivery(
+            directory,
+            role,
+            f"arn:aws:logs:{stack.region}:{stack.account}",
+            f"{contract.ENDPOINT_LOG_GROUP_PREFIX}{endpoint}",
+            f"{variant}/{uuid.uuid4().hex[:16]}",
+            only_sources=sources,
+        )
 
     def destroy_and_redeploy(
         self, deployment: Deployment, artifact: synth.StackArtifact, account: str
@@ -329,14 +342,54 @@ class Rehearsal:
             cases = smoke.read_cases(ROOT / args.cases)
             outcome = smoke.run_cases(smoke.http_sender(f"{endpoint.url}/invocations"), cases, repeats=args.repeats)
             problems = smoke.verdict(outcome, cases, latency_p95_ms=args.latency_p95_ms, min_accuracy=args.min_accuracy)
-        self.report.status(
-            f"smoke test ({len(cases)} cases x {args.repeats})",
-            "ok" if not problems else "FAILED",
-            started,
-            f"p95 {outcome.p95_ms:.0f} ms" + ("; " + "; ".join(problems) if problems else ""),
+            self.report.status(
+                f"smoke test ({len(cases)} cases x {args.repeats})",
+                "ok" if not problems else "FAILED",
+                started,
+                f"p95 {outcome.p95_ms:.0f} ms" + ("; " + "; ".join(problems) if problems else ""),
+            )
+            if problems:
+                raise RehearsalFailed(f"stage {stage}: smoke test failed: {'; '.join(problems)}")
+            self._check_worker_alarm(stack, endpoint)
+
+    def _check_worker_alarm(self, stack: Stack, endpoint) -> None:
+        """Ship the endpoint's log to its deployed log group, as SageMaker does, and ask CloudWatch Logs (moto)
+        which lines the deployed metric filter counts: none of the healthy run's, some once the workers die."""
+        started = time.perf_counter()
+        (endpoint_resource,) = stack.of_type("AWS::SageMaker::Endpoint")
+        group = f"{contract.ENDPOINT_LOG_GROUP_PREFIX}{endpoint_resource.attributes['EndpointName']}"
+        logs = self.cloud.admin("logs", stack.account, stack.region)
+        (metric_filter,) = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
+        stream = {"logGroupName": group, "logStreamName": "AllTraffic/rehearsal"}
+        logs.create_log_stream(**stream)
+
+        def lines() -> list[str]:
+            return endpoint.log_path.read_text(errors="replace").splitlines()
+
+        def counted(new_lines: list[str]) -> int:
+            now = int(time.time() * 1000)
+            logs.put_log_events(**stream, logEvents=[{"timestamp": now, "message": line} for line in new_lines])
+            found = logs.filter_log_events(
+                logGroupName=group, filterPattern=metric_filter["filterPattern"], startTime=now
+            )
+            return len(found["events"])
+
+        healthy_lines = lines()
+        healthy = counted(healthy_lines)
+        killed = endpoint.kill_workers()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and contract.WORKER_RESTART_LOG not in "\n".join(lines()):
+            time.sleep(0.5)
+        time.sleep(1)
+        after = counted(lines()[len(healthy_lines) :])
+        detail = (
+            f"filter {metric_filter['filterPattern']} counts {healthy} of {len(healthy_lines)} lines of the "
+            f"healthy run and {after} once {len(killed)} worker processes were killed"
         )
-        if problems:
-            raise RehearsalFailed(f"stage {stage}: smoke test failed: {'; '.join(problems)}")
+        ok = healthy == 0 and after > 0
+        self.report.status("worker alarm's metric filter", "ok" if ok else "FAILED", started, detail)
+        if not ok:
+            raise RehearsalFailed(f"{stack.name}: the worker alarm cannot tell a dead worker: {detail}")
 
     def model_container(self, stack: Stack, model) -> tuple[dict, str]:
         """The container the endpoint would run: the package's, with the Model's own environment on top."""

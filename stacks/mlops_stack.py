@@ -195,6 +195,7 @@ class MlopsStack(Stack):
                 int8=config.serverless_int8,
             ),
             alarm_key=self.storage.key,
+            retain=config.retain_stateful_resources,
         )
 
     def _model_container(self, config: StageConfig, release: Release | None) -> ModelContainer | None:

@@ -33,9 +33,11 @@ class Roles(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._image_repository_arns = list(image_repository_arns)
-        self.training = self._job_role("TrainingRole", "TrainingJobs", "Runs training jobs")
-        self.processing = self._job_role("ProcessingRole", "ProcessingJobs", "Runs evaluation processing jobs")
-        self.model_execution = self._job_role("ModelExecutionRole", "Endpoints", "Serves models on endpoints")
+        self.training = self._job_role("TrainingRole", "Runs training jobs", log_group="TrainingJobs")
+        self.processing = self._job_role(
+            "ProcessingRole", "Runs evaluation processing jobs", log_group="ProcessingJobs"
+        )
+        self.model_execution = self._job_role("ModelExecutionRole", "Serves models on endpoints", log_group=None)
         self.pipeline_execution = iam.Role(
             self,
             "PipelineExecutionRole",
@@ -44,7 +46,11 @@ class Roles(Construct):
         )
         self._allow_pipeline_to_run_jobs(data_key)
 
-    def _job_role(self, construct_id: str, log_group: str, description: str) -> iam.Role:
+    def _job_role(self, construct_id: str, description: str, *, log_group: str | None) -> iam.Role:
+        """A role SageMaker runs a container as: it pulls the image and, for jobs, logs to ``log_group``.
+
+        An endpoint's log group is named after the endpoint; the Serving construct creates it and grants it.
+        """
         role = iam.Role(self, construct_id, assumed_by=iam.ServicePrincipal(SAGEMAKER), description=description)
         role.add_to_policy(
             iam.PolicyStatement(
@@ -54,6 +60,11 @@ class Roles(Construct):
         )
         # GetAuthorizationToken and PutMetricData support no resource-level permissions.
         role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        if log_group is None:
+            acknowledge(
+                role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions."
+            )
+            return role
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],

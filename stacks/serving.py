@@ -1,11 +1,13 @@
-"""Serving: a serverless endpoint for one approved model, its alarms and its dashboard.
+"""Serving: a serverless endpoint for one approved model, its log group, alarms and dashboard.
 
 The model is either this stage's own model package (its ARN: image and model data fixed in the
 registry) or a released package's container served from the stage's own verified copy of its model
 data (``stacks/released_model.py``); either way synth makes no AWS calls. Model and endpoint-config names are derived
 from a hash of what they contain: the same inputs give the same names and no replacement;
 a new package or new serverless settings give new names, which CloudFormation needs to
-replace these immutable resources while the endpoint switches over in place.
+replace these immutable resources while the endpoint switches over in place. The endpoint itself
+is named after the stage, because SageMaker logs to a group named after the endpoint and the stack
+creates that group first: with its retention, and with the metric filter behind the worker alarm.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
@@ -80,7 +83,10 @@ class EndpointSettings:
 
 
 class Serving(Construct):
-    """Model, serverless endpoint config, endpoint, alarms to an encrypted SNS topic, dashboard."""
+    """Model, serverless endpoint config, endpoint and its log group, alarms to an encrypted SNS topic, dashboard.
+
+    ``retain``: the log group outlives the stack, as the stage's other stateful resources do.
+    """
 
     def __init__(
         self,
@@ -92,6 +98,7 @@ class Serving(Construct):
         name_prefix: str,
         settings: EndpointSettings,
         alarm_key: kms.IKey,
+        retain: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {**CONTAINER_ENVIRONMENT, **({contract.QUANTIZE_ENV: "int8"} if settings.int8 else {})}
@@ -121,12 +128,41 @@ class Serving(Construct):
                 )
             ],
         )
+        self.log_group = self._log_group(name_prefix, execution_role, retain)
         self.endpoint = sagemaker.CfnEndpoint(
-            self, "Endpoint", endpoint_config_name=self.endpoint_config.attr_endpoint_config_name
+            self,
+            "Endpoint",
+            endpoint_name=name_prefix,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+        )
+        # The container's first lines must find the group (and the role its grant) already there.
+        self.endpoint.node.add_dependency(self.log_group)
+        self.worker_restarts = self.log_group.add_metric_filter(
+            "WorkerRestarts",
+            filter_pattern=logs.FilterPattern.literal(f'"{contract.WORKER_RESTART_LOG}"'),
+            metric_namespace=f"{name_prefix}/Serving",
+            metric_name="ModelServerWorkerRestarts",
+            default_value=0,
         )
         self.alarm_topic = encrypted_topic(self, "AlarmTopic", key=alarm_key, publisher="cloudwatch.amazonaws.com")
         self.alarms = self._alarms(settings)
         self.dashboard = self._dashboard()
+
+    def _log_group(self, endpoint_name: str, writer: iam.IRole, retain: bool) -> logs.LogGroup:
+        log_group = logs.LogGroup(
+            self,
+            "EndpointLogs",
+            log_group_name=f"{contract.ENDPOINT_LOG_GROUP_PREFIX}{endpoint_name}",
+            retention=logs.RetentionDays.ONE_YEAR,
+            # Named by SageMaker's convention, so a retained group blocks a redeployment of the same stage:
+            # kept only where the stage keeps its other stateful resources, as the model package group is.
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        )
+        # What SageMaker does with the model's role when the container starts: ensure the group, add a stream.
+        log_group.grant(
+            writer, "logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"
+        )
+        return log_group
 
     @property
     def invocation_url(self) -> str:
@@ -160,6 +196,15 @@ class Serving(Construct):
                 threshold=settings.errors_5xx,
                 periods=1,
             ),
+            # The model server answers /ping with 200 even when no worker is alive, so SageMaker keeps
+            # routing requests to it; the restarts it logs are the signal.
+            self._alarm(
+                "WorkerRestartsAlarm",
+                "A model-server worker died: requests wait or fail while it restarts, and /ping still says healthy",
+                self.worker_restarts.metric(statistic="Sum", period=five_minutes),
+                threshold=1,
+                periods=1,
+            ),
             # ModelLatency is published in microseconds.
             self._alarm(
                 "LatencyP99Alarm",
@@ -186,7 +231,7 @@ class Serving(Construct):
         self,
         construct_id: str,
         description: str,
-        metric: cloudwatch.Metric,
+        metric: cloudwatch.IMetric,
         *,
         threshold: float,
         periods: int,

@@ -170,9 +170,10 @@ def test_every_stage_serves_its_approved_package(synthesized):
             "AWS::SageMaker::EndpointConfig",
             "AWS::SageMaker::Endpoint",
             "AWS::CloudWatch::Dashboard",
+            "AWS::Logs::MetricFilter",
         ):
             assert types.count(kind) == 1, (name, kind)
-        assert types.count("AWS::CloudWatch::Alarm") == 3, name
+        assert types.count("AWS::CloudWatch::Alarm") == 4, name
 
 
 def test_without_an_approved_package_synth_succeeds_and_says_serving_is_skipped(cdk_context, tmp_path):

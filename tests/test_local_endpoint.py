@@ -10,6 +10,7 @@ import pytest
 from benchmarks.load import run_load
 from rehearsal.jobs import pack_model_dir
 from rehearsal.local_endpoint import (
+    WORKER_MODULE,
     EndpointError,
     LocalEndpoint,
     free_port,
@@ -18,6 +19,7 @@ from rehearsal.local_endpoint import (
     live_processes,
     ping,
 )
+from training import contract
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,23 @@ def test_no_request_in_a_fuzz_set_kills_a_worker(endpoint):
     assert result.errors == [] and result.unsent == 0
     assert set(result.statuses) <= {200, 400, 413}, result.statuses
     log = endpoint.log_path.read_text(errors="replace")
-    assert "Worker died" not in log and "Retry worker" not in log
+    assert "Worker died" not in log and contract.WORKER_RESTART_LOG not in log
     assert worker_pids(endpoint.pid) == workers, "a worker died and was replaced"
+
+
+def test_an_answer_over_the_frontends_buffer_is_a_400_not_a_dead_worker(served_model_dir):
+    """The frontend drops a worker whose answer exceeds its max_response_size; the handler refuses such an
+    answer first. The buffer is made small here so that a 64-text answer crosses it."""
+    from payloads import MAX_RESPONSE_ENV
+
+    every_label = json.dumps({"inputs": ["a fine film"] * 64, "parameters": {"top_k": None}})
+    with LocalEndpoint(served_model_dir, port=free_port(), workers=1, env={MAX_RESPONSE_ENV: "4096"}) as endpoint:
+        workers = worker_pids(endpoint.pid)
+        status, body = invoke(endpoint.url, every_label)
+        assert status == 400 and json.loads(body)["message"].startswith("answer: ")
+        assert invoke(endpoint.url, json.dumps({"inputs": ["a fine film"] * 8}))[0] == 200
+        assert worker_pids(endpoint.pid) == workers
+        assert contract.WORKER_RESTART_LOG not in endpoint.log_path.read_text(errors="replace")
 
 
 def test_a_model_tar_gz_is_served_as_sagemaker_unpacks_it(served_model_dir, tmp_path):
@@ -112,11 +129,11 @@ def port_is_free(port: int) -> bool:
 KINDS = {
     "launcher": lambda command: "multi-model-server" in command and "java" not in command.split()[0],
     "frontend": lambda command: command.split()[0].endswith("java"),
-    "worker": lambda command: "model_service_worker" in command,
+    "worker": lambda command: WORKER_MODULE in command,
 }
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", ["launcher", "frontend"])
 def test_stop_ends_every_process_and_frees_the_port_whichever_process_died_first(served_model_dir, kind):
     import os
     import signal
@@ -131,6 +148,38 @@ def test_stop_ends_every_process_and_frees_the_port_whichever_process_died_first
         assert any("-Xmx128m" in command for command in processes.values() if KINDS["frontend"](command))
         victim = next(pid for pid, command in processes.items() if KINDS[kind](command))
         os.kill(victim, signal.SIGKILL)
+    finally:
+        endpoint.cleanup()
+    assert group_members(group) == {}
+    assert port_is_free(endpoint.port)
+
+
+def test_with_every_worker_dead_ping_still_says_200_and_the_stacks_log_filter_catches_it(served_model_dir):
+    """The limit docs/serving.md names, and the alarm that covers it: the frontend alone answers /ping, with
+    200 while no worker is alive; what it logs meanwhile is matched by the synthesized metric filter
+    (evaluated by moto's implementation of CloudWatch Logs filter patterns)."""
+    import time
+
+    from moto.logs.utils import EventMessageFilter
+    from test_serving import worker_restart_pattern
+
+    matches = EventMessageFilter(worker_restart_pattern()).matches
+    endpoint = LocalEndpoint(served_model_dir, port=free_port(), workers=1)
+    endpoint.start()
+    group = endpoint.pid
+    workers = worker_pids(group)
+    assert len(workers) == 2, "one worker and the listener that forked it"
+    try:
+        healthy = endpoint.log_path.read_text(errors="replace").splitlines()
+        assert healthy and not any(map(matches, healthy))
+        assert set(endpoint.kill_workers()) == workers  # the listener too: nothing can answer again
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(map(matches, endpoint.log_path.read_text().splitlines())):
+            time.sleep(0.5)
+        assert any(map(matches, endpoint.log_path.read_text(errors="replace").splitlines()))
+        assert ping(endpoint.url) == 200
+        with pytest.raises(TimeoutError):
+            invoke(endpoint.url, '{"inputs": "anyone there?"}', timeout=3)
     finally:
         endpoint.cleanup()
     assert group_members(group) == {}

@@ -63,6 +63,14 @@ def test_over_long_batch_is_413(monkeypatch):
     assert error.value.status == 413
 
 
+def test_an_answer_longer_than_the_server_can_pass_back_is_a_client_error(monkeypatch):
+    monkeypatch.setattr(payloads, "MAX_ANSWER_BYTES", 10)
+    assert payloads.bounded("é" * 5) == "é" * 5  # 10 bytes in UTF-8
+    with pytest.raises(ClientError, match=r"^answer: 12 bytes is more than the 10 .* Fix: send fewer texts") as error:
+        payloads.bounded("é" * 6)
+    assert error.value.status == 400
+
+
 def test_jsonlines_accepts_strings_and_objects_and_skips_blank_lines():
     request = decode_jsonlines('"first"\n\n{"inputs": "second"}\n')
     assert request.texts == ["first", "second"] and not request.single

@@ -235,6 +235,33 @@ def test_an_endpoint_created_before_its_role_policy_cannot_read_the_model(cloud,
     deployment.update(template)
 
 
+def test_an_endpoint_whose_role_cannot_write_its_log_group_fails_creation(cloud, tmp_path, assemblies):
+    """SageMaker logs to /aws/sagemaker/Endpoints/<endpoint name>; the old grant named the group
+    /aws/sagemaker/Endpoints itself, so the endpoint's log (and the worker alarm on it) stayed empty."""
+    rehearsal, deployment, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    arn, _ = register_in(cloud, stack)
+    served = synth.synthesize(tmp_path / "serving", context={"stage": "dev", "model_package_arn": arn})
+    template = synth.stack_named(served, "Dev-Mlops").template
+    old = copy.deepcopy(template)
+    (group_id,) = [k for k, r in old["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"]
+    (grant,) = [
+        statement
+        for resource in old["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Resource"] == {"Fn::GetAtt": [group_id, "Arn"]}
+    ]
+    grant["Resource"] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints:*"
+    with pytest.raises(DeployError, match=r"logs:CreateLogStream .*log-group:/aws/sagemaker/Endpoints/textclf-dev:"):
+        deployment.update(old)
+    deployment.stack = stack
+    deployment.update(template)
+    (group,) = deployment.stack.of_type("AWS::Logs::LogGroup")
+    logs = cloud.admin("logs", ACCOUNT, REGION)
+    (metric_filter,) = logs.describe_metric_filters(logGroupName=group.physical_id)["metricFilters"]
+    assert metric_filter["filterPattern"] == '"Retry worker"'
+
+
 # ---- defect 5: dev can be destroyed and deployed again ----------------------------------------------------
 def test_dev_deploys_again_after_destroy_but_a_retained_named_group_would_block_it(cloud, tmp_path, assemblies):
     rehearsal, deployment, _ = deploy_dev(cloud, tmp_path, assemblies["dev"])
@@ -353,6 +380,7 @@ def test_dev_distills_through_a_spot_interruption_registers_the_student_serves_i
         '"TeacherAccuracy": "',
         '"TeacherModelDataUrl": "s3://',
         "smoke test (6 cases x 3)",
+        "ok        worker alarm's metric filter",
     ):
         assert expected in output, expected
     assert output.count("spot interruption injected") == 1
@@ -369,6 +397,7 @@ def test_delivery_promotes_to_staging_and_prod_each_in_its_own_account(tmp_path)
     for stage in ("staging", "prod"):
         assert f"{stage}: smoke role may invoke the endpoint" in output
     assert output.count("ok        model role reads the model data") == 2
+    assert output.count("ok        worker alarm's metric filter") == 2
     assert "ok        ResolveRelease" in output
     assert output.rstrip().splitlines()[-1].startswith(f"rehearsal delivery ({layout}): PASSED")
 

@@ -90,10 +90,13 @@ def test_account_wide_resources_are_limited_to_apis_without_resource_scoping(rol
 
 def test_log_access_is_per_job_type(roles_template):
     stack, roles, template = roles_template
-    for role, group in (
-        (roles.training, "TrainingJobs"),
-        (roles.processing, "ProcessingJobs"),
-        (roles.model_execution, "Endpoints"),
-    ):
+    for role, group in ((roles.training, "TrainingJobs"), (roles.processing, "ProcessingJobs")):
         (logs,) = [s for s in _statements(stack, template, role) if "logs:PutLogEvents" in s["Action"]]
         assert json.dumps(logs["Resource"]).endswith(f':log-group:/aws/sagemaker/{group}:*"]]}}')
+
+
+def test_the_model_role_gets_no_logs_or_metrics_here(roles_template):
+    """An endpoint logs to /aws/sagemaker/Endpoints/<its name>, which the Serving construct creates and grants."""
+    stack, roles, template = roles_template
+    actions = json.dumps([s["Action"] for s in _statements(stack, template, roles.model_execution)])
+    assert "logs:" not in actions and "cloudwatch:" not in actions

@@ -18,7 +18,9 @@ SETTINGS = dict(
 )
 
 
-def serve(package: str = PACKAGE, container: ModelContainer | None = None, **overrides) -> tuple[Serving, Template]:
+def serve(
+    package: str = PACKAGE, container: ModelContainer | None = None, retain: bool = False, **overrides
+) -> tuple[Serving, Template]:
     stack = Stack(App(), "Bare", env=Environment(region="us-east-1"))
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::models/*"]))
@@ -30,8 +32,16 @@ def serve(package: str = PACKAGE, container: ModelContainer | None = None, **ove
         name_prefix="textclf-dev",
         settings=EndpointSettings(**{**SETTINGS, **overrides}),
         alarm_key=kms.Key(stack, "Key"),
+        retain=retain,
     )
     return serving, Template.from_stack(stack)
+
+
+def worker_restart_pattern() -> str:
+    """The filter pattern of the metric filter behind the worker alarm, as synthesized."""
+    _, template = serve()
+    (metric_filter,) = template.find_resources("AWS::Logs::MetricFilter").values()
+    return metric_filter["Properties"]["FilterPattern"]
 
 
 def released(digest: str = "ab" * 32) -> ModelContainer:
@@ -228,3 +238,63 @@ def test_the_model_servers_heap_is_capped_for_the_smallest_serverless_memory():
         # Heap plus direct buffers (which default to the heap's size) must leave a 1 GB endpoint to the worker.
         (heap,) = re.findall(r"-Xmx(\d+)m\b", vmargs)
         assert 64 <= int(heap) <= 128, vmargs
+
+
+@pytest.mark.parametrize("retain, policy", [(False, "Delete"), (True, "Retain")])
+def test_the_endpoint_logs_to_a_group_the_stack_made_first_and_granted(retain, policy):
+    _, template = serve(retain=retain)
+    (_, endpoint), (group_id, group) = (
+        next(iter(template.find_resources(kind).items()))
+        for kind in ("AWS::SageMaker::Endpoint", "AWS::Logs::LogGroup")
+    )
+    # SageMaker logs to /aws/sagemaker/Endpoints/<endpoint name>: the name is the stage's, not generated.
+    assert endpoint["Properties"]["EndpointName"] == "textclf-dev"
+    assert group["Properties"] == {"LogGroupName": "/aws/sagemaker/Endpoints/textclf-dev", "RetentionInDays": 365}
+    assert group["DeletionPolicy"] == policy
+    assert group_id in endpoint["DependsOn"]
+    (grant,) = [
+        statement
+        for document in template.find_resources("AWS::IAM::Policy").values()
+        for statement in document["Properties"]["PolicyDocument"]["Statement"]
+        if "logs:PutLogEvents" in statement["Action"]
+    ]
+    assert grant["Resource"] == {"Fn::GetAtt": [group_id, "Arn"]}
+    assert sorted(grant["Action"]) == [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
+    ]
+
+
+def test_worker_restarts_in_the_log_raise_an_alarm():
+    _, template = serve()
+    (group_id,) = template.find_resources("AWS::Logs::LogGroup")
+    template.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "LogGroupName": {"Ref": group_id},
+            "FilterPattern": '"Retry worker"',
+            "MetricTransformations": [
+                {
+                    "MetricNamespace": "textclf-dev/Serving",
+                    "MetricName": "ModelServerWorkerRestarts",
+                    "MetricValue": "1",
+                    "DefaultValue": 0,
+                }
+            ],
+        },
+    )
+    topic = Match.object_equals({"Ref": Match.string_like_regexp("^ServingAlarmTopic")})
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "textclf-dev/Serving",
+            "MetricName": "ModelServerWorkerRestarts",
+            "Statistic": "Sum",
+            "Period": 300,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmActions": [topic],
+        },
+    )

@@ -62,6 +62,13 @@ MODEL_SERVER_VMARGS = "-XX:-UseContainerSupport -Xmx128m"
 TOKENS_PER_BATCH_ENV = "TEXTCLF_TOKENS_PER_BATCH"
 THREADS_ENV = "TEXTCLF_THREADS"
 
+# --- Endpoint logs ----------------------------------------------------------------------------------
+# SageMaker writes an endpoint's container output to this log group, which the stack creates first.
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+# multi-model-server logs this each time it restarts a dead worker, and again at every backoff while
+# it cannot; its /ping answers 200 all the while, so the stack's alarm watches the log for it.
+WORKER_RESTART_LOG = "Retry worker"
+
 # --- Files ----------------------------------------------------------------------------------------
 # In the model directory (model.tar.gz), beside the weights and tokenizer.
 LABELS_FILE = "labels.json"
