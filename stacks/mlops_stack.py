@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, CfnOutput, Duration, Stack, Tags
+from aws_cdk import Annotations, Aspects, CfnOutput, Duration, Stack, Tags
 from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.delivery.config import Release
 from stacks.images import images_for
+from stacks.nag import AcknowledgeUnscopedActions
 from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.registry import ModelRegistry
 from stacks.released_model import ReleasedModel
-from stacks.roles import Roles, smoke_test_role
+from stacks.roles import UNSCOPED_ACTIONS, Roles, smoke_test_role
 from stacks.serving import EndpointSettings, ModelContainer, Serving
 from stacks.storage import Storage
 from stacks.training_pipeline import CodeBundle, TrainingPipeline
@@ -51,6 +52,7 @@ class MlopsStack(Stack):
         )
         Tags.of(self).add("project", config.name_prefix)
         Tags.of(self).add("stage", config.name)
+        Aspects.of(self).add(AcknowledgeUnscopedActions(UNSCOPED_ACTIONS))
 
         self.storage = Storage(
             self,

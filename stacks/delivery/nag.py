@@ -14,7 +14,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, as_list
 
 ARTIFACT_ACTIONS = {
     "s3:Abort*",
@@ -63,7 +63,7 @@ RESOURCE_REASONS = (
         "report groups cannot be named in it.",
     ),
 )
-# Actions that aws-cdk-lib grants on every resource, and why.
+# Actions that aws-cdk-lib grants on every resource, and why (for stacks.nag.AcknowledgeUnscopedActions).
 SELF_MUTATION_LOOKUP = (
     "`cdk deploy` in the self-mutation step looks up the stack and the bootstrap bucket before "
     "it assumes the bootstrap roles, which do the actual deployment."
@@ -97,19 +97,17 @@ def acknowledge_pipeline_wildcards(scope: Construct, *, artifact_stores: Sequenc
 
 
 def _explained(statement: dict, artifact_stores: set[str]) -> Iterator[tuple[str, str]]:
-    actions = _as_list(statement.get("Action"))
-    resources = [_render(resource) for resource in _as_list(statement.get("Resource"))]
+    actions = as_list(statement.get("Action"))
+    resources = [_render(resource) for resource in as_list(statement.get("Resource"))]
     if all(_store(resource) in artifact_stores for resource in resources):
         for action in actions:
             if action in ARTIFACT_ACTIONS:
                 yield f"Action::{action}", ARTIFACTS
     for resource in resources:
-        if "*" not in resource:
+        # "*" alone is stacks.nag.AcknowledgeUnscopedActions's to decide, from the final policy.
+        if "*" not in resource or resource == "*":
             continue
-        if resource == "*":
-            reasons = {UNSCOPED_ACTIONS.get(action) for action in actions}
-            reason = reasons.pop() if len(reasons) == 1 else None
-        elif resource.endswith("/*") and _store(resource) in artifact_stores:
+        if resource.endswith("/*") and _store(resource) in artifact_stores:
             reason = ARTIFACTS
         else:
             reason = next((why for pattern, why in RESOURCE_REASONS if re.search(pattern, resource)), None)
@@ -121,10 +119,6 @@ def _store(resource: str) -> str | None:
     """The logical id of ``<LogicalId.Arn>`` or ``<LogicalId.Arn>/…``."""
     match = re.match(r"^<(\w+)\.Arn>(/|$)", resource)
     return match.group(1) if match else None
-
-
-def _as_list(value) -> list:
-    return value if isinstance(value, list) else [value] if value is not None else []
 
 
 def _render(value) -> str:

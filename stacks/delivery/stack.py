@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Aws, CfnOutput, Environment, Stack, Tags
+from aws_cdk import Aspects, Aws, CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.delivery.config import DeliveryConfig, Release
+from stacks.delivery.nag import UNSCOPED_ACTIONS
 from stacks.delivery.pipeline import Delivery, RegistrySource
+from stacks.nag import AcknowledgeUnscopedActions
 from stacks.stage import MlopsStage
 
 # Stage → (manual approval first, smoke test after).
@@ -35,6 +37,7 @@ class DeliveryStack(Stack):
         )
         source_stage = next(stage for stage in stages if stage.name == config.model_source_stage)
         Tags.of(self).add("project", source_stage.name_prefix)
+        Aspects.of(self).add(AcknowledgeUnscopedActions(UNSCOPED_ACTIONS))
         delivery_account = config.account or Aws.ACCOUNT_ID
         forwards = source_stage.account is not None and source_stage.account != config.account
         self.delivery = Delivery(
