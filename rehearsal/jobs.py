@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rehearsal.cloud import Cloud
-from rehearsal.iam import AccessDenied, Directory, Request
+from rehearsal.iam import AccessDenied, Directory, Request, account_of
 from rehearsal.pipeline import Execution, StepError
 from training.contract import read_path
 
@@ -169,18 +169,17 @@ def check_image_pull(directory: Directory, role: str, image: str, *, only_source
 def check_log_delivery(
     directory: Directory,
     role: str,
-    arn_prefix: str,
+    region: str,
     log_group: str,
     stream: str,
     *,
     only_sources: set[str] | None = None,
 ) -> None:
-    """What SageMaker does with the role as the container starts: open a log stream in ``log_group`` and write.
-
-    ``arn_prefix``: ``arn:aws:logs:REGION:ACCOUNT``. Both are authorized on the stream's ARN, which
-    the ``log-group:NAME:*`` grants cover.
+    """What SageMaker does with the role as the container starts: open a log stream in ``log_group`` (of the
+    role's account, in ``region``) and write. Both are authorized on the stream's ARN, which the
+    ``log-group:NAME:*`` grants cover.
     """
-    arn = f"{arn_prefix}:log-group:{log_group}:log-stream:{stream}"
+    arn = f"arn:aws:logs:{region}:{account_of(role)}:log-group:{log_group}:log-stream:{stream}"
     for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
         directory.check(Request(role, action, arn), only_sources=only_sources)
 
@@ -301,9 +300,8 @@ def start_job(
     check_start(context, f"sagemaker:{operation}", job_name, arguments, resources)
     check_image_pull(context.cloud.directory, arguments["RoleArn"], image)
     group = "TrainingJobs" if kind == "TrainingJob" else "ProcessingJobs"
-    logs = f"arn:aws:logs:{context.region}:{context.account}"
     check_log_delivery(
-        context.cloud.directory, arguments["RoleArn"], logs, f"/aws/sagemaker/{group}", f"{job_name}/algo-1"
+        context.cloud.directory, arguments["RoleArn"], context.region, f"/aws/sagemaker/{group}", f"{job_name}/algo-1"
     )
     return job_name
 

@@ -133,10 +133,14 @@ class LocalEndpoint:
         _await_group_end(group, seconds=10)
         self._process = None
 
-    def kill_workers(self) -> list[int]:
-        """SIGKILL the Python side: each worker and the listener that forks them, as an out-of-memory kill
-        would. The frontend keeps answering /ping with 200 and logs contract.WORKER_RESTART_LOG while it retries."""
-        killed = [pid for pid, command in group_members(self.pid).items() if WORKER_MODULE in command]
+    def worker_pids(self) -> set[int]:
+        """The model server's Python side: each worker and the listener that forks them."""
+        return {pid for pid, command in group_members(self.pid).items() if WORKER_MODULE in command}
+
+    def kill_workers(self) -> set[int]:
+        """SIGKILL every process of ``worker_pids()``, as an out-of-memory kill would. The frontend keeps
+        answering /ping with 200 and logs contract.WORKER_RESTART_LOG while it retries."""
+        killed = self.worker_pids()
         for pid in killed:
             os.kill(pid, signal.SIGKILL)
         return killed

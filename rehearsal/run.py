@@ -196,15 +196,15 @@ class Rehearsal:
         for request in s3_requests(role, "GET", f"/{bucket}/{key}", {}, {}, directory, stack.region):
             directory.check(request, only_sources=sources)
         jobs.check_image_pull(directory, role, container["Image"], only_sources=sources)
-        # SageMaker logs to /aws/sagemaker/Endpoints/<endpoint name>, one stream per variant and instance.
+        # SageMaker logs to the endpoint's own group, one stream per variant and instance.
         endpoint = stack.template["Resources"][logical_id]["Properties"]["EndpointName"]
         (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
         variant = config.properties["ProductionVariants"][0]["VariantName"]
         jobs.check_log_delivery(
             directory,
             role,
-            f"arn:aws:logs:{stack.region}:{stack.account}",
-            f"{contract.ENDPOINT_LOG_GROUP_PREFIX}{endpoint}",
+            stack.region,
+            contract.endpoint_log_group(endpoint),
             f"{variant}/{uuid.uuid4().hex[:16]}",
             only_sources=sources,
         )
@@ -357,7 +357,7 @@ class Rehearsal:
         which lines the deployed metric filter counts: none of the healthy run's, some once the workers die."""
         started = time.perf_counter()
         (endpoint_resource,) = stack.of_type("AWS::SageMaker::Endpoint")
-        group = f"{contract.ENDPOINT_LOG_GROUP_PREFIX}{endpoint_resource.attributes['EndpointName']}"
+        group = contract.endpoint_log_group(endpoint_resource.attributes["EndpointName"])
         logs = self.cloud.admin("logs", stack.account, stack.region)
         (metric_filter,) = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
         stream = {"logGroupName": group, "logStreamName": "AllTraffic/rehearsal"}

@@ -152,7 +152,7 @@ class Serving(Construct):
         log_group = logs.LogGroup(
             self,
             "EndpointLogs",
-            log_group_name=f"{contract.ENDPOINT_LOG_GROUP_PREFIX}{endpoint_name}",
+            log_group_name=contract.endpoint_log_group(endpoint_name),
             retention=logs.RetentionDays.ONE_YEAR,
             # Named by SageMaker's convention, so a retained group blocks a redeployment of the same stage:
             # kept only where the stage keeps its other stateful resources, as the model package group is.

@@ -67,13 +67,13 @@ def test_no_request_in_a_fuzz_set_kills_a_worker(endpoint):
     # Before messages were bounded, about 7% of the long-error requests had their connection reset.
     bodies = [body if isinstance(body, bytes) else body.encode() for body in [*fuzz * 20, *good]]
     random.Random(0).shuffle(bodies)
-    workers = worker_pids(endpoint.pid)
+    workers = endpoint.worker_pids()
     result = run_load(endpoint.url, bodies, clients=16, deadline_s=300)
     assert result.errors == [] and result.unsent == 0
     assert set(result.statuses) <= {200, 400, 413}, result.statuses
     log = endpoint.log_path.read_text(errors="replace")
     assert "Worker died" not in log and contract.WORKER_RESTART_LOG not in log
-    assert worker_pids(endpoint.pid) == workers, "a worker died and was replaced"
+    assert endpoint.worker_pids() == workers, "a worker died and was replaced"
 
 
 def test_an_answer_over_the_frontends_buffer_is_a_400_not_a_dead_worker(served_model_dir):
@@ -83,11 +83,11 @@ def test_an_answer_over_the_frontends_buffer_is_a_400_not_a_dead_worker(served_m
 
     every_label = json.dumps({"inputs": ["a fine film"] * 64, "parameters": {"top_k": None}})
     with LocalEndpoint(served_model_dir, port=free_port(), workers=1, env={MAX_RESPONSE_ENV: "4096"}) as endpoint:
-        workers = worker_pids(endpoint.pid)
+        workers = endpoint.worker_pids()
         status, body = invoke(endpoint.url, every_label)
         assert status == 400 and json.loads(body)["message"].startswith("answer: ")
         assert invoke(endpoint.url, json.dumps({"inputs": ["a fine film"] * 8}))[0] == 200
-        assert worker_pids(endpoint.pid) == workers
+        assert endpoint.worker_pids() == workers
         assert contract.WORKER_RESTART_LOG not in endpoint.log_path.read_text(errors="replace")
 
 
@@ -113,10 +113,6 @@ def test_textclf_invoke_prints_the_answer_and_fails_on_a_client_error(endpoint, 
     assert out.startswith("HTTP 200 in ") and len(json.loads(out.splitlines()[1])) == 2
     assert main(["invoke", "--url", endpoint.url, " "]) == 1
     assert "inputs: empty text" in capsys.readouterr().out
-
-
-def worker_pids(group: int) -> set[int]:
-    return {pid for pid, command in group_members(group).items() if KINDS["worker"](command)}
 
 
 def port_is_free(port: int) -> bool:
@@ -167,12 +163,12 @@ def test_with_every_worker_dead_ping_still_says_200_and_the_stacks_log_filter_ca
     endpoint = LocalEndpoint(served_model_dir, port=free_port(), workers=1)
     endpoint.start()
     group = endpoint.pid
-    workers = worker_pids(group)
+    workers = endpoint.worker_pids()
     assert len(workers) == 2, "one worker and the listener that forked it"
     try:
         healthy = endpoint.log_path.read_text(errors="replace").splitlines()
         assert healthy and not any(map(matches, healthy))
-        assert set(endpoint.kill_workers()) == workers  # the listener too: nothing can answer again
+        assert endpoint.kill_workers() == workers  # the listener too: nothing can answer again
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(map(matches, endpoint.log_path.read_text().splitlines())):
             time.sleep(0.5)

@@ -63,8 +63,13 @@ TOKENS_PER_BATCH_ENV = "TEXTCLF_TOKENS_PER_BATCH"
 THREADS_ENV = "TEXTCLF_THREADS"
 
 # --- Endpoint logs ----------------------------------------------------------------------------------
-# SageMaker writes an endpoint's container output to this log group, which the stack creates first.
-ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+
+
+def endpoint_log_group(endpoint_name: str) -> str:
+    """Where SageMaker writes an endpoint's container output; the stack creates this group first."""
+    return f"/aws/sagemaker/Endpoints/{endpoint_name}"
+
+
 # multi-model-server logs this each time it restarts a dead worker, and again at every backoff while
 # it cannot; its /ping answers 200 all the while, so the stack's alarm watches the log for it.
 WORKER_RESTART_LOG = "Retry worker"
