@@ -3,6 +3,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCKED_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps
+# checkov's own pins conflict with the project's: it gets a venv of its own.
+CHECKOV ?= .venv-checkov
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # `cdk` runs `python3 app.py` (cdk.json): make it the venv's interpreter.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -11,14 +14,18 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-ml.txt requirements-dev.txt requirements-serving.txt constraints.txt \
-		pyproject.toml package.json package-lock.json
+$(STAMP): locks/python.lock locks/torch.lock locks/checkov.lock pyproject.toml package.json package-lock.json
 	@command -v java >/dev/null || { echo "java not found: the local endpoint's multi-model-server needs Java 11+ (e.g. apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@command -v unshare >/dev/null && command -v ip >/dev/null || { echo "unshare or ip not found: the rehearsal runs each job in its own /opt/ml and network namespace (apt-get install util-linux iproute2)"; exit 1; }
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-serving.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# Hash-locked, nothing resolved here (locks/regenerate.sh): torch from its own index, then the rest.
+	$(LOCKED_INSTALL) -r locks/torch.lock
+	$(LOCKED_INSTALL) -r locks/python.lock
+	@# The project itself, built by the locked setuptools rather than one fetched for an isolated build.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	test -x $(CHECKOV)/bin/python || python3 -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r locks/checkov.lock
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
@@ -38,4 +45,4 @@ bench: install
 	$(PY) -m benchmarks load
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out
+	rm -rf $(VENV) $(CHECKOV) node_modules cdk.out

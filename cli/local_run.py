@@ -54,7 +54,8 @@ def synthesize(outdir: Path) -> list[str]:
     from cli import synth_report
 
     cdk_synth("all", outdir)
-    text = synth_report.render(synth_report.summarize(outdir), synth_report.nag_findings(outdir))
+    scan = synth_report.checkov(synth_report.templates(outdir))
+    text = synth_report.render(synth_report.summarize(outdir), synth_report.nag_findings(outdir), scan)
     print(text)
     return text.splitlines()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Any
 from stacks.project import ROOT, cdk_synth
 
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
+# checkov lives in a venv of its own (Makefile): its pins conflict with the project's.
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
 
 @dataclass
@@ -92,12 +95,53 @@ def _acknowledged(metadata: dict) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class CheckovFinding:
+    check_id: str
+    resource: str  # e.g. AWS::S3::Bucket.StorageAccessLogBucket76E80A12
+    template: str
+    reason: str = ""  # an allowance's (stacks.checkov.allow)
+
+
+@dataclass(frozen=True)
+class CheckovScan:
+    failed: list[CheckovFinding]
+    allowed: list[CheckovFinding]
+    passed: int
+
+
+def checkov(template_paths: list[Path]) -> CheckovScan:
+    """checkov's CloudFormation checks over the templates, offline; allowed = skipped by a resource's allowance."""
+    if not CHECKOV.exists():
+        raise RuntimeError(f"{CHECKOV} is missing. Fix: run `make install`.")
+    command = [str(CHECKOV), "--framework", "cloudformation", "--output", "json", "--compact", "--skip-download"]
+    result = subprocess.run(
+        [*command, "--file", *map(str, template_paths)], capture_output=True, text=True, timeout=600
+    )
+    if result.returncode not in (0, 1) or not result.stdout.strip():
+        raise RuntimeError(f"checkov failed to run (exit {result.returncode}): {result.stderr[-2000:]}")
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+
+    def findings(kind: str) -> list[CheckovFinding]:
+        return [
+            CheckovFinding(
+                c["check_id"], c["resource"], c["file_path"], (c.get("check_result") or {}).get("suppress_comment", "")
+            )
+            for report in reports
+            for c in report.get("results", {}).get(kind, [])
+        ]
+
+    passed = sum(report.get("summary", {}).get("passed", 0) for report in reports)
+    return CheckovScan(findings("failed_checks"), findings("skipped_checks"), passed)
+
+
 def nag_findings(outdir: Path) -> list[dict]:
     report = outdir / "validation-report.json"
     return json.loads(report.read_text())["pluginReports"] if report.exists() else []
 
 
-def render(summaries: list[StackSummary], findings: list[dict]) -> str:
+def render(summaries: list[StackSummary], findings: list[dict], scan: CheckovScan | None = None) -> str:
     types = sorted({t for s in summaries for t in s.resources})
     lines = ["| resource type | " + " | ".join(s.name for s in summaries) + " |", "|---|" + "---:|" * len(summaries)]
     lines += [f"| {t} | " + " | ".join(str(s.resources.get(t, 0)) for s in summaries) + " |" for t in types]
@@ -111,6 +155,11 @@ def render(summaries: list[StackSummary], findings: list[dict]) -> str:
         "cfn-lint: "
         + ", ".join(f"{s.name} {len(s.lint_errors)} errors / {len(s.lint_warnings)} warnings" for s in summaries)
     )
+    if scan is not None:
+        lines.append(
+            f"checkov: {len(scan.failed)} failed, {scan.passed} passed, {len(scan.allowed)} allowed with reasons"
+        )
+        lines += [f"  FAILED {f.check_id} {f.resource} ({Path(f.template).name})" for f in scan.failed]
     lines += [f"{s.name}: {note}" for s in summaries for note in s.notes]
     return "\n".join(lines)
 
@@ -125,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     summaries = summarize(outdir)
     findings = nag_findings(outdir)
-    print(render(summaries, findings))
-    failed = findings or any(s.lint_errors for s in summaries)
+    scan = checkov(templates(outdir))
+    print(render(summaries, findings, scan))
+    failed = findings or any(s.lint_errors for s in summaries) or scan.failed
     return 1 if failed else 0

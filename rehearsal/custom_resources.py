@@ -1,10 +1,11 @@
-"""Lambda-backed custom resources and functions, run as CloudFormation runs them.
+"""Lambda-backed custom resources and functions, run as CloudFormation and SageMaker Pipelines run them.
 
 CloudFormation invokes the function named by ``ServiceToken`` with a Create/Update/Delete event and
-waits for the function to PUT its answer to the event's ``ResponseURL``. Here the function's code
-asset (the zip `cdk deploy` published) is unpacked and its handler runs in a process of its own,
-with the function role's credentials and the gateway as its AWS endpoint, so what it does is
-authorized by the synthesized policies; the answer is caught on a loopback URL.
+waits for the function to PUT its answer to the event's ``ResponseURL``. A pipeline's Lambda step
+invokes its function synchronously and reads the returned object. Here the function's code asset
+(the zip `cdk deploy` published) is unpacked and its handler runs in a process of its own, with the
+function role's credentials and the gateway as its AWS endpoint, so what it does is authorized by
+the synthesized policies; a custom resource's answer is caught on a loopback URL.
 """
 
 from __future__ import annotations
@@ -20,12 +21,23 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, cast
 
-from rehearsal.deploy import DeployError, Deployment, Resource
+from rehearsal.cloud import Cloud
+from rehearsal.deploy import DeployError, Deployment, Resource, Stack
 
 INVOKE = (
     "import importlib, json, sys; module, function = sys.argv[1].rsplit('.', 1); "
     "getattr(importlib.import_module(module), function)(json.load(sys.stdin), None)"
 )
+# A synchronous invocation: the handler's return value is the answer (written to the file argv[2]).
+CALL = (
+    "import importlib, json, sys; module, function = sys.argv[1].rsplit('.', 1); "
+    "answer = getattr(importlib.import_module(module), function)(json.load(sys.stdin), None); "
+    "open(sys.argv[2], 'w').write(json.dumps(answer))"
+)
+
+
+class FunctionError(RuntimeError):
+    """The function raised (Lambda's FunctionError: Unhandled); the message ends with its traceback."""
 
 
 def function(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
@@ -51,7 +63,7 @@ def custom_resource(workdir: Path):
             raise DeployError(
                 f"{logical_id}: its ServiceToken {properties['ServiceToken']} is no function of this stack"
             )
-        code = _unpack(deployment, target, workdir / logical_id)
+        code = _unpack(deployment.cloud, deployment.stack, target, workdir / logical_id)
         event = {
             "RequestType": "Create",
             "ResponseURL": "",
@@ -74,18 +86,43 @@ def custom_resource(workdir: Path):
     return create
 
 
-def invoke(deployment: Deployment, function_resource: Resource, code: Path, event: dict) -> dict:
-    catcher = _AnswerCatcher()
-    event = {**event, "ResponseURL": catcher.url}
-    role = function_resource.properties["Role"]
-    env = {
+def call(cloud: Cloud, stack: Stack, function_arn: str, event: dict, workdir: Path) -> dict:
+    """Invoke one of ``stack``'s functions synchronously, as a pipeline's Lambda step does; its returned object."""
+    target = next((r for r in stack.of_type("AWS::Lambda::Function") if r.attributes["Arn"] == function_arn), None)
+    if target is None:
+        raise FunctionError(f"{function_arn}: no function of {stack.name} has this ARN")
+    code = _unpack(cloud, stack, target, workdir / target.logical_id)
+    answer_file = workdir / f"{target.logical_id}.answer.json"
+    result = subprocess.run(
+        [sys.executable, "-c", CALL, target.properties["Handler"], str(answer_file)],
+        cwd=code,
+        input=json.dumps(event),
+        text=True,
+        capture_output=True,
+        env=_function_env(cloud, stack.region, target, code),
+        timeout=target.properties.get("Timeout", 3),
+    )
+    (workdir / f"{target.logical_id}.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise FunctionError(f"{function_arn}: Unhandled: {result.stderr[-1500:]}")
+    return json.loads(answer_file.read_text())
+
+
+def _function_env(cloud: Cloud, region: str, function_resource: Resource, code: Path) -> dict[str, str]:
+    return {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "PYTHONUNBUFFERED": "1",
         # The Lambda runtime puts the function's task root on PYTHONPATH.
         "PYTHONPATH": str(code),
-        **deployment.cloud.env_for(role, deployment.region),
+        **cloud.env_for(function_resource.properties["Role"], region),
         **function_resource.properties.get("Environment", {}).get("Variables", {}),
     }
+
+
+def invoke(deployment: Deployment, function_resource: Resource, code: Path, event: dict) -> dict:
+    catcher = _AnswerCatcher()
+    event = {**event, "ResponseURL": catcher.url}
+    env = _function_env(deployment.cloud, deployment.region, function_resource, code)
     try:
         result = subprocess.run(
             [sys.executable, "-c", INVOKE, function_resource.properties["Handler"]],
@@ -107,9 +144,9 @@ def invoke(deployment: Deployment, function_resource: Resource, code: Path, even
         catcher.stop()
 
 
-def _unpack(deployment: Deployment, function_resource: Resource, target: Path) -> Path:
+def _unpack(cloud: Cloud, stack: Stack, function_resource: Resource, target: Path) -> Path:
     location = function_resource.properties["Code"]
-    s3 = deployment.cloud.admin("s3", deployment.account, deployment.region)
+    s3 = cloud.admin("s3", stack.account, stack.region)
     archive = s3.get_object(Bucket=location["S3Bucket"], Key=location["S3Key"])["Body"].read()
     target.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(io.BytesIO(archive)) as bundle:

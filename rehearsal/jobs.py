@@ -24,6 +24,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -56,6 +57,8 @@ class JobContext:
     log: Callable[[str], None] = print
     interruption: Interruption | None = None
     python: str = sys.executable
+    # Invokes a deployed function by ARN with an event and returns its answer (custom_resources.call).
+    call_function: Callable[[str, dict], dict] | None = None
 
 
 # ---- S3 on a role's behalf ---------------------------------------------------------------------------
@@ -115,6 +118,8 @@ def _as_step_error(error: Exception) -> StepError:
 def check_start(context: JobContext, action: str, job_name: str, arguments: dict, resources: dict) -> None:
     """The pipeline role's Create*Job (with its condition keys) and iam:PassRole of the job role."""
     directory = context.cloud.directory
+    # CreateTrainingJob has these flags at the top level, CreateProcessingJob in NetworkConfig.
+    network = arguments.get("NetworkConfig") or arguments
     # The condition keys SageMaker sets on Create*Job (the service authorization reference, via iam-data).
     keys = {
         "sagemaker:VolumeKmsKeyArn": resources.get("VolumeKmsKeyId"),
@@ -124,8 +129,8 @@ def check_start(context: JobContext, action: str, job_name: str, arguments: dict
         "sagemaker:MaxRuntimeInSeconds": str((arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", ""))
         or None,
         "sagemaker:InstanceTypes": resources.get("InstanceType"),
-        "sagemaker:NetworkIsolation": _bool(arguments.get("EnableNetworkIsolation")),
-        "sagemaker:InterContainerTrafficEncryption": _bool(arguments.get("EnableInterContainerTrafficEncryption")),
+        "sagemaker:NetworkIsolation": _bool(network.get("EnableNetworkIsolation")),
+        "sagemaker:InterContainerTrafficEncryption": _bool(network.get("EnableInterContainerTrafficEncryption")),
     }
     kind = "training-job" if action.endswith("TrainingJob") else "processing-job"
     directory.check(
@@ -531,9 +536,41 @@ def register_step(context: JobContext) -> Callable[[dict, dict, Execution], dict
     return run
 
 
+# ---- Lambda ----------------------------------------------------------------------------------------
+OUTPUT_TYPES: dict[str, Callable[[Any], Any]] = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
+
+
+def lambda_step(context: JobContext) -> StepRunner:
+    """Pipelines invokes the function as the pipeline role; the answer must hold every declared output."""
+
+    def run(step: dict, arguments: dict, execution: Execution) -> dict:
+        arn = step["FunctionArn"]
+        try:
+            context.cloud.directory.check(Request(context.pipeline_role, "lambda:InvokeFunction", arn))
+        except AccessDenied as error:
+            raise StepError("Lambda.ACCESS_DENIED", str(error)) from error
+        if context.call_function is None:
+            raise StepError("Step.UNSUPPORTED", "this rehearsal deployed no functions")
+        try:
+            answer = context.call_function(arn, arguments)
+        except Exception as error:  # noqa: BLE001 - the function's own error is the step's failure reason
+            raise StepError("Lambda.FUNCTION_ERROR", str(error)) from error
+        outputs = {}
+        for output in step.get("OutputParameters", []):
+            name = output["OutputName"]
+            if not isinstance(answer, dict) or answer.get(name) is None:
+                raise StepError("Lambda.OUTPUT", f"{step['Name']}: the function's answer has no {name!r}: {answer!r}")
+            outputs[name] = OUTPUT_TYPES[output.get("OutputType", "String")](answer[name])
+        context.log(f"        {step['Name']}: {json.dumps(outputs)}")
+        return {"OutputParameters": outputs}
+
+    return run
+
+
 def runners(context: JobContext) -> dict:
     return {
         "Training": training_step(context),
         "Processing": processing_step(context),
         "RegisterModel": register_step(context),
+        "Lambda": lambda_step(context),
     }

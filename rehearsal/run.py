@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal import jobs, synth
+from rehearsal import custom_resources, jobs, synth
 from rehearsal.cloud import Cloud
 from rehearsal.deploy import CREATORS, DeployError, Deployment, Stack, publish_assets
 from rehearsal.gateway import s3_requests
@@ -156,8 +156,6 @@ class Rehearsal:
             raise RehearsalFailed(str(error)) from error
 
     def deployment(self, account: str) -> Deployment:
-        from rehearsal import custom_resources
-
         return Deployment(
             self.cloud,
             account=account,
@@ -245,6 +243,9 @@ class Rehearsal:
             workdir=self.work / "jobs" / execution_id,
             log=self.report.log,
             interruption=jobs.Interruption(self.options.interrupt_at_step) if self.options.interrupt_at_step else None,
+            call_function=lambda arn, event: custom_resources.call(
+                self.cloud, stack, arn, event, self.work / "functions" / execution_id
+            ),
         )
         try:
             execution = Execution.start(

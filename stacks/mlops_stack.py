@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, Aspects, CfnOutput, Duration, Stack, Tags
+from aws_cdk import Annotations, Aspects, CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
+from stacks.baseline import RegressionBaseline
 from stacks.config import StageConfig
 from stacks.delivery.config import Release
 from stacks.images import images_for
 from stacks.nag import AcknowledgeUnscopedActions
+from stacks.operations_key import OperationsKey
 from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.registry import ModelRegistry
 from stacks.released_model import ReleasedModel
-from stacks.roles import UNSCOPED_ACTIONS, Roles, smoke_test_role
+from stacks.roles import UNSCOPED_ACTIONS, Roles, smoke_runner_name, smoke_test_role
 from stacks.serving import EndpointSettings, ModelContainer, Serving
 from stacks.storage import Storage
 from stacks.training_pipeline import CodeBundle, TrainingPipeline
@@ -38,9 +40,11 @@ class MlopsStack(Stack):
         delivery_account: str | None = None,
         forward_package_events: bool = False,
         release: Release | None = None,
+        smoke_tested: bool = False,
         **kwargs,
     ) -> None:
-        """``delivery_account`` runs the delivery pipeline that deploys this stack (None: deployed by hand);
+        """``delivery_account`` runs the delivery pipeline that deploys this stack (None: deployed by hand), and
+        ``smoke_tested`` says whether it smoke-tests this stage's endpoint (then the stage has a smoke-test role);
         ``forward_package_events`` sends this registry's approvals to that account's event bus; ``release``
         is a released package this stage serves from its own verified copy."""
         super().__init__(
@@ -62,11 +66,17 @@ class MlopsStack(Stack):
             noncurrent_version_retention=Duration.days(config.noncurrent_version_retention_days),
             access_log_retention=Duration.days(config.access_log_retention_days),
         )
+        self.operations_key = OperationsKey(
+            self,
+            "OperationsKey",
+            removal=RemovalPolicy.RETAIN if config.retain_stateful_resources else RemovalPolicy.DESTROY,
+        )
         self.roles = Roles(
             self,
             "Roles",
             image_repository_arns=images_for(config.region).repository_arns,
             data_key=self.storage.key,
+            training_network_isolation=config.training_network_isolation,
         )
         self._grant_data_access()
         self.registry = ModelRegistry(
@@ -76,6 +86,16 @@ class MlopsStack(Stack):
             artifacts=self.storage.training_output,
             retain=config.retain_stateful_resources,
             consumer_accounts=config.registry_consumer_accounts,
+            # The pipeline resolves releases from package metadata; each stage copies the model data itself.
+            metadata_only_accounts=[delivery_account] if delivery_account else [],
+            notification_key=self.operations_key,
+        )
+        self.baseline = RegressionBaseline(
+            self,
+            "RegressionBaseline",
+            registry=self.registry,
+            evaluations=self.storage.evaluations,
+            log_key=self.operations_key.key,
         )
         self.code = CodeBundle(self, "CodeBundle")
         inputs = self._pipeline_inputs(config)
@@ -97,7 +117,7 @@ class MlopsStack(Stack):
         self.smoke_test_role_path = f"/{config.name_prefix}-{config.name}/smoke-test/"
         self._output()
         if delivery_account is not None:
-            self.smoke_test_outputs = self._smoke_test_access(delivery_account)
+            self.smoke_test_outputs = self._smoke_test_access(delivery_account, config, smoke_tested=smoke_tested)
 
     def _grant_data_access(self) -> None:
         storage, roles = self.storage, self.roles
@@ -123,6 +143,7 @@ class MlopsStack(Stack):
             inference_image=images.inference,
             training_role_arn=self.roles.training.role_arn,
             processing_role_arn=self.roles.processing.role_arn,
+            baseline_function_arn=self.baseline.function_arn,
             code_uri=self.code.uri,
             code_file=self.code.file_name,
             dataset_uri=storage.datasets.uri,
@@ -164,9 +185,7 @@ class MlopsStack(Stack):
         self.code.grant_read(roles.processing)
         self.registry.grant_register(roles.pipeline_execution)
         self.registry.grant_read(roles.pipeline_execution)
-        # The evaluation job compares against the latest approved package's evaluation.json.
-        self.registry.grant_read(roles.processing)
-        self.storage.evaluations.grant_read(roles.processing)
+        self.baseline.grant_invoke(roles.pipeline_execution)
 
     def _serving(self, config: StageConfig, release: Release | None, *, released: bool) -> Serving | None:
         container = self._model_container(config, release)
@@ -196,14 +215,20 @@ class MlopsStack(Stack):
                 saturated_minutes=config.alarm_saturated_minutes,
                 int8=config.serverless_int8,
             ),
-            alarm_key=self.storage.key,
+            operations_key=self.operations_key,
             retain=config.retain_stateful_resources,
         )
 
     def _model_container(self, config: StageConfig, release: Release | None) -> ModelContainer | None:
         """A release is served from this stage's own verified copy; a package of its own registry in place."""
         if release is not None and release.model_package_arn is not None:
-            copy = ReleasedModel(self, "ReleasedModel", release=release, destination=self.storage.released_models)
+            copy = ReleasedModel(
+                self,
+                "ReleasedModel",
+                release=release,
+                destination=self.storage.released_models,
+                log_key=self.operations_key.key,
+            )
             self.storage.released_models.grant_read(self.roles.model_execution)
             return ModelContainer.released(
                 package_arn=release.model_package_arn,
@@ -217,14 +242,21 @@ class MlopsStack(Stack):
             return ModelContainer.package(config.model_package_arn)
         return None
 
-    def _smoke_test_access(self, account: str) -> SmokeTestOutputs:
+    def _smoke_test_access(self, account: str, config: StageConfig, *, smoke_tested: bool) -> SmokeTestOutputs:
         """A role the delivery account's smoke test assumes to invoke this endpoint, and nothing else.
 
-        Both outputs read ``none`` while no model is served, so the pipeline's smoke step always has them.
+        Both outputs read ``none`` while no model is served or the stage is not smoke-tested, so the outputs
+        exist in every stage.
         """
         url = role_arn = "none"
-        if self.serving is not None:
-            role = smoke_test_role(self, "SmokeTestRole", trusted_account=account, path=self.smoke_test_role_path)
+        if self.serving is not None and smoke_tested:
+            role = smoke_test_role(
+                self,
+                "SmokeTestRole",
+                trusted_account=account,
+                runner_name=smoke_runner_name(config.name_prefix, config.name),
+                path=self.smoke_test_role_path,
+            )
             self.serving.grant_invoke(role)
             url, role_arn = self.serving.invocation_url, role.role_arn
         return SmokeTestOutputs(
@@ -239,6 +271,7 @@ class MlopsStack(Stack):
             "ArtifactBucketName": self.storage.artifact_bucket.bucket_name,
             "CheckpointBucketName": self.storage.checkpoint_bucket.bucket_name,
             "DataKeyArn": self.storage.key.key_arn,
+            "OperationsKeyArn": self.operations_key.key.key_arn,
             "TrainingRoleArn": self.roles.training.role_arn,
             "ProcessingRoleArn": self.roles.processing.role_arn,
             "ModelExecutionRoleArn": self.roles.model_execution.role_arn,

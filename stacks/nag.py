@@ -61,7 +61,10 @@ class AcknowledgeUnscopedActions:
     def visit(self, node: IConstruct) -> None:
         if not isinstance(node, iam.Policy):
             return
-        document = Stack.of(node).resolve(node.document.to_json())
+        # The CloudFormation resource's document: what cdk-nag checks and what deploys.
+        cfn = node.node.default_child
+        assert isinstance(cfn, iam.CfnPolicy), "an iam.Policy's default child is its CfnPolicy"
+        document = Stack.of(node).resolve(cfn.policy_document)
         unscoped = {
             action
             for statement in document.get("Statement", [])

@@ -2,9 +2,11 @@
 
 Fine-tune: Train (spot, checkpointed) -> Evaluate -> CheckAccuracy -> Register or AccuracyTooLow.
 Distillation: TeacherGiven? -> [TrainTeacher ->] DistillStudent -> EvaluateStudent (student and teacher)
--> CheckStudent -> RegisterStudent or StudentRejected. Each step's ``Arguments`` is the request of
-the API it calls (CreateTrainingJob, CreateProcessingJob, CreateModelPackage), less the job name,
-which Pipelines generates. Values may be CDK tokens: the construct serializes the dict with
+-> CheckStudent -> RegisterStudent or StudentRejected. In both, the Check step also compares with the
+Baseline step's output: a Lambda step that reads the registry, so that Evaluate, which reads datasets
+and models, runs network-isolated. Each job step's ``Arguments`` is the request of the API it calls
+(CreateTrainingJob, CreateProcessingJob, CreateModelPackage), less the job name, which Pipelines
+generates; the Lambda step's is the function's event. Values may be CDK tokens: the construct serializes the dict with
 ``Stack.to_json_string``.
 """
 
@@ -42,6 +44,7 @@ class PipelineInputs:
     inference_image: str
     training_role_arn: str
     processing_role_arn: str
+    baseline_function_arn: str
     code_uri: str
     code_file: str
     dataset_uri: str
@@ -122,7 +125,7 @@ def definition(inputs: PipelineInputs) -> dict:
     model = _artifacts("Train")
     steps = _gated_registration(inputs, names=FINETUNE_NAMES, model=model, teacher=None)
     train = _finetune_step("Train", inputs, model="BaseModelUri", epochs="Epochs", learning_rate="LearningRate")
-    return _document(parameters(inputs), [train, *steps])
+    return _document(parameters(inputs), [baseline_step(inputs), train, *steps])
 
 
 def distillation_definition(inputs: PipelineInputs) -> dict:
@@ -148,7 +151,7 @@ def distillation_definition(inputs: PipelineInputs) -> dict:
             "ElseSteps": given,
         },
     }
-    return _document(distillation_parameters(inputs), [choose])
+    return _document(distillation_parameters(inputs), [baseline_step(inputs), choose])
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class StepNames:
     fail: str
 
 
+BASELINE_STEP = "Baseline"
 FINETUNE_NAMES = StepNames("Train", "Evaluate", "CheckAccuracy", "Register", "AccuracyTooLow")
 TRAINED_TEACHER_NAMES = StepNames(
     "DistillStudent", "EvaluateStudent", "CheckStudent", "RegisterStudent", "StudentRejected"
@@ -276,6 +280,23 @@ def _training_step(
     return {"Name": name, "Type": "Training", "Arguments": arguments, "RetryPolicies": RETRY_POLICIES}
 
 
+def baseline_step(inputs: PipelineInputs) -> dict:
+    """The latest approved model's accuracy less the margin (training/baseline.py); no job, no data."""
+    return {
+        "Name": BASELINE_STEP,
+        "Type": "Lambda",
+        "Arguments": {
+            c.BASELINE_GROUP_ARG: inputs.model_package_group,
+            c.BASELINE_MARGIN_ARG: inputs.regression_margin,
+        },
+        "FunctionArn": inputs.baseline_function_arn,
+        "OutputParameters": [
+            {"OutputName": c.BASELINE_MINIMUM, "OutputType": "Float"},
+            {"OutputName": c.BASELINE_APPROVED, "OutputType": "String"},
+        ],
+    }
+
+
 def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: dict | None) -> dict:
     script = (
         # The input keeps the asset's S3 file name (<hash>.gz): unpack whichever archive arrived. The
@@ -291,10 +312,6 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         c.processing_input(c.TEST),
         "--output_dir",
         c.EVALUATION_OUTPUT,
-        "--model_package_group",
-        inputs.model_package_group,
-        "--regression_margin",
-        str(inputs.regression_margin),
         "--serve",
         "int8" if inputs.serve_int8 else "fp32",
     ]
@@ -346,7 +363,9 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
             "KmsKeyId": inputs.key_arn,
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-        "Environment": {"HF_HUB_OFFLINE": "1", "AWS_DEFAULT_REGION": inputs.region},
+        # It reads datasets and models and calls no AWS API: no network, no credentials in the container.
+        "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
+        "Environment": {"HF_HUB_OFFLINE": "1"},
     }
     return {
         "Name": names.evaluate,
@@ -355,7 +374,6 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         "RetryPolicies": RETRY_POLICIES,
         "PropertyFiles": [
             {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": c.EVALUATION_FILE},
-            {"PropertyFileName": "Baseline", "OutputName": "evaluation", "FilePath": c.BASELINE_FILE},
             {"PropertyFileName": "Gate", "OutputName": "evaluation", "FilePath": c.GATE_FILE},
             {"PropertyFileName": "ModelData", "OutputName": "evaluation", "FilePath": c.MODEL_DATA_FILE},
         ],
@@ -369,7 +387,7 @@ def condition_step(names: StepNames, register: dict, fail: dict, *, teacher: boo
         {
             "Type": "GreaterThanOrEqualTo",
             "LeftValue": accuracy,
-            "RightValue": _json_get(names, "Baseline", c.BASELINE_MINIMUM),
+            "RightValue": _baseline(c.BASELINE_MINIMUM),
         },
         {
             "Type": "GreaterThanOrEqualTo",
@@ -449,7 +467,7 @@ def fail_step(names: StepNames, *, teacher: bool) -> dict:
         ") must be >= the threshold",
         _get("Parameters.AccuracyThreshold"),
         "and >= the approved model's accuracy minus the margin",
-        _json_get(names, "Baseline", c.BASELINE_MINIMUM),
+        _baseline(c.BASELINE_MINIMUM),
         "; every class's recall must be >=",
         _get("Parameters.MinClassRecall"),
         "and the lowest is",
@@ -468,6 +486,10 @@ def fail_step(names: StepNames, *, teacher: bool) -> dict:
             gate(c.GATE_TEACHER_FLOOR),
         ]
     return {"Name": names.fail, "Type": "Fail", "Arguments": {"ErrorMessage": _join(" ", *message)}}
+
+
+def _baseline(output: str) -> dict:
+    return _get(f"Steps.{BASELINE_STEP}.OutputParameters['{output}']")
 
 
 def _gate_metadata(names: StepNames, key: str) -> dict:

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from stacks.arns import arn, nag_arn
 from stacks.nag import acknowledge
+from stacks.operations_key import OperationsKey
 from stacks.storage import S3Location
 from stacks.topics import encrypted_topic
 
@@ -30,8 +31,13 @@ class ModelRegistry(Construct):
         group_name: str,
         artifacts: S3Location,
         retain: bool,
+        notification_key: OperationsKey,
         consumer_accounts: Sequence[str] = (),
+        metadata_only_accounts: Sequence[str] = (),
     ) -> None:
+        """``consumer_accounts`` may read packages and their model data (the stages that copy releases);
+        those also in ``metadata_only_accounts`` (the delivery pipeline's, which resolves releases) read
+        packages only."""
         super().__init__(scope, construct_id)
         self.group_name = group_name
         self.group_arn = arn("sagemaker", f"model-package-group/{group_name}")
@@ -49,10 +55,11 @@ class ModelRegistry(Construct):
         # stack. Elsewhere (dev) the named group goes with it, so the stack can be deployed again: a retained
         # group of the same name would fail the new one with AlreadyExists.
         self.group.apply_removal_policy(RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY)
-        if consumers:
-            self._share_artifacts(artifacts, consumers)
+        model_readers = [iam.AccountPrincipal(a) for a in consumer_accounts if a not in metadata_only_accounts]
+        if model_readers:
+            self._share_artifacts(artifacts, model_readers)
         self.events_topic = encrypted_topic(
-            self, "PackageEventsTopic", key=artifacts.key, publisher="events.amazonaws.com"
+            self, "PackageEventsTopic", key=notification_key, publisher="events.amazonaws.com"
         )
         self.state_change_rule = events.Rule(
             self,

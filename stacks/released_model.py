@@ -14,11 +14,13 @@ from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.arns import arn, nag_arn
+from stacks.checkov import allow_function_defaults
 from stacks.delivery.config import Release
 from stacks.nag import acknowledge
 from stacks.storage import S3Location
@@ -30,7 +32,9 @@ RESOURCE_TYPE = "Custom::ReleasedModel"
 class ReleasedModel(Construct):
     """Copies ``release.model_data_url`` into ``destination`` and verifies it; ``model_data_url`` is the copy."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, release: Release, destination: S3Location) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, release: Release, destination: S3Location, log_key: kms.IKey
+    ) -> None:
         super().__init__(scope, construct_id)
         assert release.model_data_url and release.model_data_sha256
         source_bucket, _, source_key = release.model_data_url.removeprefix("s3://").partition("/")
@@ -44,7 +48,11 @@ class ReleasedModel(Construct):
         self._grant_source(role, release, source_bucket, source_key)
         destination.grant_write(role)
         log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.DESTROY
+            self,
+            "Logs",
+            retention=logs.RetentionDays.ONE_YEAR,
+            removal_policy=RemovalPolicy.DESTROY,
+            encryption_key=log_key,
         )
         log_group.grant_write(role)
         function = lambda_.Function(
@@ -61,6 +69,7 @@ class ReleasedModel(Construct):
             memory_size=1024,
             ephemeral_storage_size=Size.gibibytes(4),
         )
+        allow_function_defaults(function)
         self.copy = CustomResource(
             self,
             "Copy",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -35,7 +35,9 @@ class Roles(Construct):
         *,
         image_repository_arns: Sequence[str],
         data_key: kms.IKey,
+        training_network_isolation: bool = True,
     ) -> None:
+        """``training_network_isolation``: the pipeline role may start training jobs only so (config)."""
         super().__init__(scope, construct_id)
         self._image_repository_arns = list(image_repository_arns)
         self.training = self._job_role("TrainingRole", "Runs training jobs", log_group="TrainingJobs")
@@ -49,7 +51,7 @@ class Roles(Construct):
             assumed_by=iam.ServicePrincipal(SAGEMAKER),
             description="Runs the SageMaker training pipeline: starts jobs and passes them their roles",
         )
-        self._allow_pipeline_to_run_jobs(data_key)
+        self._allow_pipeline_to_run_jobs(data_key, training_network_isolation)
 
     def _job_role(self, construct_id: str, description: str, *, log_group: str | None) -> iam.Role:
         """A role SageMaker runs a container as: it pulls the image and, for jobs, logs to ``log_group``.
@@ -89,16 +91,19 @@ class Roles(Construct):
         )
         return role
 
-    def _allow_pipeline_to_run_jobs(self, data_key: kms.IKey) -> None:
+    def _allow_pipeline_to_run_jobs(self, data_key: kms.IKey, training_network_isolation: bool) -> None:
         role = self.pipeline_execution
-        jobs = {"training-job/*": "TrainingJob", "processing-job/*": "ProcessingJob"}
-        for resource, job in jobs.items():
+        # Evaluation reads datasets and models and calls no AWS API: every processing job runs isolated.
+        jobs = {
+            "training-job/*": ("TrainingJob", training_network_isolation),
+            "processing-job/*": ("ProcessingJob", True),
+        }
+        for resource, (job, isolated) in jobs.items():
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=[f"sagemaker:Create{job}"],
                     resources=[arn("sagemaker", resource)],
-                    # Jobs must encrypt their volumes with the stage's key.
-                    conditions={"StringEquals": {"sagemaker:VolumeKmsKeyArn": data_key.key_arn}},
+                    conditions=job_conditions(data_key.key_arn, isolated=isolated),
                 )
             )
             role.add_to_policy(
@@ -131,15 +136,38 @@ class Roles(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[data_key.key_arn]))
 
 
-def smoke_test_role(scope: Construct, construct_id: str, *, trusted_account: str, path: str) -> iam.Role:
+def job_conditions(key_arn: str, *, isolated: bool) -> dict:
+    """What a job must set for the pipeline role to start it: the stage's key on its volumes and outputs,
+    encrypted traffic between its instances, and (``isolated``) no network. The definition sets them too; these
+    hold for a definition edited outside the stack."""
+    conditions: dict = {
+        "StringEquals": {"sagemaker:VolumeKmsKeyArn": key_arn, "sagemaker:OutputKmsKeyArn": key_arn},
+        "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
+    }
+    if isolated:
+        conditions["Bool"]["sagemaker:NetworkIsolation"] = "true"
+    return conditions
+
+
+def smoke_runner_name(name_prefix: str, stage: str) -> str:
+    """The name of the delivery pipeline's smoke-test runner for one stage (its CodeBuild step's role), derived
+    from the stage's config so that the stage, in its own account, can trust exactly that role."""
+    return f"{name_prefix}-{stage}-smoke-test-runner"
+
+
+def smoke_test_role(
+    scope: Construct, construct_id: str, *, trusted_account: str, runner_name: str, path: str
+) -> iam.Role:
     """A role the delivery pipeline's smoke test assumes from ``trusted_account``; callers grant it the endpoint.
 
-    The path is fixed so the pipeline can name the role (``role<path>*``) before CloudFormation names it.
+    Only the runner role named ``runner_name`` in that account may assume it, not the account as a whole.
+    Its own path is fixed so the pipeline can name the role (``role<path>*``) before CloudFormation names it.
     """
+    runner = f"arn:{Aws.PARTITION}:iam::{trusted_account}:role/{runner_name}"
     return iam.Role(
         scope,
         construct_id,
-        assumed_by=iam.AccountPrincipal(trusted_account),
+        assumed_by=iam.AccountPrincipal(trusted_account).with_conditions({"ArnEquals": {"aws:PrincipalArn": runner}}),
         path=path,
         max_session_duration=Duration.hours(1),
         description="Assumed by the delivery pipeline's smoke test to invoke this stage's endpoint",

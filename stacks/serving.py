@@ -25,6 +25,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from stacks.checkov import allow
+from stacks.operations_key import OperationsKey
 from stacks.topics import encrypted_topic
 from training import contract
 
@@ -97,7 +99,7 @@ class Serving(Construct):
         execution_role: iam.IRole,
         name_prefix: str,
         settings: EndpointSettings,
-        alarm_key: kms.IKey,
+        operations_key: OperationsKey,
         retain: bool,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -109,6 +111,12 @@ class Serving(Construct):
             model_name=f"{name_prefix}-{model_digest}",
             execution_role_arn=execution_role.role_arn,
             primary_container=container.definition(environment),
+        )
+        allow(
+            self.model,
+            "CKV_AWS_370",
+            "Serverless Inference does not support network isolation. The model role may read only this "
+            "model's data and pull its image, and the handler makes no outbound calls.",
         )
         serverless = sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
             memory_size_in_mb=settings.memory_mb,
@@ -128,7 +136,7 @@ class Serving(Construct):
                 )
             ],
         )
-        self.log_group = self._log_group(name_prefix, execution_role, retain)
+        self.log_group = self._log_group(name_prefix, execution_role, retain, operations_key.key)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
@@ -144,16 +152,17 @@ class Serving(Construct):
             metric_name="ModelServerWorkerRestarts",
             default_value=0,
         )
-        self.alarm_topic = encrypted_topic(self, "AlarmTopic", key=alarm_key, publisher="cloudwatch.amazonaws.com")
+        self.alarm_topic = encrypted_topic(self, "AlarmTopic", key=operations_key, publisher="cloudwatch.amazonaws.com")
         self.alarms = self._alarms(settings)
         self.dashboard = self._dashboard()
 
-    def _log_group(self, endpoint_name: str, writer: iam.IRole, retain: bool) -> logs.LogGroup:
+    def _log_group(self, endpoint_name: str, writer: iam.IRole, retain: bool, key: kms.IKey) -> logs.LogGroup:
         log_group = logs.LogGroup(
             self,
             "EndpointLogs",
             log_group_name=contract.endpoint_log_group(endpoint_name),
             retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=key,
             # Named by SageMaker's convention, so a retained group blocks a redeployment of the same stage:
             # kept only where the stage keeps its other stateful resources, as the model package group is.
             removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,

@@ -19,6 +19,7 @@ class MlopsStage(Stage):
         delivery_account: str | None = None,
         forward_package_events: bool = False,
         release: Release | None = None,
+        smoke_tested: bool = False,
     ) -> None:
         super().__init__(scope, config.construct_id, env=Environment(account=config.account, region=config.region))
         self.config = config
@@ -29,4 +30,5 @@ class MlopsStage(Stage):
             delivery_account=delivery_account,
             forward_package_events=forward_package_events,
             release=release,
+            smoke_tested=smoke_tested,
         )

@@ -14,6 +14,8 @@ from aws_cdk import aws_iam as iam
 from cfnlint.api import lint_file
 
 import app as cdk_app
+from cli.synth_report import checkov, templates
+from stacks.nag import as_list
 from stacks.project import CDK_CLI, ROOT
 
 # Replacing any of these loses data: a refactor that changes one must fail here first.
@@ -23,6 +25,8 @@ STATEFUL_LOGICAL_IDS = {
     "StorageDatasetBucketF0B8C506": "AWS::S3::Bucket",
     "StorageModelArtifactBucketF760C4CF": "AWS::S3::Bucket",
     "StorageCheckpointBucket217D3CE2": "AWS::S3::Bucket",
+    # Retained endpoint log groups are encrypted under it.
+    "OperationsKeyC8E359A5": "AWS::KMS::Key",
 }
 # Retained with the stage's data (staging, prod): registered versions and their approval history.
 REGISTRY_LOGICAL_IDS = {"RegistryModelPackageGroup27C6820F": "AWS::SageMaker::ModelPackageGroup"}
@@ -75,12 +79,32 @@ def plant_a_resource_wildcard_in_every_role(app: App, tmp_path: Path, *, in_stag
     return {role.node.path for role in roles} - reported
 
 
+def policies_with_the_planted_wildcard(outdir: Path) -> set[str]:
+    return {
+        f"{path.name}:{logical_id}"
+        for path in templates(outdir)
+        for logical_id, resource in json.loads(path.read_text())["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy"
+        and any(
+            "s3:GetObject" in as_list(statement["Action"]) and "*" in as_list(statement.get("Resource"))
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        )
+    }
+
+
+def failing_checkov(outdir: Path) -> set[str]:
+    """The IAM policies checkov fails; each planted statement must be one (CKV_AWS_108, data exfiltration)."""
+    scan = checkov(templates(outdir))
+    return {f"{Path(f.template).name}:{f.resource.split('.')[1]}" for f in scan.failed if "IAM::Policy" in f.resource}
+
+
 def test_a_resource_wildcard_planted_in_any_role_fails_synth(cdk_context, tmp_path):
     """Resource::* is acknowledged from the final policy (stacks.nag.AcknowledgeUnscopedActions), never on a
     role up front: an acknowledgment there hid every later wildcard of that role."""
     app = App(context={**cdk_context, "stage": "all"}, outdir=str(tmp_path))
     cdk_app.build_app(app)
     assert plant_a_resource_wildcard_in_every_role(app, tmp_path) == set()
+    assert policies_with_the_planted_wildcard(tmp_path) == failing_checkov(tmp_path) != set()
 
 
 def test_only_actions_authorized_on_no_resource_type_count_as_wildcard_only():
@@ -90,6 +114,40 @@ def test_only_actions_authorized_on_no_resource_type_count_as_wildcard_only():
     # PutMetricData gained a resource type (CloudWatch datasets): stacks/roles.py explains why it stays on "*".
     assert not wildcard_only("cloudwatch:PutMetricData")
     assert not wildcard_only("s3:GetObject") and not wildcard_only("s3:Get*") and not wildcard_only("nosuch:Thing")
+
+
+def test_the_data_key_names_no_service_and_the_operations_key_no_data(synthesized):
+    """Finding 4 of issue 16: services that publish and log use the operations key, never the data key."""
+    _, _, _, outdir = synthesized
+    for name, template in _templates(outdir).items():
+        keys = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::KMS::Key"}
+        assert sorted(k[:-8] for k in keys) == ["OperationsKey", "StorageDataKey"], name
+        data = next(r for k, r in keys.items() if k.startswith("StorageDataKey"))
+        assert not [s for s in data["Properties"]["KeyPolicy"]["Statement"] if "Service" in s["Principal"]], name
+        operations = next(k for k in keys if k.startswith("OperationsKey"))
+        users = json.dumps(
+            [r for r in template["Resources"].values() if operations in json.dumps(r) and r["Type"] != "AWS::KMS::Key"]
+        )
+        assert '"AWS::S3::Bucket"' not in users and "VolumeKmsKeyId" not in users, name
+
+
+# Checks that cannot pass for a resource of these types, by design; each allowance (stacks.checkov.allow) says why.
+CHECKOV_ALLOWED = {
+    ("CKV_AWS_18", "AWS::S3::Bucket"),  # the access-log bucket does not log itself
+    ("CKV_AWS_370", "AWS::SageMaker::Model"),  # serverless endpoints cannot be network-isolated
+    ("CKV_AWS_115", "AWS::Lambda::Function"),  # reserved concurrency
+    ("CKV_AWS_116", "AWS::Lambda::Function"),  # dead-letter queue
+    ("CKV_AWS_117", "AWS::Lambda::Function"),  # VPC
+}
+
+
+def test_checkov_fails_nothing_beyond_the_allow_list_each_with_its_reason(synthesized):
+    _, _, _, outdir = synthesized
+    scan = checkov(templates(outdir))
+    assert scan.failed == [], "\n".join(f"{f.check_id} {f.resource} {f.template}" for f in scan.failed)
+    assert {(f.check_id, f.resource.split(".")[0]) for f in scan.allowed} <= CHECKOV_ALLOWED
+    assert all(len(f.reason) >= 20 for f in scan.allowed), [f for f in scan.allowed if len(f.reason) < 20]
+    assert scan.passed > 300
 
 
 def test_cfn_lint_finds_no_errors_in_any_template(synthesized):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ def test_synth_summary_of_every_stage_without_credentials(tmp_path):
     assert "| AWS::S3::Bucket | 4 | 4 | 4 |" in result.stdout
     assert "cdk-nag AwsSolutions: 0 unsuppressed findings" in result.stdout
     assert "cfn-lint: Dev 0 errors" in result.stdout
+    assert re.search(r"^checkov: 0 failed, \d+ passed, \d+ allowed with reasons$", result.stdout, re.M)
     assert "Dev: Serving skipped for stage dev: no approved model package yet." in result.stdout
 
 

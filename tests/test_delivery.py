@@ -12,8 +12,9 @@ from aws_cdk.assertions import Match, Template
 from conftest import model_package_arn
 
 import app as cdk_app
-from cli.synth_report import lint, templates
+from cli.synth_report import checkov, lint, templates
 from stacks.delivery.nag import _explained, _render
+from stacks.nag import as_list
 
 CONNECTION = "arn:aws:codestar-connections:us-east-1:999988887777:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 RELEASED = model_package_arn("dev", version=7)
@@ -120,8 +121,48 @@ def test_synth_runs_the_readme_test_command_then_cdk_synth_with_the_release(deli
     spec = buildspec(template, synth)
     assert spec.index("make test") < spec.index("cdk synth")
     assert "-c stage=delivery -c release=release/release.json" in spec
-    assert "PIP_EXTRA_INDEX_URL" in json.dumps(template.to_json()), "torch must come from the CPU index"
     assert "delivery_steps.release resolve --group" in buildspec(template, resolve)
+
+
+def test_every_install_the_pipeline_runs_is_locked_or_pinned(delivered):
+    """Synth runs `make test` (its installs: tests/test_locks.py). Every other step installs boto3 from a
+    hash lock, and the steps aws-cdk-lib generates install package.json's CDK CLI and cdk-assets."""
+    _, template, outdir = delivered
+    specs = [
+        p["Properties"]["Source"].get("BuildSpec") for p in template.find_resources("AWS::CodeBuild::Project").values()
+    ]
+    # aws-cdk-lib writes the asset-publishing buildspecs to files beside the template.
+    documents = [
+        json.loads(_render(spec)) if not str(spec).endswith(".yaml") else json.loads((outdir / spec).read_text())
+        for spec in specs
+        if spec
+    ]
+    commands = [c for d in documents for phase in d["phases"].values() for c in phase.get("commands", [])]
+    pip = [c for c in commands if "pip install" in c]
+    assert len(pip) == 3, "the release step and two smoke tests install boto3"
+    assert all("--require-hashes --no-deps -r locks/release.lock" in c for c in pip), pip
+    pins = json.loads((Path(__file__).parent.parent / "package.json").read_text())["devDependencies"]
+    npm = sorted({c for c in commands if "npm install" in c})
+    assert npm == [f"npm install -g aws-cdk@{pins['aws-cdk']}", f"npm install -g cdk-assets@{pins['cdk-assets']}"]
+    assert "index-url" not in json.dumps(template.to_json()).lower(), "no step adds a package index"
+
+
+def test_only_the_pipelines_action_role_may_start_builds_and_only_its_own_projects(delivered):
+    """aws-cdk-lib also let the asset-publishing role start any project, self-mutation included (issue 16, finding
+    6); the pipeline never used that grant, and it is gone."""
+    _, template, _ = delivered
+    resources = template.to_json()["Resources"]
+    projects = {k for k, r in resources.items() if r["Type"] == "AWS::CodeBuild::Project"}
+    starters = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if "codebuild:StartBuild" in as_list(statement["Action"]):
+                starters[logical_id] = {r["Fn::GetAtt"][0] for r in as_list(statement["Resource"])}
+    ((policy, started),) = starters.items()
+    assert policy.startswith("DeliveryCodePipelineCodeBuildActionRoleDefaultPolicy")
+    assert started == projects
 
 
 def test_release_step_may_only_read_the_source_registry(delivered):
@@ -201,17 +242,19 @@ def test_every_stage_serves_its_own_verified_copy_with_a_smoke_test_role(deliver
                 "DestinationKey": f"released-models/{DIGEST}/model.tar.gz",
             },
         )
-        template.has_resource_properties(
-            "AWS::IAM::Role",
-            {
-                "Path": f"/textclf-{stage.config.name}/smoke-test/",
-                "AssumeRolePolicyDocument": {
-                    "Statement": [
-                        Match.object_like({"Principal": {"AWS": Match.any_value()}, "Action": "sts:AssumeRole"})
-                    ]
-                },
-            },
+        outputs = template.to_json()["Outputs"]
+        smoke_roles = template.find_resources(
+            "AWS::IAM::Role", {"Properties": {"Path": Match.string_like_regexp("smoke")}}
         )
+        if stage.config.name == "dev":
+            # The pipeline does not smoke-test dev: no role there for the tooling account to assume.
+            assert smoke_roles == {} and outputs["SmokeTestRoleArn"]["Value"] == "none"
+            continue
+        ((_, role),) = smoke_roles.items()
+        assert role["Properties"]["Path"] == f"/textclf-{stage.config.name}/smoke-test/"
+        (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        runner = trust["Condition"]["ArnEquals"]["aws:PrincipalArn"]["Fn::Join"][1]
+        assert runner[-1] == f":role/textclf-{stage.config.name}-smoke-test-runner", "one runner, not the account"
         template.has_resource_properties(
             "AWS::IAM::Policy",
             {
@@ -228,6 +271,17 @@ def test_every_stage_serves_its_own_verified_copy_with_a_smoke_test_role(deliver
         )
         outputs = template.to_json()["Outputs"]
         assert {"EndpointUrl", "SmokeTestRoleArn"} <= set(outputs)
+
+
+def test_checkov_fails_nothing_in_the_pipeline_or_the_stages_it_releases(delivered):
+    """The pipeline's stack and each stage serving a release (its copy function included)."""
+    from test_app import CHECKOV_ALLOWED
+
+    _, _, outdir = delivered
+    scan = checkov(templates(outdir))
+    assert scan.failed == [], "\n".join(f"{f.check_id} {f.resource} {f.template}" for f in scan.failed)
+    assert {(f.check_id, f.resource.split(".")[0]) for f in scan.allowed} <= CHECKOV_ALLOWED
+    assert all(len(f.reason) >= 20 for f in scan.allowed)
 
 
 def test_every_template_passes_cdk_nag_and_cfn_lint(delivered):
@@ -330,8 +384,9 @@ def test_cross_account_stages_deploy_with_bootstrap_roles_that_can_decrypt_artif
         assert f"role/cdk-hnb659fds-deploy-role-{account}-us-east-1" in key_policy
     prod = Template.from_stack(next(s for s in stack.stages if s.config.name == "prod").mlops)
     (role,) = prod.find_resources("AWS::IAM::Role", {"Properties": {"Path": "/textclf-prod/smoke-test/"}}).values()
-    assert ":iam::999999999999:root" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"]), (
-        "only the tooling account may assume the smoke-test role"
+    trust = json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    assert ":iam::999999999999:root" in trust and ":iam::999999999999:role/textclf-prod-smoke-test-runner" in trust, (
+        "only prod's smoke-test runner in the tooling account may assume the smoke-test role"
     )
     # Prod copies dev's released artifact, reading exactly that object in dev's account and nothing else there;
     # its model role reads only prod's own copy.
@@ -349,7 +404,22 @@ def test_cross_account_stages_deploy_with_bootstrap_roles_that_can_decrypt_artif
     assert approval["Properties"]["EventPattern"]["account"] == ["111111111111"]
     # The registry's account forwards its decisions to the tooling account's bus, which lets it in.
     (bus_policy,) = template.find_resources("AWS::Events::EventBusPolicy").values()
-    assert ":iam::111111111111:root" in json.dumps(bus_policy["Properties"]["Statement"]["Principal"])
+    statement = bus_policy["Properties"]["Statement"]
+    assert ":iam::111111111111:root" in json.dumps(statement["Principal"])
+    assert statement["Condition"] == {
+        "StringEquals": {"events:source": "aws.sagemaker", "events:detail-type": "SageMaker Model Package State Change"}
+    }, "the registry's account may put its registry decisions on the bus, nothing else"
+    # The tooling account reads packages to resolve a release; only the stages read dev's model data.
+    (models,) = [
+        s
+        for p in dev.find_resources("AWS::S3::BucketPolicy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "ConsumerAccountsReadModels"
+    ]
+    readers = json.dumps(models["Principal"])
+    assert "222222222222" in readers and "333333333333" in readers and "999999999999" not in readers
+    registry_policy = json.dumps(dev.find_resources("AWS::SageMaker::ModelPackageGroup"))
+    assert "999999999999" in registry_policy
     dev.has_resource_properties(
         "AWS::Events::Rule",
         {
@@ -367,8 +437,9 @@ def test_cross_account_stages_deploy_with_bootstrap_roles_that_can_decrypt_artif
 def test_a_resource_wildcard_planted_in_any_role_of_the_pipeline_fails_synth(cdk_context, tmp_path):
     """aws-cdk-lib's own roles included: a "*" is acknowledged only for the actions UNSCOPED_ACTIONS explains.
     The stages are the stacks test_app plants in (CDK Pipelines synthesizes them as it builds)."""
-    from test_app import plant_a_resource_wildcard_in_every_role
+    from test_app import failing_checkov, plant_a_resource_wildcard_in_every_role, policies_with_the_planted_wildcard
 
     app = App(context={**cdk_context, "stage": "delivery"}, outdir=str(tmp_path))
     cdk_app.build_app(app)
     assert plant_a_resource_wildcard_in_every_role(app, tmp_path, in_stages=False) == set()
+    assert policies_with_the_planted_wildcard(tmp_path) == failing_checkov(tmp_path) != set()

@@ -1,10 +1,8 @@
-"""The one registry client: the evaluation's baseline, the release step and `textclf pipeline` all query through it."""
+"""The one registry client: the Baseline step, the release step and `textclf pipeline` all query through it."""
 
 from __future__ import annotations
 
-import evaluate
 import model_registry
-import pytest
 
 
 def test_the_newest_approved_package_ignores_pending_and_rejected_ones(mocked_registry):
@@ -38,30 +36,3 @@ def test_package_metrics_reads_the_attached_evaluation_or_nothing(mocked_registr
     report = model_registry.package_metrics(registry.sagemaker, registry.s3, with_metrics)
     assert report["multiclass_classification_metrics"]["accuracy"]["value"] == 0.9
     assert model_registry.package_metrics(registry.sagemaker, registry.s3, without) == {}
-
-
-def test_nothing_approved_means_only_the_threshold_applies(mocked_registry):
-    registry = mocked_registry
-    registry.register(0.95, "PendingManualApproval")
-    registry.register(0.97, "Rejected")
-    assert evaluate.baseline(registry.sagemaker, registry.s3, registry.GROUP, 0.01) == {
-        "approved_model_package": None,
-        "approved_accuracy": None,
-        "regression_margin": 0.01,
-        "minimum_accuracy": 0.0,
-    }
-
-
-def test_latest_approved_model_sets_the_bar_less_the_margin(mocked_registry):
-    registry = mocked_registry
-    registry.register(0.80, "Approved")
-    latest = registry.register(0.90, "Approved")
-    registry.register(0.99, "PendingManualApproval")
-    result = evaluate.baseline(registry.sagemaker, registry.s3, registry.GROUP, 0.02)
-    assert result["approved_model_package"] == latest
-    assert result["approved_accuracy"] == 0.90
-    assert result["minimum_accuracy"] == pytest.approx(0.88)
-
-
-def test_no_group_gives_a_zero_baseline():
-    assert evaluate.baseline(None, None, None, 0.05)["minimum_accuracy"] == 0.0

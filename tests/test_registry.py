@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
+from stacks.operations_key import OperationsKey
 from stacks.registry import ModelRegistry
 from stacks.storage import S3Location
 
@@ -18,7 +20,13 @@ def registry(stack, consumers=(), *, retain=True):
     key = kms.Key(stack, "Key")
     artifacts = S3Location(s3.Bucket(stack, "Artifacts", encryption_key=key), "training-jobs/", key)
     return ModelRegistry(
-        stack, "Registry", group_name="textclf-dev", artifacts=artifacts, retain=retain, consumer_accounts=consumers
+        stack,
+        "Registry",
+        group_name="textclf-dev",
+        artifacts=artifacts,
+        retain=retain,
+        consumer_accounts=consumers,
+        notification_key=OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY),
     )
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from rehearsal import jobs, synth
+from rehearsal import custom_resources, jobs, synth
 from rehearsal.cloud import Cloud
 from rehearsal.deploy import DeployError
 from rehearsal.iam import AccessDenied, Request
-from rehearsal.pipeline import Execution, PipelineFailed
+from rehearsal.pipeline import Execution, PipelineFailed, StepError
 from rehearsal.run import SINGLE_ACCOUNT as ACCOUNT
 from rehearsal.run import Options, Rehearsal, RehearsalFailed, Report, deployed_pipeline
 from stacks.project import ROOT
@@ -74,16 +74,22 @@ def step(definition: dict, name: str) -> dict:
     return next(s for s in definition["Steps"] if s["Name"] == name)
 
 
-def run_steps(rehearsal, stack, definition, role, names, *, properties=None):
-    definition = {**definition, "Steps": [step(definition, name) for name in names]}
-    context = jobs.JobContext(
-        cloud=rehearsal.cloud,
+def job_context(cloud, stack, role: str, work: Path) -> jobs.JobContext:
+    """What the rehearsal runs a deployed pipeline's steps with: its jobs, and its functions as their roles."""
+    return jobs.JobContext(
+        cloud=cloud,
         account=ACCOUNT,
         region=REGION,
         pipeline_role=role,
-        workdir=rehearsal.work / "jobs",
+        workdir=work / "jobs",
         log=lambda line: None,
+        call_function=lambda arn, event: custom_resources.call(cloud, stack, arn, event, work / "functions"),
     )
+
+
+def run_steps(rehearsal, stack, definition, role, names, *, properties=None):
+    definition = {**definition, "Steps": [step(definition, name) for name in names]}
+    context = job_context(rehearsal.cloud, stack, role, rehearsal.work)
     base = f"{stack.outputs['BaseModelUri']}all-minilm-l6-v2/"
     execution = Execution.start(
         definition,
@@ -136,14 +142,7 @@ def test_a_given_teacher_replaces_train_teacher_and_the_student_is_gated_on_it(c
     archive = jobs.pack_model_dir(minilm_path(), tmp_path / "teacher" / "model.tar.gz")
     cloud.admin("s3", ACCOUNT).upload_file(str(archive), bucket, "training-jobs/approved-teacher/output/model.tar.gz")
     _, definition, role = deployed_pipeline(stack, "distillation")
-    context = jobs.JobContext(
-        cloud=cloud,
-        account=ACCOUNT,
-        region=REGION,
-        pipeline_role=role,
-        workdir=tmp_path / "jobs",
-        log=lambda line: None,
-    )
+    context = job_context(cloud, stack, role, tmp_path)
     base = f"{stack.outputs['BaseModelUri']}all-minilm-l6-v2/"
     package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/textclf-dev/7"
     overrides = {
@@ -220,6 +219,71 @@ def register_in(cloud, stack, body: bytes = b"model bytes") -> tuple[str, str]:
     return arn, f"s3://{bucket}/training-jobs/job/output/model.tar.gz"
 
 
+# ---- issue 16: evaluation is network-isolated; the registry lookup is the Baseline function's -------------
+def test_the_baseline_step_reads_the_registry_as_its_own_role_and_the_pipeline_may_only_invoke_it(
+    cloud, tmp_path, assemblies
+):
+    """The deployed function, as its role, against the registry: nothing approved, then an approved package whose
+    evaluation.json lies under the stage's evaluations prefix. The pipeline role may invoke that function only."""
+    _, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    definition, role = pipeline_definition(stack)
+    baseline = step(definition, "Baseline")
+    run = jobs.lambda_step(job_context(cloud, stack, role, tmp_path))
+    first = run(baseline, baseline["Arguments"], None)
+    assert first == {"OutputParameters": {"minimum_accuracy": 0.0, "approved_model_package": ""}}
+
+    bucket, key = stack.outputs["ArtifactBucketName"], "evaluations/earlier/Evaluate/evaluation.json"
+    report = {"multiclass_classification_metrics": {"accuracy": {"value": 0.91}}}
+    cloud.admin("s3", ACCOUNT).put_object(Bucket=bucket, Key=key, Body=json.dumps(report).encode())
+    approved = cloud.admin("sagemaker", ACCOUNT).create_model_package(
+        ModelPackageGroupName="textclf-dev",
+        ModelApprovalStatus="Approved",
+        ModelMetrics={
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{bucket}/{key}"}}
+        },
+    )["ModelPackageArn"]
+    outputs = run(baseline, baseline["Arguments"], None)["OutputParameters"]
+    assert outputs["approved_model_package"] == approved
+    assert outputs["minimum_accuracy"] == pytest.approx(0.91 - baseline["Arguments"]["regression_margin"])
+
+    other = baseline["FunctionArn"].rsplit(":", 1)[0] + ":SomeOtherFunction"
+    with pytest.raises(AccessDenied):
+        cloud.directory.check(Request(role, "lambda:InvokeFunction", other))
+    # It reads as its own role: without the role's registry grant the step fails on the denied call.
+    (function,) = [f for f in stack.of_type("AWS::Lambda::Function") if f.attributes["Arn"] == baseline["FunctionArn"]]
+    for policy in cloud.directory.role(function.properties["Role"]).policies:
+        statements = policy.document["Statement"]
+        policy.document = {**policy.document, "Statement": [s for s in statements if "sagemaker:" not in str(s)]}
+    with pytest.raises(StepError) as denied:
+        run(baseline, baseline["Arguments"], None)
+    assert denied.value.exception_type == "Lambda.FUNCTION_ERROR" and "sagemaker:ListModelPackages" in str(denied.value)
+
+
+@pytest.mark.parametrize(
+    "name, edit",
+    [
+        ("Evaluate", lambda a: a["NetworkConfig"].update(EnableNetworkIsolation=False)),
+        ("Evaluate", lambda a: a["NetworkConfig"].pop("EnableInterContainerTrafficEncryption")),
+        ("Evaluate", lambda a: a["ProcessingOutputConfig"].pop("KmsKeyId")),
+        ("Train", lambda a: a.update(EnableNetworkIsolation=False)),
+        ("Train", lambda a: a["OutputDataConfig"].pop("KmsKeyId")),
+    ],
+    ids=["evaluate-network", "evaluate-traffic", "evaluate-output-key", "train-network", "train-output-key"],
+)
+def test_a_definition_edited_outside_the_stack_cannot_start_a_weaker_job(cloud, tmp_path, assemblies, name, edit):
+    """Finding 9 of issue 16: IAM, not only the definition, requires isolation, the stage's output key and encrypted
+    traffic; a pipeline whose definition is changed in the console or by API is refused at Create*Job."""
+    rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    definition, role = pipeline_definition(stack)
+    edit(step(definition, name)["Arguments"])
+    model = {"Train": {"ModelArtifacts": {"S3ModelArtifacts": stack.outputs["DatasetUri"] + "train/"}}}
+    with pytest.raises(PipelineFailed) as failure:
+        run_steps(rehearsal, stack, definition, role, [name], properties=model)
+    assert "AccessDenied" in failure.value.message and f"sagemaker:Create{step(definition, name)['Type']}Job" in (
+        failure.value.message
+    ), failure.value.message
+
+
 def test_an_endpoint_created_before_its_role_policy_cannot_read_the_model(cloud, tmp_path, assemblies):
     rehearsal, deployment, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
     arn, _ = register_in(cloud, stack)
@@ -243,7 +307,9 @@ def test_an_endpoint_whose_role_cannot_write_its_log_group_fails_creation(cloud,
     served = synth.synthesize(tmp_path / "serving", context={"stage": "dev", "model_package_arn": arn})
     template = synth.stack_named(served, "Dev-Mlops").template
     old = copy.deepcopy(template)
-    (group_id,) = [k for k, r in old["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"]
+    (group_id,) = [
+        k for k, r in old["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup" and k.startswith("Serving")
+    ]
     (grant,) = [
         statement
         for resource in old["Resources"].values()
@@ -256,7 +322,7 @@ def test_an_endpoint_whose_role_cannot_write_its_log_group_fails_creation(cloud,
         deployment.update(old)
     deployment.stack = stack
     deployment.update(template)
-    (group,) = deployment.stack.of_type("AWS::Logs::LogGroup")
+    (group,) = [g for g in deployment.stack.of_type("AWS::Logs::LogGroup") if g.logical_id == group_id]
     logs = cloud.admin("logs", ACCOUNT, REGION)
     (metric_filter,) = logs.describe_metric_filters(logGroupName=group.physical_id)["metricFilters"]
     assert metric_filter["filterPattern"] == '"Retry worker"'

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import App, Environment, Stack
+from aws_cdk import App, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
+from stacks.operations_key import OperationsKey
 from stacks.serving import EndpointSettings, ModelContainer, Serving
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3"
@@ -31,7 +31,7 @@ def serve(
         execution_role=role,
         name_prefix="textclf-dev",
         settings=EndpointSettings(**{**SETTINGS, **overrides}),
-        alarm_key=kms.Key(stack, "Key"),
+        operations_key=OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY),
         retain=retain,
     )
     return serving, Template.from_stack(stack)
@@ -249,7 +249,10 @@ def test_the_endpoint_logs_to_a_group_the_stack_made_first_and_granted(retain, p
     )
     # SageMaker logs to /aws/sagemaker/Endpoints/<endpoint name>: the name is the stage's, not generated.
     assert endpoint["Properties"]["EndpointName"] == "textclf-dev"
+    key = group["Properties"].pop("KmsKeyId")
     assert group["Properties"] == {"LogGroupName": "/aws/sagemaker/Endpoints/textclf-dev", "RetentionInDays": 365}
+    # The operations key, never the data key (tests/test_operations_key.py).
+    assert key["Fn::GetAtt"][0].startswith("OperationsKey")
     assert group["DeletionPolicy"] == policy
     assert group_id in endpoint["DependsOn"]
     (grant,) = [

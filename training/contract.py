@@ -81,9 +81,8 @@ TRAINING_CONFIG_FILE = "training_config.json"
 ENDPOINT_CODE_DIR = "code"
 # In the training job's output data.
 METRICS_FILE = "metrics.json"
-# The evaluation job's outputs; the pipeline reads the first four as property files.
+# The evaluation job's outputs; the pipeline reads the first three as property files.
 EVALUATION_FILE = "evaluation.json"
-BASELINE_FILE = "baseline.json"
 GATE_FILE = "gate.json"
 MODEL_DATA_FILE = "model_data.json"
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -92,8 +91,12 @@ PREDICTIONS_FILE = "predictions.jsonl"
 # evaluation.json is SageMaker's model-quality format, which CreateModelPackage's ModelMetrics point to.
 ACCURACY_PATH = ("multiclass_classification_metrics", "accuracy", "value")
 MACRO_F1_PATH = ("multiclass_classification_metrics", "macro_f1", "value")
-# baseline.json: the latest approved model's accuracy minus the regression margin.
+# The Baseline step (training/baseline.py), a Lambda step: its arguments and output parameters.
+BASELINE_GROUP_ARG = "model_package_group"
+BASELINE_MARGIN_ARG = "regression_margin"
+# The latest approved model's accuracy minus the regression margin, and that model's package ARN.
 BASELINE_MINIMUM = "minimum_accuracy"
+BASELINE_APPROVED = "approved_model_package"
 # model_data.json: the evaluated model.tar.gz's SHA-256.
 MODEL_DATA_SHA256_FIELD = "sha256"
 # gate.json: what the condition compares and the Fail message reports.

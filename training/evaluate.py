@@ -2,15 +2,15 @@
 """Evaluate a trained model on a held-out channel exactly as the endpoint serves it; the pipeline's processing step.
 
 The model is scored through the endpoint's own class (inference/classifier.py): the same tokenizer
-call, truncation and window, the same batching, and int8 when the stage serves int8. Writes to --output_dir:
+call, truncation and window, the same batching, and int8 when the stage serves int8. It calls no AWS API,
+so the job runs network-isolated; the registry's baseline is the Baseline step's (baseline.py). Writes to
+--output_dir:
   evaluation.json          SageMaker model-quality format for what is served; the pipeline's condition
                            reads multiclass_classification_metrics.accuracy.value. With --teacher_path
                            it also carries the teacher's figures and where the teacher came from.
   gate.json                the other numbers the condition compares: the lowest per-class recall, the
                            teacher floor (--min_teacher_ratio x the teacher's accuracy), and fp32 and
                            int8 accuracy with the int8 verdict the package hands to the endpoint
-  baseline.json            minimum_accuracy: the latest approved model's accuracy minus
-                           --regression_margin (0 when none is approved or no group is given)
   model_data.json          sha256 and size of the model.tar.gz evaluated; registration records it,
                            and every stage that serves the model checks its copy against it
   predictions.jsonl        one line per test example: true label, served prediction, its score
@@ -34,7 +34,6 @@ import archives
 import charts
 import contract
 import metrics
-import model_registry
 import text_data
 import torch
 
@@ -82,17 +81,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=_fraction,
         default=0.97,
         help="distillation: the student must reach this fraction of the teacher's accuracy",
-    )
-    p.add_argument(
-        "--model_package_group",
-        default=None,
-        help="registry group whose latest approved model sets the baseline (default: no baseline)",
-    )
-    p.add_argument(
-        "--regression_margin",
-        type=float,
-        default=0.0,
-        help="how far below the approved model's accuracy a new model may score, as a fraction",
     )
     return p.parse_args(argv)
 
@@ -181,33 +169,6 @@ def sagemaker_model_quality(report: dict) -> dict:
     }
 
 
-def read_baseline(args: argparse.Namespace) -> dict:
-    if not args.model_package_group:
-        return baseline(None, None, None, args.regression_margin)
-    import boto3
-
-    return baseline(boto3.client("sagemaker"), boto3.client("s3"), args.model_package_group, args.regression_margin)
-
-
-def baseline(sagemaker, s3, group: str | None, margin: float) -> dict:
-    """The accuracy a new model must not fall below: the latest approved model's, minus ``margin``.
-
-    Computed here because the pipeline's condition can only compare numbers from files.
-    ``minimum_accuracy`` is 0 when nothing is approved yet, so the first model only meets the threshold.
-    """
-    approved = model_registry.newest_approved(sagemaker, group) if group else None
-    arn = approved["ModelPackageArn"] if approved else None
-    report = model_registry.package_metrics(sagemaker, s3, arn) if arn else {}
-    accuracy = float(contract.read_path(report, contract.ACCURACY_PATH)) if report else None
-    minimum = max(0.0, accuracy - margin) if accuracy is not None else 0.0
-    return {
-        "approved_model_package": arn,
-        "approved_accuracy": accuracy,
-        "regression_margin": margin,
-        contract.BASELINE_MINIMUM: minimum,
-    }
-
-
 def gate(fp32: Scored, int8: Scored, teacher: Scored | None, args: argparse.Namespace) -> tuple[Scored, dict]:
     """What is served and the numbers the pipeline's condition compares."""
     verified = int8_verified(fp32.report["accuracy"], int8.report["accuracy"])
@@ -255,7 +216,6 @@ def main(argv: list[str] | None = None) -> int:
         quality["teacher"] = {**sagemaker_model_quality(teacher.report), "source": args.teacher_source}
     write_json(output / contract.EVALUATION_FILE, quality)
     write_json(output / contract.GATE_FILE, figures)
-    write_json(output / contract.BASELINE_FILE, read_baseline(args))
     write_json(output / contract.MODEL_DATA_FILE, model_data_digest(Path(args.model_path)))
     write_predictions(output / contract.PREDICTIONS_FILE, examples, served)
     report = served.report

@@ -68,16 +68,9 @@ SELF_MUTATION_LOOKUP = (
     "`cdk deploy` in the self-mutation step looks up the stack and the bootstrap bucket before "
     "it assumes the bootstrap roles, which do the actual deployment."
 )
-ASSET_BUILDS = (
-    "CodePipeline uses aws-cdk-lib's shared asset-publishing role to start asset builds; the "
-    "projects are created after the role, so it cannot name them."
-)
 UNSCOPED_ACTIONS = {
     "cloudformation:DescribeStacks": SELF_MUTATION_LOOKUP,
     "s3:ListBucket": SELF_MUTATION_LOOKUP,
-    "codebuild:BatchGetBuilds": ASSET_BUILDS,
-    "codebuild:StartBuild": ASSET_BUILDS,
-    "codebuild:StopBuild": ASSET_BUILDS,
 }
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, RemovalPolicy, pipelines
+import jsii
+from aws_cdk import Aspects, Aws, Duration, IAspect, RemovalPolicy, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as codepipeline_actions
@@ -23,28 +24,32 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from stacks.arns import arn
 from stacks.delivery.config import DeliveryConfig
 from stacks.delivery.nag import acknowledge_pipeline_wildcards
+from stacks.nag import as_list
 from stacks.project import ROOT
 from stacks.registry import decision_pattern
+from stacks.roles import smoke_runner_name
 from stacks.stage import MlopsStage
 from stacks.storage import access_log_bucket, encrypted_bucket, send_events_to_eventbridge
 
 RELEASE_FILE = "release/release.json"
-# CodeBuild's image ships these runtimes; the project needs Java for the local endpoint tests.
-RUNTIMES = {"python": "3.12", "nodejs": "20", "java": "corretto17"}
-# PyPI's torch wheel for Linux pulls CUDA; the CPU index has the same version with a +cpu tag.
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-# The release and smoke-test steps need only boto3, pinned by the project's constraints.
-INSTALL_BOTO3 = "python -m pip install --quiet -c constraints.txt boto3"
+# CodeBuild's image ships these runtimes; the project needs Java for the local endpoint tests. Python is
+# the version locks/ are made for (torch's lock holds its CPython 3.11 wheel).
+RUNTIMES = {"python": "3.11", "nodejs": "20", "java": "corretto17"}
+# What aws-cdk-lib grants the asset-publishing role on "*" and the role never does (_drop_unused_asset_build_grant).
+UNUSED_ASSET_BUILD_ACTIONS = {"codebuild:BatchGetBuilds", "codebuild:StartBuild", "codebuild:StopBuild"}
+# The release and smoke-test steps need only boto3, hash-locked like every install (locks/regenerate.sh).
+INSTALL_BOTO3 = "python -m pip install --quiet --require-hashes --no-deps -r locks/release.lock"
 
 
-def cdk_cli_version() -> str:
-    """The CDK CLI the pipeline's own steps install: the one package.json pins for terminals."""
-    return json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
+def npm_pin(package: str) -> str:
+    """The version package.json pins (the CDK CLI, cdk-assets): what the pipeline's generated steps install
+    with ``npm install -g``, so no step takes npm's latest."""
+    return json.loads((ROOT / "package.json").read_text())["devDependencies"][package]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +104,8 @@ class Delivery(Construct):
             ),
             synth=self._synth_step(),
             self_mutation=True,
-            cli_version=cdk_cli_version(),
+            cli_version=npm_pin("aws-cdk"),
+            cdk_assets_cli_version=npm_pin("cdk-assets"),
             code_build_defaults=pipelines.CodeBuildOptions(
                 build_environment=codebuild.BuildEnvironment(
                     build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
@@ -133,6 +139,7 @@ class Delivery(Construct):
         """Freeze the pipeline, then add what needs the built pipeline: its release triggers."""
         self.pipeline.build_pipeline()
         pipeline = self.pipeline.pipeline
+        self._drop_unused_asset_build_grant()
         self._roll_back_on_failure(pipeline, self.rollback_stages)
         self.approval_rule = events.Rule(
             self,
@@ -152,6 +159,13 @@ class Delivery(Construct):
                     actions=["events:PutEvents"],
                     principals=[iam.AccountPrincipal(self.registry.account)],
                     resources=[arn("events", "event-bus/default")],
+                    # Only the registry's decisions, which is all that account forwards here.
+                    conditions={
+                        "StringEquals": {
+                            "events:source": "aws.sagemaker",
+                            "events:detail-type": "SageMaker Model Package State Change",
+                        }
+                    },
                 ).to_statement_json(),
             )
         if self.source_bucket is not None:
@@ -172,6 +186,16 @@ class Delivery(Construct):
         stores = [self.artifact_bucket, self.key, *([self.source_bucket] if self.source_bucket else [])]
         acknowledge_pipeline_wildcards(self, artifact_stores=stores)
         return pipeline
+
+    def _drop_unused_asset_build_grant(self) -> None:
+        """aws-cdk-lib lets the asset-publishing role start, watch and stop every CodeBuild project ("*"), self-
+        mutation included. That role only runs the asset builds; the pipeline starts them with its CodeBuild
+        action role, which names each project. The unused statement is taken out of the synthesized policy."""
+        role = self.pipeline.node.find_child("Assets").node.find_child("FileRole")
+        policy = role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(policy, iam.CfnPolicy), "a Role's DefaultPolicy holds its CfnPolicy"
+        # At synthesis, so that statements added to the role later still reach the template (and cdk-nag).
+        Aspects.of(policy).add(_WithoutUnusedAssetBuilds())
 
     @staticmethod
     def _roll_back_on_failure(pipeline: codepipeline.Pipeline, stage_names: list[str]) -> None:
@@ -250,7 +274,6 @@ class Delivery(Construct):
             "Synth",
             input=self.source,
             additional_inputs={"release": self.release},
-            env={"PIP_EXTRA_INDEX_URL": TORCH_CPU_INDEX},
             # The README's test command first: nothing deploys that fails the tests or the cdk-nag gate.
             commands=[
                 "make test",
@@ -263,9 +286,18 @@ class Delivery(Construct):
 
     def _smoke_step(self, stage: MlopsStage) -> pipelines.CodeBuildStep:
         config, outputs = self.config, stage.mlops.smoke_test_outputs
+        # The stage's smoke-test role trusts this role only, by name (stacks.roles.smoke_test_role).
+        runner = iam.Role(
+            self,
+            f"{stage.stage_name}SmokeTestRunner",
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            role_name=smoke_runner_name(stage.config.name_prefix, stage.config.name),
+            description=f"Runs the smoke test of {stage.stage_name}'s endpoint",
+        )
         return pipelines.CodeBuildStep(
             "SmokeTest",
             input=self.source,
+            role=runner,
             install_commands=[INSTALL_BOTO3],
             commands=[
                 f'python -m delivery_steps.smoke --url "$ENDPOINT_URL" --role-arn "$SMOKE_TEST_ROLE_ARN" '
@@ -288,6 +320,25 @@ class Delivery(Construct):
             ],
             partial_build_spec=_runtimes(),
         )
+
+
+@jsii.implements(IAspect)
+class _WithoutUnusedAssetBuilds:
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, iam.CfnPolicy):
+            return
+        document = Stack.of(node).resolve(node.policy_document)
+        kept, dropped = [], set()
+        for statement in document["Statement"]:
+            actions = as_list(statement["Action"])
+            if as_list(statement.get("Resource")) == ["*"]:
+                dropped |= UNUSED_ASSET_BUILD_ACTIONS & set(actions)
+                actions = [a for a in actions if a not in UNUSED_ASSET_BUILD_ACTIONS]
+            if actions:
+                kept.append({**statement, "Action": actions if len(actions) > 1 else actions[0]})
+        if dropped != UNUSED_ASSET_BUILD_ACTIONS:
+            raise RuntimeError("aws-cdk-lib changed the asset role's CodeBuild grant (_drop_unused_asset_build_grant)")
+        node.policy_document = {**document, "Statement": kept}
 
 
 def _runtimes() -> codebuild.BuildSpec:

@@ -58,6 +58,7 @@ class DeliveryStack(Stack):
                 delivery_account=delivery_account,
                 forward_package_events=forwards and stage is source_stage,
                 release=release,
+                smoke_tested=PROMOTION[stage.name][1],
             )
             for stage in stages
         ]

@@ -1,0 +1,94 @@
+"""`textclf bootstrap-policy`: the scoped CloudFormation execution policies to bootstrap each account with.
+
+Synthesizes every stage and the delivery pipeline with the pinned CDK CLI, computes one policy for
+the stage accounts and one for the tooling account (stacks/bootstrap_policy.py), writes them as JSON
+and prints the two commands that install them; docs/security.md (finding 11) explains the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cli.pipeline_ops import guarded
+from rehearsal import synth
+from stacks.bootstrap_policy import MAX_POLICY_CHARACTERS, execution_policy, policy_characters
+from stacks.config import ConfigError, load_stages
+from stacks.images import images_for
+from stacks.project import ROOT, cdk_synth
+
+POLICY_NAME = "{prefix}-{account}-cloudformation-execution"
+
+
+def policies(outdir: Path) -> dict[str, dict]:
+    """{"stage": policy, "tooling": policy}, from a fresh synth of the delivery pipeline and the stages it
+    releases. A stand-in release makes the stages synthesize with everything serving adds (a stage deployed
+    by hand, serving a package in place, creates a subset of those types)."""
+    stages = load_stages(json.loads((ROOT / "cdk.json").read_text())["context"]["stages"], "all")
+    prefixes = {config.name_prefix for config in stages}
+    if len(prefixes) != 1:
+        raise ConfigError(f"stages.*.name_prefix: stages differ ({sorted(prefixes)}). Fix: give them one prefix.")
+    (prefix,) = prefixes
+    outdir.mkdir(parents=True, exist_ok=True)
+    release = outdir / "stand-in-release.json"
+    release.write_text(json.dumps(_stand_in_release(stages[0])))
+    cdk_synth("delivery", outdir / "assembly", context={"release": str(release)})
+    stacks = synth.stacks(outdir / "assembly")
+    tooling = [s for s in stacks if not s.template_path.parent.name.startswith("assembly-")]
+    staged = [s for s in stacks if s.template_path.parent.name.startswith("assembly-")]
+    found = {
+        account: execution_policy(
+            [s.template for s in artifacts], stack_names=[s.name for s in artifacts], name_prefix=prefix
+        )
+        for account, artifacts in (("stage", staged), ("tooling", tooling))
+    }
+    for account, policy in found.items():
+        if policy_characters(policy) > MAX_POLICY_CHARACTERS:
+            raise ConfigError(
+                f"{account} policy: {policy_characters(policy)} characters, over IAM's {MAX_POLICY_CHARACTERS}. "
+                "Fix: split it (cdk bootstrap takes several --cloudformation-execution-policies)."
+            )
+    return found
+
+
+def _stand_in_release(config) -> dict:
+    """A release of the shape ResolveRelease writes; no value of it reaches the policies."""
+    return {
+        "model_package_arn": (
+            f"arn:aws:sagemaker:{config.region}:000000000000:model-package/{config.model_package_group_name}/1"
+        ),
+        "model_data_url": "s3://stand-in/model.tar.gz",
+        "model_data_sha256": "0" * 64,
+        "image": images_for(config.region).inference,
+        "environment": {},
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    outdir = (ROOT / args.outdir).resolve()
+    found = policies(outdir)
+    prefix = load_stages(json.loads((ROOT / "cdk.json").read_text())["context"]["stages"], "dev")[0].name_prefix
+    for account, policy in found.items():
+        path = outdir / f"{account}-execution-policy.json"
+        path.write_text(json.dumps(policy, indent=2) + "\n")
+        print(f"{account} accounts: {path} ({policy_characters(policy)} of {MAX_POLICY_CHARACTERS} characters)")
+    print("\nIn each account, once, for each policy it needs (a stage account: stage; the tooling account: tooling;")
+    print("one account for everything: both, comma-separated in --cloudformation-execution-policies):")
+    name = POLICY_NAME.format(prefix=prefix, account="<stage|tooling>")
+    print(f"  aws iam create-policy --policy-name {name} --policy-document file://<that policy file>")
+    print(
+        "  npx cdk bootstrap aws://<ACCOUNT>/<REGION> --cloudformation-execution-policies "
+        f"arn:aws:iam::<ACCOUNT>:policy/{name} [--trust <TOOLING_ACCOUNT> --trust-for-lookup <TOOLING_ACCOUNT>]"
+    )
+    return 0
+
+
+def add_parser(commands) -> None:
+    command = commands.add_parser(
+        "bootstrap-policy",
+        help="write the scoped CloudFormation execution policies for `cdk bootstrap` (instead of AdministratorAccess)",
+        description=(__doc__ or "").partition("\n")[0],
+    )
+    command.add_argument("--outdir", default="out/bootstrap", help="where the policies go (default: out/bootstrap)")
+    command.set_defaults(handler=guarded(run, "bootstrap-policy"))
