@@ -131,6 +131,7 @@ def check_start(context: JobContext, action: str, job_name: str, arguments: dict
         "sagemaker:InstanceTypes": resources.get("InstanceType"),
         "sagemaker:NetworkIsolation": _bool(network.get("EnableNetworkIsolation")),
         "sagemaker:InterContainerTrafficEncryption": _bool(network.get("EnableInterContainerTrafficEncryption")),
+        **{f"aws:RequestTag/{tag['Key']}": tag["Value"] for tag in arguments.get("Tags", [])},
     }
     kind = "training-job" if action.endswith("TrainingJob") else "processing-job"
     directory.check(

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.checkov import allow_function_defaults
+from stacks.function import project_function
 from stacks.registry import ModelRegistry
 from stacks.storage import S3Location
 
@@ -47,27 +46,16 @@ class RegressionBaseline(Construct):
         )
         registry.grant_read(role)
         evaluations.grant_read(role)
-        log_group = logs.LogGroup(
+        self.function = project_function(
             self,
-            "Logs",
-            retention=logs.RetentionDays.ONE_YEAR,
-            removal_policy=RemovalPolicy.DESTROY,
-            encryption_key=log_key,
-        )
-        log_group.grant_write(role)
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            role=role,
+            log_key=log_key,
             handler="baseline.handler",
             code=lambda_.Code.from_asset(str(TRAINING), exclude=["*", *(f"!{module}" for module in MODULES)]),
-            role=role,
-            log_group=log_group,
             description="The quality gate's regression baseline: latest approved accuracy minus the margin",
             timeout=Duration.minutes(1),
             memory_size=256,
         )
-        allow_function_defaults(self.function)
         # The function runs with its policy, not only its role.
         self.function.node.add_dependency(role)
         self.function_arn = self.function.function_arn

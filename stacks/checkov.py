@@ -15,8 +15,8 @@ from constructs import IConstruct
 FUNCTION_REASONS = {
     "CKV_AWS_115": "Invoked once per pipeline run or deployment; reserving concurrency would take it from the "
     "account's unreserved pool, and fails deployment where that pool is at its minimum of 10.",
-    "CKV_AWS_116": "Invoked synchronously (a pipeline step, a custom resource), so a failure fails that step or "
-    "deployment where the operator sees it; a dead-letter queue only holds failed asynchronous events.",
+    "CKV_AWS_116": "A failure fails the pipeline step or the deployment that waits for the answer, where the "
+    "operator sees it; a dead-letter queue would hold events that nothing replays.",
     "CKV_AWS_117": "Calls only AWS APIs, with no VPC resources to reach; a VPC would add NAT or endpoints and "
     "nothing to protect.",
 }

@@ -16,6 +16,8 @@ from typing import Any, NoReturn
 
 from stacks.images import supported_regions
 
+# The tag every resource of a stage carries, its jobs included: IAM tells one stage's jobs from another's by it.
+STAGE_TAG = "stage"
 STAGE_NAMES = ("dev", "staging", "prod")
 
 # AWS Lambda-style limits documented for SageMaker Serverless Inference.

@@ -8,7 +8,7 @@ from aws_cdk import Annotations, Aspects, CfnOutput, Duration, RemovalPolicy, St
 from constructs import Construct
 
 from stacks.baseline import RegressionBaseline
-from stacks.config import StageConfig
+from stacks.config import STAGE_TAG, StageConfig
 from stacks.delivery.config import Release
 from stacks.images import images_for
 from stacks.nag import AcknowledgeUnscopedActions
@@ -55,7 +55,7 @@ class MlopsStack(Stack):
             **kwargs,
         )
         Tags.of(self).add("project", config.name_prefix)
-        Tags.of(self).add("stage", config.name)
+        Tags.of(self).add(STAGE_TAG, config.name)
         Aspects.of(self).add(AcknowledgeUnscopedActions(UNSCOPED_ACTIONS))
 
         self.storage = Storage(
@@ -77,6 +77,7 @@ class MlopsStack(Stack):
             image_repository_arns=images_for(config.region).repository_arns,
             data_key=self.storage.key,
             training_network_isolation=config.training_network_isolation,
+            stage=config.name,
         )
         self._grant_data_access()
         self.registry = ModelRegistry(
@@ -139,6 +140,7 @@ class MlopsStack(Stack):
         storage = self.storage
         return PipelineInputs(
             region=self.region,
+            stage=config.name,
             training_image=images.training,
             inference_image=images.inference,
             training_role_arn=self.roles.training.role_arn,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stacks.config import STAGE_TAG
 from training import contract as c
 
 CONTENT_TYPES = ["application/json", "application/jsonlines", "text/csv"]
@@ -40,6 +41,7 @@ class PipelineInputs:
     """Everything the definition needs; strings may be CDK tokens."""
 
     region: str
+    stage: str
     training_image: str
     inference_image: str
     training_role_arn: str
@@ -276,6 +278,7 @@ def _training_step(
         "EnableNetworkIsolation": inputs.network_isolation,
         "EnableInterContainerTrafficEncryption": True,
         "Environment": {"HF_HUB_OFFLINE": "1"} if inputs.network_isolation else {},
+        "Tags": _stage_tags(inputs),
     }
     return {"Name": name, "Type": "Training", "Arguments": arguments, "RetryPolicies": RETRY_POLICIES}
 
@@ -366,6 +369,7 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         # It reads datasets and models and calls no AWS API: no network, no credentials in the container.
         "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
         "Environment": {"HF_HUB_OFFLINE": "1"},
+        "Tags": _stage_tags(inputs),
     }
     return {
         "Name": names.evaluate,
@@ -486,6 +490,11 @@ def fail_step(names: StepNames, *, teacher: bool) -> dict:
             gate(c.GATE_TEACHER_FLOOR),
         ]
     return {"Name": names.fail, "Type": "Fail", "Arguments": {"ErrorMessage": _join(" ", *message)}}
+
+
+def _stage_tags(inputs: PipelineInputs) -> list[dict]:
+    """The pipeline role may start, see and stop only jobs carrying its stage's tag (stacks.roles)."""
+    return [{"Key": STAGE_TAG, "Value": inputs.stage}]
 
 
 def _baseline(output: str) -> dict:

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Size, Stack
+from aws_cdk import CustomResource, Duration, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.arns import arn, nag_arn
-from stacks.checkov import allow_function_defaults
 from stacks.delivery.config import Release
+from stacks.function import project_function
 from stacks.nag import acknowledge
 from stacks.storage import S3Location
 
@@ -47,29 +46,18 @@ class ReleasedModel(Construct):
         )
         self._grant_source(role, release, source_bucket, source_key)
         destination.grant_write(role)
-        log_group = logs.LogGroup(
+        function = project_function(
             self,
-            "Logs",
-            retention=logs.RetentionDays.ONE_YEAR,
-            removal_policy=RemovalPolicy.DESTROY,
-            encryption_key=log_key,
-        )
-        log_group.grant_write(role)
-        function = lambda_.Function(
-            self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            role=role,
+            log_key=log_key,
             handler="index.handler",
             code=lambda_.Code.from_asset(str(FUNCTION_CODE)),
-            role=role,
-            log_group=log_group,
             description="Copies the released model.tar.gz into this stage's bucket and checks its SHA-256",
             # Models of a few hundred MB stream through /tmp once.
             timeout=Duration.minutes(10),
             memory_size=1024,
             ephemeral_storage_size=Size.gibibytes(4),
         )
-        allow_function_defaults(function)
         self.copy = CustomResource(
             self,
             "Copy",

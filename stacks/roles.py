@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.arns import arn, nag_arn
+from stacks.config import STAGE_TAG
 from stacks.nag import acknowledge
 
 SAGEMAKER = "sagemaker.amazonaws.com"
@@ -35,9 +36,11 @@ class Roles(Construct):
         *,
         image_repository_arns: Sequence[str],
         data_key: kms.IKey,
+        stage: str,
         training_network_isolation: bool = True,
     ) -> None:
-        """``training_network_isolation``: the pipeline role may start training jobs only so (config)."""
+        """``stage``: the pipeline role may start, see and stop only jobs tagged with it (STAGE_TAG);
+        ``training_network_isolation``: it may start training jobs only so (config)."""
         super().__init__(scope, construct_id)
         self._image_repository_arns = list(image_repository_arns)
         self.training = self._job_role("TrainingRole", "Runs training jobs", log_group="TrainingJobs")
@@ -51,7 +54,7 @@ class Roles(Construct):
             assumed_by=iam.ServicePrincipal(SAGEMAKER),
             description="Runs the SageMaker training pipeline: starts jobs and passes them their roles",
         )
-        self._allow_pipeline_to_run_jobs(data_key, training_network_isolation)
+        self._allow_pipeline_to_run_jobs(data_key, stage, training_network_isolation)
 
     def _job_role(self, construct_id: str, description: str, *, log_group: str | None) -> iam.Role:
         """A role SageMaker runs a container as: it pulls the image and, for jobs, logs to ``log_group``.
@@ -91,7 +94,7 @@ class Roles(Construct):
         )
         return role
 
-    def _allow_pipeline_to_run_jobs(self, data_key: kms.IKey, training_network_isolation: bool) -> None:
+    def _allow_pipeline_to_run_jobs(self, data_key: kms.IKey, stage: str, training_network_isolation: bool) -> None:
         role = self.pipeline_execution
         # Evaluation reads datasets and models and calls no AWS API: every processing job runs isolated.
         jobs = {
@@ -103,13 +106,22 @@ class Roles(Construct):
                 iam.PolicyStatement(
                     actions=[f"sagemaker:Create{job}"],
                     resources=[arn("sagemaker", resource)],
-                    conditions=job_conditions(data_key.key_arn, isolated=isolated),
+                    conditions=job_conditions(data_key.key_arn, stage, isolated=isolated),
+                )
+            )
+            # Job names are generated, so the stage's tag tells its jobs from another stage's in one account.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:AddTags"],
+                    resources=[arn("sagemaker", resource)],
+                    conditions={"StringEquals": {f"aws:RequestTag/{STAGE_TAG}": stage}},
                 )
             )
             role.add_to_policy(
                 iam.PolicyStatement(
-                    actions=[f"sagemaker:Describe{job}", f"sagemaker:Stop{job}", "sagemaker:AddTags"],
+                    actions=[f"sagemaker:Describe{job}", f"sagemaker:Stop{job}"],
                     resources=[arn("sagemaker", resource)],
+                    conditions={"StringEquals": {f"aws:ResourceTag/{STAGE_TAG}": stage}},
                 )
             )
             acknowledge(
@@ -136,12 +148,16 @@ class Roles(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[data_key.key_arn]))
 
 
-def job_conditions(key_arn: str, *, isolated: bool) -> dict:
-    """What a job must set for the pipeline role to start it: the stage's key on its volumes and outputs,
-    encrypted traffic between its instances, and (``isolated``) no network. The definition sets them too; these
-    hold for a definition edited outside the stack."""
+def job_conditions(key_arn: str, stage: str, *, isolated: bool) -> dict:
+    """What a job must set for the pipeline role to start it: the stage's tag, the stage's key on its volumes and
+    outputs, encrypted traffic between its instances, and (``isolated``) no network. The definition sets them too;
+    these hold for a definition edited outside the stack."""
     conditions: dict = {
-        "StringEquals": {"sagemaker:VolumeKmsKeyArn": key_arn, "sagemaker:OutputKmsKeyArn": key_arn},
+        "StringEquals": {
+            f"aws:RequestTag/{STAGE_TAG}": stage,
+            "sagemaker:VolumeKmsKeyArn": key_arn,
+            "sagemaker:OutputKmsKeyArn": key_arn,
+        },
         "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
     }
     if isolated:

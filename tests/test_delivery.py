@@ -165,6 +165,17 @@ def test_only_the_pipelines_action_role_may_start_builds_and_only_its_own_projec
     assert started == projects
 
 
+def test_every_build_logs_to_the_pipelines_own_encrypted_log_group(delivered):
+    """Finding 8 of issue 16: not a group CodeBuild creates itself, without a key or an expiry."""
+    _, template, _ = delivered
+    ((group_id, group),) = template.find_resources("AWS::Logs::LogGroup").items()
+    assert group["Properties"]["RetentionInDays"] == 365 and "KmsKeyId" in group["Properties"]
+    projects = template.find_resources("AWS::CodeBuild::Project").values()
+    assert {json.dumps(p["Properties"]["LogsConfig"]["CloudWatchLogs"]["GroupName"]) for p in projects} == {
+        json.dumps({"Ref": group_id})
+    }
+
+
 def test_release_step_may_only_read_the_source_registry(delivered):
     _, template, _ = delivered
     policies = [

@@ -267,8 +267,16 @@ def test_the_baseline_step_reads_the_registry_as_its_own_role_and_the_pipeline_m
         ("Evaluate", lambda a: a["ProcessingOutputConfig"].pop("KmsKeyId")),
         ("Train", lambda a: a.update(EnableNetworkIsolation=False)),
         ("Train", lambda a: a["OutputDataConfig"].pop("KmsKeyId")),
+        ("Train", lambda a: a.update(Tags=[{"Key": "stage", "Value": "prod"}])),
     ],
-    ids=["evaluate-network", "evaluate-traffic", "evaluate-output-key", "train-network", "train-output-key"],
+    ids=[
+        "evaluate-network",
+        "evaluate-traffic",
+        "evaluate-output-key",
+        "train-network",
+        "train-output-key",
+        "train-tag",
+    ],
 )
 def test_a_definition_edited_outside_the_stack_cannot_start_a_weaker_job(cloud, tmp_path, assemblies, name, edit):
     """Finding 9 of issue 16: IAM, not only the definition, requires isolation, the stage's output key and encrypted
@@ -282,6 +290,17 @@ def test_a_definition_edited_outside_the_stack_cannot_start_a_weaker_job(cloud, 
     assert "AccessDenied" in failure.value.message and f"sagemaker:Create{step(definition, name)['Type']}Job" in (
         failure.value.message
     ), failure.value.message
+
+
+def test_one_stages_pipeline_cannot_see_or_stop_another_stages_jobs_in_the_same_account(cloud, tmp_path, assemblies):
+    """Finding 5 of issue 16: job names are generated, so the stage tag on every job tells them apart."""
+    _, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    _, role = pipeline_definition(stack)
+    job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-abc123-train-xyz"
+    for action in ("sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"):
+        cloud.directory.check(Request(role, action, job, context=(("aws:ResourceTag/stage", "dev"),)))
+        with pytest.raises(AccessDenied):
+            cloud.directory.check(Request(role, action, job, context=(("aws:ResourceTag/stage", "prod"),)))
 
 
 def test_an_endpoint_created_before_its_role_policy_cannot_read_the_model(cloud, tmp_path, assemblies):

@@ -15,7 +15,9 @@ from stacks.roles import Roles
 @pytest.fixture
 def roles_template(bare_stack):
     key = kms.Key(bare_stack, "Key")
-    roles = Roles(bare_stack, "Roles", image_repository_arns=images_for("us-east-1").repository_arns, data_key=key)
+    roles = Roles(
+        bare_stack, "Roles", image_repository_arns=images_for("us-east-1").repository_arns, data_key=key, stage="dev"
+    )
     return bare_stack, roles, Template.from_stack(bare_stack)
 
 

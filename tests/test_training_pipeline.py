@@ -25,6 +25,7 @@ from training import contract
 ACCOUNT, REGION = "111122223333", "us-east-1"
 INPUTS = dict(
     region=REGION,
+    stage="dev",
     training_image="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-training:2.8.0",
     inference_image="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0",
     training_role_arn=f"arn:aws:iam::{ACCOUNT}:role/TrainingRole",

@@ -22,6 +22,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
@@ -30,6 +31,7 @@ from stacks.arns import arn
 from stacks.delivery.config import DeliveryConfig
 from stacks.delivery.nag import acknowledge_pipeline_wildcards
 from stacks.nag import as_list
+from stacks.operations_key import OperationsKey
 from stacks.project import ROOT
 from stacks.registry import decision_pattern
 from stacks.roles import smoke_runner_name
@@ -89,6 +91,15 @@ class Delivery(Construct):
         self.artifact_bucket = self._bucket("ArtifactBucket", expiration=Duration.days(90))
         # Approvers subscribe here; CodePipeline publishes each pending approval with its comment.
         self.approval_topic = sns.Topic(self, "ApprovalTopic", master_key=self.key, enforce_ssl=True)
+        # Every build's log, kept a year and encrypted, instead of the unencrypted, unexpiring groups CodeBuild
+        # would create itself.
+        self.build_logs = logs.LogGroup(
+            self,
+            "BuildLogs",
+            retention=logs.RetentionDays.ONE_YEAR,
+            removal_policy=RemovalPolicy.RETAIN,
+            encryption_key=OperationsKey(self, "OperationsKey", removal=RemovalPolicy.RETAIN).key,
+        )
         self.source_bucket = None if config.uses_connection else self._source_bucket()
         self.source = self._source()
         self.release = self._release_step()
@@ -112,6 +123,9 @@ class Delivery(Construct):
                     compute_type=codebuild.ComputeType.MEDIUM,
                 ),
                 timeout=Duration.minutes(60),
+                logging=codebuild.LoggingOptions(
+                    cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self.build_logs)
+                ),
             ),
             publish_assets_in_parallel=False,
         )
