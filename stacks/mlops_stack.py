@@ -13,6 +13,7 @@ from stacks.delivery.config import Release
 from stacks.images import images_for
 from stacks.nag import AcknowledgeUnscopedActions
 from stacks.operations_key import OperationsKey
+from stacks.pipeline_alerts import PipelineAlerts
 from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.registry import ModelRegistry
 from stacks.released_model import ReleasedModel
@@ -112,6 +113,12 @@ class MlopsStack(Stack):
             "DistillationPipeline", config.distillation_pipeline_name, distill, distillation_definition(inputs)
         )
         self._grant_pipeline_access()
+        self.alerts = PipelineAlerts(
+            self,
+            "PipelineAlerts",
+            pipeline_names=[config.pipeline_name, config.distillation_pipeline_name],
+            key=self.operations_key,
+        )
         if forward_package_events:
             self.registry.forward_decisions_to(delivery_account)
         self.serving = self._serving(config, release, released=delivery_account is not None)
@@ -282,6 +289,7 @@ class MlopsStack(Stack):
             "DistillationPipelineName": self.distillation_pipeline.pipeline.pipeline_name,
             "ModelPackageGroupName": self.registry.group_name,
             "PackageEventsTopicArn": self.registry.events_topic.topic_arn,
+            "PipelineAlertsTopicArn": self.alerts.topic.topic_arn,
         }
         if self.serving is not None:
             outputs["EndpointName"] = self.serving.endpoint.attr_endpoint_name

@@ -309,3 +309,12 @@ def test_every_stage_has_its_training_pipeline_and_registry(synthesized):
         assert [g["Properties"]["ModelPackageGroupName"] for g in groups] == [f"textclf-{stage}"]
         # Dev's group goes with its stack, so dev can be deployed again (the rehearsal redeploys it).
         assert groups[0]["DeletionPolicy"] == ("Delete" if stage == "dev" else "Retain")
+        # A failed run or step of either pipeline alerts the stage (tests/test_pipeline_alerts.py).
+        alerts = [
+            r for k, r in template["Resources"].items() if r["Type"] == "AWS::Events::Rule" and "PipelineAlerts" in k
+        ]
+        watched = {p for r in alerts for p in json.dumps(r["Properties"]["EventPattern"]["detail"]).split('"')}
+        assert len(alerts) == 2 and {
+            f":pipeline/textclf-{stage}-training",
+            f":pipeline/textclf-{stage}-distillation",
+        } <= (watched), name

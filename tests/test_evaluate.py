@@ -68,6 +68,12 @@ def test_writes_model_quality_json_and_charts(tiny_model_dir, tarred_model, smal
     assert sum(sum(row.values()) for row in matrix.values()) == 64
     assert set(quality) >= {"macro_f1", "weighted_f1", "per_class", "expected_calibration_error"}
     assert 0 < quality["accuracy"]["standard_deviation"] < 0.1
+    # Every standard deviation is a number, or absent where none is known: never the string "NaN".
+    deviations = [
+        m["standard_deviation"] for m in quality.values() if isinstance(m, dict) and "standard_deviation" in m
+    ]
+    assert deviations and all(isinstance(d, float) for d in deviations)
+    assert "standard_deviation" not in quality["expected_calibration_error"]
     assert _png_size(tmp_path / "confusion_matrix.png") == (130, 130)
     assert _png_size(tmp_path / "confidence_histogram.png")[0] > 0
     # The regression baseline is the Baseline step's: evaluation writes nothing that needs the registry.

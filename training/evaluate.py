@@ -160,7 +160,8 @@ def sagemaker_model_quality(report: dict) -> dict:
             "weighted_precision": metric(weighted["precision"]),
             "weighted_recall": metric(weighted["recall"]),
             "weighted_f1": metric(weighted["f1"]),
-            "expected_calibration_error": {"value": report["expected_calibration_error"], "standard_deviation": "NaN"},
+            # No standard error is known for it: the field is left out rather than written as a "NaN" string.
+            "expected_calibration_error": {"value": report["expected_calibration_error"]},
             "confusion_matrix": {
                 t: {p: report["confusion_matrix"][i][j] for j, p in enumerate(names)} for i, t in enumerate(names)
             },
