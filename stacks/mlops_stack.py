@@ -104,7 +104,7 @@ class MlopsStack(Stack):
         fine_tune = "Fine-tune, evaluate as served, and register a text classifier if it passes the gate"
         self.training_pipeline = self._pipeline(
             "TrainingPipeline", config.pipeline_name, fine_tune, definition(inputs),
-            training_data=self.storage.training_data, schedule=config.pipeline_schedule,
+            dataset=self.storage.datasets, schedule=config.pipeline_schedule,
         )  # fmt: skip
         # Beside the fine-tune pipeline rather than a mode of it: two training jobs, a teacher evaluation
         # and a teacher-ratio gate are a different DAG, and Studio shows each flow as it runs.

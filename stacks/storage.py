@@ -117,7 +117,6 @@ class Storage(Construct):
 
         # The prefixes jobs may touch; everything else in the buckets is out of reach.
         self.datasets = S3Location(self.dataset_bucket, "datasets/", self.key)
-        self.training_data = S3Location(self.dataset_bucket, "datasets/train/", self.key)
         self.base_models = S3Location(self.dataset_bucket, "base-models/", self.key)
         self.training_output = S3Location(self.artifact_bucket, MODEL_DATA_PREFIX, self.key)
         self.evaluations = S3Location(self.artifact_bucket, "evaluations/", self.key)

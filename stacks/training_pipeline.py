@@ -14,6 +14,7 @@ from constructs import Construct
 from stacks import source_bundle
 from stacks.arns import arn
 from stacks.storage import S3Location
+from training import contract
 
 BUNDLE_PATH = source_bundle.ROOT / ".build" / "sourcedir.tar.gz"
 
@@ -48,7 +49,11 @@ class CodeBundle(Construct):
 
 
 class TrainingPipeline(Construct):
-    """A pipeline, started by the operator CLI and, optionally, by new training data and a schedule."""
+    """A pipeline, started by the operator CLI and, optionally, by a new dataset and a schedule.
+
+    ``dataset``: a new ``manifest.json`` there starts one execution. `textclf data upload` writes it after
+    the splits, so an upload of any number of files starts exactly one execution.
+    """
 
     def __init__(
         self,
@@ -59,7 +64,7 @@ class TrainingPipeline(Construct):
         description: str,
         definition: dict,
         execution_role: iam.IRole,
-        training_data: S3Location | None = None,
+        dataset: S3Location | None = None,
         schedule: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -75,7 +80,7 @@ class TrainingPipeline(Construct):
         )
         self.arn = arn("sagemaker", f"pipeline/{pipeline_name.lower()}")
         self.trigger_role = None
-        if training_data is None and schedule is None:
+        if dataset is None and schedule is None:
             self.data_rule = self.schedule_rule = None
             return
         self.trigger_role = iam.Role(
@@ -90,17 +95,17 @@ class TrainingPipeline(Construct):
         self.data_rule = (
             self._rule(
                 "NewTrainingDataRule",
-                "New objects under the training data prefix",
+                "A new dataset manifest: one per upload, written after its splits",
                 event_pattern={
                     "source": ["aws.s3"],
                     "detail-type": ["Object Created"],
                     "detail": {
-                        "bucket": {"name": [training_data.bucket.bucket_name]},
-                        "object": {"key": [{"prefix": training_data.prefix}]},
+                        "bucket": {"name": [dataset.bucket.bucket_name]},
+                        "object": {"key": [f"{dataset.prefix}{contract.DATASET_MANIFEST_FILE}"]},
                     },
                 },
             )
-            if training_data is not None
+            if dataset is not None
             else None
         )
         self.schedule_rule = (

@@ -60,6 +60,9 @@ def test_synth_failure_is_reported_with_the_cause(tmp_path):
 
 
 def test_every_subcommand_has_help():
-    for command in ("synth", "serve", "invoke", "local-run", "cost", "pipeline"):
+    for command in ("synth", "serve", "invoke", "local-run", "cost", "pipeline", "bootstrap-policy", "data"):
         result = _textclf(command, "--help")
         assert result.returncode == 0 and "usage: textclf" in result.stdout
+    for action in ("validate", "upload"):
+        result = _textclf("data", action, "--help")
+        assert result.returncode == 0 and "--train FILE" in result.stdout

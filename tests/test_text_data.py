@@ -96,3 +96,12 @@ def test_collate_pads_only_to_the_longest_in_the_batch():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["labels"].tolist() == [0, 1]
     assert batch["index"].tolist() == [0, 1]
+
+
+def test_the_uploaded_dataset_version_is_read_from_the_train_split_and_is_no_data(tmp_path):
+    """`textclf data upload` writes DATASET_VERSION beside train.csv; train.py records it, and it is never a row."""
+    (tmp_path / "train.csv").write_text("text,label\nfine,positive\n")
+    assert text_data.dataset_version(tmp_path) is None
+    (tmp_path / "DATASET_VERSION").write_text("20261124T075200Z-0123456789ab\n")
+    assert text_data.dataset_version(tmp_path) == "20261124T075200Z-0123456789ab"
+    assert [e.text for e in text_data.read_examples(tmp_path, "text", "label")] == ["fine"]

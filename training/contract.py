@@ -79,6 +79,10 @@ WORKER_RESTART_LOG = "Retry worker"
 LABELS_FILE = "labels.json"
 TRAINING_CONFIG_FILE = "training_config.json"
 ENDPOINT_CODE_DIR = "code"
+# Beside the datasets (textclf data upload): the manifest the trigger matches, written last, and the
+# version file in the train split, which train.py records in training_config.json.
+DATASET_MANIFEST_FILE = "manifest.json"
+DATASET_VERSION_FILE = "DATASET_VERSION"
 # In the training job's output data.
 METRICS_FILE = "metrics.json"
 # The evaluation job's outputs; the pipeline reads the first three as property files.

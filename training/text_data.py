@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import contract
 import torch
 
 SUFFIXES = (".csv", ".jsonl", ".json")
@@ -67,6 +68,12 @@ def _jsonl_rows(path: Path):
                     yield line, json.loads(raw)
                 except json.JSONDecodeError as error:
                     raise DataError(f"{path.name}:{line}: not valid JSON ({error.msg}).") from None
+
+
+def dataset_version(directory: str | Path) -> str | None:
+    """The version `textclf data upload` wrote beside the train split, if it did."""
+    path = Path(directory) / contract.DATASET_VERSION_FILE
+    return path.read_text().strip() if path.is_file() else None
 
 
 def label_names(examples: Sequence[Example], declared: Sequence[str] = ()) -> list[str]:

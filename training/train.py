@@ -157,7 +157,13 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.dtype == torch.float16)
     early = EarlyStopping(patience=args.early_stopping_patience, metric=args.best_metric)
-    config = {**vars(args), "world_size": rt.world_size, "total_steps": total_steps, "labels": names}
+    config = {
+        **vars(args),
+        "world_size": rt.world_size,
+        "total_steps": total_steps,
+        "labels": names,
+        "dataset_version": text_data.dataset_version(args.train_dir),
+    }
     parts = TrainingParts(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, early=early)
 
     # ---- resume -------------------------------------------------------------------------------

@@ -1,0 +1,341 @@
+"""`textclf data validate` and `textclf data upload`: check a dataset on this machine, then hand it to a stage.
+
+Validation reads every file before anything is uploaded. Each error names the file, the row and
+the fix. The upload puts the three splits where the pipeline's channels read them
+(``datasets/<split>/``), encrypted with the stage's data key, and writes ``datasets/manifest.json``
+last. The manifest is the only object the training pipeline's trigger matches, so one upload starts
+exactly one execution. The train split also carries the version (``contract.DATASET_VERSION_FILE``),
+which train.py records in the model's ``training_config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cli.pipeline_ops import guarded, stage_config
+from stacks.config import ConfigError
+from training import contract
+
+SPLITS = ("train", "validation", "test")
+SUFFIXES = (".csv", ".jsonl")
+# Texts a spreadsheet or pandas writes for a missing value.
+MISSING = {"", "nan", "none", "null", "n/a", "na"}
+# The smallest class below this share of the largest is reported (a warning: some tasks are skewed).
+MIN_CLASS_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class Finding:
+    where: str
+    problem: str
+    fix: str
+    error: bool = True
+
+    def __str__(self) -> str:
+        return f"{'error' if self.error else 'warning'}: {self.where}: {self.problem}. Fix: {self.fix}"
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    text: str
+    label: str
+
+
+@dataclass
+class Checked:
+    """What validation found: the rows of each split (file name -> rows) and every finding."""
+
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.error]
+
+
+def read_rows(path: Path, text_column: str, label_column: str, findings: list[Finding]) -> list[Row]:
+    if path.suffix not in SUFFIXES:
+        findings.append(Finding(str(path), f"unsupported file type {path.suffix!r}", "save it as .csv or .jsonl"))
+        return []
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        findings.append(
+            Finding(f"{path}:{line}", f"not valid UTF-8 (byte 0x{raw[error.start]:02x})", "save the file as UTF-8")
+        )
+        return []
+    records = _csv(path, text, findings) if path.suffix == ".csv" else _jsonl(path, text, findings)
+    rows = []
+    for line, record in records:
+        if text_column not in record or label_column not in record:
+            findings.append(
+                Finding(
+                    f"{path}:{line}",
+                    f"no '{text_column}' or '{label_column}' field (has {sorted(record)})",
+                    "rename the columns or pass --text-column/--label-column",
+                )
+            )
+            return rows
+        value, label = record[text_column], record[label_column]
+        if _missing(value):
+            findings.append(Finding(f"{path}:{line}", f"empty text ({value!r})", "fill in the text or drop the row"))
+            continue
+        if _missing(label):
+            findings.append(Finding(f"{path}:{line}", f"empty label ({label!r})", "label the row or drop it"))
+            continue
+        rows.append(Row(line, str(value), str(label).strip()))
+    return rows
+
+
+def _csv(path: Path, text: str, findings: list[Finding]):
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        findings.append(Finding(f"{path}:1", "no header row", "put the column names on the first line"))
+        return
+    for offset, record in enumerate(reader):
+        yield offset + 2, record  # line 1 is the header
+
+
+def _jsonl(path: Path, text: str, findings: list[Finding]):
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as error:
+            findings.append(Finding(f"{path}:{line}", f"not valid JSON ({error.msg})", "write one object per line"))
+            continue
+        if isinstance(record, dict):
+            yield line, record
+        else:
+            findings.append(Finding(f"{path}:{line}", "not a JSON object", "write one object per line"))
+
+
+def _missing(value) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return str(value).strip().lower() in MISSING
+
+
+def validate(
+    splits: dict[str, Path], *, labels: list[str] | None, text_column: str = "text", label_column: str = "label"
+) -> Checked:
+    """Every check, over every split; nothing stops at the first error."""
+    checked = Checked()
+    for split, path in splits.items():
+        checked.rows[split] = read_rows(path, text_column, label_column, checked.findings)
+        if not checked.rows[split] and not [f for f in checked.findings if f.where.startswith(str(path))]:
+            checked.findings.append(Finding(str(path), "no rows", f"put the {split} examples in it"))
+    _check_labels(splits, checked, labels)
+    _check_duplicates_and_leakage(splits, checked)
+    _check_balance(splits, checked)
+    return checked
+
+
+def _check_labels(splits: dict[str, Path], checked: Checked, labels: list[str] | None) -> None:
+    present = {split: Counter(row.label for row in rows) for split, rows in checked.rows.items()}
+    expected = set(labels) if labels else set().union(*present.values()) if present else set()
+    for split, rows in checked.rows.items():
+        path = splits[split]
+        unknown = {}
+        for row in rows:
+            if labels and row.label not in expected:
+                unknown.setdefault(row.label, row.line)
+        for label, line in unknown.items():
+            checked.findings.append(
+                Finding(
+                    f"{path}:{line}",
+                    f"label {label!r} is not one of --labels {','.join(labels or [])}",
+                    "correct the label, or add it to --labels",
+                )
+            )
+        if not rows:
+            continue
+        for label in sorted(expected - set(present[split])):
+            checked.findings.append(
+                Finding(
+                    str(path),
+                    f"no row of class {label!r}",
+                    f"add {label!r} examples to {split}, or re-split so every split has every class",
+                )
+            )
+
+
+def _check_duplicates_and_leakage(splits: dict[str, Path], checked: Checked) -> None:
+    seen: dict[str, tuple[str, int]] = {}
+    for split, rows in checked.rows.items():
+        path = splits[split]
+        first: dict[str, int] = {}
+        for row in rows:
+            key = " ".join(row.text.lower().split())
+            if key in first:
+                checked.findings.append(
+                    Finding(f"{path}:{row.line}", f"same text as line {first[key]}", "drop one of them", error=False)
+                )
+                continue
+            first[key] = row.line
+            if key in seen and seen[key][0] != split:
+                other, line = seen[key]
+                checked.findings.append(
+                    Finding(
+                        f"{path}:{row.line}",
+                        f"same text as {splits[other]}:{line} (leakage between {other} and {split})",
+                        f"remove it from {split} or from {other}",
+                    )
+                )
+            seen.setdefault(key, (split, row.line))
+
+
+def _check_balance(splits: dict[str, Path], checked: Checked) -> None:
+    counts = Counter(row.label for row in checked.rows.get("train", []))
+    if len(counts) > 1 and min(counts.values()) < MIN_CLASS_SHARE * max(counts.values()):
+        rare = min(counts, key=counts.__getitem__)
+        checked.findings.append(
+            Finding(
+                str(splits["train"]),
+                f"class {rare!r} has {counts[rare]} rows, under {MIN_CLASS_SHARE:.0%} of the largest class",
+                "add examples of it, or rely on MinClassRecall to catch a model that ignores it",
+                error=False,
+            )
+        )
+
+
+def report(splits: dict[str, Path], checked: Checked) -> str:
+    lines = []
+    for split, rows in checked.rows.items():
+        counts = Counter(row.label for row in rows)
+        lines.append(
+            f"{split:<10} {len(rows):>7} rows  {splits[split]}  "
+            + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        )
+    lines += [str(f) for f in checked.findings]
+    errors = len(checked.errors)
+    lines.append(f"{errors} error(s), {len(checked.findings) - errors} warning(s)")
+    return "\n".join(lines)
+
+
+# ---- upload -------------------------------------------------------------------------------------------
+def version_of(splits: dict[str, Path]) -> str:
+    """A sortable, content-addressed version: the UTC time and the first 12 hex of the splits' sha256."""
+    digest = hashlib.sha256()
+    for split in sorted(splits):
+        digest.update(split.encode() + b"\0" + splits[split].read_bytes())
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:12]}"
+
+
+def upload(
+    s3, dataset_uri: str, key_arn: str, splits: dict[str, Path], version: str, labels: list[str] | None
+) -> list[str]:
+    """Replace each split's objects, then write the manifest last; the keys written, in order."""
+    bucket, _, prefix = dataset_uri.removeprefix("s3://").partition("/")
+    encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn}
+    written = []
+    for split, path in splits.items():
+        channel = f"{prefix}{split}/"
+        # The bucket keeps old versions: the previous dataset stays recoverable.
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=channel):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+        key = f"{channel}{path.name}"
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), **encryption)
+        written.append(key)
+        if split == "train":
+            version_key = f"{channel}{contract.DATASET_VERSION_FILE}"
+            s3.put_object(Bucket=bucket, Key=version_key, Body=version.encode(), **encryption)
+            written.append(version_key)
+    manifest = {
+        "version": version,
+        "labels": labels,
+        "splits": {
+            split: {"key": f"{prefix}{split}/{path.name}", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            for split, path in splits.items()
+        },
+    }
+    manifest_key = f"{prefix}{contract.DATASET_MANIFEST_FILE}"
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest, indent=2).encode(), **encryption)
+    return [*written, manifest_key]
+
+
+def stage_outputs(cloudformation, stack_name: str) -> dict[str, str]:
+    try:
+        (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except cloudformation.exceptions.ClientError as error:
+        raise ConfigError(f"stage: stack {stack_name} not found ({error}). Fix: deploy the stage first.") from error
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+# ---- commands -----------------------------------------------------------------------------------------
+def _splits(args: argparse.Namespace) -> dict[str, Path]:
+    given = {split: getattr(args, split) for split in SPLITS if getattr(args, split)}
+    for split, path in given.items():
+        if not Path(path).is_file():
+            raise ConfigError(f"--{split}: {path} is not a file. Fix: give the path of a CSV or JSON Lines file.")
+    return {split: Path(path) for split, path in given.items()}
+
+
+def _labels(args: argparse.Namespace) -> list[str] | None:
+    return [label.strip() for label in args.labels.split(",") if label.strip()] if args.labels else None
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    splits = _splits(args)
+    if not splits:
+        raise ConfigError("--train/--validation/--test: none given. Fix: name at least one file.")
+    checked = validate(splits, labels=_labels(args), text_column=args.text_column, label_column=args.label_column)
+    print(report(splits, checked))
+    return 2 if checked.errors else 0
+
+
+def run_upload(args: argparse.Namespace) -> int:
+    import boto3
+
+    splits = _splits(args)
+    if set(splits) != set(SPLITS):
+        raise ConfigError("--train/--validation/--test: all three are needed for an upload. Fix: give each file.")
+    labels = _labels(args)
+    checked = validate(splits, labels=labels, text_column=args.text_column, label_column=args.label_column)
+    print(report(splits, checked))
+    if checked.errors:
+        print("Nothing uploaded.", file=sys.stderr)
+        return 2
+    config = stage_config(args.stage)
+    session = boto3.Session(region_name=config.region)
+    outputs = stage_outputs(session.client("cloudformation"), f"{config.construct_id}-Mlops")
+    version = version_of(splits)
+    keys = upload(session.client("s3"), outputs["DatasetUri"], outputs["DataKeyArn"], splits, version, labels)
+    print(
+        f"dataset {version}: {len(keys)} objects under {outputs['DatasetUri']}; the manifest, written last, "
+        "starts one execution of the training pipeline"
+    )
+    return 0
+
+
+def add_parser(commands) -> None:
+    data = commands.add_parser("data", help="validate a dataset, and upload it to a stage as one version")
+    actions = data.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, handler, help_text in (
+        ("validate", run_validate, "check the files; print a report; exit 2 on any error"),
+        ("upload", run_upload, "validate, then upload the three splits and the manifest that starts one execution"),
+    ):
+        action = actions.add_parser(name, help=help_text, description=help_text)
+        if name == "upload":
+            action.add_argument("--stage", required=True, help="dev, staging or prod")
+        for split in SPLITS:
+            action.add_argument(f"--{split}", default=None, metavar="FILE", help=f"the {split} split (.csv or .jsonl)")
+        action.add_argument("--labels", default=None, help="label names, e.g. negative,positive (default: the data's)")
+        action.add_argument("--text-column", default="text", help="the text field (default: text)")
+        action.add_argument("--label-column", default="label", help="the label field (default: label)")
+        action.set_defaults(handler=guarded(handler, f"data {name}"))

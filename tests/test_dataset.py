@@ -1,0 +1,156 @@
+"""`textclf data validate` / `upload`: bad files are named with their row and fix and nothing is uploaded; a good
+upload lands where the channels read, under the stage key, and starts exactly one execution."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.events.models import EventPattern
+
+from cli import dataset
+from cli.main import main
+
+HEADER = "text,label\n"
+GOOD = {
+    "train": HEADER + "a fine film,positive\na dull film,negative\nloved it,positive\nhated it,negative\n",
+    "validation": HEADER + "great,positive\nawful,negative\n",
+    "test": HEADER + "superb,positive\npoor,negative\n",
+}
+
+
+def write(folder: Path, contents: dict[str, str | bytes]) -> dict[str, Path]:
+    paths = {}
+    for split, content in contents.items():
+        path = folder / f"{split}.csv"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        paths[split] = path
+    return paths
+
+
+def args_for(paths: dict[str, Path], *extra: str) -> list[str]:
+    return [part for split, path in paths.items() for part in (f"--{split}", str(path))] + list(extra)
+
+
+BAD = {  # case: (files changed, where, problem, fix)
+    "wrong columns": ({"train": "sentence,label\nhi,positive\n"}, "train.csv:2", "no 'text' or 'label'", "rename"),
+    "unknown label": ({"train": GOOD["train"] + "meh,neutral\n"}, "train.csv:6", "label 'neutral'", "--labels"),
+    "empty text": ({"train": GOOD["train"] + ",positive\n"}, "train.csv:6", "empty text", "fill in the text"),
+    "NaN text": ({"train": GOOD["train"] + "NaN,negative\n"}, "train.csv:6", "empty text ('NaN')", "drop the row"),
+    "split missing a class": ({"test": HEADER + "superb,positive\n"}, "test.csv", "no row of class", "re-split"),
+    "leakage": ({"test": HEADER + "superb,positive\nA  dull film,negative\n"}, "test.csv:3", "leakage", "remove it"),
+    "invalid UTF-8": (
+        {"validation": HEADER.encode() + b"caf\xe9,positive\nawful,negative\n"},
+        "validation.csv:2",
+        "not valid UTF-8",
+        "save the file as UTF-8",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_each_bad_file_is_named_with_its_row_and_fix_and_nothing_is_uploaded(case, tmp_path, capsys, monkeypatch):
+    change, where, problem, fix = BAD[case]
+    paths = write(tmp_path, {**GOOD, **change})
+    assert main(["data", "validate", *args_for(paths, "--labels", "negative,positive")]) == 2
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("error:")]
+    assert any(where in line and problem in line and "Fix:" in line and fix in line for line in errors), errors
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="data")
+        monkeypatch.setattr(dataset, "stage_outputs", lambda *a: pytest.fail("an invalid dataset reached AWS"))
+        assert main(["data", "upload", "--stage", "dev", *args_for(paths, "--labels", "negative,positive")]) == 2
+        assert s3.list_objects_v2(Bucket="data").get("KeyCount", 0) == 0
+
+
+def test_a_good_dataset_validates_with_a_report(tmp_path, capsys):
+    assert main(["data", "validate", *args_for(write(tmp_path, GOOD))]) == 0
+    out = capsys.readouterr().out
+    assert "train            4 rows" in out and "negative=2, positive=2" in out and "0 error(s)" in out
+
+
+@pytest.fixture
+def stage(monkeypatch):
+    """A deployed dev stage as the CLI finds it: its dataset bucket and data key, and the stack outputs naming them.
+    (moto's CloudFormation needs API Gateway's spec validator, which nothing else here uses: the outputs are given.)"""
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        key = session.client("kms").create_key()["KeyMetadata"]["Arn"]
+        session.client("s3").create_bucket(Bucket="dev-datasets")
+        outputs = {"DatasetUri": "s3://dev-datasets/datasets/", "DataKeyArn": key}
+        monkeypatch.setattr(dataset, "stage_outputs", lambda _cloudformation, name: {"Dev-Mlops": outputs}[name])
+        yield session, key
+
+
+def test_one_upload_replaces_the_splits_under_the_stage_key_and_starts_exactly_one_execution(stage, tmp_path):
+    session, key = stage
+    s3 = session.client("s3")
+    s3.put_object(Bucket="dev-datasets", Key="datasets/train/old.csv", Body=b"text,label\nold,positive\n")
+    puts: list[str] = []
+    s3.meta.events.register("provide-client-params.s3.PutObject", lambda params, **_: puts.append(params["Key"]))
+    paths = write(tmp_path, GOOD)
+    keys = dataset.upload(s3, "s3://dev-datasets/datasets/", key, paths, "v1", ["negative", "positive"])
+    assert keys == puts and puts[-1] == "datasets/manifest.json", "the manifest goes last"
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket="dev-datasets")["Contents"]}
+    assert "datasets/train/old.csv" not in listed and {"datasets/train/train.csv", "datasets/test/test.csv"} <= listed
+    assert s3.head_object(Bucket="dev-datasets", Key="datasets/train/train.csv")["SSEKMSKeyId"] == key
+    assert s3.get_object(Bucket="dev-datasets", Key="datasets/train/DATASET_VERSION")["Body"].read() == b"v1"
+    manifest = json.loads(s3.get_object(Bucket="dev-datasets", Key="datasets/manifest.json")["Body"].read())
+    assert manifest["version"] == "v1" and set(manifest["splits"]) == {"train", "validation", "test"}
+    # The deployed trigger, as synthesized, against S3's "Object Created" event for every object written.
+    trigger = EventPattern.load(json.dumps(_trigger_pattern("dev-datasets")))
+    started = [k for k in puts if trigger.matches_event(_object_created("dev-datasets", k))]
+    assert started == ["datasets/manifest.json"]
+
+
+def test_upload_through_the_cli_finds_the_stage_from_its_stack_outputs(stage, tmp_path, capsys):
+    assert main(["data", "upload", "--stage", "dev", *args_for(write(tmp_path, GOOD))]) == 0
+    assert "starts one execution" in capsys.readouterr().out
+    session, _ = stage
+    assert session.client("s3").head_object(Bucket="dev-datasets", Key="datasets/manifest.json")
+
+
+def _trigger_pattern(bucket: str) -> dict:
+    from aws_cdk import App, Environment, Stack
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk.assertions import Template
+
+    from stacks.storage import S3Location
+    from stacks.training_pipeline import TrainingPipeline
+
+    stack = Stack(App(), "Bare", env=Environment(account="111122223333", region="us-east-1"))
+    key = kms.Key(stack, "Key")
+    data = s3.Bucket(stack, "Data", bucket_name=bucket, encryption_key=key)
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    TrainingPipeline(
+        stack,
+        "Pipeline",
+        pipeline_name="textclf-dev-training",
+        description="fine-tune",
+        definition={"Version": "2020-12-01", "Steps": []},
+        execution_role=role,
+        dataset=S3Location(data, "datasets/", key),
+    )
+    ((rule),) = Template.from_stack(stack).find_resources("AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    pattern["detail"]["bucket"]["name"] = [bucket]  # the bucket's Ref, as deployed
+    return pattern
+
+
+def _object_created(bucket: str, key: str) -> dict:
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "111122223333",
+        "time": "2026-11-24T07:00:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {"version": "0", "bucket": {"name": bucket}, "object": {"key": key, "size": 10}},
+    }
