@@ -111,10 +111,10 @@ def evaluation_section(out: Path) -> list[str]:
         return ["", "## 3. Evaluation", "", "The pipeline did not reach its Evaluate step."]
     quality = json.loads((folder / "evaluation.json").read_text())["multiclass_classification_metrics"]
     digest = json.loads((folder / "model_data.json").read_text())
-    charts = out / "evaluation"
-    charts.mkdir(exist_ok=True)
-    for png in folder.glob("*.png"):
-        shutil.copy(png, charts / png.name)
+    # Drawn here with matplotlib: the evaluation ran network-isolated in a container without it.
+    from cli import charts
+
+    charts.draw(folder, out / "evaluation")
     return [
         "",
         "## 3. Evaluation (the pipeline's Evaluate step, bundled SST-2 sample)",
@@ -124,6 +124,9 @@ def evaluation_section(out: Path) -> list[str]:
         f"| {quality['accuracy']['value']:.4f} | {quality['macro_f1']['value']:.4f} | `{digest['sha256']}` |",
         "",
         "![confusion matrix](evaluation/confusion_matrix.png) ![confidence](evaluation/confidence_histogram.png)",
+        "",
+        "Drawn when this report was written (`textclf charts`), from the step's evaluation.json and "
+        "predictions.jsonl: the training container has no plotting library.",
     ]
 
 

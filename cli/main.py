@@ -45,12 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--top-k", type=int, default=None, help="return the k best labels per text")
     invoke.set_defaults(handler=_lazy("cli.serve", "run_invoke"))
 
-    from cli import bootstrap_policy, cost, dataset, local_run, pipeline_ops
+    from cli import base_model, bootstrap_policy, charts, cost, dataset, local_run, pipeline_ops
     from rehearsal import run as rehearse
 
     local_run.add_parser(commands)
     bootstrap_policy.add_parser(commands)
     dataset.add_parser(commands)
+    base_model.add_parser(commands)
+    charts.add_parser(commands)
     rehearse.add_parser(commands)
     cost.add_parser(commands)
     pipeline_ops.add_parser(commands)

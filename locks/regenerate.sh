@@ -14,7 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 python3 -m venv "$work/uv" && "$work/uv/bin/pip" install --quiet uv==0.13.9
-uv=("$work/uv/bin/uv" pip compile --quiet --no-header --generate-hashes --python-version 3.11)
+uv=("$work/uv/bin/uv" pip compile --quiet --no-header --no-annotate --generate-hashes --python-version 3.11)
 torch=$(grep '^torch==' requirements-ml.txt)
 
 python3 -m venv "$work/env"

@@ -60,7 +60,17 @@ def test_synth_failure_is_reported_with_the_cause(tmp_path):
 
 
 def test_every_subcommand_has_help():
-    for command in ("synth", "serve", "invoke", "local-run", "cost", "pipeline", "bootstrap-policy", "data"):
+    for command in (
+        "synth",
+        "serve",
+        "invoke",
+        "local-run",
+        "cost",
+        "pipeline",
+        "bootstrap-policy",
+        "data",
+        "base-model",
+    ):
         result = _textclf(command, "--help")
         assert result.returncode == 0 and "usage: textclf" in result.stdout
     for action in ("validate", "upload"):

@@ -13,9 +13,9 @@ so the job runs network-isolated; the registry's baseline is the Baseline step's
                            int8 accuracy with the int8 verdict the package hands to the endpoint
   model_data.json          sha256 and size of the model.tar.gz evaluated; registration records it,
                            and every stage that serves the model checks its copy against it
-  predictions.jsonl        one line per test example: true label, served prediction, its score
-  confusion_matrix.png     rows true, columns predicted
-  confidence_histogram.png correct (green) and wrong (red) predictions per confidence bin
+  predictions.jsonl        one line per test example: true label, served prediction, its score, correct
+No charts: the container has no plotting library to rely on. `textclf charts` (cli/charts.py) draws them
+from evaluation.json and predictions.jsonl when a report is written.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import archives
-import charts
 import contract
 import metrics
 import text_data
@@ -220,8 +219,6 @@ def main(argv: list[str] | None = None) -> int:
     write_json(output / contract.MODEL_DATA_FILE, model_data_digest(Path(args.model_path)))
     write_predictions(output / contract.PREDICTIONS_FILE, examples, served)
     report = served.report
-    charts.confusion_matrix_png(report["confusion_matrix"], output / "confusion_matrix.png")
-    charts.confidence_histogram_png(served.scores, served.correct, output / "confidence_histogram.png")
     print(
         f"evaluation: examples={report['examples']} served={figures['served']} accuracy={report['accuracy']:.4f} "
         f"f1_macro={report['f1_macro']:.4f} min_class_recall={figures['min_class_recall']:.4f} "
@@ -250,13 +247,11 @@ def model_data_digest(model_path: Path) -> dict:
 
 def write_predictions(path: Path, examples: list, served: Scored) -> None:
     with path.open("w") as out:
-        for example, predicted, confidence in zip(examples, served.predictions, served.scores, strict=True):
-            out.write(
-                json.dumps(
-                    {"source": example.source, "label": example.label, "predicted": predicted, "score": confidence}
-                )
-                + "\n"
-            )
+        rows = zip(examples, served.predictions, served.scores, served.correct, strict=True)
+        for example, predicted, confidence, correct in rows:
+            # "label" as the data spells it (it may be an id, e.g. 1); "correct" compares it as the metrics do.
+            record = {"source": example.source, "label": example.label, "predicted": predicted}
+            out.write(json.dumps({**record, "score": confidence, "correct": correct}) + "\n")
 
 
 def write_json(path: Path, document: dict) -> None:
