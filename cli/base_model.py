@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.dataset import stage_outputs
-from cli.pipeline_ops import guarded, stage_config
+from cli import pipeline_ops
+from cli.pipeline_ops import guarded
 from stacks.config import ConfigError
 
 
@@ -62,10 +62,10 @@ def run_upload(args: argparse.Namespace) -> int:
     model_dir, name = resolve(args.model)
     name = args.name or name
     architecture = check_loads(model_dir)
-    config = stage_config(args.stage)
-    session = boto3.Session(region_name=config.region)
-    outputs = stage_outputs(session.client("cloudformation"), f"{config.construct_id}-Mlops")
-    keys = upload(session.client("s3"), outputs["BaseModelUri"], outputs["DataKeyArn"], model_dir, name)
+    config = pipeline_ops.stage_config(args.stage)
+    outputs = pipeline_ops.stage_outputs(config)
+    s3 = boto3.Session(region_name=config.region).client("s3")
+    keys = upload(s3, outputs["BaseModelUri"], outputs["DataKeyArn"], model_dir, name)
     uri = f"{outputs['BaseModelUri']}{name}/"
     print(f"{architecture}: {len(keys)} files to {uri}")
     if name == config.base_model:

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.pipeline_ops import guarded
+from cli.pipeline_ops import guarded, stage_config
 from rehearsal import synth
 from stacks.bootstrap_policy import MAX_POLICY_CHARACTERS, execution_policy, policy_characters
 from stacks.config import ConfigError, load_stages
@@ -68,7 +68,7 @@ def _stand_in_release(config) -> dict:
 def run(args: argparse.Namespace) -> int:
     outdir = (ROOT / args.outdir).resolve()
     found = policies(outdir)
-    prefix = load_stages(json.loads((ROOT / "cdk.json").read_text())["context"]["stages"], "dev")[0].name_prefix
+    prefix = stage_config("dev").name_prefix
     for account, policy in found.items():
         path = outdir / f"{account}-execution-policy.json"
         path.write_text(json.dumps(policy, indent=2) + "\n")

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cli.pipeline_ops import guarded, stage_config
+from cli import pipeline_ops
+from cli.pipeline_ops import guarded
 from stacks.config import ConfigError
 from training import contract
 
 SPLITS = ("train", "validation", "test")
-SUFFIXES = (".csv", ".jsonl")
 # Texts a spreadsheet or pandas writes for a missing value.
 MISSING = {"", "nan", "none", "null", "n/a", "na"}
 # The smallest class below this share of the largest is reported (a warning: some tasks are skewed).
@@ -54,7 +54,7 @@ class Row:
 
 @dataclass
 class Checked:
-    """What validation found: the rows of each split (file name -> rows) and every finding."""
+    """What validation found: the rows of each split (split -> rows) and every finding."""
 
     rows: dict[str, list[Row]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -65,7 +65,8 @@ class Checked:
 
 
 def read_rows(path: Path, text_column: str, label_column: str, findings: list[Finding]) -> list[Row]:
-    if path.suffix not in SUFFIXES:
+    # What the jobs read (text_data.read_examples): CSV, else JSON Lines.
+    if path.suffix not in contract.DATA_SUFFIXES:
         findings.append(Finding(str(path), f"unsupported file type {path.suffix!r}", "save it as .csv or .jsonl"))
         return []
     raw = path.read_bytes()
@@ -242,39 +243,25 @@ def upload(
     """Replace each split's objects, then write the manifest last; the keys written, in order."""
     bucket, _, prefix = dataset_uri.removeprefix("s3://").partition("/")
     encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn}
-    written = []
+    written, files = [], {}
     for split, path in splits.items():
         channel = f"{prefix}{split}/"
         # The bucket keeps old versions: the previous dataset stays recoverable.
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=channel):
             for item in page.get("Contents", []):
                 s3.delete_object(Bucket=bucket, Key=item["Key"])
-        key = f"{channel}{path.name}"
-        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), **encryption)
+        key, body = f"{channel}{path.name}", path.read_bytes()
+        s3.put_object(Bucket=bucket, Key=key, Body=body, **encryption)
         written.append(key)
+        files[split] = {"key": key, "sha256": hashlib.sha256(body).hexdigest()}
         if split == "train":
             version_key = f"{channel}{contract.DATASET_VERSION_FILE}"
             s3.put_object(Bucket=bucket, Key=version_key, Body=version.encode(), **encryption)
             written.append(version_key)
-    manifest = {
-        "version": version,
-        "labels": labels,
-        "splits": {
-            split: {"key": f"{prefix}{split}/{path.name}", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-            for split, path in splits.items()
-        },
-    }
+    manifest = {"version": version, "labels": labels, "splits": files}
     manifest_key = f"{prefix}{contract.DATASET_MANIFEST_FILE}"
     s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest, indent=2).encode(), **encryption)
     return [*written, manifest_key]
-
-
-def stage_outputs(cloudformation, stack_name: str) -> dict[str, str]:
-    try:
-        (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except cloudformation.exceptions.ClientError as error:
-        raise ConfigError(f"stage: stack {stack_name} not found ({error}). Fix: deploy the stage first.") from error
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 # ---- commands -----------------------------------------------------------------------------------------
@@ -311,11 +298,11 @@ def run_upload(args: argparse.Namespace) -> int:
     if checked.errors:
         print("Nothing uploaded.", file=sys.stderr)
         return 2
-    config = stage_config(args.stage)
-    session = boto3.Session(region_name=config.region)
-    outputs = stage_outputs(session.client("cloudformation"), f"{config.construct_id}-Mlops")
+    config = pipeline_ops.stage_config(args.stage)
+    outputs = pipeline_ops.stage_outputs(config)
     version = version_of(splits)
-    keys = upload(session.client("s3"), outputs["DatasetUri"], outputs["DataKeyArn"], splits, version, labels)
+    s3 = boto3.Session(region_name=config.region).client("s3")
+    keys = upload(s3, outputs["DatasetUri"], outputs["DataKeyArn"], splits, version, labels)
     print(
         f"dataset {version}: {len(keys)} objects under {outputs['DatasetUri']}; the manifest, written last, "
         "starts one execution of the training pipeline"

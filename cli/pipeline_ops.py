@@ -1,7 +1,8 @@
 """`textclf pipeline ...`: start a training run, list registered models with their metrics, approve or reject.
 
 Names come from the stage config (cdk.json), so no CloudFormation lookup is needed; credentials
-and the account come from the usual AWS environment.
+and the account come from the usual AWS environment. Uploads (`textclf data`, `textclf base-model`)
+also need generated names, the buckets and the key: ``stage_outputs`` reads them from the stage's stack.
 """
 
 from __future__ import annotations
@@ -19,6 +20,19 @@ def stage_config(stage: str) -> StageConfig:
     stages = json.loads((ROOT / "cdk.json").read_text())["context"]["stages"]
     (config,) = load_stages(stages, stage)
     return config
+
+
+def stage_outputs(config: StageConfig) -> dict[str, str]:
+    """The deployed stage stack's outputs (DatasetUri, BaseModelUri, DataKeyArn, …), by its CDK stack name."""
+    import boto3
+
+    cloudformation = boto3.Session(region_name=config.region).client("cloudformation")
+    stack_name = f"{config.construct_id}-Mlops"
+    try:
+        (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except cloudformation.exceptions.ClientError as error:
+        raise ConfigError(f"stage: stack {stack_name} not found ({error}). Fix: deploy the stage first.") from error
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 def clients(config: StageConfig):

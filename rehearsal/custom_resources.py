@@ -24,12 +24,9 @@ from typing import Any, cast
 from rehearsal.cloud import Cloud
 from rehearsal.deploy import DeployError, Deployment, Resource, Stack
 
+# Runs the handler on the event from stdin and writes what it returns to the file argv[2]: a pipeline's
+# Lambda step reads that answer; a custom resource answers CloudFormation's ResponseURL instead.
 INVOKE = (
-    "import importlib, json, sys; module, function = sys.argv[1].rsplit('.', 1); "
-    "getattr(importlib.import_module(module), function)(json.load(sys.stdin), None)"
-)
-# A synchronous invocation: the handler's return value is the answer (written to the file argv[2]).
-CALL = (
     "import importlib, json, sys; module, function = sys.argv[1].rsplit('.', 1); "
     "answer = getattr(importlib.import_module(module), function)(json.load(sys.stdin), None); "
     "open(sys.argv[2], 'w').write(json.dumps(answer))"
@@ -92,24 +89,18 @@ def call(cloud: Cloud, stack: Stack, function_arn: str, event: dict, workdir: Pa
     if target is None:
         raise FunctionError(f"{function_arn}: no function of {stack.name} has this ARN")
     code = _unpack(cloud, stack, target, workdir / target.logical_id)
-    answer_file = workdir / f"{target.logical_id}.answer.json"
-    result = subprocess.run(
-        [sys.executable, "-c", CALL, target.properties["Handler"], str(answer_file)],
-        cwd=code,
-        input=json.dumps(event),
-        text=True,
-        capture_output=True,
-        env=_function_env(cloud, stack.region, target, code),
-        timeout=target.properties.get("Timeout", 3),
-    )
-    (workdir / f"{target.logical_id}.log").write_text(result.stdout + result.stderr)
+    result = _run_handler(cloud, stack.region, target, code, event, timeout=target.properties.get("Timeout", 3))
     if result.returncode != 0:
         raise FunctionError(f"{function_arn}: Unhandled: {result.stderr[-1500:]}")
-    return json.loads(answer_file.read_text())
+    return json.loads(_answer_file(code).read_text())
 
 
-def _function_env(cloud: Cloud, region: str, function_resource: Resource, code: Path) -> dict[str, str]:
-    return {
+def _run_handler(
+    cloud: Cloud, region: str, function_resource: Resource, code: Path, event: dict, *, timeout: float
+) -> subprocess.CompletedProcess:
+    """The function's handler on ``event`` in a process of its own, as the function role; its output goes to
+    ``<code>.log`` and what it returns to ``_answer_file(code)``."""
+    env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "PYTHONUNBUFFERED": "1",
         # The Lambda runtime puts the function's task root on PYTHONPATH.
@@ -117,23 +108,28 @@ def _function_env(cloud: Cloud, region: str, function_resource: Resource, code: 
         **cloud.env_for(function_resource.properties["Role"], region),
         **function_resource.properties.get("Environment", {}).get("Variables", {}),
     }
+    result = subprocess.run(
+        [sys.executable, "-c", INVOKE, function_resource.properties["Handler"], str(_answer_file(code))],
+        cwd=code,
+        input=json.dumps(event),
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=timeout,
+    )
+    (code.parent / f"{code.name}.log").write_text(result.stdout + result.stderr)
+    return result
+
+
+def _answer_file(code: Path) -> Path:
+    return code.parent / f"{code.name}.answer.json"
 
 
 def invoke(deployment: Deployment, function_resource: Resource, code: Path, event: dict) -> dict:
     catcher = _AnswerCatcher()
     event = {**event, "ResponseURL": catcher.url}
-    env = _function_env(deployment.cloud, deployment.region, function_resource, code)
     try:
-        result = subprocess.run(
-            [sys.executable, "-c", INVOKE, function_resource.properties["Handler"]],
-            cwd=code,
-            input=json.dumps(event),
-            text=True,
-            capture_output=True,
-            env=env,
-            timeout=600,
-        )
-        (code.parent / f"{code.name}.log").write_text(result.stdout + result.stderr)
+        result = _run_handler(deployment.cloud, deployment.region, function_resource, code, event, timeout=600)
         if catcher.answer is None:
             raise DeployError(
                 f"{event['LogicalResourceId']}: the function answered nothing (exit {result.returncode}):"

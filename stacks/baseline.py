@@ -56,8 +56,6 @@ class RegressionBaseline(Construct):
             timeout=Duration.minutes(1),
             memory_size=256,
         )
-        # The function runs with its policy, not only its role.
-        self.function.node.add_dependency(role)
         self.function_arn = self.function.function_arn
 
     def grant_invoke(self, grantee: iam.IGrantable) -> None:

@@ -116,7 +116,7 @@ class MlopsStack(Stack):
         self.alerts = PipelineAlerts(
             self,
             "PipelineAlerts",
-            pipeline_names=[config.pipeline_name, config.distillation_pipeline_name],
+            pipeline_arns=[self.training_pipeline.arn, self.distillation_pipeline.arn],
             key=self.operations_key,
         )
         if forward_package_events:

@@ -12,7 +12,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from stacks.arns import arn
 from stacks.operations_key import OperationsKey
 from stacks.topics import encrypted_topic
 
@@ -25,48 +24,39 @@ class PipelineAlerts(Construct):
     """``topic`` (under the operations key) receives one message per failed step and per failed or stopped run."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, pipeline_names: Sequence[str], key: OperationsKey
+        self, scope: Construct, construct_id: str, *, pipeline_arns: Sequence[str], key: OperationsKey
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = encrypted_topic(self, "Topic", key=key, publisher="events.amazonaws.com")
-        pipelines = [arn("sagemaker", f"pipeline/{name}") for name in pipeline_names]
+        self._pipeline_arns = list(pipeline_arns)
         execution = events.EventField.from_path("$.detail.pipelineExecutionArn")
-        self.execution_rule = events.Rule(
-            self,
+        status = events.EventField.from_path("$.detail.currentPipelineExecutionStatus")
+        step, reason = (events.EventField.from_path(f"$.detail.{field}") for field in ("stepName", "failureReason"))
+        self.execution_rule = self._rule(
             "ExecutionRule",
-            description="A pipeline execution of this stage failed or was stopped",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[EXECUTION_STATUS],
-                detail={"pipelineArn": pipelines, "currentPipelineExecutionStatus": ALERTING_EXECUTION_STATUSES},
-            ),
-            targets=[
-                targets.SnsTopic(
-                    self.topic,
-                    message=events.RuleTargetInput.from_text(
-                        f"Pipeline execution {execution} is "
-                        f"{events.EventField.from_path('$.detail.currentPipelineExecutionStatus')}. "
-                        "The failing step's own message says why; `textclf status` lists the steps."
-                    ),
-                )
-            ],
+            "A pipeline execution of this stage failed or was stopped",
+            EXECUTION_STATUS,
+            {"currentPipelineExecutionStatus": ALERTING_EXECUTION_STATUSES},
+            f"Pipeline execution {execution} is {status}. The step alert says which step failed and why.",
         )
-        self.step_rule = events.Rule(
-            self,
+        self.step_rule = self._rule(
             "StepRule",
-            description="A step of a pipeline execution of this stage failed",
+            "A step of a pipeline execution of this stage failed",
+            STEP_STATUS,
+            {"currentStepStatus": ["Failed"]},
+            f"Step {step} of pipeline execution {execution} failed: {reason}",
+        )
+
+    def _rule(self, construct_id: str, description: str, detail_type: str, status: dict, message: str) -> events.Rule:
+        """SageMaker's ``detail_type`` events of this stage's pipelines in ``status``, to the topic as ``message``."""
+        return events.Rule(
+            self,
+            construct_id,
+            description=description,
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
-                detail_type=[STEP_STATUS],
-                detail={"pipelineArn": pipelines, "currentStepStatus": ["Failed"]},
+                detail_type=[detail_type],
+                detail={"pipelineArn": self._pipeline_arns, **status},
             ),
-            targets=[
-                targets.SnsTopic(
-                    self.topic,
-                    message=events.RuleTargetInput.from_text(
-                        f"Step {events.EventField.from_path('$.detail.stepName')} of pipeline execution {execution} "
-                        f"failed: {events.EventField.from_path('$.detail.failureReason')}"
-                    ),
-                )
-            ],
+            targets=[targets.SnsTopic(self.topic, message=events.RuleTargetInput.from_text(message))],
         )

@@ -189,3 +189,26 @@ def mocked_registry(monkeypatch) -> MockedRegistry:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         yield MockedRegistry()
+
+
+@pytest.fixture
+def deployed_stage(monkeypatch):
+    """A deployed dev stage as `textclf data` and `textclf base-model` find it: its dataset bucket and data key in
+    moto, and its stack's outputs naming them. moto's CloudFormation needs API Gateway's spec validator, which
+    nothing else here uses, so the outputs are given. Yields (boto3 session, data key ARN)."""
+    import boto3
+    from moto import mock_aws
+
+    from cli import pipeline_ops
+
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        key = session.client("kms").create_key()["KeyMetadata"]["Arn"]
+        session.client("s3").create_bucket(Bucket="dev-datasets")
+        outputs = {
+            "DatasetUri": "s3://dev-datasets/datasets/",
+            "BaseModelUri": "s3://dev-datasets/base-models/",
+            "DataKeyArn": key,
+        }
+        monkeypatch.setattr(pipeline_ops, "stage_outputs", lambda config: {"Dev": outputs}[config.construct_id])
+        yield session, key

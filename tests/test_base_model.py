@@ -5,29 +5,14 @@ from __future__ import annotations
 
 import shutil
 
-import boto3
-import pytest
 from conftest import minilm_path
-from moto import mock_aws
 
-from cli import dataset
 from cli.main import main
 
 
-@pytest.fixture
-def stage(monkeypatch):
-    """As in tests/test_dataset.py: the stage's bucket and key in moto, its stack outputs given."""
-    with mock_aws():
-        session = boto3.Session(region_name="us-east-1")
-        key = session.client("kms").create_key()["KeyMetadata"]["Arn"]
-        session.client("s3").create_bucket(Bucket="dev-datasets")
-        outputs = {"BaseModelUri": "s3://dev-datasets/base-models/", "DataKeyArn": key}
-        monkeypatch.setattr(dataset, "stage_outputs", lambda _cloudformation, name: {"Dev-Mlops": outputs}[name])
-        yield session.client("s3"), key
-
-
-def test_a_model_that_loads_is_uploaded_where_the_model_channel_reads_it(stage, tmp_path, capsys):
-    s3, key = stage
+def test_a_model_that_loads_is_uploaded_where_the_model_channel_reads_it(deployed_stage, tmp_path, capsys):
+    session, key = deployed_stage
+    s3 = session.client("s3")
     model = shutil.copytree(minilm_path(), tmp_path / "distilbert-base-uncased")
     assert main(["base-model", "upload", str(model), "--stage", "dev"]) == 0
     out = capsys.readouterr().out
@@ -43,13 +28,13 @@ def test_a_model_that_loads_is_uploaded_where_the_model_channel_reads_it(stage, 
     )
 
 
-def test_another_name_says_how_to_use_it(stage, capsys):
+def test_another_name_says_how_to_use_it(deployed_stage, capsys):
     assert main(["base-model", "upload", str(minilm_path()), "--stage", "dev", "--name", "minilm"]) == 0
     assert "--param BaseModelUri=s3://dev-datasets/base-models/minilm/" in capsys.readouterr().out
 
 
-def test_a_model_that_does_not_load_is_refused_and_nothing_is_uploaded(stage, tmp_path, capsys):
-    s3, _ = stage
+def test_a_model_that_does_not_load_is_refused_and_nothing_is_uploaded(deployed_stage, tmp_path, capsys):
+    s3 = deployed_stage[0].client("s3")
     broken = shutil.copytree(minilm_path(), tmp_path / "broken")
     (broken / "config.json").write_text("{not json")
     assert main(["base-model", "upload", str(broken), "--stage", "dev"]) == 2

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 from moto.events.models import EventPattern
 
-from cli import dataset
+from cli import dataset, pipeline_ops
 from cli.main import main
 
 HEADER = "text,label\n"
@@ -52,18 +50,27 @@ BAD = {  # case: (files changed, where, problem, fix)
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_each_bad_file_is_named_with_its_row_and_fix_and_nothing_is_uploaded(case, tmp_path, capsys, monkeypatch):
+def test_each_bad_file_is_named_with_its_row_and_fix_and_nothing_is_uploaded(
+    case, deployed_stage, tmp_path, capsys, monkeypatch
+):
     change, where, problem, fix = BAD[case]
     paths = write(tmp_path, {**GOOD, **change})
     assert main(["data", "validate", *args_for(paths, "--labels", "negative,positive")]) == 2
     errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("error:")]
     assert any(where in line and problem in line and "Fix:" in line and fix in line for line in errors), errors
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="data")
-        monkeypatch.setattr(dataset, "stage_outputs", lambda *a: pytest.fail("an invalid dataset reached AWS"))
-        assert main(["data", "upload", "--stage", "dev", *args_for(paths, "--labels", "negative,positive")]) == 2
-        assert s3.list_objects_v2(Bucket="data").get("KeyCount", 0) == 0
+    monkeypatch.setattr(pipeline_ops, "stage_outputs", lambda config: pytest.fail("an invalid dataset reached AWS"))
+    assert main(["data", "upload", "--stage", "dev", *args_for(paths, "--labels", "negative,positive")]) == 2
+    s3 = deployed_stage[0].client("s3")
+    assert s3.list_objects_v2(Bucket="dev-datasets").get("KeyCount", 0) == 0
+
+
+def test_json_lines_files_are_read_as_the_jobs_read_them(tmp_path, capsys):
+    """.jsonl and .json are JSON Lines to the training job (contract.DATA_SUFFIXES), so to validation too."""
+    lines = [{"text": "a fine film", "label": "positive"}, {"text": "a dull film", "label": "negative"}]
+    path = tmp_path / "train.json"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    assert main(["data", "validate", "--train", str(path)]) == 0
+    assert "train            2 rows" in capsys.readouterr().out
 
 
 def test_a_good_dataset_validates_with_a_report(tmp_path, capsys):
@@ -72,21 +79,8 @@ def test_a_good_dataset_validates_with_a_report(tmp_path, capsys):
     assert "train            4 rows" in out and "negative=2, positive=2" in out and "0 error(s)" in out
 
 
-@pytest.fixture
-def stage(monkeypatch):
-    """A deployed dev stage as the CLI finds it: its dataset bucket and data key, and the stack outputs naming them.
-    (moto's CloudFormation needs API Gateway's spec validator, which nothing else here uses: the outputs are given.)"""
-    with mock_aws():
-        session = boto3.Session(region_name="us-east-1")
-        key = session.client("kms").create_key()["KeyMetadata"]["Arn"]
-        session.client("s3").create_bucket(Bucket="dev-datasets")
-        outputs = {"DatasetUri": "s3://dev-datasets/datasets/", "DataKeyArn": key}
-        monkeypatch.setattr(dataset, "stage_outputs", lambda _cloudformation, name: {"Dev-Mlops": outputs}[name])
-        yield session, key
-
-
-def test_one_upload_replaces_the_splits_under_the_stage_key_and_starts_exactly_one_execution(stage, tmp_path):
-    session, key = stage
+def test_one_upload_replaces_the_splits_under_the_stage_key_and_starts_exactly_one_execution(deployed_stage, tmp_path):
+    session, key = deployed_stage
     s3 = session.client("s3")
     s3.put_object(Bucket="dev-datasets", Key="datasets/train/old.csv", Body=b"text,label\nold,positive\n")
     puts: list[str] = []
@@ -106,39 +100,20 @@ def test_one_upload_replaces_the_splits_under_the_stage_key_and_starts_exactly_o
     assert started == ["datasets/manifest.json"]
 
 
-def test_upload_through_the_cli_finds_the_stage_from_its_stack_outputs(stage, tmp_path, capsys):
+def test_upload_through_the_cli_finds_the_stage_from_its_stack_outputs(deployed_stage, tmp_path, capsys):
     assert main(["data", "upload", "--stage", "dev", *args_for(write(tmp_path, GOOD))]) == 0
     assert "starts one execution" in capsys.readouterr().out
-    session, _ = stage
+    session, _ = deployed_stage
     assert session.client("s3").head_object(Bucket="dev-datasets", Key="datasets/manifest.json")
 
 
 def _trigger_pattern(bucket: str) -> dict:
-    from aws_cdk import App, Environment, Stack
-    from aws_cdk import aws_iam as iam
-    from aws_cdk import aws_kms as kms
-    from aws_cdk import aws_s3 as s3
-    from aws_cdk.assertions import Template
+    """The data rule of tests/test_training_pipeline.py's pipeline, with the bucket's Ref as deployed."""
+    from test_training_pipeline import triggered_pipeline_template
 
-    from stacks.storage import S3Location
-    from stacks.training_pipeline import TrainingPipeline
-
-    stack = Stack(App(), "Bare", env=Environment(account="111122223333", region="us-east-1"))
-    key = kms.Key(stack, "Key")
-    data = s3.Bucket(stack, "Data", bucket_name=bucket, encryption_key=key)
-    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    TrainingPipeline(
-        stack,
-        "Pipeline",
-        pipeline_name="textclf-dev-training",
-        description="fine-tune",
-        definition={"Version": "2020-12-01", "Steps": []},
-        execution_role=role,
-        dataset=S3Location(data, "datasets/", key),
-    )
-    ((rule),) = Template.from_stack(stack).find_resources("AWS::Events::Rule").values()
-    pattern = rule["Properties"]["EventPattern"]
-    pattern["detail"]["bucket"]["name"] = [bucket]  # the bucket's Ref, as deployed
+    rules = triggered_pipeline_template().find_resources("AWS::Events::Rule")
+    (pattern,) = [r["Properties"]["EventPattern"] for r in rules.values() if "EventPattern" in r["Properties"]]
+    pattern["detail"]["bucket"]["name"] = [bucket]
     return pattern
 
 

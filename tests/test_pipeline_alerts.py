@@ -10,6 +10,7 @@ from aws_cdk import App, Environment, RemovalPolicy, Stack
 from aws_cdk.assertions import Template
 from moto.events.models import EventPattern
 
+from stacks.arns import arn
 from stacks.operations_key import OperationsKey
 from stacks.pipeline_alerts import EXECUTION_STATUS, STEP_STATUS, PipelineAlerts
 
@@ -22,9 +23,9 @@ EXECUTION = f"{PIPELINE}/execution/abc123"
 def rules() -> dict[str, dict]:
     stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     key = OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY)
-    PipelineAlerts(
-        stack, "PipelineAlerts", pipeline_names=["textclf-dev-training", "textclf-dev-distillation"], key=key
-    )
+    # As TrainingPipeline.arn writes them: pseudo parameters, which _resolve fills in as deployed.
+    arns = [arn("sagemaker", f"pipeline/textclf-dev-{kind}") for kind in ("training", "distillation")]
+    PipelineAlerts(stack, "PipelineAlerts", pipeline_arns=arns, key=key)
     found = Template.from_stack(stack).find_resources("AWS::Events::Rule")
     return {
         k.removeprefix("PipelineAlerts").rstrip("0123456789ABCDEF"): _resolve(v["Properties"]) for k, v in found.items()

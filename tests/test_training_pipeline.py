@@ -466,6 +466,11 @@ def test_jobs_run_as_their_own_roles(document):
 
 @pytest.fixture
 def pipeline_template():
+    return triggered_pipeline_template()
+
+
+def triggered_pipeline_template() -> Template:
+    """A pipeline in a bare stack, started by new datasets under ``datasets/`` and by a weekly schedule."""
     stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     key = kms.Key(stack, "Key")
     bucket = s3.Bucket(stack, "Data", encryption_key=key)

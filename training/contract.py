@@ -82,6 +82,8 @@ ENDPOINT_CODE_DIR = "code"
 # Beside the datasets (textclf data upload): the manifest the trigger matches, written last, and the
 # version file in the train split, which train.py records in training_config.json.
 DATASET_MANIFEST_FILE = "manifest.json"
+# The files a data channel's jobs read (CSV, or JSON Lines for the other two), and `textclf data` checks.
+DATA_SUFFIXES = (".csv", ".jsonl", ".json")
 DATASET_VERSION_FILE = "DATASET_VERSION"
 # In the training job's output data.
 METRICS_FILE = "metrics.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 import contract
 import torch
 
-SUFFIXES = (".csv", ".jsonl", ".json")
+SUFFIXES = contract.DATA_SUFFIXES
 
 
 class DataError(ValueError):

@@ -204,7 +204,7 @@ class Delivery(Construct):
     def _drop_unused_asset_build_grant(self) -> None:
         """aws-cdk-lib lets the asset-publishing role start, watch and stop every CodeBuild project ("*"), self-
         mutation included. That role only runs the asset builds; the pipeline starts them with its CodeBuild
-        action role, which names each project. The unused statement is taken out of the synthesized policy."""
+        action role, which names each project. The three unused actions are taken out of the synthesized policy."""
         role = self.pipeline.node.find_child("Assets").node.find_child("FileRole")
         policy = role.node.find_child("DefaultPolicy").node.default_child
         assert isinstance(policy, iam.CfnPolicy), "a Role's DefaultPolicy holds its CfnPolicy"
