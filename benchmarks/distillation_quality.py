@@ -1,12 +1,15 @@
 """Distillation quality on SST-2, run as the distillation pipeline runs it, offline.
 
-    python -m benchmarks.distillation_quality --data ../shared/data/sst2
+    python -m benchmarks.distillation_quality --data PATH/TO/sst2 --train_rows 16000 --student_epochs 2
+
+PATH/TO/sst2 holds GLUE SST-2 as train.csv, dev.csv and test_labeled.csv (header text,label; labels 0/1).
 
 TrainTeacher (fine-tune the packaged MiniLM) -> the teacher's model.tar.gz as the student's teacher
 channel -> DistillStudent (the teacher's layers 0,2,4) -> evaluate.py on the test split, through the
 endpoint's own class, with the teacher scored the same way. Early stopping watches the dev split;
 the gate's test split is the held-out one (test_labeled.csv). Prints a table and writes the
-evaluation outputs and both training logs to docs/results/distillation/.
+evaluation outputs, the charts (`textclf charts`) and the three logs to docs/results/distillation/;
+scratch (checkpoints, models, data copies) goes to out/, which git ignores.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from cli import charts
 from rehearsal.jobs import pack_model_dir
 from stacks.project import ROOT
 
@@ -47,8 +51,10 @@ COMMON = [
 def run(name: str, argv: list[str], work: Path) -> float:
     started = time.perf_counter()
     log = work / f"{name}.log"
+    # evaluate.py scores through the endpoint's modules: inference/ on PYTHONPATH, as the Evaluate step puts it.
+    env = {**ENV, "PYTHONPATH": str(ROOT / "inference")}
     with log.open("w") as out:
-        code = subprocess.call([sys.executable, *argv], cwd=TRAINING, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+        code = subprocess.call([sys.executable, *argv], cwd=TRAINING, env=env, stdout=out, stderr=subprocess.STDOUT)
     if code != 0:
         sys.exit(f"{name} failed ({code}); see {log}")
     return time.perf_counter() - started
@@ -67,10 +73,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "--data",
-        default=str(ROOT.parent / "shared" / "data" / "sst2"),
-        help="folder with train.csv, dev.csv and test_labeled.csv",
+        required=True,
+        help="folder with SST-2's train.csv, dev.csv and test_labeled.csv (header text,label)",
     )
-    parser.add_argument("--work", default=str(ROOT / "out" / "distillation-quality"), help="scratch folder")
+    parser.add_argument(
+        "--work", default=str(ROOT / "out" / "distillation-quality"), help="scratch folder (default: out/, git-ignored)"
+    )
     parser.add_argument("--teacher_epochs", default="1", help="teacher epochs")
     parser.add_argument("--student_epochs", default="2", help="student epochs")
     parser.add_argument(
@@ -81,8 +89,12 @@ def main() -> int:
     )
     args = parser.parse_args()
     data, work = Path(args.data), Path(args.work)
+    files = (("train", "train.csv"), ("dev", "dev.csv"), ("test", "test_labeled.csv"))
+    missing = [name for _, name in files if not (data / name).is_file()]
+    if missing:
+        parser.error(f"--data: {data} lacks {', '.join(missing)}. Fix: point it at a folder with all three.")
     shutil.rmtree(work, ignore_errors=True)
-    for split, name in (("train", "train.csv"), ("dev", "dev.csv"), ("test", "test_labeled.csv")):
+    for split, name in files:
         (work / split).mkdir(parents=True)
         shutil.copy(data / name, work / split / name)
     if args.train_rows:
@@ -121,8 +133,9 @@ def main() -> int:
     )
     gate = json.loads((work / "evaluation" / "gate.json").read_text())
     RESULTS.mkdir(parents=True, exist_ok=True)
-    for name in ("evaluation.json", "gate.json", "confusion_matrix.png", "confidence_histogram.png"):
+    for name in ("evaluation.json", "gate.json"):
         shutil.copy(work / "evaluation" / name, RESULTS / name)
+    charts.draw(work / "evaluation", RESULTS)
     for name in ("teacher", "student", "evaluate"):
         shutil.copy(work / f"{name}.log", RESULTS / f"{name}.log")
     ratio = gate["accuracy"] / gate["teacher_accuracy"]

@@ -69,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
         f"{PAYLOAD_KB_EACH_WAY:g} KB in and out per request; provisioned concurrency "
         f"({config.serverless_provisioned_concurrency} for this stage) is billed separately and not included."
     )
+    if config.serving_mode == "realtime":
+        print(
+            f"This stage serves on instances (serving_mode realtime): the serverless row does not apply. Its cost is "
+            f"{config.realtime_min_instances}-{config.realtime_max_instances} x {config.realtime_instance_type} "
+            f"per hour, whose real-time inference price {PRICES.name} does not record."
+        )
     return 0
 
 

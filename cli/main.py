@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--top-k", type=int, default=None, help="return the k best labels per text")
     invoke.set_defaults(handler=_lazy("cli.serve", "run_invoke"))
 
-    from cli import base_model, bootstrap_policy, charts, cost, dataset, local_run, pipeline_ops
+    from cli import base_model, batch, bootstrap_policy, charts, cost, dataset, local_run, pipeline_ops, status
     from rehearsal import run as rehearse
 
     local_run.add_parser(commands)
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_parser(commands)
     cost.add_parser(commands)
     pipeline_ops.add_parser(commands)
+    status.add_parser(commands)
+    batch.add_parser(commands)
 
     return parser
 

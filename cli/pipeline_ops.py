@@ -79,25 +79,26 @@ def teacher_model_data(sagemaker, config: StageConfig, package: str) -> tuple[st
 def packages(args: argparse.Namespace) -> int:
     config = stage_config(args.stage)
     sagemaker, s3 = clients(config)
-    rows = []
-    for summary in model_registry.packages(sagemaker, config.model_package_group_name):
-        metrics = _metrics(sagemaker, s3, summary["ModelPackageArn"])
-        rows.append(
-            (
-                summary["ModelPackageVersion"],
-                summary["ModelApprovalStatus"],
-                _fmt(metrics, contract.ACCURACY_PATH),
-                _fmt(metrics, contract.MACRO_F1_PATH),
-                summary["CreationTime"].strftime("%Y-%m-%d %H:%M"),
-                summary["ModelPackageArn"],
-            )
-        )
     print(f"model packages in {config.model_package_group_name} ({config.region}):")
-    print("| version | status | accuracy | macro F1 | created | ARN |")
-    print("|---:|---|---:|---:|---|---|")
-    for row in rows:
-        print("| " + " | ".join(str(cell) for cell in row) + " |")
+    print(package_table(sagemaker, s3, config.model_package_group_name))
     return 0
+
+
+def package_table(sagemaker, s3, group: str, *, limit: int | None = None) -> str:
+    """The group's packages, newest first, with accuracy and macro F1 from their evaluation.json, as Markdown."""
+    lines = ["| version | status | accuracy | macro F1 | created | ARN |", "|---:|---|---:|---:|---|---|"]
+    for summary in model_registry.packages(sagemaker, group)[:limit]:
+        metrics = _metrics(sagemaker, s3, summary["ModelPackageArn"])
+        row = (
+            summary["ModelPackageVersion"],
+            summary["ModelApprovalStatus"],
+            _fmt(metrics, contract.ACCURACY_PATH),
+            _fmt(metrics, contract.MACRO_F1_PATH),
+            summary["CreationTime"].strftime("%Y-%m-%d %H:%M"),
+            summary["ModelPackageArn"],
+        )
+        lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
+    return "\n".join(lines)
 
 
 def approve(args: argparse.Namespace) -> int:

@@ -14,11 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from contract import MAX_BATCH_ENV
+from contract import CSV, JSON, JSONLINES, MAX_BATCH_ENV
 
-JSON = "application/json"
-JSONLINES = "application/jsonlines"
-CSV = "text/csv"
 ANY = "*/*"
 
 # A serverless invocation carries at most 4 MB; this bounds one request's compute as well.

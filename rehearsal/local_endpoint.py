@@ -158,7 +158,8 @@ class LocalEndpoint:
             "inference_address": self.url,
             "management_address": f"http://127.0.0.1:{management_port}",
             "default_service_handler": HANDLER_SERVICE,
-            "default_response_timeout": 60,
+            # The DLC's toolkit (sagemaker-inference) sets the response timeout from this variable, 60 s unset.
+            "default_response_timeout": int(self.env.get(contract.MODEL_SERVER_TIMEOUT_ENV, "60")),
             "max_request_size": MAX_REQUEST_BYTES,
             # JVM options from the model's environment, as the DLC reads them (the stages' heap cap unless
             # it says otherwise); worker sockets are named by port under java.io.tmpdir: keep two servers apart.

@@ -12,6 +12,7 @@ multi-model-server. Every request made as a deployed role is decided by the synt
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import sys
@@ -30,6 +31,9 @@ from stacks.project import ROOT
 from training import contract
 
 SAMPLE = ROOT / "data" / "sst2_sample"
+# The batch check scores this many validation rows; the rehearsal's model is trained on a few hundred rows.
+BATCH_ROWS = 300
+BATCH_MIN_ACCURACY = 0.6
 LABELS = "negative,positive"
 SINGLE_ACCOUNT = "111111111111"
 ACCOUNTS = {"dev": "222222222222", "staging": "333333333333", "prod": "444444444444"}
@@ -182,7 +186,7 @@ class Rehearsal:
 
     def _check_model_role(self, stack: Stack, logical_id: str) -> None:
         """The model role reads the model data and pulls the image, with the policies made before ``logical_id``."""
-        model = stack.of_type("AWS::SageMaker::Model")[0]
+        model = served_model(stack)
         role = model.properties["ExecutionRoleArn"]
         container, data_url = self.model_container(stack, model)
         sources = {
@@ -324,7 +328,7 @@ class Rehearsal:
         from rehearsal.local_endpoint import LocalEndpoint, free_port
 
         started = self.report.step(f"Serve stage {stage}'s model on the local endpoint and smoke-test it")
-        model = stack.of_type("AWS::SageMaker::Model")[0]
+        model = served_model(stack)
         container, data_url = self.model_container(stack, model)
         folder = self.work / "serving" / stage
         folder.mkdir(parents=True, exist_ok=True)
@@ -352,6 +356,57 @@ class Rehearsal:
             if problems:
                 raise RehearsalFailed(f"stage {stage}: smoke test failed: {'; '.join(problems)}")
             self._check_worker_alarm(stack, endpoint)
+        self.batch_transform(stack, stage)
+
+    def batch_transform(self, stack: Stack, stage: str) -> None:
+        """`textclf batch`'s CreateTransformJob request, run as a transform job would run it: as the batch role,
+        on a local endpoint with the batch model's own environment."""
+        from cli import batch
+        from rehearsal.local_endpoint import LocalEndpoint, free_port
+        from rehearsal.transform import TransformFailed, run_transform
+
+        started = self.report.step(f"Score a file in a batch transform job of stage {stage}'s batch model")
+        where = batch.locations(stack.outputs, stage)
+        model = next(m for m in stack.of_type("AWS::SageMaker::Model") if m.attributes["ModelName"] == where.model_name)
+        container, data_url = self.model_container(stack, model)
+        role = model.properties["ExecutionRoleArn"]
+        rows = list(csv.DictReader((SAMPLE / "validation" / "validation.csv").open(encoding="utf-8")))[:BATCH_ROWS]
+        body = "".join(json.dumps({"inputs": row["text"]}) + "\n" for row in rows).encode()
+        input_uri = f"{where.input_prefix}rehearsal/texts.jsonl"
+        bucket, key = jobs.split_uri(input_uri)
+        self.cloud.admin("s3", stack.account, stack.region).put_object(Bucket=bucket, Key=key, Body=body)
+        args = argparse.Namespace(
+            input=input_uri, output=f"{where.output_prefix}rehearsal/", instance_type="ml.c6i.xlarge", instance_count=1
+        )
+        request = batch.transform_request(stage, where, args, batch.content_type(input_uri, None), "rehearsal")
+        folder = self.work / "batch" / stage
+        folder.mkdir(parents=True, exist_ok=True)
+        s3 = self.cloud.as_role("s3", role, self.region)
+        try:
+            bucket, key = jobs.split_uri(data_url)
+            s3.download_file(bucket, key, str(folder / "model.tar.gz"))
+            with LocalEndpoint(
+                folder / "model.tar.gz", port=free_port(), env=container.get("Environment", {})
+            ) as endpoint:
+                result = run_transform(request, s3=s3, endpoint_url=endpoint.url)
+        except (AccessDenied, TransformFailed) as error:
+            self.report.status("batch transform", "FAILED", started, str(error))
+            raise RehearsalFailed(f"stage {stage}: batch transform failed: {error}") from error
+        (answers,) = result.outputs.values()
+        best = [json.loads(line) for line in answers.splitlines()]
+        labels = [(b[0] if isinstance(b, list) else b)["label"] for b in best]
+        names = {"0": "negative", "1": "positive"}
+        accuracy = sum(
+            label == names.get(row["label"], row["label"]) for label, row in zip(labels, rows, strict=True)
+        ) / len(rows)
+        detail = (
+            f"{result.lines} lines in {result.requests} request(s) as the batch role, answers at "
+            f"{next(iter(result.outputs))}, accuracy {accuracy:.1%}"
+        )
+        ok = len(labels) == len(rows) and accuracy >= BATCH_MIN_ACCURACY
+        self.report.status("batch transform", "ok" if ok else "FAILED", started, detail)
+        if not ok:
+            raise RehearsalFailed(f"stage {stage}: batch transform answers are wrong: {detail}")
 
     def _check_worker_alarm(self, stack: Stack, endpoint) -> None:
         """Ship the endpoint's log to its deployed log group, as SageMaker does, and ask CloudWatch Logs (moto)
@@ -407,6 +462,13 @@ class Rehearsal:
             }
             return merged, container["ModelDataUrl"]
         return primary, primary["ModelDataUrl"]
+
+
+def served_model(stack: Stack):
+    """The model the endpoint config serves; the stack also holds batch scoring's."""
+    (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
+    name = config.properties["ProductionVariants"][0]["ModelName"]
+    return next(m for m in stack.of_type("AWS::SageMaker::Model") if m.attributes["ModelName"] == name)
 
 
 def deployed_pipeline(stack: Stack, kind: str) -> tuple[str, dict, str]:

@@ -23,6 +23,7 @@ STAGE_NAMES = ("dev", "staging", "prod")
 # AWS Lambda-style limits documented for SageMaker Serverless Inference.
 SERVERLESS_MEMORY_CHOICES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY_RANGE = (1, 200)
+SERVING_MODES = ("serverless", "realtime")
 # CreateTrainingJob's StoppingCondition allows at most 28 days.
 MAX_TRAINING_SECONDS = 28 * 24 * 3600
 # The throttling alarm looks at this many one-minute periods.
@@ -36,10 +37,18 @@ _MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$")
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
 _INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+# Instance families with local NVMe storage, which SageMaker encrypts itself and for which it refuses a KMS key
+# for the volume ("d" families such as m5d, and the accelerated ones listed here).
+_INSTANCE_STORE_FAMILY = re.compile(r"^(\w+\d+[a-z]*d[a-z]*|g4dn|g5|g6|g6e|p3dn|p4d|p4de|p5|p5e|inf2|trn1|trn1n)$")
 
 
 # Settings that may be null in cdk.json, which the CDK CLI then drops from the context.
 OPTIONAL_SETTINGS = {"account": None, "model_package_arn": None, "pipeline_schedule": None}
+
+
+def has_instance_store(instance_type: str) -> bool:
+    """ml.g4dn.xlarge -> True: its volume is local NVMe, which takes no KMS key."""
+    return bool(_INSTANCE_STORE_FAMILY.match(instance_type.split(".")[1]))
 
 
 class ConfigError(ValueError):
@@ -68,6 +77,12 @@ class StageConfig:
     serverless_max_concurrency: int
     serverless_provisioned_concurrency: int
     serverless_int8: bool
+    serving_mode: str
+    realtime_instance_type: str
+    realtime_min_instances: int
+    realtime_max_instances: int
+    realtime_invocations_per_instance: int
+    data_capture_percent: int
     alarm_latency_p99_ms: int
     alarm_5xx_errors: int
     alarm_saturated_minutes: int
@@ -237,6 +252,38 @@ def _check_training(c: StageConfig) -> None:
         )
 
 
+def _check_serving_mode(c: StageConfig) -> None:
+    if c.serving_mode not in SERVING_MODES:
+        _fail(c, "serving_mode", f"must be one of {', '.join(SERVING_MODES)}", 'use "serverless" or "realtime".')
+    if not _INSTANCE_RE.match(c.realtime_instance_type):
+        _fail(c, "realtime_instance_type", "not a SageMaker instance type", 'use a type such as "ml.c6i.xlarge".')
+    if c.realtime_min_instances < 1:
+        _fail(c, "realtime_min_instances", "must be at least 1", "use 1 or more (a realtime endpoint always runs one).")
+    if c.realtime_max_instances < c.realtime_min_instances:
+        _fail(
+            c,
+            "realtime_max_instances",
+            f"must be at least realtime_min_instances ({c.realtime_min_instances})",
+            "raise realtime_max_instances or lower realtime_min_instances.",
+        )
+    if c.realtime_invocations_per_instance < 1:
+        _fail(
+            c,
+            "realtime_invocations_per_instance",
+            "must be at least 1 (the scaling target, invocations per instance per minute)",
+            "use e.g. 600, measured with `textclf bench serve` on the instance type.",
+        )
+    if not 0 <= c.data_capture_percent <= 100:
+        _fail(c, "data_capture_percent", "must be a percentage within 0..100", "use e.g. 20, or 0 for no capture.")
+    if c.data_capture_percent and c.serving_mode == "serverless":
+        _fail(
+            c,
+            "data_capture_percent",
+            "needs serving_mode realtime: serverless endpoints cannot capture data",
+            'set serving_mode to "realtime", or data_capture_percent to 0.',
+        )
+
+
 def _check_serving(c: StageConfig) -> None:
     if c.serverless_memory_mb not in SERVERLESS_MEMORY_CHOICES_MB:
         _fail(
@@ -352,4 +399,4 @@ def _check_pipeline(c: StageConfig) -> None:
             )
 
 
-_CHECKS = (_check_identity, _check_training, _check_serving, _check_retention, _check_pipeline)
+_CHECKS = (_check_identity, _check_training, _check_serving_mode, _check_serving, _check_retention, _check_pipeline)

@@ -8,6 +8,7 @@ from aws_cdk import Annotations, Aspects, CfnOutput, Duration, RemovalPolicy, St
 from constructs import Construct
 
 from stacks.baseline import RegressionBaseline
+from stacks.batch import BatchScoring
 from stacks.config import STAGE_TAG, StageConfig
 from stacks.delivery.config import Release
 from stacks.images import images_for
@@ -15,11 +16,12 @@ from stacks.nag import AcknowledgeUnscopedActions
 from stacks.operations_key import OperationsKey
 from stacks.pipeline_alerts import PipelineAlerts
 from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
+from stacks.realtime import RealtimeSettings
 from stacks.registry import ModelRegistry
 from stacks.released_model import ReleasedModel
 from stacks.roles import UNSCOPED_ACTIONS, Roles, smoke_runner_name, smoke_test_role
 from stacks.serving import EndpointSettings, ModelContainer, Serving
-from stacks.storage import Storage
+from stacks.storage import S3Location, Storage
 from stacks.training_pipeline import CodeBundle, TrainingPipeline
 
 
@@ -116,6 +118,7 @@ class MlopsStack(Stack):
         self.alerts = PipelineAlerts(
             self,
             "PipelineAlerts",
+            stage=config.name,
             pipeline_arns=[self.training_pipeline.arn, self.distillation_pipeline.arn],
             key=self.operations_key,
         )
@@ -197,8 +200,8 @@ class MlopsStack(Stack):
         self.baseline.grant_invoke(roles.pipeline_execution)
 
     def _serving(self, config: StageConfig, release: Release | None, *, released: bool) -> Serving | None:
-        container = self._model_container(config, release)
-        if container is None:
+        served = self._model_container(config, release)
+        if served is None:
             fix = (
                 "approve one in the registry: the approval starts a release that serves it."
                 if released
@@ -209,6 +212,14 @@ class MlopsStack(Stack):
                 f"Serving skipped for stage {config.name}: no approved model package yet. Fix: {fix}"
             )
             return None
+        container, model_data = served
+        model_data.grant_read(self.roles.model_execution)
+        self.batch = self._batch_scoring(config, container, model_data)
+        realtime = realtime_settings(config)
+        capture = realtime is not None and realtime.data_capture_percent > 0
+        if capture:
+            # SageMaker writes captured requests and responses as the model's role.
+            self.storage.data_capture.grant_write(self.roles.model_execution)
         return Serving(
             self,
             "Serving",
@@ -223,13 +234,35 @@ class MlopsStack(Stack):
                 errors_5xx=config.alarm_5xx_errors,
                 saturated_minutes=config.alarm_saturated_minutes,
                 int8=config.serverless_int8,
+                realtime=realtime,
             ),
             operations_key=self.operations_key,
             retain=config.retain_stateful_resources,
+            data_capture=self.storage.data_capture if capture else None,
+            volume_key=self.storage.key,
         )
 
-    def _model_container(self, config: StageConfig, release: Release | None) -> ModelContainer | None:
-        """A release is served from this stage's own verified copy; a package of its own registry in place."""
+    def _batch_scoring(self, config: StageConfig, container: ModelContainer, model_data: S3Location) -> BatchScoring:
+        role = self.roles.job_role(
+            "BatchTransformRole", "Runs batch transform jobs of the served model", log_group="TransformJobs"
+        )
+        model_data.grant_read(role)
+        self.storage.batch_input.grant_read(role)
+        self.storage.batch_output.grant_write(role)
+        return BatchScoring(
+            self,
+            "BatchScoring",
+            container=container,
+            role=role,
+            name_prefix=f"{config.name_prefix}-{config.name}",
+            int8=config.serverless_int8,
+        )
+
+    def _model_container(
+        self, config: StageConfig, release: Release | None
+    ) -> tuple[ModelContainer, S3Location] | None:
+        """What the stage serves, and where its model data lies: a release is served from this stage's own
+        verified copy; a package of its own registry in place."""
         if release is not None and release.model_package_arn is not None:
             copy = ReleasedModel(
                 self,
@@ -238,17 +271,16 @@ class MlopsStack(Stack):
                 destination=self.storage.released_models,
                 log_key=self.operations_key.key,
             )
-            self.storage.released_models.grant_read(self.roles.model_execution)
-            return ModelContainer.released(
+            container = ModelContainer.released(
                 package_arn=release.model_package_arn,
                 sha256=release.model_data_sha256,
                 image=release.image,
                 model_data_url=copy.model_data_url,
                 environment=dict(release.environment),
             )
+            return container, self.storage.released_models
         if config.model_package_arn is not None:
-            self.storage.training_output.grant_read(self.roles.model_execution)
-            return ModelContainer.package(config.model_package_arn)
+            return ModelContainer.package(config.model_package_arn), self.storage.training_output
         return None
 
     def _smoke_test_access(self, account: str, config: StageConfig, *, smoke_tested: bool) -> SmokeTestOutputs:
@@ -295,5 +327,20 @@ class MlopsStack(Stack):
             outputs["EndpointName"] = self.serving.endpoint.attr_endpoint_name
             outputs["AlarmTopicArn"] = self.serving.alarm_topic.topic_arn
             outputs["DashboardName"] = self.serving.dashboard.dashboard_name
+            outputs["BatchModelName"] = self.batch.model.attr_model_name
+            outputs["BatchInputUri"] = self.storage.batch_input.uri
+            outputs["BatchOutputUri"] = self.storage.batch_output.uri
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
+
+
+def realtime_settings(config: StageConfig) -> RealtimeSettings | None:
+    if config.serving_mode != "realtime":
+        return None
+    return RealtimeSettings(
+        instance_type=config.realtime_instance_type,
+        min_instances=config.realtime_min_instances,
+        max_instances=config.realtime_max_instances,
+        invocations_per_instance=config.realtime_invocations_per_instance,
+        data_capture_percent=config.data_capture_percent,
+    )

@@ -24,7 +24,7 @@ class PipelineAlerts(Construct):
     """``topic`` (under the operations key) receives one message per failed step and per failed or stopped run."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, pipeline_arns: Sequence[str], key: OperationsKey
+        self, scope: Construct, construct_id: str, *, stage: str, pipeline_arns: Sequence[str], key: OperationsKey
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = encrypted_topic(self, "Topic", key=key, publisher="events.amazonaws.com")
@@ -32,19 +32,20 @@ class PipelineAlerts(Construct):
         execution = events.EventField.from_path("$.detail.pipelineExecutionArn")
         status = events.EventField.from_path("$.detail.currentPipelineExecutionStatus")
         step, reason = (events.EventField.from_path(f"$.detail.{field}") for field in ("stepName", "failureReason"))
+        more = f"Every step with its duration: textclf status --stage {stage}"
         self.execution_rule = self._rule(
             "ExecutionRule",
             "A pipeline execution of this stage failed or was stopped",
             EXECUTION_STATUS,
             {"currentPipelineExecutionStatus": ALERTING_EXECUTION_STATUSES},
-            f"Pipeline execution {execution} is {status}. The step alert says which step failed and why.",
+            f"Pipeline execution {execution} is {status}. The step alert says which step failed and why. {more}",
         )
         self.step_rule = self._rule(
             "StepRule",
             "A step of a pipeline execution of this stage failed",
             STEP_STATUS,
             {"currentStepStatus": ["Failed"]},
-            f"Step {step} of pipeline execution {execution} failed: {reason}",
+            f"Step {step} of pipeline execution {execution} failed: {reason}. {more}",
         )
 
     def _rule(self, construct_id: str, description: str, detail_type: str, status: dict, message: str) -> events.Rule:

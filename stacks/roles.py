@@ -43,11 +43,9 @@ class Roles(Construct):
         ``training_network_isolation``: it may start training jobs only so (config)."""
         super().__init__(scope, construct_id)
         self._image_repository_arns = list(image_repository_arns)
-        self.training = self._job_role("TrainingRole", "Runs training jobs", log_group="TrainingJobs")
-        self.processing = self._job_role(
-            "ProcessingRole", "Runs evaluation processing jobs", log_group="ProcessingJobs"
-        )
-        self.model_execution = self._job_role("ModelExecutionRole", "Serves models on endpoints", log_group=None)
+        self.training = self.job_role("TrainingRole", "Runs training jobs", log_group="TrainingJobs")
+        self.processing = self.job_role("ProcessingRole", "Runs evaluation processing jobs", log_group="ProcessingJobs")
+        self.model_execution = self.job_role("ModelExecutionRole", "Serves models on endpoints", log_group=None)
         self.pipeline_execution = iam.Role(
             self,
             "PipelineExecutionRole",
@@ -56,7 +54,7 @@ class Roles(Construct):
         )
         self._allow_pipeline_to_run_jobs(data_key, stage, training_network_isolation)
 
-    def _job_role(self, construct_id: str, description: str, *, log_group: str | None) -> iam.Role:
+    def job_role(self, construct_id: str, description: str, *, log_group: str | None) -> iam.Role:
         """A role SageMaker runs a container as: it pulls the image and, for jobs, logs to ``log_group``.
 
         An endpoint's log group is named after the endpoint; the Serving construct creates it and grants it.

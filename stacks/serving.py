@@ -1,4 +1,4 @@
-"""Serving: a serverless endpoint for one approved model, its log group, alarms and dashboard.
+"""Serving: a serverless or realtime endpoint for one approved model, its log group, alarms and dashboard.
 
 The model is either this stage's own model package (its ARN: image and model data fixed in the
 registry) or a released package's container served from the stage's own verified copy of its model
@@ -26,16 +26,20 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.checkov import allow
+from stacks.config import SATURATION_WINDOW_MINUTES, has_instance_store
 from stacks.operations_key import OperationsKey
+from stacks.realtime import EndpointScaling, RealtimeSettings, data_capture, production_variant
+from stacks.storage import S3Location
 from stacks.topics import encrypted_topic
 from training import contract
 
 VARIANT = "AllTraffic"
-# Serverless runs one request per container at a time: one model-server worker gets every vCPU.
-CONTAINER_ENVIRONMENT = {
-    "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
-    contract.MODEL_SERVER_VMARGS_ENV: contract.MODEL_SERVER_VMARGS,
-}
+# A realtime endpoint is saturated well above its scaling target, not at it: scaling aims there.
+SATURATION_FACTOR = 1.5
+CONTAINER_ENVIRONMENT = {contract.MODEL_SERVER_VMARGS_ENV: contract.MODEL_SERVER_VMARGS}
+# Serverless runs one request per container at a time: one model-server worker gets every vCPU. On instances the
+# DLC's default applies, one worker per vCPU, and the handler divides the threads among them.
+SERVERLESS_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,12 +86,16 @@ class EndpointSettings:
     errors_5xx: int
     saturated_minutes: int
     int8: bool = False
+    realtime: RealtimeSettings | None = None  # None: serverless
 
 
 class Serving(Construct):
-    """Model, serverless endpoint config, endpoint and its log group, alarms to an encrypted SNS topic, dashboard.
+    """Model, endpoint config (serverless, or realtime with scaling), endpoint and its log group, alarms to an
+    encrypted SNS topic, dashboard.
 
-    ``retain``: the log group outlives the stack, as the stage's other stateful resources do.
+    ``retain``: the log group outlives the stack, as the stage's other stateful resources do. ``data_capture``:
+    where a realtime endpoint capturing data writes it (the execution role must be granted writing there);
+    ``volume_key`` encrypts a realtime instance's storage volume where the instance type has one.
     """
 
     def __init__(
@@ -101,41 +109,40 @@ class Serving(Construct):
         settings: EndpointSettings,
         operations_key: OperationsKey,
         retain: bool,
+        data_capture: S3Location | None = None,
+        volume_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        environment = {**CONTAINER_ENVIRONMENT, **({contract.QUANTIZE_ENV: "int8"} if settings.int8 else {})}
-        model_digest = _digest(container.identity, environment)
+        self.settings = settings
+        environment = {
+            **CONTAINER_ENVIRONMENT,
+            **(SERVERLESS_ENVIRONMENT if settings.realtime is None else {}),
+            **({contract.QUANTIZE_ENV: "int8"} if settings.int8 else {}),
+        }
+        # On instances the container runs without network access: the handler makes no outbound calls, and
+        # SageMaker itself fetches the model data and writes captured data.
+        isolated = settings.realtime is not None
+        # Serverless names stay what they were before realtime existed: no replacement on upgrade.
+        model_digest = digest(container.identity, environment, *(["isolated"] if isolated else []))
         self.model = sagemaker.CfnModel(
             self,
             "Model",
             model_name=f"{name_prefix}-{model_digest}",
             execution_role_arn=execution_role.role_arn,
             primary_container=container.definition(environment),
+            enable_network_isolation=isolated or None,
         )
-        allow(
-            self.model,
-            "CKV_AWS_370",
-            "Serverless Inference does not support network isolation. The model role may read only this "
-            "model's data and pull its image, and the handler makes no outbound calls.",
-        )
-        serverless = sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
-            memory_size_in_mb=settings.memory_mb,
-            max_concurrency=settings.max_concurrency,
-            provisioned_concurrency=settings.provisioned_concurrency or None,
-        )
+        if not isolated:
+            allow(
+                self.model,
+                "CKV_AWS_370",
+                "Serverless Inference does not support network isolation. The model role may read only this "
+                "model's data and pull its image, and the handler makes no outbound calls.",
+            )
         # The endpoint's container pulls the image and the model data as this role as soon as it is created:
         # the model must wait for the role's policy, not only for the role (its ARN).
         self.model.node.add_dependency(execution_role)
-        self.endpoint_config = sagemaker.CfnEndpointConfig(
-            self,
-            "EndpointConfig",
-            endpoint_config_name=f"{name_prefix}-{_digest(model_digest, *_capacity(settings))}",
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=VARIANT, model_name=self.model.attr_model_name, serverless_config=serverless
-                )
-            ],
-        )
+        self.endpoint_config = self._endpoint_config(name_prefix, model_digest, data_capture, volume_key)
         self.log_group = self._log_group(name_prefix, execution_role, retain, operations_key.key)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -152,9 +159,51 @@ class Serving(Construct):
             metric_name="ModelServerWorkerRestarts",
             default_value=0,
         )
+        self.scaling = (
+            EndpointScaling(self, "Scaling", endpoint_name=name_prefix, variant=VARIANT, settings=settings.realtime)
+            if settings.realtime
+            else None
+        )
+        if self.scaling is not None:
+            self.scaling.target.add_dependency(self.endpoint)
         self.alarm_topic = encrypted_topic(self, "AlarmTopic", key=operations_key, publisher="cloudwatch.amazonaws.com")
         self.alarms = self._alarms(settings)
         self.dashboard = self._dashboard()
+
+    def _endpoint_config(
+        self, name_prefix: str, model_digest: str, capture: S3Location | None, volume_key: kms.IKey | None
+    ) -> sagemaker.CfnEndpointConfig:
+        realtime = self.settings.realtime
+        if realtime is None:
+            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT,
+                model_name=self.model.attr_model_name,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    memory_size_in_mb=self.settings.memory_mb,
+                    max_concurrency=self.settings.max_concurrency,
+                    provisioned_concurrency=self.settings.provisioned_concurrency or None,
+                ),
+            )
+            extra = {}
+        else:
+            if realtime.data_capture_percent and capture is None:
+                raise ValueError("Serving: data_capture_percent needs a data_capture location")
+            variant = production_variant(VARIANT, self.model.attr_model_name, realtime)
+            extra = {
+                "data_capture_config": data_capture(realtime, capture)
+                if realtime.data_capture_percent and capture
+                else None,
+                "kms_key_id": volume_key.key_arn
+                if volume_key and not has_instance_store(realtime.instance_type)
+                else None,
+            }
+        return sagemaker.CfnEndpointConfig(
+            self,
+            "EndpointConfig",
+            endpoint_config_name=f"{name_prefix}-{digest(model_digest, *_capacity(self.settings))}",
+            production_variants=[variant],
+            **extra,
+        )
 
     def _log_group(self, endpoint_name: str, writer: iam.IRole, retain: bool, key: kms.IKey) -> logs.LogGroup:
         log_group = logs.LogGroup(
@@ -186,9 +235,12 @@ class Serving(Construct):
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.ref])
         )
 
-    def metric(self, name: str, statistic: str, period: Duration | None = None) -> cloudwatch.Metric:
+    def metric(
+        self, name: str, statistic: str, period: Duration | None = None, *, namespace: str = "AWS/SageMaker"
+    ) -> cloudwatch.Metric:
+        """An endpoint metric; instance metrics (CPU, memory of a realtime endpoint) have their own namespace."""
         return cloudwatch.Metric(
-            namespace="AWS/SageMaker",
+            namespace=namespace,
             metric_name=name,
             dimensions_map={"EndpointName": self.endpoint.attr_endpoint_name, "VariantName": VARIANT},
             statistic=statistic,
@@ -224,17 +276,35 @@ class Serving(Construct):
                 datapoints=2,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             ),
+            self._saturation_alarm(settings),
+        ]
+
+    def _saturation_alarm(self, settings: EndpointSettings) -> cloudwatch.Alarm:
+        """Minutes out of the last fifteen in which the endpoint could take no more."""
+        if settings.realtime is None:
             # Serverless endpoints publish no throttle count; at utilization 1.0 every further concurrent
             # request is throttled.
-            self._alarm(
+            return self._alarm(
                 "ThrottlingAlarm",
                 "The endpoint ran at its max concurrency, so further requests were throttled",
                 self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum"),
                 threshold=1,
-                periods=15,
+                periods=SATURATION_WINDOW_MINUTES,
                 datapoints=settings.saturated_minutes,
-            ),
-        ]
+            )
+        # Scaling keeps invocations per instance near the target; well above it, scaling is at its maximum
+        # or too slow, and latency grows.
+        target = settings.realtime.invocations_per_instance
+        return self._alarm(
+            "SaturationAlarm",
+            f"Invocations per instance above {SATURATION_FACTOR} x the scaling target ({target}/min): "
+            "at max instances, or scaling out too slowly",
+            self.metric("InvocationsPerInstance", "Sum"),
+            threshold=target * SATURATION_FACTOR,
+            periods=SATURATION_WINDOW_MINUTES,
+            datapoints=settings.saturated_minutes,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
 
     def _alarm(
         self,
@@ -281,20 +351,50 @@ class Serving(Construct):
                 title="Cold starts: model setup and overhead (microseconds)",
                 left=[self.metric("ModelSetupTime", "Maximum"), self.metric("OverheadLatency", "p99")],
             ),
-            cloudwatch.GraphWidget(
-                title="Concurrency utilization",
-                left=[self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum")],
-            ),
-            cloudwatch.GraphWidget(title="Memory utilization (%)", left=[self.metric("MemoryUtilization", "Maximum")]),
+            *self._capacity_widgets(),
             cloudwatch.AlarmStatusWidget(alarms=self.alarms, title="Alarms"),
         )
         return dashboard
 
+    def _capacity_widgets(self) -> list[cloudwatch.IWidget]:
+        realtime = self.settings.realtime
+        if realtime is None:
+            return [
+                cloudwatch.GraphWidget(
+                    title="Concurrency utilization",
+                    left=[self.metric("ServerlessConcurrentExecutionsUtilization", "Maximum")],
+                ),
+                cloudwatch.GraphWidget(
+                    title="Memory utilization (%)", left=[self.metric("MemoryUtilization", "Maximum")]
+                ),
+            ]
+        instances = "/aws/sagemaker/Endpoints"
+        return [
+            cloudwatch.GraphWidget(
+                title=f"Invocations per instance (scaling target {realtime.invocations_per_instance}/min)",
+                left=[self.metric("InvocationsPerInstance", "Sum")],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(value=realtime.invocations_per_instance, label="target")
+                ],
+            ),
+            cloudwatch.GraphWidget(
+                title="CPU and memory utilization (%; CPU is summed over vCPUs)",
+                left=[
+                    self.metric("CPUUtilization", "Maximum", namespace=instances),
+                    self.metric("MemoryUtilization", "Maximum", namespace=instances),
+                ],
+            ),
+        ]
 
-def _digest(*parts) -> str:
+
+def digest(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def _capacity(settings: EndpointSettings) -> tuple[int, int, int]:
-    """What a new endpoint configuration is needed for, besides the model."""
-    return settings.memory_mb, settings.max_concurrency, settings.provisioned_concurrency
+def _capacity(settings: EndpointSettings) -> tuple:
+    """What a new endpoint configuration is needed for, besides the model. Scaling limits are not: they change
+    the scalable target in place."""
+    realtime = settings.realtime
+    if realtime is None:
+        return settings.memory_mb, settings.max_concurrency, settings.provisioned_concurrency
+    return "realtime", realtime.instance_type, realtime.min_instances, realtime.data_capture_percent

@@ -123,6 +123,11 @@ class Storage(Construct):
         # Stage-owned, verified copies of released models (ReleasedModel); no job role may write here.
         self.released_models = S3Location(self.artifact_bucket, RELEASED_MODELS_PREFIX, self.key)
         self.checkpoints = S3Location(self.checkpoint_bucket, "checkpoints/", self.key)
+        # What a realtime endpoint captures (requests and responses), for monitoring and the next dataset.
+        self.data_capture = S3Location(self.dataset_bucket, "data-capture/", self.key)
+        # Batch scoring (`textclf batch`): its jobs read only the input prefix and write only the output prefix.
+        self.batch_input = S3Location(self.dataset_bucket, "batch/input/", self.key)
+        self.batch_output = S3Location(self.dataset_bucket, "batch/output/", self.key)
 
     def _data_bucket(
         self,

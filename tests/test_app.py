@@ -159,6 +159,45 @@ def test_cfn_lint_finds_no_errors_in_any_template(synthesized):
         assert errors == [], f"{template.name}: {errors}"
 
 
+@pytest.fixture(scope="module")
+def realtime_synthesized(serving_context, tmp_path_factory) -> Path:
+    """Every stage served on instances with scaling and 20% data capture, through app.py, cdk-nag included."""
+    stages = json.loads(json.dumps(serving_context["stages"]))
+    for settings in stages.values():
+        settings.update(serving_mode="realtime", data_capture_percent=20)
+    stages["prod"]["realtime_instance_type"] = "ml.g4dn.xlarge"  # local NVMe: no volume key
+    outdir = tmp_path_factory.mktemp("cdk.out.realtime")
+    app = App(context={**serving_context, "stages": stages, "stage": "all"}, outdir=str(outdir))
+    cdk_app.build_app(app)
+    app.synth()
+    return outdir
+
+
+def test_every_stage_synthesizes_realtime_clean_under_nag_cfn_lint_and_checkov(realtime_synthesized):
+    outdir = realtime_synthesized
+    assert json.loads((outdir / "validation-report.json").read_text())["pluginReports"] == []
+    found = _templates(outdir)
+    for name, template in found.items():
+        types = {resource["Type"] for resource in template["Resources"].values()}
+        assert {"AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy"} <= types
+        # SageMaker writes the captured data as the model's role: it, and no other role, may write there.
+        writers = {
+            role["Ref"]
+            for resource in template["Resources"].values()
+            if resource["Type"] == "AWS::IAM::Policy"
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+            if "s3:PutObject" in as_list(statement["Action"]) and "/data-capture/*" in json.dumps(statement["Resource"])
+            for role in resource["Properties"]["Roles"]
+        }
+        assert len(writers) == 1 and next(iter(writers)).startswith("RolesModelExecution"), (name, writers)
+    for template in sorted(outdir.glob("assembly-*/*.template.json")):
+        errors = [m for m in lint_file(template) if m.rule.id.startswith("E")]
+        assert errors == [], f"{template.name}: {errors}"
+    scan = checkov(templates(outdir))
+    assert scan.failed == [], "\n".join(f"{f.check_id} {f.resource} {f.template}" for f in scan.failed)
+    assert {(f.check_id, f.resource.split(".")[0]) for f in scan.allowed} <= CHECKOV_ALLOWED
+
+
 def test_stateful_logical_ids_are_pinned(synthesized):
     _, _, _, outdir = synthesized
     for name, template in _templates(outdir).items():
@@ -204,17 +243,27 @@ def test_stage_takes_account_and_region_from_config(cdk_context, tmp_path):
     assert Stack.of(stage.mlops).region == "eu-west-1"
 
 
-def test_bad_stage_config_fails_synth_with_one_message_naming_the_field(cdk_context):
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"serverless_memory_mb": 1500}, "stages.staging.serverless_memory_mb: must be one of 1024..6144"),
+        (
+            {"serving_mode": "realtime", "realtime_min_instances": 3, "realtime_max_instances": 2},
+            "stages.staging.realtime_max_instances: must be at least realtime_min_instances (3) (got 2)",
+        ),
+        (
+            {"serving_mode": "realtime", "data_capture_percent": 120},
+            "stages.staging.data_capture_percent: must be a percentage within 0..100 (got 120)",
+        ),
+    ],
+)
+def test_bad_stage_config_fails_synth_with_one_message_naming_the_field(cdk_context, settings, message):
     stages = json.loads(json.dumps(cdk_context["stages"]))
-    stages["staging"]["serverless_memory_mb"] = 1500
+    stages["staging"].update(settings)
     result = _run_app({**cdk_context, "stages": stages, "stage": "all"})
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert (
-        result.stderr.strip()
-        .splitlines()[-1]
-        .startswith("Invalid stage configuration: stages.staging.serverless_memory_mb: must be one of 1024..6144")
-    )
+    assert result.stderr.strip().splitlines()[-1].startswith(f"Invalid stage configuration: {message}")
 
 
 def test_real_cdk_cli_rejects_an_unknown_stage(tmp_path):
@@ -261,8 +310,8 @@ def test_every_stage_serves_its_approved_package(synthesized):
     _, _, _, outdir = synthesized
     for name, template in _templates(outdir).items():
         types = [resource["Type"] for resource in template["Resources"].values()]
+        assert types.count("AWS::SageMaker::Model") == 2, name  # the endpoint's, and batch scoring's
         for kind in (
-            "AWS::SageMaker::Model",
             "AWS::SageMaker::EndpointConfig",
             "AWS::SageMaker::Endpoint",
             "AWS::CloudWatch::Dashboard",

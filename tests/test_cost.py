@@ -55,3 +55,12 @@ def test_an_unpriced_instance_type_names_the_field():
 def test_a_bad_stage_exits_2_with_one_line_naming_it(capsys):
     assert main(["cost", "--stage", "qa"]) == 2
     assert capsys.readouterr().err.startswith("textclf cost: stage: unknown stage 'qa'")
+
+
+def test_a_realtime_stage_says_the_serverless_row_does_not_apply(monkeypatch, capsys):
+    realtime = dataclasses.replace(stage_config("prod"), serving_mode="realtime")
+    monkeypatch.setattr(cost, "stage_config", lambda name: realtime)
+    assert main(["cost", "--stage", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert "serving_mode realtime): the serverless row does not apply" in out
+    assert "1-4 x ml.c6i.xlarge per hour" in out

@@ -75,3 +75,22 @@ def test_student_layers_only_in_distill_mode(capsys):
 def test_every_flag_has_help():
     for action in hparams.build_parser()._actions:
         assert action.help, action.option_strings
+
+
+@pytest.mark.parametrize("working_directory", ["", "training"])
+def test_a_local_run_writes_only_where_git_ignores(monkeypatch, working_directory):
+    """Outside SageMaker the output paths fall back under the working directory; `git add -A` must not take them."""
+    import subprocess
+
+    from stacks.project import ROOT
+
+    for name in ("SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    args = _parse()
+    written = [
+        f"{working_directory}/{path}/model.safetensors".lstrip("/") for path in (args.model_dir, args.output_data_dir)
+    ]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *written], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    assert ignored == written

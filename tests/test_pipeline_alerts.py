@@ -25,7 +25,7 @@ def rules() -> dict[str, dict]:
     key = OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY)
     # As TrainingPipeline.arn writes them: pseudo parameters, which _resolve fills in as deployed.
     arns = [arn("sagemaker", f"pipeline/textclf-dev-{kind}") for kind in ("training", "distillation")]
-    PipelineAlerts(stack, "PipelineAlerts", pipeline_arns=arns, key=key)
+    PipelineAlerts(stack, "PipelineAlerts", stage="dev", pipeline_arns=arns, key=key)
     found = Template.from_stack(stack).find_resources("AWS::Events::Rule")
     return {
         k.removeprefix("PipelineAlerts").rstrip("0123456789ABCDEF"): _resolve(v["Properties"]) for k, v in found.items()
@@ -90,6 +90,7 @@ def test_a_failed_step_alerts_with_its_name_and_reason(rules, matches, status, a
     assert set(paths.values()) == {"$.detail.stepName", "$.detail.pipelineExecutionArn", "$.detail.failureReason"}
     detail = json.loads(sample)["detail"]
     assert all(path.removeprefix("$.detail.") in detail for path in paths.values())
+    assert target["InputTransformer"]["InputTemplate"].endswith('textclf status --stage dev"')
 
 
 def test_another_stages_pipeline_does_not_alert_this_stage(rules, matches):

@@ -62,6 +62,21 @@ MODEL_SERVER_VMARGS = "-XX:-UseContainerSupport -Xmx128m"
 TOKENS_PER_BATCH_ENV = "TEXTCLF_TOKENS_PER_BATCH"
 THREADS_ENV = "TEXTCLF_THREADS"
 
+# --- Content types -------------------------------------------------------------------------------
+# What the endpoint decodes and encodes; data capture stores the JSON ones as text, batch transform
+# splits JSON Lines and CSV input by line.
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+CSV = "text/csv"
+
+# --- Batch transform -------------------------------------------------------------------------------
+# A transform job packs whole lines into requests of up to this size; the batch model accepts that many texts.
+BATCH_MAX_PAYLOAD_MB = 1
+BATCH_MAX_TEXTS = 20_000
+# What one such request may take on a CPU instance; the model server's default (60 s) is for interactive ones.
+BATCH_INVOCATION_TIMEOUT_SECONDS = 600
+MODEL_SERVER_TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+
 # --- Endpoint logs ----------------------------------------------------------------------------------
 
 

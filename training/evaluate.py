@@ -66,7 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=contract.processing_input(contract.TEST),
         help="directory of CSV/JSONL files with text and label",
     )
-    p.add_argument("--output_dir", default=contract.EVALUATION_OUTPUT, help="where evaluation.json and the PNGs go")
+    p.add_argument(
+        "--output_dir",
+        default=contract.EVALUATION_OUTPUT,
+        help="where evaluation.json, gate.json and predictions.jsonl go",
+    )
     p.add_argument("--text_column", default="text", help="name of the text field")
     p.add_argument("--label_column", default="label", help="name of the label field")
     p.add_argument(
