@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from cli import pipeline_ops
-from stacks.config import STAGE_TAG, ConfigError, has_instance_store
+from stacks.batch_request import transform_arguments
+from stacks.config import ConfigError
 from training import contract
 
 CONTENT_TYPES = {".jsonl": contract.JSONLINES, ".csv": contract.CSV}
@@ -74,35 +75,19 @@ def input_objects(s3, uri: str) -> list[str]:
 def transform_request(
     stage: str, where: BatchLocations, args: argparse.Namespace, media_type: str, job_name: str
 ) -> dict:
-    """CreateTransformJob's arguments: the rehearsal runs these same arguments against the local endpoint."""
-    resources = {"InstanceType": args.instance_type, "InstanceCount": args.instance_count}
-    if not has_instance_store(args.instance_type):
-        resources["VolumeKmsKeyId"] = where.key_arn
-    return {
-        "TransformJobName": job_name,
-        "ModelName": where.model_name,
-        # Lines are packed into requests of up to MaxPayloadInMB; the batch model accepts that many texts.
-        "BatchStrategy": "MultiRecord",
-        "MaxPayloadInMB": contract.BATCH_MAX_PAYLOAD_MB,
-        "ModelClientConfig": {
-            "InvocationsTimeoutInSeconds": contract.BATCH_INVOCATION_TIMEOUT_SECONDS,
-            "InvocationsMaxRetries": 1,
-        },
-        "TransformInput": {
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": args.input}},
-            "ContentType": media_type,
-            "SplitType": "Line",
-            "CompressionType": "None",
-        },
-        "TransformOutput": {
-            "S3OutputPath": args.output,
-            "Accept": media_type,
-            "AssembleWith": "Line",
-            "KmsKeyId": where.key_arn,
-        },
-        "TransformResources": resources,
-        "Tags": [{"Key": STAGE_TAG, "Value": stage}],
-    }
+    """CreateTransformJob's request: stacks.batch_request's arguments, which the pipeline's batch step and the
+    rehearsal use too, with the job's name."""
+    arguments = transform_arguments(
+        model_name=where.model_name,
+        input_uri=args.input,
+        output_uri=args.output,
+        content_type=media_type,
+        key_arn=where.key_arn,
+        instance_type=args.instance_type,
+        instance_count=args.instance_count,
+        stage=stage,
+    )
+    return {"TransformJobName": job_name, **arguments}
 
 
 def run(args: argparse.Namespace) -> int:

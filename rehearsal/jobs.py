@@ -131,7 +131,7 @@ def check_start(context: JobContext, action: str, job_name: str, arguments: dict
         "sagemaker:InstanceTypes": resources.get("InstanceType"),
         "sagemaker:NetworkIsolation": _bool(network.get("EnableNetworkIsolation")),
         "sagemaker:InterContainerTrafficEncryption": _bool(network.get("EnableInterContainerTrafficEncryption")),
-        **{f"aws:RequestTag/{tag['Key']}": tag["Value"] for tag in arguments.get("Tags", [])},
+        **_request_tags(arguments),
     }
     kind = "training-job" if action.endswith("TrainingJob") else "processing-job"
     directory.check(
@@ -139,7 +139,7 @@ def check_start(context: JobContext, action: str, job_name: str, arguments: dict
             context.pipeline_role,
             action,
             f"arn:aws:sagemaker:{context.region}:{context.account}:{kind}/{job_name.lower()}",
-            context=tuple((k, v) for k, v in keys.items() if v is not None),
+            context=_present(keys),
         )
     )
     directory.check(
@@ -147,8 +147,13 @@ def check_start(context: JobContext, action: str, job_name: str, arguments: dict
             context.pipeline_role, "iam:PassRole", arguments["RoleArn"], context=(("iam:PassedToService", SAGEMAKER),)
         )
     )
+    check_volume_grant(context, resources)
+
+
+def check_volume_grant(context: JobContext, resources: dict) -> None:
+    """SageMaker creates a grant on the volume's key for the caller (the pipeline role)."""
     if resources.get("VolumeKmsKeyId"):
-        directory.check(
+        context.cloud.directory.check(
             Request(
                 context.pipeline_role,
                 "kms:CreateGrant",
@@ -537,6 +542,95 @@ def register_step(context: JobContext) -> Callable[[dict, dict, Execution], dict
     return run
 
 
+# ---- Model and Transform: the optional batch step ------------------------------------------------------
+def model_step(context: JobContext) -> StepRunner:
+    """CreateModel as the pipeline role (with its condition keys, and passing the model's role)."""
+
+    def run(step: dict, arguments: dict, execution: Execution) -> dict:
+        name = f"pipelines-{execution.execution_id}-{step['Name']}"[:63]
+        request = {"ModelName": name, **arguments}
+        validate_request("CreateModel", request)
+        keys = {
+            "sagemaker:NetworkIsolation": _bool(arguments.get("EnableNetworkIsolation")),
+            **_request_tags(arguments),
+        }
+        arn = f"arn:aws:sagemaker:{context.region}:{context.account}:model/{name.lower()}"
+        try:
+            context.cloud.directory.check(
+                Request(context.pipeline_role, "sagemaker:CreateModel", arn, context=_present(keys))
+            )
+            context.cloud.directory.check(
+                Request(
+                    context.pipeline_role,
+                    "iam:PassRole",
+                    arguments["ExecutionRoleArn"],
+                    context=(("iam:PassedToService", SAGEMAKER),),
+                )
+            )
+        except AccessDenied as error:
+            raise StepError("SageMaker.ACCESS_DENIED", str(error)) from error
+        context.cloud.admin("sagemaker", context.account, context.region).create_model(**request)
+        context.log(f"        model {name} of {arguments['PrimaryContainer'].get('ModelDataUrl')}")
+        return {"ModelName": name}
+
+    return run
+
+
+def transform_step(context: JobContext) -> StepRunner:
+    """CreateTransformJob as the pipeline role, then the job as SageMaker runs it (rehearsal.transform): the model's
+    data read as the model's role, its container on a local endpoint, files read and answers written as that role."""
+
+    def run(step: dict, arguments: dict, execution: Execution) -> dict:
+        from rehearsal.local_endpoint import LocalEndpoint, free_port
+        from rehearsal.transform import TransformFailed, run_transform
+
+        name = f"pipelines-{execution.execution_id}-{step['Name']}"[:63]
+        request = {"TransformJobName": name, **arguments}
+        validate_request("CreateTransformJob", request)
+        resources, output = arguments["TransformResources"], arguments["TransformOutput"]
+        keys = {
+            "sagemaker:VolumeKmsKeyArn": resources.get("VolumeKmsKeyId"),
+            "sagemaker:OutputKmsKeyArn": output.get("KmsKeyId"),
+            "sagemaker:InstanceTypes": resources["InstanceType"],
+            **_request_tags(arguments),
+        }
+        directory = context.cloud.directory
+        arn = f"arn:aws:sagemaker:{context.region}:{context.account}:transform-job/{name.lower()}"
+        folder = context.workdir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.check(Request(context.pipeline_role, "sagemaker:CreateTransformJob", arn, context=_present(keys)))
+            check_volume_grant(context, resources)
+            model = context.cloud.admin("sagemaker", context.account, context.region).describe_model(
+                ModelName=arguments["ModelName"]
+            )
+            role, container = model["ExecutionRoleArn"], model["PrimaryContainer"]
+            check_image_pull(directory, role, container["Image"])
+            s3 = context.cloud.as_role("s3", role, context.region)
+            bucket, key = split_uri(container["ModelDataUrl"])
+            s3.download_file(bucket, key, str(folder / "model.tar.gz"))
+            with LocalEndpoint(
+                folder / "model.tar.gz", port=free_port(), workers=1, env=container.get("Environment", {})
+            ) as endpoint:
+                result = run_transform(request, s3=s3, endpoint_url=endpoint.url)
+        except AccessDenied as error:
+            raise StepError("SageMaker.ACCESS_DENIED", str(error)) from error
+        except (TransformFailed, ClientError) as error:
+            raise StepError("SageMaker.JOB_FAILED", f"ClientError: {error}") from error
+        context.log(f"        {result.lines} lines in {result.requests} request(s) -> {', '.join(result.outputs)}")
+        return {"TransformJobName": name, "TransformOutput": {"S3OutputPath": output["S3OutputPath"]}}
+
+    return run
+
+
+def _request_tags(arguments: dict) -> dict[str, str]:
+    return {f"aws:RequestTag/{tag['Key']}": tag["Value"] for tag in arguments.get("Tags", [])}
+
+
+def _present(keys: dict) -> tuple:
+    return tuple((k, v) for k, v in keys.items() if v is not None)
+
+
 # ---- Lambda ----------------------------------------------------------------------------------------
 OUTPUT_TYPES: dict[str, Callable[[Any], Any]] = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
 
@@ -574,4 +668,6 @@ def runners(context: JobContext) -> dict:
         "Processing": processing_step(context),
         "RegisterModel": register_step(context),
         "Lambda": lambda_step(context),
+        "Model": model_step(context),
+        "Transform": transform_step(context),
     }

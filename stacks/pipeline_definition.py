@@ -1,13 +1,14 @@
 """The SageMaker Pipeline definitions, written as the documented pipeline-definition JSON.
 
-Fine-tune: Train (spot, checkpointed) -> Evaluate -> CheckAccuracy -> Register or AccuracyTooLow.
+Fine-tune: Train (spot, checkpointed) -> Evaluate -> CheckAccuracy -> Register (-> BatchGiven? -> BatchModel ->
+ScoreBatch, when the execution names a batch input) or AccuracyTooLow.
 Distillation: TeacherGiven? -> [TrainTeacher ->] DistillStudent -> EvaluateStudent (student and teacher)
 -> CheckStudent -> RegisterStudent or StudentRejected. In both, the Check step also compares with the
 Baseline step's output: a Lambda step that reads the registry, so that Evaluate, which reads datasets
 and models, runs network-isolated. Each job step's ``Arguments`` is the request of the API it calls
-(CreateTrainingJob, CreateProcessingJob, CreateModelPackage), less the job name, which Pipelines
-generates; the Lambda step's is the function's event. Values may be CDK tokens: the construct serializes the dict with
-``Stack.to_json_string``.
+(CreateTrainingJob, CreateProcessingJob, CreateModelPackage, CreateModel, CreateTransformJob), less the
+job name, which Pipelines generates; the Lambda step's is the function's event. Values may be CDK tokens:
+the construct serializes the dict with ``Stack.to_json_string``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stacks.batch_request import transform_arguments
 from stacks.config import STAGE_TAG
 from training import contract as c
 
@@ -46,6 +48,7 @@ class PipelineInputs:
     inference_image: str
     training_role_arn: str
     processing_role_arn: str
+    batch_role_arn: str
     baseline_function_arn: str
     code_uri: str
     code_file: str
@@ -54,6 +57,7 @@ class PipelineInputs:
     teacher_base_model_uri: str
     output_uri: str
     evaluation_uri: str
+    batch_output_uri: str
     checkpoint_uri: str
     key_arn: str
     model_package_group: str
@@ -78,6 +82,10 @@ def parameters(inputs: PipelineInputs) -> list[dict]:
         {"Name": "Epochs", "Type": "String", "DefaultValue": c.DEFAULT_EPOCHS},
         {"Name": "LearningRate", "Type": "String", "DefaultValue": c.DEFAULT_LEARNING_RATE},
         {"Name": "BaseModelUri", "Type": "String", "DefaultValue": inputs.base_model_uri},
+        # Optional: a file or prefix under the stage's batch input, scored by the registered model (BatchGiven).
+        {"Name": "BatchInputUri", "Type": "String", "DefaultValue": ""},
+        {"Name": "BatchContentType", "Type": "String", "DefaultValue": c.JSONLINES},
+        {"Name": "BatchOutputUri", "Type": "String", "DefaultValue": f"{inputs.batch_output_uri}pipeline/"},
     ]
 
 
@@ -123,9 +131,12 @@ def _shared_parameters(inputs: PipelineInputs) -> list[dict]:
 
 
 def definition(inputs: PipelineInputs) -> dict:
-    """Fine-tune the base model, evaluate it as served, register it if it passes the gate."""
+    """Fine-tune the base model, evaluate it as served, register it if it passes the gate; score a batch with it
+    when the execution names one (BatchInputUri)."""
     model = _artifacts("Train")
-    steps = _gated_registration(inputs, names=FINETUNE_NAMES, model=model, teacher=None)
+    steps = _gated_registration(
+        inputs, names=FINETUNE_NAMES, model=model, teacher=None, after_register=[batch_step(inputs, FINETUNE_NAMES)]
+    )
     train = _finetune_step("Train", inputs, model="BaseModelUri", epochs="Epochs", learning_rate="LearningRate")
     return _document(parameters(inputs), [baseline_step(inputs), train, *steps])
 
@@ -216,12 +227,14 @@ def _document(declared: list[dict], steps: list[dict]) -> dict:
     return {"Version": "2020-12-01", "Metadata": {}, "Parameters": declared, "Steps": steps}
 
 
-def _gated_registration(inputs: PipelineInputs, *, names: StepNames, model, teacher: dict | None) -> list[dict]:
+def _gated_registration(
+    inputs: PipelineInputs, *, names: StepNames, model, teacher: dict | None, after_register: list[dict] | None = None
+) -> list[dict]:
     register = register_step(inputs, names, model=model, teacher=teacher)
     fail = fail_step(names, teacher=teacher is not None)
     return [
         evaluate_step(inputs, names, model=model, teacher=teacher),
-        condition_step(names, register, fail, teacher=teacher is not None),
+        condition_step(names, [register, *(after_register or [])], fail, teacher=teacher is not None),
     ]
 
 
@@ -384,7 +397,7 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
     }
 
 
-def condition_step(names: StepNames, register: dict, fail: dict, *, teacher: bool) -> dict:
+def condition_step(names: StepNames, passed: list[dict], fail: dict, *, teacher: bool) -> dict:
     accuracy = _accuracy(names)
     conditions = [
         {"Type": "GreaterThanOrEqualTo", "LeftValue": accuracy, "RightValue": _get("Parameters.AccuracyThreshold")},
@@ -410,7 +423,69 @@ def condition_step(names: StepNames, register: dict, fail: dict, *, teacher: boo
     return {
         "Name": names.check,
         "Type": "Condition",
-        "Arguments": {"Conditions": conditions, "IfSteps": [register], "ElseSteps": [fail]},
+        "Arguments": {"Conditions": conditions, "IfSteps": passed, "ElseSteps": [fail]},
+    }
+
+
+BATCH_STEPS = ("BatchGiven", "BatchModel", "ScoreBatch")
+
+
+def batch_step(inputs: PipelineInputs, names: StepNames) -> dict:
+    """When BatchInputUri is set, once the model is registered: a model of the trained weights, run as the batch
+    role and network-isolated, and a transform job of it over that input (the same arguments `textclf batch`
+    sends), answers under BatchOutputUri/<execution id>/."""
+    given, model_name, transform_name = BATCH_STEPS
+    model = {
+        "Name": model_name,
+        "Type": "Model",
+        "Arguments": {
+            "ExecutionRoleArn": inputs.batch_role_arn,
+            "PrimaryContainer": {
+                "Image": inputs.inference_image,
+                "ModelDataUrl": _artifacts(names.train),
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": c.SERVING_PROGRAM,
+                    "SAGEMAKER_REGION": inputs.region,
+                    c.INT8_VERIFIED_ENV: _json_get(names, "Gate", c.GATE_INT8_VERIFIED),
+                    c.MAX_BATCH_ENV: str(c.BATCH_MAX_TEXTS),
+                    c.MODEL_SERVER_TIMEOUT_ENV: str(c.BATCH_INVOCATION_TIMEOUT_SECONDS),
+                    c.MODEL_SERVER_VMARGS_ENV: c.MODEL_SERVER_VMARGS,
+                    **({c.QUANTIZE_ENV: "int8"} if inputs.serve_int8 else {}),
+                },
+            },
+            "EnableNetworkIsolation": True,
+            "Tags": _stage_tags(inputs),
+        },
+    }
+    transform = {
+        "Name": transform_name,
+        "Type": "Transform",
+        "Arguments": transform_arguments(
+            model_name=_get(f"Steps.{model_name}.ModelName"),
+            input_uri=_get("Parameters.BatchInputUri"),
+            output_uri=_join("", _get("Parameters.BatchOutputUri"), _get("Execution.PipelineExecutionId"), "/"),
+            content_type=_get("Parameters.BatchContentType"),
+            key_arn=inputs.key_arn,
+            instance_type=inputs.processing_instance_type,
+            instance_count=1,
+            stage=inputs.stage,
+        ),
+        "RetryPolicies": RETRY_POLICIES,
+    }
+    return {
+        "Name": given,
+        "Type": "Condition",
+        "DependsOn": [names.register],
+        "Arguments": {
+            "Conditions": [
+                {
+                    "Type": "Not",
+                    "Expression": {"Type": "Equals", "LeftValue": _get("Parameters.BatchInputUri"), "RightValue": ""},
+                }
+            ],
+            "IfSteps": [model, transform],
+            "ElseSteps": [],
+        },
     }
 
 

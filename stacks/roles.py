@@ -46,6 +46,9 @@ class Roles(Construct):
         self.training = self.job_role("TrainingRole", "Runs training jobs", log_group="TrainingJobs")
         self.processing = self.job_role("ProcessingRole", "Runs evaluation processing jobs", log_group="ProcessingJobs")
         self.model_execution = self.job_role("ModelExecutionRole", "Serves models on endpoints", log_group=None)
+        self.batch_transform = self.job_role(
+            "BatchTransformRole", "Runs batch transform jobs of a trained or served model", log_group="TransformJobs"
+        )
         self.pipeline_execution = iam.Role(
             self,
             "PipelineExecutionRole",
@@ -95,16 +98,31 @@ class Roles(Construct):
     def _allow_pipeline_to_run_jobs(self, data_key: kms.IKey, stage: str, training_network_isolation: bool) -> None:
         role = self.pipeline_execution
         # Evaluation reads datasets and models and calls no AWS API: every processing job runs isolated.
+        tagged = {"StringEquals": {f"aws:RequestTag/{STAGE_TAG}": stage}}
         jobs = {
-            "training-job/*": ("TrainingJob", training_network_isolation),
-            "processing-job/*": ("ProcessingJob", True),
+            "training-job/*": (
+                "TrainingJob",
+                job_conditions(data_key.key_arn, stage, isolated=training_network_isolation),
+            ),
+            "processing-job/*": ("ProcessingJob", job_conditions(data_key.key_arn, stage, isolated=True)),
+            # The optional batch step: a network-isolated model of the trained weights, then a transform job of it
+            # with the stage's key on its volume and output (CreateTransformJob has no traffic or network keys).
+            "model/*": ("Model", {**tagged, "Bool": {"sagemaker:NetworkIsolation": "true"}}),
+            "transform-job/*": (
+                "TransformJob",
+                {
+                    "StringEquals": {
+                        **tagged["StringEquals"],
+                        "sagemaker:VolumeKmsKeyArn": data_key.key_arn,
+                        "sagemaker:OutputKmsKeyArn": data_key.key_arn,
+                    }
+                },
+            ),
         }
-        for resource, (job, isolated) in jobs.items():
+        for resource, (job, conditions) in jobs.items():
             role.add_to_policy(
                 iam.PolicyStatement(
-                    actions=[f"sagemaker:Create{job}"],
-                    resources=[arn("sagemaker", resource)],
-                    conditions=job_conditions(data_key.key_arn, stage, isolated=isolated),
+                    actions=[f"sagemaker:Create{job}"], resources=[arn("sagemaker", resource)], conditions=conditions
                 )
             )
             # Job names are generated, so the stage's tag tells its jobs from another stage's in one account.
@@ -115,9 +133,11 @@ class Roles(Construct):
                     conditions={"StringEquals": {f"aws:RequestTag/{STAGE_TAG}": stage}},
                 )
             )
+            # A model is only created (and read by its transform job); jobs are described and may be stopped.
+            watch = [f"sagemaker:Describe{job}"] + ([f"sagemaker:Stop{job}"] if job != "Model" else [])
             role.add_to_policy(
                 iam.PolicyStatement(
-                    actions=[f"sagemaker:Describe{job}", f"sagemaker:Stop{job}"],
+                    actions=watch,
                     resources=[arn("sagemaker", resource)],
                     conditions={"StringEquals": {f"aws:ResourceTag/{STAGE_TAG}": stage}},
                 )
@@ -126,12 +146,12 @@ class Roles(Construct):
                 role,
                 f"AwsSolutions-IAM5[Resource::{nag_arn('sagemaker', resource)}]",
                 f"SageMaker Pipelines generates a unique {job} name per execution, so the grant covers "
-                "this account and region's jobs of that type only.",
+                "this account and region's resources of that type, tagged with this stage, only.",
             )
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
-                resources=[self.training.role_arn, self.processing.role_arn],
+                resources=[self.training.role_arn, self.processing.role_arn, self.batch_transform.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": SAGEMAKER}},
             )
         )

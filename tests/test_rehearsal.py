@@ -308,7 +308,7 @@ def test_an_endpoint_created_before_its_role_policy_cannot_read_the_model(cloud,
     arn, _ = register_in(cloud, stack)
     served = synth.synthesize(tmp_path / "serving", context={"stage": "dev", "model_package_arn": arn})
     template = synth.stack_named(served, "Dev-Mlops").template
-    model_id = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::SageMaker::Model")
+    model_id = served_model_id(template)
     assert any("ModelExecutionRoleDefaultPolicy" in d for d in template["Resources"][model_id]["DependsOn"])
     racing = copy.deepcopy(template)
     del racing["Resources"][model_id]["DependsOn"]  # the old template: the model waited for the role only
@@ -345,6 +345,69 @@ def test_an_endpoint_whose_role_cannot_write_its_log_group_fails_creation(cloud,
     logs = cloud.admin("logs", ACCOUNT, REGION)
     (metric_filter,) = logs.describe_metric_filters(logGroupName=group.physical_id)["metricFilters"]
     assert metric_filter["filterPattern"] == '"Retry worker"'
+
+
+def test_the_pipelines_batch_step_scores_a_file_with_the_trained_model_as_the_batch_role(
+    cloud, tmp_path, assemblies, served_model_dir
+):
+    """BatchGiven's branch as deployed: the pipeline role creates the model and the transform job (with their
+    condition keys, passing the batch role); the job reads the trained model and the file, and writes the answers,
+    as the batch role."""
+    rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    definition, role = pipeline_definition(stack)
+    (given,) = [s for s in step(definition, "CheckAccuracy")["Arguments"]["IfSteps"] if s["Name"] == "BatchGiven"]
+    s3 = cloud.admin("s3", ACCOUNT)
+    bucket = stack.outputs["ArtifactBucketName"]
+    jobs.pack_model_dir(served_model_dir, tmp_path / "model.tar.gz")
+    s3.upload_file(str(tmp_path / "model.tar.gz"), bucket, "training-jobs/t/output/model.tar.gz")
+    texts = ["a wonderful film", "a dull mess", "moving and funny"]
+    source = f"{stack.outputs['BatchInputUri']}reviews.jsonl"
+    data_bucket, key = jobs.split_uri(source)
+    s3.put_object(Bucket=data_bucket, Key=key, Body="".join(json.dumps({"inputs": t}) + "\n" for t in texts).encode())
+    execution = Execution.start(
+        {**definition, "Steps": given["Arguments"]["IfSteps"]},
+        execution_id="test0execution",
+        runners=jobs.runners(job_context(cloud, stack, role, rehearsal.work)),
+        overrides={"BatchInputUri": source},
+    )
+    execution.properties["Train"] = {
+        "ModelArtifacts": {"S3ModelArtifacts": f"s3://{bucket}/training-jobs/t/output/model.tar.gz"}
+    }
+    execution.property_files["Evaluate"] = {"Gate": {"int8_verified": "false"}}
+    records = execution.run()
+    assert [(r.name, r.status) for r in records] == [("BatchModel", "Succeeded"), ("ScoreBatch", "Succeeded")]
+    answers = s3.get_object(Bucket=data_bucket, Key="batch/output/pipeline/test0execution/reviews.jsonl.out")
+    assert len(answers["Body"].read().splitlines()) == len(texts)
+    assert cloud.directory.denials() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "action"),
+    [
+        ("BatchModel", lambda a: a.update(EnableNetworkIsolation=False), "sagemaker:CreateModel"),
+        ("BatchModel", lambda a: a.update(Tags=[{"Key": "stage", "Value": "prod"}]), "sagemaker:CreateModel"),
+        ("ScoreBatch", lambda a: a["TransformOutput"].pop("KmsKeyId"), "sagemaker:CreateTransformJob"),
+    ],
+    ids=["model-network", "model-tag", "transform-output-key"],
+)
+def test_an_edited_batch_step_cannot_create_a_weaker_model_or_job(cloud, tmp_path, assemblies, name, edit, action):
+    rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    definition, role = pipeline_definition(stack)
+    (given,) = [s for s in step(definition, "CheckAccuracy")["Arguments"]["IfSteps"] if s["Name"] == "BatchGiven"]
+    (edited,) = [s for s in given["Arguments"]["IfSteps"] if s["Name"] == name]
+    edit(edited["Arguments"])
+    execution = Execution.start(
+        {**definition, "Steps": [edited]},
+        execution_id="test0execution",
+        runners=jobs.runners(job_context(cloud, stack, role, rehearsal.work)),
+        overrides={"BatchInputUri": f"{stack.outputs['BatchInputUri']}x.jsonl"},
+    )
+    execution.properties["Train"] = {"ModelArtifacts": {"S3ModelArtifacts": "s3://any/model.tar.gz"}}
+    execution.properties["BatchModel"] = {"ModelName": "pipelines-test0execution-BatchModel"}
+    execution.property_files["Evaluate"] = {"Gate": {"int8_verified": "false"}}
+    with pytest.raises(PipelineFailed) as failure:
+        execution.run()
+    assert "AccessDenied" in failure.value.message and action in failure.value.message, failure.value.message
 
 
 # ---- defect 5: dev can be destroyed and deployed again ----------------------------------------------------
@@ -396,7 +459,7 @@ def test_staging_serves_its_own_verified_copy_which_no_dev_role_can_touch(cloud,
     # Served in place, as before (in a fresh cloud): staging's model role cannot read dev's bucket, so its
     # endpoint never starts.
     in_place = copy.deepcopy(artifact.template)
-    model = next(r for r in in_place["Resources"].values() if r["Type"] == "AWS::SageMaker::Model")
+    model = in_place["Resources"][served_model_id(in_place)]
     model["Properties"]["PrimaryContainer"] = {"ModelPackageName": arn}
     with Cloud() as other:
         other_rehearsal = rehearsal_in(other, tmp_path / "in-place")
@@ -498,3 +561,10 @@ def test_a_param_that_is_not_name_value_is_refused_before_anything_runs(capsys):
 
     assert main(["rehearse", "--param", "Epochs"]) == 2
     assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+def served_model_id(template: dict) -> str:
+    """The endpoint's model; the stack also holds batch scoring's."""
+    return next(
+        k for k, r in template["Resources"].items() if r["Type"] == "AWS::SageMaker::Model" and k.startswith("Serving")
+    )

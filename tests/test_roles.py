@@ -30,7 +30,7 @@ def _statements(stack, template, role) -> list[dict]:
 def test_every_role_is_assumed_by_sagemaker_only(roles_template):
     _, _, template = roles_template
     roles = template.find_resources("AWS::IAM::Role")
-    assert len(roles) == 4
+    assert len(roles) == 5  # training, processing, model, batch transform, pipeline
     for role in roles.values():
         assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
             {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}
@@ -42,14 +42,14 @@ def test_pipeline_passes_only_the_job_roles_and_only_to_sagemaker(roles_template
     stack, roles, template = roles_template
     (pass_role,) = [s for s in _statements(stack, template, roles.pipeline_execution) if s["Action"] == "iam:PassRole"]
     assert sorted(r["Fn::GetAtt"][0] for r in pass_role["Resource"]) == sorted(
-        stack.get_logical_id(r.node.default_child) for r in (roles.training, roles.processing)
+        stack.get_logical_id(r.node.default_child) for r in (roles.training, roles.processing, roles.batch_transform)
     )
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
 def test_only_the_pipeline_role_may_pass_roles(roles_template):
     stack, roles, template = roles_template
-    for role in (roles.training, roles.processing, roles.model_execution):
+    for role in (roles.training, roles.processing, roles.model_execution, roles.batch_transform):
         assert not any("iam:" in json.dumps(s["Action"]) for s in _statements(stack, template, role))
 
 
@@ -60,9 +60,19 @@ def test_jobs_must_encrypt_volumes_with_the_stage_key(roles_template):
         for s in _statements(stack, template, roles.pipeline_execution)
         if str(s["Action"]).startswith("sagemaker:Create")
     ]
-    assert {s["Action"] for s in creates} == {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"}
-    for statement in creates:
-        assert "sagemaker:VolumeKmsKeyArn" in statement["Condition"]["StringEquals"]
+    by_action = {s["Action"]: s["Condition"] for s in creates}
+    assert set(by_action) == {
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:CreateProcessingJob",
+        "sagemaker:CreateModel",
+        "sagemaker:CreateTransformJob",
+    }
+    for action in ("sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob", "sagemaker:CreateTransformJob"):
+        assert "sagemaker:VolumeKmsKeyArn" in by_action[action]["StringEquals"]
+        assert "sagemaker:OutputKmsKeyArn" in by_action[action]["StringEquals"]
+    # The batch step's model must be network-isolated, and every created resource carries the stage's tag.
+    assert by_action["sagemaker:CreateModel"]["Bool"] == {"sagemaker:NetworkIsolation": "true"}
+    assert all(c["StringEquals"]["aws:RequestTag/stage"] == "dev" for c in by_action.values())
 
 
 def test_job_roles_pull_only_the_pinned_dlc_repositories(roles_template):
@@ -92,7 +102,11 @@ def test_account_wide_resources_are_limited_to_apis_without_resource_scoping(rol
 
 def test_log_access_is_per_job_type(roles_template):
     stack, roles, template = roles_template
-    for role, group in ((roles.training, "TrainingJobs"), (roles.processing, "ProcessingJobs")):
+    for role, group in (
+        (roles.training, "TrainingJobs"),
+        (roles.processing, "ProcessingJobs"),
+        (roles.batch_transform, "TransformJobs"),
+    ):
         (logs,) = [s for s in _statements(stack, template, role) if "logs:PutLogEvents" in s["Action"]]
         assert json.dumps(logs["Resource"]).endswith(f':log-group:/aws/sagemaker/{group}:*"]]}}')
 

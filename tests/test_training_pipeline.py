@@ -30,6 +30,7 @@ INPUTS = dict(
     inference_image="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0",
     training_role_arn=f"arn:aws:iam::{ACCOUNT}:role/TrainingRole",
     processing_role_arn=f"arn:aws:iam::{ACCOUNT}:role/ProcessingRole",
+    batch_role_arn=f"arn:aws:iam::{ACCOUNT}:role/BatchTransformRole",
     baseline_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Baseline",
     code_uri="s3://assets/abc123.tar.gz",
     code_file="abc123.tar.gz",
@@ -38,6 +39,7 @@ INPUTS = dict(
     output_uri="s3://artifacts/training-jobs/",
     teacher_base_model_uri="s3://data/base-models/bert-base-uncased/",
     evaluation_uri="s3://artifacts/evaluations/",
+    batch_output_uri="s3://data/batch/output/",
     checkpoint_uri="s3://checkpoints/checkpoints/",
     key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     model_package_group="textclf-dev",
@@ -61,6 +63,7 @@ STEP_PROPERTIES = {
     },
     "Execution.PipelineExecutionId": "abcdef123456",
     "Steps.Baseline.OutputParameters['minimum_accuracy']": 0.89,
+    "Steps.BatchModel.ModelName": "pipelines-abcdef123456-BatchModel-x",
 }
 GIVEN_TEACHER = {
     "TeacherModelDataUrl": "s3://artifacts/training-jobs/old/output/model.tar.gz",
@@ -72,6 +75,8 @@ OPERATIONS = {
     "Training": ("CreateTrainingJob", "TrainingJobName"),
     "Processing": ("CreateProcessingJob", "ProcessingJobName"),
     "RegisterModel": ("CreateModelPackage", None),
+    "Model": ("CreateModel", "ModelName"),
+    "Transform": ("CreateTransformJob", "TransformJobName"),
 }
 
 
@@ -134,13 +139,41 @@ def distillation() -> dict:
 def test_four_steps_train_evaluate_condition_register_or_fail(document):
     assert [s["Name"] for s in document["Steps"]] == ["Baseline", "Train", "Evaluate", "CheckAccuracy"]
     condition = steps(document)["CheckAccuracy"]["Arguments"]
-    assert [s["Type"] for s in condition["IfSteps"]] == ["RegisterModel"]
+    assert [s["Type"] for s in condition["IfSteps"]] == ["RegisterModel", "Condition"]
     assert [s["Type"] for s in condition["ElseSteps"]] == ["Fail"]
 
 
-@pytest.mark.parametrize("name", ["Train", "Evaluate", "Register"])
+@pytest.mark.parametrize("name", ["Train", "Evaluate", "Register", "BatchModel", "ScoreBatch"])
 def test_step_arguments_validate_against_botocores_sagemaker_model(document, name):
-    validate(steps(document)[name], document)
+    validate(steps(document)[name], document, BatchInputUri="s3://data/batch/input/reviews.jsonl")
+
+
+def test_a_batch_is_scored_only_when_named_and_only_after_registration(document):
+    given = steps(document)["BatchGiven"]
+    assert given["DependsOn"] == ["Register"]
+    (condition,) = given["Arguments"]["Conditions"]
+    assert condition == {
+        "Type": "Not",
+        "Expression": {"Type": "Equals", "LeftValue": {"Get": "Parameters.BatchInputUri"}, "RightValue": ""},
+    }
+    assert [s["Name"] for s in given["Arguments"]["IfSteps"]] == ["BatchModel", "ScoreBatch"]
+    assert given["Arguments"]["ElseSteps"] == []
+    declared = {p["Name"]: p["DefaultValue"] for p in document["Parameters"]}
+    assert declared["BatchInputUri"] == "" and declared["BatchOutputUri"] == "s3://data/batch/output/pipeline/"
+
+
+def test_the_batch_model_is_the_trained_one_isolated_as_the_batch_role(document):
+    model = resolve(steps(document)["BatchModel"]["Arguments"], {})
+    assert model["ExecutionRoleArn"].endswith(":role/BatchTransformRole")
+    assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://artifacts/training-jobs/Train/output/model.tar.gz"
+    assert model["EnableNetworkIsolation"] is True
+    assert model["PrimaryContainer"]["Environment"][contract.MAX_BATCH_ENV] == str(contract.BATCH_MAX_TEXTS)
+    defaults = {p["Name"]: p["DefaultValue"] for p in document["Parameters"]}
+    transform = resolve(steps(document)["ScoreBatch"]["Arguments"], {**defaults, "BatchInputUri": "s3://i/x.jsonl"})
+    assert transform["ModelName"] == STEP_PROPERTIES["Steps.BatchModel.ModelName"]
+    assert transform["TransformOutput"]["S3OutputPath"] == "s3://data/batch/output/pipeline/abcdef123456/"
+    assert transform["TransformInput"]["ContentType"] == "application/jsonlines"
+    assert transform["Tags"] == [{"Key": "stage", "Value": "dev"}]
 
 
 def _branch(condition: dict, side: str) -> list[str]:
