@@ -35,6 +35,11 @@ WITHOUT_HANDLERS = {
     )
     | {"iam:PassRole"},
 }
+# Types whose handler creates a service-linked role on first use in an account, and that role's service: outside
+# the stack's own role names, so allowed by service name only. (Realtime endpoints' scaling: stacks/realtime.py.)
+SERVICE_LINKED_ROLES = {
+    "AWS::ApplicationAutoScaling::ScalableTarget": "sagemaker.application-autoscaling.amazonaws.com"
+}
 # Services whose actions a handler needs for a resource of another service.
 CROSS_SERVICE = {"iam", "kms", "codestar-connections"}
 # IAM's limit on a managed policy, whitespace excluded.
@@ -78,6 +83,17 @@ def execution_policy(templates: list[dict], *, stack_names: Iterable[str], name_
         {"Sid": "StackResources", "Effect": "Allow", "Action": others, "Resource": "*"},
         {"Sid": "StackRolesOnly", "Effect": "Allow", "Action": iam, "Resource": roles},
     ]
+    linked = sorted({SERVICE_LINKED_ROLES[t] for t in types if t in SERVICE_LINKED_ROLES})
+    if linked:
+        statements.append(
+            {
+                "Sid": "ServiceLinkedRoles",
+                "Effect": "Allow",
+                "Action": ["iam:CreateServiceLinkedRole"],
+                "Resource": "arn:*:iam::*:role/aws-service-role/*",
+                "Condition": {"StringEquals": {"iam:AWSServiceName": linked}},
+            }
+        )
     return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Action"]]}
 
 

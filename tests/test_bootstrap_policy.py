@@ -14,7 +14,13 @@ import pytest
 from cli.bootstrap_policy import policies
 from rehearsal import synth
 from rehearsal.iam import PolicyEngine
-from stacks.bootstrap_policy import LEFT_OUT, MAX_POLICY_CHARACTERS, handler_permissions, policy_characters
+from stacks.bootstrap_policy import (
+    LEFT_OUT,
+    MAX_POLICY_CHARACTERS,
+    execution_policy,
+    handler_permissions,
+    policy_characters,
+)
 
 ACCOUNT, REGION = "111122223333", "us-east-1"
 EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-{REGION}"
@@ -33,7 +39,7 @@ def engine():
     running.close()
 
 
-def decide(engine, policy: dict, action: str, resource: str) -> str:
+def decide(engine, policy: dict, action: str, resource: str, context: dict | None = None) -> str:
     answer = engine.simulate(
         {
             "identityPolicies": [{"name": "execution", "policy": policy}],
@@ -43,7 +49,7 @@ def decide(engine, policy: dict, action: str, resource: str) -> str:
                 "action": action,
                 "principal": EXECUTION_ROLE,
                 "resource": {"resource": resource, "accountId": ACCOUNT},
-                "contextVariables": {},
+                "contextVariables": context or {},
             },
         }
     )
@@ -134,3 +140,21 @@ def test_the_tooling_account_may_build_the_pipeline(engine, written):
     assert decide(engine, tooling, "sagemaker:CreateEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/e") != (
         "Allowed"
     ), "the tooling account serves nothing"
+
+
+def test_a_realtime_stage_may_create_only_the_scaling_service_linked_role(engine):
+    """A realtime endpoint's scalable target makes Application Auto Scaling create its service-linked role on first
+    use in an account: a role our stacks do not name, allowed by its service name alone."""
+    scaled = {"Resources": {"Target": {"Type": "AWS::ApplicationAutoScaling::ScalableTarget"}}}
+    policy = execution_policy([scaled], stack_names=["Dev-Mlops"], name_prefix="textclf")
+    service = "sagemaker.application-autoscaling.amazonaws.com"
+    name = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+    role = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/{service}/{name}"
+    allowed = {"iam:AWSServiceName": service}
+    assert decide(engine, policy, "iam:CreateServiceLinkedRole", role, allowed) == "Allowed"
+    other = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+    assert decide(
+        engine, policy, "iam:CreateServiceLinkedRole", other, {"iam:AWSServiceName": "ecs.amazonaws.com"}
+    ) != ("Allowed")
+    serverless = execution_policy([{"Resources": {}}], stack_names=["Dev-Mlops"], name_prefix="textclf")
+    assert decide(engine, serverless, "iam:CreateServiceLinkedRole", role, allowed) != "Allowed"
