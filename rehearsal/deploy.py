@@ -559,6 +559,27 @@ def _delete_role(deployment: Deployment, resource: Resource) -> None:
     deployment.cloud.directory.roles.pop(resource.attributes["Arn"], None)
 
 
+def _scalable_target(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
+    """RegisterScalableTarget in moto; Ref is CloudFormation's "resource id|dimension|namespace"."""
+    client = deployment.cloud.admin("application-autoscaling", deployment.account, deployment.region)
+    # CloudFormation's tags are a list of Key/Value pairs; the API takes a map.
+    tags = {tag["Key"]: tag["Value"] for tag in properties.get("Tags", [])}
+    client.register_scalable_target(**{**properties, "Tags": tags} if tags else properties)
+    physical = "|".join(properties[k] for k in ("ResourceId", "ScalableDimension", "ServiceNamespace"))
+    return Resource(logical_id, "AWS::ApplicationAutoScaling::ScalableTarget", physical, {}, properties)
+
+
+def _scaling_policy(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
+    """PutScalingPolicy on the target its ScalingTargetId (the target's Ref) names."""
+    resource_id, dimension, namespace = properties["ScalingTargetId"].split("|")
+    request = {k: v for k, v in properties.items() if k != "ScalingTargetId"}
+    client = deployment.cloud.admin("application-autoscaling", deployment.account, deployment.region)
+    arn = client.put_scaling_policy(
+        ServiceNamespace=namespace, ResourceId=resource_id, ScalableDimension=dimension, **request
+    )["PolicyARN"]
+    return Resource(logical_id, "AWS::ApplicationAutoScaling::ScalingPolicy", arn, {"Arn": arn}, properties)
+
+
 CREATORS: dict[str, Creator] = {
     "AWS::KMS::Key": _key,
     "AWS::S3::Bucket": _bucket,
@@ -573,6 +594,8 @@ CREATORS: dict[str, Creator] = {
     "AWS::SNS::Topic": _topic,
     "AWS::Logs::LogGroup": _log_group,
     "AWS::Logs::MetricFilter": _metric_filter,
+    "AWS::ApplicationAutoScaling::ScalableTarget": _scalable_target,
+    "AWS::ApplicationAutoScaling::ScalingPolicy": _scaling_policy,
 }
 KEPT_ON_UPDATE = {
     "AWS::S3::Bucket",

@@ -200,6 +200,8 @@ class Rehearsal:
         for request in s3_requests(role, "GET", f"/{bucket}/{key}", {}, {}, directory, stack.region):
             directory.check(request, only_sources=sources)
         jobs.check_image_pull(directory, role, container["Image"], only_sources=sources)
+        endpoint = stack.template["Resources"][logical_id]["Properties"]["EndpointName"]
+        self._check_capture_writes(stack, endpoint, role, sources)
         # SageMaker logs to the endpoint's own group, one stream per variant and instance.
         endpoint = stack.template["Resources"][logical_id]["Properties"]["EndpointName"]
         (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
@@ -212,6 +214,20 @@ class Rehearsal:
             f"{variant}/{uuid.uuid4().hex[:16]}",
             only_sources=sources,
         )
+
+    def _check_capture_writes(self, stack: Stack, endpoint: str, role: str, sources: set[str]) -> None:
+        """A realtime endpoint capturing data writes it as the model's role, from its first request on:
+        ``<destination><endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/<file>.jsonl``, encrypted with the key."""
+        (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
+        capture = config.properties.get("DataCaptureConfig")
+        if not capture:
+            return
+        directory = self.cloud.directory
+        bucket, prefix = jobs.split_uri(capture["DestinationS3Uri"])
+        variant = config.properties["ProductionVariants"][0]["VariantName"]
+        key = f"{prefix.rstrip('/')}/{endpoint}/{variant}/2026/11/24/10/capture.jsonl"
+        for request in s3_requests(role, "PUT", f"/{bucket}/{key}", {}, {}, directory, stack.region):
+            directory.check(request, only_sources=sources)
 
     def destroy_and_redeploy(
         self, deployment: Deployment, artifact: synth.StackArtifact, account: str

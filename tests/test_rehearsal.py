@@ -318,6 +318,38 @@ def test_an_endpoint_created_before_its_role_policy_cannot_read_the_model(cloud,
     deployment.update(template)
 
 
+def test_a_realtime_stage_registers_its_scaling_and_only_its_model_role_grant_lets_it_capture(
+    cloud, tmp_path, assemblies
+):
+    """serving_mode realtime as deployed: the scalable target and its policy registered in Application Auto Scaling
+    (moto, through botocore's model), and the endpoint created only where its model role may write captured data."""
+    rehearsal, deployment, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    arn, _ = register_in(cloud, stack)
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context["stages"]["dev"].update(serving_mode="realtime", data_capture_percent=20, model_package_arn=arn)
+    served = synth.synthesize(tmp_path / "realtime", context={"stage": "dev"}, project_context=context)
+    template = synth.stack_named(served, "Dev-Mlops").template
+    without_grant = copy.deepcopy(template)
+    for resource in without_grant["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy":
+            statements = resource["Properties"]["PolicyDocument"]["Statement"]
+            statements[:] = [s for s in statements if "/data-capture/*" not in json.dumps(s.get("Resource"))]
+    with pytest.raises(DeployError, match=r"s3:PutObject .*/data-capture/textclf-dev/AllTraffic/"):
+        deployment.update(without_grant)
+    deployment.stack = stack
+    deployment.update(template)
+    scaling = cloud.admin("application-autoscaling", ACCOUNT)
+    (target,) = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == (
+        "endpoint/textclf-dev/variant/AllTraffic",
+        context["stages"]["dev"]["realtime_min_instances"],
+        context["stages"]["dev"]["realtime_max_instances"],
+    )
+    (policy,) = scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == context["stages"]["dev"]["realtime_invocations_per_instance"]
+
+
 def test_an_endpoint_whose_role_cannot_write_its_log_group_fails_creation(cloud, tmp_path, assemblies):
     """SageMaker logs to /aws/sagemaker/Endpoints/<endpoint name>; the old grant named the group
     /aws/sagemaker/Endpoints itself, so the endpoint's log (and the worker alarm on it) stayed empty."""
