@@ -123,7 +123,13 @@ def main(model: str | None = None, data: str | None = None, single_requests: int
             headline += headlines(results, setting)
     publish(
         "serve",
-        header(source, data or str(BUNDLED_VALIDATION.relative_to(ROOT)), len(texts), single_requests) + lines,
+        header(
+            f"`{source}`" if model else "the packaged MiniLM fine-tuned for 1 epoch on the bundled sample",
+            data or str(BUNDLED_VALIDATION.relative_to(ROOT)),
+            len(texts),
+            single_requests,
+        )
+        + lines,
         headline=headline,
     )
     return 0
@@ -243,12 +249,12 @@ def train_small_model(workdir: Path) -> Path:
     return out / "model"
 
 
-def header(model: Path, data: str, count: int, single_requests: int) -> list[str]:
+def header(model: str, data: str, count: int, single_requests: int) -> list[str]:
     return [
         f"### Serving: our handler vs the toolkit's default handler — {date.today().isoformat()}",
         "",
         f"2 CPU cores. Local endpoint = the real multi-model-server + the toolkit's handler service, as in the "
-        f"inference DLC; the same weights (`{model}`) in every variant, only the handler differs; {count} labelled "
+        f"inference DLC; the same weights ({model}) in every variant, only the handler differs; {count} labelled "
         f"texts from `{data}`. Batch 1: one client, {single_requests} requests of one text. 16 clients: every text "
         "once, one text per request, 16 concurrent connections (the load generator shares the 2 cores). "
         "Handler ms/text: the handler alone in-process, one thread, no HTTP. In a fresh process (median of 3): "
