@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from urllib.parse import urlparse
 
 from cli import pipeline_ops
@@ -53,7 +54,7 @@ def check_under(flag: str, uri: str, prefix: str) -> None:
 def content_type(input_uri: str, chosen: str | None) -> str:
     if chosen:
         return FORMATS[chosen]
-    suffix = "." + input_uri.rsplit(".", 1)[-1] if "." in input_uri.rsplit("/", 1)[-1] else ""
+    suffix = PurePosixPath(urlparse(input_uri).path).suffix
     if suffix not in CONTENT_TYPES:
         raise ConfigError(
             f"--input: cannot tell the format of {input_uri} (JSON Lines ends in .jsonl, CSV in .csv). "

@@ -158,7 +158,8 @@ def _when(moment: datetime) -> str:
 
 
 def _first_line(text: str) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    lines = (text or "").strip().splitlines()
+    line = lines[0] if lines else ""
     return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1] + "…"
 
 

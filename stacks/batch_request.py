@@ -1,4 +1,5 @@
-"""CreateTransformJob's arguments for batch scoring, written once for `textclf batch` and the pipeline's step.
+"""Batch scoring's model environment and CreateTransformJob's arguments, written once for the stack's batch model,
+`textclf batch` and the pipeline's batch step.
 
 Plain Python (no CDK), so the CLI imports it quickly; values may be pipeline expressions.
 """
@@ -9,6 +10,23 @@ from typing import Any
 
 from stacks.config import STAGE_TAG, has_instance_store
 from training import contract
+
+# A transform job's requests carry up to BATCH_MAX_PAYLOAD_MB of lines: the endpoint's own limits (texts per
+# request, the model server's 60 s) would refuse them.
+BATCH_ENVIRONMENT = {
+    contract.MAX_BATCH_ENV: str(contract.BATCH_MAX_TEXTS),
+    contract.MODEL_SERVER_TIMEOUT_ENV: str(contract.BATCH_INVOCATION_TIMEOUT_SECONDS),
+}
+
+
+def batch_model_environment(*, int8: bool) -> dict[str, str]:
+    """What a batch model's container adds to the package's environment: the endpoints' heap cap, the batch
+    limits, and int8 where the stage serves it."""
+    return {
+        contract.MODEL_SERVER_VMARGS_ENV: contract.MODEL_SERVER_VMARGS,
+        **BATCH_ENVIRONMENT,
+        **({contract.QUANTIZE_ENV: "int8"} if int8 else {}),
+    }
 
 
 def transform_arguments(

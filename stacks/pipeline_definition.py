@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.batch_request import transform_arguments
+from stacks.batch_request import batch_model_environment, transform_arguments
 from stacks.config import STAGE_TAG
 from training import contract as c
 
@@ -444,13 +444,8 @@ def batch_step(inputs: PipelineInputs, names: StepNames) -> dict:
                 "Image": inputs.inference_image,
                 "ModelDataUrl": _artifacts(names.train),
                 "Environment": {
-                    "SAGEMAKER_PROGRAM": c.SERVING_PROGRAM,
-                    "SAGEMAKER_REGION": inputs.region,
-                    c.INT8_VERIFIED_ENV: _json_get(names, "Gate", c.GATE_INT8_VERIFIED),
-                    c.MAX_BATCH_ENV: str(c.BATCH_MAX_TEXTS),
-                    c.MODEL_SERVER_TIMEOUT_ENV: str(c.BATCH_INVOCATION_TIMEOUT_SECONDS),
-                    c.MODEL_SERVER_VMARGS_ENV: c.MODEL_SERVER_VMARGS,
-                    **({c.QUANTIZE_ENV: "int8"} if inputs.serve_int8 else {}),
+                    **_serving_environment(inputs, names),
+                    **batch_model_environment(int8=inputs.serve_int8),
                 },
             },
             "EnableNetworkIsolation": True,
@@ -512,12 +507,7 @@ def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
                 {
                     "Image": inputs.inference_image,
                     "ModelDataUrl": model,
-                    "Environment": {
-                        "SAGEMAKER_PROGRAM": c.SERVING_PROGRAM,
-                        "SAGEMAKER_REGION": inputs.region,
-                        # Evaluation's int8 verdict travels with the package to every stage.
-                        c.INT8_VERIFIED_ENV: _json_get(names, "Gate", c.GATE_INT8_VERIFIED),
-                    },
+                    "Environment": _serving_environment(inputs, names),
                 }
             ],
             "SupportedContentTypes": CONTENT_TYPES,
@@ -565,6 +555,16 @@ def fail_step(names: StepNames, *, teacher: bool) -> dict:
             gate(c.GATE_TEACHER_FLOOR),
         ]
     return {"Name": names.fail, "Type": "Fail", "Arguments": {"ErrorMessage": _join(" ", *message)}}
+
+
+def _serving_environment(inputs: PipelineInputs, names: StepNames) -> dict:
+    """The trained model's container environment, as registered and as the batch step runs it."""
+    return {
+        "SAGEMAKER_PROGRAM": c.SERVING_PROGRAM,
+        "SAGEMAKER_REGION": inputs.region,
+        # Evaluation's int8 verdict travels with the package to every stage.
+        c.INT8_VERIFIED_ENV: _json_get(names, "Gate", c.GATE_INT8_VERIFIED),
+    }
 
 
 def _stage_tags(inputs: PipelineInputs) -> list[dict]:

@@ -186,13 +186,14 @@ class Serving(Construct):
             )
             extra = {}
         else:
-            if realtime.data_capture_percent and capture is None:
-                raise ValueError("Serving: data_capture_percent needs a data_capture location")
+            capture_config = None
+            if realtime.data_capture_percent:
+                if capture is None:
+                    raise ValueError("Serving: data_capture_percent needs a data_capture location")
+                capture_config = data_capture(realtime, capture)
             variant = production_variant(VARIANT, self.model.attr_model_name, realtime)
             extra = {
-                "data_capture_config": data_capture(realtime, capture)
-                if realtime.data_capture_percent and capture
-                else None,
+                "data_capture_config": capture_config,
                 "kms_key_id": volume_key.key_arn
                 if volume_key and not has_instance_store(realtime.instance_type)
                 else None,

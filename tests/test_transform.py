@@ -10,7 +10,7 @@ import pytest
 from cli import batch
 from rehearsal.local_endpoint import LocalEndpoint, free_port
 from rehearsal.transform import TransformFailed, run_transform
-from stacks.batch import BATCH_ENVIRONMENT
+from stacks.batch_request import BATCH_ENVIRONMENT
 from training import contract
 
 TEXTS = [f"review number {i}: {'a wonderful, moving film' if i % 2 else 'a dull, lifeless mess'}" for i in range(150)]
