@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from classifier import TextClassifier
 from payloads import DECODERS, ClientError, as_text, bounded, choose_encoder, media_type
+from server_logs import quiet_per_request_logs
 
 
 def model_fn(model_dir):
+    quiet_per_request_logs()
     return TextClassifier.load(model_dir)
 
 

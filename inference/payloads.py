@@ -77,11 +77,15 @@ def decode_json(body: str) -> Request:
     return Request(texts=texts, single=single, **_check_parameters(document.get("parameters")))
 
 
+# Batch transform matches answers to input lines by position: a skipped line would shift every answer after it.
+BLANK_LINE_FIX = "Fix: remove it; answers are matched to lines by position."
+
+
 def decode_jsonlines(body: str) -> Request:
     texts = []
     for number, line in enumerate(body.splitlines(), start=1):
         if not line.strip():
-            continue
+            raise ClientError(f"line {number}: blank line. {BLANK_LINE_FIX}")
         record = _parse_json(line, f"line {number}")
         texts.append(record.get("inputs") if isinstance(record, dict) else record)
         if isinstance(record, dict) and set(record) != {"inputs"}:
@@ -97,7 +101,7 @@ def decode_csv(body: str) -> Request:
         raise ClientError(f"body: not valid CSV ({error}). Fix: send one quoted text per row.") from None
     for number, row in enumerate(rows, start=1):
         if not row:
-            continue
+            raise ClientError(f"row {number}: blank row. {BLANK_LINE_FIX}")
         if len(row) != 1:
             raise ClientError(f"row {number}: expected 1 column, got {len(row)}. Fix: quote texts that contain commas.")
         texts.append(row[0])

@@ -1,14 +1,22 @@
-"""The serving model: length buckets, padding that never changes an answer, truncation, top-k, int8."""
+"""The serving model: length buckets, padding that never changes an answer, truncation, top-k, int8, the traced
+one-text graph."""
 
 from __future__ import annotations
 
 import classifier
 import pytest
 import torch
-from classifier import TextClassifier, length_buckets, threads_per_worker
+from classifier import TextClassifier, length_buckets, threads_per_worker, trace_one_text
 from hypothesis import given
 from hypothesis import strategies as st
 from payloads import Request
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+)
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +134,79 @@ def test_int8_answers_do_not_depend_on_the_other_texts_in_the_request(served_mod
     texts = ["a wonderful film", "dull and slow " * 20, "fine", "bad acting, good music and a very long plot " * 5]
     alone = [int8.predict(Request(texts=[text]))[0] for text in texts]
     assert int8.predict(Request(texts=texts)) == alone
+
+
+@pytest.mark.parametrize("quantize", ["", "int8"])
+def test_one_text_is_answered_by_the_traced_graph_exactly_as_by_the_model(served_model_dir, quantize):
+    served = TextClassifier.load(served_model_dir, quantize=quantize)
+    assert isinstance(served.one_text, torch.jit.ScriptModule)
+    texts = ["fine", "a wonderful, moving film with a superb cast", "dull and slow " * 40, "bad " * 400]
+    for text in texts:
+        ids = served.tokenizer(text, truncation=True, max_length=served.max_length)["input_ids"]
+        with torch.inference_mode():
+            eager = served.model(input_ids=torch.tensor([ids])).logits.softmax(dim=-1)[0]
+        answer = served.predict(Request(texts=[text], top_k=None, top_k_set=True))[0]
+        assert {r["label"]: r["score"] for r in answer} == pytest.approx(
+            {label: float(p) for label, p in zip(served.labels, eager, strict=True)}, abs=1e-6
+        )
+
+
+def _tiny(model_class, config):
+    torch.manual_seed(0)
+    return model_class(config).eval()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        # The production student and teacher architectures, small and random: tracing depends on the code, not
+        # the weights.
+        _tiny(DistilBertForSequenceClassification, DistilBertConfig(n_layers=2, dim=32, hidden_dim=64, n_heads=2)),
+        _tiny(
+            BertForSequenceClassification,
+            BertConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=2),
+        ),
+    ],
+    ids=["distilbert", "bert"],
+)
+def test_production_architectures_trace_for_every_text_length(model):
+    graph = trace_one_text(model)
+    assert isinstance(graph, torch.jit.ScriptModule)
+    with torch.inference_mode():
+        for length in (1, 2, 9, 130, 512):
+            ids = torch.randint(1000, 2000, (1, length))
+            assert torch.equal(graph(ids), model(input_ids=ids).logits), f"length {length}"
+
+
+class _BranchesOnLength(torch.nn.Module):
+    """A model whose Python branches on the text's length: a trace records only the branch it took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = BertConfig(max_position_embeddings=128)
+        self.embeddings = torch.nn.Embedding(100, 2)
+
+    def get_input_embeddings(self):
+        return self.embeddings
+
+    def forward(self, input_ids):
+        pooled = self.embeddings(input_ids).mean(dim=1)
+        return SequenceClassifierOutput(logits=pooled if input_ids.shape[1] < 32 else -pooled)
+
+
+class _Untraceable(_BranchesOnLength):
+    """Stands for any model the tracer refuses (unsupported outputs, ops or arguments)."""
+
+    def forward(self, input_ids):
+        if torch.jit.is_tracing():
+            raise RuntimeError("this model cannot be traced")
+        return super().forward(input_ids)
+
+
+@pytest.mark.parametrize("model", [_BranchesOnLength(), _Untraceable()], ids=["inexact", "untraceable"])
+def test_a_model_that_does_not_trace_exactly_is_served_eagerly(model, caplog):
+    served = trace_one_text(model)
+    assert not isinstance(served, torch.jit.ScriptModule)
+    assert "serving" in caplog.text and "eagerly" in caplog.text
+    ids = torch.arange(3, 70).unsqueeze(0)
+    assert torch.equal(served(ids), model(input_ids=ids).logits)

@@ -124,3 +124,17 @@ def test_random_payloads_get_an_answer_or_a_client_error(handler, body, content_
         # The toolkit itself decodes application/json and text/csv bodies before our input_fn runs.
         toolkit_decode_error = "codec can't decode" in text
         assert status == 400 and ("Fix:" in text or toolkit_decode_error), text
+
+
+def test_requests_log_no_timing_lines_but_toolkit_warnings_still_show(served_model_dir, caplog):
+    import logging
+
+    handler = ToolkitHandler(served_model_dir)
+    with caplog.at_level(logging.INFO):
+        assert handler('{"inputs": "a great movie"}')[0] == 200
+        assert handler('{"inputs": "a dull movie"}')[0] == 200
+        toolkit = logging.getLogger("sagemaker_huggingface_inference_toolkit.handler_service")
+        toolkit.warning("a toolkit warning")
+    from_toolkit = [r for r in caplog.records if r.name == toolkit.name]
+    assert [r.getMessage() for r in from_toolkit if "time -" in r.getMessage()] == []
+    assert [r.getMessage() for r in from_toolkit if r.levelno >= logging.WARNING] == ["a toolkit warning"]

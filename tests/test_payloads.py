@@ -71,8 +71,8 @@ def test_an_answer_longer_than_the_server_can_pass_back_is_a_client_error(monkey
     assert error.value.status == 400
 
 
-def test_jsonlines_accepts_strings_and_objects_and_skips_blank_lines():
-    request = decode_jsonlines('"first"\n\n{"inputs": "second"}\n')
+def test_jsonlines_accepts_strings_and_objects():
+    request = decode_jsonlines('"first"\n{"inputs": "second"}\n')
     assert request.texts == ["first", "second"] and not request.single
 
 
@@ -82,7 +82,10 @@ def test_jsonlines_accepts_strings_and_objects_and_skips_blank_lines():
         ('"a"\n{"inputs": ', "line 2: malformed JSON"),
         ('{"inputs": "a", "x": 1}', "line 1: expected"),
         ("3", "lines[0]: expected a string"),
-        ("\n\n", "lines: expected a text or a non-empty list"),
+        ("", "lines: expected a text or a non-empty list"),
+        # A batch transform's answers are matched to its lines by position: skipping one would shift the rest.
+        ('"a"\n\n"b"\n', "line 2: blank line. Fix: remove it"),
+        ('"a"\n"b"\n\n', "line 3: blank line"),
     ],
 )
 def test_bad_jsonlines_name_the_line(body, field):
@@ -91,9 +94,11 @@ def test_bad_jsonlines_name_the_line(body, field):
 
 
 def test_csv_is_one_quoted_text_per_row():
-    assert decode_csv('"good, really"\nbad\n\n').texts == ["good, really", "bad"]
+    assert decode_csv('"good, really"\nbad\n').texts == ["good, really", "bad"]
     with pytest.raises(ClientError, match=r"^row 2: expected 1 column, got 2"):
         decode_csv("fine\ngood, really\n")
+    with pytest.raises(ClientError, match=r"^row 2: blank row. Fix: remove it"):
+        decode_csv("fine\n\nbad\n")
 
 
 def test_encoders_follow_the_pipeline_shapes():
