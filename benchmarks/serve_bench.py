@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 
@@ -88,16 +88,29 @@ VARIANTS = (
 )
 
 
+@dataclass(frozen=True)
+class InProcess:
+    """Medians over 3 fresh processes running COLD_START_SCRIPT, in seconds unless named: the toolkit's handler
+    service import (every worker's, before any handler code), the handler's own imports, model load + first
+    prediction, and the steady per-text latency."""
+
+    server_imports: float
+    imports: float
+    cold: float
+    per_text_ms: float
+
+    @property
+    def handler_share(self) -> float:
+        return self.imports + self.cold
+
+
 @dataclass
 class Measurement:
     single: LoadResult
     concurrent: LoadResult
     accuracy: float
     peak_worker_mb: float
-    cold_start_s: float
-    handler_ms: float
-    server_imports_s: float
-    imports_s: float
+    in_process: InProcess
     endpoint_first_answer_s: float
 
 
@@ -152,7 +165,7 @@ def measure(
     labels: list[str],
     single_requests: int,
     workers: int | None,
-    offline: tuple[float, float, float, float],
+    offline: InProcess,
 ) -> Measurement:
     started = time.perf_counter()
     with (
@@ -164,19 +177,18 @@ def measure(
         assert first_status == 200, f"{variant.name}: first request failed"
         accuracy = endpoint_accuracy(endpoint.url, texts, labels)
         one_each = [json.dumps({"inputs": text}).encode() for text in texts]
-        many = one_each * max(CONCURRENT_PASSES, -(-single_requests // len(one_each)))
-        run_load(endpoint.url, many[:WARM_UP_REQUESTS], clients=16, deadline_s=60)
-        single = run_load(endpoint.url, many[:single_requests], clients=1, deadline_s=300)
+        run_load(endpoint.url, cycled(one_each, WARM_UP_REQUESTS), clients=16, deadline_s=60)
+        single = run_load(endpoint.url, cycled(one_each, single_requests), clients=1, deadline_s=300)
         concurrent = run_load(endpoint.url, one_each * CONCURRENT_PASSES, clients=16, deadline_s=300)
-    cold, handler_ms, server_imports, imports = offline
-    return Measurement(
-        single, concurrent, accuracy, memory.workers_mb, cold, handler_ms, server_imports, imports, first_answer
-    )
+    return Measurement(single, concurrent, accuracy, memory.workers_mb, offline, first_answer)
 
 
-def cold_start(model_dir: Path, variant: Variant, texts: list[str]) -> tuple[float, float, float, float]:
-    """Medians over 3 fresh processes: model load + first prediction, steady per-text latency in-process, the
-    toolkit's handler service import (every worker's, before any handler code), and the handler's own imports."""
+def cycled(bodies: list[bytes], count: int) -> list[bytes]:
+    """``count`` requests, going round ``bodies`` as often as it takes."""
+    return [bodies[i % len(bodies)] for i in range(count)]
+
+
+def cold_start(model_dir: Path, variant: Variant, texts: list[str]) -> InProcess:
     handler = "ours" if variant.with_code else "default"
     # One thread, as in a model-server worker (MMS sets OMP_NUM_THREADS=1 when unset).
     env = {**os.environ, **variant.env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -193,9 +205,7 @@ def cold_start(model_dir: Path, variant: Variant, texts: list[str]) -> tuple[flo
             check=True,
         )
         runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    keys = ("cold", "per_text_ms", "server_imports", "imports")
-    cold, per_text_ms, server_imports, imports = (statistics.median(r[key] for r in runs) for key in keys)
-    return cold, per_text_ms, server_imports, imports
+    return InProcess(**{field.name: statistics.median(r[field.name] for r in runs) for field in fields(InProcess)})
 
 
 def endpoint_accuracy(url: str, texts: list[str], labels: list[str], batch: int = 32) -> float:
@@ -308,7 +318,7 @@ def cold_start_headlines(results: dict[str, Measurement]) -> list[dict]:
     return [
         {
             "result": f"{name}: cold start, server launch to the first answer (the handler's own share: "
-            f"{m.imports_s + m.cold_start_s:.2f} s)",
+            f"{m.in_process.handler_share:.2f} s)",
             "value": f"{m.endpoint_first_answer_s:.1f} s",
             "baseline": f"toolkit default handler ({baseline.endpoint_first_answer_s:.1f} s)",
             "ratio": f"{m.endpoint_first_answer_s / baseline.endpoint_first_answer_s:.2f}x the time",
@@ -330,13 +340,13 @@ def table(results: dict[str, Measurement], setting: str) -> list[str]:
     ]
     for name, m in results.items():
         lines.append(
-            f"| {name} | {m.handler_ms:.1f} | {m.single.throughput:.1f} "
+            f"| {name} | {m.in_process.per_text_ms:.1f} | {m.single.throughput:.1f} "
             f"| {m.single.throughput / baseline.single.throughput:.2f}x | {m.concurrent.throughput:.1f} "
             f"| {m.concurrent.throughput / baseline.concurrent.throughput:.2f}x "
             f"| {m.concurrent.percentile(0.5) * 1000:.0f} / {m.concurrent.percentile(0.99) * 1000:.0f} "
             f"| {len(m.single.errors) + len(m.concurrent.errors)} / {m.single.unsent + m.concurrent.unsent} "
-            f"| {m.peak_worker_mb:.0f} | {m.server_imports_s:.2f} | {m.imports_s:.2f} | {m.cold_start_s:.2f} "
-            f"| {m.imports_s + m.cold_start_s:.2f} | {m.endpoint_first_answer_s:.1f} "
+            f"| {m.peak_worker_mb:.0f} | {m.in_process.server_imports:.2f} | {m.in_process.imports:.2f} "
+            f"| {m.in_process.cold:.2f} | {m.in_process.handler_share:.2f} | {m.endpoint_first_answer_s:.1f} "
             f"| {m.accuracy * 100:.2f}% |"
         )
     return lines

@@ -201,11 +201,10 @@ class Rehearsal:
             directory.check(request, only_sources=sources)
         jobs.check_image_pull(directory, role, container["Image"], only_sources=sources)
         endpoint = stack.template["Resources"][logical_id]["Properties"]["EndpointName"]
-        self._check_capture_writes(stack, endpoint, role, sources)
-        # SageMaker logs to the endpoint's own group, one stream per variant and instance.
-        endpoint = stack.template["Resources"][logical_id]["Properties"]["EndpointName"]
         (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
         variant = config.properties["ProductionVariants"][0]["VariantName"]
+        self._check_capture_writes(stack, config.properties.get("DataCaptureConfig"), endpoint, variant, role, sources)
+        # SageMaker logs to the endpoint's own group, one stream per variant and instance.
         jobs.check_log_delivery(
             directory,
             role,
@@ -215,16 +214,15 @@ class Rehearsal:
             only_sources=sources,
         )
 
-    def _check_capture_writes(self, stack: Stack, endpoint: str, role: str, sources: set[str]) -> None:
+    def _check_capture_writes(
+        self, stack: Stack, capture: dict | None, endpoint: str, variant: str, role: str, sources: set[str]
+    ) -> None:
         """A realtime endpoint capturing data writes it as the model's role, from its first request on:
         ``<destination><endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/<file>.jsonl``, encrypted with the key."""
-        (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
-        capture = config.properties.get("DataCaptureConfig")
         if not capture:
             return
         directory = self.cloud.directory
         bucket, prefix = jobs.split_uri(capture["DestinationS3Uri"])
-        variant = config.properties["ProductionVariants"][0]["VariantName"]
         key = f"{prefix.rstrip('/')}/{endpoint}/{variant}/2026/11/24/10/capture.jsonl"
         for request in s3_requests(role, "PUT", f"/{bucket}/{key}", {}, {}, directory, stack.region):
             directory.check(request, only_sources=sources)
@@ -396,9 +394,7 @@ class Rehearsal:
 
         started = self.report.step(f"Score a file in a batch transform job of stage {stage}'s batch model")
         outputs = stack.outputs
-        model = next(
-            m for m in stack.of_type("AWS::SageMaker::Model") if m.attributes["ModelName"] == outputs["BatchModelName"]
-        )
+        model = model_named(stack, outputs["BatchModelName"])
         container, data_url = self.model_container(stack, model)
         role = model.properties["ExecutionRoleArn"]
         rows = batch_rows()
@@ -514,7 +510,10 @@ def batch_lines(rows: list[dict]) -> bytes:
 def served_model(stack: Stack):
     """The model the endpoint config serves; the stack also holds batch scoring's."""
     (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
-    name = config.properties["ProductionVariants"][0]["ModelName"]
+    return model_named(stack, config.properties["ProductionVariants"][0]["ModelName"])
+
+
+def model_named(stack: Stack, name: str):
     return next(m for m in stack.of_type("AWS::SageMaker::Model") if m.attributes["ModelName"] == name)
 
 

@@ -20,7 +20,8 @@ from stacks.batch_request import batch_model_environment, transform_arguments
 from stacks.config import STAGE_TAG
 from training import contract as c
 
-CONTENT_TYPES = ["application/json", "application/jsonlines", "text/csv"]
+# What the handler decodes and encodes (inference/payloads.py), as the registered package declares it.
+CONTENT_TYPES = [c.JSON, c.JSONLINES, c.CSV]
 # Spot capacity and transient job failures are retried; the retried job resumes from the checkpoint prefix.
 RETRY_POLICIES = [
     {

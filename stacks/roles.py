@@ -43,10 +43,12 @@ class Roles(Construct):
         ``training_network_isolation``: it may start training jobs only so (config)."""
         super().__init__(scope, construct_id)
         self._image_repository_arns = list(image_repository_arns)
-        self.training = self.job_role("TrainingRole", "Runs training jobs", log_group="TrainingJobs")
-        self.processing = self.job_role("ProcessingRole", "Runs evaluation processing jobs", log_group="ProcessingJobs")
-        self.model_execution = self.job_role("ModelExecutionRole", "Serves models on endpoints", log_group=None)
-        self.batch_transform = self.job_role(
+        self.training = self._job_role("TrainingRole", "Runs training jobs", log_group="TrainingJobs")
+        self.processing = self._job_role(
+            "ProcessingRole", "Runs evaluation processing jobs", log_group="ProcessingJobs"
+        )
+        self.model_execution = self._job_role("ModelExecutionRole", "Serves models on endpoints", log_group=None)
+        self.batch_transform = self._job_role(
             "BatchTransformRole", "Runs batch transform jobs of a trained or served model", log_group="TransformJobs"
         )
         self.pipeline_execution = iam.Role(
@@ -57,7 +59,7 @@ class Roles(Construct):
         )
         self._allow_pipeline_to_run_jobs(data_key, stage, training_network_isolation)
 
-    def job_role(self, construct_id: str, description: str, *, log_group: str | None) -> iam.Role:
+    def _job_role(self, construct_id: str, description: str, *, log_group: str | None) -> iam.Role:
         """A role SageMaker runs a container as: it pulls the image and, for jobs, logs to ``log_group``.
 
         An endpoint's log group is named after the endpoint; the Serving construct creates it and grants it.
@@ -130,7 +132,7 @@ class Roles(Construct):
                 iam.PolicyStatement(
                     actions=["sagemaker:AddTags"],
                     resources=[arn("sagemaker", resource)],
-                    conditions={"StringEquals": {f"aws:RequestTag/{STAGE_TAG}": stage}},
+                    conditions=tagged,
                 )
             )
             # A model is only created (and read by its transform job); jobs are described and may be stopped.
