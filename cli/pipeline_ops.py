@@ -12,6 +12,7 @@ import json
 import sys
 
 from stacks.config import ConfigError, StageConfig, load_stages
+from stacks.instances import storage_mismatch
 from stacks.project import ROOT
 from training import contract, model_registry
 
@@ -46,6 +47,7 @@ def start(args: argparse.Namespace) -> int:
     config = stage_config(args.stage)
     sagemaker, _ = clients(config)
     pairs = _parse_params(args.param)
+    _check_training_instance(config, dict(pairs).get("TrainingInstanceType"))
     pipeline = config.distillation_pipeline_name if args.pipeline == "distillation" else config.pipeline_name
     if args.teacher_package:
         # Resolved here, at start: synth makes no lookups, and the pipeline records which package taught.
@@ -154,6 +156,16 @@ def _fmt(metrics: dict, path: tuple[str, ...]) -> str:
         return f"{float(contract.read_path(metrics, path)):.4f}"
     except (KeyError, TypeError, ValueError):
         return "-"
+
+
+def _check_training_instance(config: StageConfig, requested: str | None) -> None:
+    """The pipeline's first step refuses it too (stacks.pipeline_definition.instance_guard); here it costs no call."""
+    problem = requested and storage_mismatch(config.training_instance_type, requested)
+    if problem:
+        raise ConfigError(
+            f"--param TrainingInstanceType: {problem}. Fix: pick a type with the storage of "
+            f"{config.training_instance_type}, or set training_instance_type in cdk.json and deploy the stage."
+        )
 
 
 def _parse_params(pairs: list[str] | None) -> list[tuple[str, str]]:

@@ -32,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rehearsal.cloud import Cloud
 from rehearsal.iam import AccessDenied, Directory, Request, account_of
 from rehearsal.pipeline import Execution, StepError
+from rehearsal.service_rules import validate_request
 from training.contract import read_path
 
 OPT_ML = Path("/opt/ml")
@@ -97,17 +98,6 @@ def upload_folder(s3, folder: Path, uri: str) -> int:
     return count
 
 
-def validate_request(operation: str, request: dict) -> None:
-    """SageMaker refuses a request its API model does not allow: check the resolved arguments against botocore's."""
-    import botocore.session
-    from botocore.validate import ParamValidator
-
-    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model(operation).input_shape
-    report = ParamValidator().validate(request, shape)
-    if report.has_errors():
-        raise StepError("SageMaker.VALIDATION", f"{operation}: {report.generate_report()}")
-
-
 def _as_step_error(error: Exception) -> StepError:
     if isinstance(error, AccessDenied) or "AccessDenied" in str(error):
         return StepError("SageMaker.ACCESS_DENIED", str(error))
@@ -128,7 +118,8 @@ def check_start(context: JobContext, action: str, job_name: str, arguments: dict
         ).get("KmsKeyId"),
         "sagemaker:MaxRuntimeInSeconds": str((arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", ""))
         or None,
-        "sagemaker:InstanceTypes": resources.get("InstanceType"),
+        # A list: the key holds every instance type of the request (ArrayOfString).
+        "sagemaker:InstanceTypes": [resources["InstanceType"]] if resources.get("InstanceType") else None,
         "sagemaker:NetworkIsolation": _bool(network.get("EnableNetworkIsolation")),
         "sagemaker:InterContainerTrafficEncryption": _bool(network.get("EnableInterContainerTrafficEncryption")),
         **_request_tags(arguments),
@@ -590,7 +581,7 @@ def transform_step(context: JobContext) -> StepRunner:
         keys = {
             "sagemaker:VolumeKmsKeyArn": resources.get("VolumeKmsKeyId"),
             "sagemaker:OutputKmsKeyArn": output.get("KmsKeyId"),
-            "sagemaker:InstanceTypes": resources["InstanceType"],
+            "sagemaker:InstanceTypes": [resources["InstanceType"]],
             **_request_tags(arguments),
         }
         directory = context.cloud.directory

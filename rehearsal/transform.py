@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rehearsal.jobs import split_uri, validate_request
+from rehearsal.jobs import split_uri
+from rehearsal.service_rules import validate_request
 
 
 class TransformFailed(RuntimeError):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacks.config import STAGE_TAG, has_instance_store
+from stacks.config import STAGE_TAG
+from stacks.instances import has_instance_store
 from training import contract
 
 # A transform job's requests carry up to BATCH_MAX_PAYLOAD_MB of lines: the endpoint's own limits (texts per

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from stacks import instances
 from stacks.images import supported_regions
 
 # The tag every resource of a stage carries, its jobs included: IAM tells one stage's jobs from another's by it.
@@ -36,19 +37,10 @@ _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$")
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
-_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-# Instance families with local NVMe storage, which SageMaker encrypts itself and for which it refuses a KMS key
-# for the volume ("d" families such as m5d, and the accelerated ones listed here).
-_INSTANCE_STORE_FAMILY = re.compile(r"^(\w+\d+[a-z]*d[a-z]*|g4dn|g5|g6|g6e|p3dn|p4d|p4de|p5|p5e|inf2|trn1|trn1n)$")
 
 
 # Settings that may be null in cdk.json, which the CDK CLI then drops from the context.
 OPTIONAL_SETTINGS = {"account": None, "model_package_arn": None, "pipeline_schedule": None}
-
-
-def has_instance_store(instance_type: str) -> bool:
-    """ml.g4dn.xlarge -> True: its volume is local NVMe, which takes no KMS key."""
-    return bool(_INSTANCE_STORE_FAMILY.match(instance_type.split(".")[1]))
 
 
 class ConfigError(ValueError):
@@ -235,10 +227,17 @@ def _check_identity(c: StageConfig) -> None:
         )
 
 
+def _check_instance_type(c: StageConfig, field: str, api_type: str, *, example: str) -> None:
+    """The type must be one botocore's SageMaker model lists for the API that runs it (``api_type``)."""
+    if getattr(c, field) not in instances.accepted(api_type):
+        _fail(c, field, f"not a SageMaker {api_type} (botocore's SageMaker model)", f'use a type such as "{example}".')
+
+
 def _check_training(c: StageConfig) -> None:
-    for field in ("training_instance_type", "processing_instance_type"):
-        if not _INSTANCE_RE.match(getattr(c, field)):
-            _fail(c, field, "not a SageMaker instance type", 'use a type such as "ml.g5.xlarge".')
+    _check_instance_type(c, "training_instance_type", instances.TRAINING, example="ml.g5.xlarge")
+    # Evaluation runs on it, and so does the pipeline's batch transform job.
+    _check_instance_type(c, "processing_instance_type", instances.PROCESSING, example="ml.m5.xlarge")
+    _check_instance_type(c, "processing_instance_type", instances.TRANSFORM, example="ml.m5.xlarge")
     if c.training_instance_count < 1:
         _fail(c, "training_instance_count", "must be at least 1", "use 1 or more instances.")
     if not 1 <= c.max_runtime_seconds <= MAX_TRAINING_SECONDS:
@@ -255,8 +254,7 @@ def _check_training(c: StageConfig) -> None:
 def _check_serving_mode(c: StageConfig) -> None:
     if c.serving_mode not in SERVING_MODES:
         _fail(c, "serving_mode", f"must be one of {', '.join(SERVING_MODES)}", 'use "serverless" or "realtime".')
-    if not _INSTANCE_RE.match(c.realtime_instance_type):
-        _fail(c, "realtime_instance_type", "not a SageMaker instance type", 'use a type such as "ml.c6i.xlarge".')
+    _check_instance_type(c, "realtime_instance_type", instances.HOSTING, example="ml.c6i.xlarge")
     if c.realtime_min_instances < 1:
         _fail(c, "realtime_min_instances", "must be at least 1", "use 1 or more (a realtime endpoint always runs one).")
     if c.realtime_max_instances < c.realtime_min_instances:

@@ -80,6 +80,8 @@ class MlopsStack(Stack):
             image_repository_arns=images_for(config.region).repository_arns,
             data_key=self.storage.key,
             training_network_isolation=config.training_network_isolation,
+            training_instance_type=config.training_instance_type,
+            processing_instance_type=config.processing_instance_type,
             stage=config.name,
         )
         self._grant_data_access()

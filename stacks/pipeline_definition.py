@@ -18,6 +18,7 @@ from typing import Any
 
 from stacks.batch_request import batch_model_environment, transform_arguments
 from stacks.config import STAGE_TAG
+from stacks.instances import TRAINING, has_instance_store, same_storage, storage
 from training import contract as c
 
 # What the handler decodes and encodes (inference/payloads.py), as the registered package declares it.
@@ -139,7 +140,7 @@ def definition(inputs: PipelineInputs) -> dict:
         inputs, names=FINETUNE_NAMES, model=model, teacher=None, after_register=[batch_step(inputs, FINETUNE_NAMES)]
     )
     train = _finetune_step("Train", inputs, model="BaseModelUri", epochs="Epochs", learning_rate="LearningRate")
-    return _document(parameters(inputs), [baseline_step(inputs), train, *steps])
+    return _document(parameters(inputs), [baseline_step(inputs), instance_guard(inputs, [train, *steps])])
 
 
 def distillation_definition(inputs: PipelineInputs) -> dict:
@@ -165,7 +166,44 @@ def distillation_definition(inputs: PipelineInputs) -> dict:
             "ElseSteps": given,
         },
     }
-    return _document(distillation_parameters(inputs), [baseline_step(inputs), choose])
+    return _document(distillation_parameters(inputs), [baseline_step(inputs), instance_guard(inputs, [choose])])
+
+
+INSTANCE_GUARD_STEPS = ("TrainingInstanceFits", "TrainingInstanceRefused")
+
+
+def instance_guard(inputs: PipelineInputs, steps: list[dict]) -> dict:
+    """Run ``steps`` only on a TrainingInstanceType with the storage their training jobs are built for.
+
+    A job carries the stage's volume key exactly when the configured type has an EBS volume: SageMaker refuses a
+    volume key on local storage, and the pipeline role may start jobs only as built (stacks.roles). An execution
+    started with a type of the other kind, or with no training type at all, ends here, before any job starts,
+    with the fix named.
+    """
+    guard, refused = INSTANCE_GUARD_STEPS
+    configured = inputs.training_instance_type
+    requested = _get("Parameters.TrainingInstanceType")
+    message = (
+        f" cannot run this stage's training jobs: they are built for SageMaker training types with "
+        f"{storage(configured)}, like {configured} (training_instance_type in cdk.json). Fix: start the execution "
+        f"with a type of that kind, e.g. {configured}, or set training_instance_type in cdk.json to the type you "
+        "want and deploy the stage."
+    )
+    return {
+        "Name": guard,
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [{"Type": "In", "QueryValue": requested, "Values": same_storage(TRAINING, configured)}],
+            "IfSteps": steps,
+            "ElseSteps": [
+                {
+                    "Name": refused,
+                    "Type": "Fail",
+                    "Arguments": {"ErrorMessage": _join("", "TrainingInstanceType ", requested, message)},
+                }
+            ],
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -279,7 +317,7 @@ def _training_step(
             "InstanceType": _get("Parameters.TrainingInstanceType"),
             "InstanceCount": _get("Parameters.TrainingInstanceCount"),
             "VolumeSizeInGB": 50,
-            "VolumeKmsKeyId": inputs.key_arn,
+            **_volume_key(inputs, inputs.training_instance_type),
         },
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": inputs.use_spot,
@@ -353,7 +391,7 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
                 "InstanceCount": 1,
                 "InstanceType": inputs.processing_instance_type,
                 "VolumeSizeInGB": 30,
-                "VolumeKmsKeyId": inputs.key_arn,
+                **_volume_key(inputs, inputs.processing_instance_type),
             }
         },
         # The training image has the same torch/transformers train.py used; it runs on CPU too.
@@ -566,6 +604,11 @@ def _serving_environment(inputs: PipelineInputs, names: StepNames) -> dict:
         # Evaluation's int8 verdict travels with the package to every stage.
         c.INT8_VERIFIED_ENV: _json_get(names, "Gate", c.GATE_INT8_VERIFIED),
     }
+
+
+def _volume_key(inputs: PipelineInputs, instance_type: str) -> dict:
+    """The stage's key for the job's EBS volume; none on local storage, where SageMaker refuses one."""
+    return {} if has_instance_store(instance_type) else {"VolumeKmsKeyId": inputs.key_arn}
 
 
 def _stage_tags(inputs: PipelineInputs) -> list[dict]:

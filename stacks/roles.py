@@ -16,6 +16,7 @@ from constructs import Construct
 
 from stacks.arns import arn, nag_arn
 from stacks.config import STAGE_TAG
+from stacks.instances import PROCESSING, TRAINING, TRANSFORM, family_patterns, has_instance_store, same_storage
 from stacks.nag import acknowledge
 
 SAGEMAKER = "sagemaker.amazonaws.com"
@@ -37,10 +38,13 @@ class Roles(Construct):
         image_repository_arns: Sequence[str],
         data_key: kms.IKey,
         stage: str,
+        training_instance_type: str,
+        processing_instance_type: str,
         training_network_isolation: bool = True,
     ) -> None:
         """``stage``: the pipeline role may start, see and stop only jobs tagged with it (STAGE_TAG);
-        ``training_network_isolation``: it may start training jobs only so (config)."""
+        ``training_network_isolation``: it may start training jobs only so (config); the instance types: it may
+        start jobs only with the storage their configured types have (job_conditions)."""
         super().__init__(scope, construct_id)
         self._image_repository_arns = list(image_repository_arns)
         self.training = self._job_role("TrainingRole", "Runs training jobs", log_group="TrainingJobs")
@@ -57,7 +61,25 @@ class Roles(Construct):
             assumed_by=iam.ServicePrincipal(SAGEMAKER),
             description="Runs the SageMaker training pipeline: starts jobs and passes them their roles",
         )
-        self._allow_pipeline_to_run_jobs(data_key, stage, training_network_isolation)
+        self._allow_pipeline_to_run_jobs(
+            data_key,
+            stage,
+            training=job_conditions(
+                data_key.key_arn,
+                stage,
+                instance=(TRAINING, training_instance_type),
+                isolated=training_network_isolation,
+            ),
+            # Evaluation reads datasets and models and calls no AWS API: every processing job runs isolated.
+            processing=job_conditions(
+                data_key.key_arn, stage, instance=(PROCESSING, processing_instance_type), isolated=True
+            ),
+            transform=_on_storage_of(
+                (TRANSFORM, processing_instance_type),
+                {"StringEquals": {f"aws:RequestTag/{STAGE_TAG}": stage, "sagemaker:OutputKmsKeyArn": data_key.key_arn}},
+                data_key.key_arn,
+            ),
+        )
 
     def _job_role(self, construct_id: str, description: str, *, log_group: str | None) -> iam.Role:
         """A role SageMaker runs a container as: it pulls the image and, for jobs, logs to ``log_group``.
@@ -97,29 +119,20 @@ class Roles(Construct):
         )
         return role
 
-    def _allow_pipeline_to_run_jobs(self, data_key: kms.IKey, stage: str, training_network_isolation: bool) -> None:
+    def _allow_pipeline_to_run_jobs(
+        self, data_key: kms.IKey, stage: str, *, training: dict, processing: dict, transform: dict
+    ) -> None:
+        """``training``, ``processing``, ``transform``: the conditions each Create*Job must meet."""
         role = self.pipeline_execution
-        # Evaluation reads datasets and models and calls no AWS API: every processing job runs isolated.
         tagged = {"StringEquals": {f"aws:RequestTag/{STAGE_TAG}": stage}}
         jobs = {
-            "training-job/*": (
-                "TrainingJob",
-                job_conditions(data_key.key_arn, stage, isolated=training_network_isolation),
-            ),
-            "processing-job/*": ("ProcessingJob", job_conditions(data_key.key_arn, stage, isolated=True)),
+            "training-job/*": ("TrainingJob", training),
+            "processing-job/*": ("ProcessingJob", processing),
             # The optional batch step: a network-isolated model of the trained weights, then a transform job of it
-            # with the stage's key on its volume and output (CreateTransformJob has no traffic or network keys).
+            # with the stage's key on its output, and on its volume where it has EBS (CreateTransformJob has no
+            # traffic or network keys).
             "model/*": ("Model", {**tagged, "Bool": {"sagemaker:NetworkIsolation": "true"}}),
-            "transform-job/*": (
-                "TransformJob",
-                {
-                    "StringEquals": {
-                        **tagged["StringEquals"],
-                        "sagemaker:VolumeKmsKeyArn": data_key.key_arn,
-                        "sagemaker:OutputKmsKeyArn": data_key.key_arn,
-                    }
-                },
-            ),
+            "transform-job/*": ("TransformJob", transform),
         }
         for resource, (job, conditions) in jobs.items():
             role.add_to_policy(
@@ -168,21 +181,33 @@ class Roles(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[data_key.key_arn]))
 
 
-def job_conditions(key_arn: str, stage: str, *, isolated: bool) -> dict:
-    """What a job must set for the pipeline role to start it: the stage's tag, the stage's key on its volumes and
-    outputs, encrypted traffic between its instances, and (``isolated``) no network. The definition sets them too;
-    these hold for a definition edited outside the stack."""
+def job_conditions(key_arn: str, stage: str, *, instance: tuple[str, str], isolated: bool) -> dict:
+    """What a job must set for the pipeline role to start it: the stage's tag, the stage's key on its outputs and
+    its EBS volumes, encrypted traffic between its instances, and (``isolated``) no network. ``instance``: the API's
+    instance type enum (stacks.instances) and the configured type. The definition sets them too; these hold for a
+    definition edited outside the stack."""
     conditions: dict = {
-        "StringEquals": {
-            f"aws:RequestTag/{STAGE_TAG}": stage,
-            "sagemaker:VolumeKmsKeyArn": key_arn,
-            "sagemaker:OutputKmsKeyArn": key_arn,
-        },
+        "StringEquals": {f"aws:RequestTag/{STAGE_TAG}": stage, "sagemaker:OutputKmsKeyArn": key_arn},
         "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
     }
     if isolated:
         conditions["Bool"]["sagemaker:NetworkIsolation"] = "true"
-    return conditions
+    return _on_storage_of(instance, conditions, key_arn)
+
+
+def _on_storage_of(instance: tuple[str, str], conditions: dict, key_arn: str) -> dict:
+    """Jobs on the configured type's storage kind only: with the stage's key on an EBS volume, or, where the configured
+    type has local storage that SageMaker refuses a key for, on a type of such a family (sagemaker:InstanceTypes,
+    so that no job on EBS runs without the stage's key)."""
+    api_type, instance_type = instance
+    if not has_instance_store(instance_type):
+        return {**conditions, "StringEquals": {**conditions["StringEquals"], "sagemaker:VolumeKmsKeyArn": key_arn}}
+    # Every type of the request must match; "Null" refuses a request that names none.
+    return {
+        **conditions,
+        "ForAllValues:StringLike": {"sagemaker:InstanceTypes": family_patterns(same_storage(api_type, instance_type))},
+        "Null": {"sagemaker:InstanceTypes": "false"},
+    }
 
 
 def smoke_runner_name(name_prefix: str, stage: str) -> str:

@@ -26,7 +26,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.checkov import allow
-from stacks.config import SATURATION_WINDOW_MINUTES, has_instance_store
+from stacks.config import SATURATION_WINDOW_MINUTES
+from stacks.instances import has_instance_store
 from stacks.operations_key import OperationsKey
 from stacks.realtime import EndpointScaling, RealtimeSettings, data_capture, production_variant
 from stacks.storage import S3Location

@@ -15,6 +15,19 @@ sys.path.insert(0, str(ROOT))
 # jsii warns on every import under Node 20; the warning is noise in test output.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+from rehearsal.jobs import namespaces_available  # noqa: E402  (after sys.path holds the checkout)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CodeBuild (the delivery pipeline's Synth step) a build without namespaces would skip every rehearsal test
+    that runs a job and still pass: stop at once instead, naming the fix."""
+    if os.environ.get("CODEBUILD_BUILD_ID") and not namespaces_available():
+        pytest.exit(
+            "this CodeBuild build cannot create mount and network namespaces (unshare), so the rehearsal could not "
+            "run its jobs. Fix: run the Synth step privileged (stacks/delivery/pipeline.py, docs/security.md).",
+            returncode=3,
+        )
+
 
 @pytest.fixture(scope="session")
 def cdk_context() -> dict:

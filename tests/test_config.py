@@ -48,7 +48,18 @@ def test_selection_accepts_a_list(cdk_context):
         ("account", 123456789012, "stages.dev.account: must be str | None"),
         ("region", "mars-north-1", "stages.dev.region: no Hugging Face DLC is pinned"),
         ("name_prefix", "Text Clf", "stages.dev.name_prefix"),
-        ("training_instance_type", "g5.xlarge", "stages.dev.training_instance_type: not a SageMaker instance type"),
+        (
+            "training_instance_type",
+            "g5.xlarge",
+            "stages.dev.training_instance_type: not a SageMaker TrainingInstanceType",
+        ),
+        (
+            "training_instance_type",
+            "ml.g5.xlarg",
+            "stages.dev.training_instance_type: not a SageMaker TrainingInstance",
+        ),
+        # Evaluation runs on it, and the pipeline's batch transform job too: it must be valid for both APIs.
+        ("processing_instance_type", "ml.t3.medium", "stages.dev.processing_instance_type: not a SageMaker Transform"),
         ("training_instance_count", 0, "stages.dev.training_instance_count"),
         ("use_spot", "false", "stages.dev.use_spot: must be bool"),
         ("training_instance_count", True, "stages.dev.training_instance_count: must be int"),
@@ -67,7 +78,11 @@ def test_selection_accepts_a_list(cdk_context):
         ),
         ("serverless_int8", "yes", "stages.dev.serverless_int8: must be bool"),
         ("serving_mode", "provisioned", "stages.dev.serving_mode: must be one of serverless, realtime"),
-        ("realtime_instance_type", "c6i.xlarge", "stages.dev.realtime_instance_type: not a SageMaker instance type"),
+        (
+            "realtime_instance_type",
+            "c6i.xlarge",
+            "stages.dev.realtime_instance_type: not a SageMaker ProductionVariant",
+        ),
         ("realtime_min_instances", 0, "stages.dev.realtime_min_instances: must be at least 1"),
         ("realtime_max_instances", 0, "stages.dev.realtime_max_instances: must be at least realtime_min_instances"),
         ("realtime_invocations_per_instance", 0, "stages.dev.realtime_invocations_per_instance: must be at least 1"),

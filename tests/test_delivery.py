@@ -13,7 +13,8 @@ from conftest import model_package_arn
 
 import app as cdk_app
 from cli.synth_report import checkov, lint, templates
-from stacks.delivery.nag import _explained, _render
+from stacks.cfn_text import render
+from stacks.delivery.nag import _explained
 from stacks.nag import as_list
 
 CONNECTION = "arn:aws:codestar-connections:us-east-1:999988887777:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
@@ -67,7 +68,7 @@ def buildspec(template: Template, action_: dict) -> str:
     project = action_["Configuration"]["ProjectName"]["Ref"]
     spec = template.to_json()["Resources"][project]["Properties"]["Source"]["BuildSpec"]
     # A buildspec holding CloudFormation references is an Fn::Join; render them as <Ref> placeholders.
-    phases = json.loads(_render(spec))["phases"]
+    phases = json.loads(render(spec))["phases"]
     return "\n".join(
         json.dumps(c) if not isinstance(c, str) else c
         for phase in ("install", "build")
@@ -133,7 +134,7 @@ def test_every_install_the_pipeline_runs_is_locked_or_pinned(delivered):
     ]
     # aws-cdk-lib writes the asset-publishing buildspecs to files beside the template.
     documents = [
-        json.loads(_render(spec)) if not str(spec).endswith(".yaml") else json.loads((outdir / spec).read_text())
+        json.loads(render(spec)) if not str(spec).endswith(".yaml") else json.loads((outdir / spec).read_text())
         for spec in specs
         if spec
     ]

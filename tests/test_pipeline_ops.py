@@ -84,3 +84,12 @@ def test_unknown_or_foreign_packages_fail_with_the_fix(mocked_registry, capsys):
     foreign = "arn:aws:sagemaker:us-east-1:123456789012:model-package/textclf-prod/1"
     assert main(["pipeline", "approve", foreign, "--stage", "dev"]) == 2
     assert "is not in this stage's group textclf-dev" in capsys.readouterr().err
+
+
+def test_start_on_an_instance_of_the_other_storage_kind_fails_before_any_call(mocked_registry, capsys):
+    """dev trains on ml.g5.xlarge (local NVMe): its jobs carry no volume key, so an EBS type cannot run them."""
+    code = main(["pipeline", "start", "--stage", "dev", "--param", "TrainingInstanceType=ml.m5.xlarge"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("textclf pipeline: --param TrainingInstanceType: ml.m5.xlarge has an EBS volume")
+    assert "Fix:" in err  # no pipeline exists here: a call would have ended in "AWS said", exit 1

@@ -7,7 +7,6 @@ receive; each resolved template resource is validated as that request before any
 from __future__ import annotations
 
 import botocore.session
-import pytest
 from aws_cdk import App, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,7 +14,6 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from botocore.validate import ParamValidator
 
-from stacks.config import has_instance_store
 from stacks.operations_key import OperationsKey
 from stacks.realtime import RealtimeSettings
 from stacks.serving import EndpointSettings, ModelContainer, Serving
@@ -106,15 +104,6 @@ def test_an_instance_with_local_nvme_takes_no_volume_key_and_zero_percent_captur
     )
     config = request("sagemaker", "CreateEndpointConfig", only(serve(gpu), "AWS::SageMaker::EndpointConfig"))
     assert "KmsKeyId" not in config and "DataCaptureConfig" not in config
-
-
-@pytest.mark.parametrize(
-    ("instance_type", "local"),
-    [("ml.g4dn.xlarge", True), ("ml.g5.2xlarge", True), ("ml.m5d.large", True), ("ml.c6i.xlarge", False),
-     ("ml.m5.xlarge", False), ("ml.inf1.xlarge", False), ("ml.p3.2xlarge", False)],
-)  # fmt: skip
-def test_instance_store_families(instance_type, local):
-    assert has_instance_store(instance_type) is local
 
 
 def test_on_instances_the_model_is_network_isolated_with_the_dlc_default_workers():

@@ -71,7 +71,15 @@ def pipeline_definition(stack) -> tuple[dict, str]:
 
 
 def step(definition: dict, name: str) -> dict:
-    return next(s for s in definition["Steps"] if s["Name"] == name)
+    """A step of the definition by name, at any depth of its conditions' branches."""
+
+    def every(steps: list[dict]):
+        for found in steps:
+            yield found
+            if found["Type"] == "Condition":
+                yield from every(found["Arguments"]["IfSteps"] + found["Arguments"]["ElseSteps"])
+
+    return next(s for s in every(definition["Steps"]) if s["Name"] == name)
 
 
 def job_context(cloud, stack, role: str, work: Path) -> jobs.JobContext:
@@ -124,6 +132,49 @@ def test_an_s3_submit_directory_under_network_isolation_fails_train_with_the_too
     assert failure.value.step == "Train"
     log = next((tmp_path / "jobs").glob("*Train/job.log")).read_text()
     assert "s3_download" in log and ("NoCredentialsError" in log or "Could not connect" in log), log[-3000:]
+
+
+# ---- issue 27: a volume key on an instance with local storage -------------------------------------------------
+def test_train_on_g5_starts_without_a_volume_key_and_the_old_request_is_refused_for_botocores_reason(
+    cloud, tmp_path, assemblies
+):
+    """dev trains on ml.g5.xlarge. What SageMaker does before the container starts (validate the request, authorize
+    the pipeline role with the request's condition keys, pull the image, open the log stream), for the deployed
+    Train step as it is, as the stack wrote it before (with the stage's volume key), and edited to an EBS type."""
+    _, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    definition, role = pipeline_definition(stack)
+    context = job_context(cloud, stack, role, tmp_path)
+    train = step(definition, "Train")
+    execution = Execution.start(definition, execution_id="volume0key", runners={})
+
+    def start(arguments: dict) -> str:
+        return jobs.start_job(
+            context,
+            execution,
+            train,
+            arguments,
+            operation="CreateTrainingJob",
+            resources=arguments["ResourceConfig"],
+            image=arguments["AlgorithmSpecification"]["TrainingImage"],
+        )
+
+    arguments = execution.value(train["Arguments"])
+    assert arguments["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    assert "VolumeKmsKeyId" not in arguments["ResourceConfig"]
+    assert start(arguments).endswith("-Train")
+
+    before = copy.deepcopy(arguments)
+    before["ResourceConfig"]["VolumeKmsKeyId"] = arguments["OutputDataConfig"]["KmsKeyId"]
+    with pytest.raises(StepError) as refused:
+        start(before)
+    assert refused.value.exception_type == "SageMaker.VALIDATION"
+    assert "You can't request a VolumeKmsKeyId when using an instance type with local storage." in str(refused.value)
+
+    on_ebs = copy.deepcopy(arguments)  # a definition edited outside the stack: an EBS volume without the stage key
+    on_ebs["ResourceConfig"]["InstanceType"] = "ml.m5.xlarge"
+    with pytest.raises(AccessDenied) as denied:
+        start(on_ebs)
+    assert denied.value.action == "sagemaker:CreateTrainingJob"
 
 
 # ---- the distillation pipeline's other branch: an approved teacher replaces TrainTeacher ----------------

@@ -1,23 +1,35 @@
-"""Roles construct: one role per job, PassRole only to job roles, no managed policies."""
+"""Roles construct: one role per job, PassRole only to job roles, no managed policies; jobs SageMaker accepts."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
+from test_training_pipeline import ACCOUNT, REGION, _cfn
 
+from rehearsal.iam import PolicyEngine
 from stacks.images import images_for
 from stacks.roles import Roles
 
 
+def build_roles(stack, *, training: str = "ml.g5.xlarge", processing: str = "ml.m5.xlarge") -> Roles:
+    return Roles(
+        stack,
+        "Roles",
+        image_repository_arns=images_for("us-east-1").repository_arns,
+        data_key=kms.Key(stack, "Key"),
+        stage="dev",
+        training_instance_type=training,
+        processing_instance_type=processing,
+    )
+
+
 @pytest.fixture
 def roles_template(bare_stack):
-    key = kms.Key(bare_stack, "Key")
-    roles = Roles(
-        bare_stack, "Roles", image_repository_arns=images_for("us-east-1").repository_arns, data_key=key, stage="dev"
-    )
+    roles = build_roles(bare_stack)
     return bare_stack, roles, Template.from_stack(bare_stack)
 
 
@@ -53,8 +65,9 @@ def test_only_the_pipeline_role_may_pass_roles(roles_template):
         assert not any("iam:" in json.dumps(s["Action"]) for s in _statements(stack, template, role))
 
 
-def test_jobs_must_encrypt_volumes_with_the_stage_key(roles_template):
-    stack, roles, template = roles_template
+def test_jobs_must_encrypt_volumes_with_the_stage_key(bare_stack):
+    roles = build_roles(bare_stack, training="ml.m5.xlarge")  # EBS volumes everywhere
+    stack, template = bare_stack, Template.from_stack(bare_stack)
     creates = [
         s
         for s in _statements(stack, template, roles.pipeline_execution)
@@ -116,3 +129,85 @@ def test_the_model_role_gets_no_logs_or_metrics_here(roles_template):
     stack, roles, template = roles_template
     actions = json.dumps([s["Action"] for s in _statements(stack, template, roles.model_execution)])
     assert "logs:" not in actions and "cloudwatch:" not in actions
+
+
+# ---- what the pipeline role may start, decided by the IAM policy engine (issue 27) ----------------------------
+JOB = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-abc-train"
+OTHER_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/another-stage"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    running = PolicyEngine()
+    yield running
+    running.close()
+
+
+def pipeline_policy(training: str, processing: str = "ml.m5.xlarge") -> tuple[dict, str]:
+    """The pipeline role's synthesized policy, and the stage key's ARN, as tests/test_training_pipeline._cfn
+    resolves them."""
+    stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    roles = build_roles(stack, training=training, processing=processing)
+    role_id = stack.get_logical_id(roles.pipeline_execution.node.default_child)
+    key_id = stack.get_logical_id(stack.node.find_child("Key").node.default_child)
+    template = Template.from_stack(stack)
+    (policy,) = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}}).values()
+    return _cfn(policy["Properties"]["PolicyDocument"]), _cfn({"Fn::GetAtt": [key_id, "Arn"]})
+
+
+def may_start(engine, policy: dict, action: str, instance_type: str, *, volume_key, output_key, resource=JOB) -> bool:
+    """The condition keys SageMaker sets on Create*Job (as rehearsal.jobs.check_start computes them)."""
+    context = {
+        "aws:SecureTransport": "true",
+        "aws:RequestTag/stage": "dev",
+        "sagemaker:OutputKmsKeyArn": output_key,
+        "sagemaker:InstanceTypes": [instance_type],
+        "sagemaker:NetworkIsolation": "true",
+        "sagemaker:InterContainerTrafficEncryption": "true",
+        **({"sagemaker:VolumeKmsKeyArn": volume_key} if volume_key else {}),
+    }
+    answer = engine.simulate(
+        {
+            "identityPolicies": [{"name": "pipeline", "policy": policy}],
+            "serviceControlPolicies": [],
+            "resourceControlPolicies": [],
+            "request": {
+                "action": action,
+                "principal": f"arn:aws:iam::{ACCOUNT}:role/PipelineExecutionRole",
+                "resource": {"resource": resource, "accountId": ACCOUNT},
+                "contextVariables": context,
+            },
+        }
+    )
+    assert answer["decision"] in ("Allowed", "ImplicitlyDenied"), answer
+    return answer["decision"] == "Allowed"
+
+
+def test_on_local_storage_jobs_start_without_a_volume_key_and_only_on_local_storage(engine):
+    """SageMaker refuses a volume key on g5; the role must then allow none, and no EBS job without the stage key."""
+    policy, key = pipeline_policy("ml.g5.xlarge")
+    train = "sagemaker:CreateTrainingJob"
+    assert may_start(engine, policy, train, "ml.g5.xlarge", volume_key=None, output_key=key)
+    assert may_start(engine, policy, train, "ml.p4d.24xlarge", volume_key=None, output_key=key)
+    assert not may_start(engine, policy, train, "ml.m5.xlarge", volume_key=None, output_key=key)
+    assert not may_start(engine, policy, train, "ml.m5.xlarge", volume_key=key, output_key=key)
+
+
+def test_on_ebs_jobs_start_only_with_the_stage_key_on_their_volume(engine):
+    policy, key = pipeline_policy("ml.m5.xlarge", processing="ml.m5.xlarge")
+    processing = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/pipelines-abc-evaluate"
+    for action, resource in (("sagemaker:CreateTrainingJob", JOB), ("sagemaker:CreateProcessingJob", processing)):
+        for volume_key, allowed in ((key, True), (None, False), (OTHER_KEY, False)):
+            decision = may_start(
+                engine, policy, action, "ml.m5.xlarge", volume_key=volume_key, output_key=key, resource=resource
+            )
+            assert decision is allowed, (action, volume_key)
+
+
+def test_outputs_stay_bound_to_the_stage_key_on_either_storage(engine):
+    for training, local in (("ml.g5.xlarge", True), ("ml.m5.xlarge", False)):
+        policy, key = pipeline_policy(training)
+        volume_key = None if local else key
+        train = "sagemaker:CreateTrainingJob"
+        assert may_start(engine, policy, train, training, volume_key=volume_key, output_key=key)
+        assert not may_start(engine, policy, train, training, volume_key=volume_key, output_key=OTHER_KEY)

@@ -7,15 +7,15 @@ import json
 import re
 import tarfile
 
-import botocore.session
 import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
-from botocore.validate import ParamValidator
 
+from rehearsal.pipeline import Execution, PipelineFailed, StepError
+from rehearsal.service_rules import validate_request
 from stacks import source_bundle
 from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.storage import S3Location
@@ -116,14 +116,13 @@ def resolve(node, parameters: dict):
 
 
 def validate(step: dict, document: dict, **parameters) -> None:
+    """The step's request, resolved, against botocore's model and the rules SageMaker's documentation states."""
     operation, name_field = OPERATIONS[step["Type"]]
     defaults = {**{p["Name"]: p["DefaultValue"] for p in document["Parameters"]}, **parameters}
     arguments = resolve(step["Arguments"], defaults)
     if name_field:
         arguments[name_field] = "pipelines-generated-name"
-    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model(operation).input_shape
-    report = ParamValidator().validate(arguments, shape)
-    assert not report.has_errors(), f"{step['Name']} -> {operation}:\n{report.generate_report()}"
+    validate_request(operation, arguments)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +136,10 @@ def distillation() -> dict:
 
 
 def test_four_steps_train_evaluate_condition_register_or_fail(document):
-    assert [s["Name"] for s in document["Steps"]] == ["Baseline", "Train", "Evaluate", "CheckAccuracy"]
+    _, guard = document["Steps"]
+    assert [s["Name"] for s in document["Steps"]] == ["Baseline", "TrainingInstanceFits"]
+    assert _branch(guard, "IfSteps") == ["Train", "Evaluate", "CheckAccuracy"]
+    assert _branch(guard, "ElseSteps") == ["TrainingInstanceRefused"]
     condition = steps(document)["CheckAccuracy"]["Arguments"]
     assert [s["Type"] for s in condition["IfSteps"]] == ["RegisterModel", "Condition"]
     assert [s["Type"] for s in condition["ElseSteps"]] == ["Fail"]
@@ -181,7 +183,8 @@ def _branch(condition: dict, side: str) -> list[str]:
 
 
 def test_distillation_trains_the_teacher_unless_one_is_given(distillation):
-    _, choose = distillation["Steps"]
+    _, guard = distillation["Steps"]
+    (choose,) = guard["Arguments"]["IfSteps"]
     assert choose["Arguments"]["Conditions"] == [
         {"Type": "Equals", "LeftValue": {"Get": "Parameters.TeacherModelDataUrl"}, "RightValue": ""}
     ]
@@ -348,11 +351,101 @@ def test_spot_capacity_errors_are_retried(document):
 
 
 def test_volumes_and_outputs_use_the_stage_key(document):
+    """ml.g5 trains on local NVMe, which takes no volume key; ml.m5 evaluates on an EBS volume, which takes the key."""
     train, evaluate = steps(document)["Train"]["Arguments"], steps(document)["Evaluate"]["Arguments"]
     key = INPUTS["key_arn"]
-    assert train["ResourceConfig"]["VolumeKmsKeyId"] == train["OutputDataConfig"]["KmsKeyId"] == key
+    assert "VolumeKmsKeyId" not in train["ResourceConfig"] and train["OutputDataConfig"]["KmsKeyId"] == key
     assert evaluate["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
     assert evaluate["ProcessingOutputConfig"]["KmsKeyId"] == key
+    on_ebs = steps(definition(PipelineInputs(**{**INPUTS, "training_instance_type": "ml.m5.xlarge"})))
+    assert on_ebs["Train"]["Arguments"]["ResourceConfig"]["VolumeKmsKeyId"] == key
+
+
+# ---- the training instance's storage (issue 27) -------------------------------------------------------------
+TRAINING_STEPS = ("Train", "TrainTeacher", "DistillStudent", "DistillFromGivenTeacher")
+
+
+def _training_steps(document: dict) -> list[dict]:
+    return [step for step in all_steps(document["Steps"]) if step["Type"] == "Training"]
+
+
+@pytest.mark.parametrize("configured", ["ml.g5.xlarge", "ml.g5.2xlarge", "ml.m5.xlarge", "ml.p3.2xlarge"])
+def test_every_training_step_is_a_request_sagemaker_accepts_on_the_configured_type(configured):
+    inputs = PipelineInputs(**{**INPUTS, "training_instance_type": configured})
+    for document in (definition(inputs), distillation_definition(inputs)):
+        document = json.loads(json.dumps(document))
+        assert {s["Name"] for s in _training_steps(document)} <= set(TRAINING_STEPS)
+        for step in _training_steps(document):
+            validate(step, document, **GIVEN_TEACHER)
+
+
+def test_the_old_training_request_with_a_volume_key_on_g5_is_refused_for_botocores_reason(document):
+    train = steps(document)["Train"]
+    old = copy.deepcopy(train)
+    old["Arguments"]["ResourceConfig"]["VolumeKmsKeyId"] = INPUTS["key_arn"]  # what the stack wrote before
+    with pytest.raises(StepError) as refused:
+        validate(old, document)
+    assert "You can't request a VolumeKmsKeyId when using an instance type with local storage." in str(refused.value)
+    assert "ml.g5.xlarge" in str(refused.value)
+
+
+class _Recorder:
+    """Runners that record which steps would have started a job."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def runners(self) -> dict:
+        def run(step, arguments, execution):
+            self.started.append(step["Name"])
+            return {
+                "OutputParameters": {"minimum_accuracy": 0.0, "approved_model_package": ""},
+                "ModelArtifacts": {"S3ModelArtifacts": "s3://artifacts/training-jobs/job/output/model.tar.gz"},
+            }
+
+        return {"Lambda": run, "Training": run, "Processing": run}
+
+
+@pytest.mark.parametrize("pipeline", [definition, distillation_definition])
+@pytest.mark.parametrize(
+    ("configured", "requested", "built_for"),
+    [
+        ("ml.g5.xlarge", "ml.m5.xlarge", "local NVMe storage"),
+        ("ml.m5.xlarge", "ml.g5.2xlarge", "an EBS volume"),
+        ("ml.g5.xlarge", "ml.g5.xlarg", "local NVMe storage"),  # a typo is no training type of any kind
+    ],
+)
+def test_an_execution_on_the_other_storage_kind_fails_before_any_job_with_the_fix(
+    pipeline, configured, requested, built_for
+):
+    document = json.loads(json.dumps(pipeline(PipelineInputs(**{**INPUTS, "training_instance_type": configured}))))
+    recorder = _Recorder()
+    execution = Execution.start(
+        document,
+        execution_id="other0kind",
+        runners=recorder.runners(),
+        overrides={"TrainingInstanceType": requested},
+    )
+    with pytest.raises(PipelineFailed) as refused:
+        execution.run()
+    assert refused.value.step == "TrainingInstanceRefused"
+    assert recorder.started == ["Baseline"], "no job starts"
+    message = refused.value.message
+    assert message.startswith(f"TrainingInstanceType {requested} cannot run this stage's training jobs")
+    assert f"built for SageMaker training types with {built_for}" in message
+    assert f"e.g. {configured}" in message and "Fix:" in message
+
+
+@pytest.mark.parametrize("requested", ["ml.g5.2xlarge", "ml.g6.xlarge", "ml.p4d.24xlarge"])
+def test_an_execution_on_another_type_of_the_same_kind_trains(document, requested):
+    recorder = _Recorder()
+    execution = Execution.start(
+        document, execution_id="same0kind", runners=recorder.runners(), overrides={"TrainingInstanceType": requested}
+    )
+    with pytest.raises(PipelineFailed) as stopped:  # the recorder writes no evaluation: the run stops after Train
+        execution.run()
+    assert recorder.started[:3] == ["Baseline", "Train", "Evaluate"], stopped.value
+    validate(steps(document)["Train"], document, TrainingInstanceType=requested)
 
 
 def test_metric_definitions_are_train_pys_own(document):

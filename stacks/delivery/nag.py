@@ -14,6 +14,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
+from stacks.cfn_text import render
 from stacks.nag import acknowledge, as_list
 
 ARTIFACT_ACTIONS = {
@@ -91,7 +92,7 @@ def acknowledge_pipeline_wildcards(scope: Construct, *, artifact_stores: Sequenc
 
 def _explained(statement: dict, artifact_stores: set[str]) -> Iterator[tuple[str, str]]:
     actions = as_list(statement.get("Action"))
-    resources = [_render(resource) for resource in as_list(statement.get("Resource"))]
+    resources = [render(resource) for resource in as_list(statement.get("Resource"))]
     if all(_store(resource) in artifact_stores for resource in resources):
         for action in actions:
             if action in ARTIFACT_ACTIONS:
@@ -112,17 +113,3 @@ def _store(resource: str) -> str | None:
     """The logical id of ``<LogicalId.Arn>`` or ``<LogicalId.Arn>/…``."""
     match = re.match(r"^<(\w+)\.Arn>(/|$)", resource)
     return match.group(1) if match else None
-
-
-def _render(value) -> str:
-    """A resolved CloudFormation value as cdk-nag prints it in a finding id."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(_render(part) for part in parts)
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return f"<{'.'.join(value['Fn::GetAtt'])}>"
-    return str(value)

@@ -296,6 +296,9 @@ class Delivery(Construct):
             ],
             primary_output_directory="cdk.out",
             partial_build_spec=_runtimes(),
+            # The rehearsal tests give each job its own /opt/ml and network (unshare): CAP_SYS_ADMIN, which only a
+            # privileged build has (docs/security.md, "Privileged Synth build").
+            build_environment=codebuild.BuildEnvironment(privileged=True),
         )
 
     def _smoke_step(self, stage: MlopsStage) -> pipelines.CodeBuildStep:

@@ -1,0 +1,309 @@
+"""The delivery pipeline's CodeBuild steps, checked against the image and the programs that run them.
+
+Every CodeBuild project of the synthesized delivery stack names an image and a buildspec. CodeBuild
+runs each command of the buildspec with ``/bin/sh`` in that image, after the install phase's
+runtime versions. Here, from the image's own Dockerfile and runtimes.yml (data/codebuild-standard-7.0.json,
+which names the commit it was read from):
+
+- :func:`check` reads each project's commands and finds, for each simple command, that its program is in
+  the image (a runtime, a Debian package the image installs, or a program an earlier command installs)
+  and that its flags are the program's own: ``python -m`` modules through their argparse parser, the
+  pinned Node CLIs through their ``--help``, make targets through ``make -n``;
+- :func:`run_synth` runs the Synth step's commands as the buildspec spells them, in a fresh clone, with only
+  the image's programs on PATH, as CodeBuild's root, privileged or not (``capsh --drop``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from stacks.cfn_text import render
+from stacks.project import ROOT
+
+IMAGE_FACTS = Path(__file__).parent / "data" / "codebuild-standard-7.0.json"
+# Words sh runs itself, and the operators between simple commands.
+BUILTINS = {"[", "test", "echo", "exit", "cd", "export", "true", "false", ":", "set", "{", "}", "!"}
+OPERATORS = {"&&", "||", ";", "|", "(", ")"}
+# What CodeBuild's Docker gives a build without PrivilegedMode (docker run's default capability set).
+UNPRIVILEGED_DROPS = "cap_sys_admin,cap_net_admin"
+
+
+@dataclass(frozen=True)
+class Project:
+    logical_id: str
+    image: str
+    privileged: bool
+    buildspec: dict
+
+    def phase(self, name: str) -> dict:
+        return (self.buildspec.get("phases") or {}).get(name) or {}
+
+    def commands(self) -> list[str]:
+        return [*self.phase("install").get("commands", []), *self.phase("build").get("commands", [])]
+
+
+def projects(template: dict, assembly: Path) -> list[Project]:
+    """Every CodeBuild project of a synthesized template; a buildspec CDK wrote to a file is read from ``assembly``.
+    What CloudFormation fills in at deploy time reads as a ``<Ref>`` placeholder."""
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::CodeBuild::Project":
+            continue
+        properties = resource["Properties"]
+        text = render(properties["Source"]["BuildSpec"])
+        if not text.lstrip().startswith("{") and (assembly / text).is_file():
+            text = (assembly / text).read_text()
+        environment = properties["Environment"]
+        found.append(
+            Project(logical_id, environment["Image"], bool(environment.get("PrivilegedMode")), yaml.safe_load(text))
+        )
+    return found
+
+
+# ---- what the image has ------------------------------------------------------------------------------------
+@cache
+def image_facts() -> dict:
+    return json.loads(IMAGE_FACTS.read_text())
+
+
+@cache
+def _base_packages() -> frozenset[str]:
+    """The packages of Ubuntu's minbase image under the Dockerfile's FROM (debootstrap's minbase: every Essential
+    and Priority: required package), as this Debian machine lists them."""
+    listing = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package}\t${Essential}\t${Priority}\n"], capture_output=True, text=True
+    ).stdout
+    rows = [line.split("\t") for line in listing.splitlines() if line.count("\t") == 2]
+    return frozenset(name for name, essential, priority in rows if essential == "yes" or priority == "required")
+
+
+def image_packages() -> frozenset[str]:
+    return frozenset(image_facts()["apt_packages"]) | _base_packages()
+
+
+def image_programs() -> dict[str, str]:
+    """Program name -> why the image has it (runtimes and programs built from source)."""
+    facts = image_facts()
+    found = {p: f"the {runtime} runtime" for runtime, ps in facts["runtime_programs"].items() for p in ps}
+    found.update({p: f"{tool}, built by the Dockerfile" for tool, ps in facts["built_from_source"].items() for p in ps})
+    return found
+
+
+def debian_package(program: str) -> str | None:
+    """The Debian package that ships ``program`` on this machine (``dpkg -S``)."""
+    path = shutil.which(program)
+    if path is None:
+        return None
+    # With merged /usr, dpkg may know /sbin/capsh as the file behind /usr/sbin/capsh, or the other way round.
+    merged = [p.removeprefix("/usr") if p.startswith("/usr/") else f"/usr{p}" for p in (path, os.path.realpath(path))]
+    for candidate in dict.fromkeys([path, os.path.realpath(path), *merged]):
+        owner = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+        for line in owner.stdout.splitlines() if owner.returncode == 0 else []:
+            if not line.startswith("diversion "):
+                return line.split(":")[0].split(",")[0].strip()
+    return None
+
+
+def in_image(program: str) -> bool:
+    return program in image_programs() or debian_package(program) in image_packages()
+
+
+# ---- the check ---------------------------------------------------------------------------------------------
+def simple_commands(command: str) -> Iterator[list[str]]:
+    """The simple commands of a shell line, each as its words (assignments before the program dropped)."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()")
+    lexer.whitespace_split = True
+    words: list[str] = []
+    for token in [*lexer, ";"]:
+        if token in OPERATORS or set(token) <= set(";&|()"):
+            while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+                words.pop(0)
+            while words and words[0] in ("{", "}", "!"):
+                words.pop(0)
+            if words:
+                yield words
+            words = []
+        else:
+            words.append(token)
+
+
+def check(project: Project, root: Path = ROOT) -> list[str]:
+    """Problems of ``project``'s commands in its image: each names the command and what is wrong."""
+    problems = []
+    facts = image_facts()
+    if project.image != facts["image"]:
+        return [f"{project.logical_id}: image {project.image}: no facts recorded. Fix: record its Dockerfile."]
+    for runtime, version in (project.phase("install").get("runtime-versions") or {}).items():
+        if str(version) not in facts["runtimes"].get(runtime, []):
+            problems.append(f"{project.logical_id}: runtime-versions {runtime}: {version} is not in the image")
+    installed: set[str] = set()
+    for line in project.commands():
+        for words in simple_commands(line):
+            problem = _check_words(words, installed, root)
+            if problem:
+                problems.append(f"{project.logical_id}: `{' '.join(words)}`: {problem}")
+    return problems
+
+
+def _check_words(words: list[str], installed: set[str], root: Path) -> str | None:
+    program, args = words[0], words[1:]
+    if program in BUILTINS:
+        return None
+    if program == "npm" and args[:2] == ["install", "-g"]:
+        return _global_install(args[2:], installed, root)
+    if program == "npx":
+        program, args = args[0], args[1:]
+    elif program not in installed and not in_image(program):
+        return f"{program} is not in {image_facts()['image']} (its Dockerfile and runtimes)"
+    if program in ("python", "python3") and args[:1] == ["-m"]:
+        return _python_module(args[1], args[2:], root)
+    if program == "make":
+        # Not `make -n`: a target named like a folder of the checkout (tests/) is "up to date" without a rule.
+        declared = set(re.findall(r"^([\w./-]+)\s*:(?!=)", (root / "Makefile").read_text(), re.MULTILINE))
+        unknown = [arg for arg in args if not arg.startswith("-") and "=" not in arg and arg not in declared]
+        return f"the Makefile has no target {', '.join(unknown)}" if unknown else None
+    if (root / "node_modules" / ".bin" / program).exists():
+        return _node_flags(program, args, root)
+    return None
+
+
+def _global_install(packages: list[str], installed: set[str], root: Path) -> str | None:
+    """``npm install -g name@version``: the version must be the one node_modules holds, whose flags are checked."""
+    for spec in packages:
+        name, _, version = spec.rpartition("@") if spec.count("@") else (spec, "", "")
+        manifest = json.loads((root / "node_modules" / name / "package.json").read_text())
+        if version != manifest["version"]:
+            return f"installs {name}@{version or 'latest'}, but package.json pins {manifest['version']}"
+        bins = manifest.get("bin") or {}
+        installed.update(bins if isinstance(bins, dict) else [name])
+    return None
+
+
+def _python_module(module: str, args: list[str], root: Path) -> str | None:
+    if module == "pip":
+        files = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg in ("-r", "--requirement")]
+        missing = [f for f in files if not (root / f).is_file()]
+        return f"no {', '.join(missing)} in the source" if missing else None
+    try:
+        parser = importlib.import_module(module).build_parser()
+    except (ImportError, AttributeError) as error:
+        return f"python -m {module}: {error}"
+    try:
+        parser.parse_args(args)
+    except SystemExit:
+        return f"python -m {module} refuses these arguments (its build_parser())"
+    return None
+
+
+def _node_flags(program: str, args: list[str], root: Path) -> str | None:
+    """Every flag must appear in the pinned CLI's help for its subcommand."""
+    commands = set(re.findall(rf"^\s+{re.escape(program)} (\w[\w-]*)", _help(program, None, root), re.MULTILINE))
+    subcommand = next((arg for arg in args if arg in commands), None)
+    help_text = _help(program, subcommand, root)
+    unknown = [
+        flag
+        for flag in (arg.split("=")[0] for arg in args if arg.startswith("-"))
+        if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text)
+    ]
+    return f"{program} {subcommand or ''} has no {', '.join(unknown)} (its --help)" if unknown else None
+
+
+@cache
+def _help(program: str, subcommand: str | None, root: Path) -> str:
+    binary = str(root / "node_modules" / ".bin" / program)
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    command = [binary, *([subcommand] if subcommand else []), "--help"]
+    return subprocess.run(command, capture_output=True, text=True, env=env).stdout
+
+
+# ---- the Synth step, run as CodeBuild runs it ----------------------------------------------------------------
+def program_shims(folder: Path) -> Path:
+    """A folder of links to every program the image has that this machine has too: the build's whole PATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for package in sorted(image_packages()):
+        listing = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True).stdout.splitlines()
+        for path in listing:
+            if re.match(r"^/(usr/)?s?bin/[^/]+$", path) and os.access(path, os.X_OK) and not os.path.isdir(path):
+                link = folder / Path(path).name
+                if not link.exists():
+                    link.symlink_to(path)
+    # The python runtime is this venv's base interpreter (a pyenv shim would need pyenv itself on PATH).
+    interpreter = Path(sys.base_prefix) / "bin"
+    for program in image_programs():
+        found = interpreter / program if (interpreter / program).exists() else shutil.which(program)
+        if found and not (folder / program).exists():
+            (folder / program).symlink_to(found)
+    return folder
+
+
+def run_synth(synth: Project, *, privileged: bool, work: Path, log: Path) -> tuple[int, float]:
+    """Run ``synth``'s commands in a fresh clone of this checkout's HEAD, as root with (privileged) or without
+    CAP_SYS_ADMIN and CAP_NET_ADMIN; returns the exit status of the first failing command (0) and the seconds."""
+    source, release = work / "src", work / "ResolveRelease_Output"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(source)], check=True)
+    release.mkdir(parents=True)
+    (release / "release.json").write_text(
+        json.dumps({"model_package_arn": None, "model_package_group": "textclf-dev", "note": "rehearsed"}) + "\n"
+    )
+    env = {
+        "PATH": str(program_shims(work / "bin")),
+        "HOME": os.environ.get("HOME", "/root"),
+        "LANG": "C.UTF-8",
+        "CODEBUILD_BUILD_ID": "textclf-synth:rehearsed",
+        "CODEBUILD_CI": "true",
+        "CODEBUILD_SRC_DIR": str(source),
+        "CODEBUILD_SRC_DIR_ResolveRelease_Output": str(release),
+    }
+    started = time.perf_counter()
+    with log.open("w") as output:
+        for command in synth.commands():
+            shell = ["/bin/sh", "-c", command]
+            if not privileged:
+                shell = ["capsh", f"--drop={UNPRIVILEGED_DROPS}", "--", "-c", f"exec /bin/sh -c {shlex.quote(command)}"]
+            output.write(f"$ {command}\n")
+            output.flush()
+            status = subprocess.run(shell, cwd=source, env=env, stdout=output, stderr=subprocess.STDOUT).returncode
+            if status != 0:
+                return status, time.perf_counter() - started
+    return 0, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rehearsal.codebuild", description=__doc__)
+    parser.add_argument("action", choices=("check", "synth"), help="check every step's commands, or run Synth's")
+    parser.add_argument("--assembly", type=Path, required=True, help="a cdk.out of `cdk synth -c stage=delivery`")
+    parser.add_argument("--unprivileged", action="store_true", help="run Synth without CAP_SYS_ADMIN/CAP_NET_ADMIN")
+    parser.add_argument("--log", type=Path, default=Path("codebuild-synth.log"), help="where Synth's output goes")
+    args = parser.parse_args(argv)
+    found = projects(json.loads((args.assembly / "Delivery.template.json").read_text()), args.assembly)
+    if args.action == "check":
+        problems = [problem for project in found for problem in check(project)]
+        print("\n".join(problems) or f"{len(found)} CodeBuild projects: every command's program and flags exist")
+        return 1 if problems else 0
+    (synth,) = [p for p in found if "make test" in p.commands()]
+    privileged = synth.privileged and not args.unprivileged
+    with tempfile.TemporaryDirectory(prefix="codebuild-synth-") as work:
+        status, seconds = run_synth(synth, privileged=privileged, work=Path(work), log=args.log)
+    mode = "privileged" if privileged else f"unprivileged (--drop={UNPRIVILEGED_DROPS})"
+    print(f"Synth in {synth.image}, {mode}: exit {status} after {seconds:.0f} s; log: {args.log}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
