@@ -40,6 +40,11 @@ IMAGE_FACTS = Path(__file__).parent / "data" / "codebuild-standard-7.0.json"
 # Words sh runs itself, and the operators between simple commands.
 BUILTINS = {"[", "test", "echo", "exit", "cd", "export", "true", "false", ":", "set", "{", "}", "!"}
 OPERATORS = {"&&", "||", ";", "|", "(", ")"}
+# The settings by which this machine reaches PyPI and npm (CodeBuild reaches them over the internet).
+REGISTRY_SETTINGS = (
+    *("PIP_", "NPM_CONFIG_", "HTTP", "NO_PROXY"),
+    *("SSL_CERT_", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE"),
+)
 # What CodeBuild's Docker gives a build without PrivilegedMode (docker run's default capability set).
 UNPRIVILEGED_DROPS = "cap_sys_admin,cap_net_admin"
 
@@ -261,7 +266,10 @@ def run_synth(synth: Project, *, privileged: bool, work: Path, log: Path) -> tup
     (release / "release.json").write_text(
         json.dumps({"model_package_arn": None, "model_package_group": "textclf-dev", "note": "rehearsed"}) + "\n"
     )
+    # How this machine reaches the package registries stands in for the build's internet access.
+    registry_access = {k: v for k, v in os.environ.items() if k.startswith(REGISTRY_SETTINGS)}
     env = {
+        **registry_access,
         "PATH": str(program_shims(work / "bin")),
         "HOME": os.environ.get("HOME", "/root"),
         "LANG": "C.UTF-8",
