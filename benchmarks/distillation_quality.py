@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from cli import charts
-from rehearsal.jobs import pack_model_dir
+from rehearsal.sagemaker.channels import pack_model_dir
 from stacks.project import ROOT
 
 TRAINING = ROOT / "training"

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from rehearsal.local_endpoint import WORKER_MODULE
+from rehearsal.sagemaker.local_endpoint import WORKER_MODULE
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmarks.load import LoadResult, PeakMemory, run_load
 from benchmarks.report import publish
 from benchmarks.serve_bench import BUNDLED_VALIDATION, read_labelled, train_small_model
-from rehearsal.local_endpoint import LocalEndpoint, free_port
+from rehearsal.sagemaker.local_endpoint import LocalEndpoint, free_port
 from stacks.project import ROOT
 from training import contract
 

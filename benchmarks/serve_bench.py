@@ -24,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.load import LoadResult, PeakMemory, run_load
 from benchmarks.report import publish
-from rehearsal.local_endpoint import LocalEndpoint, free_port, invoke
+from rehearsal.sagemaker.local_endpoint import LocalEndpoint, free_port, invoke
 from stacks.project import ROOT
 from training import contract
 

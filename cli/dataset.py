@@ -11,11 +11,8 @@ which train.py records in the model's ``training_config.json``.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import io
 import json
-import math
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,11 +22,9 @@ from pathlib import Path
 from cli import pipeline_ops
 from cli.pipeline_ops import guarded
 from stacks.config import ConfigError
-from training import contract
+from training import contract, data_files
 
 SPLITS = ("train", "validation", "test")
-# Texts a spreadsheet or pandas writes for a missing value.
-MISSING = {"", "nan", "none", "null", "n/a", "na"}
 # The smallest class below this share of the largest is reported (a warning: some tasks are skewed).
 MIN_CLASS_SHARE = 0.1
 
@@ -78,57 +73,22 @@ def read_rows(path: Path, text_column: str, label_column: str, findings: list[Fi
             Finding(f"{path}:{line}", f"not valid UTF-8 (byte 0x{raw[error.start]:02x})", "save the file as UTF-8")
         )
         return []
-    records = _csv(path, text, findings) if path.suffix == ".csv" else _jsonl(path, text, findings)
     rows = []
-    for line, record in records:
-        if text_column not in record or label_column not in record:
-            findings.append(
-                Finding(
-                    f"{path}:{line}",
-                    f"no '{text_column}' or '{label_column}' field (has {sorted(record)})",
-                    "rename the columns or pass --text-column/--label-column",
-                )
-            )
-            return rows
-        value, label = record[text_column], record[label_column]
-        if _missing(value):
-            findings.append(Finding(f"{path}:{line}", f"empty text ({value!r})", "fill in the text or drop the row"))
+    for item in data_files.records(path.suffix, text):
+        if isinstance(item, data_files.Problem):
+            findings.append(Finding(f"{path}:{item.line}", item.problem, item.fix))
             continue
-        if _missing(label):
-            findings.append(Finding(f"{path}:{line}", f"empty label ({label!r})", "label the row or drop it"))
+        line, record = item
+        problem = data_files.row_problem(
+            line, record, text_column, label_column, options="--text-column/--label-column"
+        )
+        if problem is not None:
+            findings.append(Finding(f"{path}:{line}", problem.problem, problem.fix))
+            if text_column not in record or label_column not in record:
+                return rows  # every row of the file has the same columns
             continue
-        rows.append(Row(line, str(value), str(label).strip()))
+        rows.append(Row(line, str(record[text_column]), str(record[label_column]).strip()))
     return rows
-
-
-def _csv(path: Path, text: str, findings: list[Finding]):
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
-        findings.append(Finding(f"{path}:1", "no header row", "put the column names on the first line"))
-        return
-    for offset, record in enumerate(reader):
-        yield offset + 2, record  # line 1 is the header
-
-
-def _jsonl(path: Path, text: str, findings: list[Finding]):
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as error:
-            findings.append(Finding(f"{path}:{line}", f"not valid JSON ({error.msg})", "write one object per line"))
-            continue
-        if isinstance(record, dict):
-            yield line, record
-        else:
-            findings.append(Finding(f"{path}:{line}", "not a JSON object", "write one object per line"))
-
-
-def _missing(value) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return True
-    return str(value).strip().lower() in MISSING
 
 
 def validate(

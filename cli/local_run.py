@@ -19,12 +19,12 @@ import shutil
 import time
 from pathlib import Path
 
+from rehearsal.command import rehearse
+from rehearsal.session import Options
 from stacks.project import ROOT, cdk_synth
 
 
 def main(args: argparse.Namespace) -> int:
-    from rehearsal.run import Options, rehearse
-
     out = Path(args.output).resolve()
     if out.exists():
         shutil.rmtree(out)

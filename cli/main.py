@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.set_defaults(handler=_lazy("cli.serve", "run_invoke"))
 
     from cli import base_model, batch, bootstrap_policy, charts, cost, dataset, local_run, pipeline_ops, status
-    from rehearsal import run as rehearse
+    from rehearsal import command as rehearse
 
     local_run.add_parser(commands)
     bootstrap_policy.add_parser(commands)

@@ -28,7 +28,7 @@ def stage_outputs(config: StageConfig) -> dict[str, str]:
     import boto3
 
     cloudformation = boto3.Session(region_name=config.region).client("cloudformation")
-    stack_name = f"{config.construct_id}-Mlops"
+    stack_name = config.stack_name
     try:
         (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except cloudformation.exceptions.ClientError as error:

@@ -7,7 +7,7 @@ import json
 import signal
 import time
 
-from rehearsal.local_endpoint import EndpointError, LocalEndpoint, invoke
+from rehearsal.sagemaker.local_endpoint import EndpointError, LocalEndpoint, invoke
 from training import contract
 
 

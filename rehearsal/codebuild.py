@@ -239,15 +239,20 @@ def _help(program: str, subcommand: str | None, root: Path) -> str:
 
 # ---- the Synth step, run as CodeBuild runs it ----------------------------------------------------------------
 def program_shims(folder: Path) -> Path:
-    """A folder of links to every program the image has that this machine has too: the build's whole PATH."""
+    """A folder of links to every program the image has that this machine has too: the build's whole PATH.
+
+    A program is the image's when the file it resolves to belongs to one of the image's packages, so programs
+    that reach their file through dpkg's alternatives (which, awk) count as well."""
     folder.mkdir(parents=True, exist_ok=True)
+    packaged: set[str] = set()
     for package in sorted(image_packages()):
         listing = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True).stdout.splitlines()
-        for path in listing:
-            if re.match(r"^/(usr/)?s?bin/[^/]+$", path) and os.access(path, os.X_OK) and not os.path.isdir(path):
-                link = folder / Path(path).name
-                if not link.exists():
-                    link.symlink_to(path)
+        packaged.update(os.path.realpath(path) for path in listing)
+    for directory in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+        for entry in sorted(Path(directory).iterdir()) if Path(directory).is_dir() else []:
+            link = folder / entry.name
+            if not link.exists() and os.path.realpath(entry) in packaged and os.access(entry, os.X_OK):
+                link.symlink_to(entry)
     # The python runtime is this venv's base interpreter (a pyenv shim would need pyenv itself on PATH).
     interpreter = Path(sys.base_prefix) / "bin"
     for program in image_programs():
@@ -283,7 +288,9 @@ def run_synth(synth: Project, *, privileged: bool, work: Path, log: Path) -> tup
         for command in synth.commands():
             shell = ["/bin/sh", "-c", command]
             if not privileged:
-                shell = ["capsh", f"--drop={UNPRIVILEGED_DROPS}", "--", "-c", f"exec /bin/sh -c {shlex.quote(command)}"]
+                # capsh is this machine's (the build's PATH has only the image's programs, and capsh is not one).
+                capsh = shutil.which("capsh") or "/usr/sbin/capsh"
+                shell = [capsh, f"--drop={UNPRIVILEGED_DROPS}", "--", "-c", f"exec /bin/sh -c {shlex.quote(command)}"]
             output.write(f"$ {command}\n")
             output.flush()
             status = subprocess.run(shell, cwd=source, env=env, stdout=output, stderr=subprocess.STDOUT).returncode

@@ -20,6 +20,8 @@ from stacks.images import supported_regions
 # The tag every resource of a stage carries, its jobs included: IAM tells one stage's jobs from another's by it.
 STAGE_TAG = "stage"
 STAGE_NAMES = ("dev", "staging", "prod")
+# The stage's stack inside its CDK Stage (``<Stage>-<id>`` once synthesized, e.g. Dev-Mlops).
+MLOPS_STACK_ID = "Mlops"
 
 # AWS Lambda-style limits documented for SageMaker Serverless Inference.
 SERVERLESS_MEMORY_CHOICES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
@@ -39,6 +41,13 @@ _SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|c
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
 
 
+# Settings renamed since a release: the old key fails synth, naming the new one and why.
+RENAMED_SETTINGS = {
+    "serverless_int8": (
+        "serve_int8",
+        "it decides int8 serving in both serving modes, for batch scoring and for the evaluation that gates it",
+    ),
+}
 # Settings that may be null in cdk.json, which the CDK CLI then drops from the context.
 OPTIONAL_SETTINGS = {"account": None, "model_package_arn": None, "pipeline_schedule": None}
 
@@ -68,7 +77,7 @@ class StageConfig:
     serverless_memory_mb: int
     serverless_max_concurrency: int
     serverless_provisioned_concurrency: int
-    serverless_int8: bool
+    serve_int8: bool
     serving_mode: str
     realtime_instance_type: str
     realtime_min_instances: int
@@ -97,7 +106,12 @@ class StageConfig:
     @property
     def construct_id(self) -> str:
         """PascalCase Stage id, e.g. ``Dev``; also the stack-name prefix."""
-        return self.name.capitalize()
+        return stage_construct_id(self.name)
+
+    @property
+    def stack_name(self) -> str:
+        """The stage stack's name in CloudFormation and in the cloud assembly, e.g. ``Dev-Mlops``."""
+        return stage_stack_name(self.name)
 
     @property
     def pipeline_name(self) -> str:
@@ -138,8 +152,21 @@ class StageConfig:
         return cls(name=name, **values)
 
 
+def stage_construct_id(stage: str) -> str:
+    return stage.capitalize()
+
+
+def stage_stack_name(stage: str) -> str:
+    """``dev`` -> ``Dev-Mlops``: the stack a CDK Stage named after the stage holds (stacks.stage.MlopsStage)."""
+    return f"{stage_construct_id(stage)}-{MLOPS_STACK_ID}"
+
+
 def settings(prefix: str, raw: Mapping[str, Any], fields: set[str], optional: Mapping[str, Any]) -> dict:
     """``raw`` with its optional settings filled in; an unknown or missing setting fails, named."""
+    renamed = sorted(set(raw) & set(RENAMED_SETTINGS))
+    if renamed:
+        new, why = RENAMED_SETTINGS[renamed[0]]
+        raise ConfigError(f"{prefix}.{renamed[0]}: renamed to {new}: {why}. Fix: rename the key in cdk.json.")
     unknown = sorted(set(raw) - fields)
     if unknown:
         raise ConfigError(

@@ -32,7 +32,8 @@ class SmokeTestOutputs:
 
 
 class MlopsStack(Stack):
-    """Storage and IAM for one environment; later issues add the pipeline, registry and serving."""
+    """One environment: storage and keys, job roles, both training pipelines and their alerts, the model registry,
+    and, once a package is approved or released, serving and batch scoring of it."""
 
     def __init__(
         self,
@@ -186,7 +187,7 @@ class MlopsStack(Stack):
             regression_margin=config.regression_margin,
             min_class_recall=config.min_class_recall,
             min_teacher_ratio=config.min_teacher_ratio,
-            serve_int8=config.serverless_int8,
+            serve_int8=config.serve_int8,
         )
 
     def _pipeline(self, construct_id: str, name: str, description: str, body: dict, **triggers) -> TrainingPipeline:
@@ -242,7 +243,7 @@ class MlopsStack(Stack):
                 latency_p99_ms=config.alarm_latency_p99_ms,
                 errors_5xx=config.alarm_5xx_errors,
                 saturated_minutes=config.alarm_saturated_minutes,
-                int8=config.serverless_int8,
+                int8=config.serve_int8,
                 realtime=realtime,
             ),
             operations_key=self.operations_key,
@@ -261,7 +262,7 @@ class MlopsStack(Stack):
             container=container,
             role=role,
             name_prefix=f"{config.name_prefix}-{config.name}",
-            int8=config.serverless_int8,
+            int8=config.serve_int8,
         )
 
     def _model_container(

@@ -94,8 +94,8 @@ def parameters(inputs: PipelineInputs) -> list[dict]:
 def distillation_parameters(inputs: PipelineInputs) -> list[dict]:
     return [
         *_shared_parameters(inputs),
-        {"Name": "TeacherEpochs", "Type": "String", "DefaultValue": "3"},
-        {"Name": "TeacherLearningRate", "Type": "String", "DefaultValue": "3e-5"},
+        {"Name": "TeacherEpochs", "Type": "String", "DefaultValue": c.DEFAULT_TEACHER_EPOCHS},
+        {"Name": "TeacherLearningRate", "Type": "String", "DefaultValue": c.DEFAULT_TEACHER_LEARNING_RATE},
         {"Name": "TeacherBaseModelUri", "Type": "String", "DefaultValue": inputs.teacher_base_model_uri},
         # An approved teacher's model.tar.gz replaces TrainTeacher; `textclf pipeline start --teacher-package`
         # resolves it (synth makes no lookups). Empty: train the teacher in this execution.
@@ -126,7 +126,7 @@ def _shared_parameters(inputs: PipelineInputs) -> list[dict]:
         # Label names in id order, e.g. negative,positive; empty: the data's own label values, sorted.
         {"Name": "Labels", "Type": "String", "DefaultValue": ""},
         # Evaluations without a gain before training stops and exports its best weights (0: off).
-        {"Name": "EarlyStoppingPatience", "Type": "String", "DefaultValue": "3"},
+        {"Name": "EarlyStoppingPatience", "Type": "String", "DefaultValue": c.PIPELINE_EARLY_STOPPING_PATIENCE},
         # Evaluate every N steps; 0: at the end of each epoch.
         {"Name": "EvalSteps", "Type": "String", "DefaultValue": c.DEFAULT_EVAL_STEPS},
     ]

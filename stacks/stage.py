@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import Environment, Stage
 from constructs import Construct
 
-from stacks.config import StageConfig
+from stacks.config import MLOPS_STACK_ID, StageConfig
 from stacks.delivery.config import Release
 from stacks.mlops_stack import MlopsStack
 
@@ -25,7 +25,7 @@ class MlopsStage(Stage):
         self.config = config
         self.mlops = MlopsStack(
             self,
-            "Mlops",
+            MLOPS_STACK_ID,
             config=config,
             delivery_account=delivery_account,
             forward_package_events=forward_package_events,

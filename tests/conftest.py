@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 # jsii warns on every import under Node 20; the warning is noise in test output.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from rehearsal.jobs import namespaces_available  # noqa: E402  (after sys.path holds the checkout)
+from rehearsal.sagemaker.containers import namespaces_available  # noqa: E402  (after sys.path holds the checkout)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -76,7 +76,7 @@ def test_selection_accepts_a_list(cdk_context):
             "arn:aws:sagemaker:eu-west-1:111122223333:model-package/textclf/3",
             "stages.dev.model_package_arn: is in eu-west-1, but this stage deploys to us-east-1",
         ),
-        ("serverless_int8", "yes", "stages.dev.serverless_int8: must be bool"),
+        ("serve_int8", "yes", "stages.dev.serve_int8: must be bool"),
         ("serving_mode", "provisioned", "stages.dev.serving_mode: must be one of serverless, realtime"),
         (
             "realtime_instance_type",
@@ -158,3 +158,12 @@ def test_pipeline_and_registry_names_derive_from_the_stage(stage_settings):
     config = StageConfig.from_mapping("dev", {**stage_settings, "pipeline_schedule": "cron(0 3 ? * MON *)"})
     assert (config.pipeline_name, config.model_package_group_name) == ("textclf-dev-training", "textclf-dev")
     assert config.distillation_pipeline_name == "textclf-dev-distillation"
+
+
+def test_a_renamed_setting_names_its_new_key_and_why(stage_settings):
+    """serverless_int8 also decided realtime serving, batch scoring and evaluation: it is serve_int8 now."""
+    stage_settings["serverless_int8"] = stage_settings.pop("serve_int8")
+    with pytest.raises(ConfigError) as error:
+        StageConfig.from_mapping("dev", stage_settings)
+    assert str(error.value).startswith("stages.dev.serverless_int8: renamed to serve_int8: it decides int8 serving")
+    assert str(error.value).endswith("Fix: rename the key in cdk.json.")

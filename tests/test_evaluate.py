@@ -147,8 +147,8 @@ def minilm_classifier(tmp_path_factory):
 def test_evaluation_gives_the_endpoints_answers_for_the_same_texts_long_ones_included(
     minilm_classifier, small_data, tmp_path
 ):
-    from rehearsal.jobs import pack_model_dir
-    from rehearsal.local_endpoint import LocalEndpoint, free_port, invoke
+    from rehearsal.sagemaker.channels import pack_model_dir
+    from rehearsal.sagemaker.local_endpoint import LocalEndpoint, free_port, invoke
 
     served_model_dir = minilm_classifier
     rows = (small_data["validation"] / "validation.csv").read_text().splitlines()

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from benchmarks.load import run_load
-from rehearsal.jobs import pack_model_dir
-from rehearsal.local_endpoint import (
+from rehearsal.sagemaker.channels import pack_model_dir
+from rehearsal.sagemaker.local_endpoint import (
     WORKER_MODULE,
     EndpointError,
     LocalEndpoint,

@@ -16,20 +16,28 @@ from pathlib import Path
 
 import pytest
 
-from rehearsal import custom_resources, jobs, synth
+from rehearsal import synth
 from rehearsal.cloud import Cloud
-from rehearsal.deploy import DeployError
+from rehearsal.cloudformation import custom_resources
+from rehearsal.cloudformation.model import DeployError
+from rehearsal.deployed import deployed_pipeline
 from rehearsal.iam import AccessDenied, Request
-from rehearsal.pipeline import Execution, PipelineFailed, StepError
-from rehearsal.run import SINGLE_ACCOUNT as ACCOUNT
-from rehearsal.run import Options, Rehearsal, RehearsalFailed, Report, deployed_pipeline
+from rehearsal.pipeline_run import upload_user_data
+from rehearsal.report import RehearsalFailed, Report
+from rehearsal.sagemaker import api, steps
+from rehearsal.sagemaker.channels import pack_model_dir, split_uri
+from rehearsal.sagemaker.containers import namespaces_available
+from rehearsal.sagemaker.context import JobContext
+from rehearsal.sagemaker.pipelines import Execution, PipelineFailed, StepError
+from rehearsal.session import SINGLE_ACCOUNT as ACCOUNT
+from rehearsal.session import Options, Session
 from stacks.project import ROOT
 
 REGION = "us-east-1"
 # Jobs run in their own mount and network namespaces, which an unprivileged container (the delivery
 # pipeline's CodeBuild Synth step) cannot create; this machine and CI can.
 runs_jobs = pytest.mark.skipif(
-    not jobs.namespaces_available(), reason="no mount/network namespaces here (unprivileged container): jobs cannot run"
+    not namespaces_available(), reason="no mount/network namespaces here (unprivileged container): jobs cannot run"
 )
 
 
@@ -45,8 +53,8 @@ def cloud():
         yield emulated
 
 
-def rehearsal_in(cloud: Cloud, tmp_path: Path) -> Rehearsal:
-    return Rehearsal(cloud, Options(stage="dev", output=tmp_path, interrupt_at_step=None), Report())
+def rehearsal_in(cloud: Cloud, tmp_path: Path) -> Session:
+    return Session(cloud, Options(stage="dev", output=tmp_path, interrupt_at_step=None), Report())
 
 
 def deploy_dev(cloud, tmp_path, assembly, template=None):
@@ -82,9 +90,9 @@ def step(definition: dict, name: str) -> dict:
     return next(s for s in every(definition["Steps"]) if s["Name"] == name)
 
 
-def job_context(cloud, stack, role: str, work: Path) -> jobs.JobContext:
+def job_context(cloud, stack, role: str, work: Path) -> JobContext:
     """What the rehearsal runs a deployed pipeline's steps with: its jobs, and its functions as their roles."""
-    return jobs.JobContext(
+    return JobContext(
         cloud=cloud,
         account=ACCOUNT,
         region=REGION,
@@ -102,7 +110,7 @@ def run_steps(rehearsal, stack, definition, role, names, *, properties=None):
     execution = Execution.start(
         definition,
         execution_id="test0execution",
-        runners=jobs.runners(context),
+        runners=steps.runners(context),
         overrides={"BaseModelUri": base, "Epochs": "0.05"},
     )
     execution.properties.update(properties or {})
@@ -120,7 +128,7 @@ def test_an_s3_submit_directory_under_network_isolation_fails_train_with_the_too
     cloud, tmp_path, assemblies
 ):
     rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
-    rehearsal.upload_user_data(stack, ACCOUNT)
+    upload_user_data(rehearsal, stack, ACCOUNT)
     definition, role = pipeline_definition(stack)
     train = step(definition, "Train")["Arguments"]
     assert train["EnableNetworkIsolation"] is True
@@ -148,7 +156,7 @@ def test_train_on_g5_starts_without_a_volume_key_and_the_old_request_is_refused_
     execution = Execution.start(definition, execution_id="volume0key", runners={})
 
     def start(arguments: dict) -> str:
-        return jobs.start_job(
+        return api.start_job(
             context,
             execution,
             train,
@@ -185,12 +193,12 @@ def test_a_given_teacher_replaces_train_teacher_and_the_student_is_gated_on_it(c
     from conftest import minilm_path
 
     options = Options(stage="dev", output=tmp_path, interrupt_at_step=None, train_rows=256)
-    rehearsal = Rehearsal(cloud, options, Report())
+    rehearsal = Session(cloud, options, Report())
     _, stack = rehearsal.deploy(synth.stack_named(assemblies["dev"], "Dev-Mlops"), ACCOUNT)
-    rehearsal.upload_user_data(stack, ACCOUNT)
+    upload_user_data(rehearsal, stack, ACCOUNT)
     bucket = stack.outputs["ArtifactBucketName"]
     teacher = f"s3://{bucket}/training-jobs/approved-teacher/output/model.tar.gz"
-    archive = jobs.pack_model_dir(minilm_path(), tmp_path / "teacher" / "model.tar.gz")
+    archive = pack_model_dir(minilm_path(), tmp_path / "teacher" / "model.tar.gz")
     cloud.admin("s3", ACCOUNT).upload_file(str(archive), bucket, "training-jobs/approved-teacher/output/model.tar.gz")
     _, definition, role = deployed_pipeline(stack, "distillation")
     context = job_context(cloud, stack, role, tmp_path)
@@ -207,7 +215,7 @@ def test_a_given_teacher_replaces_train_teacher_and_the_student_is_gated_on_it(c
         "AccuracyThreshold": "1.01",
     }  # no model reaches it: the Fail step's message is the point
     execution = Execution.start(
-        definition, execution_id="given0teacher", runners=jobs.runners(context), overrides=overrides
+        definition, execution_id="given0teacher", runners=steps.runners(context), overrides=overrides
     )
     with pytest.raises(PipelineFailed) as failure:
         execution.run()
@@ -223,7 +231,7 @@ def test_a_given_teacher_replaces_train_teacher_and_the_student_is_gated_on_it(c
 # ---- defect 2: listing the code input ----------------------------------------------------------------
 def test_evaluate_is_denied_listing_its_code_input_without_the_listbucket_grant(cloud, tmp_path, assemblies):
     rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
-    rehearsal.upload_user_data(stack, ACCOUNT)
+    upload_user_data(rehearsal, stack, ACCOUNT)
     definition, role = pipeline_definition(stack)
     processing_role = step(definition, "Evaluate")["Arguments"]["RoleArn"]
     assets_bucket = f"arn:aws:s3:::cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
@@ -279,7 +287,7 @@ def test_the_baseline_step_reads_the_registry_as_its_own_role_and_the_pipeline_m
     _, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
     definition, role = pipeline_definition(stack)
     baseline = step(definition, "Baseline")
-    run = jobs.lambda_step(job_context(cloud, stack, role, tmp_path))
+    run = steps.lambda_step(job_context(cloud, stack, role, tmp_path))
     first = run(baseline, baseline["Arguments"], None)
     assert first == {"OutputParameters": {"minimum_accuracy": 0.0, "approved_model_package": ""}}
 
@@ -441,16 +449,16 @@ def test_the_pipelines_batch_step_scores_a_file_with_the_trained_model_as_the_ba
     (given,) = [s for s in step(definition, "CheckAccuracy")["Arguments"]["IfSteps"] if s["Name"] == "BatchGiven"]
     s3 = cloud.admin("s3", ACCOUNT)
     bucket = stack.outputs["ArtifactBucketName"]
-    jobs.pack_model_dir(served_model_dir, tmp_path / "model.tar.gz")
+    pack_model_dir(served_model_dir, tmp_path / "model.tar.gz")
     s3.upload_file(str(tmp_path / "model.tar.gz"), bucket, "training-jobs/t/output/model.tar.gz")
     texts = ["a wonderful film", "a dull mess", "moving and funny"]
     source = f"{stack.outputs['BatchInputUri']}reviews.jsonl"
-    data_bucket, key = jobs.split_uri(source)
+    data_bucket, key = split_uri(source)
     s3.put_object(Bucket=data_bucket, Key=key, Body="".join(json.dumps({"inputs": t}) + "\n" for t in texts).encode())
     execution = Execution.start(
         {**definition, "Steps": given["Arguments"]["IfSteps"]},
         execution_id="test0execution",
-        runners=jobs.runners(job_context(cloud, stack, role, rehearsal.work)),
+        runners=steps.runners(job_context(cloud, stack, role, rehearsal.work)),
         overrides={"BatchInputUri": source},
     )
     execution.properties["Train"] = {
@@ -482,7 +490,7 @@ def test_an_edited_batch_step_cannot_create_a_weaker_model_or_job(cloud, tmp_pat
     execution = Execution.start(
         {**definition, "Steps": [edited]},
         execution_id="test0execution",
-        runners=jobs.runners(job_context(cloud, stack, role, rehearsal.work)),
+        runners=steps.runners(job_context(cloud, stack, role, rehearsal.work)),
         overrides={"BatchInputUri": f"{stack.outputs['BatchInputUri']}x.jsonl"},
     )
     execution.properties["Train"] = {"ModelArtifacts": {"S3ModelArtifacts": "s3://any/model.tar.gz"}}
@@ -531,7 +539,7 @@ def test_staging_serves_its_own_verified_copy_which_no_dev_role_can_touch(cloud,
     # Released: the copy resource verifies the bytes into staging's own bucket, and the endpoint reads that copy.
     _, staging = rehearsal.deploy(artifact, ACCOUNT)
     copied = next(r for r in staging.resources.values() if r.type == "Custom::ReleasedModel")
-    bucket, key = jobs.split_uri(copied.attributes["ModelDataUrl"])
+    bucket, key = split_uri(copied.attributes["ModelDataUrl"])
     assert bucket == staging.outputs["ArtifactBucketName"] and key.startswith("released-models/")
     assert cloud.admin("s3", ACCOUNT).get_object(Bucket=bucket, Key=key)["Body"].read() == b"model bytes"
     training_role = step(pipeline_definition(dev)[0], "Train")["Arguments"]["RoleArn"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rehearsal.cloud import Cloud
-from rehearsal.deploy import DeployError, Deployment
+from rehearsal.cloudformation.engine import Deployment
+from rehearsal.cloudformation.model import DeployError
 
 TEMPLATE = {
     "Resources": {

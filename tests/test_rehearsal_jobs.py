@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tarfile
 
-from rehearsal.jobs import pack_model_dir
+from rehearsal.sagemaker.channels import pack_model_dir
 
 
 def test_model_tar_gz_has_the_model_directory_at_its_root(served_model_dir, tmp_path):

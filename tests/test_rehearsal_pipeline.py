@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rehearsal.pipeline import Execution, PipelineFailed, StepError
+from rehearsal.sagemaker.pipelines import Execution, PipelineFailed, StepError
 
 
 def definition(*steps, parameters=None) -> dict:

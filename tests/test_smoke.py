@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 from delivery_steps import smoke
-from rehearsal.local_endpoint import LocalEndpoint, free_port
+from rehearsal.sagemaker.local_endpoint import LocalEndpoint, free_port
 
 POSITIVE = "positive"
 

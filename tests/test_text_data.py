@@ -29,7 +29,7 @@ def test_empty_channel_says_what_to_upload(tmp_path):
 
 def test_missing_column_names_the_file_and_line(tmp_path):
     _write(tmp_path / "a.csv", "sentence,label\nhello,1\n")
-    with pytest.raises(DataError, match=r"a.csv:2: missing field 'text'.*--text_column"):
+    with pytest.raises(DataError, match=r"a.csv:2: no 'text' or 'label' field.*--text_column"):
         text_data.read_examples(tmp_path, "text", "label")
 
 
@@ -105,3 +105,14 @@ def test_the_uploaded_dataset_version_is_read_from_the_train_split_and_is_no_dat
     (tmp_path / "DATASET_VERSION").write_text("20261124T075200Z-0123456789ab\n")
     assert text_data.dataset_version(tmp_path) == "20261124T075200Z-0123456789ab"
     assert [e.text for e in text_data.read_examples(tmp_path, "text", "label")] == ["fine"]
+
+
+def test_training_refuses_what_data_validate_refuses(tmp_path):
+    """One rule for a usable row (training/data_files.py): an empty label, or a text pandas wrote for a missing
+    value, stops the job where `textclf data validate` reports it."""
+    _write(tmp_path / "a.csv", "text,label\nfine,1\nnan,0\n")
+    with pytest.raises(DataError, match=r"a.csv:3: empty text \('nan'\)\. Fix: fill in the text or drop the row"):
+        text_data.read_examples(tmp_path, "text", "label")
+    _write(tmp_path / "a.csv", "text,label\nfine,\n")
+    with pytest.raises(DataError, match=r"a.csv:2: empty label"):
+        text_data.read_examples(tmp_path, "text", "label")

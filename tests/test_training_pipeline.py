@@ -14,8 +14,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
-from rehearsal.pipeline import Execution, PipelineFailed, StepError
-from rehearsal.service_rules import validate_request
+from rehearsal.sagemaker.pipelines import Execution, PipelineFailed, StepError
+from rehearsal.sagemaker.rules import validate_request
 from stacks import source_bundle
 from stacks.pipeline_definition import PipelineInputs, definition, distillation_definition
 from stacks.storage import S3Location

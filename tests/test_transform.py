@@ -8,8 +8,8 @@ import json
 import pytest
 
 from cli import batch
-from rehearsal.local_endpoint import LocalEndpoint, free_port
-from rehearsal.transform import TransformFailed, run_transform
+from rehearsal.sagemaker.local_endpoint import LocalEndpoint, free_port
+from rehearsal.sagemaker.transform import TransformFailed, run_transform
 from stacks.batch_request import BATCH_ENVIRONMENT
 from training import contract
 

@@ -162,6 +162,12 @@ DEFAULT_LEARNING_RATE = "5e-5"
 DEFAULT_ALPHA = "0.5"
 DEFAULT_TEMPERATURE = "3.0"
 DEFAULT_EVAL_STEPS = "0"
+# The distillation pipeline's teacher, fine-tuned longer and more gently than the student.
+DEFAULT_TEACHER_EPOCHS = "3"
+DEFAULT_TEACHER_LEARNING_RATE = "3e-5"
+# The pipelines always pass a validation channel, so they stop early by default; train.py's own default is off
+# (0), since a local run may have no validation data.
+PIPELINE_EARLY_STOPPING_PATIENCE = "3"
 
 # --- Metric lines and the regexes that read them --------------------------------------------------
 # A line looks like ``train: step=120 epoch=0.57 loss=0.3312 lr=4.1e-05 samples_per_sec=812.4``; the

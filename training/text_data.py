@@ -6,14 +6,13 @@ the order an uninterrupted run would have seen, and every DDP rank agrees on it.
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import contract
+import data_files
 import torch
 
 SUFFIXES = contract.DATA_SUFFIXES
@@ -39,35 +38,22 @@ def read_examples(directory: str | Path, text_column: str, label_column: str) ->
         )
     examples = []
     for path in files:
-        rows = _csv_rows(path) if path.suffix == ".csv" else _jsonl_rows(path)
-        for line, row in rows:
-            where = f"{path.name}:{line}"
-            if text_column not in row or label_column not in row:
-                raise DataError(
-                    f"{where}: missing field '{text_column}' or '{label_column}'. Fix: set "
-                    "--text_column/--label_column to the file's field names."
-                )
-            text, label = row[text_column], row[label_column]
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"{where}: '{text_column}' must be non-empty text.")
-            examples.append(Example(text=text, label=str(label).strip(), source=where))
+        for item in data_files.records(path.suffix, path.read_text(encoding="utf-8")):
+            if isinstance(item, data_files.Problem):
+                raise _unusable(path, item)
+            line, record = item
+            problem = data_files.row_problem(
+                line, record, text_column, label_column, options="--text_column/--label_column"
+            )
+            if problem is not None:
+                raise _unusable(path, problem)
+            text, label = str(record[text_column]), str(record[label_column]).strip()
+            examples.append(Example(text=text, label=label, source=f"{path.name}:{line}"))
     return examples
 
 
-def _csv_rows(path: Path):
-    with path.open(newline="", encoding="utf-8") as handle:
-        for offset, row in enumerate(csv.DictReader(handle)):
-            yield offset + 2, row  # line 1 is the header
-
-
-def _jsonl_rows(path: Path):
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if raw.strip():
-                try:
-                    yield line, json.loads(raw)
-                except json.JSONDecodeError as error:
-                    raise DataError(f"{path.name}:{line}: not valid JSON ({error.msg}).") from None
+def _unusable(path: Path, problem: data_files.Problem) -> DataError:
+    return DataError(f"{path.name}:{problem.line}: {problem.problem}. Fix: {problem.fix}.")
 
 
 def dataset_version(directory: str | Path) -> str | None:

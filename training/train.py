@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         return train(args, rt, stop, student_path=student_path, teacher_path=teacher_path)
 
 
-def train(
+# One loop read top-down in labelled sections, as nanoGPT's train.py (the project's style, rule 4): its state is
+# the one checkpoint dict, and splitting the sections into functions would pass that state through each of them.
+def train(  # noqa: C901, PLR0912, PLR0915
     args, rt: runtime.Runtime, stop: runtime.StopSignal, *, student_path: str | None, teacher_path: str | None
 ) -> int:
     # ---- data ---------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from rehearsal.cloud import Cloud
-from rehearsal.deploy import DeployError, Deployment, Resource, Stack
+from rehearsal.cloudformation.engine import Deployment
+from rehearsal.cloudformation.model import DeployError, Resource, Stack
 
 # Runs the handler on the event from stdin and writes what it returns to the file argv[2]: a pipeline's
 # Lambda step reads that answer; a custom resource answers CloudFormation's ResponseURL instead.
@@ -35,12 +36,6 @@ INVOKE = (
 
 class FunctionError(RuntimeError):
     """The function raised (Lambda's FunctionError: Unhandled); the message ends with its traceback."""
-
-
-def function(deployment: Deployment, logical_id: str, properties: dict) -> Resource:
-    name = properties.get("FunctionName") or deployment.generated_name(logical_id, limit=64)
-    arn = deployment.arn("lambda", f"function:{name}")
-    return Resource(logical_id, "AWS::Lambda::Function", name, {"Arn": arn}, properties)
 
 
 def custom_resource(workdir: Path):

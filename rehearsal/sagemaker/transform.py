@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rehearsal.jobs import split_uri
-from rehearsal.service_rules import validate_request
+from rehearsal.sagemaker.channels import split_uri
+from rehearsal.sagemaker.local_endpoint import LocalEndpoint, free_port
+from rehearsal.sagemaker.rules import validate_request
 
 
 class TransformFailed(RuntimeError):
@@ -66,8 +67,6 @@ def run_on_local_endpoint(
 ) -> TransformResult:
     """The whole job: the model data downloaded with ``s3`` (the model's role), served with ``environment`` on a
     local endpoint (the DLC's default workers, as the batch model sets none), and ``request`` run against it."""
-    from rehearsal.local_endpoint import LocalEndpoint, free_port
-
     folder.mkdir(parents=True, exist_ok=True)
     bucket, key = split_uri(model_data_url)
     s3.download_file(bucket, key, str(folder / "model.tar.gz"))

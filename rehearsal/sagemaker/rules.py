@@ -14,7 +14,7 @@ import botocore.session
 from botocore.validate import ParamValidator
 from sagemaker.core.common_utils import instance_supports_kms
 
-from rehearsal.pipeline import StepError
+from rehearsal.sagemaker.pipelines import StepError
 
 # Where each job API holds its instance type and volume key: (botocore shape, path in the request).
 _VOLUMES = {

@@ -1,0 +1,47 @@
+"""AWS::IAM::Role and AWS::IAM::Policy, recorded where the policy engine decides with them."""
+
+from __future__ import annotations
+
+from rehearsal.cloudformation.model import Placement, Resource, ResourceType, digest
+from rehearsal.iam import Policy, RoleRecord
+
+
+def _role(deployment: Placement, logical_id: str, properties: dict) -> Resource:
+    name = properties.get("RoleName") or deployment.generated_name(logical_id, limit=64)
+    arn = f"arn:aws:iam::{deployment.account}:role{properties.get('Path', '/')}{name}"
+    inline = [Policy(p["PolicyName"], p["PolicyDocument"]) for p in properties.get("Policies", [])]
+    deployment.cloud.directory.roles[arn] = RoleRecord(
+        arn, deployment.account, properties["AssumeRolePolicyDocument"], inline
+    )
+    return Resource(logical_id, "AWS::IAM::Role", name, {"Arn": arn, "RoleId": digest(arn)[:21].upper()}, properties)
+
+
+def _update_role(deployment: Placement, existing: Resource, properties: dict) -> None:
+    """The role is kept; its trust policy is the new template's."""
+    deployment.cloud.directory.roles[existing.attributes["Arn"]].trust = properties["AssumeRolePolicyDocument"]
+
+
+def _delete_role(deployment: Placement, resource: Resource) -> None:
+    deployment.cloud.directory.roles.pop(resource.attributes["Arn"], None)
+
+
+def _policy(deployment: Placement, logical_id: str, properties: dict) -> Resource:
+    directory = deployment.cloud.directory
+    for role_name in properties.get("Roles", []):
+        directory.role_named(deployment.account, role_name).policies.append(
+            Policy(properties["PolicyName"], properties["PolicyDocument"], source=logical_id)
+        )
+    return Resource(logical_id, "AWS::IAM::Policy", properties["PolicyName"], {}, properties)
+
+
+def _delete_policy(deployment: Placement, resource: Resource) -> None:
+    """Detach what this policy resource attached, from every role."""
+    for record in deployment.cloud.directory.roles.values():
+        record.policies = [p for p in record.policies if p.source != resource.logical_id]
+
+
+RESOURCE_TYPES = {
+    "AWS::IAM::Role": ResourceType(_role, delete=_delete_role, update=_update_role),
+    # A policy CloudFormation replaces is detached first, then the new one attached.
+    "AWS::IAM::Policy": ResourceType(_policy, delete=_delete_policy),
+}

@@ -1,0 +1,119 @@
+"""A training job as SageMaker runs it: channels in, the DLC's entry runner in the job's own /opt/ml, checkpoints
+synced, a spot interruption injected and resumed, model.tar.gz out."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from rehearsal.sagemaker.api import job_step
+from rehearsal.sagemaker.channels import download_prefix, pack_model_dir, split_uri, upload_folder
+from rehearsal.sagemaker.containers import container_env, run_container
+from rehearsal.sagemaker.context import JobContext, StepRunner
+from rehearsal.sagemaker.pipelines import StepError
+
+TRAIN_ENTRY = "from sagemaker_training.cli.train import main; main()"
+
+
+def training_step(context: JobContext) -> StepRunner:
+    return job_step(
+        context,
+        "CreateTrainingJob",
+        ("ResourceConfig",),
+        ("AlgorithmSpecification", "TrainingImage"),
+        lambda job_name, _step, arguments, _execution: TrainingJob(context, job_name, arguments).run(),
+    )
+
+
+class TrainingJob:
+    def __init__(self, context: JobContext, name: str, arguments: dict) -> None:
+        self.context, self.name, self.arguments = context, name, arguments
+        self.role = arguments["RoleArn"]
+        self.s3 = context.cloud.as_role("s3", self.role, context.region)
+        self.isolated = bool(arguments.get("EnableNetworkIsolation"))
+        self.checkpoint = arguments.get("CheckpointConfig")
+        self.folder = context.workdir / name
+        self.attempt = 0
+        self.interrupted_in: int | None = None
+
+    def run(self) -> dict:
+        while True:
+            self.attempt += 1
+            root = self._prepare()
+            code = self._start(root)
+            if self.checkpoint:
+                upload_folder(self.s3, root / "checkpoints", self.checkpoint["S3Uri"])
+            if code == 0:
+                break
+            if self.interrupted_in == self.attempt:
+                self.context.log(
+                    f"        spot interruption: job restarts on a fresh /opt/ml (attempt {self.attempt + 1})"
+                )
+                continue
+            failure = root / "output" / "failure"
+            reason = failure.read_text().strip()[-2000:] if failure.exists() else f"exit code {code}"
+            raise StepError("SageMaker.JOB_FAILED", f"AlgorithmError: {reason} (log: {self.folder}/job.log)")
+        return {"TrainingJobName": self.name, "ModelArtifacts": {"S3ModelArtifacts": self._upload_model(root)}}
+
+    def _prepare(self) -> Path:
+        root = self.folder / f"attempt-{self.attempt}" / "opt-ml"
+        config = root / "input" / "config"
+        for folder in (config, root / "model", root / "output" / "data", root / "checkpoints", root / "code"):
+            folder.mkdir(parents=True, exist_ok=True)
+        channels = {}
+        for channel in self.arguments.get("InputDataConfig", []):
+            source = channel["DataSource"]["S3DataSource"]
+            count = download_prefix(self.s3, source["S3Uri"], root / "input" / "data" / channel["ChannelName"])
+            channels[channel["ChannelName"]] = {
+                "TrainingInputMode": self.arguments["AlgorithmSpecification"].get("TrainingInputMode", "File"),
+                "S3DistributionType": source.get("S3DataDistributionType"),
+                "RecordWrapperType": "None",
+            }
+            self.context.log(f"        channel {channel['ChannelName']}: {count} object(s) from {source['S3Uri']}")
+        if self.checkpoint:
+            restored = download_prefix(self.s3, self.checkpoint["S3Uri"], root / "checkpoints")
+            if restored:
+                self.context.log(f"        checkpoints: {restored} file(s) restored from {self.checkpoint['S3Uri']}")
+        (config / "hyperparameters.json").write_text(json.dumps(self.arguments.get("HyperParameters", {})))
+        (config / "inputdataconfig.json").write_text(json.dumps(channels))
+        (config / "resourceconfig.json").write_text(
+            json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"})
+        )
+        return root
+
+    def _start(self, root: Path) -> int:
+        env = container_env(
+            self.context,
+            {**self.arguments.get("Environment", {}), "TRAINING_JOB_NAME": self.name},
+            None if self.isolated else self.role,
+        )
+        return run_container(
+            self.context,
+            root,
+            [self.context.python, "-c", TRAIN_ENTRY],
+            env,
+            isolated=self.isolated,
+            log_file=self.folder / "job.log",
+            watch=self._watch,
+        )
+
+    def _watch(self, line: str, process: subprocess.Popen) -> None:
+        interruption = self.context.interruption
+        # One interruption per execution: the first job to reach the step is reclaimed, once.
+        if not interruption or interruption.happened or not line.startswith("train: step="):
+            return
+        if int(line.split("=", 1)[1].split()[0]) >= interruption.at_step:
+            interruption.happened.append(self.name)
+            self.interrupted_in = self.attempt
+            self.context.log(f"        spot interruption injected: SIGTERM at {line.split()[1]}")
+            os.killpg(process.pid, signal.SIGTERM)
+
+    def _upload_model(self, root: Path) -> str:
+        archive = pack_model_dir(root / "model", self.folder / "model.tar.gz")
+        bucket, prefix = split_uri(self.arguments["OutputDataConfig"]["S3OutputPath"])
+        key = f"{prefix.rstrip('/')}/{self.name}/output/model.tar.gz".lstrip("/")
+        self.s3.upload_file(str(archive), bucket, key)
+        return f"s3://{bucket}/{key}"
