@@ -84,8 +84,8 @@ def read_rows(path: Path, text_column: str, label_column: str, findings: list[Fi
         )
         if problem is not None:
             findings.append(Finding(f"{path}:{line}", problem.problem, problem.fix))
-            if text_column not in record or label_column not in record:
-                return rows  # every row of the file has the same columns
+            if problem.columns:
+                return rows
             continue
         rows.append(Row(line, str(record[text_column]), str(record[label_column]).strip()))
     return rows

@@ -110,23 +110,31 @@ def image_programs() -> dict[str, str]:
     return found
 
 
-def debian_package(program: str) -> str | None:
-    """The Debian package that ships ``program`` on this machine (``dpkg -S``)."""
-    path = shutil.which(program)
-    if path is None:
-        return None
-    # With merged /usr, dpkg may know /sbin/capsh as the file behind /usr/sbin/capsh, or the other way round.
-    merged = [p.removeprefix("/usr") if p.startswith("/usr/") else f"/usr{p}" for p in (path, os.path.realpath(path))]
-    for candidate in dict.fromkeys([path, os.path.realpath(path), *merged]):
-        owner = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-        for line in owner.stdout.splitlines() if owner.returncode == 0 else []:
-            if not line.startswith("diversion "):
-                return line.split(":")[0].split(",")[0].strip()
-    return None
+@cache
+def image_program_paths() -> dict[str, str]:
+    """Program name -> its path here, for every program the image has that this machine has too.
+
+    A program is the image's when the file it resolves to belongs to one of the image's packages, so programs
+    reached through dpkg's alternatives (which, awk) count as well; then the runtimes and the programs the
+    Dockerfile builds, python from this venv's base interpreter (a pyenv shim would need pyenv itself on PATH)."""
+    # One dpkg call: a package this machine lacks is reported on stderr, and the others are listed.
+    listing = subprocess.run(["dpkg", "-L", *sorted(image_packages())], capture_output=True, text=True).stdout
+    packaged = {os.path.realpath(path) for path in listing.splitlines()}
+    found: dict[str, str] = {}
+    for directory in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+        for entry in sorted(Path(directory).iterdir()) if Path(directory).is_dir() else []:
+            if entry.name not in found and os.path.realpath(entry) in packaged and os.access(entry, os.X_OK):
+                found[entry.name] = str(entry)
+    interpreter = Path(sys.base_prefix) / "bin"
+    for program in image_programs():
+        path = interpreter / program if (interpreter / program).exists() else shutil.which(program)
+        if path:
+            found.setdefault(program, str(path))
+    return found
 
 
 def in_image(program: str) -> bool:
-    return program in image_programs() or debian_package(program) in image_packages()
+    return program in image_programs() or program in image_program_paths()
 
 
 # ---- the check ---------------------------------------------------------------------------------------------
@@ -239,26 +247,10 @@ def _help(program: str, subcommand: str | None, root: Path) -> str:
 
 # ---- the Synth step, run as CodeBuild runs it ----------------------------------------------------------------
 def program_shims(folder: Path) -> Path:
-    """A folder of links to every program the image has that this machine has too: the build's whole PATH.
-
-    A program is the image's when the file it resolves to belongs to one of the image's packages, so programs
-    that reach their file through dpkg's alternatives (which, awk) count as well."""
+    """A folder of links to every program the image has that this machine has too: the build's whole PATH."""
     folder.mkdir(parents=True, exist_ok=True)
-    packaged: set[str] = set()
-    for package in sorted(image_packages()):
-        listing = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True).stdout.splitlines()
-        packaged.update(os.path.realpath(path) for path in listing)
-    for directory in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"):
-        for entry in sorted(Path(directory).iterdir()) if Path(directory).is_dir() else []:
-            link = folder / entry.name
-            if not link.exists() and os.path.realpath(entry) in packaged and os.access(entry, os.X_OK):
-                link.symlink_to(entry)
-    # The python runtime is this venv's base interpreter (a pyenv shim would need pyenv itself on PATH).
-    interpreter = Path(sys.base_prefix) / "bin"
-    for program in image_programs():
-        found = interpreter / program if (interpreter / program).exists() else shutil.which(program)
-        if found and not (folder / program).exists():
-            (folder / program).symlink_to(found)
+    for program, path in image_program_paths().items():
+        (folder / program).symlink_to(path)
     return folder
 
 

@@ -43,10 +43,15 @@ def storage(instance_type: str) -> str:
 
 
 @cache
+def sagemaker_model():
+    """botocore's SageMaker service model, loaded once per process."""
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+@cache
 def accepted(api_type: str) -> tuple[str, ...]:
     """Every instance type botocore's SageMaker model lists for ``api_type`` (e.g. TRAINING), in its order."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return tuple(model.shape_for(api_type).enum)
+    return tuple(sagemaker_model().shape_for(api_type).enum)
 
 
 def same_storage(api_type: str, instance_type: str) -> list[str]:

@@ -15,7 +15,8 @@ sys.path.insert(0, str(ROOT))
 # jsii warns on every import under Node 20; the warning is noise in test output.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from rehearsal.sagemaker.containers import namespaces_available  # noqa: E402  (after sys.path holds the checkout)
+from rehearsal.iam import PolicyEngine  # noqa: E402  (after sys.path holds the checkout)
+from rehearsal.sagemaker.containers import namespaces_available  # noqa: E402
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -27,6 +28,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "run its jobs. Fix: run the Synth step privileged (stacks/delivery/pipeline.py, docs/security.md).",
             returncode=3,
         )
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The IAM policy engine (@cloud-copilot/iam-simulate), one process for every test that asks it."""
+    running = PolicyEngine()
+    yield running
+    running.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import pytest
 
 from cli.bootstrap_policy import policies
 from rehearsal import synth
-from rehearsal.iam import PolicyEngine
 from stacks.bootstrap_policy import (
     LEFT_OUT,
     MAX_POLICY_CHARACTERS,
@@ -30,13 +29,6 @@ EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCO
 def written(tmp_path_factory) -> tuple[dict[str, dict], Path]:
     outdir = tmp_path_factory.mktemp("bootstrap")
     return policies(outdir), outdir / "assembly"
-
-
-@pytest.fixture(scope="module")
-def engine():
-    running = PolicyEngine()
-    yield running
-    running.close()
 
 
 def decide(engine, policy: dict, action: str, resource: str, context: dict | None = None) -> str:

@@ -10,7 +10,6 @@ from aws_cdk import App, Environment, RemovalPolicy, Stack
 from aws_cdk.assertions import Template
 from test_training_pipeline import ACCOUNT, REGION, _cfn
 
-from rehearsal.iam import PolicyEngine
 from stacks.operations_key import OperationsKey
 from stacks.topics import encrypted_topic
 
@@ -26,13 +25,6 @@ def key_policy() -> dict:
     encrypted_topic(stack, "Events", key=key, publisher="events.amazonaws.com")
     (resource,) = Template.from_stack(stack).find_resources("AWS::KMS::Key").values()
     return _cfn(resource["Properties"]["KeyPolicy"])
-
-
-@pytest.fixture(scope="module")
-def engine():
-    running = PolicyEngine()
-    yield running
-    running.close()
 
 
 def decide(engine, policy: dict, service: str, action: str, **context: str) -> str:

@@ -10,7 +10,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 from test_training_pipeline import ACCOUNT, REGION, _cfn
 
-from rehearsal.iam import PolicyEngine
 from stacks.images import images_for
 from stacks.roles import Roles
 
@@ -134,13 +133,6 @@ def test_the_model_role_gets_no_logs_or_metrics_here(roles_template):
 # ---- what the pipeline role may start, decided by the IAM policy engine (issue 27) ----------------------------
 JOB = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-abc-train"
 OTHER_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/another-stage"
-
-
-@pytest.fixture(scope="module")
-def engine():
-    running = PolicyEngine()
-    yield running
-    running.close()
 
 
 def pipeline_policy(training: str, processing: str = "ml.m5.xlarge") -> tuple[dict, str]:

@@ -26,6 +26,8 @@ class Problem:
     line: int
     problem: str
     fix: str
+    # The file lacks a column: every row of it has the same problem.
+    columns: bool = False
 
 
 def records(suffix: str, text: str) -> Iterator[tuple[int, dict] | Problem]:
@@ -67,6 +69,7 @@ def row_problem(line: int, record: dict, text_column: str, label_column: str, *,
             line,
             f"no '{text_column}' or '{label_column}' field (has {sorted(record)})",
             f"rename the columns or pass {options}",
+            columns=True,
         )
     if missing(record[text_column]):
         return Problem(line, f"empty text ({record[text_column]!r})", "fill in the text or drop the row")

@@ -102,6 +102,7 @@ def check_log_delivery(
 
 
 def flag(value) -> str | None:
+    """A Bool condition key's value as the request sets it ("true"/"false"), None where the request leaves it out."""
     return None if value is None else str(bool(value)).lower()
 
 
@@ -110,6 +111,7 @@ def request_tags(arguments: dict) -> dict[str, str]:
 
 
 def present(keys: dict) -> tuple:
+    """The condition keys the request sets, as the policy engine's context."""
     return tuple((k, v) for k, v in keys.items() if v is not None)
 
 

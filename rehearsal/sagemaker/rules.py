@@ -11,11 +11,10 @@ import re
 from functools import cache
 from typing import Any, cast
 
-import botocore.session
 from botocore.validate import ParamValidator
-from sagemaker.core.common_utils import instance_supports_kms
 
 from rehearsal.sagemaker.pipelines import StepError
+from stacks.instances import sagemaker_model
 
 # Where each job API holds its instance type and volume key: (botocore shape, path in the request).
 _VOLUMES = {
@@ -25,14 +24,9 @@ _VOLUMES = {
 }
 
 
-@cache
-def _model():
-    return botocore.session.get_session().get_service_model("sagemaker")
-
-
 def validate_request(operation: str, request: dict) -> None:
     """SageMaker refuses a request its API model does not allow, or that breaks a rule its documentation states."""
-    shape = _model().operation_model(operation).input_shape
+    shape = sagemaker_model().operation_model(operation).input_shape
     report = ParamValidator().validate(request, shape)
     if report.has_errors():
         raise StepError("SageMaker.VALIDATION", f"{operation}: {report.generate_report()}")
@@ -115,11 +109,18 @@ def _spot_wait_covers_the_run(operation: str, request: dict) -> None:
 
 def documented(shape: str, member: str, containing: str) -> str:
     """The sentence of botocore's documentation of ``shape.member`` that contains ``containing``, as plain text."""
-    text = re.sub(r"<[^>]+>", "", _model().shape_for(shape).members[member].documentation)
+    text = re.sub(r"<[^>]+>", "", sagemaker_model().shape_for(shape).members[member].documentation)
     for sentence in re.split(r"(?<=\.)\s+", text):
         if containing in sentence:
             return sentence.strip()
     raise LookupError(f"botocore's SageMaker model no longer documents {containing!r} for {shape}.{member}")
+
+
+def _instance_supports_kms(instance_type: str) -> bool:
+    # Imported here: sagemaker-core takes a second to import, and every `textclf` command imports this module.
+    from sagemaker.core.common_utils import instance_supports_kms
+
+    return instance_supports_kms(instance_type)
 
 
 def _no_volume_key_on_local_storage(operation: str, request: dict) -> None:
@@ -132,7 +133,7 @@ def _no_volume_key_on_local_storage(operation: str, request: dict) -> None:
     for part in path:
         resources = resources.get(part) or {}
     instance_type = resources.get("InstanceType")
-    if resources.get("VolumeKmsKeyId") and instance_type and not instance_supports_kms(instance_type):
+    if resources.get("VolumeKmsKeyId") and instance_type and not _instance_supports_kms(instance_type):
         rule = documented(shape, "VolumeKmsKeyId", "You can't request")
         raise StepError(
             "SageMaker.VALIDATION",
