@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from rehearsal.iam import AccessDenied, Directory, Request, account_of
+from rehearsal.sagemaker.tagging import request_tags, tag_on_create
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/")
 
@@ -103,6 +104,9 @@ def sagemaker_requests(
         resource = arn(
             f"model-package/{name}/{next_version(name, account_of(group) if group.startswith('arn:') else account)}"
         )
+        owner = account_of(resource)
+        created = Request(principal, action, resource, owner, tuple(request_tags(body).items()))
+        return [created, *tag_on_create(principal, operation, resource, body, owner)]
     elif operation in ("DescribeModelPackage", "UpdateModelPackage"):
         name = body.get("ModelPackageName") or body.get("ModelPackageArn") or ""
         resource = name if name.startswith("arn:") else arn(f"model-package/{name}")

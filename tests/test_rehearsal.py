@@ -351,6 +351,29 @@ def test_a_definition_edited_outside_the_stack_cannot_start_a_weaker_job(cloud, 
     ), failure.value.message
 
 
+def without_tag_on_create(template: dict) -> dict:
+    """The stage template with the pipeline role's statement of sagemaker:AddTags (alone) dropped."""
+    planted = copy.deepcopy(template)
+    for resource in planted["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy":
+            document = resource["Properties"]["PolicyDocument"]
+            document["Statement"] = [s for s in document["Statement"] if s["Action"] != "sagemaker:AddTags"]
+    return planted
+
+
+def test_a_job_with_tags_is_refused_without_addtags_on_it_as_tag_on_create_is(cloud, tmp_path, assemblies):
+    """Planted defect (issue 29, tag-on-create): CreateTrainingJob is granted, AddTags on training jobs is not. The
+    rehearsal authorized the Create* alone and ran the job; SageMaker authorizes the request's Tags as AddTags
+    (the Service Authorization Reference's sagemaker:TaggingAction)."""
+    template = synth.stack_named(assemblies["dev"], "Dev-Mlops").template
+    rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"], without_tag_on_create(template))
+    definition, role = pipeline_definition(stack)
+    with pytest.raises(PipelineFailed) as failure:
+        run_steps(rehearsal, stack, definition, role, ["Train"])
+    message = failure.value.message
+    assert "AccessDenied" in message and "sagemaker:AddTags" in message and "training-job/" in message, message
+
+
 def test_one_stages_pipeline_cannot_see_or_stop_another_stages_jobs_in_the_same_account(cloud, tmp_path, assemblies):
     """Finding 5 of issue 16: job names are generated, so the stage tag on every job tells them apart."""
     _, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])

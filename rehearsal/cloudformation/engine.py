@@ -24,6 +24,7 @@ from rehearsal.cloudformation.model import (
     dependencies,
     generic,
 )
+from rehearsal.cloudformation.requests import check_requests
 from rehearsal.cloudformation.types import RESOURCE_TYPES
 
 # A create step given the whole deployment, as the overrides are (custom resources read the stack id; the
@@ -66,6 +67,7 @@ class Deployment(Resolver):
         properties = self.resolve(definition.get("Properties", {}))
         kind = "Custom::" if definition["Type"].startswith("Custom::") else definition["Type"]
         creator = self.creators.get(kind, generic)
+        check_requests(self, logical_id, definition["Type"], properties)
         try:
             resource = creator(self, logical_id, properties)
         except DeployError:
@@ -126,6 +128,7 @@ class Deployment(Resolver):
             kind = RESOURCE_TYPES.get(existing.type) if existing is not None else None
             if existing is not None and kind is not None and kind.update is not None:
                 properties = self.resolve(definition.get("Properties", {}))
+                check_requests(self, logical_id, definition["Type"], properties)
                 kind.update(self, existing, properties)
                 existing.properties = properties
                 self.stack.resources[logical_id] = existing

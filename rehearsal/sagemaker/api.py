@@ -9,6 +9,7 @@ from rehearsal.iam import AccessDenied, Directory, Request, account_of
 from rehearsal.sagemaker.context import JobContext, StepRunner
 from rehearsal.sagemaker.pipelines import Execution, StepError
 from rehearsal.sagemaker.rules import validate_request
+from rehearsal.sagemaker.tagging import request_tags, tag_on_create
 from training.contract import read_path
 
 SAGEMAKER = "sagemaker.amazonaws.com"
@@ -40,14 +41,10 @@ def check_start(context: JobContext, action: str, job_name: str, arguments: dict
         **request_tags(arguments),
     }
     kind = "training-job" if action.endswith("TrainingJob") else "processing-job"
-    directory.check(
-        Request(
-            context.pipeline_role,
-            action,
-            f"arn:aws:sagemaker:{context.region}:{context.account}:{kind}/{job_name.lower()}",
-            context=present(keys),
-        )
-    )
+    job_arn = f"arn:aws:sagemaker:{context.region}:{context.account}:{kind}/{job_name.lower()}"
+    directory.check(Request(context.pipeline_role, action, job_arn, context=present(keys)))
+    for tagging in tag_on_create(context.pipeline_role, action.split(":")[1], job_arn, arguments):
+        directory.check(tagging)
     directory.check(
         Request(
             context.pipeline_role, "iam:PassRole", arguments["RoleArn"], context=(("iam:PassedToService", SAGEMAKER),)
@@ -104,10 +101,6 @@ def check_log_delivery(
 def flag(value) -> str | None:
     """A Bool condition key's value as the request sets it ("true"/"false"), None where the request leaves it out."""
     return None if value is None else str(bool(value)).lower()
-
-
-def request_tags(arguments: dict) -> dict[str, str]:
-    return {f"aws:RequestTag/{tag['Key']}": tag["Value"] for tag in arguments.get("Tags", [])}
 
 
 def present(keys: dict) -> tuple:

@@ -15,12 +15,12 @@ from rehearsal.sagemaker.api import (
     check_volume_grant,
     flag,
     present,
-    request_tags,
 )
 from rehearsal.sagemaker.context import JobContext, StepRunner
 from rehearsal.sagemaker.pipelines import Execution, StepError
 from rehearsal.sagemaker.processing import processing_step
 from rehearsal.sagemaker.rules import validate_request
+from rehearsal.sagemaker.tagging import request_tags, tag_on_create
 from rehearsal.sagemaker.training import training_step
 from rehearsal.sagemaker.transform import TransformFailed, run_on_local_endpoint
 
@@ -55,6 +55,8 @@ def model_step(context: JobContext) -> StepRunner:
             context.cloud.directory.check(
                 Request(context.pipeline_role, "sagemaker:CreateModel", arn, context=present(keys))
             )
+            for tagging in tag_on_create(context.pipeline_role, "CreateModel", arn, arguments):
+                context.cloud.directory.check(tagging)
             context.cloud.directory.check(
                 Request(
                     context.pipeline_role,
@@ -91,6 +93,8 @@ def transform_step(context: JobContext) -> StepRunner:
         arn = f"arn:aws:sagemaker:{context.region}:{context.account}:transform-job/{name.lower()}"
         try:
             directory.check(Request(context.pipeline_role, "sagemaker:CreateTransformJob", arn, context=present(keys)))
+            for tagging in tag_on_create(context.pipeline_role, "CreateTransformJob", arn, arguments):
+                directory.check(tagging)
             check_volume_grant(context, resources)
             model = context.cloud.admin("sagemaker", context.account, context.region).describe_model(
                 ModelName=arguments["ModelName"]
