@@ -9,6 +9,7 @@ included. A denied request raises :class:`AccessDenied`, naming the role, action
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import subprocess
@@ -96,6 +97,26 @@ def account_of(arn: str) -> str:
     return arn.split(":")[4]
 
 
+def encryption_context_holds(ignored: dict | None, request: Request) -> bool:
+    """The conditions the engine reported it could not evaluate hold for ``request``: only
+    kms:EncryptionContext:<key> with ArnLike, ArnEquals, StringLike or StringEquals is decided; anything else the
+    engine could not evaluate counts as not holding."""
+    context = dict(request.context)
+    for side in (ignored or {}).values():
+        if side.get("deny"):
+            return False  # a Deny the engine could not evaluate might apply
+        for condition in side.get("allow", []):
+            key, operator, values = condition["key"], condition["op"], condition["values"]
+            if not key.lower().startswith("kms:encryptioncontext:") or key not in context:
+                return False
+            if operator not in ("ArnLike", "StringLike", "ArnEquals", "StringEquals"):
+                return False
+            matcher = fnmatch.fnmatchcase if operator.endswith("Like") else str.__eq__
+            if not any(matcher(context[key], value) for value in values):
+                return False
+    return True
+
+
 class PolicyEngine:
     """One long-lived ``node policy_engine.mjs``; requests are serialized over its stdin/stdout."""
 
@@ -106,11 +127,11 @@ class PolicyEngine:
         self._lock = threading.Lock()
         self._next = 0
 
-    def simulate(self, simulation: dict) -> dict:
+    def simulate(self, simulation: dict, mode: str = "Strict") -> dict:
         with self._lock:
             self._next += 1
             assert self._process.stdin and self._process.stdout
-            self._process.stdin.write(json.dumps({"id": self._next, "simulation": simulation}) + "\n")
+            self._process.stdin.write(json.dumps({"id": self._next, "simulation": simulation, "mode": mode}) + "\n")
             self._process.stdin.flush()
             line = self._process.stdout.readline()
         if not line:
@@ -179,6 +200,37 @@ class Directory:
         answer = self.engine.simulate(simulation)
         allowed = answer.get("decision") == "Allowed"
         reason = "" if allowed else self._reason(answer, request, policies, resource_policy, role.account)
+        with self._lock:
+            self.decisions.append((request, allowed, reason))
+        if not allowed:
+            raise AccessDenied(request.principal, request.action, request.resource, reason)
+
+    def check_service(self, request: Request, *, resource_policy: dict | None = None) -> None:
+        """Raise AccessDenied unless the resource policy lets a service principal (``request.principal``, e.g.
+        ``logs.us-east-1.amazonaws.com``) make ``request``: a service has no identity policy to allow it."""
+        policy = resource_policy if resource_policy is not None else self._resource_policy(request)
+        simulation = {
+            "identityPolicies": [],
+            "serviceControlPolicies": [],
+            "resourceControlPolicies": [],
+            "request": {
+                "action": request.action,
+                "principal": request.principal,
+                "resource": {"resource": request.resource, "accountId": request.resource_account or ""},
+                "contextVariables": {"aws:SecureTransport": "true", **dict(request.context)},
+            },
+            **({"resourcePolicy": policy} if policy is not None else {}),
+        }
+        # Discovery: the engine matches a variable key only after "/" (aws:RequestTag/x), so it cannot evaluate
+        # kms:EncryptionContext:<key>; it reports such conditions, and they are decided here (encryption_context_holds).
+        answer = self.engine.simulate(simulation, mode="Discovery")
+        allowed = answer.get("decision") == "Allowed" and encryption_context_holds(answer.get("ignored"), request)
+        reason = (
+            ""
+            if allowed
+            else ("no resource policy" if policy is None else "its resource policy has no statement allowing it")
+            + f" (a service principal is allowed by the resource policy alone; {answer.get('decision')})"
+        )
         with self._lock:
             self.decisions.append((request, allowed, reason))
         if not allowed:

@@ -21,6 +21,7 @@ from rehearsal.sagemaker.pipelines import Execution, PipelineFailed, StepRecord
 from rehearsal.sagemaker.steps import runners
 from rehearsal.session import Session
 from stacks.project import ROOT
+from training.contract import DATASET_MANIFEST_FILE
 
 SAMPLE = ROOT / "data" / "sst2_sample"
 # The batch check scores this many validation rows; the rehearsal's model is trained on a few hundred rows.
@@ -149,6 +150,9 @@ def upload_user_data(session: Session, stack: Stack, account: str) -> None:
             body = b"\n".join(body.splitlines()[: train_rows + 1]) + b"\n"
         bucket, key = split_uri(f"{dataset_uri}{split}/{path.name}")
         s3.put_object(Bucket=bucket, Key=key, Body=body)
+    # `textclf dataset upload` ends with the manifest; its creation is the event that starts the training pipeline.
+    bucket, key = split_uri(f"{dataset_uri}{DATASET_MANIFEST_FILE}")
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"splits": sorted(splits)}).encode())
     # A file for the pipeline's optional batch step, where the operator would put one.
     bucket, key = split_uri(f"{stack.outputs['BatchInputUri']}{PIPELINE_BATCH}")
     s3.put_object(Bucket=bucket, Key=key, Body=batch_lines(batch_rows()))

@@ -20,10 +20,11 @@ function statementsThat(result, effect) {
 
 for await (const line of lines) {
   if (!line.trim()) continue
-  const { id, simulation } = JSON.parse(line)
+  // mode 'Discovery': conditions the engine cannot evaluate come back as `ignored` instead of failing to match.
+  const { id, simulation, mode } = JSON.parse(line)
   let answer
   try {
-    const response = await runSimulation(simulation, { simulationMode: 'Strict' })
+    const response = await runSimulation(simulation, { simulationMode: mode ?? 'Strict' })
     if (response.resultType === 'error') {
       answer = { id, decision: 'Error', errors: response.errors }
     } else {
@@ -36,6 +37,7 @@ for await (const line of lines) {
         sameAccount: result?.analysis?.sameAccount,
         identity: result?.analysis?.identityAnalysis?.result,
         resource: result?.analysis?.resourceAnalysis?.result,
+        ignored: result?.analysis?.ignoredConditions ?? null,
       }
     }
   } catch (error) {

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 
+from rehearsal import eventbridge
 from rehearsal.cloud import Cloud
 from rehearsal.cloudformation.model import Resource, Stack
 from rehearsal.deployed import model_container, served_model
@@ -126,3 +127,16 @@ def check_worker_alarm(cloud: Cloud, report: Report, stack: Stack, endpoint: Loc
     report.status("worker alarm's metric filter", "ok" if ok else "FAILED", started, detail)
     if not ok:
         raise RehearsalFailed(f"{stack.name}: the worker alarm cannot tell a dead worker: {detail}")
+
+
+def check_event_rules(cloud: Cloud, stacks: list[Stack], report: Report) -> None:
+    """Every EventBridge rule fires on an event AWS documents for what was deployed, and reaches its targets."""
+    started = report.step("EventBridge: each rule against the events AWS documents, delivered to its targets")
+    try:
+        lines = eventbridge.check_rules(cloud, stacks)
+    except (eventbridge.RuleNeverFires, eventbridge.UndeliverableEvent) as error:
+        report.status("event rules", "FAILED", started, str(error))
+        raise RehearsalFailed(str(error)) from error
+    report.status("event rules", "ok", started, f"{len(lines)} rules fire and deliver")
+    for line in lines:
+        report.log(f"        {line}")

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from rehearsal import synth
+from rehearsal import eventbridge, synth
 from rehearsal.cloud import Cloud
 from rehearsal.cloudformation import custom_resources
 from rehearsal.cloudformation.model import DeployError
 from rehearsal.deployed import deployed_pipeline
+from rehearsal.eventbridge import EVENTS
 from rehearsal.iam import AccessDenied, Request
 from rehearsal.pipeline_run import upload_user_data
 from rehearsal.report import RehearsalFailed, Report
@@ -682,3 +683,73 @@ def served_model_id(template: dict) -> str:
     return next(
         k for k, r in template["Resources"].items() if r["Type"] == "AWS::SageMaker::Model" and k.startswith("Serving")
     )
+
+
+# ---- issue 29: what the services do with the operations key, and EventBridge's documented events ------------------
+def without_key_statements_for(template: dict, service: str) -> dict:
+    """The template with every key policy statement whose principal names ``service`` dropped."""
+    planted = copy.deepcopy(template)
+    for resource in planted["Resources"].values():
+        if resource["Type"] == "AWS::KMS::Key":
+            policy = resource["Properties"]["KeyPolicy"]
+            policy["Statement"] = [s for s in policy["Statement"] if service not in json.dumps(s.get("Principal"))]
+    return planted
+
+
+def with_event_pattern(template: dict, rule_prefix: str, edit) -> dict:
+    planted = copy.deepcopy(template)
+    for logical_id, resource in planted["Resources"].items():
+        if resource["Type"] == "AWS::Events::Rule" and logical_id.startswith(rule_prefix):
+            edit(resource["Properties"]["EventPattern"])
+    return planted
+
+
+def check_rules_after_upload(rehearsal, stack) -> list[str]:
+    s3 = rehearsal.cloud.admin("s3", ACCOUNT, REGION)
+    bucket, prefix = split_uri(stack.outputs["DatasetUri"])
+    s3.put_object(Bucket=bucket, Key=f"{prefix}manifest.json", Body=b"{}")
+    return eventbridge.check_rules(rehearsal.cloud, [stack])
+
+
+def test_a_log_group_under_a_key_that_does_not_admit_cloudwatch_logs_fails_creation(cloud, tmp_path, assemblies):
+    """Planted defect: the operations key's statement for logs.<region>.amazonaws.com dropped. The rehearsal created
+    the log group regardless; CloudWatch Logs refuses a key it may not use (decided by the key policy alone)."""
+    template = synth.stack_named(assemblies["dev"], "Dev-Mlops").template
+    with pytest.raises(RehearsalFailed) as failure:
+        deploy_dev(cloud, tmp_path, assemblies["dev"], without_key_statements_for(template, "logs."))
+    message = str(failure.value)
+    assert "(AWS::Logs::LogGroup): CREATE_FAILED" in message and f"logs.{REGION}.amazonaws.com" in message, message
+
+
+def test_every_deployed_rule_fires_on_a_documented_event_and_reaches_its_targets(cloud, tmp_path, assemblies):
+    rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
+    lines = check_rules_after_upload(rehearsal, stack)
+    assert len(lines) == len([r for r in stack.of_type("AWS::Events::Rule") if r.properties.get("EventPattern")])
+
+
+@pytest.mark.parametrize(
+    "rule, edit",
+    [
+        (
+            "PipelineAlertsExecution",
+            lambda p: p.update({"detail-type": ["SageMaker Pipeline Execution Status Change"]}),
+        ),
+        ("PipelineAlertsStep", lambda p: p["detail"].update(stepStatus=p["detail"].pop("currentStepStatus"))),
+        ("RegistryPackageStateChange", lambda p: p["detail"].update(ModelPackageGroupName=["textclf-Dev"])),
+    ],
+    ids=["wrong-detail-type", "wrong-field-name", "wrong-group-name"],
+)
+def test_a_rule_that_matches_no_documented_event_fails_the_rehearsal(cloud, tmp_path, assemblies, rule, edit):
+    """Planted defects: the rehearsal never matched rules before; each of these would never fire on AWS."""
+    template = synth.stack_named(assemblies["dev"], "Dev-Mlops").template
+    rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"], with_event_pattern(template, rule, edit))
+    with pytest.raises(eventbridge.RuleNeverFires, match=rf"Dev-Mlops/{rule}\w* \(AWS::Events::Rule\) matches none"):
+        check_rules_after_upload(rehearsal, stack)
+
+
+def test_a_topic_key_that_does_not_admit_eventbridge_cannot_deliver_the_alert(cloud, tmp_path, assemblies):
+    """Planted defect: the key policy's statement for events.amazonaws.com dropped; the alert is never published."""
+    template = synth.stack_named(assemblies["dev"], "Dev-Mlops").template
+    rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"], without_key_statements_for(template, EVENTS))
+    with pytest.raises(eventbridge.UndeliverableEvent, match="events.amazonaws.com may not kms:GenerateDataKey"):
+        check_rules_after_upload(rehearsal, stack)

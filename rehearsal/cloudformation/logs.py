@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from rehearsal.cloudformation.model import DeployError, Placement, Resource, ResourceType, keep
+from rehearsal.iam import AccessDenied, Request
+
+# What CloudWatch Logs does with a log group's key, as itself: the CloudWatch Logs User Guide, "Encrypt log data
+# in CloudWatch Logs using AWS Key Management Service" (the key policy's statement for logs.<region>.amazonaws.com,
+# bound by the encryption context kms:EncryptionContext:aws:logs:arn).
+LOGS_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 
 def _log_group(deployment: Placement, logical_id: str, properties: dict) -> Resource:
@@ -15,11 +21,31 @@ def _log_group(deployment: Placement, logical_id: str, properties: dict) -> Reso
             f"{deployment.stack.name}/{logical_id} (AWS::Logs::LogGroup): CREATE_FAILED: {name} already exists, "
             "e.g. retained by an earlier deployment of this stack. Fix: delete it or import it into the stack."
         ) from error
+    if properties.get("KmsKeyId"):
+        _check_logs_may_use_key(deployment, logical_id, name, properties["KmsKeyId"])
     if properties.get("RetentionInDays"):
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
     # As CloudFormation gives it: Ref is the name, Arn ends with ":*" (the group's streams).
     arn = deployment.arn("logs", f"log-group:{name}:*")
     return Resource(logical_id, "AWS::Logs::LogGroup", name, {"Arn": arn}, properties)
+
+
+def _check_logs_may_use_key(deployment: Placement, logical_id: str, name: str, key_arn: str) -> None:
+    """CloudWatch Logs checks the key as it associates it: its service principal, in the key policy alone."""
+    group_arn = deployment.arn("logs", f"log-group:{name}")
+    service = f"logs.{deployment.region}.amazonaws.com"
+    for action in LOGS_KEY_ACTIONS:
+        request = Request(
+            service, action, key_arn, key_arn.split(":")[4], (("kms:EncryptionContext:aws:logs:arn", group_arn),)
+        )
+        try:
+            deployment.cloud.directory.check_service(request)
+        except AccessDenied as error:
+            raise DeployError(
+                f"{deployment.stack.name}/{logical_id} (AWS::Logs::LogGroup): CREATE_FAILED: the KMS key {key_arn} "
+                f"is not allowed to be used with {group_arn}: {error}. Fix: let {service} use the key in its key "
+                "policy, bound by kms:EncryptionContext:aws:logs:arn (CloudWatch Logs User Guide, encrypt log data)."
+            ) from error
 
 
 def _delete_log_group(deployment: Placement, resource: Resource) -> None:

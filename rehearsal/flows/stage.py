@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rehearsal import synth
 from rehearsal.pipeline_run import train_and_register
+from rehearsal.probes import check_event_rules
 from rehearsal.serving import serve_and_smoke
 from rehearsal.session import SINGLE_ACCOUNT, Session
 from stacks.config import stage_stack_name
@@ -20,6 +21,7 @@ def rehearse_stage(session: Session, name: str) -> None:
     if session.options.redeploy:
         deployment, stack = session.destroy_and_redeploy(deployment, artifact, account)
     package = train_and_register(session, stack, account)
+    check_event_rules(session.cloud, [stack], report)
     session.approve(package, account)
     started = report.step(f"Synthesize stage {name} serving the approved package (-c model_package_arn)")
     assembly = synth.synthesize(work / "cdk.out-serving", context={"stage": name, "model_package_arn": package})

@@ -1,0 +1,192 @@
+"""EventBridge: every deployed rule matched against the events AWS documents, and each match delivered to its
+targets as EventBridge delivers it.
+
+An event is a documented sample (rehearsal/data/event_samples.json, each with the page it is copied from) in
+which only what names the occurrence is filled in: account, region, resources and the detail fields passed as
+``detail``. A field the sample lacks is refused, so the rehearsal cannot invent an event's shape: a rule that
+filters on a detail-type or a field AWS does not send matches nothing, and fails. Rules are matched by moto's
+EventPattern, the matcher of moto's EventBridge emulator.
+
+Delivery follows the EventBridge User Guide: an SNS target needs the topic policy to let
+``events.amazonaws.com`` publish and, for an encrypted topic, the key policy to let it use the key; a target with
+a RoleArn is invoked as that role.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moto.events.models import EventPattern
+
+from rehearsal.cloud import Cloud
+from rehearsal.cloudformation.model import Resource, Stack
+from rehearsal.iam import AccessDenied, Directory, Request, account_of
+from rehearsal.service_model import service_model
+
+SAMPLES = json.loads((Path(__file__).parent / "data" / "event_samples.json").read_text())["events"]
+EVENTS = "events.amazonaws.com"
+# The KMS actions an AWS service needs to publish to an encrypted topic (SNS Developer Guide, "Enable
+# compatibility between event sources from AWS services and encrypted topics").
+PUBLISH_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+# What a rule's target with a RoleArn is invoked with, by the target's service.
+TARGET_ACTIONS = {
+    "sagemaker": "sagemaker:StartPipelineExecution",
+    "codepipeline": "codepipeline:StartPipelineExecution",
+}
+
+
+class UndeliverableEvent(RuntimeError):
+    """A rule matched, and EventBridge could not deliver to one of its targets."""
+
+
+class RuleNeverFires(RuntimeError):
+    """No event AWS sends for the stack's resources matches the rule."""
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """Something that happens to a deployed resource, and the event AWS sends for it."""
+
+    what: str
+    event: dict
+
+
+def documented_event(detail_type: str, *, account: str, region: str, resources: list[str], detail: dict) -> dict:
+    """The documented sample of ``detail_type`` with these values; ``detail`` keys are dotted paths in it."""
+    if detail_type not in SAMPLES:
+        raise KeyError(f"no documented sample of {detail_type!r} (rehearsal/data/event_samples.json)")
+    event = copy.deepcopy(SAMPLES[detail_type]["event"])
+    event.update(account=account, region=region, resources=resources)
+    for path, value in detail.items():
+        *parents, last = path.split(".")
+        node = event["detail"]
+        for part in parents:
+            node = node[part]
+        if last not in node:
+            raise KeyError(f"the documented {detail_type!r} event has no detail.{path}")
+        node[last] = value
+    return event
+
+
+def matches(rule: Resource, event: dict) -> bool:
+    pattern = rule.properties.get("EventPattern")
+    if not pattern or rule.properties.get("State", "ENABLED") != "ENABLED":
+        return False
+    return EventPattern.load(json.dumps(pattern)).matches_event(event)
+
+
+def deliver(directory: Directory, stack: Stack, rule: Resource, event: dict) -> list[str]:
+    """Each target of ``rule``, reached as EventBridge reaches it; returns what was reached."""
+    reached = []
+    for target in rule.properties.get("Targets", []):
+        arn = target["Arn"]
+        try:
+            if arn.startswith("arn:aws:sns:"):
+                _publish(directory, stack, arn)
+            elif target.get("RoleArn"):
+                service = arn.split(":")[2]
+                action = TARGET_ACTIONS.get(service, f"{service}:?")
+                directory.check(Request(target["RoleArn"], action, arn, account_of(arn)))
+        except AccessDenied as error:
+            raise UndeliverableEvent(
+                f"rule {rule.logical_id} matched {event['detail-type']!r} and cannot deliver it to {arn}: {error}"
+            ) from error
+        reached.append(arn)
+    return reached
+
+
+def _publish(directory: Directory, stack: Stack, topic_arn: str) -> None:
+    """sns:Publish by the topic policy, then the topic's key by the key policy, both as events.amazonaws.com."""
+    topic = next((r for r in stack.of_type("AWS::SNS::Topic") if r.physical_id == topic_arn), None)
+    owner = account_of(topic_arn)
+    directory.check_service(
+        Request(EVENTS, "sns:Publish", topic_arn, owner), resource_policy=_topic_policy(stack, topic_arn)
+    )
+    key = topic.properties.get("KmsMasterKeyId") if topic else None
+    for action in PUBLISH_KEY_ACTIONS if key else ():
+        directory.check_service(Request(EVENTS, action, key, account_of(key)))
+
+
+def _topic_policy(stack: Stack, topic_arn: str) -> dict[str, Any]:
+    documents = [
+        r.properties["PolicyDocument"]
+        for r in stack.of_type("AWS::SNS::TopicPolicy")
+        if topic_arn in r.properties.get("Topics", [])
+    ]
+    return {"Version": "2012-10-17", "Statement": [s for d in documents for s in d.get("Statement", [])]}
+
+
+def occurrences(cloud: Cloud, stack: Stack) -> list[Occurrence]:
+    """What can happen to the stack's resources, each as the event AWS sends: every status botocore's model lists
+    for its pipelines' executions and steps and its packages' approval, and every object now in a bucket that
+    publishes to EventBridge (the S3 User Guide: only a bucket with EventBridge enabled sends events)."""
+    enum = service_model("sagemaker").shape_for
+    where = {"account": stack.account, "region": stack.region}
+    found = []
+    for pipeline in stack.of_type("AWS::SageMaker::Pipeline"):
+        arn, execution = pipeline.attributes["Arn"], f"{pipeline.attributes['Arn']}/execution/rehearsal0"
+        scope = {**where, "resources": [arn, execution]}
+        ids = {"pipelineArn": arn, "pipelineExecutionArn": execution}
+        for status in enum("PipelineExecutionStatus").enum:
+            detail = {**ids, "currentPipelineExecutionStatus": status}
+            kind = "SageMaker Model Building Pipeline Execution Status Change"
+            found.append(Occurrence(f"{arn} {status}", documented_event(kind, **scope, detail=detail)))
+        for status in enum("StepStatus").enum:
+            detail = {**ids, "currentStepStatus": status}
+            kind = "SageMaker Model Building Pipeline Execution Step Status Change"
+            found.append(Occurrence(f"{arn} step {status}", documented_event(kind, **scope, detail=detail)))
+    for group in stack.of_type("AWS::SageMaker::ModelPackageGroup"):
+        name = group.attributes["ModelPackageGroupName"]
+        package = group.physical_id.replace(":model-package-group/", ":model-package/") + "/1"
+        for status in enum("ModelApprovalStatus").enum:
+            detail = {"ModelPackageGroupName": name, "ModelPackageArn": package, "ModelApprovalStatus": status}
+            kind = "SageMaker Model Package State Change"
+            found.append(
+                Occurrence(f"{package} {status}", documented_event(kind, **where, resources=[package], detail=detail))
+            )
+    found += _object_events(cloud, stack)
+    return found
+
+
+def _object_events(cloud: Cloud, stack: Stack) -> list[Occurrence]:
+    s3 = cloud.admin("s3", stack.account, stack.region)
+    found = []
+    for bucket in stack.of_type("AWS::S3::Bucket"):
+        notifications = bucket.properties.get("NotificationConfiguration") or {}
+        if not (notifications.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled"):
+            continue
+        name = bucket.physical_id
+        for item in s3.list_objects_v2(Bucket=name, MaxKeys=1000).get("Contents", []):
+            detail = {"bucket.name": name, "object.key": item["Key"], "object.size": item["Size"]}
+            event = documented_event(
+                "Object Created",
+                **{"account": stack.account, "region": stack.region},
+                resources=[f"arn:aws:s3:::{name}"],
+                detail=detail,
+            )
+            found.append(Occurrence(f"s3://{name}/{item['Key']} created", event))
+    return found
+
+
+def check_rules(cloud: Cloud, stacks: list[Stack]) -> list[str]:
+    """Each rule of ``stacks`` fires on some occurrence of theirs and delivers it; one line per rule."""
+    happening = [o for stack in stacks for o in occurrences(cloud, stack)]
+    lines = []
+    for stack in stacks:
+        for rule in stack.of_type("AWS::Events::Rule"):
+            if not rule.properties.get("EventPattern"):
+                continue
+            fired = [o for o in happening if matches(rule, o.event)]
+            if not fired:
+                raise RuleNeverFires(
+                    f"{stack.name}/{rule.logical_id} (AWS::Events::Rule) matches none of the {len(happening)} events "
+                    f"AWS sends for what was deployed (documented samples of {sorted(SAMPLES)}). Fix: filter on a "
+                    "detail-type and fields the service's documented event has (rehearsal/data/event_samples.json)."
+                )
+            reached = deliver(cloud.directory, stack, rule, fired[0].event)
+            lines.append(f"{rule.logical_id}: {len(fired)} event(s), e.g. {fired[0].what} -> {', '.join(reached)}")
+    return lines
