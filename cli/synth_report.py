@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stacks.cfn_lint import lint
 from stacks.project import ROOT, cdk_synth
 
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
@@ -26,24 +27,6 @@ class StackSummary:
     lint_errors: list[str] = field(default_factory=list)
     lint_warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-# cfn-lint 1.58 re-raises its informational I1022 ("prefer Fn::Sub over Fn::Join") as error E3703
-# inside CodePipeline action configurations. CDK Pipelines writes each deploy action's RoleArn with
-# Fn::Join, which CloudFormation accepts; only this exact message is let through.
-SUB_NOT_JOIN = ("E3703", "Prefer using Fn::Sub over Fn::Join with an empty delimiter")
-
-
-def lint(template_path: Path) -> tuple[list[str], list[str]]:
-    """cfn-lint's (errors, warnings and notes) for one template, each as "RULE message"."""
-    from cfnlint.api import lint_file
-
-    errors, others = [], []
-    for match in lint_file(template_path):
-        if (match.rule.id, match.message) == SUB_NOT_JOIN:
-            continue
-        (errors if match.rule.id.startswith("E") else others).append(f"{match.rule.id} {match.message}")
-    return errors, others
 
 
 def templates(outdir: Path) -> list[Path]:

@@ -15,6 +15,7 @@ import argparse
 import shutil
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from rehearsal import synth
@@ -48,6 +49,13 @@ def rehearse(options: Options) -> Outcome:
                 rehearse_stage(session, options.stage)
         except (RehearsalFailed, AccessDenied, DeployError, synth.SynthFailed) as failure:
             report.failures.append(str(failure))
+        except Exception as fault:  # noqa: BLE001 - any other fault is a verdict too, never a traceback
+            trace = options.output / "traceback.txt"
+            trace.write_text(traceback.format_exc())
+            report.failures.append(
+                f"{report.current}: {type(fault).__name__}: {str(fault)[:600]}. Fix: this step failed in a way the "
+                f"rehearsal has no AWS rule for; the trace is in {trace}."
+            )
         denials = cloud.directory.denials()
         decisions = len(cloud.directory.decisions)
     seconds = time.perf_counter() - report.started

@@ -15,8 +15,10 @@ class Report:
     lines: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     failures: list[str] = field(default_factory=list)
+    current: str = "start"  # the step under way, which a fault the rehearsal did not foresee is reported against
 
     def step(self, title: str) -> float:
+        self.current = title
         print(f"\n== {title}", flush=True)
         return time.perf_counter()
 

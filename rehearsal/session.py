@@ -17,6 +17,7 @@ from rehearsal.cloudformation.types import RESOURCE_TYPES
 from rehearsal.iam import AccessDenied
 from rehearsal.probes import check_model_role
 from rehearsal.report import RehearsalFailed, Report
+from stacks.cfn_lint import lint
 from stacks.project import ROOT
 
 REGION = "us-east-1"
@@ -48,6 +49,14 @@ class Session:
     ) -> tuple[Deployment, Stack]:
         """`cdk deploy`: publish the artifact's assets, then create the stack, or update ``onto``'s, from it."""
         started = self.report.step(f"Deploy {artifact.name} to account {account} (emulated)")
+        # CloudFormation refuses what its resource schemas refuse before creating anything; cfn-lint checks those.
+        errors, _ = lint(artifact.template_path)
+        if errors:
+            self.report.status(f"cfn-lint {artifact.name}", "FAILED", started, errors[0])
+            raise RehearsalFailed(
+                f"cfn-lint on {artifact.name}: {errors[0]} ({len(errors)} error(s) in {artifact.template_path}). "
+                "Fix: correct the construct that writes it; `textclf synth` lists every finding."
+            )
         if artifact.assets_path:
             publish_assets(self.cloud, artifact.assets_path, account=account, region=self.region)
         deployment = onto or self.deployment(account)

@@ -12,7 +12,8 @@ from aws_cdk.assertions import Match, Template
 from conftest import model_package_arn
 
 import app as cdk_app
-from cli.synth_report import checkov, lint, templates
+from cli.synth_report import checkov, templates
+from stacks.cfn_lint import lint
 from stacks.cfn_text import render
 from stacks.delivery.nag import _explained
 from stacks.nag import as_list

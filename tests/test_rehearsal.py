@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
-from rehearsal import eventbridge, synth
+from rehearsal import command, eventbridge, synth
 from rehearsal.cloud import Cloud
 from rehearsal.cloudformation import custom_resources
 from rehearsal.cloudformation.model import DeployError
@@ -753,3 +754,30 @@ def test_a_topic_key_that_does_not_admit_eventbridge_cannot_deliver_the_alert(cl
     rehearsal, _, stack = deploy_dev(cloud, tmp_path, assemblies["dev"], without_key_statements_for(template, EVENTS))
     with pytest.raises(eventbridge.UndeliverableEvent, match="events.amazonaws.com may not kms:GenerateDataKey"):
         check_rules_after_upload(rehearsal, stack)
+
+
+def test_a_template_cloudformation_refuses_fails_on_cfn_lint_before_anything_is_created(cloud, tmp_path, assemblies):
+    """Planted defect: a misspelt property (EnableKeyRotaton). The engine ignored the properties it did not read,
+    so the key deployed without rotation; CloudFormation refuses the template, and `rehearse` runs cfn-lint's
+    errors on what it deploys."""
+    template = copy.deepcopy(synth.stack_named(assemblies["dev"], "Dev-Mlops").template)
+    key = next(r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key")
+    key["Properties"]["EnableKeyRotaton"] = key["Properties"].pop("EnableKeyRotation")
+    with pytest.raises(RehearsalFailed, match=r"cfn-lint on Dev-Mlops: E\d+ .*EnableKeyRotaton"):
+        deploy_dev(cloud, tmp_path, assemblies["dev"], template)
+
+
+def test_a_fault_the_rehearsal_has_no_rule_for_ends_in_the_one_failed_line(tmp_path, monkeypatch, capsys):
+    """An upload error, or any fault of the rehearsal itself, is a verdict with its step and a fix; the trace goes
+    to a file, not the console."""
+
+    def failing_upload(session, name):
+        session.report.step("Upload sample data")
+        raise ClientError({"Error": {"Code": "NoSuchBucket", "Message": "no such bucket"}}, "PutObject")
+
+    monkeypatch.setattr(command, "rehearse_stage", failing_upload)
+    outcome = command.rehearse(Options(stage="dev", output=tmp_path / "out", interrupt_at_step=None))
+    printed = capsys.readouterr().out
+    assert not outcome.passed and "Traceback" not in printed
+    assert outcome.summary.startswith("rehearsal dev (single): FAILED: Upload sample data: ClientError: An error")
+    assert "Fix:" in outcome.summary and (tmp_path / "out" / "traceback.txt").read_text().startswith("Traceback")

@@ -90,3 +90,25 @@ def test_an_unknown_intrinsic_or_missing_attribute_fails_the_deployment_by_name(
             Deployment(cloud, account="111111111111", region="us-east-1").create("S", missing)
         with pytest.raises(DeployError, match="does not resolve Fn::Cidr"):
             Deployment(cloud, account="111111111111", region="us-east-1").create("T", unknown)
+
+
+def test_an_endpoint_config_whose_model_is_not_created_fails_as_createendpointconfig_does():
+    """Planted defect (issue 29): a variant naming a model nothing creates; the rehearsal only named the config."""
+    template = {
+        "Resources": {
+            "Config": {
+                "Type": "AWS::SageMaker::EndpointConfig",
+                "Properties": {
+                    "ProductionVariants": [
+                        {
+                            "ModelName": "textclf-dev-serving",
+                            "VariantName": "AllTraffic",
+                            "ServerlessConfig": {"MemorySizeInMB": 3072, "MaxConcurrency": 5},
+                        }
+                    ]
+                },
+            }
+        }
+    }
+    with Cloud() as cloud, pytest.raises(DeployError, match='Could not find model "textclf-dev-serving"'):
+        Deployment(cloud, account="111111111111", region="us-east-1").create("S", template)

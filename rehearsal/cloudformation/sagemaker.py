@@ -55,12 +55,28 @@ def _named_sagemaker(kind: str, name_property: str, name_attribute: str) -> Crea
     return create
 
 
+def _endpoint_config(deployment: Placement, logical_id: str, properties: dict) -> Resource:
+    """CreateEndpointConfig refuses a variant whose model does not exist ("Could not find model")."""
+    models = {r.attributes.get("ModelName") for r in deployment.stack.of_type("AWS::SageMaker::Model")}
+    sagemaker = deployment.cloud.admin("sagemaker", deployment.account, deployment.region)
+    models |= {m["ModelName"] for m in sagemaker.list_models(MaxResults=100)["Models"]}
+    for variant in properties.get("ProductionVariants", []):
+        if variant.get("ModelName") not in models:
+            raise DeployError(
+                f"{deployment.stack.name}/{logical_id} (AWS::SageMaker::EndpointConfig): CREATE_FAILED: "
+                f'ValidationException: Could not find model "{variant.get("ModelName")}" for variant '
+                f"{variant.get('VariantName')}. Fix: name a model this stack creates (Ref or GetAtt ModelName), "
+                "so that CloudFormation creates it first."
+            )
+    return _named_sagemaker("endpoint-config", "EndpointConfigName", "EndpointConfigName")(
+        deployment, logical_id, properties
+    )
+
+
 RESOURCE_TYPES = {
     "AWS::SageMaker::ModelPackageGroup": ResourceType(_package_group, delete=_delete_group, update=keep),
     "AWS::SageMaker::Pipeline": ResourceType(_named_sagemaker("pipeline", "PipelineName", "PipelineName")),
     "AWS::SageMaker::Model": ResourceType(_named_sagemaker("model", "ModelName", "ModelName")),
-    "AWS::SageMaker::EndpointConfig": ResourceType(
-        _named_sagemaker("endpoint-config", "EndpointConfigName", "EndpointConfigName")
-    ),
+    "AWS::SageMaker::EndpointConfig": ResourceType(_endpoint_config),
     "AWS::SageMaker::Endpoint": ResourceType(_named_sagemaker("endpoint", "EndpointName", "EndpointName")),
 }

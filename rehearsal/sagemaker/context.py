@@ -8,14 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rehearsal.cloud import Cloud
+from rehearsal.sagemaker.checkpoints import NOTICE_SECONDS
 from rehearsal.sagemaker.pipelines import Execution
 
 
 @dataclass
 class Interruption:
-    """A spot interruption: SIGTERM once the job logs ``train: step=<at_step>``, then a restart."""
+    """A spot interruption: SIGTERM once the job logs ``train: step=<at_step>``, the instance reclaimed when
+    ``notice_seconds`` run out (rehearsal.sagemaker.checkpoints), then a restart."""
 
     at_step: int
+    notice_seconds: float = NOTICE_SECONDS
     happened: list[str] = field(default_factory=list)
 
 

@@ -4,13 +4,12 @@ synced, a spot interruption injected and resumed, model.tar.gz out."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from pathlib import Path
 
 from rehearsal.sagemaker.api import job_step
-from rehearsal.sagemaker.channels import download_prefix, pack_model_dir, split_uri, upload_folder
+from rehearsal.sagemaker.channels import download_prefix, pack_model_dir, split_uri
+from rehearsal.sagemaker.checkpoints import CheckpointSync, SpotNotice
 from rehearsal.sagemaker.containers import container_env, run_container
 from rehearsal.sagemaker.context import JobContext, StepRunner
 from rehearsal.sagemaker.pipelines import StepError
@@ -38,20 +37,33 @@ class TrainingJob:
         self.folder = context.workdir / name
         self.attempt = 0
         self.interrupted_in: int | None = None
+        self.notice: SpotNotice | None = None
+
+    def _sync(self, root: Path) -> CheckpointSync | None:
+        """SageMaker's checkpoint sync, for the whole attempt (rehearsal.sagemaker.checkpoints)."""
+        if not self.checkpoint:
+            return None
+        return CheckpointSync(self.s3, root / "checkpoints", self.checkpoint["S3Uri"]).start()
 
     def run(self) -> dict:
         while True:
             self.attempt += 1
             root = self._prepare()
+            sync = self._sync(root)
             code = self._start(root)
-            if self.checkpoint:
-                upload_folder(self.s3, root / "checkpoints", self.checkpoint["S3Uri"])
-            if code == 0:
+            reclaimed = self.notice is not None and self.notice.reclaimed
+            if self.notice is not None:
+                self.notice.settle()
+            if sync is not None:
+                # A job that exits within its notice leaves the instance to the sync until then; a reclaimed one
+                # takes with it what the sync had not written yet.
+                sync.stop(last_pass=not reclaimed)
+            if code == 0 and not reclaimed:
                 break
             if self.interrupted_in == self.attempt:
-                self.context.log(
-                    f"        spot interruption: job restarts on a fresh /opt/ml (attempt {self.attempt + 1})"
-                )
+                self.notice = None
+                gone = "reclaimed with the job still running" if reclaimed else f"the job exited ({code})"
+                self.context.log(f"        spot interruption: {gone}; restart on a fresh /opt/ml ({self.attempt + 1})")
                 continue
             failure = root / "output" / "failure"
             reason = failure.read_text().strip()[-2000:] if failure.exists() else f"exit code {code}"
@@ -108,8 +120,11 @@ class TrainingJob:
         if int(line.split("=", 1)[1].split()[0]) >= interruption.at_step:
             interruption.happened.append(self.name)
             self.interrupted_in = self.attempt
-            self.context.log(f"        spot interruption injected: SIGTERM at {line.split()[1]}")
-            os.killpg(process.pid, signal.SIGTERM)
+            self.context.log(
+                f"        spot interruption injected: SIGTERM at {line.split()[1]}, "
+                f"the instance reclaimed in {interruption.notice_seconds:g} s"
+            )
+            self.notice = SpotNotice(process, interruption.notice_seconds)
 
     def _upload_model(self, root: Path) -> str:
         archive = pack_model_dir(root / "model", self.folder / "model.tar.gz")
