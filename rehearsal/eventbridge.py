@@ -18,7 +18,7 @@ import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from moto.events.models import EventPattern
 
@@ -76,7 +76,7 @@ def matches(rule: Resource, event: dict) -> bool:
     pattern = rule.properties.get("EventPattern")
     if not pattern or rule.properties.get("State", "ENABLED") != "ENABLED":
         return False
-    return EventPattern.load(json.dumps(pattern)).matches_event(event)
+    return EventPattern.load(json.dumps(pattern)).matches_event(cast(Any, event))
 
 
 def deliver(directory: Directory, stack: Stack, rule: Resource, event: dict) -> list[str]:
@@ -106,8 +106,10 @@ def _publish(directory: Directory, stack: Stack, topic_arn: str) -> None:
     directory.check_service(
         Request(EVENTS, "sns:Publish", topic_arn, owner), resource_policy=_topic_policy(stack, topic_arn)
     )
-    key = topic.properties.get("KmsMasterKeyId") if topic else None
-    for action in PUBLISH_KEY_ACTIONS if key else ():
+    key: str | None = topic.properties.get("KmsMasterKeyId") if topic else None
+    if key is None:
+        return
+    for action in PUBLISH_KEY_ACTIONS:
         directory.check_service(Request(EVENTS, action, key, account_of(key)))
 
 
