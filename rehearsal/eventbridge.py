@@ -7,9 +7,8 @@ which only what names the occurrence is filled in: account, region, resources an
 filters on a detail-type or a field AWS does not send matches nothing, and fails. Rules are matched by moto's
 EventPattern, the matcher of moto's EventBridge emulator.
 
-Delivery follows the EventBridge User Guide: an SNS target needs the topic policy to let
-``events.amazonaws.com`` publish and, for an encrypted topic, the key policy to let it use the key; a target with
-a RoleArn is invoked as that role.
+Delivery: an SNS target is published to as ``events.amazonaws.com`` (rehearsal.sns); a target with a RoleArn is
+invoked as that role.
 """
 
 from __future__ import annotations
@@ -26,12 +25,10 @@ from rehearsal.cloud import Cloud
 from rehearsal.cloudformation.model import Resource, Stack
 from rehearsal.iam import AccessDenied, Directory, Request, account_of
 from rehearsal.service_model import service_model
+from rehearsal.sns import publish_as_service
 
 SAMPLES = json.loads((Path(__file__).parent / "data" / "event_samples.json").read_text())["events"]
 EVENTS = "events.amazonaws.com"
-# The KMS actions an AWS service needs to publish to an encrypted topic (SNS Developer Guide, "Enable
-# compatibility between event sources from AWS services and encrypted topics").
-PUBLISH_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 # What a rule's target with a RoleArn is invoked with, by the target's service.
 TARGET_ACTIONS = {
     "sagemaker": "sagemaker:StartPipelineExecution",
@@ -86,7 +83,7 @@ def deliver(directory: Directory, stack: Stack, rule: Resource, event: dict) -> 
         arn = target["Arn"]
         try:
             if arn.startswith("arn:aws:sns:"):
-                _publish(directory, stack, arn)
+                publish_as_service(directory, stack, arn, EVENTS)
             elif target.get("RoleArn"):
                 service = arn.split(":")[2]
                 action = TARGET_ACTIONS.get(service, f"{service}:?")
@@ -97,29 +94,6 @@ def deliver(directory: Directory, stack: Stack, rule: Resource, event: dict) -> 
             ) from error
         reached.append(arn)
     return reached
-
-
-def _publish(directory: Directory, stack: Stack, topic_arn: str) -> None:
-    """sns:Publish by the topic policy, then the topic's key by the key policy, both as events.amazonaws.com."""
-    topic = next((r for r in stack.of_type("AWS::SNS::Topic") if r.physical_id == topic_arn), None)
-    owner = account_of(topic_arn)
-    directory.check_service(
-        Request(EVENTS, "sns:Publish", topic_arn, owner), resource_policy=_topic_policy(stack, topic_arn)
-    )
-    key: str | None = topic.properties.get("KmsMasterKeyId") if topic else None
-    if key is None:
-        return
-    for action in PUBLISH_KEY_ACTIONS:
-        directory.check_service(Request(EVENTS, action, key, account_of(key)))
-
-
-def _topic_policy(stack: Stack, topic_arn: str) -> dict[str, Any]:
-    documents = [
-        r.properties["PolicyDocument"]
-        for r in stack.of_type("AWS::SNS::TopicPolicy")
-        if topic_arn in r.properties.get("Topics", [])
-    ]
-    return {"Version": "2012-10-17", "Statement": [s for d in documents for s in d.get("Statement", [])]}
 
 
 def occurrences(cloud: Cloud, stack: Stack) -> list[Occurrence]:

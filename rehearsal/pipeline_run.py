@@ -112,14 +112,25 @@ def _overrides(stack: Stack, kind: str, declared: set[str], given: dict[str, str
 
 
 def _report_interruption(report: Report, interruption: Interruption | None) -> None:
-    if interruption and interruption.happened:
-        report.status(
-            "spot interruption survived",
-            "ok",
-            time.perf_counter(),
-            f"{', '.join(interruption.happened)}: SIGTERM at step "
-            f"{interruption.at_step}+, resumed from the synced checkpoints",
+    """An interrupted job must have resumed from a checkpoint that reached S3 before its instance went."""
+    if not interruption or not interruption.happened:
+        return
+    started = time.perf_counter()
+    lost = [name for name in interruption.happened if not interruption.resumed.get(name)]
+    if lost:
+        detail = (
+            f"{', '.join(lost)} restarted from step 0: no checkpoint reached S3 before the instance went. Fix: "
+            "checkpoint more often than interruptions come (--checkpoint_steps), to /opt/ml/checkpoints."
         )
+        report.status("spot interruption survived", "FAILED", started, detail)
+        raise RehearsalFailed(detail)
+    resumed = ", ".join(f"{name} from step {step}" for name, step in interruption.resumed.items())
+    report.status(
+        "spot interruption survived",
+        "ok",
+        started,
+        f"SIGTERM at step {interruption.at_step}+; resumed {resumed} (checkpoints synced to S3)",
+    )
 
 
 def _on_step(report: Report, record: StepRecord) -> None:

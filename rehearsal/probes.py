@@ -12,11 +12,12 @@ from rehearsal.cloud import Cloud
 from rehearsal.cloudformation.model import Resource, Stack
 from rehearsal.deployed import model_container, served_model
 from rehearsal.gateway import s3_requests
-from rehearsal.iam import Request
+from rehearsal.iam import AccessDenied, Request
 from rehearsal.report import RehearsalFailed, Report
 from rehearsal.sagemaker.api import check_image_pull, check_log_delivery
 from rehearsal.sagemaker.channels import split_uri
 from rehearsal.sagemaker.local_endpoint import LocalEndpoint
+from rehearsal.sns import publish_as_service
 from training import contract
 
 
@@ -140,3 +141,26 @@ def check_event_rules(cloud: Cloud, stacks: list[Stack], report: Report) -> None
     report.status("event rules", "ok", started, f"{len(lines)} rules fire and deliver")
     for line in lines:
         report.log(f"        {line}")
+
+
+def check_alarm_actions(cloud: Cloud, stack: Stack, report: Report) -> None:
+    """Each alarm can publish to its topics, as cloudwatch.amazonaws.com for that alarm (aws:SourceAccount and
+    aws:SourceArn, which CloudWatch sets when it acts on an alarm)."""
+    started = report.step("CloudWatch alarms: each alarm's actions, published as CloudWatch")
+    count = 0
+    for alarm in stack.of_type("AWS::CloudWatch::Alarm"):
+        name = alarm.properties.get("AlarmName") or alarm.physical_id
+        source = (("aws:SourceAccount", stack.account), ("aws:SourceArn", _alarm_arn(stack, name)))
+        for topic in {*alarm.properties.get("AlarmActions", []), *alarm.properties.get("OKActions", [])}:
+            try:
+                publish_as_service(cloud.directory, stack, topic, "cloudwatch.amazonaws.com", source)
+            except AccessDenied as error:
+                detail = f"{alarm.logical_id} cannot notify {topic}: {error}"
+                report.status("alarm actions", "FAILED", started, detail)
+                raise RehearsalFailed(f"{stack.name}: alarm {detail}") from error
+            count += 1
+    report.status("alarm actions", "ok", started, f"{count} alarm action(s) can publish")
+
+
+def _alarm_arn(stack: Stack, name: str) -> str:
+    return f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:{name}"

@@ -10,7 +10,7 @@ from rehearsal.cloudformation.model import Stack
 from rehearsal.deployed import model_container, model_named, served_model
 from rehearsal.iam import AccessDenied
 from rehearsal.pipeline_run import batch_lines, batch_rows
-from rehearsal.probes import check_worker_alarm
+from rehearsal.probes import check_alarm_actions, check_worker_alarm
 from rehearsal.report import RehearsalFailed
 from rehearsal.sagemaker.channels import split_uri
 from rehearsal.sagemaker.local_endpoint import LocalEndpoint, free_port
@@ -54,6 +54,7 @@ def serve_and_smoke(session: Session, stack: Stack, stage: str) -> None:
         if problems:
             raise RehearsalFailed(f"stage {stage}: smoke test failed: {'; '.join(problems)}")
         check_worker_alarm(session.cloud, report, stack, endpoint)
+    check_alarm_actions(session.cloud, stack, report)
     batch_transform(session, stack, stage)
 
 

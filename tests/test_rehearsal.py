@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from rehearsal import command, eventbridge, synth
+from rehearsal import command, eventbridge, probes, synth
 from rehearsal.cloud import Cloud
 from rehearsal.cloudformation import custom_resources
 from rehearsal.cloudformation.model import DeployError
@@ -399,7 +399,13 @@ def test_an_endpoint_created_before_its_role_policy_cannot_read_the_model(cloud,
     with pytest.raises(DeployError, match=r"s3:GetObject .*identity policies \(none\)"):
         deployment.update(racing)
     deployment.stack = stack  # back to the deployed stack, then the template as synthesized now
-    deployment.update(template)
+    served_stack = deployment.update(template)
+    # Issue 29, planted on the same serving stack: the operations key without its statement for CloudWatch alarms.
+    probes.check_alarm_actions(cloud, served_stack, Report())
+    for key in cloud.directory.keys.values():
+        key.policy["Statement"] = [s for s in key.policy["Statement"] if "cloudwatch." not in json.dumps(s)]
+    with pytest.raises(RehearsalFailed, match=r"cloudwatch\.amazonaws\.com may not kms:GenerateDataKey"):
+        probes.check_alarm_actions(cloud, served_stack, Report())
 
 
 def test_a_realtime_stage_registers_its_scaling_and_only_its_model_role_grant_lets_it_capture(

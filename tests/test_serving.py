@@ -196,7 +196,16 @@ def test_alarm_topic_is_encrypted_tls_only_and_cloudwatch_may_use_its_key():
         {
             "PolicyDocument": {
                 "Statement": [
-                    Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+                    Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+                    # The topic policy replaces SNS's default: CloudWatch alarms need their own statement.
+                    Match.object_like(
+                        {
+                            "Effect": "Allow",
+                            "Action": "sns:Publish",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Condition": Match.object_like({"ArnLike": {"aws:SourceArn": Match.any_value()}}),
+                        }
+                    ),
                 ]
             }
         },

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rehearsal.cloudformation.model import Placement, Resource, ResourceType, keep, stable_uuid
+from rehearsal.cloudformation.model import Placement, Resource, ResourceType, stable_uuid
 from rehearsal.iam import KeyRecord
 
 
@@ -13,4 +13,10 @@ def _key(deployment: Placement, logical_id: str, properties: dict) -> Resource:
     return Resource(logical_id, "AWS::KMS::Key", key_id, {"Arn": arn, "KeyId": key_id}, properties)
 
 
-RESOURCE_TYPES = {"AWS::KMS::Key": ResourceType(_key, update=keep)}
+def _new_policy(deployment: Placement, existing: Resource, properties: dict) -> None:
+    """An update keeps the key and puts the template's key policy on it (PutKeyPolicy)."""
+    arn = existing.attributes["Arn"]
+    deployment.cloud.directory.keys[arn] = KeyRecord(arn, deployment.account, properties.get("KeyPolicy", {}))
+
+
+RESOURCE_TYPES = {"AWS::KMS::Key": ResourceType(_key, update=_new_policy)}

@@ -21,7 +21,8 @@ OPT_ML = Path("/opt/ml")
 
 
 def container_command(job_root: Path, command: list[str], *, isolated: bool) -> list[str]:
-    """``command`` inside a private mount namespace with ``job_root`` as /opt/ml (and no network if isolated).
+    """``command`` inside private mount and host-name namespaces, with ``job_root`` as /opt/ml and algo-1 as the
+    host name (and no network if isolated).
 
     As root the namespace is the machine's; otherwise a user namespace maps the caller to root in it,
     and /opt is a private tmpfs when /opt/ml cannot be created.
@@ -31,6 +32,8 @@ def container_command(job_root: Path, command: list[str], *, isolated: bool) -> 
     script = (
         "{ mkdir -p /opt/ml 2>/dev/null || { mount -t tmpfs none /opt && mkdir -p /opt/ml; }; } && "
         + ("ip link set lo up && " if isolated else "")
+        # The host is algo-1, as the DLC's start_with_right_hostname.sh makes it: torchrun's rendezvous resolves it.
+        + "echo algo-1 > /proc/sys/kernel/hostname && "
         + f'mount --bind {job_root} {OPT_ML} && mount --bind {hosts} /etc/hosts && exec "$@"'
     )
     user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
@@ -38,6 +41,11 @@ def container_command(job_root: Path, command: list[str], *, isolated: bool) -> 
         "unshare",
         *user,
         "--mount",
+        "--uts",
+        # A PID namespace: when the job's main process exits, the kernel ends every process it left, as a
+        # container's end does (torchrun and its workers included).
+        "--pid",
+        "--fork",
         "--propagation",
         "private",
         *(["--net"] if isolated else []),
@@ -55,7 +63,9 @@ def namespaces_available() -> bool:
     if shutil.which("unshare") is None:
         return False
     user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-    result = subprocess.run(["unshare", *user, "--mount", "--net", "--", "true"], capture_output=True)
+    result = subprocess.run(
+        ["unshare", *user, "--mount", "--uts", "--pid", "--fork", "--net", "--", "true"], capture_output=True
+    )
     return result.returncode == 0
 
 

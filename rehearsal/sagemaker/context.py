@@ -20,6 +20,7 @@ class Interruption:
     at_step: int
     notice_seconds: float = NOTICE_SECONDS
     happened: list[str] = field(default_factory=list)
+    resumed: dict[str, int] = field(default_factory=dict)  # job name -> the step its next attempt resumed from
 
 
 @dataclass

@@ -15,6 +15,12 @@ from rehearsal.sagemaker.context import JobContext, StepRunner
 from rehearsal.sagemaker.pipelines import StepError
 
 TRAIN_ENTRY = "from sagemaker_training.cli.train import main; main()"
+# The module the DLC's `train` runs, from the image's own ENV (aws/deep-learning-containers,
+# pytorch/training/docker/2.8/py3/cu129/Dockerfile.gpu, the sagemaker stage the HF training DLC builds on): the
+# PyTorch toolkit, which starts the program under torchrun when sagemaker_torch_distributed_enabled is set.
+DLC_TRAINING_MODULE = "sagemaker_pytorch_container.training:main"
+RESUMED = "resume: step="  # what train.py logs when it restores a checkpoint
+INSTANCE_GROUP = "homogeneousCluster"  # SageMaker's name for the one group of a job without instance groups
 
 
 def training_step(context: JobContext) -> StepRunner:
@@ -91,16 +97,28 @@ class TrainingJob:
                 self.context.log(f"        checkpoints: {restored} file(s) restored from {self.checkpoint['S3Uri']}")
         (config / "hyperparameters.json").write_text(json.dumps(self.arguments.get("HyperParameters", {})))
         (config / "inputdataconfig.json").write_text(json.dumps(channels))
-        (config / "resourceconfig.json").write_text(
-            json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"})
-        )
+        (config / "resourceconfig.json").write_text(json.dumps(self._resource_config()))
         return root
 
+    def _resource_config(self) -> dict:
+        """/opt/ml/input/config/resourceconfig.json as SageMaker writes it for one instance (SageMaker Developer
+        Guide, "Distributed Training Configuration"); the toolkit reads the group to pick its launcher."""
+        instance_type = self.arguments["ResourceConfig"]["InstanceType"]
+        return {
+            "current_host": "algo-1",
+            "current_instance_type": instance_type,
+            "current_group_name": INSTANCE_GROUP,
+            "hosts": ["algo-1"],
+            "instance_groups": [
+                {"instance_group_name": INSTANCE_GROUP, "instance_type": instance_type, "hosts": ["algo-1"]}
+            ],
+            "network_interface_name": "lo",
+        }
+
     def _start(self, root: Path) -> int:
+        job = {"TRAINING_JOB_NAME": self.name, "SAGEMAKER_TRAINING_MODULE": DLC_TRAINING_MODULE}
         env = container_env(
-            self.context,
-            {**self.arguments.get("Environment", {}), "TRAINING_JOB_NAME": self.name},
-            None if self.isolated else self.role,
+            self.context, {**self.arguments.get("Environment", {}), **job}, None if self.isolated else self.role
         )
         return run_container(
             self.context,
@@ -114,6 +132,8 @@ class TrainingJob:
 
     def _watch(self, line: str, process: subprocess.Popen) -> None:
         interruption = self.context.interruption
+        if interruption and self.interrupted_in and line.startswith(RESUMED):
+            interruption.resumed[self.name] = int(line.removeprefix(RESUMED).split()[0])
         # One interruption per execution: the first job to reach the step is reclaimed, once.
         if not interruption or interruption.happened or not line.startswith("train: step="):
             return
