@@ -151,7 +151,7 @@ def check_alarm_actions(cloud: Cloud, stack: Stack, report: Report) -> None:
     for alarm in stack.of_type("AWS::CloudWatch::Alarm"):
         name = alarm.properties.get("AlarmName") or alarm.physical_id
         source = (("aws:SourceAccount", stack.account), ("aws:SourceArn", _alarm_arn(stack, name)))
-        for topic in {*alarm.properties.get("AlarmActions", []), *alarm.properties.get("OKActions", [])}:
+        for topic in sorted({*alarm.properties.get("AlarmActions", []), *alarm.properties.get("OKActions", [])}):
             try:
                 publish_as_service(cloud.directory, stack, topic, "cloudwatch.amazonaws.com", source)
             except AccessDenied as error:
