@@ -228,6 +228,9 @@ def test_a_given_teacher_replaces_train_teacher_and_the_student_is_gated_on_it(c
     assert "the threshold 1.01" in failure.value.message and "x the teacher's accuracy" in failure.value.message
     gate = execution.property_files["EvaluateWithGivenTeacher"]["Gate"]
     assert gate["metadata"]["teacher_source"] == package and gate["teacher_accuracy"] is not None
+    # The job started as the DLC starts it: the PyTorch toolkit, then torchrun (tests/test_training_launcher.py).
+    log = next((tmp_path / "jobs").rglob("*DistillFromGivenTeacher/job.log")).read_text()
+    assert "Invoking TorchDistributed" in log and "torchrun --nnodes 1 --nproc_per_node 1 training/train.py" in log
 
 
 # ---- defect 2: listing the code input ----------------------------------------------------------------
