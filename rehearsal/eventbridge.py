@@ -140,7 +140,8 @@ def _object_events(cloud: Cloud, stack: Stack) -> list[Occurrence]:
             detail = {"bucket.name": name, "object.key": item["Key"], "object.size": item["Size"]}
             event = documented_event(
                 "Object Created",
-                **{"account": stack.account, "region": stack.region},
+                account=stack.account,
+                region=stack.region,
                 resources=[f"arn:aws:s3:::{name}"],
                 detail=detail,
             )

@@ -200,10 +200,7 @@ class Directory:
         answer = self.engine.simulate(simulation)
         allowed = answer.get("decision") == "Allowed"
         reason = "" if allowed else self._reason(answer, request, policies, resource_policy, role.account)
-        with self._lock:
-            self.decisions.append((request, allowed, reason))
-        if not allowed:
-            raise AccessDenied(request.principal, request.action, request.resource, reason)
+        self._settle(request, allowed, reason)
 
     def check_service(self, request: Request, *, resource_policy: dict | None = None) -> None:
         """Raise AccessDenied unless the resource policy lets a service principal (``request.principal``, e.g.
@@ -231,6 +228,10 @@ class Directory:
             else ("no resource policy" if policy is None else "its resource policy has no statement allowing it")
             + f" (a service principal is allowed by the resource policy alone; {answer.get('decision')})"
         )
+        self._settle(request, allowed, reason)
+
+    def _settle(self, request: Request, allowed: bool, reason: str) -> None:
+        """Record the decision; a denied request raises AccessDenied with its reason."""
         with self._lock:
             self.decisions.append((request, allowed, reason))
         if not allowed:

@@ -11,14 +11,9 @@ import re
 from functools import cache
 from typing import Any, cast
 
-import botocore.session
 from botocore.validate import ParamValidator
 
-
-@cache
-def service_model(service: str) -> Any:
-    """botocore's model of ``service`` ("sagemaker", "lambda", "codebuild"), loaded once per process."""
-    return botocore.session.get_session().get_service_model(service)
+from stacks.instances import service_model
 
 
 def input_shape(service: str, operation: str) -> Any:
@@ -29,6 +24,15 @@ def type_errors(service: str, operation: str, request: dict) -> str | None:
     """ParamValidator's report (types, required members, minimums), or None when it passes."""
     report = ParamValidator().validate(request, input_shape(service, operation))
     return report.generate_report() if report.has_errors() else None
+
+
+def model_refusal(service: str, operation: str, request: dict) -> str | None:
+    """The first maximum, enum or pattern ``request`` breaks, as the refusal with its fix; None if none."""
+    problems = beyond_param_validator(service, operation, request)
+    if not problems:
+        return None
+    name = service_model(service).service_id  # "SageMaker", "Lambda", as botocore names the service
+    return f"{problems[0]} (botocore's {name} model). Fix: use a value the model allows there."
 
 
 def beyond_param_validator(service: str, operation: str, request: dict) -> list[str]:

@@ -43,9 +43,14 @@ def storage(instance_type: str) -> str:
 
 
 @cache
+def service_model(service: str):
+    """botocore's model of ``service`` ("sagemaker", "lambda", ...), loaded once per process."""
+    return botocore.session.get_session().get_service_model(service)
+
+
 def sagemaker_model():
-    """botocore's SageMaker service model, loaded once per process."""
-    return botocore.session.get_session().get_service_model("sagemaker")
+    """botocore's SageMaker service model."""
+    return service_model("sagemaker")
 
 
 @cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rehearsal.cloudformation.model import DeployError, Placement, Resource, ResourceType, keep
-from rehearsal.iam import AccessDenied, Request
+from rehearsal.iam import AccessDenied, Request, account_of
 
 # What CloudWatch Logs does with a log group's key, as itself: the CloudWatch Logs User Guide, "Encrypt log data
 # in CloudWatch Logs using AWS Key Management Service" (the key policy's statement for logs.<region>.amazonaws.com,
@@ -35,9 +35,8 @@ def _check_logs_may_use_key(deployment: Placement, logical_id: str, name: str, k
     group_arn = deployment.arn("logs", f"log-group:{name}")
     service = f"logs.{deployment.region}.amazonaws.com"
     for action in LOGS_KEY_ACTIONS:
-        request = Request(
-            service, action, key_arn, key_arn.split(":")[4], (("kms:EncryptionContext:aws:logs:arn", group_arn),)
-        )
+        context = (("kms:EncryptionContext:aws:logs:arn", group_arn),)
+        request = Request(service, action, key_arn, account_of(key_arn), context)
         try:
             deployment.cloud.directory.check_service(request)
         except AccessDenied as error:

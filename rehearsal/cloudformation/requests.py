@@ -17,7 +17,7 @@ from typing import Any
 
 from rehearsal.cloudformation.model import DeployError, Placement
 from rehearsal.sagemaker import rules
-from rehearsal.service_model import beyond_param_validator, input_shape
+from rehearsal.service_model import input_shape, model_refusal
 
 
 @dataclass(frozen=True)
@@ -105,13 +105,9 @@ def check_requests(placement: Placement, logical_id: str, resource_type: str, pr
 
 def _check(placement: Placement, logical_id: str, resource_type: str, service: str, operation: str, value: dict):
     request = as_request(input_shape(service, operation), value)
-    problems = beyond_param_validator(service, operation, request)
+    # SageMaker's refusal adds the rules its documentation states to the model's.
     refused = (
-        f"{problems[0]} (botocore's {service} model). Fix: use a value the model allows there."
-        if problems
-        else rules.refusal(operation, request)
-        if service == "sagemaker"
-        else None
+        rules.refusal(operation, request) if service == "sagemaker" else model_refusal(service, operation, request)
     )
     if refused:
         raise DeployError(f"{placement.stack.name}/{logical_id} ({resource_type}): CREATE_FAILED: {refused}")

@@ -55,6 +55,9 @@ def _named_sagemaker(kind: str, name_property: str, name_attribute: str) -> Crea
     return create
 
 
+_named_endpoint_config = _named_sagemaker("endpoint-config", "EndpointConfigName", "EndpointConfigName")
+
+
 def _endpoint_config(deployment: Placement, logical_id: str, properties: dict) -> Resource:
     """CreateEndpointConfig refuses a variant whose model does not exist ("Could not find model")."""
     models = {r.attributes.get("ModelName") for r in deployment.stack.of_type("AWS::SageMaker::Model")}
@@ -68,9 +71,7 @@ def _endpoint_config(deployment: Placement, logical_id: str, properties: dict) -
                 f"{variant.get('VariantName')}. Fix: name a model this stack creates (Ref or GetAtt ModelName), "
                 "so that CloudFormation creates it first."
             )
-    return _named_sagemaker("endpoint-config", "EndpointConfigName", "EndpointConfigName")(
-        deployment, logical_id, properties
-    )
+    return _named_endpoint_config(deployment, logical_id, properties)
 
 
 RESOURCE_TYPES = {

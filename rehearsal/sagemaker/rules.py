@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rehearsal.sagemaker.pipelines import StepError
-from rehearsal.service_model import beyond_param_validator, documented, type_errors
+from rehearsal.service_model import documented, model_refusal, type_errors
 
 # Where each job API holds its instance type and volume key: (botocore shape, path in the request).
 _VOLUMES = {
@@ -32,9 +32,9 @@ def validate_request(operation: str, request: dict) -> None:
 
 def refusal(operation: str, request: dict) -> str | None:
     """Why SageMaker refuses ``request`` beyond its types and required members, with the fix; None if it accepts."""
-    problems = beyond_param_validator("sagemaker", operation, request)
-    if problems:
-        return f"{problems[0]} (botocore's SageMaker model). Fix: use a value the model allows there."
+    refused = model_refusal("sagemaker", operation, request)
+    if refused:
+        return refused
     for rule in _DOCUMENTED:
         refused = rule(operation, request)
         if refused:
