@@ -61,8 +61,9 @@ def job_root(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def launch(tmp_path: Path, files: dict[str, str], module: str | None) -> tuple[int, str]:
     context = JobContext(cloud=None, account="1", region="us-east-1", pipeline_role="", workdir=tmp_path)  # type: ignore[arg-type]
-    # The generic runner pip-installs a package: offline, with the setuptools already installed, as in the image.
-    offline = {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0"}
+    # The generic runner pip-installs a package: offline, with the setuptools already installed, as in the image,
+    # and into a folder of the job's: the image's site-packages is this test run's own environment.
+    offline = {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_TARGET": str(tmp_path / "site-packages")}
     env = container_env(context, {**offline, **({"SAGEMAKER_TRAINING_MODULE": module} if module else {})}, None)
     log = tmp_path / "job.log"
     code = run_container(
