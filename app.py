@@ -35,6 +35,9 @@ def build_app(app: App) -> list[MlopsStage]:
             raise ConfigError(
                 f"release: -c release applies to one stage, but {len(configs)} are selected. Fix: add -c stage=<name>."
             )
+        for config in configs:
+            if release is not None:
+                release.check_served_by(config)
         stages = [MlopsStage(app, config=config, release=release) for config in configs]
     # Validation plugins apply per Stage: each stage's assembly is checked on its own.
     for stage in stages:
@@ -50,6 +53,8 @@ def build_delivery(app: App) -> DeliveryStack:
     # serves its own verified copy of the release's model data.
     configs = load_stages(app.node.try_get_context("stages") or {}, "all")
     check_against_stages(delivery, configs)
+    for config in configs:
+        release.check_served_by(config)
     return DeliveryStack(app, "Delivery", config=delivery, stages=configs, release=release)
 
 

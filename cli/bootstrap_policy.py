@@ -14,7 +14,7 @@ from pathlib import Path
 from cli.pipeline_ops import guarded, stage_config
 from rehearsal import synth
 from stacks.bootstrap_policy import MAX_POLICY_CHARACTERS, execution_policy, policy_characters
-from stacks.config import ConfigError, load_stages
+from stacks.config import MODEL_DATA_PREFIX, ConfigError, artifact_bucket_name, load_stages
 from stacks.images import images_for
 from stacks.project import ROOT, cdk_synth
 
@@ -58,7 +58,10 @@ def _stand_in_release(config) -> dict:
         "model_package_arn": (
             f"arn:aws:sagemaker:{config.region}:000000000000:model-package/{config.model_package_group_name}/1"
         ),
-        "model_data_url": "s3://stand-in/model.tar.gz",
+        "model_data_url": (
+            f"s3://{artifact_bucket_name(config.name_prefix, config.name, '000000000000', config.region)}/"
+            f"{MODEL_DATA_PREFIX}stand-in/output/model.tar.gz"
+        ),
         "model_data_sha256": "0" * 64,
         "image": images_for(config.region).inference,
         "environment": {},
@@ -73,13 +76,15 @@ def run(args: argparse.Namespace) -> int:
         path = outdir / f"{account}-execution-policy.json"
         path.write_text(json.dumps(policy, indent=2) + "\n")
         print(f"{account} accounts: {path} ({policy_characters(policy)} of {MAX_POLICY_CHARACTERS} characters)")
-    print("\nIn each account, once, for each policy it needs (a stage account: stage; the tooling account: tooling;")
+    print("\nEvery role of the templates carries the permissions boundary --example-permissions-boundary creates.")
+    print("In each account, once, for each policy it needs (a stage account: stage; the tooling account: tooling;")
     print("one account for everything: both, comma-separated in --cloudformation-execution-policies):")
     name = POLICY_NAME.format(prefix=prefix, account="<stage|tooling>")
     print(f"  aws iam create-policy --policy-name {name} --policy-document file://<that policy file>")
     print(
-        "  npx cdk bootstrap aws://<ACCOUNT>/<REGION> --cloudformation-execution-policies "
-        f"arn:aws:iam::<ACCOUNT>:policy/{name} [--trust <TOOLING_ACCOUNT> --trust-for-lookup <TOOLING_ACCOUNT>]"
+        "  npx cdk bootstrap aws://<ACCOUNT>/<REGION> --example-permissions-boundary "
+        f"--cloudformation-execution-policies arn:aws:iam::<ACCOUNT>:policy/{name} "
+        "[--trust <TOOLING_ACCOUNT> --trust-for-lookup <TOOLING_ACCOUNT>]"
     )
     return 0
 

@@ -63,6 +63,31 @@ def release_record(sagemaker, package: dict | None, group: str) -> dict:
     }
 
 
+# CodePipeline's limit on an action configuration value (botocore's ActionConfigurationValue), which the approval's
+# comment must fit with the summary in it.
+MAX_SUMMARY = 800
+RELEASE_NOTE = "the ResolveRelease build's release.json"
+
+
+def summary(record: dict) -> str:
+    """One line for the approver: exactly what the stages will run."""
+    if record.get("model_package_arn") is None:
+        return "no model (no package is approved yet)"
+    environment = ", ".join(f"{k}={v}" for k, v in sorted((record.get("environment") or {}).items())) or "none"
+    # The environment last: it is what a long line loses.
+    line = (
+        f"model package {record['model_package_arn']}; image {record['image']}; model data "
+        f"{record['model_data_url']}, SHA-256 {record['model_data_sha256']}; environment {environment}"
+    )
+    cut = f"... (all of it in {RELEASE_NOTE})"
+    return line if len(line) <= MAX_SUMMARY else line[: MAX_SUMMARY - len(cut)] + cut
+
+
+def print_summary(args: argparse.Namespace) -> int:
+    print(summary(json.loads(args.file.read_text())))
+    return 0
+
+
 def resolve(args: argparse.Namespace) -> int:
     import boto3
 
@@ -91,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the release file that `cdk synth -c release=...` reads",
     )
     command.set_defaults(handler=resolve)
+    command = commands.add_parser("summary", help="print a release file in one line, for the approver")
+    command.add_argument("--file", type=Path, default=Path("release/release.json"), help="the release file")
+    command.set_defaults(handler=print_summary)
     return parser
 
 
@@ -99,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except Exception as error:  # noqa: BLE001 - botocore errors name the missing permission or group
-        print(f"release: could not resolve the approved package of {args.group}: {error}", file=sys.stderr)
+        what = f"resolve the approved package of {args.group}" if args.command == "resolve" else f"read {args.file}"
+        print(f"release: could not {what}: {error}", file=sys.stderr)
         return 1
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 from collections.abc import Callable
@@ -82,8 +83,11 @@ BLANK_LINE_FIX = "Fix: remove it; answers are matched to lines by position."
 
 
 def decode_jsonlines(body: str) -> Request:
+    lines = body.splitlines()
+    # Counted before any line is parsed: a 4 MB body of short lines would cost seconds of CPU before its 413.
+    _check_count(len(lines), "lines")
     texts = []
-    for number, line in enumerate(body.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             raise ClientError(f"line {number}: blank line. {BLANK_LINE_FIX}")
         record = _parse_json(line, f"line {number}")
@@ -96,9 +100,11 @@ def decode_jsonlines(body: str) -> Request:
 def decode_csv(body: str) -> Request:
     texts = []
     try:
-        rows = list(csv.reader(io.StringIO(body)))
+        # Read no further than one row past the limit: a quoted text may span lines, so rows are counted as read.
+        rows = list(itertools.islice(csv.reader(io.StringIO(body)), MAX_BATCH + 1))
     except csv.Error as error:
         raise ClientError(f"body: not valid CSV ({error}). Fix: send one quoted text per row.") from None
+    _check_count(len(rows), "rows", at_least=len(rows) > MAX_BATCH)
     for number, row in enumerate(rows, start=1):
         if not row:
             raise ClientError(f"row {number}: blank row. {BLANK_LINE_FIX}")
@@ -162,21 +168,37 @@ def _parse_json(text: str, where: str) -> Any:
         raise ClientError(f"{where}: malformed JSON ({_name(str(error), 120)}). Fix: send valid JSON.") from None
 
 
+def _check_count(count: int, field: str, *, at_least: bool = False) -> None:
+    if count > MAX_BATCH:
+        more = "more" if at_least else f"{count} texts is more"
+        raise ClientError(
+            f"{field}: {more} than the {MAX_BATCH} allowed in one request. Fix: split the batch.", status=413
+        )
+
+
 def _check_texts(texts: Any, field: str, single: bool) -> list[str]:
     if not isinstance(texts, list) or not texts:
         raise ClientError(f"{field}: expected a text or a non-empty list of texts. Fix: send at least one text.")
-    if len(texts) > MAX_BATCH:
-        raise ClientError(
-            f"{field}: {len(texts)} texts is more than the {MAX_BATCH} allowed in one request. Fix: split the batch.",
-            status=413,
-        )
+    _check_count(len(texts), field)
     for index, text in enumerate(texts):
         where = field if single else f"{field}[{index}]"
         if not isinstance(text, str):
             raise ClientError(f"{where}: expected a string, got {type(text).__name__}. Fix: send text.")
         if not text.strip():
             raise ClientError(f"{where}: empty text. Fix: send non-blank text.")
+        _check_unicode(text, where)
     return texts
+
+
+def _check_unicode(text: str, where: str) -> None:
+    """JSON may escape half of a surrogate pair ("\\ud800"), which is no character: the tokenizer cannot read it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ClientError(
+            f"{where}: a lone surrogate ({ascii(error.object[error.start])}) at character {error.start}. "
+            "Fix: send whole characters; escape one outside the BMP as a pair, e.g. \\ud83d\\ude00."
+        ) from None
 
 
 def _check_parameters(parameters: Any) -> dict:

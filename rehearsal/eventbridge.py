@@ -7,8 +7,8 @@ which only what names the occurrence is filled in: account, region, resources an
 filters on a detail-type or a field AWS does not send matches nothing, and fails. Rules are matched by moto's
 EventPattern, the matcher of moto's EventBridge emulator.
 
-Delivery: an SNS target is published to as ``events.amazonaws.com`` (rehearsal.sns); a target with a RoleArn is
-invoked as that role.
+Delivery: an SNS target is published to as ``events.amazonaws.com`` for the rule (``aws:SourceArn``,
+rehearsal.sns); a target with a RoleArn is invoked as that role.
 """
 
 from __future__ import annotations
@@ -83,7 +83,10 @@ def deliver(directory: Directory, stack: Stack, rule: Resource, event: dict) -> 
         arn = target["Arn"]
         try:
             if arn.startswith("arn:aws:sns:"):
-                publish_as_service(directory, stack, arn, EVENTS)
+                # EventBridge publishes as itself on behalf of the rule (EventBridge User Guide, "Amazon SNS
+                # permissions": the topic policy may condition on aws:SourceArn, the rule's ARN).
+                source = (("aws:SourceArn", rule.attributes["Arn"]), ("aws:SourceAccount", stack.account))
+                publish_as_service(directory, stack, arn, EVENTS, source)
             elif target.get("RoleArn"):
                 service = arn.split(":")[2]
                 action = TARGET_ACTIONS.get(service, f"{service}:?")

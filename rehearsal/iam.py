@@ -45,6 +45,8 @@ class RoleRecord:
     account: str
     trust: dict
     policies: list[Policy] = field(default_factory=list)
+    # The permissions boundary's document: what the role may do at most, whatever its policies allow.
+    boundary: dict | None = None
 
 
 @dataclass
@@ -154,6 +156,8 @@ class Directory:
         self.keys: dict[str, KeyRecord] = {}
         self.group_policies: dict[str, dict] = {}
         self.repository_policies: dict[str, dict] = {}
+        # Customer managed policies by ARN (the bootstrap's permissions boundary).
+        self.managed_policies: dict[str, dict] = {}
         self.decisions: list[tuple[Request, bool, str]] = []
         self._lock = threading.Lock()
 
@@ -197,6 +201,8 @@ class Directory:
         }
         if resource_policy is not None:
             simulation["resourcePolicy"] = resource_policy
+        if role.boundary is not None:
+            simulation["permissionBoundaryPolicies"] = [{"name": "permissions-boundary", "policy": role.boundary}]
         answer = self.engine.simulate(simulation)
         allowed = answer.get("decision") == "Allowed"
         reason = "" if allowed else self._reason(answer, request, policies, resource_policy, role.account)
@@ -218,10 +224,14 @@ class Directory:
             },
             **({"resourcePolicy": policy} if policy is not None else {}),
         }
-        # Discovery: the engine matches a variable key only after "/" (aws:RequestTag/x), so it cannot evaluate
-        # kms:EncryptionContext:<key>; it reports such conditions, and they are decided here (encryption_context_holds).
-        answer = self.engine.simulate(simulation, mode="Discovery")
-        allowed = answer.get("decision") == "Allowed" and encryption_context_holds(answer.get("ignored"), request)
+        answer = self.engine.simulate(simulation)
+        allowed = answer.get("decision") == "Allowed"
+        if not allowed and any(key.lower().startswith("kms:encryptioncontext:") for key, _ in request.context):
+            # Discovery: the engine matches a variable key only after "/" (aws:RequestTag/x), so it cannot evaluate
+            # kms:EncryptionContext:<key>; it reports such conditions (and those of every statement that did not
+            # match), and they are decided here (encryption_context_holds).
+            answer = self.engine.simulate(simulation, mode="Discovery")
+            allowed = answer.get("decision") == "Allowed" and encryption_context_holds(answer.get("ignored"), request)
         reason = (
             ""
             if allowed

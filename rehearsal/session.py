@@ -10,7 +10,7 @@ from pathlib import Path
 from rehearsal import synth
 from rehearsal.cloud import Cloud
 from rehearsal.cloudformation import custom_resources
-from rehearsal.cloudformation.assets import publish_assets
+from rehearsal.cloudformation.assets import bootstrap, publish_assets
 from rehearsal.cloudformation.engine import Deployment
 from rehearsal.cloudformation.model import Resource, Stack
 from rehearsal.cloudformation.types import RESOURCE_TYPES
@@ -85,6 +85,8 @@ class Session:
             raise RehearsalFailed(str(error)) from error
 
     def deployment(self, account: str) -> Deployment:
+        """Where stacks deploy in ``account``, which `cdk bootstrap` prepared first."""
+        bootstrap(self.cloud, account, self.region)
         return Deployment(
             self.cloud,
             account=account,

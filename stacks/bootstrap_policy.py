@@ -7,8 +7,13 @@ permissions CloudFormation's resource handlers need (create, read, update, delet
 CloudFormation registry schemas that cfn-lint ships, pinned with it. Then:
 - IAM actions are limited to roles our stacks create, by name: the stack's generated names (prefixed
   by the stack name) and the ones named from the stage config (prefixed by ``name_prefix``);
-- ``iam:AttachRolePolicy`` is left out, because no template attaches a managed policy, and an attached
-  AdministratorAccess would be the shortest way past this policy;
+- a role may be created, or given a policy or a trust, only while it carries the bootstrap's permissions boundary
+  (stacks/boundary.py), so no deployment can make an admin role; a role may be passed only to the services our
+  roles trust;
+- ``iam:AttachRolePolicy`` and removing a boundary are left out, because no template does either;
+- what would change another team's resources in the account (a function's code, a bucket's policy, a key's policy
+  or deletion, a registry's policy, a build project) is allowed only on resources our stacks name, or, where
+  CloudFormation generates the id, that carry our ``project`` tag;
 - actions of services that no template uses (optional features of a handler, e.g. S3 Tables) are left out.
 Everything else a template needs is allowed on any resource of those services.
 """
@@ -22,10 +27,27 @@ from pathlib import Path
 
 import cfnlint
 
+from stacks.boundary import boundary_arn_pattern
+from stacks.iam_data import acts_on
+
 SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
 HANDLERS = ("create", "read", "update", "delete")
 # Not needed by any template of this project (docstring); attaching a managed policy is how one gets past this one.
-LEFT_OUT = {"iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary"}
+LEFT_OUT = {"iam:AttachRolePolicy", "iam:DeleteRolePermissionsBoundary"}
+# What a role may do is written by these: allowed only with the boundary on the role (iam:PermissionsBoundary is the
+# request's for CreateRole and PutRolePermissionsBoundary, the role's for the others).
+BOUNDED = {"iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary"}
+# The tag every resource of our stacks carries (stacks/mlops_stack.py, stacks/delivery/stack.py).
+PROJECT_TAG = "project"
+# Service -> (resource type whose actions are scoped, ARN patterns of ours): {stack} and {stack_lower} are each stack
+# name, {prefix} the stage prefix. CloudFormation names a function or bucket after its stack.
+BY_NAME = {
+    "lambda": ("function", ("arn:*:lambda:*:*:function:{stack}-*",)),
+    "s3": ("bucket", ("arn:*:s3:::{stack_lower}-*", "arn:*:s3:::{prefix}-*-models-*")),
+    "sagemaker": ("model-package-group", ("arn:*:sagemaker:*:*:model-package-group/{prefix}-*",)),
+}
+# Resources whose ids CloudFormation generates without the stack's name: scoped by our tag.
+BY_TAG = {"kms": "key", "codebuild": "project"}
 # Custom resources are Lambda-backed: CloudFormation invokes the function as the execution role.
 CUSTOM_RESOURCE_ACTIONS = {"lambda:InvokeFunction"}
 # Types whose schema lists no handlers (CloudFormation provisions them outside the registry): what they call.
@@ -76,12 +98,65 @@ def execution_policy(templates: list[dict], *, stack_names: Iterable[str], name_
         a.split(":")[0] for a in CUSTOM_RESOURCE_ACTIONS & actions
     }
     actions = {a for a in actions if a.split(":")[0] in services | CROSS_SERVICE and _valid(a)}
+    stack_names = list(stack_names)
     roles = sorted({f"arn:*:iam::*:role/{name}-*" for name in stack_names} | {f"arn:*:iam::*:role/{name_prefix}-*"})
-    iam = sorted(a for a in actions if a.startswith("iam:"))
-    others = sorted(a for a in actions if not a.startswith("iam:"))
+    iam = {a for a in actions if a.startswith("iam:")}
+    by_name = {
+        s: sorted(a for a in actions if a.startswith(f"{s}:") and acts_on(a, r)) for s, (r, _) in BY_NAME.items()
+    }
+    by_tag = sorted(a for a in actions for s, r in BY_TAG.items() if a.startswith(f"{s}:") and acts_on(a, r))
+    scoped = {a for found in by_name.values() for a in found} | set(by_tag)
+    others = sorted(a for a in actions - iam - scoped)
     statements = [
         {"Sid": "StackResources", "Effect": "Allow", "Action": others, "Resource": "*"},
-        {"Sid": "StackRolesOnly", "Effect": "Allow", "Action": iam, "Resource": roles},
+        {"Sid": "StackRoles", "Effect": "Allow", "Action": sorted(iam - BOUNDED - {"iam:PassRole"}), "Resource": roles},
+        {
+            "Sid": "StackRolesWithBoundary",
+            "Effect": "Allow",
+            "Action": sorted(iam & BOUNDED),
+            "Resource": roles,
+            "Condition": {"ArnLike": {"iam:PermissionsBoundary": boundary_arn_pattern()}},
+        },
+        {
+            "Sid": "PassStackRolesToTheirServices",
+            "Effect": "Allow",
+            "Action": sorted(iam & {"iam:PassRole"}),
+            "Resource": roles,
+            "Condition": {"StringEquals": {"iam:PassedToService": trusted_services(templates)}},
+        },
+        # Every action of the service on our resources of that type, and none on anyone else's: listing the handlers'
+        # actions one by one would not fit IAM's limit on one policy.
+        *(
+            {
+                "Sid": f"Own{service.capitalize()}Only",
+                "Effect": "Allow",
+                "Action": f"{service}:*",
+                "Resource": sorted(
+                    {
+                        pattern.format(stack=name, stack_lower=name.lower(), prefix=name_prefix)
+                        for pattern in BY_NAME[service][1]
+                        for name in stack_names
+                    }
+                ),
+            }
+            for service, found in by_name.items()
+            if found
+        ),
+        {
+            "Sid": "TaggedOwnOnly",
+            "Effect": "Allow",
+            "Action": [a for a in by_tag if not _creates(a)],
+            "Resource": "*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{PROJECT_TAG}": name_prefix}},
+        },
+        # Created with our tag (CloudFormation passes the stack's tags to the create call).
+        {
+            "Sid": "CreateTaggedOnly",
+            "Effect": "Allow",
+            "Action": [a for a in by_tag if _creates(a)],
+            "Resource": "*",
+            "Condition": {"StringEquals": {f"aws:RequestTag/{PROJECT_TAG}": name_prefix}},
+        },
     ]
     linked = sorted({SERVICE_LINKED_ROLES[t] for t in types if t in SERVICE_LINKED_ROLES})
     if linked:
@@ -97,9 +172,26 @@ def execution_policy(templates: list[dict], *, stack_names: Iterable[str], name_
     return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Action"]]}
 
 
+def trusted_services(templates: Iterable[dict]) -> list[str]:
+    """The service principals our roles trust: the only services a deployment passes them to."""
+    found = set()
+    for template in templates:
+        for resource in template.get("Resources", {}).values():
+            if resource["Type"] != "AWS::IAM::Role":
+                continue
+            for statement in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+                services = statement.get("Principal", {}).get("Service", [])
+                found |= {s for s in ([services] if isinstance(services, str) else services) if isinstance(s, str)}
+    return sorted(found)
+
+
 def policy_characters(policy: dict) -> int:
     """What IAM counts against MAX_POLICY_CHARACTERS: the document without whitespace."""
     return len(json.dumps(policy, separators=(",", ":")))
+
+
+def _creates(action: str) -> bool:
+    return action.split(":", 1)[1].startswith("Create")
 
 
 def _valid(action: str) -> bool:

@@ -31,6 +31,8 @@ SERVING_MODES = ("serverless", "realtime")
 MAX_TRAINING_SECONDS = 28 * 24 * 3600
 # The throttling alarm looks at this many one-minute periods.
 SATURATION_WINDOW_MINUTES = 15
+# Training jobs write their model.tar.gz under this prefix of the stage's artifact bucket.
+MODEL_DATA_PREFIX = "training-jobs/"
 
 _PACKAGE_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):\d{12}:model-package/[A-Za-z0-9](-*[A-Za-z0-9]){0,62}/\d+$"
@@ -54,6 +56,13 @@ OPTIONAL_SETTINGS = {"account": None, "model_package_arn": None, "pipeline_sched
 
 class ConfigError(ValueError):
     """A stage setting is missing, mistyped or out of range."""
+
+
+def artifact_bucket_name(name_prefix: str, stage: str, account: str, region: str) -> str:
+    """The stage's model-artifact bucket. Named, not generated, so that a stage serving a release may read the
+    source stage's training outputs and nothing else in that account (issue 30); the account id in the name
+    keeps any other account from taking it first. At most 20 + 7 + 8 + 12 + 15 = 62 characters."""
+    return f"{name_prefix}-{stage}-models-{account}-{region}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +99,7 @@ class StageConfig:
     checkpoint_retention_days: int
     noncurrent_version_retention_days: int
     access_log_retention_days: int
+    data_capture_retention_days: int
     retain_stateful_resources: bool
     min_accuracy: float
     regression_margin: float
@@ -369,7 +379,12 @@ def _check_serving(c: StageConfig) -> None:
 
 
 def _check_retention(c: StageConfig) -> None:
-    for field in ("checkpoint_retention_days", "noncurrent_version_retention_days", "access_log_retention_days"):
+    for field in (
+        "checkpoint_retention_days",
+        "noncurrent_version_retention_days",
+        "access_log_retention_days",
+        "data_capture_retention_days",
+    ):
         if not 1 <= getattr(c, field) <= 3650:
             _fail(c, field, "must be within 1..3650 days", "use e.g. 30.")
     longest_job_days = max(c.max_runtime_seconds, c.max_wait_seconds if c.use_spot else 0) / 86400

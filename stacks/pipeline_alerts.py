@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from stacks.operations_key import OperationsKey
-from stacks.topics import encrypted_topic
+from stacks.topics import RuleToTopic, encrypted_topic
 
 EXECUTION_STATUS = "SageMaker Model Building Pipeline Execution Status Change"
 STEP_STATUS = "SageMaker Model Building Pipeline Execution Step Status Change"
@@ -59,5 +58,5 @@ class PipelineAlerts(Construct):
                 detail_type=[detail_type],
                 detail={"pipelineArn": self._pipeline_arns, **status},
             ),
-            targets=[targets.SnsTopic(self.topic, message=events.RuleTargetInput.from_text(message))],
+            targets=[RuleToTopic(self.topic, message=events.RuleTargetInput.from_text(message))],
         )

@@ -598,11 +598,16 @@ def fail_step(names: StepNames, *, teacher: bool) -> dict:
 
 def _serving_environment(inputs: PipelineInputs, names: StepNames) -> dict:
     """The trained model's container environment, as registered and as the batch step runs it."""
+    return serving_environment(region=inputs.region, int8_verified=_json_get(names, "Gate", c.GATE_INT8_VERIFIED))
+
+
+def serving_environment(*, region: str, int8_verified: Any) -> dict:
+    """What a registered package's container carries, and all a release may (stacks.delivery.config)."""
     return {
-        "SAGEMAKER_PROGRAM": c.SERVING_PROGRAM,
-        "SAGEMAKER_REGION": inputs.region,
+        c.PROGRAM_ENV: c.SERVING_PROGRAM,
+        c.REGION_ENV: region,
         # Evaluation's int8 verdict travels with the package to every stage.
-        c.INT8_VERIFIED_ENV: _json_get(names, "Gate", c.GATE_INT8_VERIFIED),
+        c.INT8_VERIFIED_ENV: int8_verified,
     }
 
 

@@ -15,7 +15,7 @@ from stacks.arns import arn, nag_arn
 from stacks.nag import acknowledge
 from stacks.operations_key import OperationsKey
 from stacks.storage import S3Location
-from stacks.topics import encrypted_topic
+from stacks.topics import RuleToTopic, encrypted_topic
 
 READ_PACKAGES = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
 
@@ -34,10 +34,11 @@ class ModelRegistry(Construct):
         notification_key: OperationsKey,
         consumer_accounts: Sequence[str] = (),
         metadata_only_accounts: Sequence[str] = (),
+        model_reader_path: str = "/",
     ) -> None:
-        """``consumer_accounts`` may read packages and their model data (the stages that copy releases);
-        those also in ``metadata_only_accounts`` (the delivery pipeline's, which resolves releases) read
-        packages only."""
+        """``consumer_accounts`` may read packages (the stages that copy releases, and the delivery pipeline's);
+        their roles under ``model_reader_path`` (the release-copy roles) may also read the model data, unless the
+        account is in ``metadata_only_accounts`` (the delivery pipeline's, which only resolves releases)."""
         super().__init__(scope, construct_id)
         self.group_name = group_name
         self.group_arn = arn("sagemaker", f"model-package-group/{group_name}")
@@ -55,9 +56,9 @@ class ModelRegistry(Construct):
         # stack. Elsewhere (dev) the named group goes with it, so the stack can be deployed again: a retained
         # group of the same name would fail the new one with AlreadyExists.
         self.group.apply_removal_policy(RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY)
-        model_readers = [iam.AccountPrincipal(a) for a in consumer_accounts if a not in metadata_only_accounts]
+        model_readers = [a for a in consumer_accounts if a not in metadata_only_accounts]
         if model_readers:
-            self._share_artifacts(artifacts, model_readers)
+            self._share_artifacts(artifacts, model_readers, model_reader_path)
         self.events_topic = encrypted_topic(
             self, "PackageEventsTopic", key=notification_key, publisher="events.amazonaws.com"
         )
@@ -70,7 +71,7 @@ class ModelRegistry(Construct):
                 detail_type=["SageMaker Model Package State Change"],
                 detail={"ModelPackageGroupName": [group_name]},
             ),
-            targets=[targets.SnsTopic(self.events_topic)],
+            targets=[RuleToTopic(self.events_topic)],
         )
 
     def forward_decisions_to(self, account: str) -> events.Rule:
@@ -117,23 +118,30 @@ class ModelRegistry(Construct):
         return document.to_json()
 
     @staticmethod
-    def _share_artifacts(artifacts: S3Location, consumers: list[iam.AccountPrincipal]) -> None:
+    def _share_artifacts(artifacts: S3Location, accounts: list[str], path: str) -> None:
+        """Training outputs (approved or not) to the consumers' roles under ``path`` only: the account as a
+        principal, bounded by aws:PrincipalArn, since a bucket policy cannot name a role before it exists."""
+        principals = [iam.AccountPrincipal(a) for a in accounts]
+        readers = {
+            "ArnLike": {"aws:PrincipalArn": [arn("iam", f"role{path}*", region="", account=a) for a in accounts]}
+        }
         artifacts.bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="ConsumerAccountsReadModels",
-                principals=consumers,
+                principals=principals,
                 actions=["s3:GetObject"],
                 resources=[artifacts.objects_arn],
+                conditions=readers,
             )
         )
         # Objects are SSE-KMS: consumers decrypt through S3 only.
         artifacts.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="ConsumerAccountsDecryptModelsViaS3",
-                principals=consumers,
+                principals=principals,
                 actions=["kms:Decrypt"],
                 resources=["*"],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}, **readers},
             )
         )
 

@@ -19,6 +19,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from stacks.arns import arn, nag_arn
+from stacks.config import MODEL_DATA_PREFIX
 from stacks.delivery.config import Release
 from stacks.function import project_function
 from stacks.nag import acknowledge
@@ -32,19 +33,30 @@ class ReleasedModel(Construct):
     """Copies ``release.model_data_url`` into ``destination`` and verifies it; ``model_data_url`` is the copy."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, release: Release, destination: S3Location, log_key: kms.IKey
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        release: Release,
+        source_bucket: str,
+        role_path: str,
+        destination: S3Location,
+        log_key: kms.IKey,
     ) -> None:
+        """``source_bucket``: the source stage's artifact bucket, where ``release.model_data_url`` lies under its
+        training outputs (``Release.check_served_by``)."""
         super().__init__(scope, construct_id)
         assert release.model_data_url and release.model_data_sha256
-        source_bucket, _, source_key = release.model_data_url.removeprefix("s3://").partition("/")
         self.key = f"{destination.prefix}{release.model_data_sha256}/model.tar.gz"
         role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Copies one released model artifact into this stage's bucket",
+            # The source stage's bucket and key policies admit roles under this path of this account only.
+            path=role_path,
         )
-        self._grant_source(role, release, source_bucket, source_key)
+        self._grant_source(role, release, source_bucket)
         destination.grant_write(role)
         function = project_function(
             self,
@@ -67,23 +79,35 @@ class ReleasedModel(Construct):
                 "SourceModelDataUrl": release.model_data_url,
                 "Sha256": release.model_data_sha256,
                 "DestinationBucket": destination.bucket.bucket_name,
-                "DestinationKey": self.key,
+                "DestinationPrefix": destination.prefix,
             },
+            # The copy streams a few hundred MB within the function's 10 minutes; past that, fail rather than
+            # keep the deployment waiting CloudFormation's default hour.
+            service_timeout=Duration.minutes(12),
         )
         # The copy needs its role's policy in place, not only the role.
         self.copy.node.add_dependency(role)
         self.model_data_url = self.copy.get_att_string("ModelDataUrl")
 
     @staticmethod
-    def _grant_source(role: iam.Role, release: Release, bucket: str, key: str) -> None:
-        """Read exactly the released object, in the account that registered it, and decrypt it through S3 there."""
+    def _grant_source(role: iam.Role, release: Release, bucket: str) -> None:
+        """Read the source stage's training outputs, in the account that registered the release, and decrypt them
+        through S3 there. Decrypting through S3 reaches no further than reading: S3 decrypts only for an object
+        read the role is allowed."""
         owner, region = release.owner_account, Stack.of(role).region
+        outputs = f"{bucket}/{MODEL_DATA_PREFIX}*"
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
-                resources=[arn("s3", f"{bucket}/{key}", region="", account="")],
+                resources=[arn("s3", outputs, region="", account="")],
                 conditions={"StringEquals": {"s3:ResourceAccount": owner}},
             )
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{nag_arn('s3', outputs, region='', account='')}]",
+            "The source stage's training outputs, where every registered model's data lies; which one a release "
+            "serves is decided at deployment, and its SHA-256 is checked before it is served.",
         )
         role.add_to_policy(
             iam.PolicyStatement(

@@ -140,12 +140,13 @@ class Roles(Construct):
                     actions=[f"sagemaker:Create{job}"], resources=[arn("sagemaker", resource)], conditions=conditions
                 )
             )
-            # Job names are generated, so the stage's tag tells its jobs from another stage's in one account.
+            # Job names are generated, so the stage's tag tells its jobs from another stage's in one account. Tags
+            # only at creation: re-tagging another stage's job with this stage's tag would let this role stop it.
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["sagemaker:AddTags"],
                     resources=[arn("sagemaker", resource)],
-                    conditions=tagged,
+                    conditions={"StringEquals": {**tagged["StringEquals"], "sagemaker:TaggingAction": f"Create{job}"}},
                 )
             )
             # A model is only created (and read by its transform job); jobs are described and may be stopped.
@@ -208,6 +209,12 @@ def _on_storage_of(instance: tuple[str, str], conditions: dict, key_arn: str) ->
         "ForAllValues:StringLike": {"sagemaker:InstanceTypes": family_patterns(same_storage(api_type, instance_type))},
         "Null": {"sagemaker:InstanceTypes": "false"},
     }
+
+
+def release_copy_role_path(name_prefix: str) -> str:
+    """The path of every stage's release-copy role (stacks/released_model.py): the source stage's bucket and key
+    policies let exactly these roles of the consumer accounts read model data, not those accounts as a whole."""
+    return f"/{name_prefix}-release-copy/"
 
 
 def smoke_runner_name(name_prefix: str, stage: str) -> str:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from aws_cdk import Environment, Stage
+from aws_cdk import Aws, Environment, PermissionsBoundary, Stage
 from constructs import Construct
 
+from stacks.boundary import boundary_name
 from stacks.config import MLOPS_STACK_ID, StageConfig
 from stacks.delivery.config import Release
 from stacks.mlops_stack import MlopsStack
+
+
+def permissions_boundary() -> PermissionsBoundary:
+    """The bootstrap's boundary (stacks/boundary.py), by ARN with the stack's own account and region: CDK refuses its
+    name placeholders in a stack whose account is decided at deployment (a stage with ``account: null``)."""
+    name = boundary_name(Aws.ACCOUNT_ID, Aws.REGION)
+    return PermissionsBoundary.from_arn(f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:policy/{name}")
 
 
 class MlopsStage(Stage):
@@ -21,7 +29,12 @@ class MlopsStage(Stage):
         release: Release | None = None,
         smoke_tested: bool = False,
     ) -> None:
-        super().__init__(scope, config.construct_id, env=Environment(account=config.account, region=config.region))
+        super().__init__(
+            scope,
+            config.construct_id,
+            env=Environment(account=config.account, region=config.region),
+            permissions_boundary=permissions_boundary(),
+        )
         self.config = config
         self.mlops = MlopsStack(
             self,

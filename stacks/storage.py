@@ -15,11 +15,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.checkov import allow
+from stacks.config import MODEL_DATA_PREFIX
 from stacks.nag import acknowledge
 
-# Training jobs write their model.tar.gz under this prefix of the artifact bucket.
-MODEL_DATA_PREFIX = "training-jobs/"
 RELEASED_MODELS_PREFIX = "released-models/"
+DATA_CAPTURE_PREFIX = "data-capture/"
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,11 @@ class Storage(Construct):
         construct_id: str,
         *,
         retain: bool,
+        artifact_bucket_name: str,
         checkpoint_retention: Duration,
         noncurrent_version_retention: Duration,
         access_log_retention: Duration,
+        data_capture_retention: Duration,
     ) -> None:
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
@@ -108,9 +110,17 @@ class Storage(Construct):
             self, "AccessLogBucket", retention=access_log_retention, removal=removal
         )
         self.dataset_bucket = self._data_bucket("DatasetBucket", removal, noncurrent_version_retention)
+        # Captured requests are users' text: they expire, as the stage config says.
+        self.dataset_bucket.add_lifecycle_rule(
+            prefix=DATA_CAPTURE_PREFIX,
+            expiration=data_capture_retention,
+            noncurrent_version_expiration=data_capture_retention,
+        )
         # New data starts the training pipeline.
         send_events_to_eventbridge(self.dataset_bucket)
-        self.artifact_bucket = self._data_bucket("ModelArtifactBucket", removal, noncurrent_version_retention)
+        self.artifact_bucket = self._data_bucket(
+            "ModelArtifactBucket", removal, noncurrent_version_retention, bucket_name=artifact_bucket_name
+        )
         self.checkpoint_bucket = self._data_bucket(
             "CheckpointBucket", removal, noncurrent_version_retention, expiration=checkpoint_retention
         )
@@ -124,7 +134,7 @@ class Storage(Construct):
         self.released_models = S3Location(self.artifact_bucket, RELEASED_MODELS_PREFIX, self.key)
         self.checkpoints = S3Location(self.checkpoint_bucket, "checkpoints/", self.key)
         # What a realtime endpoint captures (requests and responses), for monitoring and the next dataset.
-        self.data_capture = S3Location(self.dataset_bucket, "data-capture/", self.key)
+        self.data_capture = S3Location(self.dataset_bucket, DATA_CAPTURE_PREFIX, self.key)
         # Batch scoring (`textclf batch`): its jobs read only the input prefix and write only the output prefix.
         self.batch_input = S3Location(self.dataset_bucket, "batch/input/", self.key)
         self.batch_output = S3Location(self.dataset_bucket, "batch/output/", self.key)
@@ -136,6 +146,7 @@ class Storage(Construct):
         noncurrent_version_retention: Duration,
         *,
         expiration: Duration | None = None,
+        bucket_name: str | None = None,
     ) -> s3.Bucket:
         return encrypted_bucket(
             self,
@@ -145,6 +156,7 @@ class Storage(Construct):
             removal=removal,
             noncurrent_version_retention=noncurrent_version_retention,
             expiration=expiration,
+            bucket_name=bucket_name,
         )
 
 
@@ -176,11 +188,13 @@ def encrypted_bucket(
     removal: RemovalPolicy,
     noncurrent_version_retention: Duration,
     expiration: Duration | None = None,
+    bucket_name: str | None = None,
 ) -> s3.Bucket:
     """An SSE-KMS bucket logging to ``access_logs``; old versions and abandoned uploads expire."""
     return s3.Bucket(
         scope,
         construct_id,
+        bucket_name=bucket_name,
         encryption=s3.BucketEncryption.KMS,
         encryption_key=key,
         bucket_key_enabled=True,

@@ -108,7 +108,7 @@ def test_a_resource_wildcard_planted_in_any_role_fails_synth(cdk_context, tmp_pa
 
 
 def test_only_actions_authorized_on_no_resource_type_count_as_wildcard_only():
-    from stacks.nag import wildcard_only
+    from stacks.iam_data import wildcard_only
 
     assert wildcard_only("ecr:GetAuthorizationToken") and wildcard_only("sts:GetCallerIdentity")
     # PutMetricData gained a resource type (CloudWatch datasets): stacks/roles.py explains why it stays on "*".

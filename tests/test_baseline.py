@@ -47,3 +47,16 @@ def test_the_handler_answers_the_steps_output_parameters(mocked_registry):
 def test_a_bad_argument_fails_the_step_naming_it_and_the_fix(event, field):
     with pytest.raises(ValueError, match=rf"^{field}: .* Fix: "):
         baseline.parse_event(event)
+
+
+@pytest.mark.parametrize("accuracy, problem", [(None, "has no evaluation report"), (float("nan"), "nan")])
+def test_an_approved_package_without_a_readable_accuracy_fails_the_step_instead_of_passing_anything(
+    mocked_registry, accuracy, problem
+):
+    """Issue 30: such a package used to give a baseline of 0.0, which any model passes."""
+    registry = mocked_registry
+    registry.register(0.90, "Approved")
+    unreadable = registry.register(accuracy, "Approved")
+    with pytest.raises(baseline.NoBaseline, match=problem) as error:
+        baseline.baseline(registry.sagemaker, registry.s3, registry.GROUP, 0.01)
+    assert unreadable in str(error.value) and "Fix: reject that package" in str(error.value)

@@ -23,6 +23,10 @@ from stacks.bootstrap_policy import (
 
 ACCOUNT, REGION = "111122223333", "us-east-1"
 EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-{REGION}"
+# What `cdk bootstrap --example-permissions-boundary` creates, and every role of ours carries (stacks/boundary.py).
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/cdk-hnb659fds-permissions-boundary-{ACCOUNT}-{REGION}"
+WITH_BOUNDARY = {"iam:PermissionsBoundary": BOUNDARY}
+OUR_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Prod-Mlops-RolesTrainingRole-AbC123"
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +35,22 @@ def written(tmp_path_factory) -> tuple[dict[str, dict], Path]:
     return policies(outdir), outdir / "assembly"
 
 
+# A key policy that leaves decisions to IAM policies, as CDK's default key policy does: KMS needs one.
+KEY_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"}
+    ],
+}
+
+
 def decide(engine, policy: dict, action: str, resource: str, context: dict | None = None) -> str:
     answer = engine.simulate(
         {
             "identityPolicies": [{"name": "execution", "policy": policy}],
             "serviceControlPolicies": [],
             "resourceControlPolicies": [],
+            **({"resourcePolicy": KEY_POLICY} if action.startswith("kms:") else {}),
             "request": {
                 "action": action,
                 "principal": EXECUTION_ROLE,
@@ -74,8 +88,80 @@ def test_cloudformation_may_create_and_manage_every_role_the_stacks_create(engin
     roles = stack_roles(assembly)
     assert len(roles) > 20 and any("/smoke-test/" in r for r in roles)
     for role in roles:
-        for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRole", "iam:PassRole"):
-            assert decide(engine, found["stage"], action, role) == "Allowed", (action, role)
+        for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRole", "iam:UpdateAssumeRolePolicy"):
+            assert decide(engine, found["stage"], action, role, WITH_BOUNDARY) == "Allowed", (action, role)
+        passed = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+        assert decide(engine, found["stage"], "iam:PassRole", role, passed) == "Allowed", role
+
+
+def test_every_role_the_templates_create_carries_the_bootstrap_boundary(written):
+    _, assembly = written
+    roles = [
+        (path.name, logical_id, resource["Properties"])
+        for path in assembly.rglob("*.template.json")
+        for logical_id, resource in json.loads(path.read_text())["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role"
+    ]
+    assert len(roles) > 30
+    for template, logical_id, properties in roles:
+        boundary = json.dumps(properties.get("PermissionsBoundary"))
+        assert ":policy/cdk-hnb659fds-permissions-boundary-" in boundary, (template, logical_id)
+
+
+@pytest.mark.parametrize(
+    "action, resource, context",
+    [
+        # An admin role: created without the boundary, or with another policy as its boundary.
+        ("iam:CreateRole", OUR_ROLE, {}),
+        ("iam:CreateRole", OUR_ROLE, {"iam:PermissionsBoundary": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        # An admin policy on a role of ours that has no boundary (iam:PermissionsBoundary is then absent).
+        ("iam:PutRolePolicy", OUR_ROLE, {}),
+        ("iam:UpdateAssumeRolePolicy", OUR_ROLE, {}),
+        ("iam:DeleteRolePermissionsBoundary", OUR_ROLE, WITH_BOUNDARY),
+        # Our role handed to a service none of our roles trusts, e.g. an instance profile's.
+        ("iam:PassRole", OUR_ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
+        # Another team's resources in the same account.
+        ("lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments-api", {}),
+        ("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments-api", {}),
+        ("s3:PutBucketPolicy", "arn:aws:s3:::payments-ledger", {}),
+        ("s3:DeleteBucketPolicy", "arn:aws:s3:::payments-ledger", {}),
+        ("kms:PutKeyPolicy", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
+        ("kms:ScheduleKeyDeletion", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
+        (
+            "kms:ScheduleKeyDeletion",
+            f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            {"aws:ResourceTag/project": "payments"},
+        ),
+        ("sagemaker:PutModelPackageGroupPolicy", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/fraud", {}),
+    ],
+)
+def test_a_stage_deployment_cannot_escalate_or_touch_what_is_not_ours(engine, written, action, resource, context):
+    found, _ = written
+    assert decide(engine, found["stage"], action, resource, context) != "Allowed"
+
+
+@pytest.mark.parametrize(
+    "action, resource, context",
+    [
+        ("iam:PutRolePermissionsBoundary", OUR_ROLE, WITH_BOUNDARY),  # a role deployed before the boundary gets it
+        ("lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Prod-Mlops-CopyFn-AbC123", {}),
+        ("s3:PutBucketPolicy", "arn:aws:s3:::prod-mlops-storagedatasetbucket-abc123", {}),
+        ("s3:PutBucketPolicy", f"arn:aws:s3:::textclf-prod-models-{ACCOUNT}-{REGION}", {}),
+        (
+            "kms:PutKeyPolicy",
+            f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            {"aws:ResourceTag/project": "textclf"},
+        ),
+        (
+            "sagemaker:PutModelPackageGroupPolicy",
+            f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/textclf-prod",
+            {},
+        ),
+    ],
+)
+def test_the_same_actions_on_our_own_resources_are_allowed(engine, written, action, resource, context):
+    found, _ = written
+    assert decide(engine, found["stage"], action, resource, context) == "Allowed"
 
 
 @pytest.mark.parametrize(
@@ -99,7 +185,7 @@ def test_what_the_stage_templates_create_is_allowed(engine, written, action, res
         # What AdministratorAccess would have let a pipeline change do in a stage account.
         ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/Administrator"),
         ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"),
-        ("iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/Prod-Mlops-RolesTrainingRole-AbC123"),
+        ("iam:AttachRolePolicy", OUR_ROLE),
         ("iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/backdoor"),
         ("iam:CreateAccessKey", f"arn:aws:iam::{ACCOUNT}:user/backdoor"),
         ("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"),
@@ -120,12 +206,22 @@ def test_no_template_attaches_a_managed_policy_so_leaving_attach_out_breaks_noth
     assert LEFT_OUT & handler_permissions("AWS::IAM::Role") == LEFT_OUT, "the schema still lists what we leave out"
 
 
-def test_the_tooling_account_may_build_the_pipeline(engine, written):
+def test_the_tooling_account_may_build_the_pipeline_and_change_only_its_own_builds_and_roles(engine, written):
     found, _ = written
     tooling = found["tooling"]
-    assert decide(engine, tooling, "codebuild:CreateProject", f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/x") == (
+    project = f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/x"
+    assert decide(engine, tooling, "codebuild:CreateProject", project, {"aws:RequestTag/project": "textclf"}) == (
         "Allowed"
     )
+    assert decide(engine, tooling, "codebuild:CreateProject", project) != "Allowed", "only with our tag"
+    # Changing a build: ours only (tagged), and a delivery role's policy only while it carries the boundary.
+    assert decide(engine, tooling, "codebuild:UpdateProject", project, {"aws:ResourceTag/project": "textclf"}) == (
+        "Allowed"
+    )
+    assert decide(engine, tooling, "codebuild:UpdateProject", project) != "Allowed"
+    delivery_role = f"arn:aws:iam::{ACCOUNT}:role/Delivery-DeliveryCodePipelineRole-AbC123"
+    assert decide(engine, tooling, "iam:PutRolePolicy", delivery_role, WITH_BOUNDARY) == "Allowed"
+    assert decide(engine, tooling, "iam:PutRolePolicy", delivery_role) != "Allowed"
     assert decide(engine, tooling, "codepipeline:CreatePipeline", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:p") == (
         "Allowed"
     )
@@ -150,3 +246,19 @@ def test_a_realtime_stage_may_create_only_the_scaling_service_linked_role(engine
     ) != ("Allowed")
     serverless = execution_policy([{"Resources": {}}], stack_names=["Dev-Mlops"], name_prefix="textclf")
     assert decide(engine, serverless, "iam:CreateServiceLinkedRole", role, allowed) != "Allowed"
+
+
+def test_the_boundary_is_the_one_the_pinned_cdk_cli_bootstraps():
+    """Our roles name it, and the execution policies require it: its name must be what `cdk bootstrap
+    --example-permissions-boundary` creates with the qualifier our stacks deploy with."""
+    from aws_cdk import DefaultStackSynthesizer
+
+    from rehearsal.cloudformation.assets import BOOTSTRAP_TEMPLATE
+    from stacks.boundary import QUALIFIER, boundary_name
+
+    assert QUALIFIER == DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    import yaml
+
+    resources = yaml.safe_load(BOOTSTRAP_TEMPLATE.read_text())["Resources"]
+    name = resources["CdkBoostrapPermissionsBoundaryPolicy"]["Properties"]["ManagedPolicyName"]["Fn::Sub"]
+    assert name.replace("${Qualifier}", QUALIFIER) == boundary_name("${AWS::AccountId}", "${AWS::Region}")

@@ -16,19 +16,21 @@ from cli.synth_report import checkov, templates
 from stacks.cfn_lint import lint
 from stacks.cfn_text import render
 from stacks.delivery.nag import _explained
+from stacks.images import images_for
 from stacks.nag import as_list
 
 CONNECTION = "arn:aws:codestar-connections:us-east-1:999988887777:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 RELEASED = model_package_arn("dev", version=7)
 DIGEST = "5e" * 32
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0-cpu"
+IMAGE = images_for("us-east-1").inference
 
 
 def release_file_for(arn: str) -> dict:
     """What `python -m delivery_steps.release resolve` writes for an approved package of dev's registry."""
     return {
         "model_package_arn": arn,
-        "model_data_url": "s3://dev-artifacts/training-jobs/job-7/output/model.tar.gz",
+        # The registry's account's dev artifact bucket (stacks.config.artifact_bucket_name).
+        "model_data_url": f"s3://textclf-dev-models-{arn.split(':')[4]}-us-east-1/training-jobs/job-7/output/model.tar.gz",
         "model_data_sha256": DIGEST,
         "image": IMAGE,
         "environment": {"SAGEMAKER_PROGRAM": "inference.py"},
@@ -87,6 +89,9 @@ def test_pipeline_promotes_dev_then_staging_then_prod_after_a_manual_approval(de
         "approvers are notified"
     )
     assert [a["ActionTypeId"]["Provider"] for a in prod[1:]] == ["CloudFormation", "CloudFormation", "CodeBuild"]
+    # The approver is shown what prod will run, as this execution's ResolveRelease exported it (issue 30).
+    resolve = next(a for a in stages["Build"] if a["Name"] == "ResolveRelease")
+    assert f"#{{{resolve['Namespace']}.RELEASE_SUMMARY}}" in prod[0]["Configuration"]["CustomData"]
     assert all(a["ActionTypeId"]["Category"] != "Approval" for a in stages["Dev"] + stages["Staging"])
     assert "UpdatePipeline" in stages, "the pipeline mutates itself before it deploys anything"
 
@@ -252,7 +257,7 @@ def test_every_stage_serves_its_own_verified_copy_with_a_smoke_test_role(deliver
             {
                 "SourceModelDataUrl": release_file_for(RELEASED)["model_data_url"],
                 "Sha256": DIGEST,
-                "DestinationKey": f"released-models/{DIGEST}/model.tar.gz",
+                "DestinationPrefix": "released-models/",
             },
         )
         outputs = template.to_json()["Outputs"]
@@ -401,14 +406,14 @@ def test_cross_account_stages_deploy_with_bootstrap_roles_that_can_decrypt_artif
     assert ":iam::999999999999:root" in trust and ":iam::999999999999:role/textclf-prod-smoke-test-runner" in trust, (
         "only prod's smoke-test runner in the tooling account may assume the smoke-test role"
     )
-    # Prod copies dev's released artifact, reading exactly that object in dev's account and nothing else there;
-    # its model role reads only prod's own copy.
+    # Prod copies dev's released artifact, reading only dev's training outputs in dev's account (issue 30: not any
+    # object the registry's account owns); its model role reads only prod's own copy.
     copy_role = json.dumps(
         prod.find_resources(
             "AWS::IAM::Policy", {"Properties": {"PolicyName": Match.string_like_regexp("^ReleasedModelRole")}}
         )
     )
-    assert ":s3:::dev-artifacts/training-jobs/job-7/output/model.tar.gz" in copy_role
+    assert ":s3:::textclf-dev-models-111111111111-us-east-1/training-jobs/*" in copy_role
     assert '"s3:ResourceAccount": "111111111111"' in copy_role
     dev = Template.from_stack(next(s for s in stack.stages if s.config.name == "dev").mlops)
     approval = next(

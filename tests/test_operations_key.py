@@ -5,6 +5,8 @@ Each decision is the IAM policy engine's (@cloud-copilot/iam-simulate) on the sy
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import App, Environment, RemovalPolicy, Stack
 from aws_cdk.assertions import Template
@@ -27,7 +29,7 @@ def key_policy() -> dict:
     return _cfn(resource["Properties"]["KeyPolicy"])
 
 
-def decide(engine, policy: dict, service: str, action: str, **context: str) -> str:
+def decide(engine, policy: dict, service: str, action: str, resource: str = KEY, **context: str) -> str:
     answer = engine.simulate(
         {
             "identityPolicies": [],
@@ -37,7 +39,7 @@ def decide(engine, policy: dict, service: str, action: str, **context: str) -> s
             "request": {
                 "action": action,
                 "principal": service,
-                "resource": {"resource": KEY, "accountId": ACCOUNT},
+                "resource": {"resource": resource, "accountId": ACCOUNT},
                 "contextVariables": {"aws:SecureTransport": "true", **context},
             },
         }
@@ -78,3 +80,34 @@ def test_a_publisher_without_known_conditions_is_refused_at_synth():
     key = OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY)
     with pytest.raises(ValueError, match=r"^publisher: 's3.amazonaws.com' .* Fix: "):
         encrypted_topic(stack, "Topic", key=key, publisher="s3.amazonaws.com")
+
+
+def test_eventbridge_may_publish_to_a_topic_only_for_the_rule_that_targets_it(engine):
+    """Issue 30: aws-cdk-lib's SnsTopic target let events.amazonaws.com publish with no condition, so any account's
+    rule could post to our alert topics. The topic policy now names the rule (aws:SourceArn, which EventBridge sets)."""
+    from aws_cdk import aws_events as events
+
+    from stacks.topics import RuleToTopic
+
+    stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    key = OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY)
+    topic = encrypted_topic(stack, "Events", key=key, publisher="events.amazonaws.com")
+    events.Rule(
+        stack, "Failures", event_pattern=events.EventPattern(source=["aws.sagemaker"]), targets=[RuleToTopic(topic)]
+    )
+    template = Template.from_stack(stack)
+    (resource,) = template.find_resources("AWS::SNS::TopicPolicy").values()
+    (topic_id,) = template.find_resources("AWS::SNS::Topic")
+    (rule_id,) = template.find_resources("AWS::Events::Rule")
+    topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:events"
+    rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/failures"
+    deployed = json.dumps(resource["Properties"]["PolicyDocument"])
+    deployed = deployed.replace(json.dumps({"Ref": topic_id}), json.dumps(topic_arn))
+    policy = _cfn(json.loads(deployed.replace(json.dumps({"Fn::GetAtt": [rule_id, "Arn"]}), json.dumps(rule))))
+
+    def publish(**context: str) -> str:
+        return decide(engine, policy, "events.amazonaws.com", "sns:Publish", topic_arn, **context)
+
+    assert publish(**{"aws:SourceArn": rule}) == "Allowed"
+    assert publish(**{"aws:SourceArn": f"arn:aws:events:{REGION}:{OTHER}:rule/anything"}) != "Allowed"
+    assert publish() != "Allowed", "no rule, no publishing"

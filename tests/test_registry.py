@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.operations_key import OperationsKey
 from stacks.registry import ModelRegistry
+from stacks.roles import release_copy_role_path
 from stacks.storage import S3Location
 
 CONSUMER = "444455556666"
@@ -26,6 +27,7 @@ def registry(stack, consumers=(), *, retain=True):
         artifacts=artifacts,
         retain=retain,
         consumer_accounts=consumers,
+        model_reader_path=release_copy_role_path("textclf"),
         notification_key=OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY),
     )
 
@@ -76,7 +78,17 @@ def test_consumer_accounts_may_describe_packages_and_read_artifacts_through_s3(b
         "AWS::S3::BucketPolicy",
         {
             "PolicyDocument": {
-                "Statement": Match.array_with([Match.object_like({"Principal": principal, "Action": "s3:GetObject"})])
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": principal,
+                                "Action": "s3:GetObject",
+                                "Condition": {"ArnLike": Match.any_value()},
+                            }
+                        )
+                    ]
+                )
             }
         },
     )
@@ -90,7 +102,10 @@ def test_consumer_accounts_may_describe_packages_and_read_artifacts_through_s3(b
                             {
                                 "Principal": principal,
                                 "Action": "kms:Decrypt",
-                                "Condition": {"StringEquals": {"kms:ViaService": Match.any_value()}},
+                                "Condition": {
+                                    "StringEquals": {"kms:ViaService": Match.any_value()},
+                                    "ArnLike": {"aws:PrincipalArn": Match.any_value()},
+                                },
                             }
                         )
                     ]
@@ -136,3 +151,49 @@ def test_grants_cover_this_group_only(bare_stack, grant, actions):
     rendered = [str(resource) for resource in statement["Resource"]]
     assert any("model-package-group/textclf-dev" in r for r in rendered)
     assert any("model-package/textclf-dev/*" in r for r in rendered)
+
+
+def test_only_the_consumers_release_copy_roles_may_read_model_data_not_the_accounts(engine, bare_stack):
+    """Issue 30: the bucket policy admitted the staging and prod accounts as a whole to every training output,
+    unapproved models included. Decided by the policy engine on the synthesized bucket policy."""
+    from test_training_pipeline import _cfn
+
+    registry(bare_stack, [CONSUMER])
+    (resource,) = Template.from_stack(bare_stack).find_resources("AWS::S3::BucketPolicy").values()
+    objects = "arn:aws:s3:::dev-models/training-jobs/job/output/model.tar.gz"
+    policy = _cfn(resource["Properties"]["PolicyDocument"])
+    for statement in policy["Statement"]:
+        statement["Resource"] = "arn:aws:s3:::dev-models/*"  # the artifact bucket, as deployed
+
+    def may_read(role: str) -> bool:
+        answer = engine.simulate(
+            {
+                "identityPolicies": [
+                    {
+                        "name": "own",
+                        "policy": {
+                            "Version": "2012-10-17",
+                            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+                        },
+                    }
+                ],
+                "serviceControlPolicies": [],
+                "resourceControlPolicies": [],
+                "resourcePolicy": policy,
+                "request": {
+                    "action": "s3:GetObject",
+                    "principal": role,
+                    "resource": {"resource": objects, "accountId": "111122223333"},
+                    "contextVariables": {
+                        "aws:SecureTransport": "true",
+                        "aws:PrincipalArn": role,
+                        "aws:PrincipalAccount": CONSUMER,
+                    },
+                },
+            }
+        )
+        return answer["decision"] == "Allowed"
+
+    assert may_read(f"arn:aws:iam::{CONSUMER}:role/textclf-release-copy/Prod-Mlops-ReleasedModelRole-AbC")
+    assert not may_read(f"arn:aws:iam::{CONSUMER}:role/Prod-Mlops-RolesModelExecutionRole-AbC")
+    assert not may_read(f"arn:aws:iam::{CONSUMER}:role/analyst")

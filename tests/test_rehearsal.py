@@ -33,7 +33,10 @@ from rehearsal.sagemaker.context import JobContext
 from rehearsal.sagemaker.pipelines import Execution, PipelineFailed, StepError
 from rehearsal.session import SINGLE_ACCOUNT as ACCOUNT
 from rehearsal.session import Options, Session
+from stacks.images import images_for
 from stacks.project import ROOT
+
+INFERENCE_IMAGE = images_for("us-east-1").inference
 
 REGION = "us-east-1"
 # Jobs run in their own mount and network namespaces, which an unprivileged container (the delivery
@@ -271,7 +274,7 @@ def register_in(cloud, stack, body: bytes = b"model bytes") -> tuple[str, str]:
         InferenceSpecification={
             "Containers": [
                 {
-                    "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0-cpu",
+                    "Image": INFERENCE_IMAGE,
                     "ModelDataUrl": f"s3://{bucket}/training-jobs/job/output/model.tar.gz",
                     "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
                 }
@@ -563,7 +566,7 @@ def test_staging_serves_its_own_verified_copy_which_no_dev_role_can_touch(cloud,
             "model_package_arn": arn,
             "model_data_url": source,
             "model_data_sha256": hashlib.sha256(b"model bytes").hexdigest(),
-            "image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0-cpu",
+            "image": INFERENCE_IMAGE,
             "environment": {"SAGEMAKER_PROGRAM": "inference.py"},
         },
     )
@@ -580,6 +583,22 @@ def test_staging_serves_its_own_verified_copy_which_no_dev_role_can_touch(cloud,
     for action in ("s3:PutObject", "s3:DeleteObject"):
         with pytest.raises(AccessDenied):
             cloud.directory.check(Request(training_role, action, f"arn:aws:s3:::{bucket}/{key}", ACCOUNT))
+    # Issue 30: the copy role reads dev's training outputs, and nothing else the account holds (dev's captured
+    # requests, its datasets, its released copies).
+    copy_role = next(
+        r.attributes["Arn"] for r in staging.of_type("AWS::IAM::Role") if "-release-copy/" in r.attributes["Arn"]
+    )
+    dev_bucket, dev_datasets = dev.outputs["ArtifactBucketName"], split_uri(dev.outputs["DatasetUri"])[0]
+    in_account = (("s3:ResourceAccount", ACCOUNT),)  # as the gateway decides an S3 request
+    source_object = "/".join(split_uri(source))
+    cloud.directory.check(Request(copy_role, "s3:GetObject", f"arn:aws:s3:::{source_object}", ACCOUNT, in_account))
+    for elsewhere in (
+        f"{dev_datasets}/data-capture/x.jsonl",
+        f"{dev_datasets}/datasets/train.jsonl",
+        f"{dev_bucket}/released-models/x",
+    ):
+        with pytest.raises(AccessDenied):
+            cloud.directory.check(Request(copy_role, "s3:GetObject", f"arn:aws:s3:::{elsewhere}", ACCOUNT, in_account))
 
     # Served in place, as before (in a fresh cloud): staging's model role cannot read dev's bucket, so its
     # endpoint never starts.
@@ -597,7 +616,7 @@ def test_staging_serves_its_own_verified_copy_which_no_dev_role_can_touch(cloud,
             artifact.account,
             artifact.region,
         )
-        with pytest.raises(RehearsalFailed, match=r"may not s3:GetObject on arn:aws:s3:::dev-mlops"):
+        with pytest.raises(RehearsalFailed, match=r"may not s3:GetObject on arn:aws:s3:::textclf-dev-models-"):
             other_rehearsal.deploy(bad, ACCOUNT)
 
 
@@ -610,7 +629,7 @@ def test_a_copy_whose_bytes_differ_from_the_evaluated_digest_fails_the_deploymen
             "model_package_arn": arn,
             "model_data_url": source,
             "model_data_sha256": hashlib.sha256(b"evaluated").hexdigest(),
-            "image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0-cpu",
+            "image": INFERENCE_IMAGE,
             "environment": {},
         },
     )

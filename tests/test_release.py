@@ -123,3 +123,93 @@ def test_the_delivery_steps_import_nothing_their_codebuild_steps_do_not_install(
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert result.returncode == 0, result.stderr
+
+
+# ---- issue 30: what a stage takes from a release is what the training pipeline registers -------------------------
+ACCOUNT = "111111111111"
+DEV_OUTPUTS = f"s3://textclf-dev-models-{ACCOUNT}-us-east-1/training-jobs/job-7/output/model.tar.gz"
+
+
+def registered(**changes) -> dict:
+    """A release of dev's registry as the training pipeline registers it, with ``changes``."""
+    from stacks.images import images_for
+
+    record = {
+        "model_package_arn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/textclf-dev/7",
+        "model_data_url": DEV_OUTPUTS,
+        "model_data_sha256": "5e" * 32,
+        "image": images_for("us-east-1").inference,
+        "environment": {
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_REGION": "us-east-1",
+            "TEXTCLF_INT8_VERIFIED": "false",
+        },
+    }
+    for key, value in changes.items():
+        if key == "environment":
+            record["environment"] = {**record["environment"], **value}
+        else:
+            record[key] = value
+    return record
+
+
+def synth_prod_serving(cdk_context, tmp_path, record: dict) -> None:
+    """`cdk synth -c stage=prod -c release=<file>` in process, as far as the stage's construction."""
+    from aws_cdk import App
+
+    import app as cdk_app
+
+    path = tmp_path / "release.json"
+    path.write_text(json.dumps(record))
+    app = App(context={**cdk_context, "stage": "prod", "release": str(path)}, outdir=str(tmp_path / "out"))
+    cdk_app.build_app(app)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        # The inference toolkit would load model and code from the Hub at every cold start, ignoring the copy.
+        ({"environment": {"HF_MODEL_ID": "someone/model"}}, r"release\.environment\.HF_MODEL_ID: not a variable"),
+        ({"environment": {"HF_TRUST_REMOTE_CODE": "true"}}, r"release\.environment\.HF_TRUST_REMOTE_CODE"),
+        # The endpoint's limit on texts per request, raised past what the alarms and memory were sized for.
+        ({"environment": {"TEXTCLF_MAX_BATCH": "100000"}}, r"release\.environment\.TEXTCLF_MAX_BATCH"),
+        ({"environment": {"SAGEMAKER_PROGRAM": "evil.py"}}, r"release\.environment\.SAGEMAKER_PROGRAM: 'evil\.py'"),
+        ({"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mine:latest"}, r"release\.image: not the inference"),
+        # Prod's captured requests, in the same account: the copy role would have read them.
+        (
+            {"model_data_url": f"s3://textclf-prod-models-{ACCOUNT}-us-east-1/training-jobs/x/model.tar.gz"},
+            r"release\.model_data_url: not a training output of the source stage",
+        ),
+        (
+            {"model_data_url": f"s3://textclf-dev-models-{ACCOUNT}-us-east-1/released-models/x/model.tar.gz"},
+            r"release\.model_data_url",
+        ),
+        (
+            {"model_package_arn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/other-dev/1"},
+            r"release\.model_package_arn: its group 'other-dev' is not a registry of this project",
+        ),
+    ],
+)
+def test_a_release_carrying_what_the_pipeline_never_registers_fails_synth_naming_it(
+    cdk_context, tmp_path, changes, message
+):
+    with pytest.raises(ConfigError, match=message) as error:
+        synth_prod_serving(cdk_context, tmp_path, registered(**changes))
+    assert "Fix: reject this package" in str(error.value) or "Fix: release a package" in str(error.value)
+
+
+def test_the_registered_release_synthesizes_and_the_allow_list_is_what_the_pipeline_registers(cdk_context, tmp_path):
+    from stacks.delivery.config import released_environment
+    from stacks.pipeline_definition import serving_environment
+
+    synth_prod_serving(cdk_context, tmp_path, registered())
+    assert set(serving_environment(region="us-east-1", int8_verified="false")) == set(released_environment("x"))
+
+
+def test_the_approver_sees_image_environment_model_data_and_digest():
+    line = release.summary(registered())
+    for value in ("textclf-dev/7", "huggingface-pytorch-inference:", "SAGEMAKER_PROGRAM=inference.py", DEV_OUTPUTS):
+        assert value in line
+    assert "5e" * 32 in line
+    assert release.summary({"model_package_arn": None}) == "no model (no package is approved yet)"
+    assert len(release.summary(registered(environment={f"X{i}": "y" * 50 for i in range(30)}))) <= release.MAX_SUMMARY

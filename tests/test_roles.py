@@ -203,3 +203,32 @@ def test_outputs_stay_bound_to_the_stage_key_on_either_storage(engine):
         train = "sagemaker:CreateTrainingJob"
         assert may_start(engine, policy, train, training, volume_key=volume_key, output_key=key)
         assert not may_start(engine, policy, train, training, volume_key=volume_key, output_key=OTHER_KEY)
+
+
+def test_the_pipeline_role_tags_a_job_only_as_it_creates_it(engine):
+    """Issue 30: AddTags conditioned on the tag alone let dev's pipeline role re-tag a prod job stage=dev, and then
+    stop it. SageMaker sets sagemaker:TaggingAction to the creating operation on tag-on-create, and to nothing on a
+    later AddTags call."""
+    policy, _ = pipeline_policy("ml.g5.xlarge")
+
+    def may_tag(**context: str) -> bool:
+        answer = engine.simulate(
+            {
+                "identityPolicies": [{"name": "pipeline", "policy": policy}],
+                "serviceControlPolicies": [],
+                "resourceControlPolicies": [],
+                "request": {
+                    "action": "sagemaker:AddTags",
+                    "principal": f"arn:aws:iam::{ACCOUNT}:role/PipelineExecutionRole",
+                    "resource": {"resource": JOB, "accountId": ACCOUNT},
+                    "contextVariables": {"aws:SecureTransport": "true", "aws:RequestTag/stage": "dev", **context},
+                },
+            }
+        )
+        return answer["decision"] == "Allowed"
+
+    assert may_tag(**{"sagemaker:TaggingAction": "CreateTrainingJob"})
+    assert not may_tag(), "a prod job re-tagged stage=dev after its creation"
+    assert not may_tag(**{"sagemaker:TaggingAction": "CreateProcessingJob"}), (
+        "a training job is created by its own call"
+    )

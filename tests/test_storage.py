@@ -15,9 +15,11 @@ def _storage(stack: Stack, retain: bool = False) -> tuple[Stack, Storage]:
         stack,
         "Storage",
         retain=retain,
+        artifact_bucket_name="textclf-dev-models-111122223333-us-east-1",
         checkpoint_retention=Duration.days(9),
         noncurrent_version_retention=Duration.days(30),
         access_log_retention=Duration.days(90),
+        data_capture_retention=Duration.days(45),
     )
     return stack, storage
 
@@ -101,6 +103,18 @@ def test_checkpoints_expire_and_other_data_does_not(bare_stack):
     assert current_expiry(storage.checkpoint_bucket) == 9
     assert current_expiry(storage.dataset_bucket) is None
     assert current_expiry(storage.artifact_bucket) is None
+
+
+def test_captured_requests_expire_and_the_datasets_beside_them_do_not(bare_stack):
+    """Issue 30: what a realtime endpoint captures is users' text; it used to be kept for ever."""
+    stack, storage = _storage(bare_stack)
+    buckets = _buckets(Template.from_stack(stack))
+    rules = buckets[stack.get_logical_id(storage.dataset_bucket.node.default_child)]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
+    (capture,) = [rule for rule in rules if rule.get("Prefix") == storage.data_capture.prefix]
+    assert capture["ExpirationInDays"] == capture["NoncurrentVersionExpiration"]["NoncurrentDays"] == 45
+    assert all(rule.get("ExpirationInDays") is None for rule in rules if rule is not capture)
 
 
 @pytest.mark.parametrize("retain, policy", [(True, "Retain"), (False, "Delete")])

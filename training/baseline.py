@@ -15,20 +15,42 @@ import contract
 import model_registry
 
 
+class NoBaseline(ValueError):
+    """An approved package whose accuracy cannot be read: the step fails rather than let any model through."""
+
+
 def baseline(sagemaker, s3, group: str, margin: float) -> dict:
     """The latest approved model's accuracy minus ``margin``; 0 when nothing is approved yet.
 
-    A new group's first model therefore only has to meet the pipeline's accuracy threshold.
+    A new group's first model therefore only has to meet the pipeline's accuracy threshold. An approved package
+    without a readable, finite accuracy fails the step: a baseline of 0 would pass any model.
     """
     approved = model_registry.newest_approved(sagemaker, group)
-    arn = approved["ModelPackageArn"] if approved else ""
-    report = model_registry.package_metrics(sagemaker, s3, arn) if arn else {}
-    accuracy = float(contract.read_path(report, contract.ACCURACY_PATH)) if report else None
-    return {
-        contract.BASELINE_MINIMUM: max(0.0, accuracy - margin) if accuracy is not None else 0.0,
+    if not approved:
         # Pipelines' String outputs cannot be null: "" means nothing approved.
+        return {contract.BASELINE_MINIMUM: 0.0, contract.BASELINE_APPROVED: ""}
+    arn = approved["ModelPackageArn"]
+    return {
+        contract.BASELINE_MINIMUM: max(0.0, approved_accuracy(sagemaker, s3, arn) - margin),
         contract.BASELINE_APPROVED: arn,
     }
+
+
+def approved_accuracy(sagemaker, s3, arn: str) -> float:
+    fix = (
+        "Fix: reject that package (the one approved before it becomes the baseline), or register and approve a "
+        "model the current pipeline evaluated."
+    )
+    report = model_registry.package_metrics(sagemaker, s3, arn)
+    if not report:
+        raise NoBaseline(f"{arn} is approved but has no evaluation report, so no baseline can be set. {fix}")
+    try:
+        accuracy = float(contract.read_path(report, contract.ACCURACY_PATH))
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise NoBaseline(f"{arn}: its evaluation report has no {'.'.join(contract.ACCURACY_PATH)}. {fix}") from None
+    if not (math.isfinite(accuracy) and 0.0 <= accuracy <= 1.0):
+        raise NoBaseline(f"{arn}: its evaluation report's accuracy is {accuracy!r}, not a fraction. {fix}")
+    return accuracy
 
 
 def parse_event(event: dict) -> tuple[str, float]:

@@ -48,6 +48,9 @@ EVALUATION_PROGRAM = "training/evaluate.py"
 SERVING_PROGRAM = "inference.py"
 
 # --- Endpoint environment -------------------------------------------------------------------------
+# Read by the DLC's toolkit: the handler module, and the region it runs in.
+PROGRAM_ENV = "SAGEMAKER_PROGRAM"
+REGION_ENV = "SAGEMAKER_REGION"
 # "int8": the stage asks for int8 dynamic quantization; served only where evaluation verified it.
 QUANTIZE_ENV = "TEXTCLF_QUANTIZE"
 # "true"/"false": evaluation's verdict on int8, carried by the registered package to every stage.

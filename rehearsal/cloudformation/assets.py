@@ -1,4 +1,5 @@
-"""What `cdk deploy` does first: publish the stack's file assets to the account's bootstrap bucket."""
+"""What `cdk bootstrap` leaves in an account, and what `cdk deploy` does first: publish the stack's file assets to the
+account's bootstrap bucket."""
 
 from __future__ import annotations
 
@@ -6,11 +7,37 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from rehearsal.cloud import Cloud
 from rehearsal.iam import BucketRecord
+from stacks.boundary import QUALIFIER
+from stacks.project import ROOT
 
-BOOTSTRAP_QUALIFIER = "hnb659fds"
+BOOTSTRAP_QUALIFIER = QUALIFIER
+# The pinned CDK CLI's own bootstrap template: what `cdk bootstrap` deploys.
+BOOTSTRAP_TEMPLATE = ROOT / "node_modules" / "aws-cdk" / "lib" / "api" / "bootstrap" / "bootstrap-template.yaml"
+
+
+def bootstrap(cloud: Cloud, account: str, region: str) -> None:
+    """`cdk bootstrap --example-permissions-boundary` (docs/delivery.md), once per account and region: the
+    permissions boundary every role of our templates names, as the CLI's template writes it."""
+    resource = yaml.safe_load(BOOTSTRAP_TEMPLATE.read_text())["Resources"]["CdkBoostrapPermissionsBoundaryPolicy"]
+    properties = _substituted(resource["Properties"], account, region)
+    arn = f"arn:aws:iam::{account}:policy{properties.get('Path', '/')}{properties['ManagedPolicyName']}"
+    cloud.directory.managed_policies.setdefault(arn, properties["PolicyDocument"])
+
+
+def _substituted(value: Any, account: str, region: str) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"Fn::Sub"}:
+            return _pseudo(value["Fn::Sub"], account, region).replace("${Qualifier}", BOOTSTRAP_QUALIFIER)
+        return {k: _substituted(v, account, region) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substituted(v, account, region) for v in value]
+    return value
 
 
 def publish_assets(cloud: Cloud, assets_file: Path, *, account: str, region: str) -> None:

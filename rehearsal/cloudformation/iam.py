@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rehearsal.cloudformation.model import Placement, Resource, ResourceType, digest
+from rehearsal.cloudformation.model import DeployError, Placement, Resource, ResourceType, digest
 from rehearsal.iam import Policy, RoleRecord
 
 
@@ -11,14 +11,31 @@ def _role(deployment: Placement, logical_id: str, properties: dict) -> Resource:
     arn = f"arn:aws:iam::{deployment.account}:role{properties.get('Path', '/')}{name}"
     inline = [Policy(p["PolicyName"], p["PolicyDocument"]) for p in properties.get("Policies", [])]
     deployment.cloud.directory.roles[arn] = RoleRecord(
-        arn, deployment.account, properties["AssumeRolePolicyDocument"], inline
+        arn, deployment.account, properties["AssumeRolePolicyDocument"], inline, _boundary(deployment, properties)
     )
     return Resource(logical_id, "AWS::IAM::Role", name, {"Arn": arn, "RoleId": digest(arn)[:21].upper()}, properties)
 
 
+def _boundary(deployment: Placement, properties: dict) -> dict | None:
+    """The document of the role's PermissionsBoundary, which must be a managed policy of the role's account."""
+    arn = properties.get("PermissionsBoundary")
+    if arn is None:
+        return None
+    document = deployment.cloud.directory.managed_policies.get(arn)
+    if document is None or arn.split(":")[4] != deployment.account:
+        # IAM's answer to CreateRole or PutRolePermissionsBoundary naming a policy it cannot attach.
+        raise DeployError(
+            f"PermissionsBoundary: Scope ARN: {arn} does not exist or is not attachable. Fix: bootstrap the account "
+            "with `cdk bootstrap --example-permissions-boundary` (docs/delivery.md)."
+        )
+    return document
+
+
 def _update_role(deployment: Placement, existing: Resource, properties: dict) -> None:
-    """The role is kept; its trust policy is the new template's."""
-    deployment.cloud.directory.roles[existing.attributes["Arn"]].trust = properties["AssumeRolePolicyDocument"]
+    """The role is kept; its trust policy and boundary are the new template's."""
+    record = deployment.cloud.directory.roles[existing.attributes["Arn"]]
+    record.trust = properties["AssumeRolePolicyDocument"]
+    record.boundary = _boundary(deployment, properties)
 
 
 def _delete_role(deployment: Placement, resource: Resource) -> None:

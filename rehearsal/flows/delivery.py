@@ -88,6 +88,20 @@ def resolve_release(session: Session, delivery: Stack) -> Path:
         started,
         f"{record['model_package_arn']} sha256={record.get('model_data_sha256', '')[:12]}…",
     )
+    # The step's next command exports what the prod approval shows; run in the same shell, as CodeBuild runs it.
+    _, export = _build_command(delivery, "delivery_steps.release summary")
+    shown = subprocess.run(
+        ["/bin/sh", "-c", f'{export} && printf %s "$RELEASE_SUMMARY"'],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if shown.returncode != 0 or (record.get("model_data_sha256") or "") not in shown.stdout:
+        session.report.status("approval summary", "FAILED", started, shown.stderr.strip()[-800:])
+        raise RehearsalFailed(f"ResolveRelease's approval summary: {shown.stderr.strip()[-800:] or shown.stdout}")
+    session.report.status("approval summary", "ok", started, shown.stdout[:160] + "…")
     return release_file
 
 

@@ -16,13 +16,17 @@ from typing import Any
 from stacks.config import (
     _ACCOUNT_RE,
     _PACKAGE_ARN_RE,
+    MODEL_DATA_PREFIX,
     STAGE_NAMES,
     ConfigError,
     StageConfig,
+    artifact_bucket_name,
     check_types,
     fail_field,
     settings,
 )
+from stacks.images import images_for
+from training import contract
 
 _CONNECTION_RE = re.compile(
     r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
@@ -65,6 +69,18 @@ class DeliveryConfig:
         if values["account"] is None:
             values["account"] = account
         return cls(**values)
+
+
+def released_environment(region: str) -> dict[str, frozenset[str]]:
+    """The container environment a release may carry, name -> accepted values: what the training pipeline registers
+    (stacks.pipeline_definition.serving_environment) and nothing else. Whoever may register a package in the
+    source stage writes this environment, and the inference toolkit obeys more than this project sets: with
+    HF_MODEL_ID and HF_TRUST_REMOTE_CODE it loads model and code from the Hugging Face Hub at every cold start."""
+    return {
+        contract.PROGRAM_ENV: frozenset({contract.SERVING_PROGRAM}),
+        contract.REGION_ENV: frozenset({region}),
+        contract.INT8_VERIFIED_ENV: frozenset({"true", "false"}),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +154,63 @@ class Release:
     def owner_account(self) -> str:
         assert self.model_package_arn is not None
         return self.model_package_arn.split(":")[4]
+
+    @property
+    def region(self) -> str:
+        assert self.model_package_arn is not None
+        return self.model_package_arn.split(":")[3]
+
+    def source_bucket(self, name_prefix: str) -> str:
+        """The artifact bucket of the stage whose registry holds the package (its group is ``<prefix>-<stage>``):
+        the only bucket a release's model data may come from."""
+        assert self.model_package_arn is not None
+        group = self.model_package_arn.split(":")[5].split("/")[1]
+        stage = group.removeprefix(f"{name_prefix}-")
+        if stage not in STAGE_NAMES or group != f"{name_prefix}-{stage}":
+            raise ConfigError(
+                f"release.model_package_arn: its group {group!r} is not a registry of this project "
+                f"({', '.join(f'{name_prefix}-{s}' for s in STAGE_NAMES)}). Fix: release a package of "
+                "delivery.model_source_stage's group."
+            )
+        return artifact_bucket_name(name_prefix, stage, self.owner_account, self.region)
+
+    def check_served_by(self, config: StageConfig) -> None:
+        """What a stage takes from a release, all of which the source stage's registry decides, is what the training
+        pipeline registers: the pinned inference image, the registered environment, and model data from the source
+        stage's training outputs. Anything else fails synth, naming the value."""
+        if self.model_package_arn is None:
+            return
+        fix = (
+            "Fix: reject this package in the registry (the release then serves the one approved before it) and "
+            "register models with the training pipeline only."
+        )
+        if self.region != config.region:
+            raise ConfigError(
+                f"release.model_package_arn: registered in {self.region}, but stages.{config.name} deploys to "
+                f"{config.region}; SageMaker serves model data from its own region only. {fix}"
+            )
+        pinned = images_for(config.region).inference
+        if self.image != pinned:
+            raise ConfigError(
+                f"release.image: not the inference image pinned for {config.region} (got {self.image!r}, pinned "
+                f"{pinned!r} in stacks/dlc_images.json). {fix}"
+            )
+        allowed = released_environment(config.region)
+        for name, value in sorted(self.environment.items()):
+            if name not in allowed:
+                raise ConfigError(
+                    f"release.environment.{name}: not a variable the training pipeline registers, so no stage "
+                    f"serves it (allowed: {', '.join(sorted(allowed))}). {fix}"
+                )
+            if value not in allowed[name]:
+                raise ConfigError(f"release.environment.{name}: {value!r} is not one of {sorted(allowed[name])}. {fix}")
+        bucket = self.source_bucket(config.name_prefix)
+        assert self.model_data_url is not None
+        if not self.model_data_url.startswith(f"s3://{bucket}/{MODEL_DATA_PREFIX}"):
+            raise ConfigError(
+                f"release.model_data_url: not a training output of the source stage (got {self.model_data_url!r}, "
+                f"expected s3://{bucket}/{MODEL_DATA_PREFIX}...). {fix}"
+            )
 
 
 def check_against_stages(delivery: DeliveryConfig, stages: Sequence[StageConfig]) -> None:

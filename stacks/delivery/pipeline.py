@@ -39,6 +39,8 @@ from stacks.stage import MlopsStage
 from stacks.storage import access_log_bucket, encrypted_bucket, send_events_to_eventbridge
 
 RELEASE_FILE = "release/release.json"
+# ResolveRelease's one-line account of the release (image, environment, model data, SHA-256), shown to approvers.
+RELEASE_SUMMARY = "RELEASE_SUMMARY"
 # CodeBuild's image ships these runtimes; the project needs Java for the local endpoint tests. Python is
 # the version locks/ are made for (torch's lock holds its CPython 3.11 wheel).
 RUNTIMES = {"python": "3.11", "nodejs": "20", "java": "corretto17"}
@@ -136,8 +138,10 @@ class Delivery(Construct):
             [
                 pipelines.ManualApprovalStep(
                     f"Promote{stage.config.construct_id}",
-                    comment=f"Promote this release to {stage.config.name}: the same templates and model package "
-                    "that passed the earlier stages' smoke tests.",
+                    # What the stage will run, as this execution's ResolveRelease found it: a variable, so that the
+                    # pipeline itself does not change with the release (no self-mutation per release).
+                    comment=f"Promote to {stage.config.name}: {self.release.exported_variable(RELEASE_SUMMARY)}. "
+                    "The same templates and model passed the earlier stages' smoke tests.",
                     notification_topic=self.approval_topic,
                 )
             ]
@@ -264,7 +268,8 @@ class Delivery(Construct):
             commands=[
                 "python -m delivery_steps.release resolve"
                 f" --group {registry.arn(f'model-package-group/{registry.group_name}')}"
-                f" --region {registry.region} --out {RELEASE_FILE}"
+                f" --region {registry.region} --out {RELEASE_FILE}",
+                f'export {RELEASE_SUMMARY}="$(python -m delivery_steps.release summary --file {RELEASE_FILE})"',
             ],
             primary_output_directory="release",
             role_policy_statements=[

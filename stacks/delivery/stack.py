@@ -12,7 +12,7 @@ from stacks.delivery.config import DeliveryConfig, Release
 from stacks.delivery.nag import UNSCOPED_ACTIONS
 from stacks.delivery.pipeline import Delivery, RegistrySource
 from stacks.nag import AcknowledgeUnscopedActions
-from stacks.stage import MlopsStage
+from stacks.stage import MlopsStage, permissions_boundary
 
 # Stage → (manual approval first, smoke test after).
 PROMOTION = {"dev": (False, False), "staging": (False, True), "prod": (True, True)}
@@ -34,6 +34,7 @@ class DeliveryStack(Stack):
             env=Environment(account=config.account, region=config.region),
             description="Delivery pipeline: promotes the text-classification stack and model dev -> staging -> prod",
             termination_protection=True,
+            permissions_boundary=permissions_boundary(),
         )
         source_stage = next(stage for stage in stages if stage.name == config.model_source_stage)
         Tags.of(self).add("project", source_stage.name_prefix)
