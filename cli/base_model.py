@@ -10,11 +10,25 @@ uploaded.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from cli import pipeline_ops
-from cli.pipeline_ops import guarded
+from cli.errors import Failure, one_stage
 from stacks.config import ConfigError
+
+# A folder name under base-models/: one path segment, as the pipelines' BaseModelUri parameters name it.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# What a Hugging Face Hub id looks like: name, or owner/name.
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def folder_name(value: str) -> str:
+    if not _NAME_RE.match(value) or value in (".", ".."):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a folder name (letters, digits, '.', '_', '-'; no '/'), e.g. distilbert-base-uncased"
+        )
+    return value
 
 
 def check_loads(model_dir: Path) -> str:
@@ -26,7 +40,7 @@ def check_loads(model_dir: Path) -> str:
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
     except (OSError, ValueError, KeyError) as error:
         raise ConfigError(
-            f"model: {model_dir} does not load for sequence classification ({str(error).splitlines()[0]}). "
+            f"model: {model_dir} does not load for sequence classification ({str(error).splitlines()[0][:200]}). "
             "Fix: give a directory save_pretrained wrote (config.json, weights, tokenizer files)."
         ) from error
     return type(model).__name__
@@ -39,9 +53,21 @@ def resolve(source: str) -> tuple[Path, str]:
         return path, path.name
     if path.exists():
         raise ConfigError(f"model: {source} is a file. Fix: give the model's directory or a Hub id.")
+    if not _HUB_ID_RE.match(source):
+        raise ConfigError(
+            f"model: {source} is no directory, and no Hugging Face Hub id. Fix: check the path, or give an id "
+            "such as distilbert-base-uncased."
+        )
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(source)), source.rsplit("/", 1)[-1]
+    try:
+        return Path(snapshot_download(source)), source.rsplit("/", 1)[-1]
+    except Exception as error:  # noqa: BLE001 - huggingface_hub's errors (offline, not found, gated) all mean this
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise Failure(
+            f"model: cannot download {source} from the Hugging Face Hub ({reason}). Fix: check the id and the "
+            "network, or download it elsewhere and pass its directory."
+        ) from error
 
 
 def upload(s3, base_model_uri: str, key_arn: str, model_dir: Path, name: str) -> list[str]:
@@ -84,8 +110,11 @@ def add_parser(commands) -> None:
         "upload", help="check the model loads, then upload it to base-models/<name>/", description=__doc__
     )
     upload_command.add_argument("model", help="a local model directory, or a Hugging Face Hub id to download here")
-    upload_command.add_argument("--stage", required=True, help="dev, staging or prod")
+    upload_command.add_argument("--stage", type=one_stage, required=True, help="dev, staging or prod")
     upload_command.add_argument(
-        "--name", default=None, help="folder under base-models/ (default: the directory's or the id's last part)"
+        "--name",
+        type=folder_name,
+        default=None,
+        help="folder under base-models/ (default: the directory's or the id's last part)",
     )
-    upload_command.set_defaults(handler=guarded(run_upload, "base-model upload"))
+    upload_command.set_defaults(handler=run_upload)

@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from urllib.parse import urlparse
 
 from cli import pipeline_ops
+from cli.errors import one_stage, positive_int
 from stacks.batch_request import transform_arguments
 from stacks.config import ConfigError
 from training import contract
@@ -127,13 +128,13 @@ def add_parser(commands) -> None:
         description=(__doc__ or "").strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    batch.add_argument("--stage", default="dev", help="dev (default), staging or prod")
+    batch.add_argument("--stage", type=one_stage, default="dev", help="dev (default), staging or prod")
     batch.add_argument("--input", required=True, help="an object or prefix under the stage's BatchInputUri")
     batch.add_argument("--output", required=True, help="a prefix under the stage's BatchOutputUri")
     batch.add_argument("--format", choices=sorted(FORMATS), default=None, help="jsonl or csv (default: by suffix)")
     batch.add_argument(
         "--instance-type", default="ml.c6i.xlarge", help="transform instance type (default: ml.c6i.xlarge)"
     )
-    batch.add_argument("--instance-count", type=int, default=1, help="instances; files are spread over them")
+    batch.add_argument("--instance-count", type=positive_int, default=1, help="instances; files are spread over them")
     batch.add_argument("--wait", action="store_true", help="wait for the job and exit 1 unless it completed")
-    batch.set_defaults(handler=pipeline_ops.guarded(run, "batch"))
+    batch.set_defaults(handler=run)

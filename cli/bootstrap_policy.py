@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.pipeline_ops import guarded, stage_config
+from cli.pipeline_ops import stage_config
 from rehearsal import synth
 from stacks.bootstrap_policy import MAX_POLICY_CHARACTERS, execution_policy, policy_characters
 from stacks.config import MODEL_DATA_PREFIX, ConfigError, artifact_bucket_name, load_stages
@@ -96,4 +96,4 @@ def add_parser(commands) -> None:
         description=(__doc__ or "").partition("\n")[0],
     )
     command.add_argument("--outdir", default="out/bootstrap", help="where the policies go (default: out/bootstrap)")
-    command.set_defaults(handler=guarded(run, "bootstrap-policy"))
+    command.set_defaults(handler=run)

@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from cli.errors import UserError
 from training import contract
 
 CONFUSION_MATRIX = "confusion_matrix.png"
@@ -88,11 +89,20 @@ def _save(figure, path: Path) -> Path:
 
 
 def draw(evaluation: Path, out: Path) -> list[Path]:
-    """Both charts for an evaluation folder (evaluation.json and predictions.jsonl) into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Both charts for an evaluation folder (evaluation.json and predictions.jsonl) into ``out``; the folder is read
+    before anything is written."""
+    missing = [
+        name for name in (contract.EVALUATION_FILE, contract.PREDICTIONS_FILE) if not (evaluation / name).is_file()
+    ]
+    if missing:
+        raise UserError(
+            f"{evaluation}: no {' or '.join(missing)}. Fix: download the Evaluate step's output folder "
+            "(s3://…/evaluations/<execution>/Evaluate/) and pass that folder."
+        )
     quality = json.loads((evaluation / contract.EVALUATION_FILE).read_text())
     lines = (evaluation / contract.PREDICTIONS_FILE).read_text().splitlines()
     predictions = [json.loads(line) for line in lines if line.strip()]
+    out.mkdir(parents=True, exist_ok=True)
     return [
         _save(confusion_matrix_figure(quality), out / CONFUSION_MATRIX),
         _save(confidence_histogram_figure(predictions), out / CONFIDENCE_HISTOGRAM),

@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli.pipeline_ops import guarded, stage_config
+from cli.errors import non_negative, one_stage
+from cli.pipeline_ops import stage_config
 from stacks.config import ConfigError, StageConfig
 
 PRICES = Path(__file__).with_name("prices.json")
@@ -93,15 +94,18 @@ def add_parser(commands) -> None:
         help="estimate a training run (on demand vs spot) and serverless serving cost",
         description=(__doc__ or "").partition("\n")[0],
     )
-    cost.add_argument("--stage", default="dev", help="dev, staging or prod (default: dev)")
-    cost.add_argument("--hours", type=float, default=1.0, help="training wall time in hours (default: 1)")
+    cost.add_argument("--stage", type=one_stage, default="dev", help="dev, staging or prod (default: dev)")
+    cost.add_argument("--hours", type=non_negative, default=1.0, help="training wall time in hours (default: 1)")
     cost.add_argument(
         "--evaluation-hours",
-        type=float,
+        type=non_negative,
         default=0.25,
         help="evaluation processing job wall time in hours (default: 0.25)",
     )
     cost.add_argument(
-        "--request-ms", type=float, default=50.0, help="billed duration of one serverless request in ms (default: 50)"
+        "--request-ms",
+        type=non_negative,
+        default=50.0,
+        help="billed duration of one serverless request in ms (default: 50)",
     )
-    cost.set_defaults(handler=guarded(run, "cost"))
+    cost.set_defaults(handler=run)

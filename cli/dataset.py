@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cli import pipeline_ops
-from cli.pipeline_ops import guarded
+from cli.errors import one_stage
 from stacks.config import ConfigError
 from training import contract, data_files
 
@@ -107,19 +107,26 @@ def validate(
 
 
 def _check_labels(splits: dict[str, Path], checked: Checked, labels: list[str] | None) -> None:
-    present = {split: Counter(row.label for row in rows) for split, rows in checked.rows.items()}
+    """Every label is one of --labels, by name or by integer id, as train.py reads it (data_files.label_id); every
+    split has every class."""
+
+    def named(label: str) -> str:
+        found = data_files.label_id(label, labels) if labels else None
+        return labels[found] if labels and found is not None else label
+
+    present = {split: Counter(named(row.label) for row in rows) for split, rows in checked.rows.items()}
     expected = set(labels) if labels else set().union(*present.values()) if present else set()
     for split, rows in checked.rows.items():
         path = splits[split]
         unknown = {}
         for row in rows:
-            if labels and row.label not in expected:
+            if labels and data_files.label_id(row.label, labels) is None:
                 unknown.setdefault(row.label, row.line)
         for label, line in unknown.items():
             checked.findings.append(
                 Finding(
                     f"{path}:{line}",
-                    f"label {label!r} is not one of --labels {','.join(labels or [])}",
+                    f"label {label!r} is neither a name nor an id in --labels {','.join(labels or [])}",
                     "correct the label, or add it to --labels",
                 )
             )
@@ -279,10 +286,10 @@ def add_parser(commands) -> None:
     ):
         action = actions.add_parser(name, help=help_text, description=help_text)
         if name == "upload":
-            action.add_argument("--stage", required=True, help="dev, staging or prod")
+            action.add_argument("--stage", type=one_stage, required=True, help="dev, staging or prod")
         for split in SPLITS:
             action.add_argument(f"--{split}", default=None, metavar="FILE", help=f"the {split} split (.csv or .jsonl)")
         action.add_argument("--labels", default=None, help="label names, e.g. negative,positive (default: the data's)")
         action.add_argument("--text-column", default="text", help="the text field (default: text)")
         action.add_argument("--label-column", default="label", help="the label field (default: label)")
-        action.set_defaults(handler=guarded(handler, f"data {name}"))
+        action.set_defaults(handler=handler)

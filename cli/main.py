@@ -1,15 +1,18 @@
-"""Entry point of the `textclf` command."""
+"""textclf: synthesize, rehearse, train, release and serve the text classifier on SageMaker, from a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from cli import synth_report
+from cli.errors import FAILURE, USER_ERROR, Parser, explain, port, positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="textclf", description=__doc__)
+    parser = Parser(prog="textclf", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="print the traceback of a failure, not only its line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = commands.add_parser(
@@ -32,17 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
         "code/inference.py: GET /ping and POST /invocations, until Ctrl-C.",
     )
     serve.add_argument("model", help="model directory (as training exports it) or model.tar.gz")
-    serve.add_argument("--port", type=int, default=8080, help="HTTP port, below 32767 (default: 8080)")
+    serve.add_argument("--port", type=port, default=8080, help="HTTP port, 1..32766 (default: 8080)")
     serve.add_argument(
-        "--workers", type=int, default=None, help="model server workers (default: one per CPU, as in the DLC)"
+        "--workers", type=positive_int, default=None, help="model server workers (default: one per CPU, as in the DLC)"
     )
     serve.add_argument("--int8", action="store_true", help="serve with int8 dynamic quantization (TEXTCLF_QUANTIZE)")
     serve.set_defaults(handler=_lazy("cli.serve", "run_serve"))
 
-    invoke = commands.add_parser("invoke", help="send texts to an endpoint's /invocations and print the answer")
-    invoke.add_argument("texts", nargs="+", help="one or more texts to classify")
-    invoke.add_argument("--url", default="http://127.0.0.1:8080", help="endpoint base URL (default: local)")
-    invoke.add_argument("--top-k", type=int, default=None, help="return the k best labels per text")
+    about = "send texts to an endpoint's /invocations and print the answer"
+    invoke = commands.add_parser("invoke", help=about, description=about[0].upper() + about[1:] + ".")
+    invoke.add_argument("texts", nargs="*", help="texts to classify")
+    invoke.add_argument("--file", default=None, help="a file of texts, one per line; - reads stdin")
+    invoke.add_argument(
+        "--url", default="http://127.0.0.1:8080", help="endpoint URL, with or without /invocations (default: local)"
+    )
+    invoke.add_argument("--top-k", type=positive_int, default=None, help="return the k best labels per text")
     invoke.set_defaults(handler=_lazy("cli.serve", "run_invoke"))
 
     from cli import base_model, batch, bootstrap_policy, charts, cost, dataset, local_run, pipeline_ops, status
@@ -74,8 +81,24 @@ def _lazy(module: str, function: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.handler(args)
+    """Run one command; every failure ends in one line on stderr (cli/errors.py), its traceback only with --debug."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:  # --help, or a bad argument: argparse has printed its one line
+        return exit.code if isinstance(exit.code, int) else USER_ERROR
+    try:
+        return args.handler(args)
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - the one place every failure is reported
+        if args.debug:
+            traceback.print_exc()
+        explained = explain(error)
+        line, status = explained or (
+            f"unexpected {type(error).__name__}: {str(error)[:300]}. Fix: run it again with --debug for the "
+            "traceback, and report it.",
+            FAILURE,
+        )
+        print(f"textclf {args.command_name}: {line}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from cli.errors import one_stage
 from stacks.config import ConfigError, StageConfig, load_stages
 from stacks.instances import storage_mismatch
 from stacks.project import ROOT
@@ -18,7 +18,17 @@ from training import contract, model_registry
 
 
 def stage_config(stage: str) -> StageConfig:
-    stages = json.loads((ROOT / "cdk.json").read_text())["context"]["stages"]
+    """The stage's settings from cdk.json, as synth reads them."""
+    path = ROOT / "cdk.json"
+    try:
+        stages = json.loads(path.read_text())["context"]["stages"]
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            f"{path.name}: not valid JSON ({error.msg} at line {error.lineno} column {error.colno}). "
+            "Fix: correct it; `textclf synth` reports the same."
+        ) from None
+    except (KeyError, TypeError):
+        raise ConfigError(f"{path.name}: no context.stages. Fix: restore it from the repository.") from None
     (config,) = load_stages(stages, stage)
     return config
 
@@ -185,7 +195,8 @@ def add_parser(commands) -> None:
         description=(__doc__ or "").partition("\n")[0],
     )
     actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
-    run = actions.add_parser("start", help="start an execution of the stage's training pipeline")
+    about = "start an execution of the stage's training pipeline"
+    run = actions.add_parser("start", help=about, description=f"{about[0].upper()}{about[1:]}.")
     run.add_argument(
         "--pipeline",
         choices=("training", "distillation"),
@@ -206,31 +217,15 @@ def add_parser(commands) -> None:
         help="override a pipeline parameter, e.g. Epochs=2 or Temperature=3 (repeatable)",
     )
     run.add_argument("--description", default=None, help="a note stored with the execution")
-    run.set_defaults(handler=guarded(start))
-    listing = actions.add_parser("packages", help="list the stage's model packages with accuracy and macro F1")
-    listing.set_defaults(handler=guarded(packages))
+    run.set_defaults(handler=start)
+    about = "list the stage's model packages with accuracy and macro F1"
+    listing = actions.add_parser("packages", help=about, description=f"{about[0].upper()}{about[1:]}.")
+    listing.set_defaults(handler=packages)
     for name, function in (("approve", approve), ("reject", reject)):
-        action = actions.add_parser(name, help=f"{name} a model package (ARN or version number)")
+        about = f"{name} a model package (ARN or version number)"
+        action = actions.add_parser(name, help=about, description=f"{about[0].upper()}{about[1:]}.")
         action.add_argument("package", help="model package ARN, or its version number in the stage's group")
         action.add_argument("--reason", default=None, help="stored as the approval description")
-        action.set_defaults(handler=guarded(function))
+        action.set_defaults(handler=function)
     for action in actions.choices.values():
-        action.add_argument("--stage", default="dev", help="dev, staging or prod (default: dev)")
-
-
-def guarded(function, command: str = "pipeline"):
-    """Run a command handler; a bad setting exits 2 and an AWS error 1, each with one line on stderr."""
-
-    def run(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return function(args)
-        except ConfigError as error:
-            print(f"textclf {command}: {error}", file=sys.stderr)
-            return 2
-        except (BotoCoreError, ClientError) as error:
-            print(f"textclf {command}: AWS said: {error}", file=sys.stderr)
-            return 1
-
-    return run
+        action.add_argument("--stage", type=one_stage, default="dev", help="dev, staging or prod (default: dev)")

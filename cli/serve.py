@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import time
+import urllib.parse
+from pathlib import Path
 
-from rehearsal.sagemaker.local_endpoint import EndpointError, LocalEndpoint, invoke
+from cli.errors import Failure, UserError
+from rehearsal.sagemaker.local_endpoint import EndpointError, EndpointInputError, LocalEndpoint, invoke
 from training import contract
 
 
@@ -18,9 +22,10 @@ def run_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         endpoint.start()
+    except EndpointInputError as error:
+        raise UserError(str(error)) from error
     except EndpointError as error:
-        print(f"textclf serve: {error}")
-        return 1
+        raise Failure(f"{error}\nFix: the model server's log above says why.") from error
     except KeyboardInterrupt:
         return 0  # start() has already ended the server
     # start() returns once a real invocation has been answered.
@@ -42,12 +47,32 @@ def _interrupt(signum, frame) -> None:
 
 
 def run_invoke(args: argparse.Namespace) -> int:
-    body: dict = {"inputs": args.texts if len(args.texts) > 1 else args.texts[0]}
+    texts = [*args.texts, *(_read_texts(args.file) if args.file else [])]
+    if not texts:
+        raise UserError(
+            "no text to classify. Fix: give texts as arguments, or --file FILE (- for stdin), one per line."
+        )
+    base = endpoint_base(args.url)
+    body: dict = {"inputs": texts if len(texts) > 1 else texts[0]}
     if args.top_k is not None:
         body["parameters"] = {"top_k": args.top_k}
     started = time.perf_counter()
-    status, answer = invoke(args.url, json.dumps(body))
+    status, answer = invoke(base, json.dumps(body))
     elapsed_ms = (time.perf_counter() - started) * 1000
     print(f"HTTP {status} in {elapsed_ms:.1f} ms")
     print(answer.decode(errors="replace"))
     return 0 if status == 200 else 1
+
+
+def endpoint_base(url: str) -> str:
+    """The endpoint's base URL, given with or without /invocations (the smoke step's --url takes the full one)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UserError(f"--url: {url!r} is not an http(s) URL. Fix: e.g. http://127.0.0.1:8080.")
+    return url.rstrip("/").removesuffix("/invocations")
+
+
+def _read_texts(path: str) -> list[str]:
+    """One text per non-blank line of ``path``, or of stdin for ``-``."""
+    lines = sys.stdin.read().splitlines() if path == "-" else Path(path).read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line.strip()]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cli import pipeline_ops
+from cli.errors import one_stage, positive_int
 from stacks.config import StageConfig
 
 # A failure reason can be a whole stack trace; the screen keeps its first line, this long.
@@ -175,9 +176,14 @@ def add_parser(commands) -> None:
         help="one screen: latest pipeline executions with steps and durations, model packages, endpoint and alarms",
         description=(__doc__ or "").strip(),
     )
-    status.add_argument("--stage", default="dev", help="dev (default), staging or prod")
+    status.add_argument("--stage", type=one_stage, default="dev", help="dev (default), staging or prod")
     status.add_argument(
-        "--executions", type=int, default=3, help="how many latest executions to show per pipeline (default: 3)"
+        "--executions",
+        type=positive_int,
+        default=3,
+        help="how many latest executions to show per pipeline (default: 3)",
     )
-    status.add_argument("--packages", type=int, default=5, help="how many newest model packages to show (default: 5)")
-    status.set_defaults(handler=pipeline_ops.guarded(run, "status"))
+    status.add_argument(
+        "--packages", type=positive_int, default=5, help="how many newest model packages to show (default: 5)"
+    )
+    status.set_defaults(handler=run)

@@ -54,7 +54,9 @@ def test_an_unpriced_instance_type_names_the_field():
 
 def test_a_bad_stage_exits_2_with_one_line_naming_it(capsys):
     assert main(["cost", "--stage", "qa"]) == 2
-    assert capsys.readouterr().err.startswith("textclf cost: stage: unknown stage 'qa'")
+    assert capsys.readouterr().err.startswith(
+        "textclf cost: argument --stage: --stage takes one stage, dev, staging, prod"
+    )
 
 
 def test_a_realtime_stage_says_the_serverless_row_does_not_apply(monkeypatch, capsys):

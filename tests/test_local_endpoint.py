@@ -11,7 +11,7 @@ from benchmarks.load import run_load
 from rehearsal.sagemaker.channels import pack_model_dir
 from rehearsal.sagemaker.local_endpoint import (
     WORKER_MODULE,
-    EndpointError,
+    EndpointInputError,
     LocalEndpoint,
     free_port,
     group_members,
@@ -98,11 +98,15 @@ def test_a_model_tar_gz_is_served_as_sagemaker_unpacks_it(served_model_dir, tmp_
     assert status == 200 and body.decode().split(",")[0] in ("negative", "positive")
 
 
-def test_a_path_that_is_no_model_fails_with_a_clear_error(tmp_path):
+def test_a_path_that_is_no_model_fails_at_once_with_a_clear_error(tmp_path):
+    """Before the server starts: it would otherwise wait out its 180 s start-up and print its log (issue 31)."""
     missing = tmp_path / "nothing.tar.gz"
     missing.write_text("not an archive")
-    with pytest.raises(EndpointError, match="neither a model directory nor a model.tar.gz"):
+    with pytest.raises(EndpointInputError, match="neither a model directory nor a model.tar.gz"):
         LocalEndpoint(missing, port=free_port()).start()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EndpointInputError, match=r"has no config\.json or code/inference\.py.* Fix: "):
+        LocalEndpoint(tmp_path / "empty", port=free_port()).start()
 
 
 def test_textclf_invoke_prints_the_answer_and_fails_on_a_client_error(endpoint, capsys):

@@ -91,5 +91,5 @@ def test_start_on_an_instance_of_the_other_storage_kind_fails_before_any_call(mo
     code = main(["pipeline", "start", "--stage", "dev", "--param", "TrainingInstanceType=ml.m5.xlarge"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert err.startswith("textclf pipeline: --param TrainingInstanceType: ml.m5.xlarge has an EBS volume")
+    assert err.startswith("textclf pipeline start: --param TrainingInstanceType: ml.m5.xlarge has an EBS volume")
     assert "Fix:" in err  # no pipeline exists here: a call would have ended in "AWS said", exit 1

@@ -12,9 +12,11 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+# Python's csv module refuses a longer field (csv.field_size_limit()'s default); JSON Lines texts are held to it too.
+MAX_TEXT_CHARACTERS = 131_072
 # Texts a spreadsheet or pandas writes for a missing value.
 MISSING = {"", "nan", "none", "null", "n/a", "na"}
 
@@ -39,12 +41,40 @@ def records(suffix: str, text: str) -> Iterator[tuple[int, dict] | Problem]:
 
 
 def _csv_records(text: str) -> Iterator[tuple[int, dict] | Problem]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
+    """Rows by the line they start on: a quoted text may span lines, and blank lines are skipped."""
+    # strict: an unterminated quote is an error, not a row that swallows the rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    end = 0
+    while True:
+        start = end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            yield Problem(start, f"not valid CSV from here on ({_csv_reason(error)})", _csv_fix(error))
+            return
+        end = reader.line_num
+        if not row:
+            continue
+        if header is None:
+            header = row
+            continue
+        # As csv.DictReader reads a short row: the missing fields are None.
+        yield start, {name: row[i] if i < len(row) else None for i, name in enumerate(header)}
+    if header is None:
         yield Problem(1, "no header row", "put the column names on the first line")
-        return
-    for offset, record in enumerate(reader):
-        yield offset + 2, record
+
+
+def _csv_reason(error: csv.Error) -> str:
+    return f"a field longer than {MAX_TEXT_CHARACTERS} characters" if "field limit" in str(error) else str(error)
+
+
+def _csv_fix(error: csv.Error) -> str:
+    if "field limit" in str(error):
+        return "shorten the text: the model reads only its first max_length tokens"
+    return "close the quote that opens here (write a quote inside a text as two quotes)"
 
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, dict] | Problem]:
@@ -73,6 +103,13 @@ def row_problem(line: int, record: dict, text_column: str, label_column: str, *,
         )
     if missing(record[text_column]):
         return Problem(line, f"empty text ({record[text_column]!r})", "fill in the text or drop the row")
+    if len(str(record[text_column])) > MAX_TEXT_CHARACTERS:
+        # The limit CSV has (Python's csv field limit), held for JSON Lines too: one rule for both formats.
+        return Problem(
+            line,
+            f"text of {len(str(record[text_column]))} characters, over {MAX_TEXT_CHARACTERS}",
+            "shorten the text: the model reads only its first max_length tokens",
+        )
     if missing(record[label_column]):
         return Problem(line, f"empty label ({record[label_column]!r})", "label the row or drop it")
     return None
@@ -82,3 +119,14 @@ def missing(value) -> bool:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return True
     return str(value).strip().lower() in MISSING
+
+
+def label_id(label: str, names: Sequence[str]) -> int | None:
+    """The id of ``label`` among the declared ``names`` (--labels): its position, or the label itself where it is an
+    integer id in range (SST-2's 0 and 1 with --labels negative,positive); None when it is neither. The one rule for
+    `textclf data validate` and train.py."""
+    if label in names:
+        return list(names).index(label)
+    if label.isdigit() and int(label) < len(names):
+        return int(label)
+    return None

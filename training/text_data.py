@@ -71,7 +71,7 @@ def label_names(examples: Sequence[Example], declared: Sequence[str] = ()) -> li
     if declared:
         names = list(declared)
         for label in seen:
-            if label not in names and not (label.isdigit() and int(label) < len(names)):
+            if data_files.label_id(label, names) is None:
                 example = next(e for e in examples if e.label == label)
                 raise DataError(
                     f"{example.source}: label {label!r} is neither a name nor an id in "
@@ -84,8 +84,9 @@ def label_names(examples: Sequence[Example], declared: Sequence[str] = ()) -> li
 
 
 def encode_labels(examples: Sequence[Example], names: Sequence[str]) -> list[int]:
-    index = {name: i for i, name in enumerate(names)}
-    return [index[e.label] if e.label in index else int(e.label) for e in examples]
+    ids = [data_files.label_id(e.label, names) for e in examples]
+    assert None not in ids, "label_names checked every label against the names"
+    return [i for i in ids if i is not None]
 
 
 @dataclass

@@ -34,6 +34,10 @@ WORKER_MODULE = "model_service_worker"
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 
 
+class EndpointInputError(ValueError):
+    """What the endpoint was given cannot be served (the model, the port): found before the server starts."""
+
+
 class EndpointError(RuntimeError):
     """The local endpoint could not start; the message carries the model server's log tail."""
 
@@ -82,6 +86,7 @@ class LocalEndpoint:
 
     def start(self) -> None:
         _require_java()
+        require_free(self.port)
         self._workdir = Path(tempfile.mkdtemp(prefix="textclf-endpoint-"))
         try:
             self._launch()
@@ -239,13 +244,40 @@ def _workers_ready(management_port: int) -> bool:
 def _unpack(model: Path, workdir: Path) -> Path:
     """A model directory is served in place; a model.tar.gz is unpacked as SageMaker does."""
     if model.is_dir():
-        return model.resolve()
+        return _servable(model.resolve(), model)
     if not model.is_file() or not tarfile.is_tarfile(model):
-        raise EndpointError(f"model: {model} is neither a model directory nor a model.tar.gz.")
+        raise EndpointInputError(
+            f"model: {model} is neither a model directory nor a model.tar.gz. Fix: pass the model/ folder "
+            "train.py wrote, or its model.tar.gz."
+        )
     target = workdir / "model"
     with tarfile.open(model) as archive:
         archive.extractall(target, filter="data")
-    return target
+    return _servable(target, model)
+
+
+# What training exports (training/exporting.py) and the DLC's handler service needs: without them the server would
+# start, wait out its startup timeout, and fail with its log.
+SERVED_FILES = ("config.json", f"{contract.ENDPOINT_CODE_DIR}/{contract.SERVING_PROGRAM}")
+
+
+def _servable(model_dir: Path, given: Path) -> Path:
+    missing = [name for name in SERVED_FILES if not (model_dir / name).is_file()]
+    if missing:
+        raise EndpointInputError(
+            f"model: {given} has no {' or '.join(missing)}, so it is no model as training exports it. Fix: pass "
+            "the model/ folder train.py wrote (or its model.tar.gz)."
+        )
+    return model_dir
+
+
+def require_free(port: int) -> None:
+    """Refuse a port something already listens on, before the model server finds out after its start-up."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise EndpointInputError(f"port {port} is in use. Fix: pass --port with a free port.") from None
 
 
 def _require_java() -> None:

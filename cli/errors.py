@@ -1,0 +1,119 @@
+"""The CLI's one error path: an expected failure is one line, ``textclf <command>: <what>. Fix: <how>``, with exit
+status 2 when the input is wrong (an argument, a file, a setting) and 1 when something elsewhere failed (AWS, the
+network, a server); a traceback only with ``--debug``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from stacks.config import STAGE_NAMES, ConfigError
+
+USER_ERROR, FAILURE, INTERRUPTED = 2, 1, 130
+
+
+class UserError(ValueError):
+    """Input the user can fix: the message names it and says how."""
+
+
+class Failure(RuntimeError):
+    """Something outside the input failed; the message names it and says what to do."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, whose errors are one line in the CLI's form, and which tells each command its name."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The innermost parser's default wins, so a handler's errors name its whole command ("data validate").
+        self.set_defaults(command_name=self.prog.removeprefix("textclf").strip() or "textclf")
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: {message}. Fix: see `{self.prog} --help`.", file=sys.stderr)
+        raise SystemExit(USER_ERROR)
+
+
+def explain(error: BaseException) -> tuple[str, int] | None:
+    """The one line and exit status for an expected failure; None for a fault of the program itself."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", INTERRUPTED
+    if isinstance(error, (ConfigError, UserError)):
+        return str(error), USER_ERROR
+    if isinstance(error, Failure):
+        return str(error), FAILURE
+    if isinstance(error, json.JSONDecodeError):
+        return (
+            f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno}). Fix: correct the file.",
+            USER_ERROR,
+        )
+    aws = _aws(error)
+    if aws is not None:
+        return aws, FAILURE
+    if isinstance(error, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+        where = error.filename or "a file"
+        return f"{where}: {error.strerror}. Fix: check the path, and that you may read or write it.", USER_ERROR
+    if isinstance(error, ConnectionError) or type(error).__name__ == "URLError":
+        reason = getattr(error, "reason", error)
+        return f"cannot connect ({reason}). Fix: check the URL, and that something listens there.", FAILURE
+    return None
+
+
+def _aws(error: BaseException) -> str | None:
+    """botocore's failures, named with their fix (botocore is imported only by the commands that call AWS)."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    if exceptions is None:
+        return None
+    if isinstance(error, exceptions.NoCredentialsError | exceptions.PartialCredentialsError):
+        return (
+            f"{error}. Fix: sign in for the stage's account (aws configure, aws sso login, or AWS_PROFILE), "
+            "then run it again."
+        )
+    if isinstance(error, exceptions.NoRegionError):
+        return f"{error}. Fix: set the stage's region in cdk.json, or AWS_DEFAULT_REGION."
+    if isinstance(error, exceptions.EndpointConnectionError | exceptions.ConnectTimeoutError):
+        return f"{error}. Fix: check the network, or a proxy, to AWS."
+    if isinstance(error, exceptions.ClientError | exceptions.BotoCoreError):
+        return f"AWS said: {error}. Fix: check the stage is deployed and that your role may do this."
+    return None
+
+
+# ---- argument types: checked as arguments are parsed, before anything runs or calls AWS ---------------------------
+
+
+def one_stage(value: str) -> str:
+    if value not in STAGE_NAMES:
+        raise argparse.ArgumentTypeError(f"--stage takes one stage, {', '.join(STAGE_NAMES)} (got {value!r})")
+    return value
+
+
+def port(value: str) -> int:
+    number = _integer(value, "port")
+    if not 1 <= number <= 32766:
+        raise argparse.ArgumentTypeError(f"port {number} is not within 1..32766, what multi-model-server accepts")
+    return number
+
+
+def positive_int(value: str) -> int:
+    number = _integer(value, "number")
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
+
+
+def non_negative(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite, non-negative number")
+    return number
+
+
+def _integer(value: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole {what}") from None

@@ -1,0 +1,140 @@
+"""The CLI's one error path (cli/errors.py): every bad input ends in one line, `textclf <command>: <what>. Fix: <how>`,
+exit 2 for the user's input and 1 for a failure elsewhere, and no traceback. Each row below is a case a new user met
+(issue 31); keep the table growing."""
+
+from __future__ import annotations
+
+import csv
+import socket
+
+import pytest
+
+from cli import main as cli_main
+from cli import pipeline_ops
+from rehearsal.sagemaker.local_endpoint import free_port
+from training import data_files
+
+MISSING = "/nonexistent/textclf"
+NOTHING_LISTENS = "http://127.0.0.1:1"
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No AWS credentials anywhere: what a new user's first AWS-calling command meets."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", MISSING)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", MISSING)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+CASES = [
+    # (argv, exit status, what the line must say)
+    (["status", "--stage", "all"], 2, "--stage takes one stage"),
+    (["status", "--stage", "dev,prod"], 2, "--stage takes one stage"),
+    (["cost", "--stage", "delivery"], 2, "--stage takes one stage"),
+    (["pipeline", "packages", "--stage", "all"], 2, "--stage takes one stage"),
+    (["data", "upload", "--stage", "dev,prod", "--train", "x.csv"], 2, "--stage takes one stage"),
+    (["batch", "--stage", "all", "--input", "a", "--output", "b"], 2, "--stage takes one stage"),
+    (["base-model", "upload", "x", "--stage", "all"], 2, "--stage takes one stage"),
+    (["cost", "--hours", "-1"], 2, "not a finite, non-negative number"),
+    (["cost", "--hours", "nan"], 2, "not a finite, non-negative number"),
+    (["cost", "--request-ms", "inf"], 2, "not a finite, non-negative number"),
+    (["cost", "--evaluation-hours", "lots"], 2, "is not a number"),
+    (["status", "--packages", "0"], 2, "not a positive whole number"),
+    (["batch", "--input", "a", "--output", "b", "--instance-count", "0"], 2, "not a positive whole number"),
+    (["serve", "model", "--port", "99999"], 2, "not within 1..32766"),
+    (["serve", "model", "--port", "0"], 2, "not within 1..32766"),
+    (["serve", "model", "--workers", "0"], 2, "not a positive whole number"),
+    (["serve", MISSING], 2, "neither a model directory nor a model.tar.gz"),
+    (["invoke", "a text", "--url", NOTHING_LISTENS], 1, "cannot connect"),
+    (["invoke", "a text", "--url", f"{NOTHING_LISTENS}/invocations"], 1, "cannot connect"),
+    (["invoke", "a text", "--url", "localhost:8080"], 2, "is not an http(s) URL"),
+    (["invoke"], 2, "no text to classify"),
+    (["invoke", "--file", MISSING], 2, "No such file or directory"),
+    (["invoke", "a text", "--top-k", "0"], 2, "not a positive whole number"),
+    (["data", "validate", "--train", MISSING], 2, "is not a file"),
+    (["charts", MISSING], 2, "no evaluation.json or predictions.jsonl"),
+    (["base-model", "upload", "../../nope", "--stage", "dev"], 2, "is no directory, and no Hugging Face Hub id"),
+    (["base-model", "upload", "someone/no-such-model", "--stage", "dev"], 1, "cannot download someone/no-such-model"),
+    (["base-model", "upload", "x", "--stage", "dev", "--name", "../../etc"], 2, "is not a folder name"),
+    (["bootstrap-policy", "--outdir", "/proc/textclf"], 2, "/proc/textclf"),
+    (["pipeline", "nosuch"], 2, "invalid choice"),
+    (["nosuch"], 2, "invalid choice"),
+    # Without credentials: the first AWS call says so, and how to sign in.
+    (["status", "--stage", "dev"], 1, "Unable to locate credentials. Fix: sign in"),
+    (["pipeline", "packages", "--stage", "dev"], 1, "Unable to locate credentials. Fix: sign in"),
+    (["pipeline", "approve", "7", "--stage", "dev"], 1, "Unable to locate credentials. Fix: sign in"),
+]
+
+
+def run(argv: list[str], capsys) -> tuple[int, str]:
+    status = cli_main.main(argv)
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, status, said", CASES, ids=[" ".join(argv) for argv, _, _ in CASES])
+def test_every_bad_input_ends_in_one_line_with_its_fix(offline, capsys, argv, status, said):
+    code, err = run(argv, capsys)
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    (line,) = lines
+    assert line.startswith(f"textclf {argv[0]}") or line.startswith("textclf:"), line
+    assert "Fix:" in line and said in line, line
+    assert code == status, line
+
+
+def test_a_busy_port_is_refused_before_the_model_server_starts(offline, capsys, tmp_path):
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        code, err = run(["serve", str(tmp_path), "--port", str(port)], capsys)
+    assert code == 2 and err.strip() == f"textclf serve: port {port} is in use. Fix: pass --port with a free port."
+
+
+def test_a_broken_cdk_json_is_one_line_naming_where(offline, capsys, tmp_path, monkeypatch):
+    (tmp_path / "cdk.json").write_text('{"context": {"stages": {')
+    monkeypatch.setattr(pipeline_ops, "ROOT", tmp_path)
+    for argv in (["status", "--stage", "dev"], ["cost", "--stage", "dev"]):
+        code, err = run(argv, capsys)
+        assert code == 2 and "cdk.json: not valid JSON" in err and "line 1 column" in err and "Traceback" not in err
+
+
+def test_an_unexpected_fault_is_one_line_and_its_traceback_comes_with_debug(offline, capsys, monkeypatch):
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("cli.cost.stage_config", broken)
+    code, err = run(["cost"], capsys)
+    assert code == 1 and err.strip() == (
+        "textclf cost: unexpected ZeroDivisionError: a bug. Fix: run it again with --debug for the traceback, "
+        "and report it."
+    )
+    code, err = run(["--debug", "cost"], capsys)
+    assert code == 1 and "Traceback" in err and "ZeroDivisionError: a bug" in err
+
+
+def test_texts_come_from_a_file_or_stdin_too(offline, capsys, tmp_path, monkeypatch):
+    """Checked as far as the request: nothing listens, so the answer is the connection failure, not a missing text."""
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a fine film\n\nawful\n")
+    code, err = run(["invoke", "--file", str(texts), "--url", NOTHING_LISTENS], capsys)
+    assert code == 1 and "cannot connect" in err
+    monkeypatch.setattr("sys.stdin", open(texts))  # noqa: SIM115 - closed with the test's tmp_path
+    code, err = run(["invoke", "--file", "-", "--url", NOTHING_LISTENS], capsys)
+    assert code == 1 and "cannot connect" in err
+
+
+def test_the_text_limit_is_pythons_csv_field_limit():
+    assert data_files.MAX_TEXT_CHARACTERS == csv.field_size_limit()
