@@ -39,12 +39,13 @@ LEFT_OUT = {"iam:AttachRolePolicy", "iam:DeleteRolePermissionsBoundary"}
 BOUNDED = {"iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary"}
 # The tag every resource of our stacks carries (stacks/mlops_stack.py, stacks/delivery/stack.py).
 PROJECT_TAG = "project"
-# Service -> (resource type whose actions are scoped, ARN patterns of ours): {stack} and {stack_lower} are each stack
+# Service -> (resource types whose actions are scoped, ARN patterns of ours): {stack} and {stack_lower} are each stack
 # name, {prefix} the stage prefix. CloudFormation names a function or bucket after its stack.
+_BUCKETS = ("arn:*:s3:::{stack_lower}-*", "arn:*:s3:::{prefix}-*-models-*")
 BY_NAME = {
-    "lambda": ("function", ("arn:*:lambda:*:*:function:{stack}-*",)),
-    "s3": ("bucket", ("arn:*:s3:::{stack_lower}-*", "arn:*:s3:::{prefix}-*-models-*")),
-    "sagemaker": ("model-package-group", ("arn:*:sagemaker:*:*:model-package-group/{prefix}-*",)),
+    "lambda": (("function",), ("arn:*:lambda:*:*:function:{stack}-*",)),
+    "s3": (("bucket", "object"), (*_BUCKETS, *(f"{bucket}/*" for bucket in _BUCKETS))),
+    "sagemaker": (("model-package-group",), ("arn:*:sagemaker:*:*:model-package-group/{prefix}-*",)),
 }
 # Resources whose ids CloudFormation generates without the stack's name: scoped by our tag.
 BY_TAG = {"kms": "key", "codebuild": "project"}
@@ -99,16 +100,22 @@ def execution_policy(templates: list[dict], *, stack_names: Iterable[str], name_
     }
     actions = {a for a in actions if a.split(":")[0] in services | CROSS_SERVICE and _valid(a)}
     stack_names = list(stack_names)
-    roles = sorted({f"arn:*:iam::*:role/{name}-*" for name in stack_names} | {f"arn:*:iam::*:role/{name_prefix}-*"})
     iam = {a for a in actions if a.startswith("iam:")}
-    by_name = {
-        s: sorted(a for a in actions if a.startswith(f"{s}:") and acts_on(a, r)) for s, (r, _) in BY_NAME.items()
-    }
-    by_tag = sorted(a for a in actions for s, r in BY_TAG.items() if a.startswith(f"{s}:") and acts_on(a, r))
-    scoped = {a for found in by_name.values() for a in found} | set(by_tag)
-    others = sorted(a for a in actions - iam - scoped)
+    owned, scoped = _owned_statements(actions - iam, stack_names, name_prefix)
     statements = [
-        {"Sid": "StackResources", "Effect": "Allow", "Action": others, "Resource": "*"},
+        {"Sid": "StackResources", "Effect": "Allow", "Action": sorted(actions - iam - scoped), "Resource": "*"},
+        *_role_statements(iam, templates, stack_names, name_prefix),
+        *owned,
+        *_service_linked_roles(types),
+    ]
+    return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Action"]]}
+
+
+def _role_statements(iam: set[str], templates: list[dict], stack_names: list[str], name_prefix: str) -> list[dict]:
+    """Our roles only, by name; what a role may do is written only with the boundary on it; passed only to the
+    services our roles trust."""
+    roles = sorted({f"arn:*:iam::*:role/{name}-*" for name in stack_names} | {f"arn:*:iam::*:role/{name_prefix}-*"})
+    return [
         {"Sid": "StackRoles", "Effect": "Allow", "Action": sorted(iam - BOUNDED - {"iam:PassRole"}), "Resource": roles},
         {
             "Sid": "StackRolesWithBoundary",
@@ -124,52 +131,58 @@ def execution_policy(templates: list[dict], *, stack_names: Iterable[str], name_
             "Resource": roles,
             "Condition": {"StringEquals": {"iam:PassedToService": trusted_services(templates)}},
         },
-        # Every action of the service on our resources of that type, and none on anyone else's: listing the handlers'
-        # actions one by one would not fit IAM's limit on one policy.
-        *(
+    ]
+
+
+def _owned_statements(actions: set[str], stack_names: list[str], name_prefix: str) -> tuple[list[dict], set[str]]:
+    """What acts on a function, bucket (and its objects), registry, key or build project: ours only. Also the
+    handler actions these statements replace."""
+    statements, scoped = [], set()
+    for service, (resource_types, patterns) in BY_NAME.items():
+        found = sorted(a for a in actions if a.startswith(f"{service}:") and any(acts_on(a, r) for r in resource_types))
+        names = {"prefix": name_prefix}
+        resources = {p.format(stack=n, stack_lower=n.lower(), **names) for p in patterns for n in stack_names}
+        # Every action of the service on our resources, and none on anyone else's: listing the handlers' actions one
+        # by one would not fit IAM's limit on one policy.
+        statements.append(
             {
                 "Sid": f"Own{service.capitalize()}Only",
                 "Effect": "Allow",
-                "Action": f"{service}:*",
-                "Resource": sorted(
-                    {
-                        pattern.format(stack=name, stack_lower=name.lower(), prefix=name_prefix)
-                        for pattern in BY_NAME[service][1]
-                        for name in stack_names
-                    }
-                ),
-            }
-            for service, found in by_name.items()
-            if found
-        ),
-        {
-            "Sid": "TaggedOwnOnly",
-            "Effect": "Allow",
-            "Action": [a for a in by_tag if not _creates(a)],
-            "Resource": "*",
-            "Condition": {"StringEquals": {f"aws:ResourceTag/{PROJECT_TAG}": name_prefix}},
-        },
-        # Created with our tag (CloudFormation passes the stack's tags to the create call).
-        {
-            "Sid": "CreateTaggedOnly",
-            "Effect": "Allow",
-            "Action": [a for a in by_tag if _creates(a)],
-            "Resource": "*",
-            "Condition": {"StringEquals": {f"aws:RequestTag/{PROJECT_TAG}": name_prefix}},
-        },
-    ]
-    linked = sorted({SERVICE_LINKED_ROLES[t] for t in types if t in SERVICE_LINKED_ROLES})
-    if linked:
-        statements.append(
-            {
-                "Sid": "ServiceLinkedRoles",
-                "Effect": "Allow",
-                "Action": ["iam:CreateServiceLinkedRole"],
-                "Resource": "arn:*:iam::*:role/aws-service-role/*",
-                "Condition": {"StringEquals": {"iam:AWSServiceName": linked}},
+                "Action": f"{service}:*" if found else [],
+                "Resource": sorted(resources),
             }
         )
-    return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Action"]]}
+        scoped.update(found)
+    tagged = sorted(a for a in actions for s, r in BY_TAG.items() if a.startswith(f"{s}:") and acts_on(a, r))
+    for sid, creating, key in (("TaggedOwnOnly", False, "ResourceTag"), ("CreateTaggedOnly", True, "RequestTag")):
+        # CloudFormation passes the stack's tags to the create call, and a resource it made carries them.
+        chosen = [a for a in tagged if _creates(a) is creating]
+        statements.append(
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": chosen,
+                "Resource": "*",
+                "Condition": {"StringEquals": {f"aws:{key}/{PROJECT_TAG}": name_prefix}},
+            }
+        )
+        scoped.update(chosen)
+    return statements, scoped
+
+
+def _service_linked_roles(types: set[str]) -> list[dict]:
+    linked = sorted({SERVICE_LINKED_ROLES[t] for t in types if t in SERVICE_LINKED_ROLES})
+    if not linked:
+        return []
+    return [
+        {
+            "Sid": "ServiceLinkedRoles",
+            "Effect": "Allow",
+            "Action": ["iam:CreateServiceLinkedRole"],
+            "Resource": "arn:*:iam::*:role/aws-service-role/*",
+            "Condition": {"StringEquals": {"iam:AWSServiceName": linked}},
+        }
+    ]
 
 
 def trusted_services(templates: Iterable[dict]) -> list[str]:

@@ -125,6 +125,7 @@ def test_every_role_the_templates_create_carries_the_bootstrap_boundary(written)
         ("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments-api", {}),
         ("s3:PutBucketPolicy", "arn:aws:s3:::payments-ledger", {}),
         ("s3:DeleteBucketPolicy", "arn:aws:s3:::payments-ledger", {}),
+        ("s3:DeleteObject", "arn:aws:s3:::payments-ledger/2026/ledger.csv", {}),
         ("kms:PutKeyPolicy", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
         ("kms:ScheduleKeyDeletion", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
         (
@@ -146,6 +147,7 @@ def test_a_stage_deployment_cannot_escalate_or_touch_what_is_not_ours(engine, wr
         ("iam:PutRolePermissionsBoundary", OUR_ROLE, WITH_BOUNDARY),  # a role deployed before the boundary gets it
         ("lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Prod-Mlops-CopyFn-AbC123", {}),
         ("s3:PutBucketPolicy", "arn:aws:s3:::prod-mlops-storagedatasetbucket-abc123", {}),
+        ("s3:DeleteObject", "arn:aws:s3:::prod-mlops-storagedatasetbucket-abc123/datasets/train.csv", {}),
         ("s3:PutBucketPolicy", f"arn:aws:s3:::textclf-prod-models-{ACCOUNT}-{REGION}", {}),
         (
             "kms:PutKeyPolicy",
