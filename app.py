@@ -35,8 +35,8 @@ def build_app(app: App) -> list[MlopsStage]:
             raise ConfigError(
                 f"release: -c release applies to one stage, but {len(configs)} are selected. Fix: add -c stage=<name>."
             )
-        for config in configs:
-            if release is not None:
+        if release is not None:
+            for config in configs:
                 release.check_served_by(config)
         stages = [MlopsStage(app, config=config, release=release) for config in configs]
     # Validation plugins apply per Stage: each stage's assembly is checked on its own.

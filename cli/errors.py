@@ -30,9 +30,23 @@ class Parser(argparse.ArgumentParser):
         # The innermost parser's default wins, so a handler's errors name its whole command ("data validate").
         self.set_defaults(command_name=self.prog.removeprefix("textclf").strip() or "textclf")
 
+    def add_subparsers(self, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("action", _Commands)
+        return super().add_subparsers(**kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: {message}. Fix: see `{self.prog} --help`.", file=sys.stderr)
         raise SystemExit(USER_ERROR)
+
+
+class _Commands(argparse._SubParsersAction):
+    """Subcommands whose --help opens with their one-line help, unless they were given a description."""
+
+    def add_parser(self, name: str, **kwargs):  # type: ignore[override]
+        about = kwargs.get("help")
+        if about and "description" not in kwargs:
+            kwargs["description"] = f"{about[0].upper()}{about[1:]}."
+        return super().add_parser(name, **kwargs)
 
 
 def explain(error: BaseException) -> tuple[str, int] | None:
@@ -44,10 +58,7 @@ def explain(error: BaseException) -> tuple[str, int] | None:
     if isinstance(error, Failure):
         return str(error), FAILURE
     if isinstance(error, json.JSONDecodeError):
-        return (
-            f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno}). Fix: correct the file.",
-            USER_ERROR,
-        )
+        return f"{invalid_json(error)}. Fix: correct the file.", USER_ERROR
     aws = _aws(error)
     if aws is not None:
         return aws, FAILURE
@@ -58,6 +69,10 @@ def explain(error: BaseException) -> tuple[str, int] | None:
         reason = getattr(error, "reason", error)
         return f"cannot connect ({reason}). Fix: check the URL, and that something listens there.", FAILURE
     return None
+
+
+def invalid_json(error: json.JSONDecodeError) -> str:
+    return f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
 
 
 def _aws(error: BaseException) -> str | None:

@@ -42,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--int8", action="store_true", help="serve with int8 dynamic quantization (TEXTCLF_QUANTIZE)")
     serve.set_defaults(handler=_lazy("cli.serve", "run_serve"))
 
-    about = "send texts to an endpoint's /invocations and print the answer"
-    invoke = commands.add_parser("invoke", help=about, description=about[0].upper() + about[1:] + ".")
+    invoke = commands.add_parser("invoke", help="send texts to an endpoint's /invocations and print the answer")
     invoke.add_argument("texts", nargs="*", help="texts to classify")
     invoke.add_argument("--file", default=None, help="a file of texts, one per line; - reads stdin")
     invoke.add_argument(

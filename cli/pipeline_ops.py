@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.errors import one_stage
+from cli.errors import invalid_json, one_stage
 from stacks.config import ConfigError, StageConfig, load_stages
 from stacks.instances import storage_mismatch
 from stacks.project import ROOT
@@ -24,8 +24,7 @@ def stage_config(stage: str) -> StageConfig:
         stages = json.loads(path.read_text())["context"]["stages"]
     except json.JSONDecodeError as error:
         raise ConfigError(
-            f"{path.name}: not valid JSON ({error.msg} at line {error.lineno} column {error.colno}). "
-            "Fix: correct it; `textclf synth` reports the same."
+            f"{path.name}: {invalid_json(error)}. Fix: correct it; `textclf synth` reports the same."
         ) from None
     except (KeyError, TypeError):
         raise ConfigError(f"{path.name}: no context.stages. Fix: restore it from the repository.") from None
@@ -195,8 +194,7 @@ def add_parser(commands) -> None:
         description=(__doc__ or "").partition("\n")[0],
     )
     actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
-    about = "start an execution of the stage's training pipeline"
-    run = actions.add_parser("start", help=about, description=f"{about[0].upper()}{about[1:]}.")
+    run = actions.add_parser("start", help="start an execution of the stage's training pipeline")
     run.add_argument(
         "--pipeline",
         choices=("training", "distillation"),
@@ -218,12 +216,10 @@ def add_parser(commands) -> None:
     )
     run.add_argument("--description", default=None, help="a note stored with the execution")
     run.set_defaults(handler=start)
-    about = "list the stage's model packages with accuracy and macro F1"
-    listing = actions.add_parser("packages", help=about, description=f"{about[0].upper()}{about[1:]}.")
+    listing = actions.add_parser("packages", help="list the stage's model packages with accuracy and macro F1")
     listing.set_defaults(handler=packages)
     for name, function in (("approve", approve), ("reject", reject)):
-        about = f"{name} a model package (ARN or version number)"
-        action = actions.add_parser(name, help=about, description=f"{about[0].upper()}{about[1:]}.")
+        action = actions.add_parser(name, help=f"{name} a model package (ARN or version number)")
         action.add_argument("package", help="model package ARN, or its version number in the stage's group")
         action.add_argument("--reason", default=None, help="stored as the approval description")
         action.set_defaults(handler=function)

@@ -140,8 +140,9 @@ def _owned_statements(actions: set[str], stack_names: list[str], name_prefix: st
     statements, scoped = [], set()
     for service, (resource_types, patterns) in BY_NAME.items():
         found = sorted(a for a in actions if a.startswith(f"{service}:") and any(acts_on(a, r) for r in resource_types))
-        names = {"prefix": name_prefix}
-        resources = {p.format(stack=n, stack_lower=n.lower(), **names) for p in patterns for n in stack_names}
+        resources = {
+            p.format(stack=n, stack_lower=n.lower(), prefix=name_prefix) for p in patterns for n in stack_names
+        }
         # Every action of the service on our resources, and none on anyone else's: listing the handlers' actions one
         # by one would not fit IAM's limit on one policy.
         statements.append(

@@ -19,4 +19,4 @@ def boundary_name(account: str, region: str) -> str:
 
 def boundary_arn_pattern() -> str:
     """The boundary's ARN in any of our accounts and regions, as an ArnLike condition value."""
-    return f"arn:*:iam::*:policy/{boundary_name('*', '*').removesuffix('-*-*')}-*"
+    return f"arn:*:iam::*:policy/{boundary_name('*', '*')}"

@@ -13,16 +13,19 @@ IAM_ACTIONS = ROOT / "node_modules" / "@cloud-copilot" / "iam-data" / "data" / "
 
 def acts_on(action: str, resource_type: str) -> bool:
     """True when AWS authorizes ``action`` on ``resource_type`` of its service (e.g. "function")."""
-    service, _, name = action.partition(":")
-    entry = _actions(service).get(name.lower())
+    entry = _entry(action)
     return entry is not None and any(r["name"] == resource_type for r in entry["resourceTypes"])
 
 
 def wildcard_only(action: str) -> bool:
     """True when AWS authorizes ``action`` on no resource type, so that a policy can only grant it on "*"."""
-    service, _, name = action.partition(":")
-    entry = _actions(service).get(name.lower())
+    entry = _entry(action)
     return entry is not None and not entry["resourceTypes"]
+
+
+def _entry(action: str) -> dict | None:
+    service, _, name = action.partition(":")
+    return _actions(service).get(name.lower())
 
 
 @functools.cache

@@ -47,7 +47,6 @@ class ReleasedModel(Construct):
         training outputs (``Release.check_served_by``)."""
         super().__init__(scope, construct_id)
         assert release.model_data_url and release.model_data_sha256
-        self.key = f"{destination.prefix}{release.model_data_sha256}/model.tar.gz"
         role = iam.Role(
             self,
             "Role",

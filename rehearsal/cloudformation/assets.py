@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from rehearsal.iam import BucketRecord
 from stacks.boundary import QUALIFIER
 from stacks.project import ROOT
 
-BOOTSTRAP_QUALIFIER = QUALIFIER
 # The pinned CDK CLI's own bootstrap template: what `cdk bootstrap` deploys.
 BOOTSTRAP_TEMPLATE = ROOT / "node_modules" / "aws-cdk" / "lib" / "api" / "bootstrap" / "bootstrap-template.yaml"
 
@@ -24,16 +24,23 @@ BOOTSTRAP_TEMPLATE = ROOT / "node_modules" / "aws-cdk" / "lib" / "api" / "bootst
 def bootstrap(cloud: Cloud, account: str, region: str) -> None:
     """`cdk bootstrap --example-permissions-boundary` (docs/delivery.md), once per account and region: the
     permissions boundary every role of our templates names, as the CLI's template writes it."""
-    resource = yaml.safe_load(BOOTSTRAP_TEMPLATE.read_text())["Resources"]["CdkBoostrapPermissionsBoundaryPolicy"]
-    properties = _substituted(resource["Properties"], account, region)
+    properties = _substituted(_boundary_policy(), account, region)
     arn = f"arn:aws:iam::{account}:policy{properties.get('Path', '/')}{properties['ManagedPolicyName']}"
     cloud.directory.managed_policies.setdefault(arn, properties["PolicyDocument"])
+
+
+@cache
+def _boundary_policy() -> dict:
+    """The template's boundary policy properties, read once per process."""
+    return yaml.safe_load(BOOTSTRAP_TEMPLATE.read_text())["Resources"]["CdkBoostrapPermissionsBoundaryPolicy"][
+        "Properties"
+    ]
 
 
 def _substituted(value: Any, account: str, region: str) -> Any:
     if isinstance(value, dict):
         if set(value) == {"Fn::Sub"}:
-            return _pseudo(value["Fn::Sub"], account, region).replace("${Qualifier}", BOOTSTRAP_QUALIFIER)
+            return _pseudo(value["Fn::Sub"], account, region).replace("${Qualifier}", QUALIFIER)
         return {k: _substituted(v, account, region) for k, v in value.items()}
     if isinstance(value, list):
         return [_substituted(v, account, region) for v in value]
@@ -54,7 +61,7 @@ def publish_assets(cloud: Cloud, assets_file: Path, *, account: str, region: str
 
 
 def bootstrap_bucket(account: str, region: str) -> str:
-    return f"cdk-{BOOTSTRAP_QUALIFIER}-assets-{account}-{region}"
+    return f"cdk-{QUALIFIER}-assets-{account}-{region}"
 
 
 def _ensure_bucket(cloud: Cloud, s3, bucket: str, account: str, region: str) -> None:

@@ -273,11 +273,8 @@ def _servable(model_dir: Path, given: Path) -> Path:
 
 def require_free(port: int) -> None:
     """Refuse a port something already listens on, before the model server finds out after its start-up."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise EndpointInputError(f"port {port} is in use. Fix: pass --port with a free port.") from None
+    if not _bindable(port):
+        raise EndpointInputError(f"port {port} is in use. Fix: pass --port with a free port.")
 
 
 def _require_java() -> None:
@@ -353,10 +350,15 @@ def group_members(group: int) -> dict[int, str]:
 def free_port() -> int:
     """A free loopback port below 32767, the highest multi-model-server accepts."""
     for port in random.sample(range(20000, 32767), 200):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if _bindable(port):
             return port
     raise EndpointError("no free port in 20000..32766 for the model server.")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
