@@ -13,6 +13,7 @@ from typing import Any
 
 from cli import pipeline_ops
 from cli.errors import one_stage, positive_int
+from delivery_steps import smoke
 from stacks.config import StageConfig
 
 # A failure reason can be a whole stack trace; the screen keeps its first line, this long.
@@ -113,9 +114,22 @@ def endpoint_section(aws: Clients, outputs: dict[str, str], now: datetime) -> li
         f"{endpoint['EndpointStatus']} since {_when(endpoint['LastModifiedTime'])}"
         + _reason(endpoint.get("FailureReason")),
         f"serving: {served_package(aws.sagemaker, endpoint['EndpointConfigName'])}",
+        f"last update: {update_outcome(endpoint, outputs.get('EndpointConfigName'), aws.cloudwatch)}",
         "",
     ]
     return lines + alarm_lines(aws.cloudwatch, outputs.get("AlarmTopicArn"), now)
+
+
+def update_outcome(endpoint: dict, deployed: str | None, cloudwatch) -> str:
+    """Whether the endpoint serves what the stack last deployed; a rolled-back update says which alarm fired."""
+    policy = (endpoint.get("LastDeploymentConfig") or {}).get("BlueGreenUpdatePolicy", {})
+    kind = policy.get("TrafficRoutingConfiguration", {}).get("Type", "ALL_AT_ONCE").lower()
+    if endpoint["EndpointStatus"] in ("Updating", "SystemUpdating", "RollingBack"):
+        return f"in progress ({kind}): {endpoint['EndpointStatus']}"
+    if deployed in (None, "none"):
+        return "unknown (the stack names no endpoint config)"
+    problems = smoke.served_config_problems(endpoint, deployed, smoke.cloudwatch_history(cloudwatch))
+    return f"ROLLED BACK: {problems[0]}" if problems else f"completed ({kind}): serves {deployed}"
 
 
 def served_package(sagemaker, endpoint_config: str) -> str:

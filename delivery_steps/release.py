@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from training import model_registry
+from training import contract, model_registry
 from training.contract import MODEL_DATA_SHA256
 
 
@@ -44,7 +44,8 @@ def release_record(sagemaker, package: dict | None, group: str) -> dict:
         }
     arn = package["ModelPackageArn"]
     described, container = model_registry.serving_container(sagemaker, arn)
-    digest = (described.get("CustomerMetadataProperties") or {}).get(MODEL_DATA_SHA256)
+    metadata = described.get("CustomerMetadataProperties") or {}
+    digest = metadata.get(MODEL_DATA_SHA256)
     if not digest:
         raise ReleaseError(
             f"{arn} has no {MODEL_DATA_SHA256} in its metadata, so no stage could verify its copy. "
@@ -60,7 +61,28 @@ def release_record(sagemaker, package: dict | None, group: str) -> dict:
         "model_data_sha256": digest,
         "image": container["Image"],
         "environment": container.get("Environment", {}),
+        "probes": probes(metadata, arn),
     }
+
+
+def probes(metadata: dict, arn: str) -> list[list[str]]:
+    """The package's probe set, each probe once, as ``[label, text]`` pairs; none for a package registered
+    before probe sets were (the stages then serve it without the probe alarm)."""
+    found: list[list[str]] = []
+    for index in range(contract.PROBE_COUNT):
+        value = metadata.get(contract.probe_metadata_name(index), contract.NO_PROBE)
+        if value == contract.NO_PROBE:
+            continue
+        try:
+            probe = list(contract.decode_probe(value))
+        except ValueError as error:
+            raise ReleaseError(
+                f"{arn}: metadata {contract.probe_metadata_name(index)}: {error}. Fix: register the model again "
+                "with the training pipeline, which writes the probe set, and approve the new package."
+            ) from error
+        if probe not in found:
+            found.append(probe)
+    return found
 
 
 # CodePipeline's limit on an action configuration value (botocore's ActionConfigurationValue), which the approval's

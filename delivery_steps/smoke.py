@@ -9,6 +9,11 @@ The same script checks the local endpoint in the test suite and the staging and 
 the delivery pipeline; only the URL differs. SageMaker runtime URLs are signed with SigV4 (botocore,
 with the role assumed when given); any other URL is sent as is. It needs only the standard library
 and, for SageMaker, boto3.
+
+With ``--endpoint-config`` it first checks that the endpoint serves the endpoint configuration this release
+deployed: a guarded update that SageMaker rolled back leaves the endpoint InService on the old one, and
+CloudFormation may still report the update complete. The stage then fails, naming both configurations and the
+rollback alarms that fired.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 NO_ENDPOINT = "none"
+SERVING = "InService"
 SAGEMAKER_RUNTIME = re.compile(r"^https://runtime\.sagemaker\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
 # Serverless endpoints start a container on the first request after idling; that one is not judged.
 COLD_START_TIMEOUT_S = 120.0
@@ -101,31 +108,78 @@ def status_and_body(request: urllib.request.Request, timeout: float) -> tuple[in
         return error.code, error.read()
 
 
-def sigv4_signer(region: str, role_arn: str | None) -> Callable[[urllib.request.Request], None]:
-    """Sign requests for the SageMaker runtime as the given role (or the caller's own credentials)."""
+def role_session(region: str, role_arn: str | None):
+    """A boto3 session as the given role (or the caller's own credentials)."""
     import boto3
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
 
     session = boto3.Session(region_name=region)
-    credentials = session.get_credentials()
     if role_arn:
         assumed = session.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="textclf-smoke-test")
-        credentials = boto3.Session(
+        session = boto3.Session(
+            region_name=region,
             aws_access_key_id=assumed["Credentials"]["AccessKeyId"],
             aws_secret_access_key=assumed["Credentials"]["SecretAccessKey"],
             aws_session_token=assumed["Credentials"]["SessionToken"],
-        ).get_credentials()
-    if credentials is None:
+        )
+    if session.get_credentials() is None:
         raise SmokeError("no AWS credentials to sign the SageMaker request. Fix: run with a role or profile.")
+    return session
+
+
+def sigv4_signer(session) -> Callable[[urllib.request.Request], None]:
+    """Sign requests for the SageMaker runtime with ``session``'s credentials."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    credentials = session.get_credentials()
 
     def sign(request: urllib.request.Request) -> None:
         signed = AWSRequest(method="POST", url=request.full_url, data=request.data, headers=dict(request.headers))
-        SigV4Auth(credentials.get_frozen_credentials(), "sagemaker", region).add_auth(signed)
+        SigV4Auth(credentials.get_frozen_credentials(), "sagemaker", session.region_name).add_auth(signed)
         for name, value in signed.headers.items():
             request.add_header(name, value)
 
     return sign
+
+
+AlarmHistory = Callable[[str, datetime], list[dict]]  # (alarm name, since) -> DescribeAlarmHistory's items
+
+
+def served_config_problems(endpoint: dict, expected: str, alarm_history: AlarmHistory) -> list[str]:
+    """Why ``endpoint`` (DescribeEndpoint's answer) does not serve ``expected``; empty when it does."""
+    name, served, status = endpoint["EndpointName"], endpoint.get("EndpointConfigName"), endpoint["EndpointStatus"]
+    if served == expected and status == SERVING:
+        return []
+    if served == expected:
+        return [f"endpoint {name} is {status}, not {SERVING}: {endpoint.get('FailureReason') or 'no reason given'}"]
+    deployment = endpoint.get("LastDeploymentConfig") or {}
+    alarms = [a["AlarmName"] for a in deployment.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+    timeout = deployment.get("BlueGreenUpdatePolicy", {}).get("MaximumExecutionTimeoutInSeconds", 3600)
+    since = endpoint["LastModifiedTime"] - timedelta(seconds=timeout)
+    fired = [
+        alarm
+        for alarm in alarms
+        if any(h.get("HistorySummary", "").endswith("to ALARM") for h in alarm_history(alarm, since))
+    ]
+    why = f"rollback alarm(s) that fired: {', '.join(fired)}" if fired else "no rollback alarm fired"
+    reason = endpoint.get("FailureReason")
+    return [
+        f"endpoint {name} serves endpoint config {served}, not {expected}, which this release deployed: SageMaker "
+        f"rolled the update back ({why}{'; ' + reason if reason else ''}). The old model still serves. Fix: read the "
+        "alarms on the stage's dashboard, fix the model and release again, or reject the package to release the "
+        "one before it"
+    ]
+
+
+def cloudwatch_history(client) -> AlarmHistory:
+    """DescribeAlarmHistory through a CloudWatch client."""
+
+    def history(alarm: str, since: datetime) -> list[dict]:
+        return client.describe_alarm_history(
+            AlarmName=alarm, HistoryItemType="StateUpdate", StartDate=since, MaxRecords=100
+        )["AlarmHistoryItems"]
+
+    return history
 
 
 def run_cases(send: Send, cases: list[Case], *, repeats: int) -> Outcome:
@@ -208,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-accuracy", type=float, default=1.0, help="fraction of cases that must get their label (1.0: all of them)"
     )
     parser.add_argument("--repeats", type=int, default=3, help="times each case is sent, for the latency figure")
+    parser.add_argument(
+        "--endpoint-config",
+        default=NO_ENDPOINT,
+        help="the endpoint configuration this release deployed (the stage's EndpointConfigName output); the "
+        "test fails when the endpoint serves another, as after SageMaker rolled an update back",
+    )
     return parser
 
 
@@ -219,8 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cases = read_cases(args.cases)
         runtime = SAGEMAKER_RUNTIME.match(args.url)
-        signer = sigv4_signer(runtime.group("region"), args.role_arn or None) if runtime else None
-        outcome = run_cases(http_sender(args.url, signer), cases, repeats=args.repeats)
+        session = role_session(runtime.group("region"), args.role_arn or None) if runtime else None
+        served = served_problems(session, args) if session is not None else []
+        if served:
+            for problem in served:
+                print(f"FAIL {problem}", file=sys.stderr)
+            print(f"FAILED: {len(served)} problem(s)")
+            return 1
+        outcome = run_cases(
+            http_sender(args.url, sigv4_signer(session) if session else None), cases, repeats=args.repeats
+        )
     except (SmokeError, OSError) as error:
         print(f"smoke test could not run: {error}", file=sys.stderr)
         return 2
@@ -235,6 +303,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tolerated (--min-accuracy {args.min_accuracy}): {miss}")
     print("PASS" if not problems else f"FAILED: {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def served_problems(session, args: argparse.Namespace) -> list[str]:
+    if args.endpoint_config == NO_ENDPOINT:
+        return []
+    name = args.url.rstrip("/").split("/")[-2]  # .../endpoints/<name>/invocations
+    endpoint = session.client("sagemaker").describe_endpoint(EndpointName=name)
+    return served_config_problems(endpoint, args.endpoint_config, cloudwatch_history(session.client("cloudwatch")))
 
 
 if __name__ == "__main__":

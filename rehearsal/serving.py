@@ -3,16 +3,25 @@ role, smoke-tested as the delivery pipeline does; then `textclf batch`'s transfo
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from delivery_steps import smoke
+from delivery_steps.smoke import http_sender
+from rehearsal.cloudformation.custom_resources import unpack_code
 from rehearsal.cloudformation.model import Stack
+from rehearsal.cloudwatch import LogMetricFilter, Metrics
 from rehearsal.deployed import model_container, model_named, served_model
-from rehearsal.iam import AccessDenied
+from rehearsal.iam import AccessDenied, Request
 from rehearsal.pipeline_run import batch_lines, batch_rows
 from rehearsal.probes import check_alarm_actions, check_worker_alarm
 from rehearsal.report import RehearsalFailed
 from rehearsal.sagemaker.channels import split_uri
+from rehearsal.sagemaker.guardrails import Outcome, Router, blue_green
 from rehearsal.sagemaker.local_endpoint import LocalEndpoint, free_port
 from rehearsal.sagemaker.transform import TransformFailed, run_on_local_endpoint
 from rehearsal.session import Session
@@ -26,21 +35,7 @@ BATCH_MIN_ACCURACY = 0.6
 def serve_and_smoke(session: Session, stack: Stack, stage: str) -> None:
     report = session.report
     started = report.step(f"Serve stage {stage}'s model on the local endpoint and smoke-test it")
-    model = served_model(stack)
-    container, data_url = model_container(session.cloud, stack, model)
-    folder = session.work / "serving" / stage
-    folder.mkdir(parents=True, exist_ok=True)
-    s3 = session.cloud.as_role("s3", model.properties["ExecutionRoleArn"], session.region)
-    bucket, key = split_uri(data_url)
-    try:
-        s3.download_file(bucket, key, str(folder / "model.tar.gz"))
-    except Exception as error:
-        report.status("model role reads the model data", "FAILED", started, str(error))
-        raise RehearsalFailed(f"stage {stage}: the model execution role cannot read {data_url}: {error}") from error
-    report.status("model role reads the model data", "ok", started, data_url)
-    env = {**container.get("Environment", {})}
-    with LocalEndpoint(folder / "model.tar.gz", port=free_port(), workers=1, env=env) as endpoint:
-        report.status("local endpoint up", "ok", started, f"{endpoint.url} env={json.dumps(env)}")
+    with fleet(session, stack, stage) as endpoint:
         args = smoke.build_parser().parse_args(["--url", f"{endpoint.url}/invocations"])
         cases = smoke.read_cases(ROOT / args.cases)
         outcome = smoke.run_cases(smoke.http_sender(f"{endpoint.url}/invocations"), cases, repeats=args.repeats)
@@ -56,6 +51,29 @@ def serve_and_smoke(session: Session, stack: Stack, stage: str) -> None:
         check_worker_alarm(session.cloud, report, stack, endpoint)
     check_alarm_actions(session.cloud, stack, report)
     batch_transform(session, stack, stage)
+
+
+def fleet(session: Session, stack: Stack, stage: str, label: str = "model", *, routed: bool = False) -> LocalEndpoint:
+    """A local endpoint for the model ``stack``'s endpoint config names, its data read as the model's role, as
+    SageMaker starts an endpoint's instances; ``with fleet(...) as endpoint`` serves it. ``routed``: it takes traffic
+    once its handler answers at all, as an update's new fleet does once /ping passes."""
+    report, started = session.report, time.perf_counter()
+    model = served_model(stack)
+    container, data_url = model_container(session.cloud, stack, model)
+    folder = session.work / "serving" / stage / f"{label}-{model.attributes['ModelName']}"
+    folder.mkdir(parents=True, exist_ok=True)
+    s3 = session.cloud.as_role("s3", model.properties["ExecutionRoleArn"], session.region)
+    bucket, key = split_uri(data_url)
+    try:
+        s3.download_file(bucket, key, str(folder / "model.tar.gz"))
+    except Exception as error:
+        report.status("model role reads the model data", "FAILED", started, str(error))
+        raise RehearsalFailed(f"stage {stage}: the model execution role cannot read {data_url}: {error}") from error
+    fleet_name = "" if label == "model" else f"{label} fleet: "
+    report.status(f"{fleet_name}model role reads the model data", "ok", started, data_url)
+    env = {**container.get("Environment", {})}
+    report.log(f"        {label}: serves with env={json.dumps(env)}")
+    return LocalEndpoint(folder / "model.tar.gz", port=free_port(), workers=1, env=env, ready_on_any_answer=routed)
 
 
 def batch_transform(session: Session, stack: Stack, stage: str) -> None:
@@ -109,3 +127,118 @@ def batch_transform(session: Session, stack: Stack, stage: str) -> None:
     report.status("batch transform", "ok" if ok else "FAILED", started, detail)
     if not ok:
         raise RehearsalFailed(f"stage {stage}: batch transform answers are wrong: {detail}")
+
+
+def guarded_update(
+    session: Session, blue: LocalEndpoint, new: Stack, stage: str
+) -> tuple[Outcome, LocalEndpoint | None]:
+    """UpdateEndpoint to ``new``'s endpoint config, as SageMaker runs it with the deployed DeploymentConfig: ``blue``
+    serves the old model; a green fleet starts with the new one and takes traffic as the policy shifts it, while the
+    deployed rollback alarms watch what both fleets do. Returns the outcome and, when it completed, the green fleet,
+    still serving (the caller stops it)."""
+    report = session.report
+    (endpoint,) = new.of_type("AWS::SageMaker::Endpoint")
+    deployment_config = endpoint.properties.get("DeploymentConfig")
+    policy = (deployment_config or {}).get("BlueGreenUpdatePolicy", {}).get("TrafficRoutingConfiguration", {})
+    started = report.step(
+        f"{stage}: UpdateEndpoint to {endpoint.properties['EndpointConfigName']} ({policy.get('Type', 'ALL_AT_ONCE')})"
+    )
+    alarms = {a.physical_id: a.properties for a in new.of_type("AWS::CloudWatch::Alarm")}
+    named = [a["AlarmName"] for a in (deployment_config or {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+    green = fleet(session, new, stage, "green", routed=True)
+    green.start()
+    try:
+        router = Router(http_sender(f"{blue.url}/invocations"), http_sender(f"{green.url}/invocations"), Metrics())
+        outcome = blue_green(
+            deployment_config,
+            router,
+            rollback_alarms={name: alarms[name] for name in named},
+            minute_of_traffic=_traffic(session, new, endpoint.attributes["EndpointName"], [blue, green]),
+        )
+    except BaseException:
+        green.cleanup()
+        raise
+    detail = f"{'; '.join(outcome.trail)}; requests to blue {router.sent['blue']}, to green {router.sent['green']}"
+    report.status(f"{stage}: blue/green update", "ok" if outcome.completed else "ROLLED BACK", started, detail)
+    if not outcome.completed:
+        green.cleanup()
+        return outcome, None
+    return outcome, green
+
+
+def _traffic(
+    session: Session, stack: Stack, endpoint_name: str, fleets: list[LocalEndpoint]
+) -> Callable[[Router], None]:
+    """One minute of an update: the smoke cases as users' requests, the deployed quality probe's round (its own
+    code, on its schedule's input), and both fleets' new log lines through the deployed worker-restart filter."""
+    cases = smoke.read_cases(ROOT / smoke.build_parser().get_default("cases"))
+    probe = _deployed_probe(session, stack)
+    logs = LogMetricFilter(
+        session.cloud.admin("logs", stack.account, stack.region),
+        contract.endpoint_log_group(endpoint_name),
+        stream=f"AllTraffic/update-{uuid.uuid4().hex[:8]}",
+    )
+    shipped = [len(_lines(f)) for f in fleets]  # what the fleets logged before the update is not its doing
+
+    def minute(router: Router) -> None:
+        for case in cases:
+            router.send(json.dumps({"inputs": [case.text]}).encode())
+        if probe is not None:
+            agreement, event = probe
+            value = agreement(router.send, event["Probes"])
+            if value is not None:
+                router.metrics.put(event["Namespace"], event["MetricName"], router.minute, value)
+        new_lines = []
+        for index, endpoint in enumerate(fleets):
+            lines = _lines(endpoint)
+            new_lines += lines[shipped[index] :]
+            shipped[index] = len(lines)
+        metric = logs.transformation
+        router.metrics.put(metric["metricNamespace"], metric["metricName"], router.minute, float(logs.count(new_lines)))
+
+    return minute
+
+
+def _lines(endpoint: LocalEndpoint) -> list[str]:
+    return endpoint.log_path.read_text(errors="replace").splitlines() if endpoint.log_path.exists() else []
+
+
+def _deployed_probe(session: Session, stack: Stack) -> tuple[Callable, dict] | None:
+    """The quality probe's ``agreement`` from its deployed code asset, and the input its schedule sends it."""
+    for rule in stack.of_type("AWS::Events::Rule"):
+        for target in rule.properties.get("Targets", []):
+            event = json.loads(target.get("Input") or "{}")
+            if "Probes" not in event:
+                continue
+            function = next(f for f in stack.of_type("AWS::Lambda::Function") if f.attributes["Arn"] == target["Arn"])
+            code = unpack_code(session.cloud, stack, function, session.work / "functions" / uuid.uuid4().hex[:8])
+            spec = importlib.util.spec_from_file_location(f"quality_probe_{code.name}", code / "index.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module.agreement, event
+    return None
+
+
+def smoke_step_verdict(session: Session, stack: Stack, outcome: Outcome, served_config: str) -> list[str]:
+    """The delivery pipeline's smoke step after an update: what DescribeEndpoint and DescribeAlarmHistory answer its
+    role (each request decided by the policy engine as that role), judged by the step's own check."""
+    (endpoint,) = stack.of_type("AWS::SageMaker::Endpoint")
+    role, expected = stack.outputs["SmokeTestRoleArn"], stack.outputs["EndpointConfigName"]
+    deployment_config = endpoint.properties.get("DeploymentConfig") or {}
+    alarms = [a["AlarmName"] for a in deployment_config.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+    session.cloud.directory.check(
+        Request(role, "sagemaker:DescribeEndpoint", endpoint.attributes["Arn"], stack.account)
+    )
+    for alarm in alarms:
+        arn = f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:{alarm}"
+        session.cloud.directory.check(Request(role, "cloudwatch:DescribeAlarmHistory", arn, stack.account))
+    described = {
+        "EndpointName": endpoint.attributes["EndpointName"],
+        "EndpointConfigName": served_config,
+        "EndpointStatus": smoke.SERVING,
+        "LastModifiedTime": datetime.now(UTC),
+        "LastDeploymentConfig": deployment_config,
+    }
+    fired = {item["AlarmName"]: [item] for item in outcome.history}
+    return smoke.served_config_problems(described, expected, lambda alarm, since: fired.get(alarm, []))

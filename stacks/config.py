@@ -16,6 +16,16 @@ from typing import Any, NoReturn
 
 from stacks import instances
 from stacks.images import supported_regions
+from stacks.update_policy import (
+    CANARY_PERCENT_RANGE,
+    LINEAR_STEP_PERCENT_RANGE,
+    MAX_EXECUTION_SECONDS,
+    MAX_WAIT_MINUTES,
+    ROLLBACK_WINDOW_MINUTES,
+    UPDATE_POLICIES,
+    UpdatePolicy,
+    instances_shifted,
+)
 
 # The tag every resource of a stage carries, its jobs included: IAM tells one stage's jobs from another's by it.
 STAGE_TAG = "stage"
@@ -93,6 +103,10 @@ class StageConfig:
     realtime_max_instances: int
     realtime_invocations_per_instance: int
     data_capture_percent: int
+    update_policy: str
+    update_traffic_percent: int
+    update_bake_minutes: int
+    update_final_bake_minutes: int
     alarm_latency_p99_ms: int
     alarm_5xx_errors: int
     alarm_saturated_minutes: int
@@ -122,6 +136,15 @@ class StageConfig:
     def stack_name(self) -> str:
         """The stage stack's name in CloudFormation and in the cloud assembly, e.g. ``Dev-Mlops``."""
         return stage_stack_name(self.name)
+
+    @property
+    def update(self) -> UpdatePolicy:
+        return UpdatePolicy(
+            kind=self.update_policy,
+            traffic_percent=self.update_traffic_percent,
+            bake_minutes=self.update_bake_minutes,
+            final_bake_minutes=self.update_final_bake_minutes,
+        )
 
     @property
     def pipeline_name(self) -> str:
@@ -378,6 +401,53 @@ def _check_serving(c: StageConfig) -> None:
             )
 
 
+def _check_update(c: StageConfig) -> None:
+    """SageMaker's limits on a blue/green update (stacks/update_policy.py), and ours: a bake the rollback alarms
+    can fire within."""
+    if c.update_policy not in UPDATE_POLICIES:
+        _fail(c, "update_policy", f"must be one of {', '.join(UPDATE_POLICIES)}", 'use e.g. "canary".')
+    policy = c.update
+    if not policy.guarded:
+        return
+    low, high = CANARY_PERCENT_RANGE if c.update_policy == "canary" else LINEAR_STEP_PERCENT_RANGE
+    what = "a canary" if c.update_policy == "canary" else "a linear step"
+    if not low <= c.update_traffic_percent <= high:
+        _fail(
+            c,
+            "update_traffic_percent",
+            f"{what} must be {low}..{high}% of the fleet's capacity (SageMaker's TrafficRoutingConfig)",
+            f"use e.g. {25 if c.update_policy == 'canary' else 20}.",
+        )
+    for field in ("update_bake_minutes", "update_final_bake_minutes"):
+        if not ROLLBACK_WINDOW_MINUTES <= getattr(c, field) <= MAX_WAIT_MINUTES:
+            _fail(
+                c,
+                field,
+                f"must be {ROLLBACK_WINDOW_MINUTES}..{MAX_WAIT_MINUTES} minutes: SageMaker waits at most an hour, "
+                f"and the rollback alarms need {ROLLBACK_WINDOW_MINUTES} minutes of the new model's metrics to fire",
+                f"use e.g. {ROLLBACK_WINDOW_MINUTES} or more.",
+            )
+    if policy.timeout_seconds > MAX_EXECUTION_SECONDS:
+        _fail(
+            c,
+            "update_bake_minutes",
+            f"the update would take {policy.planned_minutes} minutes of baking, past SageMaker's "
+            f"{MAX_EXECUTION_SECONDS // 3600}-hour limit on one deployment",
+            "bake less, or use larger linear steps.",
+        )
+    if c.serving_mode == "realtime":
+        instances_ = c.realtime_min_instances
+        shifted = instances_shifted(c.update_traffic_percent, instances_)
+        if shifted * 2 > instances_:
+            _fail(
+                c,
+                "realtime_min_instances",
+                f"{what} of {c.update_traffic_percent}% shifts {shifted} of {instances_} instance(s), over half the "
+                "fleet: SageMaker shifts whole instances and allows at most 50% per step",
+                'run 2 or more instances, or use update_policy "all_at_once".',
+            )
+
+
 def _check_retention(c: StageConfig) -> None:
     for field in (
         "checkpoint_retention_days",
@@ -439,4 +509,12 @@ def _check_pipeline(c: StageConfig) -> None:
             )
 
 
-_CHECKS = (_check_identity, _check_training, _check_serving_mode, _check_serving, _check_retention, _check_pipeline)
+_CHECKS = (
+    _check_identity,
+    _check_training,
+    _check_serving_mode,
+    _check_serving,
+    _check_update,
+    _check_retention,
+    _check_pipeline,
+)

@@ -29,6 +29,7 @@ from stacks.training_pipeline import CodeBundle, TrainingPipeline
 class SmokeTestOutputs:
     endpoint_url: CfnOutput
     role_arn: CfnOutput
+    endpoint_config: CfnOutput
 
 
 class MlopsStack(Stack):
@@ -248,6 +249,8 @@ class MlopsStack(Stack):
                 saturated_minutes=config.alarm_saturated_minutes,
                 int8=config.serve_int8,
                 realtime=realtime,
+                update=config.update,
+                probes=release.probes if release is not None and release.model_package_arn else (),
             ),
             operations_key=self.operations_key,
             retain=config.retain_stateful_resources,
@@ -302,6 +305,7 @@ class MlopsStack(Stack):
         exist in every stage.
         """
         url = role_arn = "none"
+        endpoint_config = self.serving.endpoint_config.attr_endpoint_config_name if self.serving else "none"
         if self.serving is not None and smoke_tested:
             role = smoke_test_role(
                 self,
@@ -311,10 +315,14 @@ class MlopsStack(Stack):
                 path=self.smoke_test_role_path,
             )
             self.serving.grant_invoke(role)
+            self.serving.grant_read_update_outcome(role)
             url, role_arn = self.serving.invocation_url, role.role_arn
         return SmokeTestOutputs(
             endpoint_url=CfnOutput(self, "EndpointUrl", value=url),
             role_arn=CfnOutput(self, "SmokeTestRoleArn", value=role_arn),
+            # What this deployment meant the endpoint to serve: a rolled-back update leaves another one serving
+            # (the smoke test and `textclf status` compare).
+            endpoint_config=CfnOutput(self, "EndpointConfigName", value=endpoint_config),
         )
 
     def _output(self) -> None:

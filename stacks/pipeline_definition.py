@@ -528,6 +528,10 @@ def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         c.MODEL_DATA_SHA256: _json_get(names, "ModelData", c.MODEL_DATA_SHA256_FIELD),
         "Served": _json_get(names, "Gate", c.GATE_SERVED),
         **{name: _gate_metadata(names, key) for name, key in c.PACKAGE_METADATA.items()},
+        **{
+            name: _json_get(names, "Gate", c.json_path(c.GATE_PROBES, name))
+            for name in map(c.probe_metadata_name, range(c.PROBE_COUNT))
+        },
     }
     if teacher is not None:
         metadata["TeacherAccuracy"] = _gate_metadata(names, c.GATE_TEACHER_ACCURACY)

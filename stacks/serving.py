@@ -29,9 +29,11 @@ from stacks.checkov import allow
 from stacks.config import SATURATION_WINDOW_MINUTES
 from stacks.instances import has_instance_store
 from stacks.operations_key import OperationsKey
+from stacks.quality_probe import MIN_AGREEMENT, QualityProbe
 from stacks.realtime import EndpointScaling, RealtimeSettings, data_capture, production_variant
 from stacks.storage import S3Location
 from stacks.topics import encrypted_topic
+from stacks.update_policy import ROLLBACK_WINDOW_MINUTES, UpdatePolicy
 from training import contract
 
 VARIANT = "AllTraffic"
@@ -88,6 +90,9 @@ class EndpointSettings:
     saturated_minutes: int
     int8: bool = False
     realtime: RealtimeSettings | None = None  # None: serverless
+    update: UpdatePolicy | None = None  # None: SageMaker's default, all at once without rollback alarms
+    # The served release's probe set, (label, text) pairs; none: no quality probe and no probe alarm.
+    probes: tuple[tuple[str, str], ...] = ()
 
 
 class Serving(Construct):
@@ -115,6 +120,8 @@ class Serving(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
+        # The stage's own serving metrics: worker restarts (a log metric filter) and probe agreement.
+        self.namespace = f"{name_prefix}/Serving"
         environment = {
             **CONTAINER_ENVIRONMENT,
             **(SERVERLESS_ENVIRONMENT if settings.realtime is None else {}),
@@ -145,6 +152,7 @@ class Serving(Construct):
         self.model.node.add_dependency(execution_role)
         self.endpoint_config = self._endpoint_config(name_prefix, model_digest, data_capture, volume_key)
         self.log_group = self._log_group(name_prefix, execution_role, retain, operations_key.key)
+        self.endpoint_name = name_prefix
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
@@ -156,7 +164,7 @@ class Serving(Construct):
         self.worker_restarts = self.log_group.add_metric_filter(
             "WorkerRestarts",
             filter_pattern=logs.FilterPattern.literal(f'"{contract.WORKER_RESTART_LOG}"'),
-            metric_namespace=f"{name_prefix}/Serving",
+            metric_namespace=self.namespace,
             metric_name="ModelServerWorkerRestarts",
             default_value=0,
         )
@@ -168,7 +176,23 @@ class Serving(Construct):
         if self.scaling is not None:
             self.scaling.target.add_dependency(self.endpoint)
         self.alarm_topic = encrypted_topic(self, "AlarmTopic", key=operations_key, publisher="cloudwatch.amazonaws.com")
-        self.alarms = self._alarms(settings)
+        self.probe = (
+            QualityProbe(
+                self,
+                "QualityProbe",
+                endpoint_name=name_prefix,
+                endpoint_arn=self.endpoint.ref,
+                probes=settings.probes,
+                namespace=self.namespace,
+                log_key=operations_key.key,
+            )
+            if settings.probes
+            else None
+        )
+        self.rollback_alarms = self._rollback_alarms(settings)
+        self.alarms = [*self.rollback_alarms, self._saturation_alarm(settings)]
+        if settings.update is not None and settings.update.guarded:
+            self.endpoint.deployment_config = self._deployment_config(settings.update)
         self.dashboard = self._dashboard()
 
     def _endpoint_config(
@@ -237,6 +261,17 @@ class Serving(Construct):
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.ref])
         )
 
+    def grant_read_update_outcome(self, grantee: iam.IGrantable) -> None:
+        """What the smoke test reads to tell a rolled-back update: the endpoint, and its rollback alarms' history."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=[self.endpoint.ref])
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarmHistory"], resources=[a.alarm_arn for a in self.rollback_alarms]
+            )
+        )
+
     def metric(
         self, name: str, statistic: str, period: Duration | None = None, *, namespace: str = "AWS/SageMaker"
     ) -> cloudwatch.Metric:
@@ -244,14 +279,17 @@ class Serving(Construct):
         return cloudwatch.Metric(
             namespace=namespace,
             metric_name=name,
-            dimensions_map={"EndpointName": self.endpoint.attr_endpoint_name, "VariantName": VARIANT},
+            # By name, not the endpoint's attribute: the endpoint names these alarms for its rollback.
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
             statistic=statistic,
             period=period or Duration.minutes(1),
         )
 
-    def _alarms(self, settings: EndpointSettings) -> list[cloudwatch.Alarm]:
+    def _rollback_alarms(self, settings: EndpointSettings) -> list[cloudwatch.Alarm]:
+        """The alarms that mean "the new model is worse", which roll a guarded update back. Each fires within
+        ROLLBACK_WINDOW_MINUTES, so within any bake the config allows."""
         five_minutes = Duration.minutes(5)
-        return [
+        alarms = [
             self._alarm(
                 "ServerErrorsAlarm",
                 "The model returned 5XX errors",
@@ -268,18 +306,60 @@ class Serving(Construct):
                 threshold=1,
                 periods=1,
             ),
-            # ModelLatency is published in microseconds.
+            # ModelLatency is published in microseconds. Three slow minutes of five.
             self._alarm(
                 "LatencyP99Alarm",
                 f"p99 model latency above {settings.latency_p99_ms} ms",
-                self.metric("ModelLatency", "p99", five_minutes),
+                self.metric("ModelLatency", "p99"),
                 threshold=settings.latency_p99_ms * 1000,
-                periods=3,
-                datapoints=2,
+                periods=5,
+                datapoints=3,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             ),
-            self._saturation_alarm(settings),
         ]
+        if self.probe is not None:
+            alarms.append(
+                self._alarm(
+                    "ProbeAgreementAlarm",
+                    f"Fewer than {MIN_AGREEMENT:.0%} of the probe set's answers agree with the evaluation's: "
+                    "the served model answers wrongly",
+                    self.probe.metric(),
+                    threshold=MIN_AGREEMENT,
+                    periods=5,
+                    datapoints=2,
+                    comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                )
+            )
+        for alarm in alarms:
+            window = rollback_window_minutes(alarm)
+            if window > ROLLBACK_WINDOW_MINUTES:
+                raise ValueError(f"{alarm.node.id} needs {window} minutes to fire, past ROLLBACK_WINDOW_MINUTES")
+        return alarms
+
+    def _deployment_config(self, policy: UpdatePolicy) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+        percent = sagemaker.CfnEndpoint.CapacitySizeProperty
+        routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+            type=policy.kind.upper(),
+            wait_interval_in_seconds=policy.bake_minutes * 60,
+            canary_size=percent(type="CAPACITY_PERCENT", value=policy.traffic_percent)
+            if policy.kind == "canary"
+            else None,
+            linear_step_size=percent(type="CAPACITY_PERCENT", value=policy.traffic_percent)
+            if policy.kind == "linear"
+            else None,
+        )
+        return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+            blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                traffic_routing_configuration=routing,
+                termination_wait_in_seconds=policy.final_bake_minutes * 60,
+                maximum_execution_timeout_in_seconds=policy.timeout_seconds,
+            ),
+            auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                alarms=[
+                    sagemaker.CfnEndpoint.AlarmProperty(alarm_name=alarm.alarm_name) for alarm in self.rollback_alarms
+                ]
+            ),
+        )
 
     def _saturation_alarm(self, settings: EndpointSettings) -> cloudwatch.Alarm:
         """Minutes out of the last fifteen in which the endpoint could take no more."""
@@ -387,6 +467,13 @@ class Serving(Construct):
                 ],
             ),
         ]
+
+
+def rollback_window_minutes(alarm: cloudwatch.Alarm) -> int:
+    """Minutes of metrics ``alarm`` evaluates: its period times its evaluation periods."""
+    cfn = alarm.node.default_child
+    assert isinstance(cfn, cloudwatch.CfnAlarm)
+    return int(cfn.period or 0) * int(cfn.evaluation_periods) // 60
 
 
 def digest(*parts) -> str:

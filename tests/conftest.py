@@ -163,7 +163,12 @@ class MockedRegistry:
         self.sagemaker.create_model_package_group(ModelPackageGroupName=self.GROUP)
 
     def register(
-        self, accuracy: float | None, status: str = "PendingManualApproval", *, sha256: str | None = "ab" * 32
+        self,
+        accuracy: float | None,
+        status: str = "PendingManualApproval",
+        *,
+        sha256: str | None = "ab" * 32,
+        metadata: dict[str, str] | None = None,
     ) -> str:
         """A package whose evaluation.json has this accuracy (macro F1 one point lower); None: no metrics.
         ``sha256`` is the model data digest the pipeline records at evaluation (None: an older package)."""
@@ -197,7 +202,11 @@ class MockedRegistry:
                 "SupportedContentTypes": ["application/json"],
                 "SupportedResponseMIMETypes": ["application/json"],
             },
-            **({"CustomerMetadataProperties": {"ModelDataSha256": sha256}} if sha256 else {}),
+            **(
+                {"CustomerMetadataProperties": {**({"ModelDataSha256": sha256} if sha256 else {}), **(metadata or {})}}
+                if sha256 or metadata
+                else {}
+            ),
             **metrics,
         )["ModelPackageArn"]
 

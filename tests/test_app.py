@@ -12,6 +12,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
 from cfnlint.api import lint_file
+from test_realtime import request, resolved
 
 import app as cdk_app
 from cli.synth_report import checkov, templates
@@ -367,3 +368,24 @@ def test_every_stage_has_its_training_pipeline_and_registry(synthesized):
             f":pipeline/textclf-{stage}-training",
             f":pipeline/textclf-{stage}-distillation",
         } <= (watched), name
+
+
+@pytest.mark.parametrize("mode", ["serverless", "realtime"])
+def test_every_serving_stage_updates_by_its_policy_in_both_serving_modes_as_botocore_accepts(
+    mode, synthesized, realtime_synthesized
+):
+    """Issue 32: dev all at once (SageMaker's default), staging by canary, prod linearly; each request valid."""
+    outdir = synthesized[3] if mode == "serverless" else realtime_synthesized
+    kinds = {}
+    for name, template in _templates(outdir).items():
+        (endpoint,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Endpoint"]
+        deployment = endpoint["Properties"].get("DeploymentConfig")
+        kinds[name] = deployment and deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"]
+        if deployment:
+            request(
+                "sagemaker",
+                "UpdateEndpoint",
+                {"EndpointName": "e", "EndpointConfigName": "c", "DeploymentConfig": resolved(deployment)},
+            )
+            assert len(deployment["AutoRollbackConfiguration"]["Alarms"]) == 3  # errors, workers, latency
+    assert sorted(kinds.values(), key=str) == sorted([None, "CANARY", "LINEAR"], key=str), kinds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.config import ConfigError, StageConfig, load_stages
+from stacks.config import STAGE_NAMES, ConfigError, StageConfig, load_stages
 
 
 def test_every_shipped_stage_is_valid(cdk_context):
@@ -167,3 +167,74 @@ def test_a_renamed_setting_names_its_new_key_and_why(stage_settings):
         StageConfig.from_mapping("dev", stage_settings)
     assert str(error.value).startswith("stages.dev.serverless_int8: renamed to serve_int8: it decides int8 serving")
     assert str(error.value).endswith("Fix: rename the key in cdk.json.")
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"update_policy": "blue_green"}, "stages.dev.update_policy: must be one of all_at_once, canary, linear"),
+        (
+            {"update_policy": "canary", "update_traffic_percent": 60},
+            "stages.dev.update_traffic_percent: a canary must be 1..50% of the fleet's capacity",
+        ),
+        (
+            {"update_policy": "linear", "update_traffic_percent": 5},
+            "stages.dev.update_traffic_percent: a linear step must be 10..50% of the fleet's capacity",
+        ),
+        # The rollback alarms need five minutes of the new model's metrics.
+        (
+            {"update_policy": "canary", "update_traffic_percent": 25, "update_bake_minutes": 2},
+            "stages.dev.update_bake_minutes: must be 5..60 minutes",
+        ),
+        (
+            {"update_policy": "linear", "update_traffic_percent": 20, "update_final_bake_minutes": 0},
+            "stages.dev.update_final_bake_minutes: must be 5..60 minutes",
+        ),
+        (
+            {"update_policy": "canary", "update_traffic_percent": 25, "update_bake_minutes": 61},
+            "stages.dev.update_bake_minutes: must be 5..60 minutes",
+        ),
+        # Ten linear steps, nine hour-long bakes between them: past SageMaker's 8-hour MaximumExecutionTimeoutInSeconds.
+        (
+            {"update_policy": "linear", "update_traffic_percent": 10, "update_bake_minutes": 60},
+            "stages.dev.update_bake_minutes: the update would take 545 minutes of baking, past SageMaker's 8-hour",
+        ),
+        # SageMaker shifts whole instances: a canary of one instance of one is the whole fleet.
+        (
+            {"update_policy": "canary", "serving_mode": "realtime", "realtime_min_instances": 1},
+            "stages.dev.realtime_min_instances: a canary of 25% shifts 1 of 1 instance(s), over half the fleet",
+        ),
+        (
+            {
+                "update_policy": "linear",
+                "serving_mode": "realtime",
+                "update_traffic_percent": 40,
+                "realtime_min_instances": 3,
+                "realtime_max_instances": 3,
+            },
+            "stages.dev.realtime_min_instances: a linear step of 40% shifts 2 of 3 instance(s)",
+        ),
+    ],
+)
+def test_an_update_policy_sagemaker_would_refuse_fails_synth_naming_the_field(stage_settings, overrides, expected):
+    settings = {
+        **stage_settings,
+        "update_traffic_percent": 25,
+        "update_bake_minutes": 5,
+        "update_final_bake_minutes": 5,
+        "realtime_min_instances": 2,
+        **overrides,
+    }
+    with pytest.raises(ConfigError) as error:
+        StageConfig.from_mapping("dev", settings)
+    assert expected in str(error.value) and "Fix:" in str(error.value)
+
+
+def test_the_shipped_stages_update_all_at_once_in_dev_by_canary_in_staging_and_linearly_in_prod(cdk_context):
+    stages = {name: StageConfig.from_mapping(name, cdk_context["stages"][name]) for name in STAGE_NAMES}
+    assert [stages[name].update.steps() for name in STAGE_NAMES] == [[100], [25, 100], [20, 40, 60, 80, 100]]
+    assert stages["staging"].update.planned_minutes == 5 + 5 and stages["prod"].update.planned_minutes == 4 * 5 + 10
+    # Either serving mode: realtime stages that update in steps run two instances or more.
+    for name in ("staging", "prod"):
+        realtime = {**cdk_context["stages"][name], "serving_mode": "realtime"}
+        assert StageConfig.from_mapping(name, realtime).update.guarded

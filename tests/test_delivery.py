@@ -23,6 +23,7 @@ CONNECTION = "arn:aws:codestar-connections:us-east-1:999988887777:connection/0f1
 RELEASED = model_package_arn("dev", version=7)
 DIGEST = "5e" * 32
 IMAGE = images_for("us-east-1").inference
+ROLLBACK_ALARMS = ("LatencyP99Alarm", "ProbeAgreementAlarm", "ServerErrorsAlarm", "WorkerRestartsAlarm")
 
 
 def release_file_for(arn: str) -> dict:
@@ -34,6 +35,7 @@ def release_file_for(arn: str) -> dict:
         "model_data_sha256": DIGEST,
         "image": IMAGE,
         "environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+        "probes": [["positive", "a moving, funny film"], ["negative", "a dull, joyless mess"]],
     }
 
 
@@ -279,16 +281,27 @@ def test_every_stage_serves_its_own_verified_copy_with_a_smoke_test_role(deliver
                 "PolicyDocument": {
                     "Statement": [
                         {
-                            "Action": "sagemaker:InvokeEndpoint",
+                            # Issue 32: DescribeEndpoint, to tell a rolled-back update.
+                            "Action": ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
                             "Effect": "Allow",
                             "Resource": {"Ref": Match.string_like_regexp("^ServingEndpoint")},
-                        }
+                        },
+                        {
+                            "Action": "cloudwatch:DescribeAlarmHistory",
+                            "Effect": "Allow",
+                            "Resource": [
+                                {"Fn::GetAtt": [Match.string_like_regexp(f"^Serving{alarm}"), "Arn"]}
+                                for alarm in ROLLBACK_ALARMS
+                            ],
+                        },
                     ]
                 }
             },
         )
         outputs = template.to_json()["Outputs"]
-        assert {"EndpointUrl", "SmokeTestRoleArn"} <= set(outputs)
+        assert {"EndpointUrl", "SmokeTestRoleArn", "EndpointConfigName"} <= set(outputs)
+        logical_id, attribute = outputs["EndpointConfigName"]["Value"]["Fn::GetAtt"]
+        assert logical_id.startswith("ServingEndpointConfig") and attribute == "EndpointConfigName"
 
 
 def test_checkov_fails_nothing_in_the_pipeline_or_the_stages_it_releases(delivered):

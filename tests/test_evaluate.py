@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 
+import contract
 import evaluate
 import pytest
 import torch
+from text_data import Example
+
+# botocore's CustomerMetadataValue: letters, spaces, digits and _.:/=+-@.
+METADATA_VALUE = re.compile(r"[\w\s.:/=+\-@]+")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +84,57 @@ def test_writes_model_quality_json_and_what_the_charts_need(tiny_model_dir, tarr
     assert gate["int8_verified"] == ("true" if gate["fp32_accuracy"] - gate["int8_accuracy"] <= 0.005 else "false")
     assert set(gate["metadata"]) == {"fp32_accuracy", "int8_accuracy", "min_class_recall"}
     assert all(isinstance(value, str) and value for value in gate["metadata"].values())
+    # Registration reads every probe name: each is there, a probe or NO_PROBE (this random model is sure of nothing).
+    assert set(gate["probes"]) == {contract.probe_metadata_name(i) for i in range(contract.PROBE_COUNT)}
+    for value in gate["probes"].values():
+        assert value == contract.NO_PROBE or contract.decode_probe(value)
+
+
+def sure_answers(texts: list[str]) -> list[dict]:
+    """A model that knows two words and is sure of them; unsure of anything else."""
+
+    def one(text: str) -> dict:
+        if "great" in text:
+            return {"label": "positive", "score": 0.99}
+        return {"label": "negative", "score": 0.95 if "awful" in text else 0.7}
+
+    return [one(text) for text in texts]
+
+
+def test_the_probe_set_is_sure_right_answers_from_every_label_in_turn_each_fitting_a_metadata_value():
+    examples = [
+        Example(text="a great film", label="positive", source="t"),
+        Example(text="great " + "long " * 400, label="positive", source="t"),  # cut to fit, still answered surely
+        Example(text="an awful film", label="negative", source="t"),
+        Example(text="a dull film", label="negative", source="t"),  # right, but not sure enough
+        Example(text="a great mess", label="negative", source="t"),  # wrong: never a probe
+        Example(text="awful but great", label="negative", source="t"),
+    ]
+    answers = sure_answers([e.text for e in examples])
+    served = evaluate.Scored(
+        predictions=[a["label"] for a in answers],
+        scores=[a["score"] for a in answers],
+        correct=[a["label"] == e.label for a, e in zip(answers, examples, strict=True)],
+        report={},
+    )
+    values = evaluate.choose_probes(sure_answers, examples, served)
+    assert len(values) == contract.PROBE_COUNT
+    assert all(len(v) <= contract.PROBE_VALUE_CHARACTERS and METADATA_VALUE.fullmatch(v) for v in values.values())
+    probes = [contract.decode_probe(values[contract.probe_metadata_name(i)]) for i in range(contract.PROBE_COUNT)]
+    first_round = probes[:2]
+    assert {label for label, _ in first_round} == {"positive", "negative"}, "labels alternate"
+    distinct = set(probes)
+    assert {text for _, text in distinct} >= {"a great film", "an awful film"}
+    assert not {"a dull film", "a great mess"} & {text for _, text in distinct}
+    cut = next(text for _, text in distinct if text.startswith("great long"))
+    assert len(cut) < len(examples[1].text) and examples[1].text.startswith(cut)
+    assert probes == [probes[i % len(distinct)] for i in range(contract.PROBE_COUNT)], "fewer probes repeat"
+
+
+def test_no_sure_right_answer_leaves_every_probe_none():
+    examples = [Example(text="a dull film", label="negative", source="t")]
+    served = evaluate.Scored(predictions=["negative"], scores=[0.7], correct=[True], report={})
+    assert set(evaluate.choose_probes(sure_answers, examples, served).values()) == {contract.NO_PROBE}
 
 
 def test_int8_is_served_and_gated_only_where_it_holds_up(tiny_model_dir, small_data, tmp_path):

@@ -702,6 +702,14 @@ def test_delivery_promotes_to_staging_and_prod_each_in_its_own_account(tmp_path)
     assert output.count("ok        model role reads the model data") == 2
     assert output.count("ok        worker alarm's metric filter") == 2
     assert "ok        ResolveRelease" in output
+    # Issue 32: staging's canary, on two model servers; each bad release rolled back by the alarm that sees it.
+    assert "ok        staging: blue/green update" in output
+    assert "25% to the new fleet, baked 5 min; 100% to the new fleet, baked 5 min; requests" in output
+    assert "ok        good release: completed" in output
+    for bad in ("failing", "wrong"):
+        (line,) = [line for line in output.splitlines() if line.startswith(f"   ok        {bad} release: rolled back")]
+        assert "serves endpoint config textclf-staging-" in line and "ProbeAgreementAlarm" in line, line
+    assert output.count("ROLLED BACK") == 2
     assert output.rstrip().splitlines()[-1].startswith(f"rehearsal delivery ({layout}): PASSED")
 
 

@@ -112,3 +112,32 @@ def test_an_endpoint_config_whose_model_is_not_created_fails_as_createendpointco
     }
     with Cloud() as cloud, pytest.raises(DeployError, match='Could not find model "textclf-dev-serving"'):
         Deployment(cloud, account="111111111111", region="us-east-1").create("S", template)
+
+
+def test_replacing_one_stacks_policy_leaves_another_stacks_policy_of_the_same_logical_id_attached():
+    """Found in issue 32: Staging-Mlops and Prod-Mlops share logical ids; replacing prod's model-role policy detached
+    staging's too, so staging's model role lost its read of the model data in the emulator, never in AWS."""
+
+    def stack(statement_sid: str) -> dict:
+        return {
+            "Resources": {
+                "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}},
+                "RolePolicy": {
+                    "Type": "AWS::IAM::Policy",
+                    "Properties": {
+                        "PolicyName": "p",
+                        "Roles": [{"Ref": "Role"}],
+                        "PolicyDocument": {"Statement": [{"Sid": statement_sid, "Effect": "Allow"}]},
+                    },
+                },
+            }
+        }
+
+    with Cloud() as cloud:
+        staging = Deployment(cloud, account="111111111111", region="us-east-1")
+        staging_stack = staging.create("Staging", stack("A"))
+        prod = Deployment(cloud, account="111111111111", region="us-east-1")
+        prod.create("Prod", stack("A"))
+        prod.update(stack("B"))  # a changed policy is replaced: the old one is detached first
+        role = cloud.directory.roles[staging_stack.resources["Role"].attributes["Arn"]]
+        assert [p.document["Statement"][0]["Sid"] for p in role.policies] == ["A"]

@@ -9,6 +9,7 @@ import pytest
 from delivery_steps import release
 from stacks.config import ConfigError
 from stacks.delivery.config import Release
+from training import contract
 
 
 def resolve(tmp_path, group: str = "textclf-dev") -> dict:
@@ -38,6 +39,29 @@ def test_the_newest_approved_package_is_released(mocked_registry, tmp_path):
         "ab" * 32,
         mocked_registry.IMAGE,
     )
+
+
+def test_the_release_carries_the_packages_probe_set_each_probe_once(mocked_registry, tmp_path):
+    probes = [("positive", "a moving, funny film"), ("negative", "a dull, joyless mess")]
+    values = [contract.encode_probe(*probes[i % 2]) for i in range(contract.PROBE_COUNT - 1)] + [contract.NO_PROBE]
+    metadata = {contract.probe_metadata_name(i): value for i, value in enumerate(values)}
+    mocked_registry.register(0.91, status="Approved", metadata=metadata)
+    record = resolve(tmp_path)
+    assert record["probes"] == [list(p) for p in probes]
+    assert Release.read(tmp_path / "release" / "release.json").probes == tuple(probes)
+
+
+def test_a_package_registered_before_probe_sets_releases_without_one(mocked_registry, tmp_path):
+    mocked_registry.register(0.91, status="Approved")
+    assert resolve(tmp_path)["probes"] == []
+
+
+def test_a_probe_that_is_not_one_fails_the_step_naming_its_metadata(mocked_registry, tmp_path, capsys):
+    mocked_registry.register(0.91, status="Approved", metadata={contract.probe_metadata_name(3): "bm90IGEgcHJvYmU="})
+    code = release.main(
+        ["resolve", "--group", mocked_registry.GROUP, "--region", "us-east-1", "--out", str(tmp_path / "r.json")]
+    )
+    assert code == 1 and "Probe04" in capsys.readouterr().err
 
 
 def test_a_package_without_the_evaluated_digest_is_not_released(mocked_registry, tmp_path, capsys):
@@ -86,6 +110,14 @@ def test_a_missing_group_fails_the_step_with_its_name(mocked_registry, tmp_path,
     assert not (tmp_path / "r.json").exists(), "no release file, so synth cannot run with a wrong release"
 
 
+GOOD_RELEASE = {
+    "model_package_arn": "arn:aws:sagemaker:us-east-1:111111111111:model-package/g/1",
+    "model_data_url": "s3://bucket/k",
+    "model_data_sha256": "ab" * 32,
+    "image": "i",
+}
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -96,6 +128,9 @@ def test_a_missing_group_fails_the_step_with_its_name(mocked_registry, tmp_path,
             '"s3://bucket/k", "model_data_sha256": "x", "image": "i"}',
             "release.model_data_sha256",
         ),
+        (json.dumps({**GOOD_RELEASE, "probes": "a film"}), "release.probes: must list at most 24"),
+        (json.dumps({**GOOD_RELEASE, "probes": [["positive"]]}), r"release.probes: \['positive'\] is not a"),
+        (json.dumps({**GOOD_RELEASE, "probes": [["positive", "long " * 60]]}), "release.probes: 'long long"),
     ],
 )
 def test_a_bad_release_file_fails_synth_naming_the_fix(tmp_path, content, message):

@@ -8,9 +8,12 @@ import pytest
 from aws_cdk import App, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
+from test_realtime import request, resolved
 
 from stacks.operations_key import OperationsKey
+from stacks.realtime import RealtimeSettings
 from stacks.serving import EndpointSettings, ModelContainer, Serving
+from stacks.update_policy import UpdatePolicy
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3"
 SETTINGS = dict(
@@ -308,5 +311,102 @@ def test_worker_restarts_in_the_log_raise_an_alarm():
             "Threshold": 1,
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
             "AlarmActions": [topic],
+        },
+    )
+
+
+CANARY = UpdatePolicy(kind="canary", traffic_percent=25, bake_minutes=5, final_bake_minutes=5)
+LINEAR = UpdatePolicy(kind="linear", traffic_percent=20, bake_minutes=5, final_bake_minutes=10)
+PROBES = (("positive", "a moving, funny film"), ("negative", "a dull, joyless mess"))
+REALTIME = RealtimeSettings(
+    instance_type="ml.c6i.xlarge", min_instances=2, max_instances=4, invocations_per_instance=600
+)
+
+
+@pytest.mark.parametrize("policy", [CANARY, LINEAR], ids=["canary", "linear"])
+@pytest.mark.parametrize("realtime", [None, REALTIME], ids=["serverless", "realtime"])
+def test_a_guarded_update_rolls_back_on_the_stages_own_alarms_each_able_to_fire_within_a_bake(policy, realtime):
+    _, template = serve(update=policy, realtime=realtime, probes=PROBES)
+    (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+    deployment = endpoint["Properties"]["DeploymentConfig"]
+    # What CloudFormation sends in UpdateEndpoint, valid for botocore's shape.
+    request(
+        "sagemaker",
+        "UpdateEndpoint",
+        {"EndpointName": "textclf-dev", "EndpointConfigName": "c", "DeploymentConfig": resolved(deployment)},
+    )
+    policy_ = deployment["BlueGreenUpdatePolicy"]
+    routing = policy_["TrafficRoutingConfiguration"]
+    size = {"Type": "CAPACITY_PERCENT", "Value": policy.traffic_percent}
+    assert routing == {
+        "Type": policy.kind.upper(),
+        "WaitIntervalInSeconds": 300,
+        **({"CanarySize": size} if policy.kind == "canary" else {"LinearStepSize": size}),
+    }
+    assert policy_["TerminationWaitInSeconds"] == policy.final_bake_minutes * 60
+    # Longer than every wait, as the API asks, with time to start the new fleet.
+    assert policy_["MaximumExecutionTimeoutInSeconds"] == (policy.planned_minutes + 30) * 60
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    named = [a["AlarmName"]["Ref"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
+    metrics = {alarms[name]["Properties"]["MetricName"] for name in named}
+    assert metrics == {"Invocation5XXErrors", "ModelServerWorkerRestarts", "ModelLatency", "ProbeAgreement"}
+    for name in named:
+        properties = alarms[name]["Properties"]
+        assert properties["Period"] * properties["EvaluationPeriods"] <= policy.bake_minutes * 60, name
+
+
+def test_all_at_once_is_sagemakers_default_update_and_without_probes_there_is_no_probe():
+    _, template = serve(
+        update=UpdatePolicy(kind="all_at_once", traffic_percent=100, bake_minutes=0, final_bake_minutes=0)
+    )
+    (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+    assert "DeploymentConfig" not in endpoint["Properties"]
+    assert not template.find_resources("AWS::Events::Rule")
+    assert "ProbeAgreement" not in json.dumps(template.to_json())
+
+
+def test_the_probe_sends_the_release_probes_every_minute_and_alarms_when_answers_disagree():
+    _, template = serve(update=CANARY, probes=PROBES)
+    (rule,) = template.find_resources("AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    (target,) = rule["Properties"]["Targets"]
+    assert json.loads(target["Input"]) == {
+        "EndpointName": "textclf-dev",
+        "Namespace": "textclf-dev/Serving",
+        "MetricName": "ProbeAgreement",
+        "Probes": [list(p) for p in PROBES],
+    }
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "textclf-dev/Serving",
+            "MetricName": "ProbeAgreement",
+            "Dimensions": [{"Name": "EndpointName", "Value": "textclf-dev"}],
+            "ComparisonOperator": "LessThanThreshold",
+            "Threshold": 0.95,
+            "TreatMissingData": "notBreaching",
+        },
+    )
+    # The probe may invoke this endpoint and publish to this stage's namespace, nothing else.
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "sagemaker:InvokeEndpoint",
+                            "Effect": "Allow",
+                            "Resource": {"Ref": Match.string_like_regexp("^ServingEndpoint")},
+                        },
+                        {
+                            "Action": "cloudwatch:PutMetricData",
+                            "Condition": {"StringEquals": {"cloudwatch:namespace": "textclf-dev/Serving"}},
+                            "Effect": "Allow",
+                            "Resource": "*",
+                        },
+                    ]
+                )
+            }
         },
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from datetime import UTC, datetime
 
+import botocore.session
 import pytest
 from conftest import ROOT
 
@@ -100,7 +102,9 @@ def test_sagemaker_urls_are_signed_as_the_assumed_smoke_test_role(monkeypatch):
     url = "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/e-1/invocations"
     assert smoke.SAGEMAKER_RUNTIME.match(url).group("region") == "eu-west-1"
     with mock_aws():
-        sign = smoke.sigv4_signer("eu-west-1", "arn:aws:iam::123456789012:role/textclf-prod/smoke-test/r")
+        sign = smoke.sigv4_signer(
+            smoke.role_session("eu-west-1", "arn:aws:iam::123456789012:role/textclf-prod/smoke-test/r")
+        )
         request = urllib.request.Request(
             url, data=b'{"inputs": ["x"]}', method="POST", headers={"Content-Type": "application/json"}
         )
@@ -109,3 +113,57 @@ def test_sagemaker_urls_are_signed_as_the_assumed_smoke_test_role(monkeypatch):
     assert "/eu-west-1/sagemaker/aws4_request" in headers["authorization"]
     assert headers["x-amz-security-token"], "signed with the assumed role's session, not the caller's keys"
     assert not smoke.SAGEMAKER_RUNTIME.match("http://127.0.0.1:8080/invocations")
+
+
+def described(served: str, status: str = "InService", reason: str | None = None) -> dict:
+    """DescribeEndpoint's answer after a canary update of textclf-staging, validated against botocore's shape."""
+    answer = {
+        "EndpointName": "textclf-staging",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:111122223333:endpoint/textclf-staging",
+        "EndpointConfigName": served,
+        "EndpointStatus": status,
+        "CreationTime": datetime(2026, 12, 1, tzinfo=UTC),
+        "LastModifiedTime": datetime(2026, 12, 6, 12, 0, tzinfo=UTC),
+        "LastDeploymentConfig": {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300},
+                "MaximumExecutionTimeoutInSeconds": 2400,
+            },
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "errors"}, {"AlarmName": "probe"}]},
+        },
+        **({"FailureReason": reason} if reason else {}),
+    }
+    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model("DescribeEndpoint")
+    assert set(answer) <= set(shape.output_shape.members)
+    return answer
+
+
+def history(fired: set[str]):
+    asked = []
+
+    def items(alarm: str, since: datetime) -> list[dict]:
+        asked.append((alarm, since))
+        return [{"AlarmName": alarm, "HistorySummary": "Alarm updated from OK to ALARM"}] if alarm in fired else []
+
+    items.asked = asked
+    return items
+
+
+def test_an_endpoint_serving_the_released_config_passes():
+    assert smoke.served_config_problems(described("textclf-staging-new"), "textclf-staging-new", history(set())) == []
+
+
+def test_a_rolled_back_update_fails_the_stage_naming_both_configs_and_the_alarm_that_fired():
+    alarms = history({"probe"})
+    (problem,) = smoke.served_config_problems(described("textclf-staging-old"), "textclf-staging-new", alarms)
+    assert "serves endpoint config textclf-staging-old, not textclf-staging-new" in problem
+    assert "rollback alarm(s) that fired: probe" in problem and "errors" not in problem.split("fired:")[1]
+    # Alarms are read from when the update could have begun: the deployment's timeout before it ended.
+    assert {since for _, since in alarms.asked} == {datetime(2026, 12, 6, 11, 20, tzinfo=UTC)}
+
+
+def test_an_endpoint_left_failed_is_reported_with_its_reason():
+    (problem,) = smoke.served_config_problems(
+        described("textclf-staging-new", "Failed", "image not found"), "textclf-staging-new", history(set())
+    )
+    assert "is Failed, not InService: image not found" in problem

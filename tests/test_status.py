@@ -78,7 +78,7 @@ def stage(mocked_registry, monkeypatch):
             AlarmActions=[action],
         )
     cloudwatch.set_alarm_state(AlarmName="Dev-Mlops-Errors5xx", StateValue="ALARM", StateReason="5xx above 3\nmore")
-    outputs = {"EndpointName": "textclf-dev", "AlarmTopicArn": topic}
+    outputs = {"EndpointName": "textclf-dev", "AlarmTopicArn": topic, "EndpointConfigName": "c"}
     monkeypatch.setattr(pipeline_ops, "stage_outputs", lambda config: {"Dev": outputs}[config.construct_id])
     steps = Steps()
     real_clients = status.clients
@@ -130,11 +130,21 @@ def test_status_shows_executions_with_steps_packages_endpoint_and_alarms(stage, 
     endpoint = out.split("## Endpoint textclf-dev")[1]
     assert "InService since" in endpoint
     assert "serving: arn:aws:sagemaker:us-east-1:123456789012:model-package/textclf-dev/1" in endpoint
+    assert "last update: completed (all_at_once): serves c" in endpoint
     assert "alarms: 1 of 2 firing" in endpoint
     alarm_rows = [line.split(" | ")[:2] for line in endpoint.splitlines() if line.startswith("| Dev-")]
     assert [row[0] for row in alarm_rows] == ["| Dev-Mlops-Errors5xx", "| Dev-Mlops-Latency"]
     assert alarm_rows[0][1] == "ALARM" and alarm_rows[1][1] != "ALARM"
     assert "5xx above 3 |" in endpoint and "Prod-Mlops" not in out
+
+
+def test_an_update_sagemaker_rolled_back_is_shown_naming_both_configs(stage, monkeypatch, capsys):
+    outputs = {"EndpointName": "textclf-dev", "EndpointConfigName": "c-deployed-by-the-stack"}
+    monkeypatch.setattr(pipeline_ops, "stage_outputs", lambda config: {"Dev": outputs}[config.construct_id])
+    assert main(["status", "--stage", "dev"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("last update:")]
+    assert line.startswith("last update: ROLLED BACK: endpoint textclf-dev serves endpoint config c, not ")
+    assert "c-deployed-by-the-stack" in line and "The old model still serves" in line
 
 
 def test_a_stage_that_serves_nothing_says_so(stage, monkeypatch, capsys):

@@ -10,6 +10,9 @@ A value written here is spelled nowhere else.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any
 
 # --- Paths inside the containers -------------------------------------------------------------------
@@ -143,6 +146,40 @@ PACKAGE_METADATA = {
 }
 # The digest every stage that serves the model checks its own copy against.
 MODEL_DATA_SHA256 = "ModelDataSha256"
+# The probe set: texts the evaluation answered confidently and rightly, with its answers, which a served model
+# must keep giving (stacks/quality_probe.py sends them to the endpoint every minute, an update's bake included).
+# Stored with the package as customer metadata Probe01.., whose values SageMaker limits to 256 characters of
+# letters, digits, spaces and _.:/=+-@ (botocore's CustomerMetadataValue): each is URL-safe base64 of a JSON
+# [label, text] pair, so a probe text is at most PROBE_TEXT_BYTES of UTF-8 JSON.
+PROBE_METADATA_PREFIX = "Probe"
+PROBE_COUNT = 24
+PROBE_VALUE_CHARACTERS = 256
+PROBE_TEXT_BYTES = PROBE_VALUE_CHARACTERS // 4 * 3
+# A probe counts only where the evaluation was this sure of its (right) answer: a borderline text may flip between
+# fp32 and int8, or between two good models, and a probe must not.
+PROBE_MIN_SCORE = 0.9
+# gate.json's "probes" object: metadata name -> encoded probe, or NO_PROBE where the evaluation found none.
+GATE_PROBES = "probes"
+NO_PROBE = "none"
+
+
+def probe_metadata_name(index: int) -> str:
+    return f"{PROBE_METADATA_PREFIX}{index + 1:02d}"
+
+
+def encode_probe(label: str, text: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([label, text], ensure_ascii=False).encode()).decode()
+
+
+def decode_probe(value: str) -> tuple[str, str]:
+    """``(label, text)``; ValueError when ``value`` is not an encoded probe."""
+    try:
+        label, text = json.loads(base64.urlsafe_b64decode(value.encode()))
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
+        raise ValueError(f"not a probe (URL-safe base64 of a JSON [label, text] pair): {error}") from error
+    if not (isinstance(label, str) and label and isinstance(text, str) and text.strip()):
+        raise ValueError("a probe is a non-empty label and a non-empty text")
+    return label, text
 
 
 def json_path(*keys: str) -> str:

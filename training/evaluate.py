@@ -10,7 +10,8 @@ so the job runs network-isolated; the registry's baseline is the Baseline step's
                            it also carries the teacher's figures and where the teacher came from.
   gate.json                the other numbers the condition compares: the lowest per-class recall, the
                            teacher floor (--min_teacher_ratio x the teacher's accuracy), and fp32 and
-                           int8 accuracy with the int8 verdict the package hands to the endpoint
+                           int8 accuracy with the int8 verdict the package hands to the endpoint; and
+                           the probe set registration stores with the package (choose_probes)
   model_data.json          sha256 and size of the model.tar.gz evaluated; registration records it,
                            and every stage that serves the model checks its copy against it
   predictions.jsonl        one line per test example: true label, served prediction, its score, correct
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,11 +116,9 @@ class Scored:
 def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
     """Score as the endpoint does: its class, its truncation, its batching; every text in one request."""
     served = TextClassifier.load(model_dir, quantize=quantize)
-    # The endpoint splits the CPUs between its workers; this job is the only worker.
-    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     names = served.labels
     text_data.label_names(examples, names)  # a test label the model cannot predict fails, named
-    answers = served.predict(Request(texts=[example.text for example in examples]))
+    answers = answer(served, [example.text for example in examples])
     predictions = [answer["label"] for answer in answers]
     scores = [answer["score"] for answer in answers]
     labels = torch.tensor(text_data.encode_labels(examples, names))
@@ -128,6 +129,43 @@ def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
     report["examples"] = len(examples)
     report["labels"] = names
     return Scored(predictions, scores, correct.tolist(), report)
+
+
+def answer(served: TextClassifier, texts: list[str]) -> list[dict]:
+    # The endpoint splits the CPUs between its workers; this job is the only worker.
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return served.predict(Request(texts=texts))
+
+
+def choose_probes(answer_texts: Callable[[list[str]], list[dict]], examples: list, served: Scored) -> dict[str, str]:
+    """PROBE_COUNT metadata values: texts the served model answered rightly and most surely, taken from each
+    label in turn (a model that answers one label to everything fails the others' share), each cut to what a
+    metadata value holds and answered again as cut, so a probe's label is what the model answers for that text.
+    Fewer texts than PROBE_COUNT repeat; none at all (no sure right answer) leaves every value NO_PROBE."""
+    ranked = sorted(range(len(examples)), key=lambda i: -served.scores[i])
+    by_label: dict[str, list[str]] = {}
+    for i in ranked:
+        label = served.predictions[i]
+        fitted = _fitting(label, examples[i].text)
+        if served.correct[i] and fitted and len(by_label.setdefault(label, [])) < contract.PROBE_COUNT:
+            by_label[label].append(fitted)
+    pairs = [(label, text) for label, group in by_label.items() for text in group]
+    answered = answer_texts([text for _, text in pairs]) if pairs else []
+    kept: dict[str, list[tuple[str, str]]] = {}
+    for (label, text), found in zip(pairs, answered, strict=True):
+        if found["label"] == label and found["score"] >= contract.PROBE_MIN_SCORE:
+            kept.setdefault(label, []).append((label, text))
+    chosen = [probe for turn in itertools.zip_longest(*kept.values()) for probe in turn if probe]
+    values = [contract.encode_probe(*probe) for probe in chosen] or [contract.NO_PROBE]
+    return {contract.probe_metadata_name(i): values[i % len(values)] for i in range(contract.PROBE_COUNT)}
+
+
+def _fitting(label: str, text: str) -> str:
+    """``text``, or as many of its first words as fit a probe's metadata value ("" when none do)."""
+    words = text.split()
+    while words and len(contract.encode_probe(label, " ".join(words))) > contract.PROBE_VALUE_CHARACTERS:
+        words = words[: len(words) * 3 // 4]
+    return " ".join(words)
 
 
 def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor, bins: int = 10) -> float:
@@ -214,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.teacher_path:
             teacher_dir = archives.resolve_model(args.teacher_path, Path(scratch), field="--teacher_path")
             teacher = score(teacher_dir, examples, quantize="none")
-    served, figures = gate(fp32, int8, teacher, args)
+        served, figures = gate(fp32, int8, teacher, args)
+        model = TextClassifier.load(model_dir, quantize="int8" if served is int8 else "none")
+        figures[contract.GATE_PROBES] = choose_probes(lambda texts: answer(model, texts), examples, served)
     quality = sagemaker_model_quality(served.report)
     if teacher is not None:
         quality["teacher"] = {**sagemaker_model_quality(teacher.report), "source": args.teacher_source}

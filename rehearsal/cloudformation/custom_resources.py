@@ -55,7 +55,7 @@ def custom_resource(workdir: Path):
             raise DeployError(
                 f"{logical_id}: its ServiceToken {properties['ServiceToken']} is no function of this stack"
             )
-        code = _unpack(deployment.cloud, deployment.stack, target, workdir / logical_id)
+        code = unpack_code(deployment.cloud, deployment.stack, target, workdir / logical_id)
         event = {
             "RequestType": "Create",
             "ResponseURL": "",
@@ -83,7 +83,7 @@ def call(cloud: Cloud, stack: Stack, function_arn: str, event: dict, workdir: Pa
     target = next((r for r in stack.of_type("AWS::Lambda::Function") if r.attributes["Arn"] == function_arn), None)
     if target is None:
         raise FunctionError(f"{function_arn}: no function of {stack.name} has this ARN")
-    code = _unpack(cloud, stack, target, workdir / target.logical_id)
+    code = unpack_code(cloud, stack, target, workdir / target.logical_id)
     result = _run_handler(cloud, stack.region, target, code, event, timeout=target.properties.get("Timeout", 3))
     if result.returncode != 0:
         raise FunctionError(f"{function_arn}: Unhandled: {result.stderr[-1500:]}")
@@ -135,7 +135,7 @@ def invoke(deployment: Deployment, function_resource: Resource, code: Path, even
         catcher.stop()
 
 
-def _unpack(cloud: Cloud, stack: Stack, function_resource: Resource, target: Path) -> Path:
+def unpack_code(cloud: Cloud, stack: Stack, function_resource: Resource, target: Path) -> Path:
     location = function_resource.properties["Code"]
     s3 = cloud.admin("s3", stack.account, stack.region)
     archive = s3.get_object(Bucket=location["S3Bucket"], Key=location["S3Key"])["Body"].read()

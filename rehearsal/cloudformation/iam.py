@@ -52,9 +52,12 @@ def _policy(deployment: Placement, logical_id: str, properties: dict) -> Resourc
 
 
 def _delete_policy(deployment: Placement, resource: Resource) -> None:
-    """Detach what this policy resource attached, from every role."""
+    """Detach what this policy resource attached from the roles it names, in its own account: another stack's policy
+    of the same logical id (Staging-Mlops and Prod-Mlops build the same constructs) is not this one."""
+    names = set(resource.properties.get("Roles", []))
     for record in deployment.cloud.directory.roles.values():
-        record.policies = [p for p in record.policies if p.source != resource.logical_id]
+        if record.account == deployment.account and record.arn.rsplit("/", 1)[-1] in names:
+            record.policies = [p for p in record.policies if p.source != resource.logical_id]
 
 
 RESOURCE_TYPES = {

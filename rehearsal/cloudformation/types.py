@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from rehearsal.cloudformation import application_autoscaling, awslambda, iam, kms, logs, s3, sagemaker, sns
+from rehearsal.cloudformation import (
+    application_autoscaling,
+    awslambda,
+    cloudwatch,
+    iam,
+    kms,
+    logs,
+    s3,
+    sagemaker,
+    sns,
+)
 from rehearsal.cloudformation.model import ResourceType
 
-SERVICES = (kms, s3, iam, sagemaker, sns, logs, application_autoscaling, awslambda)
+SERVICES = (kms, s3, iam, sagemaker, sns, logs, application_autoscaling, awslambda, cloudwatch)
 RESOURCE_TYPES: dict[str, ResourceType] = {
     name: entry for service in SERVICES for name, entry in service.RESOURCE_TYPES.items()
 }

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rehearsal import synth
 from rehearsal.cloudformation.model import Resource, Stack
+from rehearsal.flows.updates import rehearse_guarded_updates
 from rehearsal.pipeline_run import train_and_register
 from rehearsal.probes import check_smoke_access
 from rehearsal.report import RehearsalFailed
@@ -31,7 +32,7 @@ SMOKE_TESTED = ("staging", "prod")
 
 def rehearse_delivery(session: Session) -> None:
     single = session.options.layout == "single"
-    accounts = dict.fromkeys(PROMOTED, SINGLE_ACCOUNT) if single else ACCOUNTS
+    accounts: dict[str, str] = dict.fromkeys(PROMOTED, SINGLE_ACCOUNT) if single else dict(ACCOUNTS)
     tooling = SINGLE_ACCOUNT if single else TOOLING_ACCOUNT
     project = None if single else synth.context_with_accounts(ACCOUNTS, tooling)
     report = session.report
@@ -62,6 +63,14 @@ def rehearse_delivery(session: Session) -> None:
             smoke_role = check_smoke_access(session.cloud, delivery, stack, name)
             report.status(f"{name}: smoke role may invoke the endpoint", "ok", time.perf_counter(), smoke_role)
             serve_and_smoke(session, stack, name)
+        deployments[name] = (deployments[name][0], stack)
+    rehearse_guarded_updates(
+        session,
+        deployments=deployments,
+        accounts=accounts,
+        project=project,
+        resolve=lambda: resolve_release(session, delivery),
+    )
 
 
 def resolve_release(session: Session, delivery: Stack) -> Path:

@@ -53,12 +53,16 @@ class LocalEndpoint:
         workers: int | None = None,
         env: dict[str, str] | None = None,
         startup_timeout: float = 180.0,
+        ready_on_any_answer: bool = False,
     ) -> None:
+        """``ready_on_any_answer``: ready once the handler answers at all, as SageMaker routes to an instance once
+        /ping says so; by default ready means a 200, so that a model that cannot load fails to start here."""
         self.model = Path(model)
         self.port = port
         self.workers = workers
         self.env = dict(env or {})
         self.startup_timeout = startup_timeout
+        self.ready_on_any_answer = ready_on_any_answer
         self.url = f"http://127.0.0.1:{port}"
         self._process: subprocess.Popen | None = None
         self._workdir: Path | None = None
@@ -196,7 +200,7 @@ class LocalEndpoint:
             if self._process.poll() is not None:
                 raise EndpointError(f"model server exited with {self._process.returncode}:\n{self._log_tail()}")
             # The management API says READY before the model has loaded: ready means a real answer.
-            if _workers_ready(management_port) and _answers(self.url):
+            if _workers_ready(management_port) and _answers(self.url, any_status=self.ready_on_any_answer):
                 return
             time.sleep(0.2)
         self.stop()
@@ -299,12 +303,13 @@ def _log_config() -> str:
     return str(files("sagemaker_inference").joinpath("etc/log4j2.xml"))
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, *, any_status: bool = False) -> bool:
     try:
         status, _ = invoke(url, json.dumps({"inputs": "ready?"}), timeout=30)
     except OSError:
         return False
-    return status == 200
+    # MMS answers 503 while no worker has the model; the handler's own answers are anything else.
+    return status != 503 if any_status else status == 200
 
 
 def _signal_group(group: int, signal_number: int) -> None:

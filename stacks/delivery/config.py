@@ -96,6 +96,8 @@ class Release:
     model_data_sha256: str | None = None
     image: str | None = None
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # The package's probe set, (label, text) pairs: stacks/quality_probe.py sends them to the served endpoint.
+    probes: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def read(cls, path: str | Path) -> Release:
@@ -120,6 +122,7 @@ class Release:
             model_data_sha256=raw.get("model_data_sha256"),
             image=raw.get("image"),
             environment=raw.get("environment") or {},
+            probes=_probes(raw.get("probes") or []),
         )
         release.check()
         return release
@@ -149,6 +152,11 @@ class Release:
             raise ConfigError(
                 f"release.environment: must map names to strings (got {self.environment!r}). {regenerate}"
             )
+        for label, text in self.probes:
+            if len(contract.encode_probe(label, text)) > contract.PROBE_VALUE_CHARACTERS:
+                raise ConfigError(
+                    f"release.probes: {text[:40]!r}... is longer than a package's metadata holds. {regenerate}"
+                )
 
     @property
     def owner_account(self) -> str:
@@ -289,3 +297,17 @@ def _check(c: DeliveryConfig) -> None:
         _fail(c, "smoke_latency_p95_ms", "must be within 1..60000", "use e.g. 3000.")
     if not 0.0 < c.smoke_min_accuracy <= 1.0:
         _fail(c, "smoke_min_accuracy", "must be a fraction within (0, 1]", "use 1.0 to require every case.")
+
+
+def _probes(raw: Any) -> tuple[tuple[str, str], ...]:
+    fix = "Fix: regenerate it with `python -m delivery_steps.release resolve`."
+    if not isinstance(raw, list) or len(raw) > contract.PROBE_COUNT:
+        raise ConfigError(f"release.probes: must list at most {contract.PROBE_COUNT} [label, text] pairs. {fix}")
+    pairs = []
+    for item in raw:
+        if not (
+            isinstance(item, list) and len(item) == 2 and all(isinstance(part, str) and part.strip() for part in item)
+        ):
+            raise ConfigError(f"release.probes: {item!r} is not a [label, text] pair of non-empty strings. {fix}")
+        pairs.append((item[0], item[1]))
+    return tuple(pairs)

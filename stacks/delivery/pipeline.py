@@ -324,9 +324,13 @@ class Delivery(Construct):
             commands=[
                 f'python -m delivery_steps.smoke --url "$ENDPOINT_URL" --role-arn "$SMOKE_TEST_ROLE_ARN" '
                 f"--cases {config.smoke_cases} --latency-p95-ms {config.smoke_latency_p95_ms} "
-                f"--min-accuracy {config.smoke_min_accuracy}"
+                f'--min-accuracy {config.smoke_min_accuracy} --endpoint-config "$ENDPOINT_CONFIG_NAME"'
             ],
-            env_from_cfn_outputs={"ENDPOINT_URL": outputs.endpoint_url, "SMOKE_TEST_ROLE_ARN": outputs.role_arn},
+            env_from_cfn_outputs={
+                "ENDPOINT_URL": outputs.endpoint_url,
+                "SMOKE_TEST_ROLE_ARN": outputs.role_arn,
+                "ENDPOINT_CONFIG_NAME": outputs.endpoint_config,
+            },
             role_policy_statements=[
                 iam.PolicyStatement(
                     actions=["sts:AssumeRole"],

@@ -1,0 +1,122 @@
+"""The rehearsal's blue/green update: the steps SageMaker takes for the synthesized DeploymentConfig, traffic routed
+by the shifted share, and the deployed alarm definitions evaluated as CloudWatch evaluates them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_serving import CANARY, LINEAR, PROBES, serve
+
+from rehearsal.cloudwatch import Metrics, in_alarm
+from rehearsal.sagemaker.guardrails import Router, Shift, blue_green, shifts
+from stacks.update_policy import UpdatePolicy
+
+CASES = [("positive", "a great film"), ("negative", "an awful film")]
+
+
+def deployed(policy: UpdatePolicy) -> tuple[dict, dict[str, dict]]:
+    """The endpoint's DeploymentConfig and its rollback alarms' properties, as synthesized (named by logical id)."""
+    _, template = serve(update=policy, probes=PROBES)
+    (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+    config = endpoint["Properties"]["DeploymentConfig"]
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    names = [a["AlarmName"]["Ref"] for a in config["AutoRollbackConfiguration"]["Alarms"]]
+    return config, {name: _plain(alarms[name]["Properties"]) for name in names}
+
+
+def _plain(properties: dict) -> dict:
+    """The alarm as deployed: its metric's Namespace is a plain string here; dimensions do not matter to the math."""
+    return json.loads(json.dumps(properties))
+
+
+def test_canary_and_linear_take_the_steps_their_policy_says():
+    assert shifts(deployed(CANARY)[0]) == [Shift(25, 5), Shift(100, 5)]
+    assert shifts(deployed(LINEAR)[0]) == [Shift(20, 5), Shift(40, 5), Shift(60, 5), Shift(80, 5), Shift(100, 10)]
+    assert shifts(None) == [Shift(100, 0)], "no DeploymentConfig: all at once, no bake"
+
+
+def fleet(answer_wrongly: bool = False, status: int = 200):
+    def send(body: bytes) -> tuple[int, bytes]:
+        (text,) = json.loads(body)["inputs"]
+        label = "positive" if ("great" in text or "moving" in text) else "negative"
+        if answer_wrongly:
+            label = "negative" if label == "positive" else "positive"
+        return status, json.dumps([{"label": label, "score": 0.99}]).encode()
+
+    return send
+
+
+def minute_of_traffic(router: Router) -> None:
+    """Users' requests and the probe's round, publishing agreement as the deployed probe function does."""
+    from stacks.functions.quality_probe.index import agreement
+
+    for _, text in CASES:
+        router.send(json.dumps({"inputs": [text]}).encode())
+    value = agreement(router.send, [list(p) for p in PROBES] * 12)
+    router.metrics.put("textclf-dev/Serving", "ProbeAgreement", router.minute, value)
+    router.metrics.put("textclf-dev/Serving", "ModelServerWorkerRestarts", router.minute, 0.0)
+
+
+@pytest.mark.parametrize("policy", [CANARY, LINEAR], ids=["canary", "linear"])
+def test_a_good_release_completes_every_step_with_the_traffic_shifted_as_the_policy_says(policy):
+    config, alarms = deployed(policy)
+    router = Router(fleet(), fleet(), Metrics(), seed=1)
+    outcome = blue_green(config, router, rollback_alarms=alarms, minute_of_traffic=minute_of_traffic)
+    assert outcome.completed and outcome.fired == [] and outcome.minutes == policy.planned_minutes
+    assert len(outcome.trail) == len(policy.steps())
+    # Routed by the shifted share, minute by minute: the first bake sends about traffic_percent to green.
+    requests_per_minute = len(CASES) + 24
+    total = requests_per_minute * policy.planned_minutes
+    expected_green = sum(
+        shift.percent * shift.bake_minutes * requests_per_minute / 100 for shift in shifts(config)
+    )
+    assert router.sent["green"] == pytest.approx(expected_green, rel=0.15)
+    assert router.sent["blue"] + router.sent["green"] == total
+
+
+@pytest.mark.parametrize(
+    "green, watched, alarm, minute",
+    [
+        # Fast, no errors, wrong: two minutes of five below the agreement floor.
+        (fleet(answer_wrongly=True), "", "ProbeAgreementAlarm", 2),
+        # A failing handler: the HF toolkit answers 400, not 5XX; a probe's error is a disagreement.
+        (fleet(status=400), "", "ProbeAgreementAlarm", 2),
+        # A dying worker's 500s: the probe sees them first; alone, the five-minute 5XX sum fires by the bake's end.
+        (fleet(status=500), "", "ProbeAgreementAlarm", 2),
+        (fleet(status=500), "ServerErrors", "ServerErrorsAlarm", 5),
+    ],
+    ids=["wrong-answers", "handler-fails", "server-errors", "server-errors-alarm-alone"],
+)
+def test_a_bad_canary_rolls_back_on_the_alarm_that_sees_it_within_the_first_bake(green, watched, alarm, minute):
+    config, alarms = deployed(CANARY)
+    router = Router(fleet(), green, Metrics(), seed=1)
+    watching = {name: properties for name, properties in alarms.items() if watched in name}
+    outcome = blue_green(config, router, rollback_alarms=watching, minute_of_traffic=minute_of_traffic)
+    assert not outcome.completed
+    assert [name for name in outcome.fired if name.startswith(f"Serving{alarm}")], outcome.fired
+    assert outcome.minutes == minute <= 5, "within the canary's bake, before all traffic shifts"
+    assert outcome.history and all(h["HistorySummary"].endswith("to ALARM") for h in outcome.history)
+
+
+def test_alarms_use_whole_periods_their_statistic_and_treat_missing_data_as_not_breaching():
+    alarm = {
+        "Namespace": "n",
+        "MetricName": "m",
+        "Period": 60,
+        "EvaluationPeriods": 5,
+        "DatapointsToAlarm": 3,
+        "ExtendedStatistic": "p99",
+        "Threshold": 100.0,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    metrics = Metrics()
+    for minute in (0, 2):
+        metrics.put("n", "m", minute, *([10.0] * 99), 500.0)  # p99 of 100 samples is the 99th: 10
+    metrics.put("n", "m", 1, 500.0, 600.0)
+    metrics.put("n", "m", 3, 700.0)
+    assert not in_alarm(alarm, metrics, 3), "one breaching minute, two quiet, the rest missing"
+    assert in_alarm({**alarm, "DatapointsToAlarm": 2}, metrics, 4)
+    assert not in_alarm({**alarm, "DatapointsToAlarm": 2}, metrics, 3), "minute 3 is not a whole period yet"
+    assert not in_alarm({**alarm, "Period": 300, "EvaluationPeriods": 1, "DatapointsToAlarm": 1}, metrics, 4)
