@@ -68,9 +68,7 @@ def test_a_good_release_completes_every_step_with_the_traffic_shifted_as_the_pol
     # Routed by the shifted share, minute by minute: the first bake sends about traffic_percent to green.
     requests_per_minute = len(CASES) + 24
     total = requests_per_minute * policy.planned_minutes
-    expected_green = sum(
-        shift.percent * shift.bake_minutes * requests_per_minute / 100 for shift in shifts(config)
-    )
+    expected_green = sum(shift.percent * shift.bake_minutes * requests_per_minute / 100 for shift in shifts(config))
     assert router.sent["green"] == pytest.approx(expected_green, rel=0.15)
     assert router.sent["blue"] + router.sent["green"] == total
 
