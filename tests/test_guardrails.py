@@ -3,6 +3,7 @@ by the shifted share, and the deployed alarm definitions evaluated as CloudWatch
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -15,6 +16,7 @@ from stacks.update_policy import UpdatePolicy
 CASES = [("positive", "a great film"), ("negative", "an awful film")]
 
 
+@functools.cache
 def deployed(policy: UpdatePolicy) -> tuple[dict, dict[str, dict]]:
     """The endpoint's DeploymentConfig and its rollback alarms' properties, as synthesized (named by logical id)."""
     _, template = serve(update=policy, probes=PROBES)

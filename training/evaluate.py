@@ -22,6 +22,7 @@ from evaluation.json and predictions.jsonl when a report is written.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import itertools
 import json
@@ -115,7 +116,7 @@ class Scored:
 
 def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
     """Score as the endpoint does: its class, its truncation, its batching; every text in one request."""
-    served = TextClassifier.load(model_dir, quantize=quantize)
+    served = load(model_dir, quantize)
     names = served.labels
     text_data.label_names(examples, names)  # a test label the model cannot predict fails, named
     answers = answer(served, [example.text for example in examples])
@@ -129,6 +130,12 @@ def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
     report["examples"] = len(examples)
     report["labels"] = names
     return Scored(predictions, scores, correct.tolist(), report)
+
+
+@functools.cache
+def load(model_dir: str, quantize: str) -> TextClassifier:
+    """The endpoint's class, loaded once per model and quantization: scoring and choosing probes share it."""
+    return TextClassifier.load(model_dir, quantize=quantize)
 
 
 def answer(served: TextClassifier, texts: list[str]) -> list[dict]:
@@ -253,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             teacher_dir = archives.resolve_model(args.teacher_path, Path(scratch), field="--teacher_path")
             teacher = score(teacher_dir, examples, quantize="none")
         served, figures = gate(fp32, int8, teacher, args)
-        model = TextClassifier.load(model_dir, quantize="int8" if served is int8 else "none")
+        model = load(model_dir, "int8" if served is int8 else "none")
         figures[contract.GATE_PROBES] = choose_probes(lambda texts: answer(model, texts), examples, served)
     quality = sagemaker_model_quality(served.report)
     if teacher is not None:
