@@ -72,14 +72,13 @@ def rehearse_guarded_updates(
     resolve: Callable[[], Path],
 ) -> None:
     dev, (deployment, stack) = deployments["dev"][1], deployments[UPDATED]
-    blue = fleet(session, stack, UPDATED, "blue")
-    blue.start()
-    serving = blue
-    served_config = stack.outputs["EndpointConfigName"]
     sagemaker = session.cloud.admin("sagemaker", accounts["dev"], session.region)
     first = model_registry.newest_approved(sagemaker, dev.outputs["ModelPackageGroupName"])
     assert first is not None, "the first release approved a package"
+    serving = fleet(session, stack, UPDATED, "blue")
+    served_config = stack.outputs["EndpointConfigName"]
     try:
+        serving.start()
         for name, (change, alarm) in RELEASES.items():
             register_variant(session, first["ModelPackageArn"], accounts["dev"], name, change)
             release_file = resolve()
