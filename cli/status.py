@@ -122,8 +122,7 @@ def endpoint_section(aws: Clients, outputs: dict[str, str], now: datetime) -> li
 
 def update_outcome(endpoint: dict, deployed: str | None, cloudwatch) -> str:
     """Whether the endpoint serves what the stack last deployed; a rolled-back update says which alarm fired."""
-    policy = (endpoint.get("LastDeploymentConfig") or {}).get("BlueGreenUpdatePolicy", {})
-    kind = policy.get("TrafficRoutingConfiguration", {}).get("Type", "ALL_AT_ONCE").lower()
+    kind = smoke.traffic_routing(endpoint.get("LastDeploymentConfig")).lower()
     if endpoint["EndpointStatus"] in ("Updating", "SystemUpdating", "RollingBack"):
         return f"in progress ({kind}): {endpoint['EndpointStatus']}"
     if deployed in (None, "none"):

@@ -145,6 +145,17 @@ def sigv4_signer(session) -> Callable[[urllib.request.Request], None]:
 AlarmHistory = Callable[[str, datetime], list[dict]]  # (alarm name, since) -> DescribeAlarmHistory's items
 
 
+def rollback_alarms(deployment_config: dict | None) -> list[str]:
+    """The alarm names a DeploymentConfig's AutoRollbackConfiguration lists (CreateEndpoint's or DescribeEndpoint's)."""
+    return [a["AlarmName"] for a in (deployment_config or {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+
+
+def traffic_routing(deployment_config: dict | None) -> str:
+    """ALL_AT_ONCE, CANARY or LINEAR: SageMaker's default where no blue/green policy is given."""
+    policy = (deployment_config or {}).get("BlueGreenUpdatePolicy", {})
+    return policy.get("TrafficRoutingConfiguration", {}).get("Type", "ALL_AT_ONCE")
+
+
 def served_config_problems(endpoint: dict, expected: str, alarm_history: AlarmHistory) -> list[str]:
     """Why ``endpoint`` (DescribeEndpoint's answer) does not serve ``expected``; empty when it does."""
     name, served, status = endpoint["EndpointName"], endpoint.get("EndpointConfigName"), endpoint["EndpointStatus"]
@@ -153,7 +164,7 @@ def served_config_problems(endpoint: dict, expected: str, alarm_history: AlarmHi
     if served == expected:
         return [f"endpoint {name} is {status}, not {SERVING}: {endpoint.get('FailureReason') or 'no reason given'}"]
     deployment = endpoint.get("LastDeploymentConfig") or {}
-    alarms = [a["AlarmName"] for a in deployment.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+    alarms = rollback_alarms(deployment)
     timeout = deployment.get("BlueGreenUpdatePolicy", {}).get("MaximumExecutionTimeoutInSeconds", 3600)
     since = endpoint["LastModifiedTime"] - timedelta(seconds=timeout)
     fired = [

@@ -10,6 +10,7 @@ import uuid
 from rehearsal import eventbridge
 from rehearsal.cloud import Cloud
 from rehearsal.cloudformation.model import Resource, Stack
+from rehearsal.cloudwatch import LogMetricFilter
 from rehearsal.deployed import model_container, served_model
 from rehearsal.gateway import s3_requests
 from rehearsal.iam import AccessDenied, Request
@@ -97,31 +98,25 @@ def check_worker_alarm(cloud: Cloud, report: Report, stack: Stack, endpoint: Loc
     which lines the deployed metric filter counts: none of the healthy run's, some once the workers die."""
     started = time.perf_counter()
     (endpoint_resource,) = stack.of_type("AWS::SageMaker::Endpoint")
-    group = contract.endpoint_log_group(endpoint_resource.attributes["EndpointName"])
-    logs = cloud.admin("logs", stack.account, stack.region)
-    (metric_filter,) = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
-    stream = {"logGroupName": group, "logStreamName": "AllTraffic/rehearsal"}
-    logs.create_log_stream(**stream)
+    log_filter = LogMetricFilter(
+        cloud.admin("logs", stack.account, stack.region),
+        contract.endpoint_log_group(endpoint_resource.attributes["EndpointName"]),
+        stream="AllTraffic/rehearsal",
+    )
 
     def lines() -> list[str]:
         return endpoint.log_path.read_text(errors="replace").splitlines()
 
-    def counted(new_lines: list[str]) -> int:
-        now = int(time.time() * 1000)
-        logs.put_log_events(**stream, logEvents=[{"timestamp": now, "message": line} for line in new_lines])
-        found = logs.filter_log_events(logGroupName=group, filterPattern=metric_filter["filterPattern"], startTime=now)
-        return len(found["events"])
-
     healthy_lines = lines()
-    healthy = counted(healthy_lines)
+    healthy = log_filter.count(healthy_lines)
     killed = endpoint.kill_workers()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and contract.WORKER_RESTART_LOG not in "\n".join(lines()):
         time.sleep(0.5)
     time.sleep(1)
-    after = counted(lines()[len(healthy_lines) :])
+    after = log_filter.count(lines()[len(healthy_lines) :])
     detail = (
-        f"filter {metric_filter['filterPattern']} counts {healthy} of {len(healthy_lines)} lines of the "
+        f"filter {log_filter.pattern} counts {healthy} of {len(healthy_lines)} lines of the "
         f"healthy run and {after} once {len(killed)} worker processes were killed"
     )
     ok = healthy == 0 and after > 0
@@ -149,8 +144,7 @@ def check_alarm_actions(cloud: Cloud, stack: Stack, report: Report) -> None:
     started = report.step("CloudWatch alarms: each alarm's actions, published as CloudWatch")
     count = 0
     for alarm in stack.of_type("AWS::CloudWatch::Alarm"):
-        name = alarm.properties.get("AlarmName") or alarm.physical_id
-        source = (("aws:SourceAccount", stack.account), ("aws:SourceArn", _alarm_arn(stack, name)))
+        source = (("aws:SourceAccount", stack.account), ("aws:SourceArn", alarm.attributes["Arn"]))
         for topic in sorted({*alarm.properties.get("AlarmActions", []), *alarm.properties.get("OKActions", [])}):
             try:
                 publish_as_service(cloud.directory, stack, topic, "cloudwatch.amazonaws.com", source)
@@ -160,7 +154,3 @@ def check_alarm_actions(cloud: Cloud, stack: Stack, report: Report) -> None:
                 raise RehearsalFailed(f"{stack.name}: alarm {detail}") from error
             count += 1
     report.status("alarm actions", "ok", started, f"{count} alarm action(s) can publish")
-
-
-def _alarm_arn(stack: Stack, name: str) -> str:
-    return f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:{name}"

@@ -142,12 +142,11 @@ def guarded_update(
     report = session.report
     (endpoint,) = new.of_type("AWS::SageMaker::Endpoint")
     deployment_config = endpoint.properties.get("DeploymentConfig")
-    policy = (deployment_config or {}).get("BlueGreenUpdatePolicy", {}).get("TrafficRoutingConfiguration", {})
     started = report.step(
-        f"{stage}: UpdateEndpoint to {endpoint.properties['EndpointConfigName']} ({policy.get('Type', 'ALL_AT_ONCE')})"
+        f"{stage}: UpdateEndpoint to {endpoint.properties['EndpointConfigName']} "
+        f"({smoke.traffic_routing(deployment_config)})"
     )
     alarms = {a.physical_id: a.properties for a in new.of_type("AWS::CloudWatch::Alarm")}
-    named = [a["AlarmName"] for a in (deployment_config or {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])]
     green = fleet(session, new, stage, "green", routed=True)
     green.start()
     try:
@@ -155,7 +154,7 @@ def guarded_update(
         outcome = blue_green(
             deployment_config,
             router,
-            rollback_alarms={name: alarms[name] for name in named},
+            rollback_alarms={name: alarms[name] for name in smoke.rollback_alarms(deployment_config)},
             minute_of_traffic=_traffic(session, new, endpoint.attributes["EndpointName"], [blue, green]),
         )
     except BaseException:
@@ -229,13 +228,14 @@ def smoke_step_verdict(session: Session, stack: Stack, outcome: Outcome, served_
     (endpoint,) = stack.of_type("AWS::SageMaker::Endpoint")
     role, expected = stack.outputs["SmokeTestRoleArn"], stack.outputs["EndpointConfigName"]
     deployment_config = endpoint.properties.get("DeploymentConfig") or {}
-    alarms = [a["AlarmName"] for a in deployment_config.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+    alarm_arns = {a.physical_id: a.attributes["Arn"] for a in stack.of_type("AWS::CloudWatch::Alarm")}
     session.cloud.directory.check(
         Request(role, "sagemaker:DescribeEndpoint", endpoint.attributes["Arn"], stack.account)
     )
-    for alarm in alarms:
-        arn = f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:{alarm}"
-        session.cloud.directory.check(Request(role, "cloudwatch:DescribeAlarmHistory", arn, stack.account))
+    for alarm in smoke.rollback_alarms(deployment_config):
+        session.cloud.directory.check(
+            Request(role, "cloudwatch:DescribeAlarmHistory", alarm_arns[alarm], stack.account)
+        )
     described = {
         "EndpointName": endpoint.attributes["EndpointName"],
         "EndpointConfigName": served_config,

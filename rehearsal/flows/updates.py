@@ -14,9 +14,7 @@ registered: their own bytes and digest, and the probe set of the model they repl
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,12 +23,12 @@ from rehearsal import synth
 from rehearsal.cloudformation.engine import Deployment
 from rehearsal.cloudformation.model import Stack
 from rehearsal.report import RehearsalFailed
-from rehearsal.sagemaker.channels import split_uri
+from rehearsal.sagemaker.channels import pack_model_dir, split_uri
 from rehearsal.sagemaker.guardrails import Outcome
 from rehearsal.serving import fleet, guarded_update, smoke_step_verdict
 from rehearsal.session import Session
 from stacks.config import MODEL_DATA_PREFIX, stage_stack_name
-from training import contract, model_registry
+from training import archives, contract, model_registry
 
 UPDATED = "staging"
 
@@ -148,12 +146,11 @@ def register_variant(
 
 
 def _changed(data: bytes, change: Callable[[Path], None], folder: Path) -> bytes:
+    """``data`` (a model.tar.gz) unpacked, changed and packed again; gzip level 1, since only its bytes matter."""
+    source = folder / "source.tar.gz"
     folder.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        archive.extractall(folder, filter="data")
-    change(folder)
-    packed = io.BytesIO()
-    with tarfile.open(fileobj=packed, mode="w:gz", compresslevel=1) as archive:  # fast: only its bytes matter
-        for path in sorted(folder.iterdir()):
-            archive.add(path, arcname=path.name)
-    return packed.getvalue()
+    source.write_bytes(data)
+    model = folder / "model"
+    archives.unpack(source, model, field="the released model data")
+    change(model)
+    return pack_model_dir(model, folder / "model.tar.gz", compresslevel=1).read_bytes()

@@ -44,10 +44,10 @@ def upload_folder(s3, folder: Path, uri: str) -> int:
     return count
 
 
-def pack_model_dir(model_dir: Path, archive: Path) -> Path:
+def pack_model_dir(model_dir: Path, archive: Path, *, compresslevel: int = 9) -> Path:
     """model.tar.gz with the model directory's contents at its root, as SageMaker writes it after training."""
     archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "w:gz") as tar:
+    with tarfile.open(archive, "w:gz", compresslevel=compresslevel) as tar:
         for path in sorted(model_dir.iterdir()):
             tar.add(path, arcname=path.name)
     return archive
