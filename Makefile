@@ -43,6 +43,8 @@ bench: install
 	$(PY) -m benchmarks train
 	$(PY) -m benchmarks serve
 	$(PY) -m benchmarks load
+	$(PY) -m benchmarks scaling
+	$(PY) -m benchmarks data
 
 clean:
 	rm -rf $(VENV) $(CHECKOV) node_modules cdk.out

@@ -13,9 +13,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "name",
-        choices=["synth", "train", "serve", "load"],
+        choices=["synth", "train", "serve", "load", "scaling", "data"],
         help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default; "
-        "load: 32 and 64 clients with the stages' JVM heap cap vs the DLC's default",
+        "load: 32 and 64 clients with the stages' JVM heap cap vs the DLC's default; "
+        "scaling: 1, 2 and 4 rehearsed training instances; data: training data memory, whole vs indexed",
     )
     parser.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
     parser.add_argument(
@@ -41,6 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import load_bench
 
         return load_bench.main(model=args.model)
+    if args.name == "scaling":
+        from benchmarks import scaling_bench
+
+        return scaling_bench.main()
+    if args.name == "data":
+        from benchmarks import data_memory_bench
+
+        return data_memory_bench.main()
     if args.name == "train":
         from benchmarks import train_bench
 

@@ -37,6 +37,8 @@ MLOPS_STACK_ID = "Mlops"
 SERVERLESS_MEMORY_CHOICES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY_RANGE = (1, 200)
 SERVING_MODES = ("serverless", "realtime")
+# The input mode that train.py cannot read: a FIFO per channel and epoch, not files.
+PIPE = "Pipe"
 # CreateTrainingJob's StoppingCondition allows at most 28 days.
 MAX_TRAINING_SECONDS = 28 * 24 * 3600
 # The throttling alarm looks at this many one-minute periods.
@@ -86,6 +88,7 @@ class StageConfig:
     model_package_arn: str | None
     training_instance_type: str
     training_instance_count: int
+    training_input_mode: str
     processing_instance_type: str
     use_spot: bool
     training_network_isolation: bool
@@ -298,8 +301,19 @@ def _check_training(c: StageConfig) -> None:
     # Evaluation runs on it, and so does the pipeline's batch transform job.
     _check_instance_type(c, "processing_instance_type", instances.PROCESSING, example="ml.m5.xlarge")
     _check_instance_type(c, "processing_instance_type", instances.TRANSFORM, example="ml.m5.xlarge")
+    if not instances.has_gpu(c.training_instance_type):
+        _fail(
+            c,
+            "training_instance_type",
+            "has no GPU: the training image is the Hugging Face GPU DLC, and its jobs run under torch_distributed, "
+            "which the SageMaker SDK allows on GPU and Trainium instances only "
+            "(fw_utils.validate_torch_distributed_distribution)",
+            'use a GPU type such as "ml.g5.xlarge".',
+        )
     if c.training_instance_count < 1:
-        _fail(c, "training_instance_count", "must be at least 1", "use 1 or more instances.")
+        # botocore's TrainingInstanceCount has a minimum of 0, but a job on no instance never starts.
+        _fail(c, "training_instance_count", "must be at least 1", "use 1, or more to train on several instances.")
+    _check_input_mode(c)
     if not 1 <= c.max_runtime_seconds <= MAX_TRAINING_SECONDS:
         _fail(c, "max_runtime_seconds", f"must be within 1..{MAX_TRAINING_SECONDS}", "use e.g. 7200.")
     if c.use_spot and not c.max_runtime_seconds <= c.max_wait_seconds <= MAX_TRAINING_SECONDS:
@@ -308,6 +322,25 @@ def _check_training(c: StageConfig) -> None:
             "max_wait_seconds",
             f"must be >= max_runtime_seconds ({c.max_runtime_seconds}) and <= {MAX_TRAINING_SECONDS} with spot",
             "raise max_wait_seconds to at least max_runtime_seconds, or set use_spot to false.",
+        )
+
+
+def _check_input_mode(c: StageConfig) -> None:
+    modes = instances.training_input_modes()
+    if c.training_input_mode not in modes:
+        _fail(
+            c,
+            "training_input_mode",
+            f"not a SageMaker TrainingInputMode (botocore's SageMaker model: {', '.join(modes)})",
+            'use "File", or "FastFile" for data larger than the training volume.',
+        )
+    if c.training_input_mode == PIPE:
+        _fail(
+            c,
+            "training_input_mode",
+            "Pipe hands each channel to the job as a FIFO stream, read once per epoch (SageMaker Developer Guide, "
+            '"Access Training Data"); train.py reads the train and validation files by offset',
+            'use "FastFile", which streams from S3 on read as files, or "File".',
         )
 
 

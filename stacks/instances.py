@@ -38,6 +38,17 @@ def has_instance_store(instance_type: str) -> bool:
     return "d" in name or name.startswith(_LOCAL_STORAGE_FAMILIES)
 
 
+def has_gpu(instance_type: str) -> bool:
+    """ml.g5.xlarge -> True: the SageMaker SDK's rule (fw_utils._is_gpu_instance), a family starting with p or g."""
+    return family(instance_type).startswith(("p", "g"))
+
+
+@cache
+def training_input_modes() -> tuple[str, ...]:
+    """botocore's TrainingInputMode enum: File, FastFile, Pipe."""
+    return tuple(sagemaker_model().shape_for("TrainingInputMode").enum)
+
+
 def storage(instance_type: str) -> str:
     return LOCAL_STORAGE if has_instance_store(instance_type) else EBS_STORAGE
 
@@ -71,12 +82,20 @@ def family_patterns(instance_types: list[str]) -> list[str]:
     return sorted({f"ml.{family(t)}.*" for t in instance_types})
 
 
+def training_types(configured: str) -> list[str]:
+    """The training types a job built for ``configured`` runs on: a GPU (the image is the GPU DLC) and the same
+    kind of storage (the request carries a volume key or not)."""
+    return [t for t in same_storage(TRAINING, configured) if has_gpu(t)]
+
+
 def storage_mismatch(configured: str, requested: str) -> str | None:
     """Why a training job built for ``configured`` cannot run on ``requested`` (None when it can)."""
-    if requested in same_storage(TRAINING, configured):
+    if requested in training_types(configured):
         return None
     if requested not in accepted(TRAINING):
         return f"{requested} is not a SageMaker training instance type"
+    if not has_gpu(requested):
+        return f"{requested} has no GPU, and this stage's training jobs run the GPU DLC under torch_distributed"
     return (
         f"{requested} has {storage(requested)}, but this stage's training jobs are built for {configured}, "
         f"which has {storage(configured)}"

@@ -182,6 +182,7 @@ class MlopsStack(Stack):
             model_package_group=config.model_package_group_name,
             training_instance_type=config.training_instance_type,
             training_instance_count=config.training_instance_count,
+            training_input_mode=config.training_input_mode,
             processing_instance_type=config.processing_instance_type,
             use_spot=config.use_spot,
             max_runtime_seconds=config.max_runtime_seconds,

@@ -18,7 +18,7 @@ from typing import Any
 
 from stacks.batch_request import batch_model_environment, transform_arguments
 from stacks.config import STAGE_TAG
-from stacks.instances import TRAINING, has_instance_store, same_storage, storage
+from stacks.instances import has_instance_store, storage, training_types
 from training import contract as c
 
 # What the handler decodes and encodes (inference/payloads.py), as the registered package declares it.
@@ -65,6 +65,7 @@ class PipelineInputs:
     model_package_group: str
     training_instance_type: str
     training_instance_count: int
+    training_input_mode: str
     processing_instance_type: str
     use_spot: bool
     max_runtime_seconds: int
@@ -173,18 +174,19 @@ INSTANCE_GUARD_STEPS = ("TrainingInstanceFits", "TrainingInstanceRefused")
 
 
 def instance_guard(inputs: PipelineInputs, steps: list[dict]) -> dict:
-    """Run ``steps`` only on a TrainingInstanceType with the storage their training jobs are built for.
+    """Run ``steps`` only on a TrainingInstanceType with a GPU and the storage their training jobs are built for.
 
     A job carries the stage's volume key exactly when the configured type has an EBS volume: SageMaker refuses a
-    volume key on local storage, and the pipeline role may start jobs only as built (stacks.roles). An execution
-    started with a type of the other kind, or with no training type at all, ends here, before any job starts,
-    with the fix named.
+    volume key on local storage, and the pipeline role may start jobs only as built (stacks.roles). The image is
+    the GPU DLC, run under torch_distributed (GPU types only: stacks.config). An execution started with a type
+    of the other kind, one without a GPU, or no training type at all, ends here, before any job starts, with the
+    fix named.
     """
     guard, refused = INSTANCE_GUARD_STEPS
     configured = inputs.training_instance_type
     requested = _get("Parameters.TrainingInstanceType")
     message = (
-        f" cannot run this stage's training jobs: they are built for SageMaker training types with "
+        f" cannot run this stage's training jobs: they are built for SageMaker training types with a GPU and "
         f"{storage(configured)}, like {configured} (training_instance_type in cdk.json). Fix: start the execution "
         f"with a type of that kind, e.g. {configured}, or set training_instance_type in cdk.json to the type you "
         "want and deploy the stage."
@@ -193,7 +195,7 @@ def instance_guard(inputs: PipelineInputs, steps: list[dict]) -> dict:
         "Name": guard,
         "Type": "Condition",
         "Arguments": {
-            "Conditions": [{"Type": "In", "QueryValue": requested, "Values": same_storage(TRAINING, configured)}],
+            "Conditions": [{"Type": "In", "QueryValue": requested, "Values": training_types(configured)}],
             "IfSteps": steps,
             "ElseSteps": [
                 {
@@ -283,9 +285,11 @@ def _training_step(
     stopping: dict[str, Any] = {"MaxRuntimeInSeconds": inputs.max_runtime_seconds}
     if inputs.use_spot:
         stopping["MaxWaitTimeInSeconds"] = inputs.max_wait_seconds
+    # The data may stream (FastFile, training_input_mode); the model and code channels are always copied whole.
+    data = {"InputMode": inputs.training_input_mode}
     channels = [
-        _channel(c.TRAIN, _get("Parameters.TrainDataUri")),
-        _channel(c.VALIDATION, _get("Parameters.ValidationDataUri")),
+        {**_channel(c.TRAIN, _get("Parameters.TrainDataUri")), **data},
+        {**_channel(c.VALIDATION, _get("Parameters.ValidationDataUri")), **data},
         _channel(c.MODEL, _get(f"Parameters.{model_channel}")),
         _channel(c.CODE, inputs.code_uri),
     ]

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rehearsal.sagemaker.checkpoints import CheckpointSync, SpotNotice
+from rehearsal.sagemaker.checkpoints import CheckpointSync, SpotNotice, checkpoint_files
 
 URI = "s3://checkpoints/jobs/train/"
 
@@ -42,6 +42,25 @@ def test_written_during_training_and_deleted_with_the_local_file(s3, tmp_path):
     (tmp_path / "step-100.pt").unlink()  # --keep_checkpoints prunes the old one: S3 follows
     sync.sync_once()
     assert keys(s3) == {"jobs/train/step-200.pt": b"bb"}
+
+
+def test_a_host_that_only_restored_a_checkpoint_does_not_write_it_back_after_the_leader_deleted_it(s3, tmp_path):
+    """Two hosts of one job sync to one prefix; algo-2 never writes a checkpoint (rank 0 on algo-1 does)."""
+    leader, other = tmp_path / "algo-1", tmp_path / "algo-2"
+    for folder in (leader, other):
+        folder.mkdir()
+        (folder / "step-100.pt").write_bytes(b"a")  # restored on both at the start
+    s3.put_object(Bucket="checkpoints", Key="jobs/train/step-100.pt", Body=b"a")
+    restored = checkpoint_files(other)
+    syncs = [CheckpointSync(s3, folder, URI, restored=checkpoint_files(folder)) for folder in (leader, other)]
+    (leader / "step-200.pt").write_bytes(b"bb")
+    (leader / "step-100.pt").unlink()
+    syncs[0].sync_once()
+    syncs[1].sync_once()
+    assert keys(s3) == {"jobs/train/step-200.pt": b"bb"}, "algo-2's unchanged copy is not news"
+    unaware = CheckpointSync(s3, other, URI)  # a sync that treats what it restored as new writes it back
+    unaware.sync_once()
+    assert "jobs/train/step-100.pt" in keys(s3) and restored
 
 
 # A job that saves a checkpoint at once, then takes its time over the shutdown checkpoint after SIGTERM.

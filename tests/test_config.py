@@ -61,6 +61,10 @@ def test_selection_accepts_a_list(cdk_context):
         # Evaluation runs on it, and the pipeline's batch transform job too: it must be valid for both APIs.
         ("processing_instance_type", "ml.t3.medium", "stages.dev.processing_instance_type: not a SageMaker Transform"),
         ("training_instance_count", 0, "stages.dev.training_instance_count"),
+        # Issue 33: what the training job runs on and how its data arrives.
+        ("training_instance_type", "ml.m5.xlarge", "stages.dev.training_instance_type: has no GPU"),
+        ("training_input_mode", "Stream", "stages.dev.training_input_mode: not a SageMaker TrainingInputMode"),
+        ("training_input_mode", "Pipe", "stages.dev.training_input_mode: Pipe hands each channel to the job as a FIFO"),
         ("use_spot", "false", "stages.dev.use_spot: must be bool"),
         ("training_instance_count", True, "stages.dev.training_instance_count: must be int"),
         ("checkpoint_retention_days", 0, "stages.dev.checkpoint_retention_days"),
@@ -238,3 +242,12 @@ def test_the_shipped_stages_update_all_at_once_in_dev_by_canary_in_staging_and_l
     for name in ("staging", "prod"):
         realtime = {**cdk_context["stages"][name], "serving_mode": "realtime"}
         assert StageConfig.from_mapping(name, realtime).update.guarded
+
+
+def test_the_training_gpu_rule_is_the_sagemaker_sdks_for_every_training_type_botocore_knows():
+    from sagemaker.core.fw_utils import _is_gpu_instance
+
+    from stacks import instances
+
+    for instance_type in instances.accepted(instances.TRAINING):
+        assert instances.has_gpu(instance_type) == _is_gpu_instance(instance_type), instance_type

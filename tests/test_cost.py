@@ -47,8 +47,8 @@ def test_output_states_the_tables_date_and_source(capsys):
 
 
 def test_an_unpriced_instance_type_names_the_field():
-    dev = dataclasses.replace(stage_config("dev"), training_instance_type="ml.trn1.32xlarge")
-    with pytest.raises(Exception, match=r"^training_instance_type: no price for ml.trn1.32xlarge in prices.json"):
+    dev = dataclasses.replace(stage_config("dev"), training_instance_type="ml.p5.48xlarge")
+    with pytest.raises(Exception, match=r"^training_instance_type: no price for ml.p5.48xlarge in prices.json"):
         cost.estimate(dev, PRICES, hours=1, request_ms=50, evaluation_hours=0)
 
 

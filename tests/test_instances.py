@@ -21,6 +21,12 @@ def test_the_stages_default_types_are_what_the_issue_found():
     assert not instances.has_instance_store("ml.m5.xlarge") and not instances.has_instance_store("ml.c6i.xlarge")
 
 
+def test_a_job_built_for_a_gpu_type_runs_only_on_gpu_types_of_its_storage_kind():
+    local = instances.training_types("ml.g5.xlarge")
+    assert "ml.g6.12xlarge" in local and "ml.g4dn.xlarge" in local
+    assert not {"ml.r5d.xlarge", "ml.m5.xlarge", "ml.p3.2xlarge"} & set(local)
+
+
 def test_same_storage_splits_the_training_types_in_two():
     local, ebs = (instances.same_storage(instances.TRAINING, t) for t in ("ml.g5.xlarge", "ml.m5.xlarge"))
     assert set(local) | set(ebs) == set(instances.accepted(instances.TRAINING)) and not set(local) & set(ebs)
@@ -35,7 +41,9 @@ def test_family_patterns_cover_exactly_the_families():
     ("configured", "requested", "problem"),
     [
         ("ml.g5.xlarge", "ml.g6.12xlarge", None),
-        ("ml.g5.xlarge", "ml.m5.xlarge", "ml.m5.xlarge has an EBS volume, which takes the stage's KMS key, but"),
+        ("ml.g5.xlarge", "ml.p3.2xlarge", "ml.p3.2xlarge has an EBS volume, which takes the stage's KMS key, but"),
+        ("ml.g5.xlarge", "ml.m5.xlarge", "ml.m5.xlarge has no GPU"),
+        ("ml.g5.xlarge", "ml.r5d.xlarge", "ml.r5d.xlarge has no GPU"),  # local storage, as g5 has, but a CPU
         ("ml.m5.xlarge", "ml.g5.xlarge", "ml.g5.xlarge has local NVMe storage"),
         ("ml.g5.xlarge", "g5.xlarge", "g5.xlarge is not a SageMaker training instance type"),
     ],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cli.main import main
 
 
@@ -86,10 +88,17 @@ def test_unknown_or_foreign_packages_fail_with_the_fix(mocked_registry, capsys):
     assert "is not in this stage's group textclf-dev" in capsys.readouterr().err
 
 
-def test_start_on_an_instance_of_the_other_storage_kind_fails_before_any_call(mocked_registry, capsys):
-    """dev trains on ml.g5.xlarge (local NVMe): its jobs carry no volume key, so an EBS type cannot run them."""
-    code = main(["pipeline", "start", "--stage", "dev", "--param", "TrainingInstanceType=ml.m5.xlarge"])
+@pytest.mark.parametrize(
+    ("requested", "problem"),
+    [("ml.p3.2xlarge", "ml.p3.2xlarge has an EBS volume"), ("ml.m5.xlarge", "ml.m5.xlarge has no GPU")],
+)
+def test_start_on_an_instance_that_cannot_run_the_jobs_fails_before_any_call(
+    mocked_registry, capsys, requested, problem
+):
+    """dev trains on ml.g5.xlarge (local NVMe, a GPU): its jobs carry no volume key, so an EBS type cannot run
+    them, and they run the GPU image, so a CPU type cannot either."""
+    code = main(["pipeline", "start", "--stage", "dev", "--param", f"TrainingInstanceType={requested}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert err.startswith("textclf pipeline start: --param TrainingInstanceType: ml.m5.xlarge has an EBS volume")
+    assert err.startswith(f"textclf pipeline start: --param TrainingInstanceType: {problem}")
     assert "Fix:" in err  # no pipeline exists here: a call would have ended in "AWS said", exit 1

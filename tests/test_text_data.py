@@ -90,7 +90,8 @@ def test_length_grouping_cuts_padding():
 
 
 def test_collate_pads_only_to_the_longest_in_the_batch():
-    dataset = text_data.EncodedDataset(input_ids=[[101, 5, 102], [101, 102], [101, 1, 2, 3, 4, 102]], labels=[0, 1, 1])
+    rows = [[101, 5, 102], [101, 102], [101, 1, 2, 3, 4, 102]]
+    dataset = text_data.EncodedDataset(input_ids=rows, labels=[0, 1, 1], lengths=[len(row) for row in rows])
     batch = text_data.collate(dataset, [0, 1], pad_id=0)
     assert batch["input_ids"].tolist() == [[101, 5, 102], [101, 102, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]

@@ -3,6 +3,9 @@ tests/test_rehearsal.py reads torchrun's command line from its log): sagemaker-t
 SAGEMAKER_TRAINING_MODULE (the PyTorch toolkit), which starts the program under torchrun when the job sets
 sagemaker_torch_distributed_enabled (rehearsal.sagemaker.training).
 
+Several instances (issue 33): one sandbox per host on a private link, torchrun across them, as the rehearsal runs a
+job with InstanceCount above 1: the same weights as one instance, and a resume after one host's interruption.
+
 The planted defect: a setup.py in the code bundle (the training code made a package). The generic runner the
 rehearsal used before installs the package and runs it; the DLC's launcher refuses it ("Python packages are not
 supported for torch_distributed", sagemaker_training.torch_distributed).
@@ -10,16 +13,28 @@ supported for torch_distributed", sagemaker_training.torch_distributed).
 
 from __future__ import annotations
 
-import json
+import os
+import shutil
+import signal
+import socket
 import sys
 import tarfile
 from pathlib import Path
 
+import contract
 import pytest
+import torch
+from safetensors.torch import load_file
 
-from rehearsal.sagemaker.containers import container_env, namespaces_available, run_container
+from rehearsal.sagemaker.containers import container_env, namespaces_available, run_container, run_hosts
 from rehearsal.sagemaker.context import JobContext
-from rehearsal.sagemaker.training import DLC_TRAINING_MODULE, INSTANCE_GROUP, TRAIN_ENTRY
+from rehearsal.sagemaker.training import (
+    DLC_TRAINING_MODULE,
+    TRAIN_ENTRY,
+    host_root,
+    local_hosts,
+    resource_config,
+)
 
 pytestmark = pytest.mark.skipif(not namespaces_available(), reason="no namespaces here: jobs cannot run")
 
@@ -30,10 +45,8 @@ PROGRAM = "import os, sys; print(f\"program: world_size={os.environ.get('WORLD_S
 
 def job_root(tmp_path: Path, files: dict[str, str]) -> Path:
     """/opt/ml as SageMaker lays it out for a script-mode job whose code arrives as a `code` channel."""
-    root = tmp_path / "opt-ml"
-    config, code = root / "input" / "config", root / "input" / "data" / "code"
-    for folder in (config, code, root / "model", root / "output", root / "code"):
-        folder.mkdir(parents=True, exist_ok=True)
+    code = tmp_path / "opt-ml" / "input" / "data" / "code"
+    code.mkdir(parents=True)
     with tarfile.open(code / "sourcedir.tar.gz", "w:gz") as bundle:
         for name, text in files.items():
             (tmp_path / name).write_text(text)
@@ -44,19 +57,12 @@ def job_root(tmp_path: Path, files: dict[str, str]) -> Path:
         "sagemaker_torch_distributed_enabled": "true",
         "epochs": "1",
     }
-    group = {"instance_group_name": INSTANCE_GROUP, "instance_type": "ml.g5.xlarge", "hosts": ["algo-1"]}
-    resources = {
-        "current_host": "algo-1",
-        "current_instance_type": "ml.g5.xlarge",
-        "current_group_name": INSTANCE_GROUP,
-        "hosts": ["algo-1"],
-        "instance_groups": [group],
-        "network_interface_name": "lo",
-    }
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    (config / "inputdataconfig.json").write_text(json.dumps({"code": {"TrainingInputMode": "File"}}))
-    (config / "resourceconfig.json").write_text(json.dumps(resources))
-    return root
+    return host_root(
+        tmp_path / "opt-ml",
+        hyperparameters=hyperparameters,
+        channels={"code": {"TrainingInputMode": "File"}},
+        resources=resource_config(["algo-1"], 0, "ml.g5.xlarge", linked=False),
+    )
 
 
 def launch(tmp_path: Path, files: dict[str, str], module: str | None) -> tuple[int, str]:
@@ -81,3 +87,134 @@ def test_a_code_bundle_made_a_package_runs_under_the_generic_runner_and_is_refus
     assert before == 0, "what the rehearsal ran before accepted it"
     code, log = launch(tmp_path / "dlc", package, DLC_TRAINING_MODULE)
     assert code != 0 and "Python packages are not supported for torch_distributed" in log
+
+
+# ---- several instances: one sandbox per host, torchrun across them --------------------------------------------
+def host_roots(base: Path, model: Path, data: dict, hosts: list[str], hyperparameters: dict) -> list[Path]:
+    """Each host's /opt/ml as SageMaker lays it out: every channel on every host (FullyReplicated), the code
+    bundle, and a resourceconfig.json naming this host among all of them."""
+    channels = {contract.TRAIN: data["train"], contract.VALIDATION: data["validation"], contract.MODEL: model}
+    return local_hosts(base, count=len(hosts), channels=channels, hyperparameters=hyperparameters)
+
+
+def run_job(roots: list[Path], watch=None) -> tuple[list[int], list[str]]:
+    base = roots[0].parent.parent
+    context = JobContext(cloud=None, account="1", region="us-east-1", pipeline_role="", workdir=base)  # type: ignore[arg-type]
+    env = container_env(context, {"SAGEMAKER_TRAINING_MODULE": DLC_TRAINING_MODULE, "HF_HUB_OFFLINE": "1"}, None)
+    logs = [root.parent / "job.log" for root in roots]
+    codes = run_hosts(
+        context, roots, [sys.executable, "-c", TRAIN_ENTRY], env, isolated=True, log_files=logs, watch=watch
+    )
+    return codes, [log.read_text() for log in logs]
+
+
+# Same global batch (16) on one host and on two hosts of 8; no dropout, whose random masks differ per rank.
+HYPERPARAMETERS = {
+    "labels": "negative,positive",
+    "per_device_batch_size": "16",
+    "epochs": "2",
+    "max_length": "48",
+    "log_steps": "4",
+    "checkpoint_steps": "8",
+    "learning_rate": "1e-3",
+    "dropout": "0",
+    "early_stopping_patience": "0",
+}
+
+
+def exported(root: Path) -> dict[str, torch.Tensor]:
+    return load_file(root / "model" / "model.safetensors")
+
+
+def test_two_instances_train_as_one_with_the_same_global_batch_and_resume_from_either_hosts_interruption(
+    tiny_model_dir, small_data, tmp_path
+):
+    """Two hosts, each in its own namespaces on a private link, each with one CPU, launched by the DLC's toolkit
+    (torchrun --nnodes 2 across them): the same weights as one host with the same global batch, to within what
+    fp32 allows (rtol 1e-4, atol 2e-5: the gradient is the mean of two half-batch means instead of one mean, a
+    different summation order, and 32 AdamW steps carry that rounding on; bit-for-bit is not promised across
+    world sizes, by PyTorch's reproducibility notes, and the existing one-machine DDP test held the same bound).
+    Then an interruption of algo-2 alone stops the job; restarted on fresh hosts with the checkpoints SageMaker
+    synced (algo-1's, the only writer), it ends bit for bit where the uninterrupted two-host run did."""
+    one = host_roots(tmp_path / "one", tiny_model_dir, small_data, ["algo-1"], HYPERPARAMETERS)
+    codes, (log,) = run_job(one)
+    assert codes == [0], log[-3000:]
+
+    two_hosts = {**HYPERPARAMETERS, "per_device_batch_size": "8"}
+    hosts = ["algo-1", "algo-2"]
+    two = host_roots(tmp_path / "two", tiny_model_dir, small_data, hosts, two_hosts)
+    codes, logs = run_job(two)
+    assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    assert "torchrun --nnodes 2 --nproc_per_node 1 --master_addr algo-1 --master_port 7777 --node_rank 1" in logs[1]
+    assert "runtime: world_size=2" in logs[0]
+    # Metrics, checkpoints and the model come from rank 0 on the leader only.
+    assert logs[0].count("train: step=32 ") == 1 and "train: step=" not in logs[1]
+    assert not (two[1] / "model" / "model.safetensors").exists() and not list((two[1] / "checkpoints").iterdir())
+    single, double = exported(one[0]), exported(two[0])
+    initial = load_file(tiny_model_dir / "model.safetensors")
+    assert max((single[k] - initial[k]).abs().max().item() for k in single if k in initial) > 1e-3, "it trained"
+    for name in single:
+        assert torch.allclose(single[name], double[name], rtol=1e-4, atol=2e-5), name
+
+    spot = host_roots(tmp_path / "spot", tiny_model_dir, small_data, hosts, two_hosts)
+    noticed = []
+
+    def reclaim_algo_2(_host: int, line: str, processes) -> None:
+        if line.startswith("train: step=12 ") and not noticed:
+            noticed.append(line)
+            os.killpg(processes[1].pid, signal.SIGTERM)
+
+    codes, logs = run_job(spot, watch=reclaim_algo_2)
+    assert noticed and all(codes) and "interrupted: SIGTERM at step=" in logs[0], logs[0][-3000:]
+    assert not (spot[0] / "model" / "model.safetensors").exists()
+    resumed = host_roots(tmp_path / "resumed", tiny_model_dir, small_data, hosts, two_hosts)
+    for root in resumed:
+        shutil.copytree(spot[0] / "checkpoints", root / "checkpoints", dirs_exist_ok=True)
+    codes, logs = run_job(resumed)
+    assert codes == [0, 0] and "resume: step=" in logs[0], logs[0][-3000:]
+    expected, actual = exported(two[0]), exported(resumed[0])
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+
+
+def test_the_hosts_of_an_isolated_job_reach_each_other_and_nothing_on_this_machine(tmp_path):
+    """The private link: algo-2 reaches algo-1's port, and neither reaches a port this machine listens on."""
+    with socket.socket() as listener:
+        listener.bind(("0.0.0.0", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        outside = socket.gethostbyname(socket.gethostname())
+        program = (
+            "import socket, sys, time\n"
+            "me = socket.gethostname()\n"
+            "def reach(address, port):\n"
+            "    try:\n"
+            "        socket.create_connection((address, port), timeout=3).close(); return 'reached'\n"
+            "    except OSError as error:\n"
+            "        return type(error).__name__\n"
+            "if me == 'algo-1':\n"
+            "    s = socket.create_server(('algo-1', 7000)); s.settimeout(20); s.accept()\n"
+            "else:\n"
+            "    for _ in range(100):\n"
+            "        if reach('algo-1', 7000) == 'reached': print('peer: reached', flush=True); break\n"
+            "        time.sleep(0.1)\n"
+            f"print('outside:', reach({outside!r}, {port}), reach('127.0.0.1', {port}), flush=True)\n"
+        )
+        roots = [tmp_path / host / "opt-ml" for host in ("algo-1", "algo-2")]
+        for root in roots:
+            root.mkdir(parents=True)
+        context = JobContext(cloud=None, account="1", region="us-east-1", pipeline_role="", workdir=tmp_path)  # type: ignore[arg-type]
+        logs = [root.parent / "job.log" for root in roots]
+        codes = run_hosts(
+            context,
+            roots,
+            [sys.executable, "-c", program],
+            container_env(context, {}, None),
+            isolated=True,
+            log_files=logs,
+        )
+    assert codes == [0, 0], [log.read_text() for log in logs]
+    assert "peer: reached" in logs[1].read_text()
+    for log in logs:
+        (line,) = [line for line in log.read_text().splitlines() if line.startswith("outside:")]
+        assert "reached" not in line.removeprefix("outside:"), line

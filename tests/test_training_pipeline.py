@@ -45,6 +45,7 @@ INPUTS = dict(
     model_package_group="textclf-dev",
     training_instance_type="ml.g5.xlarge",
     training_instance_count=1,
+    training_input_mode="File",
     processing_instance_type="ml.m5.xlarge",
     use_spot=True,
     max_runtime_seconds=7200,
@@ -415,6 +416,7 @@ class _Recorder:
         ("ml.g5.xlarge", "ml.m5.xlarge", "local NVMe storage"),
         ("ml.m5.xlarge", "ml.g5.2xlarge", "an EBS volume"),
         ("ml.g5.xlarge", "ml.g5.xlarg", "local NVMe storage"),  # a typo is no training type of any kind
+        ("ml.g5.xlarge", "ml.r5d.xlarge", "local NVMe storage"),  # the storage g5 has, but no GPU
     ],
 )
 def test_an_execution_on_the_other_storage_kind_fails_before_any_job_with_the_fix(
@@ -434,7 +436,7 @@ def test_an_execution_on_the_other_storage_kind_fails_before_any_job_with_the_fi
     assert recorder.started == ["Baseline"], "no job starts"
     message = refused.value.message
     assert message.startswith(f"TrainingInstanceType {requested} cannot run this stage's training jobs")
-    assert f"built for SageMaker training types with {built_for}" in message
+    assert f"built for SageMaker training types with a GPU and {built_for}" in message
     assert f"e.g. {configured}" in message and "Fix:" in message
 
 
@@ -740,3 +742,20 @@ def _cfn(node):
     if "Fn::Sub" in node:
         return re.sub(r"\$\{([^}]+)\}", lambda m: pseudo.get(m.group(1), m.group(1)), node["Fn::Sub"])
     return {key: _cfn(value) for key, value in copy.deepcopy(node).items()}
+
+
+def test_fastfile_streams_the_data_channels_and_copies_the_model_and_code_whole():
+    """training_input_mode reaches the train and validation channels only: the model and code channels are read
+    as whole folders and archives, so they stay File (the job's TrainingInputMode)."""
+    for definition_of in (definition, distillation_definition):
+        document = json.loads(
+            json.dumps(definition_of(PipelineInputs(**{**INPUTS, "training_input_mode": "FastFile"})))
+        )
+        for step in all_steps(document["Steps"]):
+            if step["Type"] != "Training":
+                continue
+            arguments = step["Arguments"]
+            assert arguments["AlgorithmSpecification"]["TrainingInputMode"] == "File"
+            modes = {channel["ChannelName"]: channel.get("InputMode") for channel in arguments["InputDataConfig"]}
+            assert modes.pop("train") == modes.pop("validation") == "FastFile", step["Name"]
+            assert set(modes.values()) == {None}, (step["Name"], modes)

@@ -53,7 +53,7 @@ def _csv_records(text: str) -> Iterator[tuple[int, dict] | Problem]:
         except StopIteration:
             break
         except csv.Error as error:
-            yield Problem(start, f"not valid CSV from here on ({_csv_reason(error)})", _csv_fix(error))
+            yield csv_problem(start, error)
             return
         end = reader.line_num
         if not row:
@@ -65,6 +65,11 @@ def _csv_records(text: str) -> Iterator[tuple[int, dict] | Problem]:
         yield start, {name: row[i] if i < len(row) else None for i, name in enumerate(header)}
     if header is None:
         yield Problem(1, "no header row", "put the column names on the first line")
+
+
+def csv_problem(line: int, error: csv.Error) -> Problem:
+    """What is wrong with the CSV from ``line`` on, and how to fix it."""
+    return Problem(line, f"not valid CSV from here on ({_csv_reason(error)})", _csv_fix(error))
 
 
 def _csv_reason(error: csv.Error) -> str:
@@ -79,17 +84,19 @@ def _csv_fix(error: csv.Error) -> str:
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, dict] | Problem]:
     for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as error:
-            yield Problem(line, f"not valid JSON ({error.msg})", "write one object per line")
-            continue
-        if isinstance(record, dict):
-            yield line, record
-        else:
-            yield Problem(line, "not a JSON object", "write one object per line")
+        if raw.strip():
+            yield jsonl_record(line, raw)
+
+
+def jsonl_record(line: int, raw: str) -> tuple[int, dict] | Problem:
+    """One line of JSON Lines: its object, or what is wrong with it."""
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return Problem(line, f"not valid JSON ({error.msg})", "write one object per line")
+    if isinstance(record, dict):
+        return line, record
+    return Problem(line, "not a JSON object", "write one object per line")
 
 
 def row_problem(line: int, record: dict, text_column: str, label_column: str, *, options: str) -> Problem | None:

@@ -91,8 +91,9 @@ def encode_labels(examples: Sequence[Example], names: Sequence[str]) -> list[int
 
 @dataclass
 class EncodedDataset:
-    input_ids: list[list[int]]
-    labels: list[int]
+    input_ids: Sequence[list[int]]  # held (encode) or tokenized when read (text_index)
+    labels: Sequence[int]
+    lengths: Sequence[int]  # tokens per example: batches group by it without reading the texts
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -100,7 +101,8 @@ class EncodedDataset:
 
 def encode(tokenizer, examples: Sequence[Example], labels: Sequence[int], max_length: int) -> EncodedDataset:
     encoded = tokenizer([e.text for e in examples], truncation=True, max_length=max_length)
-    return EncodedDataset(input_ids=encoded["input_ids"], labels=list(labels))
+    ids = encoded["input_ids"]
+    return EncodedDataset(input_ids=ids, labels=list(labels), lengths=[len(row) for row in ids])
 
 
 def epoch_batches(

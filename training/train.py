@@ -27,6 +27,7 @@ import metrics
 import modeling
 import runtime
 import text_data
+import text_index
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -93,22 +94,19 @@ def train(  # noqa: C901, PLR0912, PLR0915
     tokenizer = modeling.load_tokenizer(base_path)
     if teacher_path is not None and not args.student_layers:
         modeling.check_tokenizers_match(modeling.load_tokenizer(teacher_path), tokenizer)
-    train_examples = text_data.read_examples(args.train_dir, args.text_column, args.label_column)
+    # Indexed, not loaded: the texts are read as batches need them (text_index), so the data may outgrow memory.
+    train_index = text_index.TextIndex(args.train_dir, args.text_column, args.label_column)
     declared = [n for n in args.labels.split(",") if n] or (teacher and modeling.teacher_label_names(teacher)) or []
-    names = text_data.label_names(train_examples, declared)
+    names = text_data.label_names(train_index.label_examples(), declared)
     if teacher is not None:
         modeling.check_teacher_labels(teacher, names)
-    train_set = text_data.encode(
-        tokenizer, train_examples, text_data.encode_labels(train_examples, names), args.max_length
-    )
+    train_set = train_index.encoded(tokenizer, names, args.max_length)
     val_set = None
     if args.validation_dir:
-        val_examples = text_data.read_examples(args.validation_dir, args.text_column, args.label_column)
-        text_data.label_names(val_examples, names)  # fails on labels the model cannot predict
-        val_set = text_data.encode(
-            tokenizer, val_examples, text_data.encode_labels(val_examples, names), args.max_length
-        )
-    lengths = [len(ids) for ids in train_set.input_ids]
+        val_index = text_index.TextIndex(args.validation_dir, args.text_column, args.label_column)
+        text_data.label_names(val_index.label_examples(), names)  # fails on labels the model cannot predict
+        val_set = val_index.encoded(tokenizer, names, args.max_length)
+    lengths = train_set.lengths
     global_batch = args.per_device_batch_size * rt.world_size
     steps_per_epoch = len(train_set) // global_batch
     if steps_per_epoch == 0:
@@ -344,7 +342,7 @@ def _agree(rt: runtime.Runtime, decision: bool) -> bool:
 
 
 def _batches_by_length(dataset, batch_size: int):
-    order = sorted(range(len(dataset)), key=lambda i: len(dataset.input_ids[i]))
+    order = sorted(range(len(dataset)), key=lambda i: dataset.lengths[i])
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 

@@ -16,21 +16,31 @@ def split_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def download_prefix(s3, uri: str, target: Path) -> int:
-    """S3Prefix semantics: every object under the prefix, at its path below the prefix's folder."""
+def download_prefix(s3, uri: str, target: Path, *, shard: tuple[int, int] | None = None) -> int:
+    """S3Prefix semantics: every object under the prefix, at its path below the prefix's folder; with ``shard``
+    (host index, host count), only that host's share of them.
+
+    ShardedByS3Key (botocore's S3DataSource documentation): "if the training dataset has N objects and there are M
+    instances, each instance gets approximately N/M objects"; which object goes where is not documented: here, by
+    key order, round robin. A host may get none, as on SageMaker when the prefix holds fewer objects than hosts.
+    """
     bucket, prefix = split_uri(uri)
     folder = prefix[: prefix.rfind("/") + 1]
     target.mkdir(parents=True, exist_ok=True)
-    count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith("/"):
-                continue
-            destination = target / item["Key"][len(folder) :]
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, item["Key"], str(destination))
-            count += 1
-    return count
+    keys = sorted(
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")
+    )
+    if shard is not None:
+        index, count = shard
+        keys = keys[index::count]
+    for key in keys:
+        destination = target / key[len(folder) :]
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(destination))
+    return len(keys)
 
 
 def upload_folder(s3, folder: Path, uri: str) -> int:

@@ -27,11 +27,15 @@ NOTICE_SECONDS = 120.0  # the EC2 Spot interruption notice
 class CheckpointSync:
     """Mirrors ``folder`` to ``uri`` every ``interval`` seconds from :meth:`start` until :meth:`stop`."""
 
-    def __init__(self, s3, folder: Path, uri: str, *, interval: float = 0.5) -> None:
+    def __init__(
+        self, s3, folder: Path, uri: str, *, interval: float = 0.5, restored: dict[str, tuple[int, int]] | None = None
+    ) -> None:
         self.s3, self.folder, self.interval = s3, folder, interval
         self.bucket, prefix = split_uri(uri)
         self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
-        self.synced: dict[str, tuple[int, int]] = {}
+        # What was restored from S3 at the start is there already: a host that only read it (not the leader of a
+        # multi-instance job) must not write it back after the leader has deleted it.
+        self.synced: dict[str, tuple[int, int]] = dict(restored or {})
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"checkpoint-sync {uri}", daemon=True)
 
@@ -51,13 +55,9 @@ class CheckpointSync:
             self.sync_once()
 
     def sync_once(self) -> None:
-        present = {
-            path.relative_to(self.folder).as_posix(): _signature(path)
-            for path in self.folder.rglob("*")
-            if path.is_file()
-        }
+        present = checkpoint_files(self.folder)
         for name, signature in present.items():
-            if signature is not None and self.synced.get(name) != signature:
+            if self.synced.get(name) != signature:
                 try:
                     self.s3.upload_file(str(self.folder / name), self.bucket, self.prefix + name)
                 except FileNotFoundError:
@@ -66,6 +66,12 @@ class CheckpointSync:
         for name in set(self.synced) - set(present):
             self.s3.delete_object(Bucket=self.bucket, Key=self.prefix + name)
             del self.synced[name]
+
+
+def checkpoint_files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` by its relative name, with its signature (what the sync compares)."""
+    present = {path.relative_to(folder).as_posix(): _signature(path) for path in folder.rglob("*") if path.is_file()}
+    return {name: signature for name, signature in present.items() if signature is not None}
 
 
 def _signature(path: Path) -> tuple[int, int] | None:

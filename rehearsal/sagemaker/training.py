@@ -1,18 +1,23 @@
-"""A training job as SageMaker runs it: channels in, the DLC's entry runner in the job's own /opt/ml, checkpoints
-synced, a spot interruption injected and resumed, model.tar.gz out."""
+"""A training job as SageMaker runs it: on each of its instances (algo-1..algo-N), channels in (whole or a shard),
+the DLC's entry runner in the host's own /opt/ml, checkpoints synced from every host, a spot interruption of one host
+injected and the whole job resumed, the leader's model.tar.gz out."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 from rehearsal.sagemaker.api import job_step
 from rehearsal.sagemaker.channels import download_prefix, pack_model_dir, split_uri
-from rehearsal.sagemaker.checkpoints import CheckpointSync, SpotNotice
-from rehearsal.sagemaker.containers import container_env, run_container
+from rehearsal.sagemaker.checkpoints import CheckpointSync, SpotNotice, checkpoint_files
+from rehearsal.sagemaker.containers import container_env, run_hosts
 from rehearsal.sagemaker.context import JobContext, StepRunner
+from rehearsal.sagemaker.network import HOST_INTERFACE
 from rehearsal.sagemaker.pipelines import StepError
+from training import contract
 
 TRAIN_ENTRY = "from sagemaker_training.cli.train import main; main()"
 # The module the DLC's `train` runs, from the image's own ENV (aws/deep-learning-containers,
@@ -21,6 +26,62 @@ TRAIN_ENTRY = "from sagemaker_training.cli.train import main; main()"
 DLC_TRAINING_MODULE = "sagemaker_pytorch_container.training:main"
 RESUMED = "resume: step="  # what train.py logs when it restores a checkpoint
 INSTANCE_GROUP = "homogeneousCluster"  # SageMaker's name for the one group of a job without instance groups
+LEADER = 0  # algo-1: the host whose /opt/ml/model SageMaker uploads
+TRAINING_CODE = Path(__file__).resolve().parents[2] / "training"
+
+
+def resource_config(hosts: list[str], index: int, instance_type: str, *, linked: bool) -> dict:
+    """/opt/ml/input/config/resourceconfig.json as SageMaker writes it on host ``index`` (SageMaker Developer
+    Guide, "Distributed Training Configuration"); the toolkit reads the group to pick its launcher, and the hosts,
+    sorted, for torchrun's node ranks and its master (the first)."""
+    group = {"instance_group_name": INSTANCE_GROUP, "instance_type": instance_type, "hosts": hosts}
+    return {
+        "current_host": hosts[index],
+        "current_instance_type": instance_type,
+        "current_group_name": INSTANCE_GROUP,
+        "hosts": hosts,
+        "instance_groups": [group],
+        "network_interface_name": HOST_INTERFACE if linked else "lo",
+    }
+
+
+def host_root(root: Path, *, hyperparameters: dict, channels: dict, resources: dict) -> Path:
+    """A host's /opt/ml with its folders and its three config files, as the container finds them."""
+    config = root / "input" / "config"
+    for folder in (config, root / "model", root / "output" / "data", root / "checkpoints", root / "code"):
+        folder.mkdir(parents=True, exist_ok=True)
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    (config / "inputdataconfig.json").write_text(json.dumps(channels))
+    (config / "resourceconfig.json").write_text(json.dumps(resources))
+    return root
+
+
+def local_hosts(base: Path, *, count: int, channels: dict[str, Path], hyperparameters: dict) -> list[Path]:
+    """The hosts of a script-mode job whose channels are local folders (tests, benchmarks): each host gets all of
+    every channel (FullyReplicated), training/ as the code channel's bundle, and the config files."""
+    base.mkdir(parents=True, exist_ok=True)
+    bundle = base / "sourcedir.tar.gz"
+    with tarfile.open(bundle, "w:gz") as tar:
+        tar.add(TRAINING_CODE, arcname="training", filter=lambda i: None if "__pycache__" in i.name else i)
+    script = {
+        "sagemaker_program": contract.TRAINING_PROGRAM,
+        "sagemaker_submit_directory": f"{contract.CHANNEL_ROOT}/{contract.CODE}/{bundle.name}",
+        "sagemaker_torch_distributed_enabled": "true",
+    }
+    hosts = [f"algo-{i}" for i in range(1, count + 1)]
+    roots = []
+    for index, host in enumerate(hosts):
+        root = base / host / "opt-ml"
+        for name, folder in channels.items():
+            shutil.copytree(folder, root / "input" / "data" / name)
+        (root / "input" / "data" / contract.CODE).mkdir(parents=True)
+        shutil.copy(bundle, root / "input" / "data" / contract.CODE)
+        modes = {name: {"TrainingInputMode": "File"} for name in [*channels, contract.CODE]}
+        resources = resource_config(hosts, index, "ml.g5.xlarge", linked=count > 1)
+        roots.append(
+            host_root(root, hyperparameters={**script, **hyperparameters}, channels=modes, resources=resources)
+        )
+    return roots
 
 
 def training_step(context: JobContext) -> StepRunner:
@@ -45,92 +106,113 @@ class TrainingJob:
         self.interrupted_in: int | None = None
         self.notice: SpotNotice | None = None
 
-    def _sync(self, root: Path) -> CheckpointSync | None:
-        """SageMaker's checkpoint sync, for the whole attempt (rehearsal.sagemaker.checkpoints)."""
+    def _sync(self, roots: list[Path], restored: list[dict]) -> list[CheckpointSync]:
+        """SageMaker's checkpoint sync from every host, for the whole attempt (rehearsal.sagemaker.checkpoints)."""
         if not self.checkpoint:
-            return None
-        return CheckpointSync(self.s3, root / "checkpoints", self.checkpoint["S3Uri"]).start()
+            return []
+        return [
+            CheckpointSync(self.s3, root / "checkpoints", self.checkpoint["S3Uri"], restored=files).start()
+            for root, files in zip(roots, restored, strict=True)
+        ]
+
+    @property
+    def hosts(self) -> list[str]:
+        return [f"algo-{i}" for i in range(1, int(self.arguments["ResourceConfig"]["InstanceCount"]) + 1)]
 
     def run(self) -> dict:
         while True:
             self.attempt += 1
-            root = self._prepare()
-            sync = self._sync(root)
-            code = self._start(root)
+            roots, restored = zip(*(self._prepare(index) for index in range(len(self.hosts))), strict=True)
+            syncs = self._sync(list(roots), list(restored))
+            codes = self._start(list(roots))
             reclaimed = self.notice is not None and self.notice.reclaimed
             if self.notice is not None:
                 self.notice.settle()
-            if sync is not None:
-                # A job that exits within its notice leaves the instance to the sync until then; a reclaimed one
+            for sync in syncs:
+                # A job that exits within its notice leaves the instances to the sync until then; a reclaimed one
                 # takes with it what the sync had not written yet.
                 sync.stop(last_pass=not reclaimed)
-            if code == 0 and not reclaimed:
+            if not any(codes) and not reclaimed:
                 break
             if self.interrupted_in == self.attempt:
                 self.notice = None
-                gone = "reclaimed with the job still running" if reclaimed else f"the job exited ({code})"
-                self.context.log(f"        spot interruption: {gone}; restart on a fresh /opt/ml ({self.attempt + 1})")
+                gone = "reclaimed with the job still running" if reclaimed else f"the job exited ({max(codes)})"
+                self.context.log(
+                    f"        spot interruption: {gone}; restart on fresh instances, each with a fresh /opt/ml "
+                    f"({self.attempt + 1})"
+                )
                 continue
-            failure = root / "output" / "failure"
-            reason = failure.read_text().strip()[-2000:] if failure.exists() else f"exit code {code}"
-            raise StepError("SageMaker.JOB_FAILED", f"AlgorithmError: {reason} (log: {self.folder}/job.log)")
-        return {"TrainingJobName": self.name, "ModelArtifacts": {"S3ModelArtifacts": self._upload_model(root)}}
+            raise StepError("SageMaker.JOB_FAILED", f"AlgorithmError: {self._failure(list(roots), codes)}")
+        return {"TrainingJobName": self.name, "ModelArtifacts": {"S3ModelArtifacts": self._upload_model(roots[LEADER])}}
 
-    def _prepare(self) -> Path:
-        root = self.folder / f"attempt-{self.attempt}" / "opt-ml"
-        config = root / "input" / "config"
-        for folder in (config, root / "model", root / "output" / "data", root / "checkpoints", root / "code"):
-            folder.mkdir(parents=True, exist_ok=True)
+    def _failure(self, roots: list[Path], codes: list[int]) -> str:
+        """One host's reason, as SageMaker's FailureReason gives one: the first host that wrote why it failed
+        (a host stopped because a peer failed writes nothing), else the first that failed."""
+        failed = [index for index, code in enumerate(codes) if code]
+        assert failed, "called for a job that failed"
+        written = [index for index in failed if (roots[index] / "output" / "failure").exists()]
+        index = (written or failed)[0]
+        failure = roots[index] / "output" / "failure"
+        reason = failure.read_text().strip()[-2000:] if failure.exists() else f"exit code {codes[index]}"
+        return f"{reason} (log: {self._log_file(index)})"
+
+    def _log_file(self, index: int) -> Path:
+        return self.folder / ("job.log" if index == LEADER else f"job-{self.hosts[index]}.log")
+
+    def _prepare(self, index: int) -> tuple[Path, dict]:
+        """Host ``index``'s /opt/ml, and the checkpoint files restored into it (name -> signature)."""
+        several = len(self.hosts) > 1
+        root = self.folder / f"attempt-{self.attempt}" / (self.hosts[index] if several else "") / "opt-ml"
+        on = f" on {self.hosts[index]}" if several else ""
         channels = {}
         for channel in self.arguments.get("InputDataConfig", []):
             source = channel["DataSource"]["S3DataSource"]
-            count = download_prefix(self.s3, source["S3Uri"], root / "input" / "data" / channel["ChannelName"])
+            distribution = source.get("S3DataDistributionType", "FullyReplicated")
+            shard = (index, len(self.hosts)) if distribution == "ShardedByS3Key" else None
+            target = root / "input" / "data" / channel["ChannelName"]
+            count = download_prefix(self.s3, source["S3Uri"], target, shard=shard)
             channels[channel["ChannelName"]] = {
-                "TrainingInputMode": self.arguments["AlgorithmSpecification"].get("TrainingInputMode", "File"),
-                "S3DistributionType": source.get("S3DataDistributionType"),
+                "TrainingInputMode": channel.get("InputMode")
+                or self.arguments["AlgorithmSpecification"].get("TrainingInputMode", "File"),
+                "S3DistributionType": distribution,
                 "RecordWrapperType": "None",
             }
-            self.context.log(f"        channel {channel['ChannelName']}: {count} object(s) from {source['S3Uri']}")
+            self.context.log(f"        channel {channel['ChannelName']}{on}: {count} object(s) from {source['S3Uri']}")
+        restored = {}
         if self.checkpoint:
-            restored = download_prefix(self.s3, self.checkpoint["S3Uri"], root / "checkpoints")
+            download_prefix(self.s3, self.checkpoint["S3Uri"], root / "checkpoints")
+            restored = checkpoint_files(root / "checkpoints")
             if restored:
-                self.context.log(f"        checkpoints: {restored} file(s) restored from {self.checkpoint['S3Uri']}")
-        (config / "hyperparameters.json").write_text(json.dumps(self.arguments.get("HyperParameters", {})))
-        (config / "inputdataconfig.json").write_text(json.dumps(channels))
-        (config / "resourceconfig.json").write_text(json.dumps(self._resource_config()))
-        return root
+                self.context.log(
+                    f"        checkpoints{on}: {len(restored)} file(s) restored from {self.checkpoint['S3Uri']}"
+                )
+        resources = resource_config(
+            self.hosts, index, self.arguments["ResourceConfig"]["InstanceType"], linked=several and self.isolated
+        )
+        host_root(
+            root,
+            hyperparameters=self.arguments.get("HyperParameters", {}),
+            channels=channels,
+            resources=resources,
+        )
+        return root, restored
 
-    def _resource_config(self) -> dict:
-        """/opt/ml/input/config/resourceconfig.json as SageMaker writes it for one instance (SageMaker Developer
-        Guide, "Distributed Training Configuration"); the toolkit reads the group to pick its launcher."""
-        instance_type = self.arguments["ResourceConfig"]["InstanceType"]
-        return {
-            "current_host": "algo-1",
-            "current_instance_type": instance_type,
-            "current_group_name": INSTANCE_GROUP,
-            "hosts": ["algo-1"],
-            "instance_groups": [
-                {"instance_group_name": INSTANCE_GROUP, "instance_type": instance_type, "hosts": ["algo-1"]}
-            ],
-            "network_interface_name": "lo",
-        }
-
-    def _start(self, root: Path) -> int:
+    def _start(self, roots: list[Path]) -> list[int]:
         job = {"TRAINING_JOB_NAME": self.name, "SAGEMAKER_TRAINING_MODULE": DLC_TRAINING_MODULE}
         env = container_env(
             self.context, {**self.arguments.get("Environment", {}), **job}, None if self.isolated else self.role
         )
-        return run_container(
+        return run_hosts(
             self.context,
-            root,
+            roots,
             [self.context.python, "-c", TRAIN_ENTRY],
             env,
             isolated=self.isolated,
-            log_file=self.folder / "job.log",
+            log_files=[self._log_file(index) for index in range(len(roots))],
             watch=self._watch,
         )
 
-    def _watch(self, line: str, process: subprocess.Popen) -> None:
+    def _watch(self, _host: int, line: str, processes: list[subprocess.Popen]) -> None:
         interruption = self.context.interruption
         if interruption and self.interrupted_in and line.startswith(RESUMED):
             interruption.resumed[self.name] = int(line.removeprefix(RESUMED).split()[0])
@@ -140,11 +222,13 @@ class TrainingJob:
         if int(line.split("=", 1)[1].split()[0]) >= interruption.at_step:
             interruption.happened.append(self.name)
             self.interrupted_in = self.attempt
+            # The last host: with several, one that is not the leader, which alone writes checkpoints.
+            host = self.hosts[-1]
             self.context.log(
-                f"        spot interruption injected: SIGTERM at {line.split()[1]}, "
+                f"        spot interruption injected: SIGTERM at {line.split()[1]} on {host}, "
                 f"the instance reclaimed in {interruption.notice_seconds:g} s"
             )
-            self.notice = SpotNotice(process, interruption.notice_seconds)
+            self.notice = SpotNotice(processes[-1], interruption.notice_seconds)
 
     def _upload_model(self, root: Path) -> str:
         archive = pack_model_dir(root / "model", self.folder / "model.tar.gz")
