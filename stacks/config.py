@@ -37,6 +37,11 @@ MLOPS_STACK_ID = "Mlops"
 SERVERLESS_MEMORY_CHOICES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY_RANGE = (1, 200)
 SERVING_MODES = ("serverless", "realtime")
+# How the DLC's toolkit starts train.py: under torchrun on every GPU of every instance (the job sets
+# sagemaker_torch_distributed_enabled), or as one plain process per instance.
+TORCH_DISTRIBUTED = "torch_distributed"
+NO_DISTRIBUTION = "none"
+TRAINING_DISTRIBUTIONS = (TORCH_DISTRIBUTED, NO_DISTRIBUTION)
 # The input mode that train.py cannot read: a FIFO per channel and epoch, not files.
 PIPE = "Pipe"
 # CreateTrainingJob's StoppingCondition allows at most 28 days.
@@ -89,6 +94,7 @@ class StageConfig:
     training_instance_type: str
     training_instance_count: int
     training_input_mode: str
+    training_distribution: str
     processing_instance_type: str
     use_spot: bool
     training_network_isolation: bool
@@ -314,6 +320,7 @@ def _check_training(c: StageConfig) -> None:
         # botocore's TrainingInstanceCount has a minimum of 0, but a job on no instance never starts.
         _fail(c, "training_instance_count", "must be at least 1", "use 1, or more to train on several instances.")
     _check_input_mode(c)
+    _check_distribution(c)
     if not 1 <= c.max_runtime_seconds <= MAX_TRAINING_SECONDS:
         _fail(c, "max_runtime_seconds", f"must be within 1..{MAX_TRAINING_SECONDS}", "use e.g. 7200.")
     if c.use_spot and not c.max_runtime_seconds <= c.max_wait_seconds <= MAX_TRAINING_SECONDS:
@@ -341,6 +348,24 @@ def _check_input_mode(c: StageConfig) -> None:
             "Pipe hands each channel to the job as a FIFO stream, read once per epoch (SageMaker Developer Guide, "
             '"Access Training Data"); train.py reads the train and validation files by offset',
             'use "FastFile", which streams from S3 on read as files, or "File".',
+        )
+
+
+def _check_distribution(c: StageConfig) -> None:
+    if c.training_distribution not in TRAINING_DISTRIBUTIONS:
+        _fail(
+            c,
+            "training_distribution",
+            f"must be one of {', '.join(TRAINING_DISTRIBUTIONS)}",
+            'use "torch_distributed" (torchrun across every GPU of every instance).',
+        )
+    if c.training_distribution == NO_DISTRIBUTION and c.training_instance_count > 1:
+        _fail(
+            c,
+            "training_distribution",
+            f'"{NO_DISTRIBUTION}" with training_instance_count {c.training_instance_count}: each instance would train '
+            "alone on all the data, and SageMaker keeps only algo-1's model",
+            'use "torch_distributed", or training_instance_count 1.',
         )
 
 

@@ -9,7 +9,7 @@ from constructs import Construct
 
 from stacks.baseline import RegressionBaseline
 from stacks.batch import BatchScoring
-from stacks.config import STAGE_TAG, StageConfig, artifact_bucket_name
+from stacks.config import STAGE_TAG, TORCH_DISTRIBUTED, StageConfig, artifact_bucket_name
 from stacks.delivery.config import Release
 from stacks.images import images_for
 from stacks.nag import AcknowledgeUnscopedActions
@@ -183,6 +183,7 @@ class MlopsStack(Stack):
             training_instance_type=config.training_instance_type,
             training_instance_count=config.training_instance_count,
             training_input_mode=config.training_input_mode,
+            torch_distributed=config.training_distribution == TORCH_DISTRIBUTED,
             processing_instance_type=config.processing_instance_type,
             use_spot=config.use_spot,
             max_runtime_seconds=config.max_runtime_seconds,

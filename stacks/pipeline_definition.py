@@ -66,6 +66,7 @@ class PipelineInputs:
     training_instance_type: str
     training_instance_count: int
     training_input_mode: str
+    torch_distributed: bool
     processing_instance_type: str
     use_spot: bool
     max_runtime_seconds: int
@@ -305,10 +306,10 @@ def _training_step(
         "RoleArn": inputs.training_role_arn,
         "HyperParameters": {
             # Script mode: the DLC's runner fetches the bundle and runs the program in it, under
-            # torchrun across every GPU of every instance.
+            # torchrun across every GPU of every instance (training_distribution).
             "sagemaker_program": c.TRAINING_PROGRAM,
             "sagemaker_submit_directory": f"{c.CHANNEL_ROOT}/{c.CODE}/{inputs.code_file}",
-            "sagemaker_torch_distributed_enabled": "true",
+            **({"sagemaker_torch_distributed_enabled": "true"} if inputs.torch_distributed else {}),
             "sagemaker_container_log_level": "20",
             **hyperparameters,
             "labels": _get("Parameters.Labels"),

@@ -65,6 +65,7 @@ def test_selection_accepts_a_list(cdk_context):
         ("training_instance_type", "ml.m5.xlarge", "stages.dev.training_instance_type: has no GPU"),
         ("training_input_mode", "Stream", "stages.dev.training_input_mode: not a SageMaker TrainingInputMode"),
         ("training_input_mode", "Pipe", "stages.dev.training_input_mode: Pipe hands each channel to the job as a FIFO"),
+        ("training_distribution", "ddp", "stages.dev.training_distribution: must be one of torch_distributed, none"),
         ("use_spot", "false", "stages.dev.use_spot: must be bool"),
         ("training_instance_count", True, "stages.dev.training_instance_count: must be int"),
         ("checkpoint_retention_days", 0, "stages.dev.checkpoint_retention_days"),
@@ -251,3 +252,14 @@ def test_the_training_gpu_rule_is_the_sagemaker_sdks_for_every_training_type_bot
 
     for instance_type in instances.accepted(instances.TRAINING):
         assert instances.has_gpu(instance_type) == _is_gpu_instance(instance_type), instance_type
+
+
+def test_several_instances_without_a_distribution_are_refused_and_one_instance_is_not(stage_settings):
+    """Without torchrun each instance trains alone: N-1 of them are paid for and their models thrown away."""
+    stage_settings.update(training_distribution="none", training_instance_count=2)
+    with pytest.raises(ConfigError) as error:
+        StageConfig.from_mapping("dev", stage_settings)
+    assert str(error.value).startswith('stages.dev.training_distribution: "none" with training_instance_count 2')
+    assert "Fix:" in str(error.value)
+    stage_settings.update(training_instance_count=1)
+    assert StageConfig.from_mapping("dev", stage_settings).training_distribution == "none"

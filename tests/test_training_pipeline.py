@@ -46,6 +46,7 @@ INPUTS = dict(
     training_instance_type="ml.g5.xlarge",
     training_instance_count=1,
     training_input_mode="File",
+    torch_distributed=True,
     processing_instance_type="ml.m5.xlarge",
     use_spot=True,
     max_runtime_seconds=7200,
@@ -759,3 +760,10 @@ def test_fastfile_streams_the_data_channels_and_copies_the_model_and_code_whole(
             modes = {channel["ChannelName"]: channel.get("InputMode") for channel in arguments["InputDataConfig"]}
             assert modes.pop("train") == modes.pop("validation") == "FastFile", step["Name"]
             assert set(modes.values()) == {None}, (step["Name"], modes)
+
+
+def test_without_torch_distributed_the_job_leaves_the_toolkit_its_plain_runner():
+    """training_distribution "none": no sagemaker_torch_distributed_enabled, so the PyTorch toolkit runs train.py
+    as one process (sagemaker_pytorch_container.training picks its runner from that parameter)."""
+    plain = steps(json.loads(json.dumps(definition(PipelineInputs(**{**INPUTS, "torch_distributed": False})))))
+    assert "sagemaker_torch_distributed_enabled" not in plain["Train"]["Arguments"]["HyperParameters"]
