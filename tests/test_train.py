@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import text_data
 import torch
 import train
 from conftest import ROOT, TRAINING_DIR
@@ -361,3 +362,11 @@ def test_runs_under_the_real_sagemaker_training_entry_runner(tiny_model_dir, sma
     saved = json.loads((base / "model" / "training_config.json").read_text())
     assert saved["group_by_length"] is False, "the string 'False' from SageMaker must parse as False"
     assert saved["model_name_or_path"] == str(base / "input" / "data" / "model"), "base model from the model channel"
+
+
+def test_data_smaller_than_one_global_batch_is_refused_naming_the_fix(tiny_model_dir, small_data, tmp_path):
+    argv = _argv(tiny_model_dir, small_data, tmp_path, "--per_device_batch_size", "512")
+    with pytest.raises(
+        text_data.DataError, match=r"256 training examples is less than one global batch \(512: .*fewer"
+    ):
+        train.main(argv)

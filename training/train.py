@@ -111,8 +111,9 @@ def train(  # noqa: C901, PLR0912, PLR0915
     steps_per_epoch = len(train_set) // global_batch
     if steps_per_epoch == 0:
         raise text_data.DataError(
-            f"{len(train_set)} training examples is less than one global batch ({global_batch}). "
-            "Fix: lower --per_device_batch_size or add data."
+            f"{len(train_set)} training examples is less than one global batch ({global_batch}: "
+            f"--per_device_batch_size {args.per_device_batch_size} x {rt.world_size} process(es), one per GPU of "
+            "every instance). Fix: lower --per_device_batch_size, train on fewer instances, or add data."
         )
     log.info(
         "data: train=%d validation=%d labels=%s steps_per_epoch=%d",
