@@ -177,8 +177,10 @@ def test_two_instances_train_as_one_with_the_same_global_batch_and_resume_from_e
         assert torch.equal(expected[name], actual[name]), name
 
 
-def test_the_hosts_of_an_isolated_job_reach_each_other_and_nothing_on_this_machine(tmp_path):
-    """The private link: algo-2 reaches algo-1's port, and neither reaches a port this machine listens on."""
+@pytest.mark.parametrize("isolated", [True, False])
+def test_a_jobs_hosts_reach_each_other_and_this_machine_only_without_network_isolation(tmp_path, isolated):
+    """The private link: algo-2 reaches algo-1's port, and neither reaches a port this machine listens on. Without
+    network isolation the hosts share this machine's network, each at an address of its own, and reach both."""
     with socket.socket() as listener:
         listener.bind(("0.0.0.0", 0))
         listener.listen()
@@ -210,11 +212,12 @@ def test_the_hosts_of_an_isolated_job_reach_each_other_and_nothing_on_this_machi
             roots,
             [sys.executable, "-c", program],
             container_env(context, {}, None),
-            isolated=True,
+            isolated=isolated,
             log_files=logs,
         )
     assert codes == [0, 0], [log.read_text() for log in logs]
     assert "peer: reached" in logs[1].read_text()
     for log in logs:
         (line,) = [line for line in log.read_text().splitlines() if line.startswith("outside:")]
-        assert "reached" not in line.removeprefix("outside:"), line
+        answers = line.removeprefix("outside:").split()
+        assert len(answers) == 2 and all((answer == "reached") != isolated for answer in answers), line
