@@ -134,8 +134,9 @@ def test_two_instances_train_as_one_with_the_same_global_batch_and_resume_from_e
     fp32 allows (rtol 1e-4, atol 2e-5: the gradient is the mean of two half-batch means instead of one mean, a
     different summation order, and 32 AdamW steps carry that rounding on; bit-for-bit is not promised across
     world sizes, by PyTorch's reproducibility notes, and the existing one-machine DDP test held the same bound).
-    Then an interruption of algo-2 alone stops the job; restarted on fresh hosts with the checkpoints SageMaker
-    synced (algo-1's, the only writer), it ends bit for bit where the uninterrupted two-host run did."""
+    Then an interruption of algo-2 alone stops the job, and so does one of algo-1 alone after the restart;
+    restarted each time on fresh hosts with the checkpoints SageMaker synced (algo-1's, the only writer), the job
+    ends bit for bit where the uninterrupted two-host run did."""
     one = host_roots(tmp_path / "one", tiny_model_dir, small_data, ["algo-1"], HYPERPARAMETERS)
     codes, (log,) = run_job(one)
     assert codes == [0], log[-3000:]
@@ -156,23 +157,30 @@ def test_two_instances_train_as_one_with_the_same_global_batch_and_resume_from_e
     for name in single:
         assert torch.allclose(single[name], double[name], rtol=1e-4, atol=2e-5), name
 
-    spot = host_roots(tmp_path / "spot", tiny_model_dir, small_data, hosts, two_hosts)
-    noticed = []
+    # algo-2 is reclaimed at step 12; the restart's algo-1 at step 20; the second restart runs to the end. After
+    # each, SageMaker's sync has put algo-1's checkpoints (the only writer's) on every fresh host.
+    previous: Path | None = None
+    for attempt, reclaimed in enumerate(((1, "12"), (0, "20"), None)):
+        roots = host_roots(tmp_path / f"attempt-{attempt}", tiny_model_dir, small_data, hosts, two_hosts)
+        if previous is not None:
+            for root in roots:
+                shutil.copytree(previous / "checkpoints", root / "checkpoints", dirs_exist_ok=True)
+        noticed: list[str] = []
 
-    def reclaim_algo_2(_host: int, line: str, processes) -> None:
-        if line.startswith("train: step=12 ") and not noticed:
-            noticed.append(line)
-            os.killpg(processes[1].pid, signal.SIGTERM)
+        def reclaim(_host: int, line: str, processes, reclaimed=reclaimed, noticed=noticed) -> None:
+            if reclaimed and line.startswith(f"train: step={reclaimed[1]} ") and not noticed:
+                noticed.append(line)
+                os.killpg(processes[reclaimed[0]].pid, signal.SIGTERM)
 
-    codes, logs = run_job(spot, watch=reclaim_algo_2)
-    assert noticed and all(codes) and "interrupted: SIGTERM at step=" in logs[0], logs[0][-3000:]
-    assert not (spot[0] / "model" / "model.safetensors").exists()
-    resumed = host_roots(tmp_path / "resumed", tiny_model_dir, small_data, hosts, two_hosts)
-    for root in resumed:
-        shutil.copytree(spot[0] / "checkpoints", root / "checkpoints", dirs_exist_ok=True)
-    codes, logs = run_job(resumed)
-    assert codes == [0, 0] and "resume: step=" in logs[0], logs[0][-3000:]
-    expected, actual = exported(two[0]), exported(resumed[0])
+        codes, logs = run_job(roots, watch=reclaim)
+        if attempt:
+            assert "resume: step=" in logs[0], logs[0][-3000:]
+        if reclaimed:
+            assert noticed and all(codes) and "interrupted: SIGTERM at step=" in logs[0], logs[0][-3000:]
+            assert not (roots[0] / "model" / "model.safetensors").exists()
+        previous = roots[0]
+    assert codes == [0, 0], logs[0][-3000:]
+    expected, actual = exported(two[0]), exported(roots[0])
     for name in expected:
         assert torch.equal(expected[name], actual[name]), name
 
