@@ -95,7 +95,7 @@ def main(scales: tuple[int, ...] = (1, 10)) -> int:
         f"Growth from {small}x to {large}x the data: whole "
         f"{results[('whole', large)]['added_mb'] / max(results[('whole', small)]['added_mb'], 0.1):.1f}x, index "
         f"{results[('index', large)]['added_mb'] / max(results[('index', small)]['added_mb'], 0.1):.1f}x the memory. "
-        "The index keeps 16 bytes and a token count per row (a label list besides), so it grows by about 30 bytes "
+        "The index keeps 18 bytes and a token count per row (a label list besides), so it grows by about 30 bytes "
         "a row where reading whole grows by the texts and their tokens. Its cost is in the batches: each reads its "
         f"texts from the file and tokenizes them, {results[('index', large)]['batches_s'] / 50 * 1000:.1f} ms a batch "
         f"against {results[('whole', large)]['batches_s'] / 50 * 1000:.1f} ms (the training step it feeds takes "

@@ -1,6 +1,6 @@
 """A channel's labelled texts, indexed by where each record starts and read when a batch needs it.
 
-train.py holds 16 bytes per example (file, offset, size, label) and each example's token count, never the texts or
+train.py holds 18 bytes per example (file, offset, size, label) and each example's token count, never the texts or
 their tokens: memory stays flat as the data grows, and a channel in FastFile mode streams from S3 as it is read
 (SageMaker Developer Guide, "Access Training Data": FastFile "exposes S3 objects ... as files" and "streams" them
 on read). Every record is still read and checked once at the start, so a bad row fails the job before training,
@@ -34,7 +34,7 @@ class TextIndex:
                 f"{directory}: no {', '.join(contract.DATA_SUFFIXES)} files. Fix: upload CSV or JSON Lines with "
                 f"'{text_column}' and '{label_column}' fields."
             )
-        self.file_ids, self.offsets, self.sizes, self.label_ids = array("H"), array("q"), array("I"), array("H")
+        self.file_ids, self.offsets, self.sizes, self.label_ids = array("I"), array("q"), array("I"), array("H")
         self.label_values: list[str] = []
         self.first_source: dict[str, str] = {}  # label -> where it first appears, for error messages
         self.headers: list[list[str] | None] = []
