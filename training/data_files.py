@@ -32,6 +32,10 @@ class Problem:
     columns: bool = False
 
 
+# A CSV file without a single row, not even the column names.
+NO_HEADER = Problem(1, "no header row", "put the column names on the first line")
+
+
 def records(suffix: str, text: str) -> Iterator[tuple[int, dict] | Problem]:
     """Each record of a file's text with its line number (CSV's header is line 1), or the problem of that line."""
     if suffix == ".csv":
@@ -64,7 +68,7 @@ def _csv_records(text: str) -> Iterator[tuple[int, dict] | Problem]:
         # As csv.DictReader reads a short row: the missing fields are None.
         yield start, {name: row[i] if i < len(row) else None for i, name in enumerate(header)}
     if header is None:
-        yield Problem(1, "no header row", "put the column names on the first line")
+        yield NO_HEADER
 
 
 def csv_problem(line: int, error: csv.Error) -> Problem:

@@ -30,29 +30,40 @@ class Example:
 
 
 def read_examples(directory: str | Path, text_column: str, label_column: str) -> list[Example]:
+    examples = []
+    for path in channel_files(directory, text_column, label_column):
+        for item in data_files.records(path.suffix, path.read_text(encoding="utf-8")):
+            line, record = checked_row(path, item, text_column, label_column)
+            text, label = str(record[text_column]), str(record[label_column]).strip()
+            examples.append(Example(text=text, label=label, source=f"{path.name}:{line}"))
+    return examples
+
+
+def channel_files(directory: str | Path, text_column: str, label_column: str) -> list[Path]:
+    """The channel's data files in the order they are read; none at all is an error naming what to upload."""
     files = sorted(p for p in Path(directory).rglob("*") if p.suffix in SUFFIXES and p.is_file())
     if not files:
         raise DataError(
             f"{directory}: no {', '.join(SUFFIXES)} files. Fix: upload CSV or JSON Lines with "
             f"'{text_column}' and '{label_column}' fields."
         )
-    examples = []
-    for path in files:
-        for item in data_files.records(path.suffix, path.read_text(encoding="utf-8")):
-            if isinstance(item, data_files.Problem):
-                raise _unusable(path, item)
-            line, record = item
-            problem = data_files.row_problem(
-                line, record, text_column, label_column, options="--text_column/--label_column"
-            )
-            if problem is not None:
-                raise _unusable(path, problem)
-            text, label = str(record[text_column]), str(record[label_column]).strip()
-            examples.append(Example(text=text, label=label, source=f"{path.name}:{line}"))
-    return examples
+    return files
 
 
-def _unusable(path: Path, problem: data_files.Problem) -> DataError:
+def checked_row(
+    path: Path, item: tuple[int, dict] | data_files.Problem, text_column: str, label_column: str
+) -> tuple[int, dict]:
+    """A record a job can use, or the DataError naming its file, line, problem and fix."""
+    if isinstance(item, data_files.Problem):
+        raise unusable(path, item)
+    line, record = item
+    problem = data_files.row_problem(line, record, text_column, label_column, options="--text_column/--label_column")
+    if problem is not None:
+        raise unusable(path, problem)
+    return line, record
+
+
+def unusable(path: Path, problem: data_files.Problem) -> DataError:
     return DataError(f"{path.name}:{problem.line}: {problem.problem}. Fix: {problem.fix}.")
 
 

@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-import contract
 import data_files
-from text_data import DataError, EncodedDataset, Example
+import text_data
+from text_data import EncodedDataset, Example
 
 LENGTH_CHUNK = 1024  # texts tokenized at once while counting tokens: batched is faster, and still bounded
 
@@ -28,15 +28,12 @@ class TextIndex:
 
     def __init__(self, directory: str | Path, text_column: str, label_column: str) -> None:
         self.text_column, self.label_column = text_column, label_column
-        self.files = sorted(p for p in Path(directory).rglob("*") if p.suffix in contract.DATA_SUFFIXES and p.is_file())
-        if not self.files:
-            raise DataError(
-                f"{directory}: no {', '.join(contract.DATA_SUFFIXES)} files. Fix: upload CSV or JSON Lines with "
-                f"'{text_column}' and '{label_column}' fields."
-            )
+        self.files = text_data.channel_files(directory, text_column, label_column)
         self.file_ids, self.offsets, self.sizes, self.label_ids = array("I"), array("q"), array("I"), array("H")
-        self.label_values: list[str] = []
-        self.first_source: dict[str, str] = {}  # label -> where it first appears, for error messages
+        # Each label, in the order first seen, with where it first appears (for error messages); its position
+        # here is its number in label_ids.
+        self.first_source: dict[str, str] = {}
+        self._label_numbers: dict[str, int] = {}
         self.headers: list[list[str] | None] = []
         self._handles: dict[int, BinaryIO] = {}
         for number, path in enumerate(self.files):
@@ -53,33 +50,26 @@ class TextIndex:
                 if isinstance(item, list):  # a CSV file's header row
                     header = item
                     continue
-                if isinstance(item, data_files.Problem):
-                    raise _unusable(path, item)
-                line, record = item
-                problem = data_files.row_problem(
-                    line, record, self.text_column, self.label_column, options="--text_column/--label_column"
-                )
-                if problem is not None:
-                    raise _unusable(path, problem)
+                line, record = text_data.checked_row(path, item, self.text_column, self.label_column)
                 label = str(record[self.label_column]).strip()
-                if label not in self.first_source:
+                if label not in self._label_numbers:
+                    self._label_numbers[label] = len(self._label_numbers)
                     self.first_source[label] = f"{path.name}:{line}"
-                    self.label_values.append(label)
                 self.file_ids.append(number)
                 self.offsets.append(offset)
                 self.sizes.append(len(raw))
-                self.label_ids.append(self.label_values.index(label))
+                self.label_ids.append(self._label_numbers[label])
         if path.suffix == ".csv" and header is None:
-            raise _unusable(path, data_files.Problem(1, "no header row", "put the column names on the first line"))
+            raise text_data.unusable(path, data_files.NO_HEADER)
         self.headers.append(header)
 
     def label_examples(self) -> list[Example]:
         """One example per distinct label (text left out), for text_data.label_names and its messages."""
-        return [Example(text="", label=label, source=self.first_source[label]) for label in self.label_values]
+        return [Example(text="", label=label, source=source) for label, source in self.first_source.items()]
 
     def labels(self, names: Sequence[str]) -> list[int]:
         """Each example's label id among ``names`` (text_data.label_names has checked every label)."""
-        ids = [data_files.label_id(label, names) for label in self.label_values]
+        ids = [data_files.label_id(label, names) for label in self.first_source]
         assert None not in ids, "label_names checked every label against the names"
         return [ids[i] or 0 for i in self.label_ids]
 
@@ -121,20 +111,23 @@ class LazyTokens(Sequence):
 def _spans(handle, *, csv_file: bool) -> Iterator[tuple[int, int, bytes]]:
     """Each record's first line number, byte offset and bytes. A CSV record runs on while a quote is open: RFC 4180
     writes a quote inside a text as two, so an odd count of quotes so far means the record continues."""
-    offset, line, record, start_line, start = 0, 0, b"", 0, 0
+    offset, line, start_line, start, quotes = 0, 0, 0, 0, 0
+    parts: list[bytes] = []
     for raw in handle:
         line += 1
-        if not record:
+        if not parts:
             start_line, start = line, offset
         offset += len(raw)
-        record += raw
-        if csv_file and record.count(b'"') % 2:
+        parts.append(raw)
+        quotes += raw.count(b'"') if csv_file else 0
+        if quotes % 2:
             continue
+        record = b"".join(parts)
         if record.strip():
             yield start_line, start, record
-        record = b""
-    if record.strip():
-        yield start_line, start, record
+        parts, quotes = [], 0
+    if parts and b"".join(parts).strip():
+        yield start_line, start, b"".join(parts)
 
 
 Parsed = tuple[int, dict] | list | data_files.Problem
@@ -155,7 +148,3 @@ def _parse(suffix: str, line: int, raw: bytes, header: list[str] | None) -> Pars
     if header is None:
         return row
     return line, {name: row[i] if i < len(row) else None for i, name in enumerate(header)}
-
-
-def _unusable(path: Path, problem: data_files.Problem) -> DataError:
-    return DataError(f"{path.name}:{problem.line}: {problem.problem}. Fix: {problem.fix}.")
