@@ -12,16 +12,13 @@ from __future__ import annotations
 import os
 import re
 import statistics
-import sys
 import tempfile
 from datetime import date
 from pathlib import Path
 
 from benchmarks.report import publish
 from benchmarks.train_bench import DATA, minilm
-from rehearsal.sagemaker.containers import container_env, run_hosts
-from rehearsal.sagemaker.context import JobContext
-from rehearsal.sagemaker.training import DLC_TRAINING_MODULE, TRAIN_ENTRY, local_hosts
+from rehearsal.sagemaker.training import local_hosts, run_local_hosts
 from training import contract
 
 _WINDOW = re.compile(r"^train: step=(\d+) .*samples_per_sec=([0-9.]+)", re.M)
@@ -38,22 +35,10 @@ def throughput(workdir: Path, model: Path, count: int, *, steps: int, batch: int
     }
     channels = {contract.TRAIN: DATA, contract.MODEL: model}
     roots = local_hosts(workdir / f"hosts-{count}", count=count, channels=channels, hyperparameters=hyperparameters)
-    context = JobContext(cloud=None, account="1", region="us-east-1", pipeline_role="", workdir=workdir)  # type: ignore[arg-type]
-    env = container_env(context, {"SAGEMAKER_TRAINING_MODULE": DLC_TRAINING_MODULE, "HF_HUB_OFFLINE": "1"}, None)
-    logs = [root.parent / "job.log" for root in roots]
-    codes = run_hosts(
-        context,
-        roots,
-        [sys.executable, "-c", TRAIN_ENTRY],
-        env,
-        isolated=True,
-        log_files=logs,
-        watch=None,
-        pin_cpus=True,
-    )
+    codes, logs = run_local_hosts(roots, pin_cpus=True)
     if any(codes):
-        raise RuntimeError(f"{count} instance(s) failed: {codes}\n{logs[0].read_text()[-3000:]}")
-    windows = [(int(s), float(r)) for s, r in _WINDOW.findall(logs[0].read_text())]
+        raise RuntimeError(f"{count} instance(s) failed: {codes}\n{logs[0][-3000:]}")
+    windows = [(int(s), float(r)) for s, r in _WINDOW.findall(logs[0])]
     measured = [rate for step, rate in windows if step > window]
     return len(measured) / sum(1 / r for r in measured)  # equal windows: the harmonic mean is the overall rate
 

@@ -34,6 +34,7 @@ from rehearsal.sagemaker.training import (
     host_root,
     local_hosts,
     resource_config,
+    run_local_hosts,
 )
 
 pytestmark = pytest.mark.skipif(not namespaces_available(), reason="no namespaces here: jobs cannot run")
@@ -97,17 +98,6 @@ def host_roots(base: Path, model: Path, data: dict, hosts: list[str], hyperparam
     return local_hosts(base, count=len(hosts), channels=channels, hyperparameters=hyperparameters)
 
 
-def run_job(roots: list[Path], watch=None) -> tuple[list[int], list[str]]:
-    base = roots[0].parent.parent
-    context = JobContext(cloud=None, account="1", region="us-east-1", pipeline_role="", workdir=base)  # type: ignore[arg-type]
-    env = container_env(context, {"SAGEMAKER_TRAINING_MODULE": DLC_TRAINING_MODULE, "HF_HUB_OFFLINE": "1"}, None)
-    logs = [root.parent / "job.log" for root in roots]
-    codes = run_hosts(
-        context, roots, [sys.executable, "-c", TRAIN_ENTRY], env, isolated=True, log_files=logs, watch=watch
-    )
-    return codes, [log.read_text() for log in logs]
-
-
 # Same global batch (16) on one host and on two hosts of 8; no dropout, whose random masks differ per rank.
 HYPERPARAMETERS = {
     "labels": "negative,positive",
@@ -138,13 +128,13 @@ def test_two_instances_train_as_one_with_the_same_global_batch_and_resume_from_e
     restarted each time on fresh hosts with the checkpoints SageMaker synced (algo-1's, the only writer), the job
     ends bit for bit where the uninterrupted two-host run did."""
     one = host_roots(tmp_path / "one", tiny_model_dir, small_data, ["algo-1"], HYPERPARAMETERS)
-    codes, (log,) = run_job(one)
+    codes, (log,) = run_local_hosts(one)
     assert codes == [0], log[-3000:]
 
     two_hosts = {**HYPERPARAMETERS, "per_device_batch_size": "8"}
     hosts = ["algo-1", "algo-2"]
     two = host_roots(tmp_path / "two", tiny_model_dir, small_data, hosts, two_hosts)
-    codes, logs = run_job(two)
+    codes, logs = run_local_hosts(two)
     assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
     assert "torchrun --nnodes 2 --nproc_per_node 1 --master_addr algo-1 --master_port 7777 --node_rank 1" in logs[1]
     assert "runtime: world_size=2" in logs[0]
@@ -172,7 +162,7 @@ def test_two_instances_train_as_one_with_the_same_global_batch_and_resume_from_e
                 noticed.append(line)
                 os.killpg(processes[reclaimed[0]].pid, signal.SIGTERM)
 
-        codes, logs = run_job(roots, watch=reclaim)
+        codes, logs = run_local_hosts(roots, watch=reclaim)
         if attempt:
             assert "resume: step=" in logs[0], logs[0][-3000:]
         if reclaimed:

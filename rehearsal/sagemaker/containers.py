@@ -19,13 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rehearsal.sagemaker.context import JobContext
-from rehearsal.sagemaker.network import Host, PrivateLink, hosts, hosts_file, interface_setup
+from rehearsal.sagemaker.network import Host, PrivateLink, hosts, hosts_file, interface_setup, user_namespace
 
 OPT_ML = Path("/opt/ml")
 SINGLE_HOST = Host("algo-1", "127.0.0.1")
 # After one host of a job ends in failure, the others get this long to end too before they are stopped: a job
 # fails as a whole, and a host left waiting in a collective for a peer that is gone would wait for its timeout.
 PEER_GRACE_SECONDS = 30.0
+# Sees each line a job's hosts write: the index of the host that wrote it, the line, every host's process.
+Watch = Callable[[int, str, list[subprocess.Popen]], None]
 # The lines of train.py's log the rehearsal shows as the job runs (all of them go to the job's log file).
 RELAYED = ("runtime:", "train:", "eval:", "resume:", "interrupted:", "export:", "checkpoint:", "data:")
 
@@ -56,7 +58,8 @@ def container_command(
         + f"echo {host.name} > /proc/sys/kernel/hostname && "
         + f'mount --bind {job_root} {OPT_ML} && mount --bind {hosts} /etc/hosts && exec "$@"'
     )
-    user = [] if os.geteuid() == 0 or link is not None else ["--user", "--map-root-user"]
+    # A linked host is started inside the link's user namespace (link.enter()), where it may own namespaces.
+    user = [] if link is not None else user_namespace()
     return [
         *(link.enter() if link is not None else []),
         "unshare",
@@ -83,9 +86,9 @@ def namespaces_available() -> bool:
     """Whether this machine lets the rehearsal give a job its own /opt/ml and network (not in unprivileged Docker)."""
     if shutil.which("unshare") is None:
         return False
-    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
     result = subprocess.run(
-        ["unshare", *user, "--mount", "--uts", "--pid", "--fork", "--net", "--", "true"], capture_output=True
+        ["unshare", *user_namespace(), "--mount", "--uts", "--pid", "--fork", "--net", "--", "true"],
+        capture_output=True,
     )
     return result.returncode == 0
 
@@ -140,7 +143,7 @@ def run_hosts(
     *,
     isolated: bool,
     log_files: list[Path],
-    watch: Callable[[int, str, list[subprocess.Popen]], None] | None = None,
+    watch: Watch | None = None,
     pin_cpus: bool = False,
 ) -> list[int]:
     """One job on ``len(roots)`` hosts, ``roots[i]`` the /opt/ml of algo-(i+1); each host's exit code.

@@ -36,7 +36,9 @@ def hosts_file(members: list[Host]) -> str:
     return "127.0.0.1 localhost\n::1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in members)
 
 
-def _user() -> list[str]:
+def user_namespace() -> list[str]:
+    """unshare's options for a namespace this process may own: none as root, else a user namespace in which the
+    caller is root."""
     return [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
 
 
@@ -45,7 +47,7 @@ class PrivateLink:
 
     def __init__(self) -> None:
         self._holder = subprocess.Popen(
-            ["unshare", *_user(), "--net", "--", "sh", "-c", "echo ready && exec sleep infinity"],
+            ["unshare", *user_namespace(), "--net", "--", "sh", "-c", "echo ready && exec sleep infinity"],
             stdout=subprocess.PIPE,
             text=True,
         )

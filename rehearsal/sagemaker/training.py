@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 from rehearsal.sagemaker.api import job_step
 from rehearsal.sagemaker.channels import download_prefix, pack_model_dir, split_uri
 from rehearsal.sagemaker.checkpoints import CheckpointSync, SpotNotice, checkpoint_files
-from rehearsal.sagemaker.containers import container_env, run_hosts
+from rehearsal.sagemaker.containers import Watch, container_env, run_hosts
 from rehearsal.sagemaker.context import JobContext, StepRunner
 from rehearsal.sagemaker.network import HOST_INTERFACE
 from rehearsal.sagemaker.pipelines import StepError
@@ -82,6 +83,28 @@ def local_hosts(base: Path, *, count: int, channels: dict[str, Path], hyperparam
             host_root(root, hyperparameters={**script, **hyperparameters}, channels=modes, resources=resources)
         )
     return roots
+
+
+def run_local_hosts(
+    roots: list[Path], *, watch: Watch | None = None, pin_cpus: bool = False
+) -> tuple[list[int], list[str]]:
+    """Run the isolated job local_hosts laid out, as the DLC launches it, with no cloud behind it (tests,
+    benchmarks); each host's exit code and log."""
+    base = roots[0].parent.parent
+    context = JobContext(cloud=None, account="1", region="us-east-1", pipeline_role="", workdir=base)  # type: ignore[arg-type]
+    env = container_env(context, {"SAGEMAKER_TRAINING_MODULE": DLC_TRAINING_MODULE, "HF_HUB_OFFLINE": "1"}, None)
+    logs = [root.parent / "job.log" for root in roots]
+    codes = run_hosts(
+        context,
+        roots,
+        [sys.executable, "-c", TRAIN_ENTRY],
+        env,
+        isolated=True,
+        log_files=logs,
+        watch=watch,
+        pin_cpus=pin_cpus,
+    )
+    return codes, [log.read_text() for log in logs]
 
 
 def training_step(context: JobContext) -> StepRunner:
