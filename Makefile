@@ -45,6 +45,7 @@ bench: install
 	$(PY) -m benchmarks load
 	$(PY) -m benchmarks scaling
 	$(PY) -m benchmarks data
+	$(PY) -m benchmarks signals
 
 clean:
 	rm -rf $(VENV) $(CHECKOV) node_modules cdk.out

@@ -13,16 +13,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "name",
-        choices=["synth", "train", "serve", "load", "scaling", "data"],
+        choices=["synth", "train", "serve", "load", "scaling", "data", "signals"],
         help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default; "
         "load: 32 and 64 clients with the stages' JVM heap cap vs the DLC's default; "
-        "scaling: 1, 2 and 4 rehearsed training instances; data: training data memory, whole vs indexed",
+        "scaling: 1, 2 and 4 rehearsed training instances; data: training data memory, whole vs indexed; "
+        "signals: handler time with the monitor's per-text signal lines vs without",
     )
     parser.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
     parser.add_argument(
         "--model",
         default=None,
-        help="serve, load: model directory to serve (default: fine-tune MiniLM on the bundled sample)",
+        help="serve, load, signals: model directory to serve (default: fine-tune MiniLM on the bundled sample)",
     )
     parser.add_argument(
         "--data",
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import load_bench
 
         return load_bench.main(model=args.model)
+    if args.name == "signals":
+        from benchmarks import signals_bench
+
+        return signals_bench.main(model=args.model)
     if args.name == "scaling":
         from benchmarks import scaling_bench
 

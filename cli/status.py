@@ -1,5 +1,5 @@
 """`textclf status --stage S`: one screen with the stage's latest pipeline executions and their steps, its model
-packages with accuracy, and its endpoint with the package it serves and its alarms.
+packages with accuracy, and its endpoint with the package it serves, its alarms and its latest drift figures.
 
 Read-only: it calls List/Describe APIs only, so an operator's read-only role is enough.
 """
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cli import pipeline_ops
 from cli.errors import one_stage, positive_int
 from delivery_steps import smoke
 from stacks.config import StageConfig
+from stacks.drift_settings import DRIFT
 
 # A failure reason can be a whole stack trace; the screen keeps its first line, this long.
 REASON_CHARS = 160
@@ -117,7 +118,8 @@ def endpoint_section(aws: Clients, outputs: dict[str, str], now: datetime) -> li
         f"last update: {update_outcome(endpoint, outputs.get('EndpointConfigName'), aws.cloudwatch)}",
         "",
     ]
-    return lines + alarm_lines(aws.cloudwatch, outputs.get("AlarmTopicArn"), now)
+    alarms = stage_alarms(aws.cloudwatch, outputs.get("AlarmTopicArn"))
+    return lines + alarm_lines(alarms, now) + drift_lines(aws.cloudwatch, alarms, now)
 
 
 def update_outcome(endpoint: dict, deployed: str | None, cloudwatch) -> str:
@@ -138,15 +140,20 @@ def served_package(sagemaker, endpoint_config: str) -> str:
     return container.get("ModelPackageName") or container.get("ModelDataUrl", "?")
 
 
-def alarm_lines(cloudwatch, topic_arn: str | None, now: datetime) -> list[str]:
-    """The endpoint's alarms, firing ones first, then by when they last changed state."""
+def stage_alarms(cloudwatch, topic_arn: str | None) -> list[dict]:
+    """The endpoint's alarms (those notifying the stage's alarm topic), firing ones first, then by last change."""
     if topic_arn is None:
         return []
     alarms = []
     for page in cloudwatch.get_paginator("describe_alarms").paginate(ActionPrefix=topic_arn):
         # ActionPrefix matches by prefix; another topic's ARN may extend this one.
         alarms += [a for a in page["MetricAlarms"] if topic_arn in a.get("AlarmActions", [])]
-    alarms.sort(key=lambda a: (a["StateValue"] != "ALARM", -a["StateUpdatedTimestamp"].timestamp()))
+    return sorted(alarms, key=lambda a: (a["StateValue"] != "ALARM", -a["StateUpdatedTimestamp"].timestamp()))
+
+
+def alarm_lines(alarms: list[dict], now: datetime) -> list[str]:
+    if not alarms:
+        return []
     firing = sum(a["StateValue"] == "ALARM" for a in alarms)
     lines = [f"alarms: {firing} of {len(alarms)} firing", ""]
     lines += ["| alarm | state | since | reason |", "|---|---|---|---|"]
@@ -154,6 +161,33 @@ def alarm_lines(cloudwatch, topic_arn: str | None, now: datetime) -> list[str]:
         since = f"{_when(alarm['StateUpdatedTimestamp'])} ({duration(alarm['StateUpdatedTimestamp'], now)} ago)"
         reason = _first_line(alarm.get("StateReason", ""))
         lines.append(f"| {alarm['AlarmName']} | {alarm['StateValue']} | {since} | {reason} |")
+    return lines
+
+
+def drift_lines(cloudwatch, alarms: list[dict], now: datetime) -> list[str]:
+    """The drift monitor's latest figure of each kind beside the threshold its alarm fires above (docs/monitoring.md);
+    nothing where the stage has no drift alarms (it serves no package with a baseline)."""
+    drift = sorted((a for a in alarms if a.get("MetricName") in DRIFT.values()), key=lambda a: a["MetricName"])
+    if not drift:
+        return []
+    lines = ["", "drift from the served model's test set, latest window of the last day:", ""]
+    lines += ["| figure | latest | alarm above | window ended |", "|---|---:|---:|---|"]
+    for alarm in drift:
+        metric = {"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"]}
+        (found,) = cloudwatch.get_metric_data(
+            MetricDataQueries=[
+                {"Id": "drift", "MetricStat": {"Metric": metric, "Period": alarm["Period"], "Stat": "Maximum"}}
+            ],
+            StartTime=now - timedelta(days=1),
+            EndTime=now,
+            ScanBy="TimestampDescending",
+        )["MetricDataResults"]
+        latest, ended = (
+            (f"{found['Values'][0]:.3f}", _when(found["Timestamps"][0]))
+            if found["Values"]
+            else ("none", "no window held enough texts")
+        )
+        lines.append(f"| {alarm['MetricName']} | {latest} | {alarm['Threshold']:g} | {ended} |")
     return lines
 
 

@@ -62,6 +62,7 @@ def release_record(sagemaker, package: dict | None, group: str) -> dict:
         "image": container["Image"],
         "environment": container.get("Environment", {}),
         "probes": probes(metadata, arn),
+        "monitor_baseline": monitor_baseline(metadata, arn),
     }
 
 
@@ -83,6 +84,29 @@ def probes(metadata: dict, arn: str) -> list[list[str]]:
         if probe not in found:
             found.append(probe)
     return found
+
+
+def monitor_baseline(metadata: dict, arn: str) -> dict | None:
+    """What the package's evaluation measured for the drift monitor; None for a package registered before baselines
+    were, or whose classes were too many to store (the stages then serve it without drift alarms)."""
+    names = {key: name for name, key in contract.MONITOR_METADATA.items()}
+    values = {key: metadata.get(name, contract.NO_BASELINE) for key, name in names.items()}
+    if contract.NO_BASELINE in values.values():
+        return None
+    baseline = {}
+    for key, decode in (
+        ("class_mix", contract.decode_shares),
+        ("length", contract.decode_shares),
+        ("mean_score", float),
+    ):
+        try:
+            baseline[key] = decode(values[key])
+        except ValueError as error:
+            raise ReleaseError(
+                f"{arn}: metadata {names[key]}: {error}. Fix: register the model again with the training pipeline, "
+                "which writes the baseline, and approve the new package."
+            ) from error
+    return baseline
 
 
 # CodePipeline's limit on an action configuration value (botocore's ActionConfigurationValue), which the approval's

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 from contract import INT8_VERIFIED_ENV, QUANTIZE_ENV, THREADS_ENV, TOKENS_PER_BATCH_ENV
@@ -25,6 +27,15 @@ TOKENS_PER_BATCH = int(os.environ.get(TOKENS_PER_BATCH_ENV, "4096"))
 # The evaluation step's verdict on int8 (INT8_VERIFIED_ENV, true or false) is set on the registered
 # package's container: it scored this model both ways on the test channel, exactly as this class serves it.
 INT8_MAX_ACCURACY_DROP = 0.005
+
+
+class Signal(NamedTuple):
+    """What monitoring learns of one answered text: never the text itself (contract.signal_line)."""
+
+    predicted: int  # the best class's index
+    score: float  # its probability
+    tokens: int  # tokens the model read, special tokens included
+    truncated: bool  # the window cut the text
 
 
 class TextClassifier:
@@ -49,14 +60,24 @@ class TextClassifier:
         return cls(model, tokenizer, quantized=use_int8)
 
     def predict(self, request: Request) -> list:
+        return [self._rank(row, request) for row in self._forward(request).probabilities]
+
+    def predict_with_signals(self, request: Request) -> tuple[list, list[Signal]]:
+        """The answers, and one Signal per text: the handler logs these, evaluation builds its baseline from them."""
+        done = self._forward(request)
+        return [self._rank(row, request) for row in done.probabilities], done.signals()
+
+    def _forward(self, request: Request) -> _Forward:
         max_length = min(request.max_length or self.max_length, self.max_length)
-        texts = [text[: max_length * CHARS_PER_TOKEN_BOUND] for text in request.texts]
-        encoded = self.tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+        bound = max_length * CHARS_PER_TOKEN_BOUND
+        texts = [text[:bound] for text in request.texts]
+        batch = self.tokenizer(texts, truncation=True, max_length=max_length)
+        encoded = batch["input_ids"]
         probabilities = torch.empty(len(texts), len(self.labels))
         with torch.inference_mode():
             for indices in length_buckets([len(ids) for ids in encoded], self._tokens_per_batch()):
                 probabilities[indices] = self._logits([encoded[i] for i in indices]).float().softmax(dim=-1)
-        return [self._rank(row, request) for row in probabilities]
+        return _Forward(probabilities, batch, [len(text) > bound for text in request.texts], max_length)
 
     def _logits(self, sequences: list[list[int]]) -> torch.Tensor:
         if len(sequences) == 1:
@@ -85,6 +106,34 @@ class TextClassifier:
         count = len(self.labels) if request.top_k is None else min(request.top_k, len(self.labels))
         scores, order = row.topk(count)
         return [{"label": self.labels[int(i)], "score": float(s)} for s, i in zip(scores, order, strict=True)]
+
+
+@dataclass(frozen=True)
+class _Forward:
+    """One pass over a request's texts: the probabilities, and what the signals are read from when asked for."""
+
+    probabilities: torch.Tensor
+    batch: Any  # the tokenizer's BatchEncoding
+    cut_by_characters: list[bool]
+    max_length: int
+
+    def signals(self) -> list[Signal]:
+        scores, best = self.probabilities.max(dim=-1)
+        encoded = self.batch["input_ids"]
+        return [
+            Signal(predicted, score, len(ids), chars_cut or self._cut(i, len(ids)))
+            for i, (predicted, score, ids, chars_cut) in enumerate(
+                zip(best.tolist(), scores.tolist(), encoded, self.cut_by_characters, strict=True)
+            )
+        ]
+
+    def _cut(self, index: int, tokens: int) -> bool:
+        """Whether truncation dropped tokens of text ``index``: a fast tokenizer keeps what it dropped as overflow; a
+        slow one does not, and a text that fills the window is taken as cut."""
+        encodings = getattr(self.batch, "encodings", None)
+        if encodings is None:
+            return tokens >= self.max_length
+        return bool(encodings[index].overflowing)
 
 
 def length_buckets(lengths: list[int], tokens_per_batch: int) -> list[list[int]]:

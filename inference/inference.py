@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from classifier import TextClassifier
 from payloads import DECODERS, ClientError, as_text, bounded, choose_encoder, media_type
-from server_logs import quiet_per_request_logs
+from server_logs import log_signals, quiet_per_request_logs
 
 
 def model_fn(model_dir):
@@ -27,7 +27,9 @@ def input_fn(input_data, content_type):
 
 
 def predict_fn(request, model):
-    return {"results": model.predict(request), "single": request.single}
+    results, signals = model.predict_with_signals(request)
+    log_signals(signals)
+    return {"results": results, "single": request.single}
 
 
 def output_fn(prediction, accept):

@@ -68,11 +68,14 @@ def in_alarm(properties: dict, metrics: Metrics, minutes_elapsed: int) -> bool:
 
 
 class LogMetricFilter:
-    """Lines shipped to a deployed log group, counted by its deployed metric filter's pattern."""
+    """Lines shipped to a deployed log group, counted by the pattern of its deployed metric filter that looks for
+    ``term`` (a quoted-term pattern, which moto matches)."""
 
-    def __init__(self, logs, group: str, stream: str) -> None:
+    def __init__(self, logs, group: str, stream: str, *, term: str) -> None:
         self.logs, self.group = logs, group
-        (metric_filter,) = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
+        (metric_filter,) = [
+            f for f in logs.describe_metric_filters(logGroupName=group)["metricFilters"] if term in f["filterPattern"]
+        ]
         self.pattern = metric_filter["filterPattern"]
         self.transformation = metric_filter["metricTransformations"][0]
         self.stream = {"logGroupName": group, "logStreamName": stream}

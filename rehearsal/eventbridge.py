@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -67,6 +68,59 @@ def documented_event(detail_type: str, *, account: str, region: str, resources: 
             raise KeyError(f"the documented {detail_type!r} event has no detail.{path}")
         node[last] = value
     return event
+
+
+def scheduled_event(stack: Stack, rule: Resource, time: str) -> dict:
+    """What a schedule rule sends when it fires at ``time`` (ISO 8601, UTC)."""
+    event = documented_event(
+        "Scheduled Event", account=stack.account, region=stack.region, resources=[rule.attributes["Arn"]], detail={}
+    )
+    return {**event, "time": time}
+
+
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
+
+
+def target_input(target: dict, event: dict) -> Any:
+    """What EventBridge hands ``target`` for ``event`` (the EventBridge User Guide, "Transforming target input"): a
+    constant Input, or an InputTransformer's template with each <name> replaced by its path's value: as a JSON value
+    outside a JSON string, as the bare text inside one; otherwise the event itself."""
+    if "Input" in target:
+        return json.loads(target["Input"])
+    transformer = target.get("InputTransformer")
+    if transformer is None:
+        return event
+    values = {name: _json_path(event, path) for name, path in transformer.get("InputPathsMap", {}).items()}
+    template, out, position = transformer["InputTemplate"], [], 0
+    for found in _PLACEHOLDER.finditer(template):
+        if found[1] not in values:
+            continue
+        out.append(template[position : found.start()])
+        inside_string = _in_json_string(template, found.start())
+        value = values[found[1]]
+        out.append(json.dumps(value)[1:-1] if inside_string and isinstance(value, str) else json.dumps(value))
+        position = found.end()
+    out.append(template[position:])
+    return json.loads("".join(out))
+
+
+def _json_path(event: dict, path: str) -> Any:
+    node: Any = event
+    for part in path.removeprefix("$.").split("."):
+        node = node[part]
+    return node
+
+
+def _in_json_string(text: str, end: int) -> bool:
+    quotes, escaped = 0, False
+    for char in text[:end]:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quotes += 1
+    return quotes % 2 == 1
 
 
 def matches(rule: Resource, event: dict) -> bool:

@@ -130,6 +130,25 @@ def sagemaker_requests(
     return [Request(principal, action, resource, owner)]
 
 
+# CloudWatch's metric actions have no resource type (Service Authorization Reference); PutMetricData is conditioned
+# on the namespace it writes to (the cloudwatch:namespace condition key).
+CLOUDWATCH_METRIC_ACTIONS = ("GetMetricData", "PutMetricData")
+
+
+def cloudwatch_requests(principal: str, operation: str, body: dict) -> list[Request]:
+    """CloudWatch's JSON protocol (botocore sends it to the "monitoring" signing name)."""
+    action = f"cloudwatch:{operation}"
+    if operation not in CLOUDWATCH_METRIC_ACTIONS:
+        raise AccessDenied(
+            principal,
+            action,
+            "?",
+            "the rehearsal's gateway does not model this operation; add it to rehearsal/gateway.py",
+        )
+    context = (("cloudwatch:namespace", body.get("Namespace", "")),) if operation == "PutMetricData" else ()
+    return [Request(principal, action, "*", None, context)]
+
+
 def sts_requests(principal: str, form: dict) -> list[Request]:
     operation = form.get("Action", [""])[0]
     if operation == "AssumeRole":
@@ -226,6 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if service == "sts":
             return sts_requests(principal, parse_qs(body.decode()))
+        if service == "monitoring":
+            operation = self.headers.get("X-Amz-Target", "").split(".")[-1]
+            return cloudwatch_requests(principal, operation, json.loads(body or b"{}"))
         raise AccessDenied(principal, f"{service}:?", "?", "the rehearsal's gateway does not model this service")
 
     def _body(self) -> bytes:

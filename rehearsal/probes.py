@@ -102,6 +102,7 @@ def check_worker_alarm(cloud: Cloud, report: Report, stack: Stack, endpoint: Loc
         cloud.admin("logs", stack.account, stack.region),
         contract.endpoint_log_group(endpoint_resource.attributes["EndpointName"]),
         stream="AllTraffic/rehearsal",
+        term=contract.WORKER_RESTART_LOG,
     )
 
     def lines() -> list[str]:

@@ -17,6 +17,7 @@ from rehearsal.cloudformation.model import Stack
 from rehearsal.cloudwatch import LogMetricFilter, Metrics
 from rehearsal.deployed import model_container, model_named, served_model
 from rehearsal.iam import AccessDenied, Request
+from rehearsal.monitoring import rehearse_monitor
 from rehearsal.pipeline_run import batch_lines, batch_rows
 from rehearsal.probes import check_alarm_actions, check_worker_alarm
 from rehearsal.report import RehearsalFailed
@@ -32,9 +33,9 @@ from training import contract
 BATCH_MIN_ACCURACY = 0.6
 
 
-def serve_and_smoke(session: Session, stack: Stack, stage: str, *, batch: bool = True) -> None:
-    """``batch``: also run `textclf batch`'s transform job of the stage's batch model (the same construct in every
-    stage: the delivery flow runs it in the last one only)."""
+def serve_and_smoke(session: Session, stack: Stack, stage: str, *, batch: bool = True, monitor: bool = False) -> None:
+    """``batch``: also run `textclf batch`'s transform job of the stage's batch model; ``monitor``: replay the drift
+    monitor's streams (the same constructs in every stage: the delivery flow runs both in the last one only)."""
     report = session.report
     started = report.step(f"Serve stage {stage}'s model on the local endpoint and smoke-test it")
     with fleet(session, stack, stage) as endpoint:
@@ -50,6 +51,8 @@ def serve_and_smoke(session: Session, stack: Stack, stage: str, *, batch: bool =
         )
         if problems:
             raise RehearsalFailed(f"stage {stage}: smoke test failed: {'; '.join(problems)}")
+        if monitor:
+            rehearse_monitor(session, stack, stage, endpoint)
         check_worker_alarm(session.cloud, report, stack, endpoint)
     check_alarm_actions(session.cloud, stack, report)
     if batch:
@@ -179,6 +182,7 @@ def _traffic(
         session.cloud.admin("logs", stack.account, stack.region),
         contract.endpoint_log_group(endpoint_name),
         stream=f"AllTraffic/update-{uuid.uuid4().hex[:8]}",
+        term=contract.WORKER_RESTART_LOG,
     )
     shipped = [len(_lines(f)) for f in fleets]  # what the fleets logged before the update is not its doing
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from stacks import instances
+from stacks.drift_settings import MonitorSettings
 from stacks.images import supported_regions
 from stacks.update_policy import (
     CANARY_PERCENT_RANGE,
@@ -48,6 +49,8 @@ PIPE = "Pipe"
 MAX_TRAINING_SECONDS = 28 * 24 * 3600
 # The throttling alarm looks at this many one-minute periods.
 SATURATION_WINDOW_MINUTES = 15
+# A drift window: at least 5 minutes of signals, at most the day of data CloudWatch evaluates for one alarm.
+MONITOR_WINDOW_MINUTES = (5, 1440)
 # Training jobs write their model.tar.gz under this prefix of the stage's artifact bucket.
 MODEL_DATA_PREFIX = "training-jobs/"
 
@@ -119,6 +122,11 @@ class StageConfig:
     alarm_latency_p99_ms: int
     alarm_5xx_errors: int
     alarm_saturated_minutes: int
+    monitor_window_minutes: int
+    monitor_min_requests: int
+    drift_class_mix_max: float
+    drift_confidence_drop_max: float
+    drift_length_max: float
     checkpoint_retention_days: int
     noncurrent_version_retention_days: int
     access_log_retention_days: int
@@ -153,6 +161,16 @@ class StageConfig:
             traffic_percent=self.update_traffic_percent,
             bake_minutes=self.update_bake_minutes,
             final_bake_minutes=self.update_final_bake_minutes,
+        )
+
+    @property
+    def monitor(self) -> MonitorSettings:
+        return MonitorSettings(
+            window_minutes=self.monitor_window_minutes,
+            min_requests=self.monitor_min_requests,
+            class_mix_max=self.drift_class_mix_max,
+            confidence_drop_max=self.drift_confidence_drop_max,
+            length_max=self.drift_length_max,
         )
 
     @property
@@ -506,6 +524,25 @@ def _check_update(c: StageConfig) -> None:
             )
 
 
+def _check_monitor(c: StageConfig) -> None:
+    """CloudWatch's limits on what the drift alarms and their schedule evaluate, and shares' own bounds."""
+    if not MONITOR_WINDOW_MINUTES[0] <= c.monitor_window_minutes <= MONITOR_WINDOW_MINUTES[1]:
+        _fail(
+            c,
+            "monitor_window_minutes",
+            f"must be {MONITOR_WINDOW_MINUTES[0]}..{MONITOR_WINDOW_MINUTES[1]} minutes: a drift alarm evaluates one "
+            "window, and CloudWatch evaluates at most a day of data (PutMetricAlarm: Period x EvaluationPeriods)",
+            "use e.g. 60.",
+        )
+    if not 1 <= c.monitor_min_requests <= 1_000_000:
+        _fail(c, "monitor_min_requests", "must be within 1..1000000 texts", "use e.g. 200.")
+    for field in ("drift_class_mix_max", "drift_length_max"):
+        if not 0.0 < getattr(c, field) < 1.0:
+            _fail(c, field, "must be within (0, 1): a Jensen-Shannon divergence in bits is at most 1", "use e.g. 0.05.")
+    if not 0.0 < c.drift_confidence_drop_max < 1.0:
+        _fail(c, "drift_confidence_drop_max", "must be within (0, 1): a drop of the mean top score", "use e.g. 0.05.")
+
+
 def _check_retention(c: StageConfig) -> None:
     for field in (
         "checkpoint_retention_days",
@@ -573,6 +610,7 @@ _CHECKS = (
     _check_serving_mode,
     _check_serving,
     _check_update,
+    _check_monitor,
     _check_retention,
     _check_pipeline,
 )

@@ -253,6 +253,8 @@ class MlopsStack(Stack):
                 realtime=realtime,
                 update=config.update,
                 probes=release.probes if release is not None and release.model_package_arn else (),
+                monitor=config.monitor,
+                baseline=release.monitor_baseline if release is not None and release.model_package_arn else None,
             ),
             operations_key=self.operations_key,
             retain=config.retain_stateful_resources,

@@ -537,6 +537,7 @@ def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
             name: _json_get(names, "Gate", c.json_path(c.GATE_PROBES, name))
             for name in map(c.probe_metadata_name, range(c.PROBE_COUNT))
         },
+        **{name: _json_get(names, "Gate", c.json_path(c.GATE_MONITOR, name)) for name in c.MONITOR_METADATA},
     }
     if teacher is not None:
         metadata["TeacherAccuracy"] = _gate_metadata(names, c.GATE_TEACHER_ACCURACY)
@@ -568,7 +569,14 @@ def register_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
                     "ContentType": "application/json",
                     "S3Uri": _join("", _evaluation_prefix(inputs, names), f"/{c.EVALUATION_FILE}"),
                 }
-            }
+            },
+            # What the stage's monitor compares served traffic with, beside the evaluation it comes from.
+            "ModelDataQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": _join("", _evaluation_prefix(inputs, names), f"/{c.MONITOR_BASELINE_FILE}"),
+                }
+            },
         },
     }
     return {"Name": names.register, "Type": "RegisterModel", "Arguments": arguments}

@@ -24,6 +24,8 @@ SAGEMAKER = "sagemaker.amazonaws.com"
 UNSCOPED_ACTIONS = {
     "cloudwatch:PutMetricData": "its only resource type is a CloudWatch dataset (OTLP), which job metrics do not "
     "go to, so they are authorized on no resource; a condition limits it to the job type's namespace",
+    "cloudwatch:GetMetricData": "its only resource type is a CloudWatch dataset (OTLP); the drift monitor queries "
+    "metrics, which are authorized on no resource",
 }
 
 

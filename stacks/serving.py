@@ -27,7 +27,9 @@ from constructs import Construct
 
 from stacks.checkov import allow
 from stacks.config import SATURATION_WINDOW_MINUTES
+from stacks.drift_settings import DRIFT, MonitorBaseline, MonitorSettings
 from stacks.instances import has_instance_store
+from stacks.monitor import DriftMonitor
 from stacks.operations_key import OperationsKey
 from stacks.quality_probe import MIN_AGREEMENT, QualityProbe
 from stacks.realtime import EndpointScaling, RealtimeSettings, data_capture, production_variant
@@ -37,6 +39,7 @@ from stacks.update_policy import ROLLBACK_WINDOW_MINUTES, UpdatePolicy
 from training import contract
 
 VARIANT = "AllTraffic"
+WORKER_RESTARTS_METRIC = "ModelServerWorkerRestarts"
 # A realtime endpoint is saturated well above its scaling target, not at it: scaling aims there.
 SATURATION_FACTOR = 1.5
 CONTAINER_ENVIRONMENT = {contract.MODEL_SERVER_VMARGS_ENV: contract.MODEL_SERVER_VMARGS}
@@ -93,6 +96,9 @@ class EndpointSettings:
     update: UpdatePolicy | None = None  # None: SageMaker's default, all at once without rollback alarms
     # The served release's probe set, (label, text) pairs; none: no quality probe and no probe alarm.
     probes: tuple[tuple[str, str], ...] = ()
+    # Signal metrics are always counted; drift is measured and alarmed on where the served package has a baseline.
+    monitor: MonitorSettings
+    baseline: MonitorBaseline | None = None
 
 
 class Serving(Construct):
@@ -165,7 +171,7 @@ class Serving(Construct):
             "WorkerRestarts",
             filter_pattern=logs.FilterPattern.literal(f'"{contract.WORKER_RESTART_LOG}"'),
             metric_namespace=self.namespace,
-            metric_name="ModelServerWorkerRestarts",
+            metric_name=WORKER_RESTARTS_METRIC,
             default_value=0,
         )
         self.scaling = (
@@ -189,8 +195,19 @@ class Serving(Construct):
             if settings.probes
             else None
         )
+        self.monitor = DriftMonitor(
+            self,
+            "Monitor",
+            log_group=self.log_group,
+            namespace=self.namespace,
+            settings=settings.monitor,
+            baseline=settings.baseline,
+            log_key=operations_key.key,
+        )
         self.rollback_alarms = self._rollback_alarms(settings)
-        self.alarms = [*self.rollback_alarms, self._saturation_alarm(settings)]
+        # Not rollback alarms: a window of traffic is longer than any bake, and drift is no fault of an update.
+        self.drift_alarms = self._drift_alarms()
+        self.alarms = [*self.rollback_alarms, self._saturation_alarm(settings), *self.drift_alarms]
         if settings.update is not None and settings.update.guarded:
             self.endpoint.deployment_config = self._deployment_config(settings.update)
         self.dashboard = self._dashboard()
@@ -336,6 +353,21 @@ class Serving(Construct):
                 raise ValueError(f"{alarm.node.id} needs {window} minutes to fire, past ROLLBACK_WINDOW_MINUTES")
         return alarms
 
+    def _drift_alarms(self) -> list[cloudwatch.Alarm]:
+        if self.monitor.function is None:
+            return []
+        return [
+            self._alarm(
+                f"{DRIFT[key]}Alarm",
+                f"{description} (above {threshold} over a {self.settings.monitor.window_minutes}-minute window)",
+                self.monitor.drift_metric(key),
+                threshold=threshold,
+                periods=1,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            )
+            for key, (threshold, description) in self.monitor.thresholds().items()
+        ]
+
     def _deployment_config(self, policy: UpdatePolicy) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
         percent = sagemaker.CfnEndpoint.CapacitySizeProperty
         routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
@@ -436,6 +468,13 @@ class Serving(Construct):
             *self._capacity_widgets(),
             cloudwatch.AlarmStatusWidget(alarms=self.alarms, title="Alarms"),
         )
+        if self.drift_alarms:
+            dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="Drift from the served model's test set",
+                    left=[self.monitor.drift_metric(key) for key in DRIFT],
+                )
+            )
         return dashboard
 
     def _capacity_widgets(self) -> list[cloudwatch.IWidget]:

@@ -316,9 +316,10 @@ def test_every_stage_serves_its_approved_package(synthesized):
             "AWS::SageMaker::EndpointConfig",
             "AWS::SageMaker::Endpoint",
             "AWS::CloudWatch::Dashboard",
-            "AWS::Logs::MetricFilter",
         ):
             assert types.count(kind) == 1, (name, kind)
+        # Worker restarts, and the monitor's three signal metrics: served classes, top scores, text lengths.
+        assert types.count("AWS::Logs::MetricFilter") == 4, name
         assert types.count("AWS::CloudWatch::Alarm") == 4, name
 
 

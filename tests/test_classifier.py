@@ -69,6 +69,19 @@ def test_huge_texts_are_truncated_not_rejected(model):
     assert short["label"] in model.labels
 
 
+def test_each_text_gets_a_signal_of_its_answer_its_length_and_whether_the_window_cut_it(model):
+    texts = ["fine", " ".join(["good"] * (model.max_length - 2)), " ".join(["good"] * model.max_length), "x" * 10**6]
+    answers, signals = model.predict_with_signals(Request(texts=texts))
+    assert [model.labels[s.predicted] for s in signals] == [a["label"] for a in answers]
+    assert [s.score for s in signals] == pytest.approx([a["score"] for a in answers])
+    # [CLS] fine [SEP]; a text that just fills the window is whole; one token more is cut, and so is a string longer
+    # than the window's characters (this one cut to a single word, which WordPiece reads as [UNK]).
+    assert [s.tokens for s in signals] == [3, model.max_length, model.max_length, 3]
+    assert [s.truncated for s in signals] == [False, False, True, True]
+    _, (short,) = model.predict_with_signals(Request(texts=["good " * 20], max_length=8))
+    assert short.truncated and short.tokens == 8
+
+
 def test_int8_quantizes_linear_layers_and_keeps_answers_close(served_model_dir, model):
     int8 = TextClassifier.load(served_model_dir, quantize="int8")
     assert int8.quantized

@@ -88,6 +88,19 @@ def test_writes_model_quality_json_and_what_the_charts_need(tiny_model_dir, tarr
     assert set(gate["probes"]) == {contract.probe_metadata_name(i) for i in range(contract.PROBE_COUNT)}
     for value in gate["probes"].values():
         assert value == contract.NO_PROBE or contract.decode_probe(value)
+    # The monitor's baseline: the mix and confidence of the answers written above, as registration stores them.
+    baseline = json.loads((tmp_path / contract.MONITOR_BASELINE_FILE).read_text())
+    labels = baseline["labels"]
+    assert baseline["class_mix"] == pytest.approx([sum(r["predicted"] == n for r in rows) / 64 for n in labels])
+    assert baseline["mean_score"] == pytest.approx(sum(r["score"] for r in rows) / 64, abs=1e-6)
+    assert len(baseline["length"]) == contract.LENGTH_BUCKETS and sum(baseline["length"]) == pytest.approx(1.0)
+    assert baseline["score_deciles"] == sorted(baseline["score_deciles"]) and len(baseline["token_deciles"]) == 9
+    assert 0.0 <= baseline["truncated_share"] <= 1.0 and 0.0 <= baseline["unknown_token_share"] < 0.5
+    stored = gate["monitor"]
+    assert set(stored) == set(contract.MONITOR_METADATA) and all(METADATA_VALUE.fullmatch(v) for v in stored.values())
+    assert contract.decode_shares(stored["MonitorClassMix"]) == pytest.approx(baseline["class_mix"], abs=1e-4)
+    assert contract.decode_shares(stored["MonitorLength"]) == pytest.approx(baseline["length"], abs=1e-4)
+    assert float(stored["MonitorTopScore"]) == pytest.approx(baseline["mean_score"], abs=1e-4)
 
 
 def sure_answers(texts: list[str]) -> list[dict]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import pytest
+from test_serving import signal_filter_pattern
 
 from benchmarks.load import run_load
+from rehearsal import logs
 from rehearsal.sagemaker.channels import pack_model_dir
 from rehearsal.sagemaker.local_endpoint import (
     WORKER_MODULE,
@@ -33,6 +36,32 @@ def test_ping_and_invocations_follow_the_container_contract(endpoint):
     status, body = invoke(endpoint.url, '{"inputs": ["a great movie", "awful"]}')
     assert status == 200
     assert [answer["label"] in ("negative", "positive") for answer in json.loads(body)] == [True, True]
+
+
+def test_each_answered_text_logs_one_signal_line_the_stacks_metric_filters_read_and_never_its_text(endpoint):
+    """The model server's own log, as SageMaker ships it to CloudWatch Logs, read by the synthesized filter pattern."""
+    texts = ["a gripping, GENUINE thriller with zebras", "tedious " * 300]
+    before = endpoint.log_path.read_text().count("\n")
+    status, body = invoke(endpoint.url, json.dumps({"inputs": texts}))
+    assert status == 200
+    answers = json.loads(body)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        new = endpoint.log_path.read_text().splitlines()[before:]
+        signals = [line for line in new if contract.SIGNAL_MARKER in line]
+        if len(signals) == len(texts):
+            break
+        time.sleep(0.1)
+    assert "-stdout com.amazonaws.ml.mms.wlm.WorkerLifeCycle - " in signals[0], "the model server's log4j prefix"
+    fields = logs.parse(signal_filter_pattern())
+    found = [logs.match(fields, line) for line in signals]
+    labels = ["negative", "positive"]
+    assert [labels[int(f["predicted"])] for f in found] == [a["label"] for a in answers]
+    assert [float(f["score"]) for f in found] == pytest.approx([a["score"] for a in answers], abs=1e-4)
+    # The first text fits the window; the second is cut by it.
+    assert [int(f["length"]) for f in found] == [contract.length_bucket(12, False), contract.TRUNCATED_BUCKET]
+    log = "\n".join(new).lower()
+    assert not any(word in log for word in ("zebras", "gripping", "tedious"))
 
 
 def test_bad_requests_come_back_4xx_over_http(endpoint):

@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from botocore.validate import ParamValidator
 
+from stacks.drift_settings import MonitorSettings
 from stacks.operations_key import OperationsKey
 from stacks.realtime import RealtimeSettings
 from stacks.serving import EndpointSettings, ModelContainer, Serving
@@ -28,6 +29,10 @@ REALTIME = RealtimeSettings(
     max_instances=6,
     invocations_per_instance=600,
     data_capture_percent=20,
+)
+
+MONITOR = MonitorSettings(
+    window_minutes=60, min_requests=200, class_mix_max=0.1, confidence_drop_max=0.1, length_max=0.15
 )
 
 
@@ -48,6 +53,7 @@ def serve(realtime: RealtimeSettings = REALTIME) -> Template:
             latency_p99_ms=800,
             errors_5xx=4,
             saturated_minutes=5,
+            monitor=MONITOR,
             realtime=realtime,
         ),
         operations_key=OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY),

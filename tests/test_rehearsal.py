@@ -35,6 +35,7 @@ from rehearsal.session import SINGLE_ACCOUNT as ACCOUNT
 from rehearsal.session import Options, Session
 from stacks.images import images_for
 from stacks.project import ROOT
+from training import contract
 
 INFERENCE_IMAGE = images_for("us-east-1").inference
 
@@ -471,8 +472,10 @@ def test_an_endpoint_whose_role_cannot_write_its_log_group_fails_creation(cloud,
     deployment.update(template)
     (group,) = [g for g in deployment.stack.of_type("AWS::Logs::LogGroup") if g.logical_id == group_id]
     logs = cloud.admin("logs", ACCOUNT, REGION)
-    (metric_filter,) = logs.describe_metric_filters(logGroupName=group.physical_id)["metricFilters"]
-    assert metric_filter["filterPattern"] == '"Retry worker"'
+    patterns = {
+        f["filterPattern"] for f in logs.describe_metric_filters(logGroupName=group.physical_id)["metricFilters"]
+    }
+    assert patterns == {'"Retry worker"', contract.signal_filter_pattern()}  # worker restarts; the monitor's signals
 
 
 def test_the_pipelines_batch_step_scores_a_file_with_the_trained_model_as_the_batch_role(
@@ -719,6 +722,16 @@ def test_delivery_promotes_to_staging_and_prod_each_in_its_own_account(tmp_path)
         (line,) = [line for line in output.splitlines() if line.startswith(f"   ok        {bad} release: rolled back")]
         assert "serves endpoint config textclf-staging-" in line and "ProbeAgreementAlarm" in line, line
     assert output.count("ROLLED BACK") == 2
+    # Issue 34: prod's drift monitor, fed through the served model and run as deployed: no alarm on unseen sentences
+    # like the test set's, the class-mix alarm on one-sided ones, the length and confidence alarms on news.
+    monitored = {
+        stream: next(line for line in output.splitlines() if line.startswith(f"   ok        {stream}"))
+        for stream in ("in-domain sentences", "one-sided sentences", "out-of-domain news")
+    }
+    assert monitored["in-domain sentences"].endswith("alarms: none")
+    assert monitored["one-sided sentences"].endswith("alarms: ClassMixDrift")
+    assert "ConfidenceDrop, LengthDrift" in monitored["out-of-domain news"]
+    assert all("200 signal lines" in line for line in monitored.values())
     assert output.rstrip().splitlines()[-1].startswith(f"rehearsal delivery ({layout}): PASSED")
 
 

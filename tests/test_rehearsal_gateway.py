@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -168,3 +170,34 @@ def test_another_accounts_registry_is_listed_only_where_its_group_policy_shares_
         directory.check(listing)
     finally:
         directory.engine.close()
+
+
+def test_metric_writes_are_decided_on_their_namespace_and_reads_go_through_to_cloudwatch():
+    """The drift monitor's grant, as deployed: PutMetricData only in its namespace (cloudwatch:namespace)."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": "textclf-prod/Serving"}},
+            },
+        ],
+    }
+    with Cloud() as cloud:
+        cloud.directory.roles[ROLE] = RoleRecord(ROLE, "111111111111", {}, [Policy("monitor", policy)])
+        cloudwatch = cloud.as_role("cloudwatch", ROLE)
+        cloudwatch.put_metric_data(Namespace="textclf-prod/Serving", MetricData=[{"MetricName": "M", "Value": 1.0}])
+        with pytest.raises(ClientError) as denied:
+            cloudwatch.put_metric_data(Namespace="textclf-dev/Serving", MetricData=[{"MetricName": "M", "Value": 1.0}])
+        assert "may not cloudwatch:PutMetricData" in denied.value.response["Error"]["Message"]
+        now = datetime.now(UTC)
+        query = {"Metric": {"Namespace": "textclf-prod/Serving", "MetricName": "M"}, "Period": 60, "Stat": "Sum"}
+        (result,) = cloudwatch.get_metric_data(
+            MetricDataQueries=[{"Id": "m", "MetricStat": query}],
+            StartTime=now - timedelta(minutes=5),
+            EndTime=now + timedelta(minutes=1),
+        )["MetricDataResults"]
+        assert result["Values"] == [1.0]

@@ -56,6 +56,54 @@ def test_a_package_registered_before_probe_sets_releases_without_one(mocked_regi
     assert resolve(tmp_path)["probes"] == []
 
 
+MONITOR_METADATA = {
+    "MonitorClassMix": "0.4800 0.5200",
+    "MonitorLength": "0.3000 0.5000 0.2000 0.0000 0.0000 0.0000 0.0000 0.0000",
+    "MonitorTopScore": "0.9012",
+}
+
+
+def test_the_release_carries_the_packages_monitor_baseline_to_synth(mocked_registry, tmp_path):
+    mocked_registry.register(0.91, status="Approved", metadata=MONITOR_METADATA)
+    record = resolve(tmp_path)
+    assert record["monitor_baseline"] == {
+        "class_mix": [0.48, 0.52],
+        "length": [0.3, 0.5, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "mean_score": 0.9012,
+    }
+    baseline = Release.read(tmp_path / "release" / "release.json").monitor_baseline
+    assert baseline is not None and baseline.class_mix == (0.48, 0.52) and baseline.mean_score == 0.9012
+
+
+@pytest.mark.parametrize("stored", [{}, {**MONITOR_METADATA, "MonitorClassMix": contract.NO_BASELINE}])
+def test_a_package_without_a_baseline_releases_without_drift_monitoring(mocked_registry, tmp_path, stored):
+    mocked_registry.register(0.91, status="Approved", metadata=stored)
+    assert resolve(tmp_path)["monitor_baseline"] is None
+    assert Release.read(tmp_path / "release" / "release.json").monitor_baseline is None
+
+
+def test_a_baseline_that_is_not_shares_fails_the_step_naming_its_metadata(mocked_registry, tmp_path, capsys):
+    mocked_registry.register(0.91, status="Approved", metadata={**MONITOR_METADATA, "MonitorLength": "0.9 0.9"})
+    code = release.main(
+        ["resolve", "--group", mocked_registry.GROUP, "--region", "us-east-1", "--out", str(tmp_path / "r.json")]
+    )
+    error = capsys.readouterr().err
+    assert code == 1 and "MonitorLength" in error and "Fix:" in error
+
+
+def test_a_release_file_whose_baseline_has_the_wrong_buckets_fails_synth_naming_the_field(tmp_path):
+    record = {
+        "model_package_arn": "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3",
+        "model_data_url": "s3://bucket/model.tar.gz",
+        "model_data_sha256": "ab" * 32,
+        "image": "image:1",
+        "monitor_baseline": {"class_mix": [0.5, 0.5], "length": [0.5, 0.5], "mean_score": 0.9},
+    }
+    (tmp_path / "r.json").write_text(json.dumps(record))
+    with pytest.raises(ConfigError, match="release.monitor_baseline: expected 8 length shares"):
+        Release.read(tmp_path / "r.json")
+
+
 def test_a_probe_that_is_not_one_fails_the_step_naming_its_metadata(mocked_registry, tmp_path, capsys):
     mocked_registry.register(0.91, status="Approved", metadata={contract.probe_metadata_name(3): "bm90IGEgcHJvYmU="})
     code = release.main(

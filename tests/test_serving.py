@@ -8,16 +8,22 @@ import pytest
 from aws_cdk import App, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
-from test_realtime import request, resolved
+from test_realtime import MONITOR, request, resolved
 
 from stacks.operations_key import OperationsKey
 from stacks.realtime import RealtimeSettings
-from stacks.serving import EndpointSettings, ModelContainer, Serving
+from stacks.serving import WORKER_RESTARTS_METRIC, EndpointSettings, ModelContainer, Serving
 from stacks.update_policy import UpdatePolicy
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3"
 SETTINGS = dict(
-    memory_mb=2048, max_concurrency=5, provisioned_concurrency=0, latency_p99_ms=800, errors_5xx=4, saturated_minutes=5
+    memory_mb=2048,
+    max_concurrency=5,
+    provisioned_concurrency=0,
+    latency_p99_ms=800,
+    errors_5xx=4,
+    saturated_minutes=5,
+    monitor=MONITOR,
 )
 
 
@@ -43,8 +49,23 @@ def serve(
 def worker_restart_pattern() -> str:
     """The filter pattern of the metric filter behind the worker alarm, as synthesized."""
     _, template = serve()
-    (metric_filter,) = template.find_resources("AWS::Logs::MetricFilter").values()
+    (metric_filter,) = template.find_resources(
+        "AWS::Logs::MetricFilter",
+        {"Properties": {"MetricTransformations": [Match.object_like({"MetricName": WORKER_RESTARTS_METRIC})]}},
+    ).values()
     return metric_filter["Properties"]["FilterPattern"]
+
+
+def signal_filter_pattern() -> str:
+    """The pattern of the monitor's metric filters, as synthesized: one pattern for the three signal metrics."""
+    _, template = serve()
+    patterns = {
+        f["Properties"]["FilterPattern"]
+        for f in template.find_resources("AWS::Logs::MetricFilter").values()
+        if f["Properties"]["MetricTransformations"][0]["MetricName"] != WORKER_RESTARTS_METRIC
+    }
+    (pattern,) = patterns
+    return pattern
 
 
 def released(digest: str = "ab" * 32) -> ModelContainer:

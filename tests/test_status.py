@@ -147,6 +147,43 @@ def test_an_update_sagemaker_rolled_back_is_shown_naming_both_configs(stage, mon
     assert "c-deployed-by-the-stack" in line and "The old model still serves" in line
 
 
+def test_the_drift_monitors_latest_figures_are_shown_beside_the_threshold_each_alarm_fires_above(stage, capsys):
+    import boto3
+
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="alarms")["TopicArn"]  # the stage's
+    namespace = "textclf-dev/Serving"
+    for name, threshold in (("ClassMixDrift", 0.03), ("LengthDrift", 0.05), ("ConfidenceDrop", 0.05)):
+        cloudwatch.put_metric_alarm(
+            AlarmName=f"Dev-Mlops-{name}",
+            MetricName=name,
+            Namespace=namespace,
+            Statistic="Maximum",
+            Period=3600,
+            EvaluationPeriods=1,
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[topic],
+        )
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for minutes_ago, value in ((120, 0.2), (60, 0.48)):  # the later window is the one shown
+        cloudwatch.put_metric_data(
+            Namespace=namespace,
+            MetricData=[
+                {"MetricName": "LengthDrift", "Value": value, "Timestamp": now - timedelta(minutes=minutes_ago)}
+            ],
+        )
+    assert main(["status", "--stage", "dev"]) == 0
+    drift = capsys.readouterr().out.split("drift from the served model's test set")[1]
+    rows = [line.split(" | ") for line in drift.splitlines() if line.startswith("| ") and "figure" not in line]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("| ClassMixDrift", "none", "0.03"),
+        ("| ConfidenceDrop", "none", "0.05"),
+        ("| LengthDrift", "0.480", "0.05"),
+    ]
+    assert "no window held enough texts" in rows[0][3]
+
+
 def test_a_stage_that_serves_nothing_says_so(stage, monkeypatch, capsys):
     monkeypatch.setattr(pipeline_ops, "stage_outputs", lambda config: {})
     assert main(["status", "--stage", "dev"]) == 0

@@ -115,6 +115,8 @@ def resolve(node, parameters: dict):
             return "0.9000"  # evaluate.py writes metadata as strings, as CustomerMetadataProperties needs
         if path.startswith(f"{contract.GATE_PROBES}."):
             return contract.encode_probe("positive", "a moving, funny film — and “very” good")
+        if path.startswith(f"{contract.GATE_MONITOR}."):
+            return contract.encode_shares([0.5, 0.5])
         return STRING_VALUES.get(path, 0.9)
     return {key: resolve(value, parameters) for key, value in node.items()}
 

@@ -95,6 +95,73 @@ def endpoint_log_group(endpoint_name: str) -> str:
 # it cannot; its /ping answers 200 all the while, so the stack's alarm watches the log for it.
 WORKER_RESTART_LOG = "Retry worker"
 
+# --- Monitoring signals ------------------------------------------------------------------------------
+# The handler writes one line per answered text, and the stack's metric filters turn those lines into metrics. The
+# model server logs a worker's stdout behind its own log4j prefix ("<time> [INFO ] W-<worker>-stdout
+# com.amazonaws.ml.mms.wlm.WorkerLifeCycle - <line>"), so the event is never JSON: embedded metric format and JSON
+# filter patterns cannot read it. A space-delimited pattern that skips the prefix ("...") and names the last fields
+# can. The line holds numbers only: never the text, nor a label (a label may contain spaces).
+SIGNAL_MARKER = "textclf-signal"
+SIGNAL_FIELDS = ("predicted", "score", "length")
+# Token-length buckets: bucket i holds texts of at most LENGTH_EDGES[i] tokens; the one after the edges, longer
+# texts the window still held whole (a window over 512 tokens); the last, texts the window cut.
+LENGTH_EDGES = (16, 32, 64, 128, 256, 512)
+LENGTH_BUCKETS = len(LENGTH_EDGES) + 2
+TRUNCATED_BUCKET = LENGTH_BUCKETS - 1
+
+
+def length_bucket(tokens: int, truncated: bool) -> int:
+    if truncated:
+        return TRUNCATED_BUCKET
+    return next((i for i, edge in enumerate(LENGTH_EDGES) if tokens <= edge), len(LENGTH_EDGES))
+
+
+def signal_line(predicted: int, score: float, tokens: int, truncated: bool) -> str:
+    """What the handler logs for one answered text: the fields of SIGNAL_FIELDS after the marker."""
+    return f"{SIGNAL_MARKER} {predicted} {score:.4f} {length_bucket(tokens, truncated)}"
+
+
+def signal_filter_pattern() -> str:
+    """The metric filters' pattern: any prefix, then the marker and the signal's fields by name."""
+    return f"[..., marker={SIGNAL_MARKER}, {', '.join(SIGNAL_FIELDS)}]"
+
+
+# The baseline monitoring compares with: shares of predicted classes and of length buckets on the test channel as
+# served, and the mean top score. evaluate.py writes it whole to MONITOR_BASELINE_FILE, which
+# registration points the package's ModelDataQuality statistics to, and compactly to gate.json's "monitor" object,
+# which registration copies into the package's metadata (metadata name -> key in the baseline), so a release
+# carries it to synth as it carries the probe set.
+MONITOR_BASELINE_FILE = "monitoring_baseline.json"
+GATE_MONITOR = "monitor"
+MONITOR_METADATA = {
+    "MonitorClassMix": "class_mix",
+    "MonitorLength": "length",
+    "MonitorTopScore": "mean_score",
+}
+NO_BASELINE = "none"
+
+
+def encode_shares(shares: list[float]) -> str:
+    """Shares as a metadata value (letters, digits, spaces and _.:/=+-@, at most 256 characters): NO_BASELINE
+    when even three decimals do not fit, which only a model of more than 40 classes meets."""
+    for decimals in (4, 3):
+        value = " ".join(f"{share:.{decimals}f}" for share in shares)
+        if len(value) <= PROBE_VALUE_CHARACTERS:
+            return value
+    return NO_BASELINE
+
+
+def decode_shares(value: str) -> list[float]:
+    """ValueError when ``value`` is not shares of one whole."""
+    try:
+        shares = [float(part) for part in value.split()]
+    except ValueError as error:
+        raise ValueError(f"not space-separated numbers: {value[:60]!r}") from error
+    if not shares or any(not 0.0 <= share <= 1.0 for share in shares) or abs(sum(shares) - 1.0) > 0.01:
+        raise ValueError(f"not shares of one whole (each within 0..1, summing to 1): {value[:60]!r}")
+    return shares
+
+
 # --- Files ----------------------------------------------------------------------------------------
 # In the model directory (model.tar.gz), beside the weights and tokenizer.
 LABELS_FILE = "labels.json"

@@ -15,6 +15,11 @@ so the job runs network-isolated; the registry's baseline is the Baseline step's
   model_data.json          sha256 and size of the model.tar.gz evaluated; registration records it,
                            and every stage that serves the model checks its copy against it
   predictions.jsonl        one line per test example: true label, served prediction, its score, correct
+  monitoring_baseline.json what the endpoint's monitor compares served traffic with: the predicted-class mix,
+                           top-score deciles, token-length buckets and deciles, the share the window cut and
+                           the share of unknown-token pieces, from the signals the endpoint logs (registration
+                           stores it as the package's ModelDataQuality statistics; gate.json carries the
+                           compared figures for the package's metadata)
 No charts: the container has no plotting library to rely on. `textclf charts` (cli/charts.py) draws them
 from evaluation.json and predictions.jsonl when a report is written.
 """
@@ -31,7 +36,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import archives
@@ -42,7 +47,7 @@ import torch
 
 # The endpoint's own modules: the job puts the bundle's inference/ folder on PYTHONPATH, as the
 # endpoint has its code/ folder on it.
-from classifier import TextClassifier, int8_verified
+from classifier import Signal, TextClassifier, int8_verified
 from payloads import Request
 
 SERVED = ("fp32", "int8")
@@ -112,6 +117,7 @@ class Scored:
     scores: list[float]
     correct: list[bool]
     report: dict
+    signals: list[Signal] = field(default_factory=list)
 
 
 def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
@@ -119,7 +125,7 @@ def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
     served = load(model_dir, quantize)
     names = served.labels
     text_data.label_names(examples, names)  # a test label the model cannot predict fails, named
-    answers = answer(served, [example.text for example in examples])
+    answers, signals = served.predict_with_signals(_request([example.text for example in examples]))
     predictions = [answer["label"] for answer in answers]
     scores = [answer["score"] for answer in answers]
     labels = torch.tensor(text_data.encode_labels(examples, names))
@@ -129,7 +135,7 @@ def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
     report["expected_calibration_error"] = expected_calibration_error(confidence, correct)
     report["examples"] = len(examples)
     report["labels"] = names
-    return Scored(predictions, scores, correct.tolist(), report)
+    return Scored(predictions, scores, correct.tolist(), report, signals)
 
 
 @functools.cache
@@ -139,9 +145,50 @@ def load(model_dir: str, quantize: str) -> TextClassifier:
 
 
 def answer(served: TextClassifier, texts: list[str]) -> list[dict]:
+    return served.predict(_request(texts))
+
+
+def _request(texts: list[str]) -> Request:
     # The endpoint splits the CPUs between its workers; this job is the only worker.
     torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    return served.predict(Request(texts=texts))
+    return Request(texts=texts)
+
+
+def monitoring_baseline(served: Scored, tokenizer, texts: list[str]) -> dict:
+    """What served traffic is compared with, from the signals the endpoint logs for the same texts."""
+    signals, labels = served.signals, served.report["labels"]
+    count = len(signals)
+    lengths = [contract.length_bucket(s.tokens, s.truncated) for s in signals]
+    pieces = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    unknown = tokenizer.unk_token_id
+    total_pieces = sum(map(len, pieces)) or 1
+    return {
+        "examples": count,
+        "labels": labels,
+        "class_mix": [sum(s.predicted == i for s in signals) / count for i in range(len(labels))],
+        "mean_score": sum(s.score for s in signals) / count,
+        "score_deciles": deciles([s.score for s in signals]),
+        "length_edges": list(contract.LENGTH_EDGES),
+        "length": [lengths.count(b) / count for b in range(contract.LENGTH_BUCKETS)],
+        "token_deciles": deciles([s.tokens for s in signals]),
+        "truncated_share": sum(s.truncated for s in signals) / count,
+        "unknown_token_share": sum(ids.count(unknown) for ids in pieces) / total_pieces if unknown is not None else 0.0,
+    }
+
+
+def deciles(values: list[float]) -> list[float]:
+    ordered = sorted(values)
+    return [ordered[min(len(ordered) - 1, len(ordered) * k // 10)] for k in range(1, 10)]
+
+
+def monitor_metadata(baseline: dict) -> dict[str, str]:
+    """gate.json's "monitor" object: the compared figures as package metadata values."""
+    values = {
+        "class_mix": contract.encode_shares(baseline["class_mix"]),
+        "length": contract.encode_shares(baseline["length"]),
+        "mean_score": f"{baseline['mean_score']:.4f}",
+    }
+    return {name: values[key] for name, key in contract.MONITOR_METADATA.items()}
 
 
 def choose_probes(answer_texts: Callable[[list[str]], list[dict]], examples: list, served: Scored) -> dict[str, str]:
@@ -262,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         served, figures = gate(fp32, int8, teacher, args)
         model = load(model_dir, "int8" if served is int8 else "none")
         figures[contract.GATE_PROBES] = choose_probes(lambda texts: answer(model, texts), examples, served)
+        baseline = monitoring_baseline(served, model.tokenizer, [example.text for example in examples])
+        figures[contract.GATE_MONITOR] = monitor_metadata(baseline)
     quality = sagemaker_model_quality(served.report)
     if teacher is not None:
         quality["teacher"] = {**sagemaker_model_quality(teacher.report), "source": args.teacher_source}
@@ -269,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(output / contract.GATE_FILE, figures)
     write_json(output / contract.MODEL_DATA_FILE, model_data_digest(Path(args.model_path)))
     write_predictions(output / contract.PREDICTIONS_FILE, examples, served)
+    write_json(output / contract.MONITOR_BASELINE_FILE, baseline)
     report = served.report
     print(
         f"evaluation: examples={report['examples']} served={figures['served']} accuracy={report['accuracy']:.4f} "

@@ -75,6 +75,8 @@ def _transformation(transformation: dict) -> dict:
     api = {key[0].lower() + key[1:]: value for key, value in transformation.items()}
     if "defaultValue" in api:
         api["defaultValue"] = float(api["defaultValue"])
+    if "dimensions" in api:  # CloudFormation lists {Key, Value}; the API takes a map
+        api["dimensions"] = {d["Key"]: d["Value"] for d in api["dimensions"]}
     return api
 
 

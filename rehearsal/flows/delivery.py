@@ -62,7 +62,7 @@ def rehearse_delivery(session: Session) -> None:
         if name in SMOKE_TESTED:
             smoke_role = check_smoke_access(session.cloud, delivery, stack, name)
             report.status(f"{name}: smoke role may invoke the endpoint", "ok", time.perf_counter(), smoke_role)
-            serve_and_smoke(session, stack, name, batch=name == PROMOTED[-1])
+            serve_and_smoke(session, stack, name, batch=name == PROMOTED[-1], monitor=name == PROMOTED[-1])
         deployments[name] = (deployments[name][0], stack)
     rehearse_guarded_updates(
         session,

@@ -25,6 +25,7 @@ from stacks.config import (
     fail_field,
     settings,
 )
+from stacks.drift_settings import MonitorBaseline
 from stacks.images import images_for
 from training import contract
 
@@ -98,6 +99,8 @@ class Release:
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # The package's probe set, (label, text) pairs: stacks/quality_probe.py sends them to the served endpoint.
     probes: tuple[tuple[str, str], ...] = ()
+    # What the package's evaluation measured, which the stage's drift monitor compares with; None: no drift alarms.
+    monitor_baseline: MonitorBaseline | None = None
 
     @classmethod
     def read(cls, path: str | Path) -> Release:
@@ -123,6 +126,7 @@ class Release:
             image=raw.get("image"),
             environment=raw.get("environment") or {},
             probes=_probes(raw.get("probes") or []),
+            monitor_baseline=_monitor_baseline(raw.get("monitor_baseline")),
         )
         release.check()
         return release
@@ -311,3 +315,25 @@ def _probes(raw: Any) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"release.probes: {item!r} is not a [label, text] pair of non-empty strings. {fix}")
         pairs.append((item[0], item[1]))
     return tuple(pairs)
+
+
+def _monitor_baseline(raw: Any) -> MonitorBaseline | None:
+    fix = "Fix: regenerate it with `python -m delivery_steps.release resolve`."
+    if raw is None:
+        return None
+    try:
+        baseline = MonitorBaseline(
+            class_mix=tuple(contract.decode_shares(" ".join(map(str, raw["class_mix"])))),
+            length=tuple(contract.decode_shares(" ".join(map(str, raw["length"])))),
+            mean_score=float(raw["mean_score"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(
+            f"release.monitor_baseline: {error!s} is not a baseline of class_mix, length and mean_score. {fix}"
+        ) from error
+    if len(baseline.length) != contract.LENGTH_BUCKETS or not 0.0 <= baseline.mean_score <= 1.0:
+        raise ConfigError(
+            f"release.monitor_baseline: expected {contract.LENGTH_BUCKETS} length shares and a mean_score within 0..1 "
+            f"(got {len(baseline.length)} and {baseline.mean_score}). {fix}"
+        )
+    return baseline
