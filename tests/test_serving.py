@@ -8,7 +8,7 @@ import pytest
 from aws_cdk import App, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
-from test_realtime import MONITOR, request, resolved
+from test_realtime import SETTINGS, request, resolved
 
 from stacks.operations_key import OperationsKey
 from stacks.realtime import RealtimeSettings
@@ -16,15 +16,6 @@ from stacks.serving import WORKER_RESTARTS_METRIC, EndpointSettings, ModelContai
 from stacks.update_policy import UpdatePolicy
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/3"
-SETTINGS = dict(
-    memory_mb=2048,
-    max_concurrency=5,
-    provisioned_concurrency=0,
-    latency_p99_ms=800,
-    errors_5xx=4,
-    saturated_minutes=5,
-    monitor=MONITOR,
-)
 
 
 def serve(
