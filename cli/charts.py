@@ -19,7 +19,7 @@ CONFUSION_MATRIX = "confusion_matrix.png"
 CONFIDENCE_HISTOGRAM = "confidence_histogram.png"
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a build machine
@@ -35,7 +35,7 @@ def confusion_matrix_figure(quality: dict):
     names = list(matrix)
     counts = [[matrix[true].get(predicted, 0) for predicted in names] for true in names]
     total = sum(map(sum, counts))
-    plt = _pyplot()
+    plt = pyplot()
     size = 2.2 + 0.9 * len(names)
     figure, axes = plt.subplots(figsize=(size + 1.4, size), dpi=120)
     image = axes.imshow(counts, cmap="Blues")
@@ -59,7 +59,7 @@ def confidence_histogram_figure(predictions: list[dict], bins: int = 10):
     """How sure the served model was, for right and for wrong answers, side by side in each bin."""
     right = [p["score"] for p in predictions if _correct(p)]
     wrong = [p["score"] for p in predictions if not _correct(p)]
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(6.4, 4), dpi=120)
     edges = [i / bins for i in range(bins + 1)]
     axes.hist(
@@ -82,9 +82,9 @@ def _correct(prediction: dict) -> bool:
     return prediction["correct"] if "correct" in prediction else prediction["predicted"] == prediction["label"]
 
 
-def _save(figure, path: Path) -> Path:
+def save(figure, path: Path) -> Path:
     figure.savefig(path)
-    _pyplot().close(figure)
+    pyplot().close(figure)
     return path
 
 
@@ -104,8 +104,8 @@ def draw(evaluation: Path, out: Path) -> list[Path]:
     predictions = [json.loads(line) for line in lines if line.strip()]
     out.mkdir(parents=True, exist_ok=True)
     return [
-        _save(confusion_matrix_figure(quality), out / CONFUSION_MATRIX),
-        _save(confidence_histogram_figure(predictions), out / CONFIDENCE_HISTOGRAM),
+        save(confusion_matrix_figure(quality), out / CONFUSION_MATRIX),
+        save(confidence_histogram_figure(predictions), out / CONFIDENCE_HISTOGRAM),
     ]
 
 

@@ -51,7 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--top-k", type=positive_int, default=None, help="return the k best labels per text")
     invoke.set_defaults(handler=_lazy("cli.serve", "run_invoke"))
 
-    from cli import base_model, batch, bootstrap_policy, charts, cost, dataset, local_run, pipeline_ops, status
+    from cli import (
+        base_model,
+        batch,
+        bootstrap_policy,
+        charts,
+        cost,
+        dataset,
+        local_run,
+        monitor,
+        pipeline_ops,
+        status,
+    )
     from rehearsal import command as rehearse
 
     local_run.add_parser(commands)
@@ -63,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_parser(commands)
     pipeline_ops.add_parser(commands)
     status.add_parser(commands)
+    monitor.add_parser(commands)
     batch.add_parser(commands)
 
     return parser
