@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         charts,
         cost,
         dataset,
+        feedback,
         local_run,
         monitor,
         pipeline_ops,
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_ops.add_parser(commands)
     status.add_parser(commands)
     monitor.add_parser(commands)
+    feedback.add_parser(commands)
     batch.add_parser(commands)
 
     return parser

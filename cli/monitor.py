@@ -13,7 +13,7 @@ from pathlib import Path
 from cli import pipeline_ops, status
 from cli.charts import pyplot, save
 from cli.errors import UserError, one_stage, positive_int
-from stacks.drift_settings import DRIFT
+from stacks.monitor_settings import DRIFT
 
 REPORT = "monitor_report.png"
 MEANING = {

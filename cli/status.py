@@ -15,7 +15,7 @@ from cli import pipeline_ops
 from cli.errors import one_stage, positive_int
 from delivery_steps import smoke
 from stacks.config import StageConfig
-from stacks.drift_settings import DRIFT
+from stacks.monitor_settings import DRIFT
 
 # A failure reason can be a whole stack trace; the screen keeps its first line, this long.
 REASON_CHARS = 160

@@ -155,8 +155,8 @@ def deliver(directory: Directory, stack: Stack, rule: Resource, event: dict) -> 
 
 def occurrences(cloud: Cloud, stack: Stack) -> list[Occurrence]:
     """What can happen to the stack's resources, each as the event AWS sends: every status botocore's model lists
-    for its pipelines' executions and steps and its packages' approval, and every object now in a bucket that
-    publishes to EventBridge (the S3 User Guide: only a bucket with EventBridge enabled sends events)."""
+    for its pipelines' executions and steps, its packages' approval and its alarms' state, and every object now in a
+    bucket that publishes to EventBridge (the S3 User Guide: only a bucket with EventBridge enabled sends events)."""
     enum = service_model("sagemaker").shape_for
     where = {"account": stack.account, "region": stack.region}
     found = []
@@ -181,6 +181,12 @@ def occurrences(cloud: Cloud, stack: Stack) -> list[Occurrence]:
             found.append(
                 Occurrence(f"{package} {status}", documented_event(kind, **where, resources=[package], detail=detail))
             )
+    for alarm in stack.of_type("AWS::CloudWatch::Alarm"):
+        for state in service_model("cloudwatch").shape_for("StateValue").enum:
+            detail = {"alarmName": alarm.physical_id, "state.value": state}
+            kind = "CloudWatch Alarm State Change"
+            event = documented_event(kind, **where, resources=[alarm.attributes["Arn"]], detail=detail)
+            found.append(Occurrence(f"{alarm.attributes['Arn']} {state}", event))
     found += _object_events(cloud, stack)
     return found
 

@@ -1,8 +1,11 @@
-"""A stage's drift monitor as deployed, fed by the served model: streams of texts through the local endpoint, its log
+"""A stage's monitor as deployed, fed by the served model. Drift: streams of texts through the local endpoint, its log
 lines through the deployed metric filters into CloudWatch (moto), the deployed drift function run as its role on
 what its schedule sends it, and the deployed drift alarms' verdict on what the function published.
 
-Each stream gets a window of its own: its metrics are published in the hour before the schedule fires for it, and
+Late labels (a realtime stage that captures data): answers captured as SageMaker captures them, labels uploaded as
+`textclf feedback upload` uploads them, the deployed late-label function and its alarms.
+
+Each drift stream gets a window of its own: its metrics are published in the hour before the schedule fires for it, and
 the windows of two streams are two hours apart.
 """
 
@@ -15,16 +18,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cli import feedback
 from delivery_steps.smoke import http_sender
+from rehearsal.cloud import Cloud
 from rehearsal.cloudformation.custom_resources import FunctionError, call
 from rehearsal.cloudformation.model import Resource, Stack
 from rehearsal.cloudwatch import Metrics, in_alarm
+from rehearsal.deployed import served_model
 from rehearsal.eventbridge import scheduled_event, target_input
 from rehearsal.logs import Sample, is_delimited, metric_samples
 from rehearsal.report import RehearsalFailed
+from rehearsal.sagemaker.capture import CapturingEndpoint
 from rehearsal.sagemaker.local_endpoint import LocalEndpoint
 from rehearsal.session import Session
-from stacks.drift_settings import DRIFT
+from stacks.monitor_settings import DRIFT, LABELLED
 from stacks.project import ROOT
 from training import contract
 
@@ -59,7 +66,7 @@ STREAMS = (
 def rehearse_monitor(session: Session, stack: Stack, stage: str, endpoint: LocalEndpoint) -> None:
     report = session.report
     started = report.step(f"{stage}: drift monitor on {len(STREAMS)} streams through the served model")
-    rule, target, function = _drift_schedule(stack)
+    rule, target, function = _scheduled(stack, "Baseline")
     group = contract.endpoint_log_group(_endpoint_name(stack))
     logs = session.cloud.admin("logs", stack.account, stack.region)
     filters = [
@@ -99,14 +106,16 @@ def rehearse_monitor(session: Session, stack: Stack, stage: str, endpoint: Local
             )
 
 
-def _drift_schedule(stack: Stack) -> tuple[Resource, dict, Resource]:
+def _scheduled(stack: Stack, field: str) -> tuple[Resource, dict, Resource]:
+    """The schedule rule whose target's input has ``field``, that target, and the function it invokes."""
     for rule in stack.of_type("AWS::Events::Rule"):
         for target in rule.properties.get("Targets", []):
-            if "Baseline" not in json.dumps(target.get("InputTransformer") or target.get("Input") or ""):
+            handed = target.get("Input") or (target.get("InputTransformer") or {}).get("InputTemplate", "")
+            if f'"{field}"' not in handed:
                 continue
             functions = stack.of_type("AWS::Lambda::Function")
             return rule, target, next(f for f in functions if f.attributes["Arn"] == target["Arn"])
-    raise RehearsalFailed(f"{stack.name}: serves a release with a baseline, yet deployed no drift schedule")
+    raise RehearsalFailed(f"{stack.name}: deployed no schedule whose input has {field}")
 
 
 def _endpoint_name(stack: Stack) -> str:
@@ -160,8 +169,11 @@ def _publish(cloudwatch, samples: list[Sample], fired_at: datetime) -> None:
         )
 
 
-def _fired(cloudwatch, alarms: dict[str, dict], namespace: str, fired_at: datetime) -> set[str]:
-    """The drift alarms in ALARM on what the function published at ``fired_at``, by metric name."""
+def _fired(
+    cloudwatch, alarms: dict[str, dict], namespace: str, fired_at: datetime, *, minutes_before: int = 1
+) -> set[str]:
+    """The alarms in ALARM on what a function published at ``fired_at`` (or up to ``minutes_before`` earlier), by
+    metric name."""
     metrics, fired = Metrics(), set()
     for name, properties in alarms.items():
         found = cloudwatch.get_metric_data(
@@ -175,7 +187,7 @@ def _fired(cloudwatch, alarms: dict[str, dict], namespace: str, fired_at: dateti
                     },
                 }
             ],
-            StartTime=fired_at - timedelta(minutes=1),
+            StartTime=fired_at - timedelta(minutes=minutes_before),
             EndTime=fired_at + timedelta(minutes=1),
         )
         values = [v for result in found["MetricDataResults"] for v in result["Values"]]
@@ -183,3 +195,71 @@ def _fired(cloudwatch, alarms: dict[str, dict], namespace: str, fired_at: dateti
         if in_alarm(properties, metrics, properties["Period"] // 60 * properties["EvaluationPeriods"]):
             fired.add(name)
     return fired
+
+
+@dataclass(frozen=True)
+class LabelledOutcome:
+    judged: int
+    figures: dict | None
+    fired: set[str]
+
+
+def rehearse_late_labels(
+    cloud: Cloud, stack: Stack, endpoint: LocalEndpoint, texts: list[str], workdir: Path
+) -> dict[str, LabelledOutcome]:
+    """One text per request with an InferenceId, captured as the deployed DataCaptureConfig says; then two feedback
+    files through `textclf feedback upload`'s own upload: labels that agree with every answer, then the same answers
+    with flipped labels. After each, the deployed late-label function runs as its role on its schedule's input, and
+    the deployed quality alarms judge what it published. Returns each file's outcome."""
+    (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
+    capture_config = config.properties["DataCaptureConfig"]
+    (variant,) = config.properties["ProductionVariants"]
+    model = served_model(stack)
+    capturing = CapturingEndpoint(
+        http_sender(f"{endpoint.url}/invocations"),
+        capture_config,
+        endpoint=_endpoint_name(stack),
+        variant=variant["VariantName"],
+        s3=cloud.as_role("s3", model.properties["ExecutionRoleArn"], stack.region),
+    )
+    answers = {}
+    for index, text in enumerate(texts):
+        inference_id = f"rehearsal-{index}"
+        status, body = capturing.invoke(
+            json.dumps({"inputs": text}).encode(), content_type=contract.JSON, inference_id=inference_id
+        )
+        if status != 200:
+            raise RehearsalFailed(f"the endpoint answered {status} to a captured request: {body[:300]!r}")
+        (answer,) = json.loads(body)
+        answers[inference_id] = answer["label"]
+    capturing.flush()
+    labels = sorted({*answers.values(), *_model_labels(endpoint)})
+    flipped = {i: next(label for label in labels if label != given) for i, given in answers.items()}
+    rule, target, function = _scheduled(stack, "FeedbackPrefix")
+    alarms = {
+        a.properties["MetricName"]: a.properties
+        for a in stack.of_type("AWS::CloudWatch::Alarm")
+        if a.properties.get("MetricName") in LABELLED.values()
+    }
+    s3, cloudwatch = (
+        cloud.admin("s3", stack.account, stack.region),
+        cloud.admin("cloudwatch", stack.account, stack.region),
+    )
+    outcomes = {}
+    for name, given in (("agreeing labels", answers), ("flipped labels", flipped)):
+        feedback.upload(s3, stack.outputs["FeedbackUri"], stack.outputs["DataKeyArn"], given)
+        fired_at = datetime.now(UTC)
+        event = target_input(target, scheduled_event(stack, rule, fired_at.isoformat().replace("+00:00", "Z")))
+        answer = call(cloud, stack, function.attributes["Arn"], event, workdir)
+        fired = _fired(cloudwatch, alarms, event["Namespace"], fired_at, minutes_before=5)
+        outcomes[name] = LabelledOutcome(answer["judged"], answer["figures"], fired)
+    return outcomes
+
+
+def _model_labels(endpoint: LocalEndpoint) -> list[str]:
+    """Every label the served model has, as one request with top_k null ranks them all."""
+    status, body = http_sender(f"{endpoint.url}/invocations")(
+        json.dumps({"inputs": ["labels?"], "parameters": {"top_k": None}}).encode()
+    )
+    (ranked,) = json.loads(body)
+    return [answer["label"] for answer in ranked]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from stacks import instances
-from stacks.drift_settings import MonitorSettings
 from stacks.images import supported_regions
+from stacks.monitor_settings import MonitorSettings
 from stacks.update_policy import (
     CANARY_PERCENT_RANGE,
     LINEAR_STEP_PERCENT_RANGE,
@@ -127,6 +127,7 @@ class StageConfig:
     drift_class_mix_max: float
     drift_confidence_drop_max: float
     drift_length_max: float
+    retrain_on_quality_alarm: bool
     checkpoint_retention_days: int
     noncurrent_version_retention_days: int
     access_log_retention_days: int
@@ -541,6 +542,13 @@ def _check_monitor(c: StageConfig) -> None:
             _fail(c, field, "must be within (0, 1): a Jensen-Shannon divergence in bits is at most 1", "use e.g. 0.05.")
     if not 0.0 < c.drift_confidence_drop_max < 1.0:
         _fail(c, "drift_confidence_drop_max", "must be within (0, 1): a drop of the mean top score", "use e.g. 0.05.")
+    if c.retrain_on_quality_alarm and not (c.serving_mode == "realtime" and c.data_capture_percent > 0):
+        _fail(
+            c,
+            "retrain_on_quality_alarm",
+            "the quality alarms judge captured answers, and only a realtime endpoint that captures data has them",
+            'set serving_mode "realtime" and data_capture_percent above 0, or set it to false.',
+        )
 
 
 def _check_retention(c: StageConfig) -> None:

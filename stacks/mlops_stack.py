@@ -12,6 +12,7 @@ from stacks.batch import BatchScoring
 from stacks.config import STAGE_TAG, TORCH_DISTRIBUTED, StageConfig, artifact_bucket_name
 from stacks.delivery.config import Release
 from stacks.images import images_for
+from stacks.monitor_settings import QualityFloors
 from stacks.nag import AcknowledgeUnscopedActions
 from stacks.operations_key import OperationsKey
 from stacks.pipeline_alerts import PipelineAlerts
@@ -132,6 +133,8 @@ class MlopsStack(Stack):
         if forward_package_events:
             self.registry.forward_decisions_to(delivery_account)
         self.serving = self._serving(config, release, released=delivery_account is not None)
+        if config.retrain_on_quality_alarm and self.serving is not None and self.serving.quality_alarms:
+            self.training_pipeline.start_on_alarms([alarm.alarm_arn for alarm in self.serving.quality_alarms])
         self.smoke_test_role_path = f"/{config.name_prefix}-{config.name}/smoke-test/"
         self._output()
         if delivery_account is not None:
@@ -254,11 +257,13 @@ class MlopsStack(Stack):
                 update=config.update,
                 probes=release.probes if release is not None and release.model_package_arn else (),
                 monitor=config.monitor,
+                quality_floors=QualityFloors(accuracy=config.min_accuracy, class_recall=config.min_class_recall),
                 baseline=release.monitor_baseline if release is not None and release.model_package_arn else None,
             ),
             operations_key=self.operations_key,
             retain=config.retain_stateful_resources,
             data_capture=self.storage.data_capture if capture else None,
+            feedback=self.storage.feedback if capture else None,
             volume_key=self.storage.key,
         )
 
@@ -332,6 +337,7 @@ class MlopsStack(Stack):
     def _output(self) -> None:
         outputs = {
             "DatasetUri": self.storage.datasets.uri,
+            "FeedbackUri": self.storage.feedback.uri,
             "BaseModelUri": self.storage.base_models.uri,
             "ArtifactBucketName": self.storage.artifact_bucket.bucket_name,
             "CheckpointBucketName": self.storage.checkpoint_bucket.bucket_name,

@@ -22,8 +22,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.drift_settings import DRIFT, SIGNALS, MonitorBaseline, MonitorSettings
 from stacks.function import project_function
+from stacks.monitor_settings import DRIFT, SIGNALS, MonitorBaseline, MonitorSettings
 from training import contract
 
 FUNCTION_CODE = Path(__file__).resolve().parent / "functions" / "drift_monitor"

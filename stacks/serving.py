@@ -27,9 +27,10 @@ from constructs import Construct
 
 from stacks.checkov import allow
 from stacks.config import SATURATION_WINDOW_MINUTES
-from stacks.drift_settings import DRIFT, MonitorBaseline, MonitorSettings
 from stacks.instances import has_instance_store
+from stacks.late_labels import LateLabelQuality
 from stacks.monitor import DriftMonitor
+from stacks.monitor_settings import DRIFT, MonitorBaseline, MonitorSettings, QualityFloors
 from stacks.operations_key import OperationsKey
 from stacks.quality_probe import MIN_AGREEMENT, QualityProbe
 from stacks.realtime import EndpointScaling, RealtimeSettings, data_capture, production_variant
@@ -99,6 +100,8 @@ class EndpointSettings:
     # Signal metrics are always counted; drift is measured and alarmed on where the served package has a baseline.
     monitor: MonitorSettings
     baseline: MonitorBaseline | None = None
+    # Answers judged against late labels must stay above these (a capturing realtime endpoint only).
+    quality_floors: QualityFloors | None = None
 
 
 class Serving(Construct):
@@ -122,6 +125,7 @@ class Serving(Construct):
         operations_key: OperationsKey,
         retain: bool,
         data_capture: S3Location | None = None,
+        feedback: S3Location | None = None,
         volume_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -205,9 +209,30 @@ class Serving(Construct):
             log_key=operations_key.key,
         )
         self.rollback_alarms = self._rollback_alarms(settings)
-        # Not rollback alarms: a window of traffic is longer than any bake, and drift is no fault of an update.
+        self.late_labels = (
+            LateLabelQuality(
+                self,
+                "LateLabels",
+                endpoint_name=name_prefix,
+                capture=data_capture,
+                feedback=feedback,
+                namespace=self.namespace,
+                min_labelled=settings.monitor.min_requests,
+                log_key=operations_key.key,
+            )
+            if data_capture is not None and feedback is not None
+            else None
+        )
+        # Not rollback alarms: a window of traffic or a day of labels is longer than any bake, and what users send
+        # is no fault of an update.
         self.drift_alarms = self._drift_alarms()
-        self.alarms = [*self.rollback_alarms, self._saturation_alarm(settings), *self.drift_alarms]
+        self.quality_alarms = self._quality_alarms()
+        self.alarms = [
+            *self.rollback_alarms,
+            self._saturation_alarm(settings),
+            *self.drift_alarms,
+            *self.quality_alarms,
+        ]
         if settings.update is not None and settings.update.guarded:
             self.endpoint.deployment_config = self._deployment_config(settings.update)
         self.dashboard = self._dashboard()
@@ -366,6 +391,25 @@ class Serving(Construct):
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             )
             for key, (threshold, description) in self.monitor.thresholds().items()
+        ]
+
+    def _quality_alarms(self) -> list[cloudwatch.Alarm]:
+        floors = self.settings.quality_floors
+        if self.late_labels is None or floors is None:
+            return []
+        return [
+            self._alarm(
+                construct_id,
+                f"{what} of the answers users labelled later is under the gate's floor ({floor})",
+                self.late_labels.metric(key),
+                threshold=floor,
+                periods=1,
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            )
+            for construct_id, what, key, floor in (
+                ("LabelledAccuracyAlarm", "The accuracy", "accuracy", floors.accuracy),
+                ("LabelledClassRecallAlarm", "The lowest per-class recall", "min_class_recall", floors.class_recall),
+            )
         ]
 
     def _deployment_config(self, policy: UpdatePolicy) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:

@@ -135,6 +135,8 @@ class Storage(Construct):
         self.checkpoints = S3Location(self.checkpoint_bucket, "checkpoints/", self.key)
         # What a realtime endpoint captures (requests and responses), for monitoring and the next dataset.
         self.data_capture = S3Location(self.dataset_bucket, DATA_CAPTURE_PREFIX, self.key)
+        # True labels given later for captured answers (`textclf feedback upload`), which late-label quality joins.
+        self.feedback = S3Location(self.dataset_bucket, "feedback/", self.key)
         # Batch scoring (`textclf batch`): its jobs read only the input prefix and write only the output prefix.
         self.batch_input = S3Location(self.dataset_bucket, "batch/input/", self.key)
         self.batch_output = S3Location(self.dataset_bucket, "batch/output/", self.key)

@@ -49,7 +49,7 @@ class CodeBundle(Construct):
 
 
 class TrainingPipeline(Construct):
-    """A pipeline, started by the operator CLI and, optionally, by a new dataset and a schedule.
+    """A pipeline, started by the operator CLI and, optionally, by a new dataset, a schedule and alarms.
 
     ``dataset``: a new ``manifest.json`` there starts one execution. `textclf data upload` writes it after
     the splits, so an upload of any number of files starts exactly one execution.
@@ -79,19 +79,7 @@ class TrainingPipeline(Construct):
             pipeline_definition={"PipelineDefinitionBody": Stack.of(self).to_json_string(self.definition)},
         )
         self.arn = arn("sagemaker", f"pipeline/{pipeline_name.lower()}")
-        self.trigger_role = None
-        if dataset is None and schedule is None:
-            self.data_rule = self.schedule_rule = None
-            return
-        self.trigger_role = iam.Role(
-            self,
-            "TriggerRole",
-            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
-            description="Lets EventBridge start this pipeline and nothing else",
-        )
-        self.trigger_role.add_to_policy(
-            iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[self.arn])
-        )
+        self.trigger_role: iam.Role | None = None
         self.data_rule = (
             self._rule(
                 "NewTrainingDataRule",
@@ -111,9 +99,32 @@ class TrainingPipeline(Construct):
         self.schedule_rule = (
             self._rule("ScheduleRule", "Scheduled retraining", schedule_expression=schedule) if schedule else None
         )
+        self.alarm_rule: events.CfnRule | None = None
+
+    def start_on_alarms(self, alarm_arns: list[str]) -> None:
+        """Start an execution each time one of these alarms goes into ALARM (CloudWatch's alarm state change event)."""
+        self.alarm_rule = self._rule(
+            "AlarmRule",
+            "Retraining when the served model's answers fall under the gate's floors",
+            event_pattern={
+                "source": ["aws.cloudwatch"],
+                "detail-type": ["CloudWatch Alarm State Change"],
+                "resources": alarm_arns,
+                "detail": {"state": {"value": ["ALARM"]}},
+            },
+        )
 
     def _rule(self, construct_id: str, description: str, **trigger) -> events.CfnRule:
-        assert self.trigger_role is not None, "a rule is only made with its trigger role"
+        if self.trigger_role is None:
+            self.trigger_role = iam.Role(
+                self,
+                "TriggerRole",
+                assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+                description="Lets EventBridge start this pipeline and nothing else",
+            )
+            self.trigger_role.add_to_policy(
+                iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[self.arn])
+            )
         return events.CfnRule(
             self,
             construct_id,

@@ -74,6 +74,8 @@ def test_selection_accepts_a_list(cdk_context):
         ("drift_length_max", 0.0, "stages.dev.drift_length_max: must be within (0, 1)"),
         ("drift_confidence_drop_max", -0.1, "stages.dev.drift_confidence_drop_max: must be within (0, 1)"),
         ("drift_class_mix_max", "0.03", "stages.dev.drift_class_mix_max: must be float"),
+        # dev serves serverless as shipped: nothing is captured, so there is no quality alarm to retrain on.
+        ("retrain_on_quality_alarm", True, "stages.dev.retrain_on_quality_alarm: the quality alarms judge captured"),
         ("use_spot", "false", "stages.dev.use_spot: must be bool"),
         ("training_instance_count", True, "stages.dev.training_instance_count: must be int"),
         ("checkpoint_retention_days", 0, "stages.dev.checkpoint_retention_days"),

@@ -14,9 +14,9 @@ from aws_cdk.assertions import Match, Template
 from moto import mock_aws
 from test_realtime import MONITOR
 
-from stacks.drift_settings import DRIFT, SIGNALS, MonitorBaseline
 from stacks.functions.drift_monitor import index
 from stacks.monitor import DriftMonitor
+from stacks.monitor_settings import DRIFT, SIGNALS, MonitorBaseline
 from stacks.operations_key import OperationsKey
 from training import contract
 

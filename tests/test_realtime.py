@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from botocore.validate import ParamValidator
 
-from stacks.drift_settings import MonitorSettings
+from stacks.monitor_settings import MonitorSettings
 from stacks.operations_key import OperationsKey
 from stacks.realtime import RealtimeSettings
 from stacks.serving import EndpointSettings, ModelContainer, Serving

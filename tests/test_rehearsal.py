@@ -8,6 +8,7 @@ the way AWS would. The long ones run `textclf rehearse` end to end, as `make run
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import json
 import subprocess
@@ -24,6 +25,7 @@ from rehearsal.cloudformation.model import DeployError
 from rehearsal.deployed import deployed_pipeline
 from rehearsal.eventbridge import EVENTS
 from rehearsal.iam import AccessDenied, Request
+from rehearsal.monitoring import rehearse_late_labels
 from rehearsal.pipeline_run import upload_user_data
 from rehearsal.report import RehearsalFailed, Report
 from rehearsal.sagemaker import api, steps
@@ -31,6 +33,7 @@ from rehearsal.sagemaker.channels import pack_model_dir, split_uri
 from rehearsal.sagemaker.containers import namespaces_available
 from rehearsal.sagemaker.context import JobContext
 from rehearsal.sagemaker.pipelines import Execution, PipelineFailed, StepError
+from rehearsal.serving import fleet
 from rehearsal.session import SINGLE_ACCOUNT as ACCOUNT
 from rehearsal.session import Options, Session
 from stacks.images import images_for
@@ -416,14 +419,19 @@ def test_an_endpoint_created_before_its_role_policy_cannot_read_the_model(cloud,
 
 
 def test_a_realtime_stage_registers_its_scaling_and_only_its_model_role_grant_lets_it_capture(
-    cloud, tmp_path, assemblies
+    cloud, tmp_path, assemblies, served_model_dir
 ):
     """serving_mode realtime as deployed: the scalable target and its policy registered in Application Auto Scaling
-    (moto, through botocore's model), and the endpoint created only where its model role may write captured data."""
+    (moto, through botocore's model), and the endpoint created only where its model role may write captured data.
+    Then issue 34's late labels: answers captured as SageMaker captures them, judged by the deployed function against
+    labels uploaded later; labels that agree with the answers set off no alarm, flipped ones both quality alarms."""
     rehearsal, deployment, stack = deploy_dev(cloud, tmp_path, assemblies["dev"])
-    arn, _ = register_in(cloud, stack)
+    pack_model_dir(served_model_dir, tmp_path / "model.tar.gz")
+    arn, _ = register_in(cloud, stack, (tmp_path / "model.tar.gz").read_bytes())
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    context["stages"]["dev"].update(serving_mode="realtime", data_capture_percent=20, model_package_arn=arn)
+    context["stages"]["dev"].update(
+        serving_mode="realtime", data_capture_percent=100, model_package_arn=arn, retrain_on_quality_alarm=True
+    )
     served = synth.synthesize(tmp_path / "realtime", context={"stage": "dev"}, project_context=context)
     template = synth.stack_named(served, "Dev-Mlops").template
     without_grant = copy.deepcopy(template)
@@ -434,7 +442,7 @@ def test_a_realtime_stage_registers_its_scaling_and_only_its_model_role_grant_le
     with pytest.raises(DeployError, match=r"s3:PutObject .*/data-capture/textclf-dev/AllTraffic/"):
         deployment.update(without_grant)
     deployment.stack = stack
-    deployment.update(template)
+    rehearsal.deploy(synth.stack_named(served, "Dev-Mlops"), ACCOUNT, onto=deployment)  # its assets published too
     scaling = cloud.admin("application-autoscaling", ACCOUNT)
     (target,) = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == (
@@ -445,6 +453,26 @@ def test_a_realtime_stage_registers_its_scaling_and_only_its_model_role_grant_le
     (policy,) = scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["TargetValue"] == context["stages"]["dev"]["realtime_invocations_per_instance"]
+
+    texts = [row["text"] for row in csv.DictReader((ROOT / "data" / "monitoring" / "in_domain.csv").open())]
+    with fleet(rehearsal, deployment.stack, "dev") as endpoint:
+        outcomes = rehearse_late_labels(cloud, deployment.stack, endpoint, texts, tmp_path / "late-labels")
+    agreeing, flipped = outcomes["agreeing labels"], outcomes["flipped labels"]
+    assert agreeing.judged == flipped.judged == len(texts)  # every answer captured, at 100%, and labelled
+    assert agreeing.figures == {"accuracy": 1.0, "min_class_recall": 1.0, "count": len(texts)} and not agreeing.fired
+    assert flipped.figures["accuracy"] == 0.0 and flipped.fired == {"LabelledAccuracy", "LabelledMinClassRecall"}
+    # retrain_on_quality_alarm: either quality alarm going into ALARM (CloudWatch's documented state change event)
+    # starts the training pipeline, as the pipeline's trigger role.
+    served_stack = deployment.stack
+    (rule,) = [r for r in served_stack.of_type("AWS::Events::Rule") if r.logical_id.startswith("TrainingPipelineAlarm")]
+    fired = [o for o in eventbridge.occurrences(cloud, served_stack) if eventbridge.matches(rule, o.event)]
+    assert sorted(o.what.rsplit(":alarm:", 1)[1] for o in fired) == [
+        f"{alarm.physical_id} ALARM"
+        for alarm in sorted(served_stack.of_type("AWS::CloudWatch::Alarm"), key=lambda a: a.physical_id)
+        if alarm.properties["MetricName"] in ("LabelledAccuracy", "LabelledMinClassRecall")
+    ]
+    (reached,) = eventbridge.deliver(cloud.directory, served_stack, rule, fired[0].event)
+    assert reached.endswith(":pipeline/textclf-dev-training")
 
 
 def test_an_endpoint_whose_role_cannot_write_its_log_group_fails_creation(cloud, tmp_path, assemblies):

@@ -25,8 +25,8 @@ from stacks.config import (
     fail_field,
     settings,
 )
-from stacks.drift_settings import MonitorBaseline
 from stacks.images import images_for
+from stacks.monitor_settings import MonitorBaseline
 from training import contract
 
 _CONNECTION_RE = re.compile(
