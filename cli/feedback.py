@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from cli import pipeline_ops
 from cli.dataset import Finding
 from cli.errors import one_stage
 from stacks.config import ConfigError
-from stacks.monitor_settings import FEEDBACK_ID, FEEDBACK_LABEL
+from stacks.monitor_settings import FEEDBACK_ID, FEEDBACK_LABEL, feedback_body
 from training import contract, data_files
 
 
@@ -73,7 +72,7 @@ def read_feedback(
 def upload(s3, feedback_uri: str, key_arn: str, rows: dict[str, str]) -> str:
     """One JSON Lines object, named by the upload time and its content, so a later file overrides an earlier one."""
     bucket, _, prefix = feedback_uri.removeprefix("s3://").partition("/")
-    body = "".join(json.dumps({FEEDBACK_ID: i, FEEDBACK_LABEL: label}) + "\n" for i, label in rows.items()).encode()
+    body = feedback_body(rows)
     key = f"{prefix}{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{hashlib.sha256(body).hexdigest()[:12]}.jsonl"
     s3.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn)
     return f"s3://{bucket}/{key}"

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cli import feedback
 from delivery_steps.smoke import http_sender
 from rehearsal.cloud import Cloud
 from rehearsal.cloudformation.custom_resources import FunctionError, call
@@ -29,9 +28,10 @@ from rehearsal.eventbridge import scheduled_event, target_input
 from rehearsal.logs import Sample, is_delimited, metric_samples
 from rehearsal.report import RehearsalFailed
 from rehearsal.sagemaker.capture import CapturingEndpoint
+from rehearsal.sagemaker.channels import split_uri
 from rehearsal.sagemaker.local_endpoint import LocalEndpoint
 from rehearsal.session import Session
-from stacks.monitor_settings import DRIFT, LABELLED
+from stacks.monitor_settings import DRIFT, LABELLED, feedback_body
 from stacks.project import ROOT
 from training import contract
 
@@ -208,8 +208,8 @@ def rehearse_late_labels(
     cloud: Cloud, stack: Stack, endpoint: LocalEndpoint, texts: list[str], workdir: Path
 ) -> dict[str, LabelledOutcome]:
     """One text per request with an InferenceId, captured as the deployed DataCaptureConfig says; then two feedback
-    files through `textclf feedback upload`'s own upload: labels that agree with every answer, then the same answers
-    with flipped labels. After each, the deployed late-label function runs as its role on its schedule's input, and
+    files as `textclf feedback upload` writes them: labels that agree with every answer, then the same answers with
+    flipped labels. After each, the deployed late-label function runs as its role on its schedule's input, and
     the deployed quality alarms judge what it published. Returns each file's outcome."""
     (config,) = stack.of_type("AWS::SageMaker::EndpointConfig")
     capture_config = config.properties["DataCaptureConfig"]
@@ -247,7 +247,15 @@ def rehearse_late_labels(
     )
     outcomes = {}
     for name, given in (("agreeing labels", answers), ("flipped labels", flipped)):
-        feedback.upload(s3, stack.outputs["FeedbackUri"], stack.outputs["DataKeyArn"], given)
+        # What `textclf feedback upload` writes, where the stack says (the rehearsal sits below cli/, as users do).
+        bucket, key = split_uri(f"{stack.outputs['FeedbackUri']}{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.jsonl")
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=feedback_body(given),
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=stack.outputs["DataKeyArn"],
+        )
         fired_at = datetime.now(UTC)
         event = target_input(target, scheduled_event(stack, rule, fired_at.isoformat().replace("+00:00", "Z")))
         answer = call(cloud, stack, function.attributes["Arn"], event, workdir)

@@ -3,6 +3,7 @@ them without loading the CDK (``stacks/monitor.py`` builds the constructs)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 # The signal metrics, by the key the drift function's event names them with.
@@ -11,6 +12,13 @@ SIGNALS = {"predictions": "Predictions", "score": "TopScore", "length": "TextsBy
 # function reads.
 FEEDBACK_ID = "inference_id"
 FEEDBACK_LABEL = "label"
+
+
+def feedback_body(rows: dict[str, str]) -> bytes:
+    """A feedback file's content: one object per line, answer id -> true label."""
+    return "".join(json.dumps({FEEDBACK_ID: i, FEEDBACK_LABEL: label}) + "\n" for i, label in rows.items()).encode()
+
+
 # The late-label quality figures, by the key of the label-quality function's result.
 LABELLED = {"accuracy": "LabelledAccuracy", "min_class_recall": "LabelledMinClassRecall", "count": "LabelledAnswers"}
 # The drift figures, by the key of the function's ``drift`` result.
