@@ -32,3 +32,15 @@ def project_function(
     )
     allow_function_defaults(function)
     return function
+
+
+def grant_put_metric_data(role: iam.Role, namespace: str) -> None:
+    """PutMetricData into ``namespace`` only: the action is granted on "*" (no resource a metric goes to has a type
+    in IAM), and the cloudwatch:namespace condition keeps the role to this one namespace."""
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": namespace}},
+        )
+    )

@@ -18,7 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.function import project_function
+from stacks.function import grant_put_metric_data, project_function
 from stacks.monitor_settings import FEEDBACK_ID, FEEDBACK_LABEL, LABELLED
 from stacks.storage import S3Location
 
@@ -50,13 +50,7 @@ class LateLabelQuality(Construct):
         )
         capture.grant_read(role)
         feedback.grant_read(role)
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": namespace}},
-            )
-        )
+        grant_put_metric_data(role, namespace)
         self.function = project_function(
             self,
             role=role,

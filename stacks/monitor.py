@@ -22,7 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.function import project_function
+from stacks.function import grant_put_metric_data, project_function
 from stacks.monitor_settings import DRIFT, SIGNALS, MonitorBaseline, MonitorSettings
 from training import contract
 
@@ -71,15 +71,9 @@ class DriftMonitor(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Reads the endpoint's signal metrics and publishes their drift from the served baseline",
         )
-        # Neither action has a resource type; the namespace condition keeps publishing to this stage's namespace.
+        # Metric queries are authorized on no resource (stacks/roles.py, UNSCOPED_ACTIONS).
         role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": self.namespace}},
-            )
-        )
+        grant_put_metric_data(role, self.namespace)
         function = project_function(
             self,
             role=role,

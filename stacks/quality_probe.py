@@ -18,7 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.function import project_function
+from stacks.function import grant_put_metric_data, project_function
 
 FUNCTION_CODE = Path(__file__).resolve().parent / "functions" / "quality_probe"
 METRIC_NAME = "ProbeAgreement"
@@ -50,14 +50,7 @@ class QualityProbe(Construct):
             description="Sends the probe set to this stage's endpoint and publishes the agreement metric",
         )
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
-        # PutMetricData has no resource type; the namespace condition keeps the role to this metric's namespace.
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": namespace}},
-            )
-        )
+        grant_put_metric_data(role, namespace)
         self.function = project_function(
             self,
             role=role,

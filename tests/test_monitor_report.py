@@ -20,23 +20,28 @@ THRESHOLDS = {"ClassMixDrift": 0.03, "ConfidenceDrop": 0.05, "LengthDrift": 0.05
 pytest.importorskip("matplotlib")
 
 
+def put_drift_alarms(cloudwatch, topic: str, namespace: str, stack: str) -> None:
+    """The stage's three drift alarms, as the Serving construct defines them, notifying ``topic``."""
+    for name, threshold in THRESHOLDS.items():
+        cloudwatch.put_metric_alarm(
+            AlarmName=f"{stack}-{name}",
+            MetricName=name,
+            Namespace=namespace,
+            Statistic="Maximum",
+            Period=3600,
+            EvaluationPeriods=1,
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[topic],
+        )
+
+
 @pytest.fixture
 def prod(monkeypatch):
     with mock_aws():
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
         topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="alarms")["TopicArn"]
-        for name, threshold in THRESHOLDS.items():
-            cloudwatch.put_metric_alarm(
-                AlarmName=f"Prod-Mlops-{name}",
-                MetricName=name,
-                Namespace=NAMESPACE,
-                Statistic="Maximum",
-                Period=3600,
-                EvaluationPeriods=1,
-                Threshold=threshold,
-                ComparisonOperator="GreaterThanThreshold",
-                AlarmActions=[topic],
-            )
+        put_drift_alarms(cloudwatch, topic, NAMESPACE, "Prod-Mlops")
         outputs = {"AlarmTopicArn": topic}
         monkeypatch.setattr(pipeline_ops, "stage_outputs", lambda config: outputs)
         yield cloudwatch, outputs

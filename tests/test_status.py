@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.validate import ParamValidator
+from test_monitor_report import put_drift_alarms
 
 from cli import pipeline_ops, status
 from cli.main import main
@@ -153,18 +154,7 @@ def test_the_drift_monitors_latest_figures_are_shown_beside_the_threshold_each_a
     cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
     topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="alarms")["TopicArn"]  # the stage's
     namespace = "textclf-dev/Serving"
-    for name, threshold in (("ClassMixDrift", 0.03), ("LengthDrift", 0.05), ("ConfidenceDrop", 0.05)):
-        cloudwatch.put_metric_alarm(
-            AlarmName=f"Dev-Mlops-{name}",
-            MetricName=name,
-            Namespace=namespace,
-            Statistic="Maximum",
-            Period=3600,
-            EvaluationPeriods=1,
-            Threshold=threshold,
-            ComparisonOperator="GreaterThanThreshold",
-            AlarmActions=[topic],
-        )
+    put_drift_alarms(cloudwatch, topic, namespace, "Dev-Mlops")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     for minutes_ago, value in ((120, 0.2), (60, 0.48)):  # the later window is the one shown
         cloudwatch.put_metric_data(
