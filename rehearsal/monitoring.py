@@ -130,7 +130,7 @@ def _texts(path: Path) -> list[str]:
 
 def _replay(endpoint: LocalEndpoint, texts: list[str]) -> list[str]:
     """Send ``texts`` to the endpoint as users would, a few per request; the signal lines the server logged."""
-    before = _log_lines(endpoint)
+    before = endpoint.log_lines()
     send = http_sender(f"{endpoint.url}/invocations")
     for start in range(0, len(texts), TEXTS_PER_REQUEST):
         status, body = send(json.dumps({"inputs": texts[start : start + TEXTS_PER_REQUEST]}).encode())
@@ -138,14 +138,10 @@ def _replay(endpoint: LocalEndpoint, texts: list[str]) -> list[str]:
             raise RehearsalFailed(f"the endpoint answered {status} to a stream's request: {body[:300]!r}")
     deadline = time.monotonic() + LOG_WAIT_SECONDS
     while True:
-        lines = [line for line in _log_lines(endpoint)[len(before) :] if contract.SIGNAL_MARKER in line]
+        lines = [line for line in endpoint.log_lines()[len(before) :] if contract.SIGNAL_MARKER in line]
         if len(lines) >= len(texts) or time.monotonic() > deadline:
             return lines
         time.sleep(0.2)
-
-
-def _log_lines(endpoint: LocalEndpoint) -> list[str]:
-    return endpoint.log_path.read_text(errors="replace").splitlines()
 
 
 def _publish(cloudwatch, samples: list[Sample], fired_at: datetime) -> None:

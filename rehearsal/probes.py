@@ -105,17 +105,14 @@ def check_worker_alarm(cloud: Cloud, report: Report, stack: Stack, endpoint: Loc
         term=contract.WORKER_RESTART_LOG,
     )
 
-    def lines() -> list[str]:
-        return endpoint.log_path.read_text(errors="replace").splitlines()
-
-    healthy_lines = lines()
+    healthy_lines = endpoint.log_lines()
     healthy = log_filter.count(healthy_lines)
     killed = endpoint.kill_workers()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and contract.WORKER_RESTART_LOG not in "\n".join(lines()):
+    while time.monotonic() < deadline and contract.WORKER_RESTART_LOG not in "\n".join(endpoint.log_lines()):
         time.sleep(0.5)
     time.sleep(1)
-    after = log_filter.count(lines()[len(healthy_lines) :])
+    after = log_filter.count(endpoint.log_lines()[len(healthy_lines) :])
     detail = (
         f"filter {log_filter.pattern} counts {healthy} of {len(healthy_lines)} lines of the "
         f"healthy run and {after} once {len(killed)} worker processes were killed"

@@ -184,7 +184,7 @@ def _traffic(
         stream=f"AllTraffic/update-{uuid.uuid4().hex[:8]}",
         term=contract.WORKER_RESTART_LOG,
     )
-    shipped = [len(_lines(f)) for f in fleets]  # what the fleets logged before the update is not its doing
+    shipped = [len(f.log_lines()) for f in fleets]  # what the fleets logged before the update is not its doing
 
     def minute(router: Router) -> None:
         for case in cases:
@@ -196,17 +196,13 @@ def _traffic(
                 router.metrics.put(event["Namespace"], event["MetricName"], router.minute, value)
         new_lines = []
         for index, endpoint in enumerate(fleets):
-            lines = _lines(endpoint)
+            lines = endpoint.log_lines()
             new_lines += lines[shipped[index] :]
             shipped[index] = len(lines)
         metric = logs.transformation
         router.metrics.put(metric["metricNamespace"], metric["metricName"], router.minute, float(logs.count(new_lines)))
 
     return minute
-
-
-def _lines(endpoint: LocalEndpoint) -> list[str]:
-    return endpoint.log_path.read_text(errors="replace").splitlines() if endpoint.log_path.exists() else []
 
 
 def _deployed_probe(session: Session, stack: Stack) -> tuple[Callable, dict] | None:

@@ -41,13 +41,13 @@ def test_ping_and_invocations_follow_the_container_contract(endpoint):
 def test_each_answered_text_logs_one_signal_line_the_stacks_metric_filters_read_and_never_its_text(endpoint):
     """The model server's own log, as SageMaker ships it to CloudWatch Logs, read by the synthesized filter pattern."""
     texts = ["a gripping, GENUINE thriller with zebras", "tedious " * 300]
-    before = endpoint.log_path.read_text().count("\n")
+    before = len(endpoint.log_lines())
     status, body = invoke(endpoint.url, json.dumps({"inputs": texts}))
     assert status == 200
     answers = json.loads(body)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        new = endpoint.log_path.read_text().splitlines()[before:]
+        new = endpoint.log_lines()[before:]
         signals = [line for line in new if contract.SIGNAL_MARKER in line]
         if len(signals) == len(texts):
             break

@@ -206,9 +206,12 @@ class LocalEndpoint:
         self.stop()
         raise EndpointError(f"model not ready after {self.startup_timeout:.0f} s:\n{self._log_tail()}")
 
+    def log_lines(self) -> list[str]:
+        """What the model server has logged so far, as SageMaker ships it to the endpoint's log group."""
+        return self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
+
     def _log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(self.log_lines()[-lines:])
 
 
 def invoke(
