@@ -23,20 +23,6 @@ MEANING = {
 }
 
 
-def series(cloudwatch, alarm: dict, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
-    """The figure's value for each window in [start, end], oldest first."""
-    metric = {"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"]}
-    query = {"Id": "drift", "MetricStat": {"Metric": metric, "Period": alarm["Period"], "Stat": "Maximum"}}
-    points: list[tuple[datetime, float]] = []
-    pages = cloudwatch.get_paginator("get_metric_data").paginate(
-        MetricDataQueries=[query], StartTime=start, EndTime=end, ScanBy="TimestampAscending"
-    )
-    for page in pages:
-        for result in page["MetricDataResults"]:
-            points += zip(result["Timestamps"], result["Values"], strict=True)
-    return sorted(points)
-
-
 def report_figure(stage: str, figures: dict[str, tuple[float, list[tuple[datetime, float]]]], days: int):
     """One panel per figure: its windows, the alarm threshold, and the windows above it marked."""
     plt = pyplot()
@@ -62,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
     config = pipeline_ops.stage_config(args.stage)
     outputs = pipeline_ops.stage_outputs(config)
     cloudwatch = status.clients(config).cloudwatch
-    alarms = [
-        a
-        for a in status.stage_alarms(cloudwatch, outputs.get("AlarmTopicArn"))
-        if a.get("MetricName") in DRIFT.values()
-    ]
+    alarms = status.drift_alarms(status.stage_alarms(cloudwatch, outputs.get("AlarmTopicArn")))
     if not alarms:
         raise UserError(
             f"stage {config.name} has no drift alarms: it serves no release that carries an evaluation baseline. "
@@ -74,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         )
     end = datetime.now(UTC)
     start = end - timedelta(days=args.days)
-    figures = {a["MetricName"]: (a["Threshold"], series(cloudwatch, a, start, end)) for a in alarms}
+    figures = {a["MetricName"]: (a["Threshold"], status.drift_series(cloudwatch, a, start, end)) for a in alarms}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(save(report_figure(config.name, figures, args.days), out / REPORT))

@@ -164,28 +164,37 @@ def alarm_lines(alarms: list[dict], now: datetime) -> list[str]:
     return lines
 
 
+def drift_alarms(alarms: list[dict]) -> list[dict]:
+    """The drift monitor's alarms among ``alarms``, by figure name."""
+    return sorted((a for a in alarms if a.get("MetricName") in DRIFT.values()), key=lambda a: a["MetricName"])
+
+
+def drift_series(cloudwatch, alarm: dict, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    """The alarm's figure for each window in [start, end], oldest first."""
+    metric = {"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"]}
+    query = {"Id": "drift", "MetricStat": {"Metric": metric, "Period": alarm["Period"], "Stat": "Maximum"}}
+    points: list[tuple[datetime, float]] = []
+    pages = cloudwatch.get_paginator("get_metric_data").paginate(
+        MetricDataQueries=[query], StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+    )
+    for page in pages:
+        for result in page["MetricDataResults"]:
+            points += zip(result["Timestamps"], result["Values"], strict=True)
+    return sorted(points)
+
+
 def drift_lines(cloudwatch, alarms: list[dict], now: datetime) -> list[str]:
     """The drift monitor's latest figure of each kind beside the threshold its alarm fires above (docs/monitoring.md);
     nothing where the stage has no drift alarms (it serves no package with a baseline)."""
-    drift = sorted((a for a in alarms if a.get("MetricName") in DRIFT.values()), key=lambda a: a["MetricName"])
+    drift = drift_alarms(alarms)
     if not drift:
         return []
     lines = ["", "drift from the served model's test set, latest window of the last day:", ""]
     lines += ["| figure | latest | alarm above | window ended |", "|---|---:|---:|---|"]
     for alarm in drift:
-        metric = {"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"]}
-        (found,) = cloudwatch.get_metric_data(
-            MetricDataQueries=[
-                {"Id": "drift", "MetricStat": {"Metric": metric, "Period": alarm["Period"], "Stat": "Maximum"}}
-            ],
-            StartTime=now - timedelta(days=1),
-            EndTime=now,
-            ScanBy="TimestampDescending",
-        )["MetricDataResults"]
+        points = drift_series(cloudwatch, alarm, now - timedelta(days=1), now)
         latest, ended = (
-            (f"{found['Values'][0]:.3f}", _when(found["Timestamps"][0]))
-            if found["Values"]
-            else ("none", "no window held enough texts")
+            (f"{points[-1][1]:.3f}", _when(points[-1][0])) if points else ("none", "no window held enough texts")
         )
         lines.append(f"| {alarm['MetricName']} | {latest} | {alarm['Threshold']:g} | {ended} |")
     return lines

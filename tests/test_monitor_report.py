@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 from test_charts import texts
 
-from cli import monitor, pipeline_ops
+from cli import monitor, pipeline_ops, status
 from cli.main import main
 
 NAMESPACE = "textclf-prod/Serving"
@@ -61,7 +61,7 @@ def test_each_figure_is_drawn_over_its_windows_beside_its_threshold_and_windows_
 
     end = datetime.now(UTC)
     alarm = {"Namespace": NAMESPACE, "MetricName": "LengthDrift", "Period": 3600}
-    points = monitor.series(cloudwatch, alarm, end - timedelta(days=2), end)
+    points = status.drift_series(cloudwatch, alarm, end - timedelta(days=2), end)
     assert [v for _, v in points] == [0.01, 0.02, 0.48]
     figure = monitor.report_figure("prod", {"LengthDrift": (0.05, points), "ClassMixDrift": (0.03, [])}, 2)
     shown = texts(figure)
