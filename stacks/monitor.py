@@ -59,7 +59,6 @@ class DriftMonitor(Construct):
                 metric_value=value,
                 dimensions=dimensions,
             )
-        self.alarms: list[cloudwatch.Alarm] = []
         self.function: lambda_.Function | None = None
         if baseline is not None:
             self.function = self._drift_function(baseline, log_key)

@@ -157,8 +157,13 @@ def decode_shares(value: str) -> list[float]:
         shares = [float(part) for part in value.split()]
     except ValueError as error:
         raise ValueError(f"not space-separated numbers: {value[:60]!r}") from error
+    return checked_shares(shares)
+
+
+def checked_shares(shares: list[float]) -> list[float]:
+    """``shares``; ValueError when they are not shares of one whole (each within 0..1, summing to 1)."""
     if not shares or any(not 0.0 <= share <= 1.0 for share in shares) or abs(sum(shares) - 1.0) > 0.01:
-        raise ValueError(f"not shares of one whole (each within 0..1, summing to 1): {value[:60]!r}")
+        raise ValueError(f"not shares of one whole (each within 0..1, summing to 1): {shares[:12]}")
     return shares
 
 

@@ -323,8 +323,8 @@ def _monitor_baseline(raw: Any) -> MonitorBaseline | None:
         return None
     try:
         baseline = MonitorBaseline(
-            class_mix=tuple(contract.decode_shares(" ".join(map(str, raw["class_mix"])))),
-            length=tuple(contract.decode_shares(" ".join(map(str, raw["length"])))),
+            class_mix=tuple(contract.checked_shares([float(share) for share in raw["class_mix"]])),
+            length=tuple(contract.checked_shares([float(share) for share in raw["length"]])),
             mean_score=float(raw["mean_score"]),
         )
     except (KeyError, TypeError, ValueError) as error:
