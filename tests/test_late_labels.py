@@ -8,52 +8,16 @@ import json
 
 import boto3
 import pytest
-from aws_cdk import App, Environment, RemovalPolicy, Stack
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 from moto import mock_aws
-from test_realtime import SETTINGS
+from test_realtime import SETTINGS, serve
 
 from stacks.functions.label_quality import index
 from stacks.monitor_settings import LABELLED, QualityFloors
-from stacks.operations_key import OperationsKey
-from stacks.realtime import RealtimeSettings
-from stacks.serving import EndpointSettings, ModelContainer, Serving
-from stacks.storage import S3Location
-
-PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-prod/3"
-REALTIME = RealtimeSettings(
-    instance_type="ml.c6i.xlarge",
-    min_instances=2,
-    max_instances=2,
-    invocations_per_instance=600,
-    data_capture_percent=20,
-)
 
 
 def served(*, feedback: bool) -> Template:
-    stack = Stack(App(), "Bare", env=Environment(region="us-east-1"))
-    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    key = kms.Key(stack, "DataKey")
-    bucket = s3.Bucket(stack, "Data")
-    Serving(
-        stack,
-        "Serving",
-        container=ModelContainer.package(PACKAGE),
-        execution_role=role,
-        name_prefix="textclf-prod",
-        settings=EndpointSettings(
-            **SETTINGS, realtime=REALTIME, quality_floors=QualityFloors(accuracy=0.9, class_recall=0.8)
-        ),
-        operations_key=OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY),
-        retain=False,
-        data_capture=S3Location(bucket, "data-capture/", key),
-        feedback=S3Location(bucket, "feedback/", key) if feedback else None,
-        volume_key=key,
-    )
-    return Template.from_stack(stack)
+    return serve(feedback=feedback, quality_floors=QualityFloors(accuracy=0.9, class_recall=0.8))
 
 
 def joined(value) -> str:

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from botocore.validate import ParamValidator
 
-from stacks.monitor_settings import MonitorSettings
+from stacks.monitor_settings import MonitorSettings, QualityFloors
 from stacks.operations_key import OperationsKey
 from stacks.realtime import RealtimeSettings
 from stacks.serving import EndpointSettings, ModelContainer, Serving
@@ -46,20 +46,25 @@ SETTINGS = dict(
 )
 
 
-def serve(realtime: RealtimeSettings = REALTIME) -> Template:
+def serve(
+    realtime: RealtimeSettings = REALTIME, *, feedback: bool = False, quality_floors: QualityFloors | None = None
+) -> Template:
+    """A realtime endpoint capturing to a bucket's data-capture/; ``feedback``: late labels under feedback/ too."""
     stack = Stack(App(), "Bare", env=Environment(region="us-east-1"))
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     key = kms.Key(stack, "DataKey")
+    bucket = s3.Bucket(stack, "Data")
     Serving(
         stack,
         "Serving",
         container=ModelContainer.package(PACKAGE),
         execution_role=role,
         name_prefix="textclf-prod",
-        settings=EndpointSettings(**SETTINGS, realtime=realtime),
+        settings=EndpointSettings(**SETTINGS, realtime=realtime, quality_floors=quality_floors),
         operations_key=OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY),
         retain=False,
-        data_capture=S3Location(s3.Bucket(stack, "Data"), "data-capture/", key),
+        data_capture=S3Location(bucket, "data-capture/", key),
+        feedback=S3Location(bucket, "feedback/", key) if feedback else None,
         volume_key=key,
     )
     return Template.from_stack(stack)
