@@ -59,8 +59,16 @@ class Checked:
         return [f for f in self.findings if f.error]
 
 
-def read_rows(path: Path, text_column: str, label_column: str, findings: list[Finding]) -> list[Row]:
-    # What the jobs read (text_data.read_examples): CSV, else JSON Lines.
+def read_rows(
+    path: Path,
+    text_column: str,
+    label_column: str,
+    findings: list[Finding],
+    *,
+    options: str = "--text-column/--label-column",
+) -> list[Row]:
+    """Every usable row of a CSV or JSON Lines file, each problem into ``findings``; ``options`` name the flags that
+    choose the two fields, for the fix. What the jobs read (text_data.read_examples): CSV, else JSON Lines."""
     if path.suffix not in contract.DATA_SUFFIXES:
         findings.append(Finding(str(path), f"unsupported file type {path.suffix!r}", "save it as .csv or .jsonl"))
         return []
@@ -79,9 +87,7 @@ def read_rows(path: Path, text_column: str, label_column: str, findings: list[Fi
             findings.append(Finding(f"{path}:{item.line}", item.problem, item.fix))
             continue
         line, record = item
-        problem = data_files.row_problem(
-            line, record, text_column, label_column, options="--text-column/--label-column"
-        )
+        problem = data_files.row_problem(line, record, text_column, label_column, options=options)
         if problem is not None:
             findings.append(Finding(f"{path}:{line}", problem.problem, problem.fix))
             if problem.columns:

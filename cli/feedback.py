@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cli import pipeline_ops
-from cli.dataset import Finding
+from cli.dataset import Finding, read_rows
 from cli.errors import one_stage
 from stacks.config import ConfigError
 from stacks.monitor_settings import FEEDBACK_ID, FEEDBACK_LABEL, feedback_body
-from training import contract, data_files
 
 
 def read_feedback(
@@ -28,42 +27,31 @@ def read_feedback(
 ) -> tuple[dict[str, str], list[Finding]]:
     """id -> label for every usable row, and every problem of the file."""
     findings: list[Finding] = []
-    if path.suffix not in contract.DATA_SUFFIXES:
-        return {}, [Finding(str(path), f"unsupported file type {path.suffix!r}", "save it as .csv or .jsonl")]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        return {}, [Finding(str(path), f"not valid UTF-8 ({error.reason})", "save the file as UTF-8")]
     rows: dict[str, str] = {}
     first_line: dict[str, int] = {}
-    for item in data_files.records(path.suffix, text):
-        if isinstance(item, data_files.Problem):
-            findings.append(Finding(f"{path}:{item.line}", item.problem, item.fix))
-            continue
-        line, record = item
-        problem = data_files.row_problem(line, record, id_column, label_column, options="--id-column/--label-column")
-        if problem is not None:
-            findings.append(Finding(f"{path}:{line}", problem.problem, problem.fix))
-            if problem.columns:
-                break
-            continue
-        answer_id, label = str(record[id_column]).strip(), str(record[label_column]).strip()
+    # A row's first field is the answer's id here, not a text.
+    for row in read_rows(path, id_column, label_column, findings, options="--id-column/--label-column"):
+        answer_id = row.text.strip()
         if answer_id in first_line:
             findings.append(
                 Finding(
-                    f"{path}:{line}",
+                    f"{path}:{row.line}",
                     f"{id_column} {answer_id!r} is labelled again (first on line {first_line[answer_id]})",
                     "keep one row per answer",
                 )
             )
             continue
-        if labels is not None and label not in labels:
+        if labels is not None and row.label not in labels:
             findings.append(
-                Finding(f"{path}:{line}", f"label {label!r} is none of {', '.join(labels)}", "use the model's labels")
+                Finding(
+                    f"{path}:{row.line}",
+                    f"label {row.label!r} is none of {', '.join(labels)}",
+                    "use the model's labels",
+                )
             )
             continue
-        first_line[answer_id] = line
-        rows[answer_id] = label
+        first_line[answer_id] = row.line
+        rows[answer_id] = row.label
     if not rows and not findings:
         findings.append(Finding(str(path), "no rows", f"put one row per answer: {id_column},{label_column}"))
     return rows, findings
