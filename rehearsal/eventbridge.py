@@ -17,6 +17,7 @@ import copy
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -70,12 +71,12 @@ def documented_event(detail_type: str, *, account: str, region: str, resources: 
     return event
 
 
-def scheduled_event(stack: Stack, rule: Resource, time: str) -> dict:
-    """What a schedule rule sends when it fires at ``time`` (ISO 8601, UTC)."""
+def scheduled_event(stack: Stack, rule: Resource, time: datetime) -> dict:
+    """What a schedule rule sends when it fires at ``time`` (EventBridge writes it in ISO 8601, UTC, to the second)."""
     event = documented_event(
         "Scheduled Event", account=stack.account, region=stack.region, resources=[rule.attributes["Arn"]], detail={}
     )
-    return {**event, "time": time}
+    return {**event, "time": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,11 +73,7 @@ def rehearse_monitor(session: Session, stack: Stack, stage: str, endpoint: Local
     filters = [
         f for f in logs.describe_metric_filters(logGroupName=group)["metricFilters"] if is_delimited(f["filterPattern"])
     ]
-    drift_alarms = {
-        a.properties["MetricName"]: a.properties
-        for a in stack.of_type("AWS::CloudWatch::Alarm")
-        if a.properties.get("MetricName") in DRIFT.values()
-    }
+    drift_alarms = _alarms_on(stack, DRIFT.values())
     cloudwatch = session.cloud.admin("cloudwatch", stack.account, stack.region)
     first_window = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2 * len(STREAMS))
     for index, stream in enumerate(STREAMS):
@@ -84,7 +81,7 @@ def rehearse_monitor(session: Session, stack: Stack, stage: str, endpoint: Local
         lines = _replay(endpoint, _texts(stream.path))
         samples = [sample for f in filters for sample in metric_samples(f, lines)]
         _publish(cloudwatch, samples, fired_at)
-        event = target_input(target, scheduled_event(stack, rule, fired_at.isoformat().replace("+00:00", "Z")))
+        event = target_input(target, scheduled_event(stack, rule, fired_at))
         try:
             answer = call(session.cloud, stack, function.attributes["Arn"], event, session.work / "monitor" / stage)
         except FunctionError as error:
@@ -116,6 +113,16 @@ def _scheduled(stack: Stack, field: str) -> tuple[Resource, dict, Resource]:
             functions = stack.of_type("AWS::Lambda::Function")
             return rule, target, next(f for f in functions if f.attributes["Arn"] == target["Arn"])
     raise RehearsalFailed(f"{stack.name}: deployed no schedule whose input has {field}")
+
+
+def _alarms_on(stack: Stack, metric_names: Iterable[str]) -> dict[str, dict]:
+    """The deployed alarms that watch these metrics, by metric name."""
+    names = set(metric_names)
+    return {
+        a.properties["MetricName"]: a.properties
+        for a in stack.of_type("AWS::CloudWatch::Alarm")
+        if a.properties.get("MetricName") in names
+    }
 
 
 def _endpoint_name(stack: Stack) -> str:
@@ -229,14 +236,10 @@ def rehearse_late_labels(
         (answer,) = json.loads(body)
         answers[inference_id] = answer["label"]
     capturing.flush()
-    labels = sorted({*answers.values(), *_model_labels(endpoint)})
+    labels = _model_labels(endpoint)
     flipped = {i: next(label for label in labels if label != given) for i, given in answers.items()}
     rule, target, function = _scheduled(stack, "FeedbackPrefix")
-    alarms = {
-        a.properties["MetricName"]: a.properties
-        for a in stack.of_type("AWS::CloudWatch::Alarm")
-        if a.properties.get("MetricName") in LABELLED.values()
-    }
+    alarms = _alarms_on(stack, LABELLED.values())
     s3, cloudwatch = (
         cloud.admin("s3", stack.account, stack.region),
         cloud.admin("cloudwatch", stack.account, stack.region),
@@ -253,7 +256,7 @@ def rehearse_late_labels(
             SSEKMSKeyId=stack.outputs["DataKeyArn"],
         )
         fired_at = datetime.now(UTC)
-        event = target_input(target, scheduled_event(stack, rule, fired_at.isoformat().replace("+00:00", "Z")))
+        event = target_input(target, scheduled_event(stack, rule, fired_at))
         answer = call(cloud, stack, function.attributes["Arn"], event, workdir)
         fired = _fired(cloudwatch, alarms, event["Namespace"], fired_at, minutes_before=5)
         outcomes[name] = LabelledOutcome(answer["judged"], answer["figures"], fired)
