@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 
 SUBNET = "10.41.0"  # a /24 of the private range, used only inside the link's namespaces
@@ -62,6 +63,7 @@ class PrivateLink:
 
     def join(self, pid: int, index: int) -> None:
         """Plug the host whose network namespace ``pid`` is in into the bridge; the host configures its end."""
+        _await_own_network(pid)
         veth = f"veth{index}"
         self._ip("link", "add", veth, "type", "veth", "peer", "name", HOST_INTERFACE, "netns", str(pid))
         self._ip("link", "set", veth, "master", "br0", "up")
@@ -72,11 +74,32 @@ class PrivateLink:
 
     def _ip(self, *args: str) -> None:
         user = ["--user"] if os.geteuid() != 0 else []
-        subprocess.run(
+        result = subprocess.run(
             ["nsenter", "--target", str(self._holder.pid), *user, "--net", "--", "ip", *args],
-            check=True,
             capture_output=True,
+            text=True,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"ip {' '.join(args)} in the private link failed: {result.stderr.strip()}")
+
+
+def _await_own_network(pid: int, timeout_s: float = 20.0) -> None:
+    """Wait until process ``pid`` has left this machine's network namespace for its own.
+
+    A host's process is started before its ``unshare --net`` has run; until then its namespace is the machine's,
+    and a veth end sent there would land beside the machine's own eth0 (or fail on it).
+    """
+    machine = os.readlink("/proc/self/ns/net")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if os.readlink(f"/proc/{pid}/ns/net") != machine:
+                return
+        except FileNotFoundError:
+            raise RuntimeError(f"host process {pid} ended before it had a network of its own") from None
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"host process {pid} had no network of its own after {timeout_s:.0f} s")
+        time.sleep(0.01)
 
 
 def interface_setup(host: Host) -> str:
