@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+# Beside the checkout on the machines this project is developed on; users name their own copies.
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "name",
-        choices=["synth", "train", "serve", "load", "scaling", "data", "signals"],
+        choices=["synth", "train", "serve", "load", "scaling", "data", "signals", "robustness"],
         help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default; "
         "load: 32 and 64 clients with the stages' JVM heap cap vs the DLC's default; "
         "scaling: 1, 2 and 4 rehearsed training instances; data: training data memory, whole vs indexed; "
-        "signals: handler time with the monitor's per-text signal lines vs without",
+        "signals: handler time with the monitor's per-text signal lines vs without; "
+        "robustness: SST-2 and long out-of-domain reviews per long-text strategy, with and without calibration",
     )
     parser.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
     parser.add_argument(
@@ -29,6 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         default=None,
         help="serve: labelled CSV (text,label) to send (default: the bundled SST-2 validation sample)",
+    )
+    parser.add_argument(
+        "--sst2",
+        default=str(SHARED_DATA / "sst2"),
+        help="robustness: SST-2's train.csv, dev.csv and test_labeled.csv (default: ../shared/data/sst2)",
+    )
+    parser.add_argument(
+        "--imdb",
+        default=str(SHARED_DATA / "imdb_train_sample"),
+        help="robustness: labelled long reviews, text,label (default: ../shared/data/imdb_train_sample)",
     )
     return parser
 
@@ -43,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import load_bench
 
         return load_bench.main(model=args.model)
+    if args.name == "robustness":
+        from benchmarks import robustness_bench
+
+        return robustness_bench.main(sst2=args.sst2, imdb=args.imdb)
     if args.name == "signals":
         from benchmarks import signals_bench
 

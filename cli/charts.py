@@ -56,11 +56,12 @@ def confusion_matrix_figure(quality: dict):
 
 
 def confidence_histogram_figure(predictions: list[dict], bins: int = 10):
-    """How sure the served model was, for right and for wrong answers, side by side in each bin."""
+    """How sure the served model was, for right and for wrong answers, side by side in each bin; and beside it how
+    often it was right at each confidence, with the temperature (served) and without it, where evaluation gave both."""
     right = [p["score"] for p in predictions if _correct(p)]
     wrong = [p["score"] for p in predictions if not _correct(p)]
     plt = pyplot()
-    figure, axes = plt.subplots(figsize=(6.4, 4), dpi=120)
+    figure, (axes, reliability) = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
     edges = [i / bins for i in range(bins + 1)]
     axes.hist(
         [right, wrong],
@@ -73,8 +74,39 @@ def confidence_histogram_figure(predictions: list[dict], bins: int = 10):
     axes.set_xlim(0, 1)
     axes.set_title(f"Confidence of {len(predictions)} predictions, correct vs wrong")
     axes.legend(loc="upper left")
+    reliability.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    curves = [
+        ("score", "served (calibrated)", "tab:blue"),
+        (contract.UNCALIBRATED_SCORE, "without the temperature", "tab:orange"),
+    ]
+    for key, name, color in curves:
+        if all(key in p for p in predictions):
+            centres, accuracy, error = _reliability([(p[key], _correct(p)) for p in predictions], bins)
+            reliability.plot(centres, accuracy, marker="o", color=color, label=f"{name}: ECE {error:.3f}")
+    reliability.set_xlabel("confidence (top score)")
+    reliability.set_ylabel("share correct")
+    reliability.set_xlim(0, 1)
+    reliability.set_ylim(0, 1)
+    reliability.set_title("Reliability: share correct at each confidence")
+    reliability.legend(loc="upper left")
     figure.tight_layout()
     return figure
+
+
+def _reliability(answers: list[tuple[float, bool]], bins: int) -> tuple[list[float], list[float], float]:
+    """Each non-empty confidence bin's mean confidence and share correct, and the expected calibration error (the
+    gap between them, weighted by the bin's share: training/calibration.py's measure)."""
+    grouped: dict[int, list[tuple[float, bool]]] = {}
+    for confidence, correct in answers:
+        grouped.setdefault(min(int(confidence * bins), bins - 1), []).append((confidence, correct))
+    centres, accuracy, error = [], [], 0.0
+    for _, members in sorted(grouped.items()):
+        mean_confidence = sum(c for c, _ in members) / len(members)
+        share_correct = sum(ok for _, ok in members) / len(members)
+        centres.append(mean_confidence)
+        accuracy.append(share_correct)
+        error += len(members) / len(answers) * abs(mean_confidence - share_correct)
+    return centres, accuracy, error
 
 
 def _correct(prediction: dict) -> bool:

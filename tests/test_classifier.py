@@ -3,7 +3,13 @@ one-text graph."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import classifier
+import contract
+import long_text
 import pytest
 import torch
 from classifier import TextClassifier, length_buckets, threads_per_worker, trace_one_text
@@ -75,8 +81,10 @@ def test_each_text_gets_a_signal_of_its_answer_its_length_and_whether_the_window
     assert [model.labels[s.predicted] for s in signals] == [a["label"] for a in answers]
     assert [s.score for s in signals] == pytest.approx([a["score"] for a in answers])
     # [CLS] fine [SEP]; a text that just fills the window is whole; one token more is cut, and so is a string longer
-    # than the window's characters (this one cut to a single word, which WordPiece reads as [UNK]).
-    assert [s.tokens for s in signals] == [3, model.max_length, model.max_length, 3]
+    # than the window's characters (this model reads head and tail: the string's two ends, each one word that
+    # WordPiece reads as [UNK]).
+    assert model.long_text == "head_tail"
+    assert [s.tokens for s in signals] == [3, model.max_length, model.max_length, 4]
     assert [s.truncated for s in signals] == [False, False, True, True]
     _, (short,) = model.predict_with_signals(Request(texts=["good " * 20], max_length=8))
     assert short.truncated and short.tokens == 8
@@ -223,3 +231,63 @@ def test_a_model_that_does_not_trace_exactly_is_served_eagerly(model, caplog):
     assert "serving" in caplog.text and "eagerly" in caplog.text
     ids = torch.arange(3, 70).unsqueeze(0)
     assert torch.equal(served(ids), model(input_ids=ids).logits)
+
+
+def recorded_as(served_model_dir: Path, target: Path, **keys) -> Path:
+    """The served model with config.json's long-text and temperature keys set (None: removed), as training
+    records them."""
+    shutil.copytree(served_model_dir, target)
+    config = json.loads((target / "config.json").read_text())
+    for key, value in keys.items():
+        config.pop(key, None) if value is None else config.__setitem__(key, value)
+    (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+LONG_REVIEW = "the plot drags on and on, scene after scene. " * 40 + "yet the ending is wonderful, a great film"
+
+
+@pytest.mark.parametrize("strategy", long_text.STRATEGIES)
+def test_a_long_text_is_answered_from_the_windows_its_strategy_reads_with_the_models_temperature(
+    served_model_dir, tmp_path, strategy
+):
+    """The answer is the mean over the strategy's windows of softmax(logits / T), computed here from the eager model."""
+    keys = {contract.LONG_TEXT_CONFIG: strategy, contract.TEMPERATURE_CONFIG: 2.5}
+    served = TextClassifier.load(recorded_as(served_model_dir, tmp_path / "m", **keys), quantize="")
+    assert (served.long_text, served.temperature) == (strategy, 2.5)
+    (read,) = long_text.encode(served.tokenizer, [LONG_REVIEW], strategy, served.max_length)
+    assert (len(read.ids) > 1) == (strategy == "chunks")
+    with torch.no_grad():
+        windows = [served.model(input_ids=torch.tensor([ids])).logits[0] for ids in read.ids]
+    expected = torch.stack([(logits / 2.5).softmax(-1) for logits in windows]).mean(0)
+    (ranked,) = served.predict(Request(texts=[LONG_REVIEW], top_k=None, top_k_set=True))
+    assert {r["label"]: r["score"] for r in ranked} == pytest.approx(
+        {served.labels[i]: float(p) for i, p in enumerate(expected)}, abs=1e-5
+    )
+
+
+def test_a_model_without_a_recorded_strategy_or_temperature_is_served_as_before(served_model_dir, tmp_path):
+    keys = {contract.LONG_TEXT_CONFIG: None, contract.TEMPERATURE_CONFIG: None}
+    served = TextClassifier.load(recorded_as(served_model_dir, tmp_path / "m", **keys), quantize="")
+    assert (served.long_text, served.temperature) == ("head", 1.0)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        (contract.LONG_TEXT_CONFIG, "tail", r"unknown long-text strategy 'tail'\. Fix: set it to one of head, "),
+        (contract.TEMPERATURE_CONFIG, -1, r"textclf_temperature: -1 is not a temperature within 0.05..20\. Fix: "),
+    ],
+)
+def test_a_recorded_setting_the_handler_does_not_know_is_refused_at_load_naming_the_fix(
+    served_model_dir, tmp_path, key, value, message
+):
+    with pytest.raises(ValueError, match=message):
+        TextClassifier.load(recorded_as(served_model_dir, tmp_path / "m", **{key: value}), quantize="int8")
+
+
+def test_int8_needs_the_shift_channels_agreement_as_well_as_the_test_channels_accuracy():
+    assert classifier.int8_verified(0.900, 0.896, agreement=None)
+    assert classifier.int8_verified(0.900, 0.896, agreement=0.99)
+    assert not classifier.int8_verified(0.900, 0.896, agreement=0.989)
+    assert not classifier.int8_verified(0.900, 0.890, agreement=1.0)

@@ -4,6 +4,7 @@ upload lands where the channels read, under the stage key, and starts exactly on
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from moto.events.models import EventPattern
 
 from cli import dataset, pipeline_ops
 from cli.main import main
+from training import contract
 
 HEADER = "text,label\n"
 GOOD = {
@@ -94,10 +96,42 @@ def test_one_upload_replaces_the_splits_under_the_stage_key_and_starts_exactly_o
     assert s3.get_object(Bucket="dev-datasets", Key="datasets/train/DATASET_VERSION")["Body"].read() == b"v1"
     manifest = json.loads(s3.get_object(Bucket="dev-datasets", Key="datasets/manifest.json")["Body"].read())
     assert manifest["version"] == "v1" and set(manifest["splits"]) == {"train", "validation", "test"}
+    # No shift split: evaluation's shift input still finds an object, and no data in it.
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket="dev-datasets", Prefix="datasets/shift/")["Contents"]} == {
+        f"datasets/shift/{contract.NO_SHIFT_FILE}"
+    }
     # The deployed trigger, as synthesized, against S3's "Object Created" event for every object written.
     trigger = EventPattern.load(json.dumps(_trigger_pattern("dev-datasets")))
     started = [k for k in puts if trigger.matches_event(_object_created("dev-datasets", k))]
     assert started == ["datasets/manifest.json"]
+
+
+def test_a_shift_split_is_validated_with_the_others_and_replaces_the_marker(deployed_stage, tmp_path, capsys):
+    session, key = deployed_stage
+    s3 = session.client("s3")
+    paths = write(tmp_path, GOOD)
+    dataset.upload(s3, "s3://dev-datasets/datasets/", key, paths, "v1", None)
+    shift = tmp_path / "reviews.csv"
+    shift.write_text("text,label\na long review that ends well,positive\na long review that ends badly,negative\n")
+    args = [*args_for(paths), "--shift", str(shift)]
+    assert main(["data", "upload", "--stage", "dev", *args]) == 0
+    assert "shift            2 rows" in capsys.readouterr().out
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket="dev-datasets", Prefix="datasets/shift/")["Contents"]}
+    assert listed == {"datasets/shift/reviews.csv"}
+    shift.write_text("text,label\na dull film,neutral\n")
+    assert main(["data", "validate", *args]) == 2
+    assert "shift            1 rows" in (out := capsys.readouterr().out) and "no row of class 'neutral'" in out
+
+
+def test_validate_reports_each_splits_token_lengths_and_the_training_length_they_give(tmp_path, capsys):
+    assert main(["data", "validate", *args_for(write(tmp_path, GOOD))]) == 0
+    out = capsys.readouterr().out
+    lengths = r"^train +tokens p50=\d+ p90=\d+ p95=\d+ p99=\d+ max=\d+  cut >64=0\.0% .* training length \d+$"
+    assert re.search(lengths, out, re.M)
+    assert main(["data", "validate", *args_for(write(tmp_path, GOOD)), "--tokenizer", "none"]) == 0
+    assert "tokens p50" not in capsys.readouterr().out
+    assert main(["data", "validate", *args_for(write(tmp_path, GOOD)), "--tokenizer", str(tmp_path)]) == 2
+    assert "holds no tokenizer_config.json. Fix: pass the base model's directory" in capsys.readouterr().err
 
 
 def test_upload_through_the_cli_finds_the_stage_from_its_stack_outputs(deployed_stage, tmp_path, capsys):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+from pathlib import Path
 
 import contract
 import evaluate
 import pytest
 import torch
+from conftest import ROOT
 from text_data import Example
 
 # botocore's CustomerMetadataValue: letters, spaces, digits and _.:/=+-@.
@@ -165,6 +167,51 @@ def test_int8_is_served_and_gated_only_where_it_holds_up(tiny_model_dir, small_d
     assert figures["metadata"]["int8_accuracy"] == "0.8900", "both figures are recorded either way"
 
 
+def test_int8_is_refused_where_it_answers_the_shift_channel_unlike_fp32_even_when_the_test_channel_holds():
+    import argparse
+
+    def answered(*labels: str) -> evaluate.Scored:
+        return evaluate.Scored(list(labels), [], [], {})
+
+    fp32 = evaluate.Scored([], [], [], {"accuracy": 0.900, "per_class": {"a": {"recall": 0.9}}})
+    close = evaluate.Scored([], [], [], {"accuracy": 0.899, "per_class": {"a": {"recall": 0.9}}})
+    args = argparse.Namespace(serve="int8", min_teacher_ratio=0.97, teacher_source="")
+    same = ["positive"] * 99 + ["negative"]
+    served, figures = evaluate.gate(fp32, close, None, args, (answered(*same), answered(*same)))
+    assert served is close and figures["int8_verified"] == "true" and figures["int8_agreement"] == 1.0
+    flipped = same[:98] + ["negative", "negative"]  # 99 of 100 alike: the bar itself
+    served, figures = evaluate.gate(fp32, close, None, args, (answered(*same), answered(*flipped)))
+    assert served is close and figures["int8_agreement"] == 0.99
+    flipped = same[:97] + ["negative"] * 3
+    served, figures = evaluate.gate(fp32, close, None, args, (answered(*same), answered(*flipped)))
+    assert served is fp32 and figures["int8_verified"] == "false" and figures["int8_agreement"] == 0.98
+
+
+def test_a_shift_channel_is_scored_with_calibration_before_and_after_and_a_marker_alone_is_no_channel(
+    served_model_dir, small_data, tmp_path
+):
+    """The bundled long reviews as the shift channel (data/imdb_sample); then a dataset uploaded without one, whose
+    shift prefix holds only the marker `textclf data upload` writes."""
+
+    def run(shift: Path, out: Path) -> tuple[dict, dict]:
+        arguments = ["--model_path", str(served_model_dir), "--test_dir", str(small_data["validation"])]
+        assert evaluate.main([*arguments, "--shift_dir", str(shift), "--output_dir", str(out)]) == 0
+        return json.loads((out / "evaluation.json").read_text()), json.loads((out / "gate.json").read_text())
+
+    quality, gate = run(ROOT / "data" / "imdb_sample", tmp_path / "with")
+    shift = quality[contract.SHIFT]["multiclass_classification_metrics"]
+    assert sum(sum(row.values()) for row in shift["confusion_matrix"].values()) == 100
+    for figures in (shift, quality["multiclass_classification_metrics"]):
+        assert {"expected_calibration_error", "expected_calibration_error_uncalibrated", "temperature"} <= set(figures)
+    assert 0.0 <= gate["int8_agreement"] <= 1.0
+    assert gate["int8_verified"] == ("true" if gate["fp32_accuracy"] - gate["int8_accuracy"] <= 0.005
+                                     and gate["int8_agreement"] >= 0.99 else "false")  # fmt: skip
+    (tmp_path / "marker").mkdir()
+    (tmp_path / "marker" / contract.NO_SHIFT_FILE).write_text("no shift split in this dataset version\n")
+    quality, gate = run(tmp_path / "marker", tmp_path / "without")
+    assert contract.SHIFT not in quality and gate["int8_agreement"] is None
+
+
 def test_a_teacher_sets_the_floor_and_its_lineage_is_recorded(tiny_model_dir, tarred_model, small_data, tmp_path):
     assert (
         evaluate.main(
@@ -271,9 +318,3 @@ def test_missing_model_says_what_to_point_at(tmp_path, small_data):
                 str(tmp_path / "out"),
             ]
         )
-
-
-def test_calibration_error_of_a_perfectly_calibrated_model_is_zero():
-    confidence = torch.tensor([0.75] * 4)
-    correct = torch.tensor([True, True, True, False])
-    assert evaluate.expected_calibration_error(confidence, correct) == pytest.approx(0.0)

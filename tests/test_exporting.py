@@ -25,12 +25,16 @@ def test_export_carries_labels_tokenizer_weights_and_inference_code(tiny_model_d
         {"mode": "finetune"},
     )
 
-    # The handler reads its environment names from the contract, so the contract ships beside it.
-    assert sorted(p.name for p in (out / "code").iterdir()) == ["contract.py", "inference.py", "requirements.txt"]
+    # The handler reads its environment names from the contract and its long-text rule from training's, so both ship
+    # beside it.
+    expected = ["contract.py", "inference.py", "long_text.py", "requirements.txt"]
+    assert sorted(p.name for p in (out / "code").iterdir()) == expected
     assert json.loads((out / "labels.json").read_text()) == ["negative", "positive"]
     assert (out / "model.safetensors").exists() and not (out / "pytorch_model.bin").exists()
     reloaded = modeling.load_teacher(str(out))
     assert reloaded.config.id2label == {0: "negative", 1: "positive"}
+    # Exported without a validation channel to fit a temperature on: the default strategy and no temperature.
+    assert reloaded.config.textclf_long_text == "head_tail" and not hasattr(reloaded.config, "textclf_temperature")
     assert modeling.load_tokenizer(str(out)).get_vocab() == modeling.load_tokenizer(str(tiny_model_dir)).get_vocab()
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import time
 
+import evaluate
+import long_text
 import pytest
+from conftest import SAMPLE_DATA
+from test_classifier import recorded_as
 from test_serving import signal_filter_pattern
 
 from benchmarks.load import run_load
@@ -252,3 +257,28 @@ def test_textclf_serve_ends_the_model_server_when_it_is_terminated(served_model_
     assert serve.wait(timeout=60) == 0
     assert group_members(group) == {}
     assert port_is_free(port)
+
+
+@pytest.mark.parametrize("strategy", long_text.STRATEGIES)
+def test_evaluation_and_the_endpoint_answer_long_texts_alike_for_every_strategy(served_model_dir, tmp_path, strategy):
+    """evaluate.py's figures are the endpoint's: the same windows, the same mean, the same temperature (issue 36).
+    Texts from one token to past MAX_CHUNKS windows of this model's 128."""
+    model = recorded_as(served_model_dir, tmp_path / "model", textclf_long_text=strategy, textclf_temperature=1.7)
+    sentences = [row.split(",")[0] for row in (SAMPLE_DATA / "validation" / "validation.csv").read_text().split("\n")]
+    texts = ["fine", " ".join(sentences[1:8]), " ".join(sentences[1:40]), " ".join(sentences[1:200])]
+    data = tmp_path / "test"
+    data.mkdir()
+    with (data / "test.csv").open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerows([("text", "label"), *[(text, "positive") for text in texts]])
+    arguments = ["--model_path", str(model), "--test_dir", str(data), "--output_dir", str(tmp_path / "e")]
+    assert evaluate.main(arguments) == 0
+    lines = (tmp_path / "e" / contract.PREDICTIONS_FILE).read_text().splitlines()
+    evaluated = [json.loads(line) for line in lines]
+    with LocalEndpoint(model, port=free_port(), workers=1) as endpoint:
+        status, body = invoke(endpoint.url, json.dumps({"inputs": texts}))
+    assert status == 200
+    answers = json.loads(body)
+    assert [a["label"] for a in answers] == [e["predicted"] for e in evaluated]
+    assert [a["score"] for a in answers] == pytest.approx([e["score"] for e in evaluated], abs=1e-4)
+    assert [e["score"] != pytest.approx(e[contract.UNCALIBRATED_SCORE]) for e in evaluated] == [True] * len(texts)

@@ -64,13 +64,14 @@ def test_an_empty_channel_says_what_to_upload(tmp_path):
 
 
 def test_tokens_read_on_demand_equal_the_tokens_of_the_whole_sample():
+    """Read head-first, the streamed tokens are the tokenizer's own truncation of the texts held in memory."""
     tokenizer = load_tokenizer(str(minilm_path()))
     folder = SAMPLE_DATA / "validation"
     whole = text_data.read_examples(folder, "text", "label")
     names = text_data.label_names(whole, ["negative", "positive"])
     held = text_data.encode(tokenizer, whole, text_data.encode_labels(whole, names), 64)
     index = TextIndex(folder, "text", "label")
-    streamed = index.encoded(tokenizer, names, 64)
+    streamed = index.encoded(tokenizer, names, 64, "head")
     assert len(streamed) == len(held) == 500
     assert list(streamed.lengths) == list(held.lengths)
     assert list(streamed.labels) == list(held.labels)

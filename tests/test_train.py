@@ -3,6 +3,7 @@ instances: tests/test_training_launcher.py)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -12,10 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import contract
+import long_text
+import modeling
 import pytest
 import text_data
+import token_lengths
 import torch
 import train
+from classifier import TextClassifier
 from conftest import ROOT, TRAINING_DIR
 from contract import METRIC_DEFINITIONS
 from safetensors.torch import load_file
@@ -83,13 +89,26 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
 
 
 def test_finetune_exports_a_servable_model_and_parsable_metrics(tiny_model_dir, small_data, tmp_path):
-    result = _run(_argv(tiny_model_dir, small_data, tmp_path, "--early_stopping_patience", "5"))
+    """With the length left to the data (--max_length 0, the default): the training texts' 95th percentile. The
+    model records how it reads long texts and the temperature fitted on validation, which the endpoint applies."""
+    result = _run(_argv(tiny_model_dir, small_data, tmp_path, "--early_stopping_patience", "5", "--max_length", "0"))
     assert result.returncode == 0, result.stdout + result.stderr
     model_dir = tmp_path / "model"
     for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "labels.json"):
         assert (model_dir / name).exists(), name
     config = json.loads((model_dir / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"}
+    tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
+    texts = [row["text"] for row in csv.DictReader((small_data["train"] / "train.csv").open())]
+    chosen = token_lengths.training_length(token_lengths.counts(tokenizer, texts), 128)
+    assert f"length: max_length={chosen} from the training texts (tokens p50=" in result.stdout
+    assert json.loads((model_dir / "training_config.json").read_text())["max_length"] == chosen
+    assert config[contract.LONG_TEXT_CONFIG] == long_text.DEFAULT
+    calibrated = r"^calibration: temperature=([\d.]+) ece_before=([\d.]+) ece_after=([\d.]+)"
+    fitted = re.search(calibrated, result.stdout, re.M)
+    assert fitted and config[contract.TEMPERATURE_CONFIG] == pytest.approx(float(fitted.group(1)), abs=1e-3)
+    assert float(fitted.group(3)) <= float(fitted.group(2)), "the temperature lowers validation's calibration error"
+    assert TextClassifier.load(model_dir, quantize="").temperature == config[contract.TEMPERATURE_CONFIG]
     metrics = json.loads((tmp_path / "output" / "metrics.json").read_text())
     assert set(metrics) >= {"accuracy", "f1_macro", "per_class", "confusion_matrix", "loss"}
     for definition in METRIC_DEFINITIONS:

@@ -27,6 +27,11 @@ VALIDATION = "validation"
 TEST = "test"
 MODEL = "model"
 TEACHER = "teacher"
+# The evaluation job's optional second channel: texts unlike the test split (another domain, long texts) on which
+# int8 must also agree with fp32 before it is served. A dataset uploaded without one holds only NO_SHIFT_FILE
+# there (not a data file): a job's input prefix must hold an object.
+SHIFT = "shift"
+NO_SHIFT_FILE = "NO_SHIFT_DATA.txt"
 # Under network isolation the container has no network and no credentials, so the training toolkit
 # cannot fetch an s3:// submit directory: the code travels as an input channel, as the SageMaker SDK
 # ships it for isolated jobs, and the toolkit unpacks it from the channel's local path.
@@ -172,6 +177,10 @@ def checked_shares(shares: list[float]) -> list[float]:
 LABELS_FILE = "labels.json"
 TRAINING_CONFIG_FILE = "training_config.json"
 ENDPOINT_CODE_DIR = "code"
+# Keys training adds to the model's config.json: how a text longer than the window is read (long_text.py) and
+# the temperature its logits are divided by. The endpoint and evaluation read them from the model they load.
+LONG_TEXT_CONFIG = "textclf_long_text"
+TEMPERATURE_CONFIG = "textclf_temperature"
 # Beside the datasets (textclf data upload): the manifest the trigger matches, written last, and the
 # version file in the train split, which train.py records in training_config.json.
 DATASET_MANIFEST_FILE = "manifest.json"
@@ -185,6 +194,8 @@ EVALUATION_FILE = "evaluation.json"
 GATE_FILE = "gate.json"
 MODEL_DATA_FILE = "model_data.json"
 PREDICTIONS_FILE = "predictions.jsonl"
+# predictions.jsonl: the top class's probability without the model's temperature, beside "score" (with it).
+UNCALIBRATED_SCORE = "uncalibrated_score"
 
 # --- JSON paths in those files --------------------------------------------------------------------
 # evaluation.json is SageMaker's model-quality format, which CreateModelPackage's ModelMetrics point to.
@@ -203,6 +214,7 @@ GATE_SERVED = "served"
 GATE_INT8_VERIFIED = "int8_verified"
 GATE_FP32_ACCURACY = "fp32_accuracy"
 GATE_INT8_ACCURACY = "int8_accuracy"
+GATE_INT8_AGREEMENT = "int8_agreement"  # on the shift channel; null without one
 GATE_MIN_CLASS_RECALL = "min_class_recall"
 GATE_MIN_CLASS_RECALL_LABEL = "min_class_recall_label"
 GATE_TEACHER_ACCURACY = "teacher_accuracy"

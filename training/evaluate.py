@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import archives
+import calibration
 import contract
 import metrics
 import text_data
@@ -51,6 +52,7 @@ from classifier import Signal, TextClassifier, int8_verified
 from payloads import Request
 
 SERVED = ("fp32", "int8")
+UNCALIBRATED_ECE = "expected_calibration_error_uncalibrated"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,6 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--test_dir",
         default=contract.processing_input(contract.TEST),
         help="directory of CSV/JSONL files with text and label",
+    )
+    p.add_argument(
+        "--shift_dir",
+        default=contract.processing_input(contract.SHIFT),
+        help="optional: texts unlike the test split (another domain, long texts) with labels; int8 is served only "
+        "if it answers as fp32 on 99%% of them, and the report gives their figures (skipped when absent)",
     )
     p.add_argument(
         "--output_dir",
@@ -118,24 +126,35 @@ class Scored:
     correct: list[bool]
     report: dict
     signals: list[Signal] = field(default_factory=list)
+    uncalibrated_scores: list[float] = field(default_factory=list)
 
 
 def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
-    """Score as the endpoint does: its class, its truncation, its batching; every text in one request."""
+    """Score as the endpoint does: its class, its long-text strategy and temperature, its batching; every text in
+    one request. The report also gives the calibration error the scores had without the temperature."""
     served = load(model_dir, quantize)
     names = served.labels
     text_data.label_names(examples, names)  # a test label the model cannot predict fails, named
-    answers, signals = served.predict_with_signals(_request([example.text for example in examples]))
-    predictions = [answer["label"] for answer in answers]
-    scores = [answer["score"] for answer in answers]
+    done = served.forward(_request([example.text for example in examples]))
     labels = torch.tensor(text_data.encode_labels(examples, names))
-    predicted = torch.tensor([names.index(label) for label in predictions])
+    confidence, predicted = done.probabilities().max(dim=-1)
+    raw_confidence, raw_predicted = done.probabilities(1.0).max(dim=-1)
+    correct = predicted == labels
     report = metrics.classification_report(labels, predicted, names)
-    confidence, correct = torch.tensor(scores), predicted == labels
-    report["expected_calibration_error"] = expected_calibration_error(confidence, correct)
+    report["expected_calibration_error"] = calibration.expected_calibration_error(confidence, correct)
+    report[UNCALIBRATED_ECE] = calibration.expected_calibration_error(raw_confidence, raw_predicted == labels)
+    report["temperature"] = served.temperature
+    report["long_text"] = served.long_text
     report["examples"] = len(examples)
     report["labels"] = names
-    return Scored(predictions, scores, correct.tolist(), report, signals)
+    predictions = [names[i] for i in predicted.tolist()]
+    return Scored(predictions, confidence.tolist(), correct.tolist(), report, done.signals(), raw_confidence.tolist())
+
+
+def agreement(one: Scored, other: Scored) -> float:
+    """The share of examples both answer with the same class."""
+    same = sum(a == b for a, b in zip(one.predictions, other.predictions, strict=True))
+    return same / len(one.predictions) if one.predictions else 1.0
 
 
 @functools.cache
@@ -222,18 +241,6 @@ def _fitting(label: str, text: str) -> str:
     return " ".join(words)
 
 
-def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor, bins: int = 10) -> float:
-    edges = torch.clamp((confidence * bins).long(), max=bins - 1)
-    total = 0.0
-    for b in range(bins):
-        members = edges == b
-        if members.any():
-            total += members.float().mean().item() * abs(
-                confidence[members].mean().item() - correct[members].float().mean().item()
-            )
-    return total
-
-
 def sagemaker_model_quality(report: dict) -> dict:
     """The model-quality statistics format that CreateModelPackage's ModelMetrics point to."""
     n = report["examples"]
@@ -257,6 +264,8 @@ def sagemaker_model_quality(report: dict) -> dict:
             "weighted_f1": metric(weighted["f1"]),
             # No standard error is known for it: the field is left out rather than written as a "NaN" string.
             "expected_calibration_error": {"value": report["expected_calibration_error"]},
+            UNCALIBRATED_ECE: {"value": report[UNCALIBRATED_ECE]},
+            "temperature": {"value": report["temperature"]},
             "confusion_matrix": {
                 t: {p: report["confusion_matrix"][i][j] for j, p in enumerate(names)} for i, t in enumerate(names)
             },
@@ -265,9 +274,17 @@ def sagemaker_model_quality(report: dict) -> dict:
     }
 
 
-def gate(fp32: Scored, int8: Scored, teacher: Scored | None, args: argparse.Namespace) -> tuple[Scored, dict]:
-    """What is served and the numbers the pipeline's condition compares."""
-    verified = int8_verified(fp32.report["accuracy"], int8.report["accuracy"])
+def gate(
+    fp32: Scored,
+    int8: Scored,
+    teacher: Scored | None,
+    args: argparse.Namespace,
+    shift: tuple[Scored, Scored] | None = None,
+) -> tuple[Scored, dict]:
+    """What is served and the numbers the pipeline's condition compares; ``shift`` is the shift channel's fp32 and
+    int8 scores, when there is one."""
+    int8_agreement = agreement(*shift) if shift else None
+    verified = int8_verified(fp32.report["accuracy"], int8.report["accuracy"], int8_agreement)
     served = int8 if args.serve == "int8" and verified else fp32
     recalls = {name: figures["recall"] for name, figures in served.report["per_class"].items()}
     weakest = min(recalls, key=recalls.__getitem__)
@@ -277,6 +294,7 @@ def gate(fp32: Scored, int8: Scored, teacher: Scored | None, args: argparse.Name
         "accuracy": served.report["accuracy"],
         contract.GATE_FP32_ACCURACY: fp32.report["accuracy"],
         contract.GATE_INT8_ACCURACY: int8.report["accuracy"],
+        contract.GATE_INT8_AGREEMENT: int8_agreement,
         # A string: the registered container's environment carries it to the endpoint as is.
         contract.GATE_INT8_VERIFIED: "true" if verified else "false",
         contract.GATE_MIN_CLASS_RECALL: recalls[weakest],
@@ -306,7 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.teacher_path:
             teacher_dir = archives.resolve_model(args.teacher_path, Path(scratch), field="--teacher_path")
             teacher = score(teacher_dir, examples, quantize="none")
-        served, figures = gate(fp32, int8, teacher, args)
+        shift_examples = _shift_examples(args)
+        shift = None
+        if shift_examples:
+            shift = (
+                score(model_dir, shift_examples, quantize="none"),
+                score(model_dir, shift_examples, quantize="int8"),
+            )
+        served, figures = gate(fp32, int8, teacher, args, shift)
         model = load(model_dir, "int8" if served is int8 else "none")
         figures[contract.GATE_PROBES] = choose_probes(lambda texts: answer(model, texts), examples, served)
         baseline = monitoring_baseline(served, model.tokenizer, [example.text for example in examples])
@@ -314,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     quality = sagemaker_model_quality(served.report)
     if teacher is not None:
         quality["teacher"] = {**sagemaker_model_quality(teacher.report), "source": args.teacher_source}
+    if shift is not None:
+        shift_fp32, shift_int8 = shift
+        quality[contract.SHIFT] = sagemaker_model_quality((shift_int8 if served is int8 else shift_fp32).report)
     write_json(output / contract.EVALUATION_FILE, quality)
     write_json(output / contract.GATE_FILE, figures)
     write_json(output / contract.MODEL_DATA_FILE, model_data_digest(Path(args.model_path)))
@@ -325,9 +353,21 @@ def main(argv: list[str] | None = None) -> int:
         f"f1_macro={report['f1_macro']:.4f} min_class_recall={figures['min_class_recall']:.4f} "
         f"fp32_accuracy={figures['fp32_accuracy']:.4f} int8_accuracy={figures['int8_accuracy']:.4f}"
         + (f" teacher_accuracy={figures['teacher_accuracy']:.4f}" if teacher else "")
+        + (f" int8_agreement={figures[contract.GATE_INT8_AGREEMENT]:.4f}" if shift else "")
+        + f" long_text={report['long_text']} temperature={report['temperature']:.3f}"
+        + f" ece={report['expected_calibration_error']:.4f} ece_uncalibrated={report[UNCALIBRATED_ECE]:.4f}"
         + f" output={output}"
     )
     return 0
+
+
+def _shift_examples(args: argparse.Namespace) -> list:
+    """The shift channel's examples; none when the job has no such channel or it holds no data file (a dataset
+    uploaded without one leaves contract.NO_SHIFT_FILE there)."""
+    folder = Path(args.shift_dir)
+    if not folder.is_dir() or not any(path.suffix in contract.DATA_SUFFIXES for path in folder.rglob("*")):
+        return []
+    return text_data.read_examples(folder, args.text_column, args.label_column)
 
 
 def model_data_digest(model_path: Path) -> dict:
@@ -348,11 +388,11 @@ def model_data_digest(model_path: Path) -> dict:
 
 def write_predictions(path: Path, examples: list, served: Scored) -> None:
     with path.open("w") as out:
-        rows = zip(examples, served.predictions, served.scores, served.correct, strict=True)
-        for example, predicted, confidence, correct in rows:
+        rows = zip(examples, served.predictions, served.scores, served.uncalibrated_scores, served.correct, strict=True)
+        for example, predicted, confidence, uncalibrated, correct in rows:
             # "label" as the data spells it (it may be an id, e.g. 1); "correct" compares it as the metrics do.
-            record = {"source": example.source, "label": example.label, "predicted": predicted}
-            out.write(json.dumps({**record, "score": confidence, "correct": correct}) + "\n")
+            record = {"source": example.source, "label": example.label, "predicted": predicted, "score": confidence}
+            out.write(json.dumps({**record, contract.UNCALIBRATED_SCORE: uncalibrated, "correct": correct}) + "\n")
 
 
 def write_json(path: Path, document: dict) -> None:

@@ -8,19 +8,34 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import contract
+import long_text
 from transformers import PreTrainedModel
 
-# Next to training/ in the source bundle; copied so the registered artifact carries its handler and
-# the contract the handler reads its environment names from.
+# Next to training/ in the source bundle; copied so the registered artifact carries its handler, the contract
+# the handler reads its environment names from, and the long-text rule it shares with training.
 INFERENCE_CODE = Path(__file__).resolve().parent.parent / "inference"
-CONTRACT = Path(contract.__file__)
+SHARED_WITH_ENDPOINT = (Path(contract.__file__), Path(long_text.__file__))
 
 
-def export_model(model: PreTrainedModel, tokenizer, names: Sequence[str], model_dir: str | Path, config: dict) -> Path:
+def export_model(
+    model: PreTrainedModel,
+    tokenizer,
+    names: Sequence[str],
+    model_dir: str | Path,
+    config: dict,
+    *,
+    strategy: str = long_text.DEFAULT,
+    temperature: float | None = None,
+) -> Path:
+    """The model directory, with how it reads long texts and its fitted temperature (when there is one) in
+    config.json, where every loader finds them."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     model.config.id2label = dict(enumerate(names))
     model.config.label2id = {name: i for i, name in enumerate(names)}
+    setattr(model.config, contract.LONG_TEXT_CONFIG, strategy)
+    if temperature is not None:
+        setattr(model.config, contract.TEMPERATURE_CONFIG, round(temperature, 4))
     model.save_pretrained(model_dir, safe_serialization=True)
     tokenizer.save_pretrained(model_dir)
     (model_dir / contract.LABELS_FILE).write_text(json.dumps(list(names), indent=2) + "\n")
@@ -35,7 +50,7 @@ def _copy_endpoint_code(target: Path) -> None:
     if not INFERENCE_CODE.is_dir():
         return
     target.mkdir(exist_ok=True)
-    for source in [*INFERENCE_CODE.iterdir(), CONTRACT]:
+    for source in [*INFERENCE_CODE.iterdir(), *SHARED_WITH_ENDPOINT]:
         if source.is_file() and (source.suffix == ".py" or source.name == "requirements.txt"):
             shutil.copy2(source, target / source.name)
 

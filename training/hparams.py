@@ -11,6 +11,7 @@ import argparse
 import os
 
 import contract
+import long_text
 
 MODES = ("finetune", "distill")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -41,6 +42,16 @@ def _bounded(kind, low=None, high=None, *, low_open=False):
         return number
 
     return parse
+
+
+AUTO_MAX_LENGTH = 0
+
+
+def _max_length(value: str) -> int:
+    number = _bounded(int, 0, 4096)(value)
+    if 0 < number < 8:
+        raise argparse.ArgumentTypeError(f"expected 0 (from the data) or 8..4096 tokens, got {value!r}")
+    return number
 
 
 def _layer_list(value: str) -> list[int]:
@@ -131,7 +142,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated label names in id order, e.g. negative,positive; "
         "default: the teacher's labels, else sorted names, else the integer ids",
     )
-    add("--max_length", type=_bounded(int, 8, 4096), default=128, help="truncate inputs to this many tokens")
+    add(
+        "--max_length",
+        type=_max_length,
+        default=AUTO_MAX_LENGTH,
+        help="tokens of a text the model trains on; 0: the training texts' 95th percentile length, capped at the "
+        "model's window (the data decides, see `textclf data validate`)",
+    )
+    add(
+        "--long_text",
+        choices=long_text.STRATEGIES,
+        default=long_text.DEFAULT,
+        help="how a text longer than the window is read, recorded in the model for the endpoint and evaluation: "
+        "head (its start), head_tail (a quarter of the window from its start, the rest from its end), chunks "
+        "(windows over all of it, the mean of their probabilities; training reads the first)",
+    )
+    add(
+        "--calibrate",
+        type=str2bool,
+        default=True,
+        help="fit a temperature on the validation channel at the end of training, stored with the model and "
+        "applied by the endpoint (needs a validation channel; without one the model is exported uncalibrated)",
+    )
     add("--group_by_length", type=str2bool, default=True, help="batch texts of similar length to cut padding")
 
     # Optimisation

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import data_files
+import long_text
 import text_data
 from text_data import EncodedDataset, Example
 
@@ -84,28 +85,33 @@ class TextIndex:
         assert isinstance(item, tuple), "indexed records parsed when the index was built"
         return str(item[1][self.text_column])
 
-    def encoded(self, tokenizer, names: Sequence[str], max_length: int) -> EncodedDataset:
-        """The examples as train.py batches them: tokens made when a batch reads them, lengths counted now."""
+    def encoded(self, tokenizer, names: Sequence[str], max_length: int, strategy: str) -> EncodedDataset:
+        """The examples as train.py batches them: tokens made when a batch reads them, lengths counted now. A long
+        text is read as ``strategy`` reads it (its first window, for chunks)."""
         lengths = array("I")
         for start in range(0, len(self), LENGTH_CHUNK):
             texts = [self.text(i) for i in range(start, min(start + LENGTH_CHUNK, len(self)))]
-            lengths.extend(len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"])
+            lengths.extend(len(read.ids[0]) for read in long_text.encode(tokenizer, texts, strategy, max_length))
         return EncodedDataset(
-            input_ids=LazyTokens(self, tokenizer, max_length), labels=self.labels(names), lengths=lengths
+            input_ids=LazyTokens(self, tokenizer, max_length, strategy), labels=self.labels(names), lengths=lengths
         )
+
+    def texts(self) -> Iterator[str]:
+        return (self.text(i) for i in range(len(self)))
 
 
 class LazyTokens(Sequence):
     """input_ids[i], tokenized when read: what a batch needs, never the whole channel."""
 
-    def __init__(self, texts: TextIndex, tokenizer, max_length: int) -> None:
-        self.texts, self.tokenizer, self.max_length = texts, tokenizer, max_length
+    def __init__(self, texts: TextIndex, tokenizer, max_length: int, strategy: str) -> None:
+        self.texts, self.tokenizer, self.max_length, self.strategy = texts, tokenizer, max_length, strategy
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def __getitem__(self, i):  # type: ignore[override]
-        return self.tokenizer(self.texts.text(i), truncation=True, max_length=self.max_length)["input_ids"]
+        (read,) = long_text.encode(self.tokenizer, [self.texts.text(i)], self.strategy, self.max_length)
+        return read.ids[0]
 
 
 def _spans(handle, *, csv_file: bool) -> Iterator[tuple[int, int, bytes]]:

@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 
 import archives
+import calibration
 import checkpointing
 import exporting
 import hparams
@@ -28,6 +29,7 @@ import modeling
 import runtime
 import text_data
 import text_index
+import token_lengths
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -100,12 +102,21 @@ def train(  # noqa: C901, PLR0912, PLR0915
     names = text_data.label_names(train_index.label_examples(), declared)
     if teacher is not None:
         modeling.check_teacher_labels(teacher, names)
-    train_set = train_index.encoded(tokenizer, names, args.max_length)
+    if args.max_length == hparams.AUTO_MAX_LENGTH:
+        # The data decides (token_lengths.py); the choice is logged and recorded with the training config.
+        counted = token_lengths.counts(tokenizer, train_index.texts())
+        args.max_length = token_lengths.training_length(counted, token_lengths.window(tokenizer))
+        log.info(
+            "length: max_length=%d from the training texts (%s)",
+            args.max_length,
+            token_lengths.summary(counted, token_lengths.window(tokenizer)),
+        )
+    train_set = train_index.encoded(tokenizer, names, args.max_length, args.long_text)
     val_set = None
     if args.validation_dir:
         val_index = text_index.TextIndex(args.validation_dir, args.text_column, args.label_column)
         text_data.label_names(val_index.label_examples(), names)  # fails on labels the model cannot predict
-        val_set = val_index.encoded(tokenizer, names, args.max_length)
+        val_set = val_index.encoded(tokenizer, names, args.max_length, args.long_text)
     lengths = train_set.lengths
     global_batch = args.per_device_batch_size * rt.world_size
     steps_per_epoch = len(train_set) // global_batch
@@ -268,7 +279,10 @@ def train(  # noqa: C901, PLR0912, PLR0915
             assert early.best_weights is not None and early.best_report is not None, "stopped after an evaluation"
             model.load_state_dict(early.best_weights)
             last_eval = early.best_report
-        exporting.export_model(model, tokenizer, names, args.model_dir, config)
+        temperature = _fit_temperature(model, val_set, args, pad_id, rt) if args.calibrate and val_set else None
+        exporting.export_model(
+            model, tokenizer, names, args.model_dir, config, strategy=args.long_text, temperature=temperature
+        )
         exporting.write_metrics(last_eval, args.output_data_dir)
         log.info("export: model written to %s", args.model_dir)
     _shutdown(rt)
@@ -377,6 +391,17 @@ def _evaluate(model, dataset, names, batch_size, pad_id, rt, step) -> dict:
     if rt.distributed:
         dist.barrier()
     return report
+
+
+def _fit_temperature(model, dataset, args, pad_id, rt) -> float:
+    """The temperature that makes the validation channel's confidences honest (calibration.py), logged with the
+    calibration error before and after it."""
+    logits = _all_logits(model, dataset, args.eval_batch_size, pad_id, rt).float()
+    labels = torch.tensor(dataset.labels)
+    temperature = calibration.fit_temperature(logits, labels)
+    before, after = (calibration.logits_ece(logits / t, labels) for t in (1.0, temperature))
+    log.info(metric_line("calibration", temperature=temperature, ece_before=before, ece_after=after))
+    return temperature
 
 
 def _shutdown(rt) -> None:
