@@ -34,7 +34,7 @@ if variant == "whole":
 else:
     index = text_index.TextIndex(folder, "text", "label")
     names = text_data.label_names(index.label_examples())
-    dataset = index.encoded(tokenizer, names, 128)
+    dataset = index.encoded(tokenizer, names, 128, "head")
 loaded = time.perf_counter() - start
 rng = random.Random(0)
 start = time.perf_counter()

@@ -7,10 +7,10 @@ from conftest import minilm_path
 from transformers import AutoTokenizer
 
 
-def test_the_training_length_covers_95_percent_of_the_texts_within_the_window():
+def test_the_training_length_cuts_no_training_text_the_window_holds():
     lengths = list(range(1, 101))  # 1..100 tokens
-    assert token_lengths.percentile(lengths, 95) == 95
-    assert token_lengths.training_length(lengths, 512) == 95
+    assert token_lengths.percentile(lengths, 95) == 95 and token_lengths.percentile(lengths, 50) == 50
+    assert token_lengths.training_length(lengths, 512) == 100
     assert token_lengths.training_length(lengths, 64) == 64, "capped at the window"
     assert token_lengths.training_length([3, 3, 4], 512) == token_lengths.MIN_LENGTH
     assert token_lengths.cut_share(lengths, 64) == 0.36

@@ -89,7 +89,7 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
 
 
 def test_finetune_exports_a_servable_model_and_parsable_metrics(tiny_model_dir, small_data, tmp_path):
-    """With the length left to the data (--max_length 0, the default): the training texts' 95th percentile. The
+    """With the length left to the data (--max_length 0, the default): the longest training text's. The
     model records how it reads long texts and the temperature fitted on validation, which the endpoint applies."""
     result = _run(_argv(tiny_model_dir, small_data, tmp_path, "--early_stopping_patience", "5", "--max_length", "0"))
     assert result.returncode == 0, result.stdout + result.stderr

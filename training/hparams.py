@@ -146,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max_length",
         type=_max_length,
         default=AUTO_MAX_LENGTH,
-        help="tokens of a text the model trains on; 0: the training texts' 95th percentile length, capped at the "
-        "model's window (the data decides, see `textclf data validate`)",
+        help="tokens of a text the model trains on; 0: the longest training text's length, capped at the model's "
+        "window, so training cuts no text the window holds (the data decides, see `textclf data validate`)",
     )
     add(
         "--long_text",
