@@ -46,6 +46,7 @@ bench: install
 	$(PY) -m benchmarks scaling
 	$(PY) -m benchmarks data
 	$(PY) -m benchmarks signals
+	$(PY) -m benchmarks robustness
 
 clean:
 	rm -rf $(VENV) $(CHECKOV) node_modules cdk.out
