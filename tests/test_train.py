@@ -104,10 +104,13 @@ def test_finetune_exports_a_servable_model_and_parsable_metrics(tiny_model_dir, 
     assert f"length: max_length={chosen} from the training texts (tokens p50=" in result.stdout
     assert json.loads((model_dir / "training_config.json").read_text())["max_length"] == chosen
     assert config[contract.LONG_TEXT_CONFIG] == long_text.DEFAULT
-    calibrated = r"^calibration: temperature=([\d.]+) ece_before=([\d.]+) ece_after=([\d.]+)"
+    calibrated = (
+        r"^calibration: temperature=([\d.]+) ece_before=[\d.]+ ece_after=[\d.]+ loss_before=([\d.]+) "
+        r"loss_after=([\d.]+)"
+    )
     fitted = re.search(calibrated, result.stdout, re.M)
     assert fitted and config[contract.TEMPERATURE_CONFIG] == pytest.approx(float(fitted.group(1)), abs=1e-3)
-    assert float(fitted.group(3)) <= float(fitted.group(2)), "the temperature lowers validation's calibration error"
+    assert float(fitted.group(3)) <= float(fitted.group(2)), "the temperature lowers validation's log loss"
     assert TextClassifier.load(model_dir, quantize="").temperature == config[contract.TEMPERATURE_CONFIG]
     metrics = json.loads((tmp_path / "output" / "metrics.json").read_text())
     assert set(metrics) >= {"accuracy", "f1_macro", "per_class", "confusion_matrix", "loss"}

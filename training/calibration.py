@@ -3,7 +3,8 @@
 A model fine-tuned with cross-entropy (and a student taught at a high distillation temperature) gives scores that
 are not probabilities of being right. Dividing the logits by one temperature fitted on held-out data fixes much
 of that (Guo et al. 2017, "On Calibration of Modern Neural Networks"); it never changes which class wins, so it
-moves calibration error and not accuracy.
+moves calibration error and not accuracy. The fit minimises log loss; expected calibration error, a binned
+measure, may still rise on a small channel (the bundled 500-row sample: 0.037 to 0.045 in `make run`).
 """
 
 from __future__ import annotations
@@ -46,4 +47,10 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     optimizer.step(closure)
-    return float(log_t.detach().exp().clamp(MIN_TEMPERATURE, MAX_TEMPERATURE))
+    fitted = float(log_t.detach().exp().clamp(MIN_TEMPERATURE, MAX_TEMPERATURE))
+    # Never worse than no temperature on the data it was fitted to.
+    return fitted if log_loss(logits / fitted, labels) < log_loss(logits, labels) else 1.0
+
+
+def log_loss(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float(F.cross_entropy(logits, labels))

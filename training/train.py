@@ -400,7 +400,17 @@ def _fit_temperature(model, dataset, args, pad_id, rt) -> float:
     labels = torch.tensor(dataset.labels)
     temperature = calibration.fit_temperature(logits, labels)
     before, after = (calibration.logits_ece(logits / t, labels) for t in (1.0, temperature))
-    log.info(metric_line("calibration", temperature=temperature, ece_before=before, ece_after=after))
+    loss_before, loss_after = (calibration.log_loss(logits / t, labels) for t in (1.0, temperature))
+    log.info(
+        metric_line(
+            "calibration",
+            temperature=temperature,
+            ece_before=before,
+            ece_after=after,
+            loss_before=loss_before,
+            loss_after=loss_after,
+        )
+    )
     return temperature
 
 
