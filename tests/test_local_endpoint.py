@@ -46,7 +46,7 @@ def test_ping_and_invocations_follow_the_container_contract(endpoint):
 def test_each_answered_text_logs_one_signal_line_the_stacks_metric_filters_read_and_never_its_text(endpoint):
     """The model server's own log, as SageMaker ships it to CloudWatch Logs, read by the synthesized filter pattern."""
     texts = ["a gripping, GENUINE thriller with zebras", "tedious " * 300]
-    before = len(endpoint.log_lines())
+    before = settled_log_length(endpoint)
     status, body = invoke(endpoint.url, json.dumps({"inputs": texts}))
     assert status == 200
     answers = json.loads(body)
@@ -67,6 +67,19 @@ def test_each_answered_text_logs_one_signal_line_the_stacks_metric_filters_read_
     assert [int(f["length"]) for f in found] == [contract.length_bucket(12, False), contract.TRUNCATED_BUCKET]
     log = "\n".join(new).lower()
     assert not any(word in log for word in ("zebras", "gripping", "tedious"))
+
+
+def settled_log_length(endpoint, quiet_s: float = 1.0, limit_s: float = 20.0) -> int:
+    """The log's length once earlier requests' lines have all landed: the model server relays each worker's stdout on
+    a thread of its own, so under load a line can land after its answer did (CI saw one of the previous test's
+    signal lines arrive after this test counted the log)."""
+    length, quiet_since, deadline = len(endpoint.log_lines()), time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() - quiet_since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = len(endpoint.log_lines())
+        if now != length:
+            length, quiet_since = now, time.monotonic()
+    return length
 
 
 def test_bad_requests_come_back_4xx_over_http(endpoint):
