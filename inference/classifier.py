@@ -6,6 +6,7 @@ modules on every request; passes over several padded texts run the model eagerly
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -59,18 +60,17 @@ class TextClassifier:
         torch.set_num_threads(threads_per_worker())
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-        long_text.recorded(model.config)  # an unknown strategy is refused before any quantization work
         if use_int8:
             model = quantize_int8(model)
         return cls(model, tokenizer, quantized=use_int8)
 
     def predict(self, request: Request) -> list:
-        return [self._rank(row, request) for row in self.forward(request).probabilities()]
+        return [self._rank(row, request) for row in self.forward(request).served]
 
     def predict_with_signals(self, request: Request) -> tuple[list, list[Signal]]:
         """The answers, and one Signal per text: the handler logs these, evaluation builds its baseline from them."""
         done = self.forward(request)
-        return [self._rank(row, request) for row in done.probabilities()], done.signals()
+        return [self._rank(row, request) for row in done.served], done.signals()
 
     def forward(self, request: Request) -> Forward:
         """One pass over the request's texts, each read as the model's long-text strategy says."""
@@ -120,16 +120,22 @@ class Forward:
     read: list[long_text.Windows]
     temperature: float
 
-    def probabilities(self, temperature: float | None = None) -> torch.Tensor:
-        """Each text's class probabilities: the mean over its windows of softmax(logits / temperature), the
-        model's own temperature unless another is given (evaluation compares with 1.0, uncalibrated)."""
-        scaled = (self.window_logits / (self.temperature if temperature is None else temperature)).softmax(dim=-1)
+    @functools.cached_property
+    def served(self) -> torch.Tensor:
+        """Each text's class probabilities as the endpoint answers them: with the model's own temperature. Computed
+        once, for the answers and the signals alike."""
+        return self.probabilities(self.temperature)
+
+    def probabilities(self, temperature: float) -> torch.Tensor:
+        """Each text's class probabilities: the mean over its windows of softmax(logits / temperature) (evaluation
+        compares the model's temperature with 1.0, uncalibrated)."""
+        scaled = (self.window_logits / temperature).softmax(dim=-1)
         owners = torch.tensor([text for text, windows in enumerate(self.read) for _ in windows.ids], dtype=torch.long)
         totals = torch.zeros(len(self.read), scaled.shape[-1]).index_add_(0, owners, scaled)
         return totals / torch.tensor([len(windows.ids) for windows in self.read]).unsqueeze(-1)
 
     def signals(self) -> list[Signal]:
-        scores, best = self.probabilities().max(dim=-1)
+        scores, best = self.served.max(dim=-1)
         return [
             Signal(predicted, score, max(map(len, windows.ids)), windows.cut)
             for predicted, score, windows in zip(best.tolist(), scores.tolist(), self.read, strict=True)

@@ -137,7 +137,7 @@ def score(model_dir: str, examples: list, *, quantize: str) -> Scored:
     text_data.label_names(examples, names)  # a test label the model cannot predict fails, named
     done = served.forward(_request([example.text for example in examples]))
     labels = torch.tensor(text_data.encode_labels(examples, names))
-    confidence, predicted = done.probabilities().max(dim=-1)
+    confidence, predicted = done.served.max(dim=-1)
     raw_confidence, raw_predicted = done.probabilities(1.0).max(dim=-1)
     correct = predicted == labels
     report = metrics.classification_report(labels, predicted, names)
@@ -365,7 +365,7 @@ def _shift_examples(args: argparse.Namespace) -> list:
     """The shift channel's examples; none when the job has no such channel or it holds no data file (a dataset
     uploaded without one leaves contract.NO_SHIFT_FILE there)."""
     folder = Path(args.shift_dir)
-    if not folder.is_dir() or not any(path.suffix in contract.DATA_SUFFIXES for path in folder.rglob("*")):
+    if not folder.is_dir() or not text_data.data_files_in(folder):
         return []
     return text_data.read_examples(folder, args.text_column, args.label_column)
 

@@ -39,9 +39,14 @@ def read_examples(directory: str | Path, text_column: str, label_column: str) ->
     return examples
 
 
+def data_files_in(directory: str | Path) -> list[Path]:
+    """The data files under ``directory`` in the order a channel's are read; none is an empty list."""
+    return sorted(p for p in Path(directory).rglob("*") if p.suffix in SUFFIXES and p.is_file())
+
+
 def channel_files(directory: str | Path, text_column: str, label_column: str) -> list[Path]:
     """The channel's data files in the order they are read; none at all is an error naming what to upload."""
-    files = sorted(p for p in Path(directory).rglob("*") if p.suffix in SUFFIXES and p.is_file())
+    files = data_files_in(directory)
     if not files:
         raise DataError(
             f"{directory}: no {', '.join(SUFFIXES)} files. Fix: upload CSV or JSON Lines with "

@@ -104,13 +104,10 @@ def train(  # noqa: C901, PLR0912, PLR0915
         modeling.check_teacher_labels(teacher, names)
     if args.max_length == hparams.AUTO_MAX_LENGTH:
         # The data decides (token_lengths.py); the choice is logged and recorded with the training config.
-        counted = token_lengths.counts(tokenizer, train_index.texts())
-        args.max_length = token_lengths.training_length(counted, token_lengths.window(tokenizer))
-        log.info(
-            "length: max_length=%d from the training texts (%s)",
-            args.max_length,
-            token_lengths.summary(counted, token_lengths.window(tokenizer)),
-        )
+        counted, window = token_lengths.counts(tokenizer, train_index.texts()), token_lengths.window(tokenizer)
+        args.max_length = token_lengths.training_length(counted, window)
+        summary = token_lengths.summary(counted, window)
+        log.info("length: max_length=%d from the training texts (%s)", args.max_length, summary)
     train_set = train_index.encoded(tokenizer, names, args.max_length, args.long_text)
     val_set = None
     if args.validation_dir:
