@@ -236,7 +236,7 @@ def upload(
         if split not in splits:
             # Evaluation's shift input reads this prefix, and a job's input prefix must hold an object.
             key = f"{channel}{contract.NO_SHIFT_FILE}"
-            s3.put_object(Bucket=bucket, Key=key, Body=b"no shift split in this dataset version\n", **encryption)
+            s3.put_object(Bucket=bucket, Key=key, Body=contract.NO_SHIFT_BODY, **encryption)
             written.append(key)
             continue
         path = splits[split]

@@ -21,7 +21,7 @@ from rehearsal.sagemaker.pipelines import Execution, PipelineFailed, StepRecord
 from rehearsal.sagemaker.steps import runners
 from rehearsal.session import Session
 from stacks.project import ROOT
-from training.contract import DATASET_MANIFEST_FILE, NO_SHIFT_FILE, SHIFT
+from training.contract import DATASET_MANIFEST_FILE, NO_SHIFT_BODY, NO_SHIFT_FILE, SHIFT
 
 SAMPLE = ROOT / "data" / "sst2_sample"
 # The batch check scores this many validation rows; the rehearsal's model is trained on a few hundred rows.
@@ -163,7 +163,7 @@ def upload_user_data(session: Session, stack: Stack, account: str) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     # No shift split: `textclf data upload` leaves its marker, so evaluation's shift input finds an object.
     bucket, key = split_uri(f"{dataset_uri}{SHIFT}/{NO_SHIFT_FILE}")
-    s3.put_object(Bucket=bucket, Key=key, Body=b"no shift split in this dataset version\n")
+    s3.put_object(Bucket=bucket, Key=key, Body=NO_SHIFT_BODY)
     # `textclf dataset upload` ends with the manifest; its creation is the event that starts the training pipeline.
     bucket, key = split_uri(f"{dataset_uri}{DATASET_MANIFEST_FILE}")
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"splits": sorted(splits)}).encode())

@@ -207,7 +207,7 @@ def test_a_shift_channel_is_scored_with_calibration_before_and_after_and_a_marke
     assert gate["int8_verified"] == ("true" if gate["fp32_accuracy"] - gate["int8_accuracy"] <= 0.005
                                      and gate["int8_agreement"] >= 0.99 else "false")  # fmt: skip
     (tmp_path / "marker").mkdir()
-    (tmp_path / "marker" / contract.NO_SHIFT_FILE).write_text("no shift split in this dataset version\n")
+    (tmp_path / "marker" / contract.NO_SHIFT_FILE).write_bytes(contract.NO_SHIFT_BODY)
     quality, gate = run(tmp_path / "marker", tmp_path / "without")
     assert contract.SHIFT not in quality and gate["int8_agreement"] is None
 

@@ -32,6 +32,7 @@ TEACHER = "teacher"
 # there (not a data file): a job's input prefix must hold an object.
 SHIFT = "shift"
 NO_SHIFT_FILE = "NO_SHIFT_DATA.txt"
+NO_SHIFT_BODY = b"no shift split in this dataset version\n"
 # Under network isolation the container has no network and no credentials, so the training toolkit
 # cannot fetch an s3:// submit directory: the code travels as an input channel, as the SageMaker SDK
 # ships it for isolated jobs, and the toolkit unpacks it from the channel's local path.
