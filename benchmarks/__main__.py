@@ -17,12 +17,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "name",
-        choices=["synth", "train", "serve", "load", "scaling", "data", "signals", "robustness"],
+        choices=["synth", "train", "serve", "load", "scaling", "data", "signals", "robustness", "suite"],
         help="synth: CDK synth time; train: training throughput; serve: endpoint handler vs default; "
         "load: 32 and 64 clients with the stages' JVM heap cap vs the DLC's default; "
         "scaling: 1, 2 and 4 rehearsed training instances; data: training data memory, whole vs indexed; "
         "signals: handler time with the monitor's per-text signal lines vs without; "
-        "robustness: SST-2 and long out-of-domain reviews per long-text strategy, with and without calibration",
+        "robustness: SST-2 and long out-of-domain reviews per long-text strategy, with and without calibration; "
+        "suite: make test's pytest on both cores vs serially, and its cost by module",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=["serial", "parallel"],
+        help="suite: run only this variant (repeatable; default: both, serial first)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="synth: timed runs per variant; the median is reported")
     parser.add_argument(
@@ -74,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import data_memory_bench
 
         return data_memory_bench.main()
+    if args.name == "suite":
+        from benchmarks import suite_bench
+
+        return suite_bench.main(args.variant)
     if args.name == "train":
         from benchmarks import train_bench
 

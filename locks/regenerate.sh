@@ -5,6 +5,7 @@
 #   torch.lock    torch alone, from its own index (PyPI's Linux torch pulls CUDA)
 #   release.lock  boto3 at the project's version: the delivery pipeline's release and smoke-test steps
 #   checkov.lock  checkov in a venv of its own (.venv-checkov): its pins conflict with the project's
+#   inference-dlc.lock  the inference DLC's transformers and tokenizers (.venv-dlc-inference), without dependencies
 # Hashes cover every file of each release, so a lock holds on any platform pip picks a wheel for;
 # torch's covers the CPython 3.11 Linux wheel that CI and the pipeline's CodeBuild image install.
 set -euo pipefail
@@ -35,3 +36,7 @@ version=$(basename "$wheel" | cut -d- -f2)
 } > locks/torch.lock
 grep '^boto3==' requirements.txt | "${uv[@]}" - -c "$work/freeze.txt" -o locks/release.lock
 "${uv[@]}" requirements-checkov.txt -o locks/checkov.lock
+{
+  echo "# locks/regenerate.sh from requirements-inference-dlc.txt (no dependencies: .venv provides them)"
+  "${uv[@]}" --no-deps requirements-inference-dlc.txt
+} > locks/inference-dlc.lock

@@ -9,8 +9,8 @@ which names the commit it was read from):
   the image (a runtime, a Debian package the image installs, or a program an earlier command installs)
   and that its flags are the program's own: ``python -m`` modules through their argparse parser, the
   pinned Node CLIs through their ``--help``, make targets through ``make -n``;
-- :func:`run_synth` runs the Synth step's commands as the buildspec spells them, in a fresh clone, with only
-  the image's programs on PATH, as CodeBuild's root, privileged or not (``capsh --drop``).
+- :func:`run_step` runs the Synth (or Rehearse) step's commands as the buildspec spells them, in a fresh clone,
+  with only the image's programs on PATH, as CodeBuild's root, privileged or not (``capsh --drop``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from stacks.cfn_text import render
+from stacks.delivery.config import WORKLOAD_CHECKS
 from stacks.project import ROOT
 
 IMAGE_FACTS = Path(__file__).parent / "data" / "codebuild-standard-7.0.json"
@@ -45,6 +46,8 @@ REGISTRY_SETTINGS = (
     *("PIP_", "NPM_CONFIG_", "HTTP", "NO_PROXY"),
     *("SSL_CERT_", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE"),
 )
+# The build steps `python -m rehearsal.codebuild` runs, each found by a command only it has.
+RUNNABLE = {"synth": "cdk synth", "rehearse": f"make {WORKLOAD_CHECKS}"}
 # What CodeBuild's Docker gives a build without PrivilegedMode (docker run's default capability set).
 UNPRIVILEGED_DROPS = "cap_sys_admin,cap_net_admin"
 
@@ -254,7 +257,7 @@ def program_shims(folder: Path) -> Path:
     return folder
 
 
-def run_synth(synth: Project, *, privileged: bool, work: Path, log: Path) -> tuple[int, float]:
+def run_step(synth: Project, *, privileged: bool, work: Path, log: Path) -> tuple[int, float]:
     """Run ``synth``'s commands in a fresh clone of this checkout's HEAD, as root with (privileged) or without
     CAP_SYS_ADMIN and CAP_NET_ADMIN; returns the exit status of the first failing command (0) and the seconds."""
     source, release = work / "src", work / "ResolveRelease_Output"
@@ -285,7 +288,10 @@ def run_synth(synth: Project, *, privileged: bool, work: Path, log: Path) -> tup
                 shell = [capsh, f"--drop={UNPRIVILEGED_DROPS}", "--", "-c", f"exec /bin/sh -c {shlex.quote(command)}"]
             output.write(f"$ {command}\n")
             output.flush()
+            began = time.perf_counter()
             status = subprocess.run(shell, cwd=source, env=env, stdout=output, stderr=subprocess.STDOUT).returncode
+            output.write(f"# took {time.perf_counter() - began:.0f} s: {command[:100]}\n")
+            output.flush()
             if status != 0:
                 return status, time.perf_counter() - started
     return 0, time.perf_counter() - started
@@ -293,23 +299,35 @@ def run_synth(synth: Project, *, privileged: bool, work: Path, log: Path) -> tup
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehearsal.codebuild", description=__doc__)
-    parser.add_argument("action", choices=("check", "synth"), help="check every step's commands, or run Synth's")
+    parser.add_argument(
+        "action",
+        choices=("check", *RUNNABLE),
+        help="check every step's commands, or run one build step's as CodeBuild runs it (Synth, or Rehearse)",
+    )
     parser.add_argument("--assembly", type=Path, required=True, help="a cdk.out of `cdk synth -c stage=delivery`")
-    parser.add_argument("--unprivileged", action="store_true", help="run Synth without CAP_SYS_ADMIN/CAP_NET_ADMIN")
-    parser.add_argument("--log", type=Path, default=Path("codebuild-synth.log"), help="where Synth's output goes")
+    parser.add_argument("--unprivileged", action="store_true", help="run the step without CAP_SYS_ADMIN/CAP_NET_ADMIN")
+    parser.add_argument("--log", type=Path, default=None, help="where the step's output goes (codebuild-STEP.log)")
     args = parser.parse_args(argv)
     found = projects(json.loads((args.assembly / "Delivery.template.json").read_text()), args.assembly)
     if args.action == "check":
         problems = [problem for project in found for problem in check(project)]
         print("\n".join(problems) or f"{len(found)} CodeBuild projects: every command's program and flags exist")
         return 1 if problems else 0
-    (synth,) = [p for p in found if "make test" in p.commands()]
-    privileged = synth.privileged and not args.unprivileged
-    with tempfile.TemporaryDirectory(prefix="codebuild-synth-") as work:
-        status, seconds = run_synth(synth, privileged=privileged, work=Path(work), log=args.log)
+    (step,) = [p for p in found if any(RUNNABLE[args.action] in command for command in p.commands())]
+    privileged = step.privileged and not args.unprivileged
+    log = args.log or Path(f"codebuild-{args.action}.log")
+    with tempfile.TemporaryDirectory(prefix=f"codebuild-{args.action}-") as work:
+        status, seconds = run_step(step, privileged=privileged, work=Path(work), log=log)
     mode = "privileged" if privileged else f"unprivileged (--drop={UNPRIVILEGED_DROPS})"
-    print(f"Synth in {synth.image}, {mode}: exit {status} after {seconds:.0f} s; log: {args.log}")
+    print(f"{args.action.title()} in {step.image}, {mode}: exit {status} after {seconds:.0f} s; log: {log}")
+    for line in _command_times(log):
+        print(line)
     return status
+
+
+def _command_times(log: Path) -> list[str]:
+    """Each command's seconds, from the marks run_step writes into the log."""
+    return [line.removeprefix("# ") for line in log.read_text().splitlines() if line.startswith("# took ")]
 
 
 if __name__ == "__main__":

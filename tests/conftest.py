@@ -19,15 +19,36 @@ from rehearsal.iam import PolicyEngine  # noqa: E402  (after sys.path holds the 
 from rehearsal.sagemaker.containers import namespaces_available  # noqa: E402
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """In CodeBuild (the delivery pipeline's Synth step) a build without namespaces would skip every rehearsal test
-    that runs a job and still pass: stop at once instead, naming the fix."""
-    if os.environ.get("CODEBUILD_BUILD_ID") and not namespaces_available():
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """In CodeBuild (the delivery pipeline's Rehearse action) a build without namespaces would skip every rehearsal
+    test that runs a job and still pass: stop at once instead, naming the fix. Synth's fast checks need none."""
+    selected = any(item.get_closest_marker("workload") for item in session.items)
+    if os.environ.get("CODEBUILD_BUILD_ID") and selected and not namespaces_available():
         pytest.exit(
             "this CodeBuild build cannot create mount and network namespaces (unshare), so the rehearsal could not "
-            "run its jobs. Fix: run the Synth step privileged (stacks/delivery/pipeline.py, docs/security.md).",
+            "run its jobs. Fix: run the Rehearse action privileged (stacks/delivery/pipeline.py, docs/security.md).",
             returncode=3,
         )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `-n 2`, each worker keeps to a core of its own, and so does everything it starts (jobs, model servers,
+    node): unpinned, two workers' torch, JVM and node threads oversubscribed both cores, and a whole rehearsal took
+    2.3 times as long as alone (docs/benchmarks.md, "The test suite")."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if len(cpus) >= workers > 1:
+        os.sched_setaffinity(0, {cpus[int(worker.removeprefix("gw")) % len(cpus)]})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whole rehearsals first: each takes minutes, so under `-n 2 --dist loadgroup` the two start at once, one per
+    worker, and the short tests fill in around them instead of queueing behind one (docs/benchmarks.md, "The test
+    suite")."""
+    items.sort(key=lambda item: item.get_closest_marker("end_to_end") is None)
 
 
 @pytest.fixture(scope="session")

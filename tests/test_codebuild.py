@@ -34,15 +34,17 @@ def with_command(project: codebuild.Project, old: str, new: str) -> codebuild.Pr
 
 
 def test_every_step_of_the_pipeline_runs_in_its_image_with_flags_its_programs_take(delivery_projects):
-    kinds = {"ResolveRelease", "Synth", "SmokeTest", "SelfMutation", "FileAsset"}
+    kinds = {"ResolveRelease", "Synth", "Rehearse", "SmokeTest", "SelfMutation", "FileAsset"}
     assert {kind for kind in kinds for name in delivery_projects if kind in name} == kinds
     for project in delivery_projects.values():
         assert codebuild.check(project) == [], project.logical_id
 
 
-def test_only_synth_runs_privileged(delivery_projects):
+def test_only_the_rehearse_action_runs_privileged_and_synth_does_not(delivery_projects):
+    """Synth writes the cloud assembly the stages deploy; the one privileged build writes nothing they read."""
     privileged = [name for name, project in delivery_projects.items() if project.privileged]
-    assert len(privileged) == 1 and "Synth" in privileged[0]
+    assert len(privileged) == 1 and "Rehearse" in privileged[0]
+    assert not named(delivery_projects, "Synth").privileged
 
 
 def test_a_flag_renamed_in_the_smoke_program_fails_the_check(delivery_projects, monkeypatch):
@@ -70,8 +72,9 @@ def test_a_flag_renamed_in_the_smoke_program_fails_the_check(delivery_projects, 
         ("SelfMutation", "--require-approval=never", "--require-approvals=never", "has no --require-approvals"),
         ("SelfMutation", "aws-cdk@", "aws-cdk@9", "but package.json pins"),
         ("FileAsset", "--path", "--manifest", "cdk-assets publish has no --manifest"),
-        ("Synth", "make test", "make tests", "the Makefile has no target tests"),
-        ("Synth", "make test", "capsh --print && make test", "capsh is not in aws/codebuild/standard:7.0"),
+        ("Synth", "make check", "make checks", "the Makefile has no target checks"),
+        ("Rehearse", "make test-workloads", "make test-workload", "the Makefile has no target test-workload"),
+        ("Synth", "make check", "capsh --print && make check", "capsh is not in aws/codebuild/standard:7.0"),
         ("ResolveRelease", "locks/release.lock", "locks/missing.lock", "no locks/missing.lock in the source"),
         ("ResolveRelease", '"python": "3.11"', '"python": "3.8"', "runtime-versions python: 3.8 is not in the image"),
     ],

@@ -123,20 +123,28 @@ def test_a_failed_smoke_test_rolls_the_stage_back_to_its_last_good_release(deliv
     assert on_failure["Dev"] is None and on_failure["Build"] is None
 
 
-def test_synth_runs_the_readme_test_command_then_cdk_synth_with_the_release(delivered):
+def test_synth_runs_the_fast_checks_then_cdk_synth_and_the_rest_of_make_test_gates_the_first_deployment(delivered):
+    """`make test` is `make check` (Synth) plus `make test-workloads` (Rehearse, before Dev deploys): the two
+    targets split one suite by its `workload` marker, so together they run all of it."""
     _, template, _ = delivered
     stages = pipeline_stages(template)
     resolve, synth = action(stages, "Build", "ResolveRelease"), action(stages, "Build", "Synth")
     assert resolve["RunOrder"] < synth["RunOrder"]
     spec = buildspec(template, synth)
-    assert spec.index("make test") < spec.index("cdk synth")
+    assert spec.index("make check") < spec.index("cdk synth")
+    rehearse = action(stages, "Dev", "Rehearse")
+    assert "make test-workloads" in buildspec(template, rehearse)
+    deploys = [a for a in stages["Dev"] if not a["Name"].endswith("Rehearse")]
+    assert deploys and all(rehearse["RunOrder"] < a["RunOrder"] for a in deploys)
+    assert not any(a["Name"].endswith("Rehearse") for name, actions in stages.items() if name != "Dev" for a in actions)
     assert "-c stage=delivery -c release=release/release.json" in spec
     assert "delivery_steps.release resolve --group" in buildspec(template, resolve)
 
 
 def test_every_install_the_pipeline_runs_is_locked_or_pinned(delivered):
-    """Synth runs `make test` (its installs: tests/test_locks.py). Every other step installs boto3 from a
-    hash lock, and the steps aws-cdk-lib generates install package.json's CDK CLI and cdk-assets."""
+    """Synth and Rehearse run `make check` and `make test-workloads` (their installs: tests/test_locks.py). Every
+    other step installs boto3 from a hash lock, and the steps aws-cdk-lib generates install package.json's CDK CLI
+    and cdk-assets."""
     _, template, outdir = delivered
     specs = [
         p["Properties"]["Source"].get("BuildSpec") for p in template.find_resources("AWS::CodeBuild::Project").values()

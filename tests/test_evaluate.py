@@ -14,6 +14,9 @@ import torch
 from conftest import ROOT
 from text_data import Example
 
+# Trains, runs jobs or serves a model: the delivery pipeline's Rehearse action runs this module, Synth does not.
+pytestmark = pytest.mark.workload
+
 # botocore's CustomerMetadataValue: letters, spaces, digits and _.:/=+-@.
 METADATA_VALUE = re.compile(r"[\w\s.:/=+\-@]+")
 

@@ -99,6 +99,62 @@ def test_a_bad_canary_rolls_back_on_the_alarm_that_sees_it_within_the_first_bake
     assert outcome.history and all(h["HistorySummary"].endswith("to ALARM") for h in outcome.history)
 
 
+class Clock:
+    """Seconds that pass only when a fleet answers: latency without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def taking(seconds: float, send, clock: Clock):
+    def answer(body: bytes) -> tuple[int, bytes]:
+        clock.now += seconds
+        return send(body)
+
+    return answer
+
+
+def as_deployed(stage: dict) -> tuple[dict, dict[str, dict]]:
+    """A stage's DeploymentConfig and rollback alarms as cdk.json sets them: its update policy and p99 threshold."""
+    policy = UpdatePolicy(
+        kind=stage["update_policy"],
+        traffic_percent=stage["update_traffic_percent"],
+        bake_minutes=stage["update_bake_minutes"],
+        final_bake_minutes=stage["update_final_bake_minutes"],
+    )
+    _, template = serve(update=policy, probes=PROBES, latency_p99_ms=stage["alarm_latency_p99_ms"])
+    (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+    config = endpoint["Properties"]["DeploymentConfig"]
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    names = [a["AlarmName"]["Ref"] for a in config["AutoRollbackConfiguration"]["Alarms"]]
+    return config, {name: _plain(alarms[name]["Properties"]) for name in names}
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_a_release_two_seconds_slower_rolls_back_on_the_latency_alarm(cdk_context, stage):
+    config, alarms = as_deployed(cdk_context["stages"][stage])
+    clock = Clock()
+    router = Router(taking(0.05, fleet(), clock), taking(2.05, fleet(), clock), Metrics(), seed=1, clock=clock)
+    outcome = blue_green(config, router, rollback_alarms=alarms, minute_of_traffic=minute_of_traffic)
+    assert not outcome.completed
+    assert [name for name in outcome.fired if name.startswith("ServingLatencyP99Alarm")], outcome.fired
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_a_loaded_host_that_slows_both_fleets_past_the_threshold_rolls_nothing_back(cdk_context, stage):
+    """What rolled a good release back before: the same model on a busy machine answered in over a second."""
+    settings = cdk_context["stages"][stage]
+    config, alarms = as_deployed(settings)
+    clock = Clock()
+    host_s = 1.5 * settings["alarm_latency_p99_ms"] / 1000
+    router = Router(taking(host_s, fleet(), clock), taking(host_s, fleet(), clock), Metrics(), seed=1, clock=clock)
+    outcome = blue_green(config, router, rollback_alarms=alarms, minute_of_traffic=minute_of_traffic)
+    assert outcome.completed and outcome.fired == []
+
+
 def test_alarms_use_whole_periods_their_statistic_and_treat_missing_data_as_not_breaching():
     alarm = {
         "Namespace": "n",

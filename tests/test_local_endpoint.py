@@ -29,6 +29,9 @@ from rehearsal.sagemaker.local_endpoint import (
 )
 from training import contract
 
+# Trains, runs jobs or serves a model: the delivery pipeline's Rehearse action runs this module, Synth does not.
+pytestmark = pytest.mark.workload
+
 
 @pytest.fixture(scope="module")
 def endpoint(served_model_dir):

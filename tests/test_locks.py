@@ -56,6 +56,7 @@ def test_every_lock_pins_each_package_with_its_hashes():
     [
         (["requirements-dev.txt", "requirements-serving.txt"], ["python.lock", "torch.lock"]),
         (["requirements-checkov.txt"], ["checkov.lock"]),
+        (["requirements-inference-dlc.txt"], ["inference-dlc.lock"]),
     ],
 )
 def test_the_locks_satisfy_every_requirement(sources, lock):
@@ -87,10 +88,10 @@ def test_every_install_make_runs_is_hash_locked():
     dry_run = subprocess.run(["make", "-n", "-B", "install"], cwd=ROOT, capture_output=True, text=True, check=True)
     commands = dry_run.stdout.replace("\\\n", " ").splitlines()
     installs = [c for c in commands if "pip install" in c]
-    assert len(installs) == 4, installs
+    assert len(installs) == 5, installs
     for command in installs:
         project = command.rstrip().endswith(" -e .") and "--no-build-isolation" in command and "--no-deps" in command
-        assert project or re.search(r"--require-hashes --no-deps\s+-r locks/\w+\.lock", command), command
+        assert project or re.search(r"--require-hashes --no-deps\s+-r locks/[\w-]+\.lock", command), command
     assert not any("index-url" in c for c in commands), "an index is chosen by the locks, never by make"
 
 

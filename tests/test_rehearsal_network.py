@@ -15,7 +15,10 @@ import pytest
 from rehearsal.sagemaker.containers import namespaces_available
 from rehearsal.sagemaker.network import HOST_INTERFACE, PrivateLink, user_namespace
 
-pytestmark = pytest.mark.skipif(not namespaces_available(), reason="no namespaces here: no link can be made")
+pytestmark = [
+    pytest.mark.skipif(not namespaces_available(), reason="no namespaces here: no link can be made"),
+    pytest.mark.workload,
+]
 
 
 def interfaces(pid: int | None = None) -> set[str]:

@@ -13,6 +13,9 @@ from conftest import ROOT
 from delivery_steps import smoke
 from rehearsal.sagemaker.local_endpoint import LocalEndpoint, free_port
 
+# Trains, runs jobs or serves a model: the delivery pipeline's Rehearse action runs this module, Synth does not.
+pytestmark = pytest.mark.workload
+
 POSITIVE = "positive"
 
 

@@ -26,6 +26,9 @@ from conftest import ROOT, TRAINING_DIR
 from contract import METRIC_DEFINITIONS
 from safetensors.torch import load_file
 
+# Trains, runs jobs or serves a model: the delivery pipeline's Rehearse action runs this module, Synth does not.
+pytestmark = pytest.mark.workload
+
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 

@@ -37,7 +37,10 @@ from rehearsal.sagemaker.training import (
     run_local_hosts,
 )
 
-pytestmark = pytest.mark.skipif(not namespaces_available(), reason="no namespaces here: jobs cannot run")
+pytestmark = [
+    pytest.mark.skipif(not namespaces_available(), reason="no namespaces here: jobs cannot run"),
+    pytest.mark.workload,
+]
 
 SETUP = "from setuptools import setup\nsetup(name='train', py_modules=['train'])\n"
 # One write: the toolkit relays the program's output in the chunks it reads.

@@ -13,6 +13,9 @@ from rehearsal.sagemaker.transform import TransformFailed, run_transform
 from stacks.batch_request import BATCH_ENVIRONMENT
 from training import contract
 
+# Trains, runs jobs or serves a model: the delivery pipeline's Rehearse action runs this module, Synth does not.
+pytestmark = pytest.mark.workload
+
 TEXTS = [f"review number {i}: {'a wonderful, moving film' if i % 2 else 'a dull, lifeless mess'}" for i in range(150)]
 WHERE = batch.BatchLocations("m", "s3://data/batch/input/", "s3://data/batch/output/", "arn:aws:kms:us-east-1:1:key/k")
 

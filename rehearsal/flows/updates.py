@@ -1,7 +1,8 @@
 """Guarded updates, rehearsed after the first release: three more releases reach staging, whose endpoint takes each
 by its deployed update policy (a canary, as cdk.json ships it) on two real model servers.
 
-- a good release (the same model, registered again) completes every step;
+- a good release (the same model, registered again) completes every step, then goes on to prod, whose endpoint
+  takes it by prod's own policy (linear, as cdk.json ships it), also on two real model servers;
 - a release whose handler fails on every request, and one whose labels are swapped (fast, no errors, wrong),
   each roll back on the rollback alarm that sees it; the endpoint keeps serving the good model, and the smoke
   step fails the stage naming the configuration it meant, the one still served, and the alarm.
@@ -31,6 +32,9 @@ from stacks.config import MODEL_DATA_PREFIX, stage_stack_name
 from training import archives, contract, model_registry
 
 UPDATED = "staging"
+# A release that completes on staging goes on to prod, which takes it by its own deployed policy (linear, as cdk.json
+# ships it): what fails staging never reaches prod, as in the delivery pipeline.
+FOLLOWS = "prod"
 
 
 def _failing_handler(model_dir: Path) -> None:
@@ -94,8 +98,32 @@ def rehearse_guarded_updates(
                 serving.cleanup()
                 serving, served_config = green, stack.outputs["EndpointConfigName"]
             _judge(session, stack, name, alarm, outcome, served_config)
+            if outcome.completed:
+                deployments[FOLLOWS] = _promote(session, assembly, deployments[FOLLOWS], accounts[FOLLOWS], name)
     finally:
         serving.cleanup()
+
+
+def _promote(
+    session: Session, assembly: Path, current: tuple[Deployment, Stack], account: str, name: str
+) -> tuple[Deployment, Stack]:
+    """The release's next stage: its stack from the same assembly, deployed onto the one serving, and the endpoint
+    updated by that stage's policy on real model servers; the release must complete there too."""
+    deployment, served = current
+    artifact = synth.stack_named(assembly, stage_stack_name(FOLLOWS))
+    with fleet(session, served, FOLLOWS, "blue") as blue:
+        deployment, stack = session.deploy(artifact, account, onto=deployment)
+        outcome, green = guarded_update(session, blue, stack, FOLLOWS)
+        if green is not None:
+            green.cleanup()
+    if not outcome.completed:
+        raise RehearsalFailed(
+            f"the {name} release passed {UPDATED} but did not complete on {FOLLOWS}: {outcome.trail[-1]}"
+        )
+    session.report.status(
+        f"{name} release on {FOLLOWS}: completed", "ok", time.perf_counter(), "; ".join(outcome.trail)
+    )
+    return deployment, stack
 
 
 def _judge(session: Session, stack: Stack, name: str, alarm: str | None, outcome: Outcome, served: str) -> None:

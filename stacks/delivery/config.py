@@ -40,6 +40,12 @@ _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 OPTIONAL_SETTINGS = {"account": None, "connection_arn": None, "repository": None}
 
 
+# The Makefile targets that split `make test` between the pipeline's Synth step (what neither trains, runs a job
+# nor serves a model) and its Rehearse action (the rest, before the first stage deploys).
+FAST_CHECKS = "check"
+WORKLOAD_CHECKS = "test-workloads"
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeliveryConfig:
     """Where the pipeline runs, where its source comes from, whose approvals release, and the smoke-test bar."""

@@ -28,7 +28,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
 
 from stacks.arns import arn
-from stacks.delivery.config import DeliveryConfig
+from stacks.delivery.config import FAST_CHECKS, WORKLOAD_CHECKS, DeliveryConfig
 from stacks.delivery.nag import acknowledge_pipeline_wildcards
 from stacks.nag import as_list
 from stacks.operations_key import OperationsKey
@@ -71,7 +71,8 @@ class RegistrySource:
 
 
 class Delivery(Construct):
-    """Source, ResolveRelease → Synth (tests, then cdk synth) → self-mutation → stages, and the release triggers."""
+    """Source, ResolveRelease → Synth (fast checks, then cdk synth) → self-mutation → Rehearse → stages, and the
+    release triggers."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: DeliveryConfig, registry: RegistrySource
@@ -148,6 +149,9 @@ class Delivery(Construct):
             if approval
             else []
         )
+        if not self.pipeline.waves:
+            # The whole rehearsal gates the first deployment; every later stage follows that one.
+            pre = [self._rehearse_step(), *pre]
         post = [self._smoke_step(stage)] if smoke_test else []
         if smoke_test:
             self.rollback_stages.append(stage.stage_name)
@@ -293,16 +297,27 @@ class Delivery(Construct):
             "Synth",
             input=self.source,
             additional_inputs={"release": self.release},
-            # The README's test command first: nothing deploys that fails the tests or the cdk-nag gate.
+            # The fast checks first (lint, types, synth with cdk-nag, cfn-lint, checkov, the policy engine): nothing
+            # deploys that fails them. What trains, runs jobs or serves runs in the Rehearse action (rehearse_step).
             commands=[
-                "make test",
+                f"make {FAST_CHECKS}",
                 "PATH=$PWD/.venv/bin:$PATH npx cdk synth --app '.venv/bin/python app.py' -c stage=delivery "
                 f"-c release={RELEASE_FILE}",
             ],
             primary_output_directory="cdk.out",
             partial_build_spec=_runtimes(),
-            # The rehearsal tests give each job its own /opt/ml and network (unshare): CAP_SYS_ADMIN, which only a
-            # privileged build has (docs/security.md, "Privileged Synth build").
+        )
+
+    def _rehearse_step(self) -> pipelines.CodeBuildStep:
+        """The rest of the README's test command: the rehearsal's jobs, model servers and whole flows. It gates the
+        first deployment and writes no artifact, so the one privileged build cannot touch what the stages deploy."""
+        return pipelines.CodeBuildStep(
+            "Rehearse",
+            input=self.source,
+            commands=[f"make {WORKLOAD_CHECKS}"],
+            partial_build_spec=_runtimes(),
+            # Each rehearsed job gets its own /opt/ml and network (unshare): CAP_SYS_ADMIN, which only a privileged
+            # build has (docs/security.md, "Privileged Rehearse build").
             build_environment=codebuild.BuildEnvironment(privileged=True),
         )
 
