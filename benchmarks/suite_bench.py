@@ -65,7 +65,7 @@ def _read(variant: str, wall: float, report: Path) -> Run:
 def table(runs: list[Run]) -> list[str]:
     baseline = next((run for run in runs if run.variant == "serial"), None)
     lines = [
-        "## The test suite (`python -m benchmarks suite`)",
+        "### The test suite (`python -m benchmarks suite`)",
         "",
         f"{date.today().isoformat()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}. "
         f"`make test`'s pytest (`{' '.join(PARALLEL)}`, the whole rehearsals scheduled first) against the same "

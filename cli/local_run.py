@@ -30,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     print(
-        f"textclf local-run: the whole system offline on this machine; about 4 minutes on 2 CPU cores. Output: {out}",
+        f"textclf local-run: the whole system offline on this machine; about 7 minutes on 2 CPU cores. Output: {out}",
         flush=True,
     )
     started = time.perf_counter()
