@@ -44,7 +44,7 @@ def run_suite(variant: str, folder: Path) -> Run:
     report = folder / f"{variant}.xml"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
     started = time.perf_counter()
-    subprocess.run([*command, *VARIANTS[variant]], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True)
+    subprocess.run([*command, *VARIANTS[variant]], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
     return _read(variant, wall, report)
 

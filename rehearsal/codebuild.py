@@ -257,9 +257,10 @@ def program_shims(folder: Path) -> Path:
     return folder
 
 
-def run_step(synth: Project, *, privileged: bool, work: Path, log: Path) -> tuple[int, float]:
-    """Run ``synth``'s commands in a fresh clone of this checkout's HEAD, as root with (privileged) or without
-    CAP_SYS_ADMIN and CAP_NET_ADMIN; returns the exit status of the first failing command (0) and the seconds."""
+def run_step(step: Project, *, privileged: bool, work: Path, log: Path) -> tuple[int, list[tuple[str, float]]]:
+    """Run ``step``'s commands in a fresh clone of this checkout's HEAD, as root with (privileged) or without
+    CAP_SYS_ADMIN and CAP_NET_ADMIN; returns the exit status of the first failing command (0) and each command run
+    with its seconds."""
     source, release = work / "src", work / "ResolveRelease_Output"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(source)], check=True)
     release.mkdir(parents=True)
@@ -278,9 +279,9 @@ def run_step(synth: Project, *, privileged: bool, work: Path, log: Path) -> tupl
         "CODEBUILD_SRC_DIR": str(source),
         "CODEBUILD_SRC_DIR_ResolveRelease_Output": str(release),
     }
-    started = time.perf_counter()
+    timings: list[tuple[str, float]] = []
     with log.open("w") as output:
-        for command in synth.commands():
+        for command in step.commands():
             shell = ["/bin/sh", "-c", command]
             if not privileged:
                 # capsh is this machine's (the build's PATH has only the image's programs, and capsh is not one).
@@ -290,11 +291,10 @@ def run_step(synth: Project, *, privileged: bool, work: Path, log: Path) -> tupl
             output.flush()
             began = time.perf_counter()
             status = subprocess.run(shell, cwd=source, env=env, stdout=output, stderr=subprocess.STDOUT).returncode
-            output.write(f"# took {time.perf_counter() - began:.0f} s: {command[:100]}\n")
-            output.flush()
+            timings.append((command, time.perf_counter() - began))
             if status != 0:
-                return status, time.perf_counter() - started
-    return 0, time.perf_counter() - started
+                return status, timings
+    return 0, timings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,17 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     privileged = step.privileged and not args.unprivileged
     log = args.log or Path(f"codebuild-{args.action}.log")
     with tempfile.TemporaryDirectory(prefix=f"codebuild-{args.action}-") as work:
-        status, seconds = run_step(step, privileged=privileged, work=Path(work), log=log)
+        status, timings = run_step(step, privileged=privileged, work=Path(work), log=log)
     mode = "privileged" if privileged else f"unprivileged (--drop={UNPRIVILEGED_DROPS})"
+    seconds = sum(took for _, took in timings)
     print(f"{args.action.title()} in {step.image}, {mode}: exit {status} after {seconds:.0f} s; log: {log}")
-    for line in _command_times(log):
-        print(line)
+    for command, took in timings:
+        print(f"  {took:6.0f} s  {command[:100]}")
     return status
-
-
-def _command_times(log: Path) -> list[str]:
-    """Each command's seconds, from the marks run_step writes into the log."""
-    return [line.removeprefix("# ") for line in log.read_text().splitlines() if line.startswith("# took ")]
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ CASES = [("positive", "a great film"), ("negative", "an awful film")]
 
 
 @functools.cache
-def deployed(policy: UpdatePolicy) -> tuple[dict, dict[str, dict]]:
-    """The endpoint's DeploymentConfig and its rollback alarms' properties, as synthesized (named by logical id)."""
-    _, template = serve(update=policy, probes=PROBES)
+def deployed(policy: UpdatePolicy, latency_p99_ms: int | None = None) -> tuple[dict, dict[str, dict]]:
+    """The endpoint's DeploymentConfig and its rollback alarms' properties, as synthesized (named by logical id);
+    ``latency_p99_ms`` replaces the test settings' latency threshold."""
+    latency = {} if latency_p99_ms is None else {"latency_p99_ms": latency_p99_ms}
+    _, template = serve(update=policy, probes=PROBES, **latency)
     (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
     config = endpoint["Properties"]["DeploymentConfig"]
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
@@ -125,12 +127,7 @@ def as_deployed(stage: dict) -> tuple[dict, dict[str, dict]]:
         bake_minutes=stage["update_bake_minutes"],
         final_bake_minutes=stage["update_final_bake_minutes"],
     )
-    _, template = serve(update=policy, probes=PROBES, latency_p99_ms=stage["alarm_latency_p99_ms"])
-    (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
-    config = endpoint["Properties"]["DeploymentConfig"]
-    alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    names = [a["AlarmName"]["Ref"] for a in config["AutoRollbackConfiguration"]["Alarms"]]
-    return config, {name: _plain(alarms[name]["Properties"]) for name in names}
+    return deployed(policy, stage["alarm_latency_p99_ms"])
 
 
 @pytest.mark.parametrize("stage", ["staging", "prod"])

@@ -36,7 +36,7 @@ def dlc_transformers() -> str:
     return found.group(1)
 
 
-def in_dlc_env(*args: str, code: str, python=DLC_PYTHON) -> subprocess.CompletedProcess:
+def in_dlc_env(*args: str, code: Path, python: Path = DLC_PYTHON) -> subprocess.CompletedProcess:
     assert python.exists(), f"{python} is missing. Fix: run `make install`, which builds it from locks/."
     env = {"PYTHONPATH": f"{code}:{TRAINING_DIR}", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     return subprocess.run([str(python), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
