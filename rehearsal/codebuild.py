@@ -142,11 +142,14 @@ def in_image(program: str) -> bool:
 
 # ---- the check ---------------------------------------------------------------------------------------------
 def simple_commands(command: str) -> Iterator[list[str]]:
-    """The simple commands of a shell line, each as its words (assignments before the program dropped)."""
+    """The simple commands of a shell line, each as its words (assignments before the program dropped), and those
+    of every command substitution a word holds (``"$(…)"``), which the shell runs too."""
     lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()")
     lexer.whitespace_split = True
     words: list[str] = []
     for token in [*lexer, ";"]:
+        for substituted in substitutions(token):
+            yield from simple_commands(substituted)
         if token in OPERATORS or set(token) <= set(";&|()"):
             while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
                 words.pop(0)
@@ -157,6 +160,19 @@ def simple_commands(command: str) -> Iterator[list[str]]:
             words = []
         else:
             words.append(token)
+
+
+def substitutions(word: str) -> Iterator[str]:
+    """The text of each outermost ``$(…)`` in a word."""
+    start = word.find("$(")
+    while start != -1:
+        depth, end = 0, start + 1
+        for end in range(start + 1, len(word)):
+            depth += {"(": 1, ")": -1}.get(word[end], 0)
+            if depth == 0:
+                break
+        yield word[start + 2 : end]
+        start = word.find("$(", end)
 
 
 def check(project: Project, root: Path = ROOT) -> list[str]:

@@ -12,6 +12,9 @@ from constructs import IConstruct
 from stacks.iam_data import wildcard_only
 
 UNSCOPED = "AwsSolutions-IAM5[Resource::*]"
+# Unscoped actions that are explained only with a condition that bounds them, by its key: PutMetricData on "*"
+# without a namespace lets a role publish any metric, an alarm's included (issue 45, finding 6).
+BOUNDING_CONDITION = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
 
 
 def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
@@ -46,20 +49,29 @@ class AcknowledgeUnscopedActions:
         cfn = node.node.default_child
         assert isinstance(cfn, iam.CfnPolicy), "an iam.Policy's default child is its CfnPolicy"
         document = Stack.of(node).resolve(cfn.policy_document)
-        unscoped = {
-            action
-            for statement in document.get("Statement", [])
-            if "*" in as_list(statement.get("Resource"))
-            for action in as_list(statement.get("Action"))
-        }
-        reasons = {action: self._reason(action) for action in sorted(unscoped)}
-        if unscoped and all(reasons.values()):
-            acknowledge(node, UNSCOPED, "; ".join(f"{action}: {why}" for action, why in reasons.items()))
+        reasons: dict[str, str | None] = {}
+        for statement in document.get("Statement", []):
+            if "*" not in as_list(statement.get("Resource")):
+                continue
+            for action in as_list(statement.get("Action")):
+                why = self._reason(action, statement)
+                reasons[action] = why if reasons.get(action, why) else None
+        if reasons and all(reasons.values()):
+            acknowledge(node, UNSCOPED, "; ".join(f"{action}: {why}" for action, why in sorted(reasons.items())))
 
-    def _reason(self, action: str) -> str | None:
+    def _reason(self, action: str, statement: dict) -> str | None:
         if wildcard_only(action):
             return "AWS authorizes it on no resource type"
+        bound = BOUNDING_CONDITION.get(action)
+        if bound is not None and not _names_exactly(statement, bound):
+            return None
         return self.explained.get(action)
+
+
+def _names_exactly(statement: dict, key: str) -> bool:
+    """The statement's condition names ``key``'s values exactly (StringEquals, no wildcard)."""
+    values = as_list(((statement.get("Condition") or {}).get("StringEquals") or {}).get(key))
+    return bool(values) and not any("*" in str(value) or "?" in str(value) for value in values)
 
 
 def as_list(value) -> list:

@@ -130,7 +130,9 @@ class Serving(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
-        # The stage's own serving metrics: worker restarts (a log metric filter) and probe agreement.
+        # The stage's own serving metrics (worker restarts, a log metric filter). Each function that publishes does
+        # so in a namespace of its own (publisher_namespace), the only one its role may write: none can forge
+        # another's metric, so a broken or compromised probe cannot force rollbacks through drift, or a retrain.
         self.namespace = f"{name_prefix}/Serving"
         environment = {
             **CONTAINER_ENVIRONMENT,
@@ -193,7 +195,7 @@ class Serving(Construct):
                 endpoint_name=name_prefix,
                 endpoint_arn=self.endpoint.ref,
                 probes=settings.probes,
-                namespace=self.namespace,
+                namespace=self.publisher_namespace("QualityProbe"),
                 log_key=operations_key.key,
             )
             if settings.probes
@@ -203,7 +205,7 @@ class Serving(Construct):
             self,
             "Monitor",
             log_group=self.log_group,
-            namespace=self.namespace,
+            namespace=self.publisher_namespace("DriftMonitor"),
             settings=settings.monitor,
             baseline=settings.baseline,
             log_key=operations_key.key,
@@ -216,7 +218,7 @@ class Serving(Construct):
                 endpoint_name=name_prefix,
                 capture=data_capture,
                 feedback=feedback,
-                namespace=self.namespace,
+                namespace=self.publisher_namespace("LateLabels"),
                 min_labelled=settings.monitor.min_requests,
                 log_key=operations_key.key,
             )
@@ -313,6 +315,10 @@ class Serving(Construct):
                 actions=["cloudwatch:DescribeAlarmHistory"], resources=[a.alarm_arn for a in self.rollback_alarms]
             )
         )
+
+    def publisher_namespace(self, publisher: str) -> str:
+        """The metrics namespace of one function of this endpoint's, and of nothing else."""
+        return f"{self.namespace}/{publisher}"
 
     def metric(
         self, name: str, statistic: str, period: Duration | None = None, *, namespace: str = "AWS/SageMaker"

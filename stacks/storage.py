@@ -20,6 +20,8 @@ from stacks.nag import acknowledge
 
 RELEASED_MODELS_PREFIX = "released-models/"
 DATA_CAPTURE_PREFIX = "data-capture/"
+# S3's shortest noncurrent expiration: how long a captured request outlives its stated retention.
+CAPTURE_NONCURRENT_LIFETIME = Duration.days(1)
 
 
 @dataclass(frozen=True)
@@ -110,11 +112,12 @@ class Storage(Construct):
             self, "AccessLogBucket", retention=access_log_retention, removal=removal
         )
         self.dataset_bucket = self._data_bucket("DatasetBucket", removal, noncurrent_version_retention)
-        # Captured requests are users' text: they expire, as the stage config says.
+        # Captured requests are users' text: they expire, as the stage config says. The bucket is versioned, so an
+        # expired capture lives on as a noncurrent version: that one goes a day later, not another retention period.
         self.dataset_bucket.add_lifecycle_rule(
             prefix=DATA_CAPTURE_PREFIX,
             expiration=data_capture_retention,
-            noncurrent_version_expiration=data_capture_retention,
+            noncurrent_version_expiration=CAPTURE_NONCURRENT_LIFETIME,
         )
         # New data starts the training pipeline.
         send_events_to_eventbridge(self.dataset_bucket)

@@ -34,7 +34,7 @@ def with_command(project: codebuild.Project, old: str, new: str) -> codebuild.Pr
 
 
 def test_every_step_of_the_pipeline_runs_in_its_image_with_flags_its_programs_take(delivery_projects):
-    kinds = {"ResolveRelease", "Synth", "Rehearse", "SmokeTest", "SelfMutation", "FileAsset"}
+    kinds = {"ResolveRelease", "Synth", "Rehearse", "VerifyProdAssembly", "SmokeTest", "FileAsset"}
     assert {kind for kind in kinds for name in delivery_projects if kind in name} == kinds
     for project in delivery_projects.values():
         assert codebuild.check(project) == [], project.logical_id
@@ -69,8 +69,9 @@ def test_a_flag_renamed_in_the_smoke_program_fails_the_check(delivery_projects, 
     ("project", "old", "new", "expected"),
     [
         ("StagingSmokeTest", "--min-accuracy", "--minimum-accuracy", "delivery_steps.smoke refuses these arguments"),
-        ("SelfMutation", "--require-approval=never", "--require-approvals=never", "has no --require-approvals"),
-        ("SelfMutation", "aws-cdk@", "aws-cdk@9", "but package.json pins"),
+        ("FileAsset", "cdk-assets@", "cdk-assets@9", "but package.json pins"),
+        ("VerifyProdAssembly", "sha256sum", "sha265sum", "sha265sum is not in aws/codebuild/standard:7.0"),
+        ("ResolveRelease", "release summary", "release summarise", "delivery_steps.release refuses these arguments"),
         ("FileAsset", "--path", "--manifest", "cdk-assets publish has no --manifest"),
         ("Synth", "make check", "make checks", "the Makefile has no target checks"),
         ("Rehearse", "make test-workloads", "make test-workload", "the Makefile has no target test-workload"),

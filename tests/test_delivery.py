@@ -1,9 +1,12 @@
-"""Delivery pipeline: self-mutating CDK Pipeline dev → staging (smoke) → approval → prod (smoke), on approvals."""
+"""Delivery pipeline: CDK Pipeline dev → staging (smoke) → approval → prod (smoke), on approvals and commits."""
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -85,18 +88,62 @@ def buildspec(template: Template, action_: dict) -> str:
 def test_pipeline_promotes_dev_then_staging_then_prod_after_a_manual_approval(delivered):
     _, template, _ = delivered
     stages = pipeline_stages(template)
-    assert list(stages) == ["Source", "Build", "UpdatePipeline", "Assets", "Dev", "Staging", "Prod"]
+    # Issue 45: no UpdatePipeline stage. A commit cannot change the pipeline (its stages, its approval) before
+    # anything runs: pipeline changes deploy only through `cdk deploy Delivery`.
+    assert list(stages) == ["Source", "Build", "Assets", "Dev", "Staging", "Prod"]
+    (pipeline,) = template.find_resources("AWS::CodePipeline::Pipeline").values()
+    assert not pipeline["Properties"].get("RestartExecutionOnUpdate")
     prod = sorted(stages["Prod"], key=lambda a: a["RunOrder"])
     assert prod[0]["ActionTypeId"]["Category"] == "Approval"
     assert prod[0]["Configuration"]["NotificationArn"]["Ref"].startswith("DeliveryApprovalTopic"), (
         "approvers are notified"
     )
-    assert [a["ActionTypeId"]["Provider"] for a in prod[1:]] == ["CloudFormation", "CloudFormation", "CodeBuild"]
-    # The approver is shown what prod will run, as this execution's ResolveRelease exported it (issue 30).
+    assert [a["ActionTypeId"]["Provider"] for a in prod[1:]] == [
+        *("CodeBuild", "CloudFormation", "CloudFormation", "CodeBuild")
+    ]
+    assert prod[1]["Name"] == "VerifyProdAssembly" and prod[0]["RunOrder"] < prod[1]["RunOrder"] < prod[2]["RunOrder"]
+    # The approver is shown the commit, the digest of the cloud assembly that will deploy and what prod will run,
+    # as this execution's Source, Synth and ResolveRelease exported them (issues 30 and 45).
+    shown = prod[0]["Configuration"]["CustomData"]
+    source, synth = stages["Source"][0], action(stages, "Build", "Synth")
     resolve = next(a for a in stages["Build"] if a["Name"] == "ResolveRelease")
-    assert f"#{{{resolve['Namespace']}.RELEASE_SUMMARY}}" in prod[0]["Configuration"]["CustomData"]
+    for variable in (f"{source['Namespace']}.VersionId", f"{synth['Namespace']}.ASSEMBLY_SHA256"):
+        assert f"#{{{variable}}}" in shown
+    assert f"#{{{resolve['Namespace']}.RELEASE_SUMMARY}}" in shown
     assert all(a["ActionTypeId"]["Category"] != "Approval" for a in stages["Dev"] + stages["Staging"])
-    assert "UpdatePipeline" in stages, "the pipeline mutates itself before it deploys anything"
+
+
+def shell(command: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """One buildspec command, as CodeBuild runs it: /bin/sh, in the step's input folder."""
+    return subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_prod_deploys_only_the_cloud_assembly_its_approver_was_shown(delivered, tmp_path):
+    """Issue 45: every execution's builds write to one artifact bucket, so another execution's Synth could write
+    over the assembly of one waiting at prod's approval. Synth's digest, shown to the approver, is checked again by
+    the step between the approval and prod's deployment: the two commands the pipeline's buildspecs hold, run on a
+    synthesized assembly, pass on it as written and fail once one file of it changes."""
+    _, template, outdir = delivered
+    stages = pipeline_stages(template)
+    synth_export = next(
+        c for c in buildspec(template, action(stages, "Build", "Synth")).splitlines() if "ASSEMBLY_SHA256=" in c
+    )
+    verify = buildspec(template, action(stages, "Prod", "VerifyProdAssembly"))
+    variables = json.loads(action(stages, "Prod", "VerifyProdAssembly")["Configuration"]["EnvironmentVariables"])
+    assert variables == [{"name": "APPROVED_SHA256", "type": "PLAINTEXT", "value": "#{Build@Synth.ASSEMBLY_SHA256}"}]
+
+    build = tmp_path / "build"
+    shutil.copytree(outdir, build / "cdk.out")
+    digest = shell(f'{synth_export} && printf %s "$ASSEMBLY_SHA256"', build).stdout
+    assert len(digest) == 64 and digest == shell(f'{synth_export} && printf %s "$ASSEMBLY_SHA256"', build).stdout
+    approved = {**os.environ, "APPROVED_SHA256": digest}
+    assert shell(verify, build / "cdk.out", approved).returncode == 0
+
+    (prod_template,) = (build / "cdk.out").glob("assembly-Delivery-Prod/*.template.json")
+    prod_template.write_text(prod_template.read_text().replace("textclf-prod", "textclf-pwnd", 1))
+    overwritten = shell(verify, build / "cdk.out", approved)
+    assert overwritten.returncode != 0
+    assert f"the cloud assembly is not the approved one (sha256 {digest})" in overwritten.stdout
 
 
 def test_staging_and_prod_run_the_smoke_test_after_deploying(delivered):
@@ -143,8 +190,8 @@ def test_synth_runs_the_fast_checks_then_cdk_synth_and_the_rest_of_make_test_gat
 
 def test_every_install_the_pipeline_runs_is_locked_or_pinned(delivered):
     """Synth and Rehearse run `make check` and `make test-workloads` (their installs: tests/test_locks.py). Every
-    other step installs boto3 from a hash lock, and the steps aws-cdk-lib generates install package.json's CDK CLI
-    and cdk-assets."""
+    other step installs boto3 from a hash lock, and the asset steps aws-cdk-lib generates install package.json's
+    cdk-assets."""
     _, template, outdir = delivered
     specs = [
         p["Properties"]["Source"].get("BuildSpec") for p in template.find_resources("AWS::CodeBuild::Project").values()
@@ -161,7 +208,8 @@ def test_every_install_the_pipeline_runs_is_locked_or_pinned(delivered):
     assert all("--require-hashes --no-deps -r locks/release.lock" in c for c in pip), pip
     pins = json.loads((Path(__file__).parent.parent / "package.json").read_text())["devDependencies"]
     npm = sorted({c for c in commands if "npm install" in c})
-    assert npm == [f"npm install -g aws-cdk@{pins['aws-cdk']}", f"npm install -g cdk-assets@{pins['cdk-assets']}"]
+    # The pipeline does not mutate itself, so no step installs the CDK CLI globally (Synth runs package.json's).
+    assert npm == [f"npm install -g cdk-assets@{pins['cdk-assets']}"]
     assert "index-url" not in json.dumps(template.to_json()).lower(), "no step adds a package index"
 
 

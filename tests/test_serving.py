@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 from test_realtime import SETTINGS, request, resolved
 
+from stacks.monitor_settings import MonitorBaseline
 from stacks.operations_key import OperationsKey
 from stacks.realtime import RealtimeSettings
 from stacks.serving import WORKER_RESTARTS_METRIC, EndpointSettings, ModelContainer, Serving
@@ -384,14 +385,14 @@ def test_the_probe_sends_the_release_probes_every_minute_and_alarms_when_answers
     (target,) = rule["Properties"]["Targets"]
     assert json.loads(target["Input"]) == {
         "EndpointName": "textclf-dev",
-        "Namespace": "textclf-dev/Serving",
+        "Namespace": "textclf-dev/Serving/QualityProbe",
         "MetricName": "ProbeAgreement",
         "Probes": [list(p) for p in PROBES],
     }
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
-            "Namespace": "textclf-dev/Serving",
+            "Namespace": "textclf-dev/Serving/QualityProbe",
             "MetricName": "ProbeAgreement",
             "Dimensions": [{"Name": "EndpointName", "Value": "textclf-dev"}],
             "ComparisonOperator": "LessThanThreshold",
@@ -399,7 +400,7 @@ def test_the_probe_sends_the_release_probes_every_minute_and_alarms_when_answers
             "TreatMissingData": "notBreaching",
         },
     )
-    # The probe may invoke this endpoint and publish to this stage's namespace, nothing else.
+    # The probe may invoke this endpoint and publish to its own namespace, nothing else.
     template.has_resource_properties(
         "AWS::IAM::Policy",
         {
@@ -413,7 +414,7 @@ def test_the_probe_sends_the_release_probes_every_minute_and_alarms_when_answers
                         },
                         {
                             "Action": "cloudwatch:PutMetricData",
-                            "Condition": {"StringEquals": {"cloudwatch:namespace": "textclf-dev/Serving"}},
+                            "Condition": {"StringEquals": {"cloudwatch:namespace": "textclf-dev/Serving/QualityProbe"}},
                             "Effect": "Allow",
                             "Resource": "*",
                         },
@@ -422,3 +423,21 @@ def test_the_probe_sends_the_release_probes_every_minute_and_alarms_when_answers
             }
         },
     )
+
+
+def test_each_function_publishes_where_only_its_own_alarms_read():
+    """Issue 45, finding 6: the probe and the drift monitor published to one namespace, so either could set the
+    other's metrics (ProbeAgreement=0 rolls a good release back). Each role may now write one namespace, a
+    different one, and every alarm on a metric a function publishes reads that function's namespace only."""
+    baseline = MonitorBaseline(class_mix=(0.5, 0.5), length=(0.3, 0.6, 0.1, 0, 0, 0, 0, 0), mean_score=0.9)
+    _, template = serve(update=CANARY, probes=PROBES, baseline=baseline)
+    written = {}
+    for logical_id, policy in template.find_resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "cloudwatch:PutMetricData" in json.dumps(statement["Action"]):
+                written[logical_id] = statement["Condition"]["StringEquals"]["cloudwatch:namespace"]
+    assert len(written) == len(set(written.values())) == 2, written
+    assert "textclf-dev/Serving" not in written.values(), "the log metric filters' namespace is no function's"
+    alarms = template.find_resources("AWS::CloudWatch::Alarm").values()
+    read = {alarm["Properties"].get("Namespace") for alarm in alarms}
+    assert set(written.values()) <= read, "each function's metrics are alarmed on"

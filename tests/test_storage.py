@@ -113,8 +113,34 @@ def test_captured_requests_expire_and_the_datasets_beside_them_do_not(bare_stack
         "LifecycleConfiguration"
     ]["Rules"]
     (capture,) = [rule for rule in rules if rule.get("Prefix") == storage.data_capture.prefix]
-    assert capture["ExpirationInDays"] == capture["NoncurrentVersionExpiration"]["NoncurrentDays"] == 45
+    assert capture["ExpirationInDays"] == 45
     assert all(rule.get("ExpirationInDays") is None for rule in rules if rule is not capture)
+
+
+def longest_life_days(rules: list[dict], key: str) -> int | None:
+    """How many days an object written at ``key`` may exist in any version, by S3's lifecycle rules for a versioned
+    bucket: current until the shortest expiration of the rules matching it, then a noncurrent version until the
+    shortest noncurrent expiration (S3 applies the shorter of overlapping expirations); None: for ever."""
+    matching = [r for r in rules if r.get("Status", "Enabled") == "Enabled" and key.startswith(r.get("Prefix", ""))]
+    current = [r["ExpirationInDays"] for r in matching if "ExpirationInDays" in r]
+    noncurrent = [
+        r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in matching if "NoncurrentVersionExpiration" in r
+    ]
+    if not current or not noncurrent:
+        return None
+    return min(current) + min(noncurrent)
+
+
+def test_a_captured_request_lives_at_most_a_day_past_its_stated_retention_in_any_version(bare_stack):
+    """Issue 45, finding 7: the capture rule expired noncurrent versions after the same 45 days, so a captured
+    request could be read back (by version) for 90 days. The whole lifetime, every rule that matches counted."""
+    stack, storage = _storage(bare_stack)
+    buckets = _buckets(Template.from_stack(stack))
+    rules = buckets[stack.get_logical_id(storage.dataset_bucket.node.default_child)]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
+    assert longest_life_days(rules, f"{storage.data_capture.prefix}textclf-dev/AllTraffic/2026/12/07/x.jsonl") == 46
+    assert longest_life_days(rules, "datasets/train/train.csv") is None, "datasets do not expire"
 
 
 @pytest.mark.parametrize("retain, policy", [(True, "Retain"), (False, "Delete")])

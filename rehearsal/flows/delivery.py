@@ -56,7 +56,10 @@ def rehearse_delivery(session: Session) -> None:
         project_context=project,
     )
     report.status("synth with -c release", "ok", started)
+    approved = assembly_digest(session, delivery, released)
     for name in PROMOTED:
+        if name == PROMOTED[-1]:
+            verify_assembly(session, delivery, released, approved)
         artifact = synth.stack_named(released, stage_stack_name(name))
         _, stack = session.deploy(artifact, accounts[name], onto=deployments[name][0])
         if name in SMOKE_TESTED:
@@ -112,6 +115,44 @@ def resolve_release(session: Session, delivery: Stack) -> Path:
         raise RehearsalFailed(f"ResolveRelease's approval summary: {shown.stderr.strip()[-800:] or shown.stdout}")
     session.report.status("approval summary", "ok", started, shown.stdout[:160] + "…")
     return release_file
+
+
+def assembly_digest(session: Session, delivery: Stack, assembly: Path) -> str:
+    """Synth's last command, which exports the digest prod's approver is shown, run on the synthesized assembly as
+    the build runs it: in the folder that holds cdk.out."""
+    started = time.perf_counter()
+    _, export = _build_command(delivery, "ASSEMBLY_SHA256=")
+    build = session.work / "synth-build"
+    build.mkdir(parents=True, exist_ok=True)
+    (build / "cdk.out").unlink(missing_ok=True)
+    (build / "cdk.out").symlink_to(assembly.resolve(), target_is_directory=True)
+    shown = _sh(f'{export} && printf %s "$ASSEMBLY_SHA256"', build)
+    if shown.returncode != 0 or len(shown.stdout) != 64:
+        raise RehearsalFailed(f"Synth's assembly digest: {shown.stderr.strip()[-800:] or shown.stdout!r}")
+    session.report.status("cloud assembly digest", "ok", started, f"sha256 {shown.stdout}, shown at prod's approval")
+    return shown.stdout
+
+
+def verify_assembly(session: Session, delivery: Stack, assembly: Path, approved: str) -> None:
+    """The step between prod's approval and its deployment, run as its buildspec says on the assembly it gets."""
+    started = time.perf_counter()
+    _, verify = _build_command(delivery, "APPROVED_SHA256")
+    result = _sh(verify, assembly, {"APPROVED_SHA256": approved})
+    if result.returncode != 0:
+        session.report.status("VerifyProdAssembly", "FAILED", started, result.stdout.strip()[-400:])
+        raise RehearsalFailed(f"VerifyProdAssembly: {result.stdout.strip()[-800:]} {result.stderr.strip()[-400:]}")
+    session.report.status("VerifyProdAssembly", "ok", started, "prod deploys the assembly its approver was shown")
+
+
+def _sh(command: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _build_command(delivery: Stack, needle: str) -> tuple[Resource, str]:

@@ -49,11 +49,6 @@ RESOURCE_REASONS = (
         "CloudFormation names the stage's smoke-test role at deploy time; its IAM path pins the grant to it.",
     ),
     (
-        r"^arn:\*:iam::[^/]+:role/\*$",
-        "Self-mutation runs `cdk deploy`, which assumes the CDK bootstrap roles named by qualifier and account; "
-        "the aws-cdk:bootstrap-role tag condition limits it to those roles.",
-    ),
-    (
         r":log-group:/aws/codebuild/\*$",
         "aws-cdk-lib shares one role across the asset-publishing projects, created after the role, so their "
         "log groups cannot be named in it.",
@@ -64,15 +59,9 @@ RESOURCE_REASONS = (
         "report groups cannot be named in it.",
     ),
 )
-# Actions that aws-cdk-lib grants on every resource, and why (for stacks.nag.AcknowledgeUnscopedActions).
-SELF_MUTATION_LOOKUP = (
-    "`cdk deploy` in the self-mutation step looks up the stack and the bootstrap bucket before "
-    "it assumes the bootstrap roles, which do the actual deployment."
-)
-UNSCOPED_ACTIONS = {
-    "cloudformation:DescribeStacks": SELF_MUTATION_LOOKUP,
-    "s3:ListBucket": SELF_MUTATION_LOOKUP,
-}
+# Actions that aws-cdk-lib grants on every resource, and why (for stacks.nag.AcknowledgeUnscopedActions): none
+# since the pipeline stopped mutating itself (issue 45), so any such grant fails synth.
+UNSCOPED_ACTIONS: dict[str, str] = {}
 
 
 def acknowledge_pipeline_wildcards(scope: Construct, *, artifact_stores: Sequence[IConstruct]) -> None:

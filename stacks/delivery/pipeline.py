@@ -1,4 +1,4 @@
-"""Delivery: a self-mutating CDK Pipeline that promotes infrastructure and the approved model dev → staging → prod.
+"""Delivery: a CDK Pipeline that promotes infrastructure and the approved model dev → staging → prod.
 
 A release is one pipeline execution. Its ResolveRelease step asks the registry for the newest
 *Approved* package and hands that ARN to the synth step as a file, so `cdk synth` itself stays
@@ -41,6 +41,12 @@ from stacks.storage import access_log_bucket, encrypted_bucket, send_events_to_e
 RELEASE_FILE = "release/release.json"
 # ResolveRelease's one-line account of the release (image, environment, model data, SHA-256), shown to approvers.
 RELEASE_SUMMARY = "RELEASE_SUMMARY"
+# Synth's digest of the cloud assembly it wrote, shown to approvers and checked again after each approval.
+ASSEMBLY_SHA256 = "ASSEMBLY_SHA256"
+# Every file's SHA-256 and path, in byte order, digested: the one command that digests the assembly Synth wrote and
+# the one a stage is about to deploy. Written into the pipeline's own buildspecs, which a commit cannot change
+# (the pipeline does not mutate itself), so a commit's code never judges its own assembly.
+ASSEMBLY_DIGEST = "find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d ' ' -f 1"
 # CodeBuild's image ships these runtimes; the project needs Java for the local endpoint tests. Python is
 # the version locks/ are made for (torch's lock holds its CPython 3.11 wheel).
 RUNTIMES = {"python": "3.11", "nodejs": "20", "java": "corretto17"}
@@ -71,8 +77,9 @@ class RegistrySource:
 
 
 class Delivery(Construct):
-    """Source, ResolveRelease → Synth (fast checks, then cdk synth) → self-mutation → Rehearse → stages, and the
-    release triggers."""
+    """Source, ResolveRelease → Synth (fast checks, then cdk synth) → Rehearse → stages (prod after an approval and
+    a check of the assembly it deploys), and the release triggers. The pipeline does not mutate itself: a commit
+    cannot change what judges it."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: DeliveryConfig, registry: RegistrySource
@@ -106,6 +113,7 @@ class Delivery(Construct):
         self.source_bucket = None if config.uses_connection else self._source_bucket()
         self.source = self._source()
         self.release = self._release_step()
+        self.synth = self._synth_step()
         self.pipeline = pipelines.CodePipeline(
             self,
             "CodePipeline",
@@ -114,10 +122,11 @@ class Delivery(Construct):
                 "Pipeline",
                 artifact_bucket=self.artifact_bucket,
                 pipeline_type=codepipeline.PipelineType.V2,
-                restart_execution_on_update=True,
             ),
-            synth=self._synth_step(),
-            self_mutation=True,
+            synth=self.synth,
+            # A commit cannot change the pipeline that judges it: pipeline changes deploy only through
+            # `cdk deploy Delivery` by a platform engineer (docs/delivery.md, "Changing the pipeline").
+            self_mutation=False,
             cli_version=npm_pin("aws-cdk"),
             cdk_assets_cli_version=npm_pin("cdk-assets"),
             code_build_defaults=pipelines.CodeBuildOptions(
@@ -135,20 +144,7 @@ class Delivery(Construct):
 
     def add_release_stage(self, stage: MlopsStage, *, approval: bool, smoke_test: bool) -> pipelines.StageDeployment:
         """Deploy ``stage``; ``approval`` puts a manual approval first, ``smoke_test`` probes its endpoint after."""
-        pre = (
-            [
-                pipelines.ManualApprovalStep(
-                    f"Promote{stage.config.construct_id}",
-                    # What the stage will run, as this execution's ResolveRelease found it: a variable, so that the
-                    # pipeline itself does not change with the release (no self-mutation per release).
-                    comment=f"Promote to {stage.config.name}: {self.release.exported_variable(RELEASE_SUMMARY)}. "
-                    "The same templates and model passed the earlier stages' smoke tests.",
-                    notification_topic=self.approval_topic,
-                )
-            ]
-            if approval
-            else []
-        )
+        pre = self._approval_steps(stage) if approval else []
         if not self.pipeline.waves:
             # The whole rehearsal gates the first deployment; every later stage follows that one.
             pre = [self._rehearse_step(), *pre]
@@ -156,6 +152,37 @@ class Delivery(Construct):
         if smoke_test:
             self.rollback_stages.append(stage.stage_name)
         return self.pipeline.add_stage(stage, pre=pre, post=post)
+
+    def _approval_steps(self, stage: MlopsStage) -> list[pipelines.Step]:
+        """An approval that names the commit, the cloud assembly's digest and the release, then a check that the
+        assembly about to deploy is still that one: the artifact bucket is shared by every execution, and another
+        execution's build may write to it while this one waits for approval."""
+        approval = pipelines.ManualApprovalStep(
+            f"Promote{stage.config.construct_id}",
+            # Variables of this execution, so that the pipeline does not change with the commit or the release.
+            comment=f"Promote to {stage.config.name}: commit {self._commit()}, cloud assembly sha256 "
+            f"{self.synth.exported_variable(ASSEMBLY_SHA256)}; {self.release.exported_variable(RELEASE_SUMMARY)}. "
+            f"The earlier stages deployed and smoke-tested their stacks of this assembly; {stage.config.name}'s "
+            "stacks in it deploy here first.",
+            notification_topic=self.approval_topic,
+        )
+        verify = pipelines.CodeBuildStep(
+            f"Verify{stage.config.construct_id}Assembly",
+            input=self.synth.primary_output,
+            env={"APPROVED_SHA256": self.synth.exported_variable(ASSEMBLY_SHA256)},
+            commands=[
+                f'test "$({ASSEMBLY_DIGEST})" = "$APPROVED_SHA256" || '
+                '{ echo "the cloud assembly is not the approved one (sha256 $APPROVED_SHA256): '
+                'another build wrote over it; release again"; exit 1; }'
+            ],
+            partial_build_spec=_runtimes(),
+        )
+        verify.add_step_dependency(approval)
+        return [approval, verify]
+
+    def _commit(self) -> str:
+        """The source's revision as CodePipeline names it: a connection's commit, an S3 object's version."""
+        return self.source.source_attribute("CommitId" if self.config.uses_connection else "VersionId")
 
     def build(self) -> codepipeline.Pipeline:
         """Freeze the pipeline, then add what needs the built pipeline: its release triggers."""
@@ -303,6 +330,7 @@ class Delivery(Construct):
                 f"make {FAST_CHECKS}",
                 "PATH=$PWD/.venv/bin:$PATH npx cdk synth --app '.venv/bin/python app.py' -c stage=delivery "
                 f"-c release={RELEASE_FILE}",
+                f'export {ASSEMBLY_SHA256}="$(cd cdk.out && {ASSEMBLY_DIGEST})"',
             ],
             primary_output_directory="cdk.out",
             partial_build_spec=_runtimes(),
