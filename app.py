@@ -16,7 +16,7 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import ConfigError, StageConfig, load_stages, selected_stages
-from stacks.delivery.config import DeliveryConfig, Release, check_against_stages
+from stacks.delivery.config import DELIVERY_STACK_ID, DeliveryConfig, Release, check_against_stages
 from stacks.delivery.stack import DeliveryStack
 from stacks.stage import MlopsStage
 
@@ -55,7 +55,7 @@ def build_delivery(app: App) -> DeliveryStack:
     check_against_stages(delivery, configs)
     for config in configs:
         release.check_served_by(config)
-    return DeliveryStack(app, "Delivery", config=delivery, stages=configs, release=release)
+    return DeliveryStack(app, DELIVERY_STACK_ID, config=delivery, stages=configs, release=release)
 
 
 def read_release(app: App) -> Release | None:

@@ -1,8 +1,10 @@
-"""`textclf bootstrap-policy`: the scoped CloudFormation execution policies to bootstrap each account with.
+"""`textclf bootstrap-policy`: the project's permissions boundary and the scoped CloudFormation execution policies to
+bootstrap each account with.
 
-Synthesizes every stage and the delivery pipeline with the pinned CDK CLI, computes one policy for
-the stage accounts and one for the tooling account (stacks/bootstrap_policy.py), writes them as JSON
-and prints the two commands that install them; docs/security.md (finding 11) explains the rest.
+Synthesizes every stage and the delivery pipeline with the pinned CDK CLI, computes one execution policy for the
+stage accounts and one for the tooling account (stacks/bootstrap_policy.py) and the boundary every role and the
+execution role carry (stacks/boundary.py), writes them as JSON and prints the commands that install them;
+docs/security.md (finding 11, and the third review's finding 1) explains the rest.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from pathlib import Path
 from cli.pipeline_ops import stage_config
 from rehearsal import synth
 from stacks.bootstrap_policy import MAX_POLICY_CHARACTERS, execution_policy, policy_characters
+from stacks.boundary import boundary_name, boundary_policy
 from stacks.config import MODEL_DATA_PREFIX, ConfigError, artifact_bucket_name, load_stages
 from stacks.images import images_for
 from stacks.project import ROOT, cdk_synth
 
 POLICY_NAME = "{prefix}-{account}-cloudformation-execution"
+BOUNDARY = "boundary"
 
 
 def policies(outdir: Path) -> dict[str, dict]:
-    """{"stage": policy, "tooling": policy}, from a fresh synth of the delivery pipeline and the stages it
-    releases. A stand-in release makes the stages synthesize with everything serving adds (a stage deployed
+    """{"stage": policy, "tooling": policy, "boundary": policy}, from a fresh synth of the delivery pipeline and the
+    stages it releases. A stand-in release makes the stages synthesize with everything serving adds (a stage deployed
     by hand, serving a package in place, creates a subset of those types)."""
     stages = load_stages(json.loads((ROOT / "cdk.json").read_text())["context"]["stages"], "all")
     prefixes = {config.name_prefix for config in stages}
@@ -43,6 +47,7 @@ def policies(outdir: Path) -> dict[str, dict]:
         )
         for account, artifacts in (("stage", staged), ("tooling", tooling))
     }
+    found[BOUNDARY] = boundary_policy(prefix, [s.name for s in stacks])
     for account, policy in found.items():
         if policy_characters(policy) > MAX_POLICY_CHARACTERS:
             raise ConfigError(
@@ -72,20 +77,26 @@ def run(args: argparse.Namespace) -> int:
     outdir = (ROOT / args.outdir).resolve()
     found = policies(outdir)
     prefix = stage_config("dev").name_prefix
+    files = {}
     for account, policy in found.items():
-        path = outdir / f"{account}-execution-policy.json"
-        path.write_text(json.dumps(policy, indent=2) + "\n")
-        print(f"{account} accounts: {path} ({policy_characters(policy)} of {MAX_POLICY_CHARACTERS} characters)")
-    print("\nEvery role of the templates carries the permissions boundary --example-permissions-boundary creates.")
-    print("In each account, once, for each policy it needs (a stage account: stage; the tooling account: tooling;")
-    print("one account for everything: both, comma-separated in --cloudformation-execution-policies):")
+        files[account] = outdir / (
+            f"{account}-execution-policy.json" if account != BOUNDARY else "permissions-boundary.json"
+        )
+        files[account].write_text(json.dumps(policy, indent=2) + "\n")
+        print(f"{account}: {files[account]} ({policy_characters(policy)} of {MAX_POLICY_CHARACTERS} characters)")
+    boundary = boundary_name(prefix)
+    print("\nEvery role of the templates, and CloudFormation's execution role, carry the project's boundary.")
+    print("In each account, once: the boundary, then each execution policy the account needs (a stage account: stage;")
+    print("the tooling account: tooling; one account for everything: both, comma-separated), then the bootstrap:")
+    print(f"  aws iam create-policy --policy-name {boundary} --policy-document file://{files[BOUNDARY]}")
     name = POLICY_NAME.format(prefix=prefix, account="<stage|tooling>")
     print(f"  aws iam create-policy --policy-name {name} --policy-document file://<that policy file>")
     print(
-        "  npx cdk bootstrap aws://<ACCOUNT>/<REGION> --example-permissions-boundary "
+        f"  npx cdk bootstrap aws://<ACCOUNT>/<REGION> --custom-permissions-boundary {boundary} "
         f"--cloudformation-execution-policies arn:aws:iam::<ACCOUNT>:policy/{name} "
         "[--trust <TOOLING_ACCOUNT> --trust-for-lookup <TOOLING_ACCOUNT>]"
     )
+    print("A later version of the boundary: aws iam create-policy-version --policy-arn <its ARN> --set-as-default.")
     return 0
 
 

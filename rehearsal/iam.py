@@ -47,6 +47,8 @@ class RoleRecord:
     policies: list[Policy] = field(default_factory=list)
     # The permissions boundary's document: what the role may do at most, whatever its policies allow.
     boundary: dict | None = None
+    # Its tags: what sts:AssumeRole is decided by, as iam:ResourceTag/<key>, where a policy names one.
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -195,6 +197,7 @@ class Directory:
                     "aws:SecureTransport": "true",
                     "aws:PrincipalArn": request.principal,
                     "aws:PrincipalAccount": role.account,
+                    **self._assumed_role_tags(request),
                     **dict(request.context),
                 },
             },
@@ -207,6 +210,11 @@ class Directory:
         allowed = answer.get("decision") == "Allowed"
         reason = "" if allowed else self._reason(answer, request, policies, resource_policy, role.account)
         self._settle(request, allowed, reason)
+
+    def _assumed_role_tags(self, request: Request) -> dict[str, str]:
+        """sts:AssumeRole is authorized on the role assumed, whose tags IAM gives as iam:ResourceTag/<key>."""
+        target = self.roles.get(request.resource) if request.action == "sts:AssumeRole" else None
+        return {f"iam:ResourceTag/{key}": value for key, value in (target.tags if target else {}).items()}
 
     def check_service(self, request: Request, *, resource_policy: dict | None = None) -> None:
         """Raise AccessDenied unless the resource policy lets a service principal (``request.principal``, e.g.

@@ -7,9 +7,9 @@ permissions CloudFormation's resource handlers need (create, read, update, delet
 CloudFormation registry schemas that cfn-lint ships, pinned with it. Then:
 - IAM actions are limited to roles our stacks create, by name: the stack's generated names (prefixed
   by the stack name) and the ones named from the stage config (prefixed by ``name_prefix``);
-- a role may be created, or given a policy or a trust, only while it carries the bootstrap's permissions boundary
-  (stacks/boundary.py), so no deployment can make an admin role; a role may be passed only to the services our
-  roles trust;
+- a role may be created, or given a policy or a trust, only while it carries the project's permissions boundary
+  (stacks/boundary.py, which also bounds the execution role itself), so no deployment can make an admin role;
+  a role may be passed only to the services our roles trust;
 - ``iam:AttachRolePolicy`` and removing a boundary are left out, because no template does either;
 - what would change another team's resources in the account (a function's code, a bucket's policy, a key's policy
   or deletion, a registry's policy, a build project) is allowed only on resources our stacks name, or, where
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import cfnlint
 
-from stacks.boundary import boundary_arn_pattern
+from stacks.boundary import PROJECT_TAG, boundary_arn_pattern, our_roles
 from stacks.iam_data import acts_on
 
 SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
@@ -37,8 +37,6 @@ LEFT_OUT = {"iam:AttachRolePolicy", "iam:DeleteRolePermissionsBoundary"}
 # What a role may do is written by these: allowed only with the boundary on the role (iam:PermissionsBoundary is the
 # request's for CreateRole and PutRolePermissionsBoundary, the role's for the others).
 BOUNDED = {"iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary"}
-# The tag every resource of our stacks carries (stacks/mlops_stack.py, stacks/delivery/stack.py).
-PROJECT_TAG = "project"
 # Service -> (resource types whose actions are scoped, ARN patterns of ours): {stack} and {stack_lower} are each stack
 # name, {prefix} the stage prefix. CloudFormation names a function or bucket after its stack.
 _BUCKETS = ("arn:*:s3:::{stack_lower}-*", "arn:*:s3:::{prefix}-*-models-*")
@@ -114,7 +112,7 @@ def execution_policy(templates: list[dict], *, stack_names: Iterable[str], name_
 def _role_statements(iam: set[str], templates: list[dict], stack_names: list[str], name_prefix: str) -> list[dict]:
     """Our roles only, by name; what a role may do is written only with the boundary on it; passed only to the
     services our roles trust."""
-    roles = sorted({f"arn:*:iam::*:role/{name}-*" for name in stack_names} | {f"arn:*:iam::*:role/{name_prefix}-*"})
+    roles = our_roles(name_prefix, stack_names)
     return [
         {"Sid": "StackRoles", "Effect": "Allow", "Action": sorted(iam - BOUNDED - {"iam:PassRole"}), "Resource": roles},
         {
@@ -122,7 +120,7 @@ def _role_statements(iam: set[str], templates: list[dict], stack_names: list[str
             "Effect": "Allow",
             "Action": sorted(iam & BOUNDED),
             "Resource": roles,
-            "Condition": {"ArnLike": {"iam:PermissionsBoundary": boundary_arn_pattern()}},
+            "Condition": {"ArnLike": {"iam:PermissionsBoundary": boundary_arn_pattern(name_prefix)}},
         },
         {
             "Sid": "PassStackRolesToTheirServices",

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.baseline import RegressionBaseline
 from stacks.batch import BatchScoring
+from stacks.boundary import PROJECT_TAG
 from stacks.config import STAGE_TAG, TORCH_DISTRIBUTED, StageConfig, artifact_bucket_name
 from stacks.delivery.config import Release
 from stacks.images import images_for
@@ -60,7 +61,7 @@ class MlopsStack(Stack):
             termination_protection=config.retain_stateful_resources,
             **kwargs,
         )
-        Tags.of(self).add("project", config.name_prefix)
+        Tags.of(self).add(PROJECT_TAG, config.name_prefix)
         Tags.of(self).add(STAGE_TAG, config.name)
         Aspects.of(self).add(AcknowledgeUnscopedActions(UNSCOPED_ACTIONS))
 

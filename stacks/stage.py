@@ -11,11 +11,12 @@ from stacks.delivery.config import Release
 from stacks.mlops_stack import MlopsStack
 
 
-def permissions_boundary() -> PermissionsBoundary:
-    """The bootstrap's boundary (stacks/boundary.py), by ARN with the stack's own account and region: CDK refuses its
-    name placeholders in a stack whose account is decided at deployment (a stage with ``account: null``)."""
-    name = boundary_name(Aws.ACCOUNT_ID, Aws.REGION)
-    return PermissionsBoundary.from_arn(f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:policy/{name}")
+def permissions_boundary(name_prefix: str) -> PermissionsBoundary:
+    """The project's boundary (stacks/boundary.py), by ARN in the stack's own account: CDK refuses its name
+    placeholders in a stack whose account is decided at deployment (a stage with ``account: null``)."""
+    return PermissionsBoundary.from_arn(
+        f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:policy/{boundary_name(name_prefix)}"
+    )
 
 
 class MlopsStage(Stage):
@@ -33,7 +34,7 @@ class MlopsStage(Stage):
             scope,
             config.construct_id,
             env=Environment(account=config.account, region=config.region),
-            permissions_boundary=permissions_boundary(),
+            permissions_boundary=permissions_boundary(config.name_prefix),
         )
         self.config = config
         self.mlops = MlopsStack(

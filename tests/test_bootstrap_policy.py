@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cli.bootstrap_policy import policies
 from rehearsal import synth
+from rehearsal.cloudformation.assets import BOOTSTRAP_TEMPLATE
 from stacks.bootstrap_policy import (
     LEFT_OUT,
     MAX_POLICY_CHARACTERS,
@@ -20,11 +22,13 @@ from stacks.bootstrap_policy import (
     handler_permissions,
     policy_characters,
 )
+from stacks.boundary import QUALIFIER, SERVICES, boundary_name, boundary_policy
+from stacks.cfn_text import render
 
 ACCOUNT, REGION = "111122223333", "us-east-1"
 EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-{REGION}"
-# What `cdk bootstrap --example-permissions-boundary` creates, and every role of ours carries (stacks/boundary.py).
-BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/cdk-hnb659fds-permissions-boundary-{ACCOUNT}-{REGION}"
+# The project's boundary, which every role of ours carries (stacks/boundary.py).
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/textclf-permissions-boundary"
 WITH_BOUNDARY = {"iam:PermissionsBoundary": BOUNDARY}
 OUR_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Prod-Mlops-RolesTrainingRole-AbC123"
 
@@ -78,7 +82,7 @@ def stack_roles(assembly: Path) -> list[str]:
 
 def test_each_policy_fits_in_one_managed_policy(written):
     found, _ = written
-    assert set(found) == {"stage", "tooling"}
+    assert set(found) == {"stage", "tooling", "boundary"}
     for policy in found.values():
         assert policy_characters(policy) <= MAX_POLICY_CHARACTERS
 
@@ -94,7 +98,7 @@ def test_cloudformation_may_create_and_manage_every_role_the_stacks_create(engin
         assert decide(engine, found["stage"], "iam:PassRole", role, passed) == "Allowed", role
 
 
-def test_every_role_the_templates_create_carries_the_bootstrap_boundary(written):
+def test_every_role_the_templates_create_carries_the_projects_boundary(written):
     _, assembly = written
     roles = [
         (path.name, logical_id, resource["Properties"])
@@ -105,7 +109,7 @@ def test_every_role_the_templates_create_carries_the_bootstrap_boundary(written)
     assert len(roles) > 30
     for template, logical_id, properties in roles:
         boundary = json.dumps(properties.get("PermissionsBoundary"))
-        assert ":policy/cdk-hnb659fds-permissions-boundary-" in boundary, (template, logical_id)
+        assert ':policy/textclf-permissions-boundary"' in boundary, (template, logical_id)
 
 
 @pytest.mark.parametrize(
@@ -250,17 +254,43 @@ def test_a_realtime_stage_may_create_only_the_scaling_service_linked_role(engine
     assert decide(engine, serverless, "iam:CreateServiceLinkedRole", role, allowed) != "Allowed"
 
 
-def test_the_boundary_is_the_one_the_pinned_cdk_cli_bootstraps():
-    """Our roles name it, and the execution policies require it: its name must be what `cdk bootstrap
-    --example-permissions-boundary` creates with the qualifier our stacks deploy with."""
+def test_the_execution_role_carries_the_boundary_our_roles_name_once_bootstrapped_with_it(written):
+    """`cdk bootstrap --custom-permissions-boundary <name>` gives CloudFormation's execution role the managed policy of
+    that name in its own account (the pinned CLI's template); our roles name the same policy, and the qualifier is
+    the one our stacks deploy with."""
     from aws_cdk import DefaultStackSynthesizer
 
-    from rehearsal.cloudformation.assets import BOOTSTRAP_TEMPLATE
-    from stacks.boundary import QUALIFIER, boundary_name
-
+    found, assembly = written
     assert QUALIFIER == DefaultStackSynthesizer.DEFAULT_QUALIFIER
-    import yaml
+    execution_role = yaml.safe_load(BOOTSTRAP_TEMPLATE.read_text())["Resources"]["CloudFormationExecutionRole"]
+    given = execution_role["Properties"]["PermissionsBoundary"]["Fn::If"][1]["Fn::Sub"]
+    assert given == "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${InputPermissionsBoundary}"
+    assert found["boundary"] == boundary_policy("textclf", [s.name for s in synth.stacks(assembly)])
+    named = {
+        render(resource["Properties"]["PermissionsBoundary"])
+        for path in assembly.rglob("*.template.json")
+        for resource in json.loads(path.read_text())["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Role"
+    }
+    assert named == {f"arn:<AWS::Partition>:iam::<AWS::AccountId>:policy/{boundary_name('textclf')}"}
 
-    resources = yaml.safe_load(BOOTSTRAP_TEMPLATE.read_text())["Resources"]
-    name = resources["CdkBoostrapPermissionsBoundaryPolicy"]["Properties"]["ManagedPolicyName"]["Fn::Sub"]
-    assert name.replace("${Qualifier}", QUALIFIER) == boundary_name("${AWS::AccountId}", "${AWS::Region}")
+
+def test_the_boundary_allows_every_service_the_roles_and_the_execution_policies_name(written):
+    """The boundary allows only SERVICES: every action a role of the templates is given, and every action
+    CloudFormation's handlers need for them (the execution policies), is of one of them."""
+    found, assembly = written
+    documents = [found["stage"], found["tooling"]]
+    for path in assembly.rglob("*.template.json"):
+        for resource in json.loads(path.read_text())["Resources"].values():
+            properties = resource.get("Properties", {})
+            if resource["Type"] == "AWS::IAM::Policy":
+                documents.append(properties["PolicyDocument"])
+            elif resource["Type"] == "AWS::IAM::Role":
+                documents += [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+    named = {
+        action.split(":")[0]
+        for document in documents
+        for statement in document["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert len(documents) > 30 and named - set(SERVICES) == set(), "add the service to stacks.boundary.SERVICES"

@@ -8,13 +8,12 @@ import json
 import zipfile
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from rehearsal.cloud import Cloud
 from rehearsal.iam import BucketRecord
-from stacks.boundary import QUALIFIER
+from stacks.boundary import QUALIFIER, boundary_name, boundary_policy
+from stacks.config import load_stages, stage_stack_name
+from stacks.delivery.config import DELIVERY_STACK_ID
 from stacks.project import ROOT
 
 # The pinned CDK CLI's own bootstrap template: what `cdk bootstrap` deploys.
@@ -22,29 +21,20 @@ BOOTSTRAP_TEMPLATE = ROOT / "node_modules" / "aws-cdk" / "lib" / "api" / "bootst
 
 
 def bootstrap(cloud: Cloud, account: str, region: str) -> None:
-    """`cdk bootstrap --example-permissions-boundary` (docs/delivery.md), once per account and region: the
-    permissions boundary every role of our templates names, as the CLI's template writes it."""
-    properties = _substituted(_boundary_policy(), account, region)
-    arn = f"arn:aws:iam::{account}:policy{properties.get('Path', '/')}{properties['ManagedPolicyName']}"
-    cloud.directory.managed_policies.setdefault(arn, properties["PolicyDocument"])
+    """What docs/delivery.md has each account do once: create the project's permissions boundary (as `textclf
+    bootstrap-policy` writes it), then `cdk bootstrap --custom-permissions-boundary` with it. Every role of our
+    templates names that boundary, and every request a role makes is decided with it."""
+    name, document = project_boundary()
+    cloud.directory.managed_policies.setdefault(f"arn:aws:iam::{account}:policy/{name}", document)
 
 
 @cache
-def _boundary_policy() -> dict:
-    """The template's boundary policy properties, read once per process."""
-    return yaml.safe_load(BOOTSTRAP_TEMPLATE.read_text())["Resources"]["CdkBoostrapPermissionsBoundaryPolicy"][
-        "Properties"
-    ]
-
-
-def _substituted(value: Any, account: str, region: str) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"Fn::Sub"}:
-            return _pseudo(value["Fn::Sub"], account, region).replace("${Qualifier}", QUALIFIER)
-        return {k: _substituted(v, account, region) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substituted(v, account, region) for v in value]
-    return value
+def project_boundary() -> tuple[str, dict]:
+    """The boundary's name and document for cdk.json's stages and the delivery pipeline."""
+    configs = load_stages(json.loads((ROOT / "cdk.json").read_text())["context"]["stages"], "all")
+    (prefix,) = {config.name_prefix for config in configs}
+    stack_names = [*(stage_stack_name(config.name) for config in configs), DELIVERY_STACK_ID]
+    return boundary_name(prefix), boundary_policy(prefix, stack_names)
 
 
 def publish_assets(cloud: Cloud, assets_file: Path, *, account: str, region: str) -> None:

@@ -11,7 +11,12 @@ def _role(deployment: Placement, logical_id: str, properties: dict) -> Resource:
     arn = f"arn:aws:iam::{deployment.account}:role{properties.get('Path', '/')}{name}"
     inline = [Policy(p["PolicyName"], p["PolicyDocument"]) for p in properties.get("Policies", [])]
     deployment.cloud.directory.roles[arn] = RoleRecord(
-        arn, deployment.account, properties["AssumeRolePolicyDocument"], inline, _boundary(deployment, properties)
+        arn,
+        deployment.account,
+        properties["AssumeRolePolicyDocument"],
+        inline,
+        _boundary(deployment, properties),
+        _tags(properties),
     )
     return Resource(logical_id, "AWS::IAM::Role", name, {"Arn": arn, "RoleId": digest(arn)[:21].upper()}, properties)
 
@@ -25,8 +30,8 @@ def _boundary(deployment: Placement, properties: dict) -> dict | None:
     if document is None or arn.split(":")[4] != deployment.account:
         # IAM's answer to CreateRole or PutRolePermissionsBoundary naming a policy it cannot attach.
         raise DeployError(
-            f"PermissionsBoundary: Scope ARN: {arn} does not exist or is not attachable. Fix: bootstrap the account "
-            "with `cdk bootstrap --example-permissions-boundary` (docs/delivery.md)."
+            f"PermissionsBoundary: Scope ARN: {arn} does not exist or is not attachable. Fix: create the project's "
+            "boundary and bootstrap with it, as `textclf bootstrap-policy` prints (docs/delivery.md)."
         )
     return document
 
@@ -36,6 +41,11 @@ def _update_role(deployment: Placement, existing: Resource, properties: dict) ->
     record = deployment.cloud.directory.roles[existing.attributes["Arn"]]
     record.trust = properties["AssumeRolePolicyDocument"]
     record.boundary = _boundary(deployment, properties)
+    record.tags = _tags(properties)
+
+
+def _tags(properties: dict) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in properties.get("Tags", [])}
 
 
 def _delete_role(deployment: Placement, resource: Resource) -> None:

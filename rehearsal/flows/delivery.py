@@ -24,6 +24,7 @@ from rehearsal.report import RehearsalFailed
 from rehearsal.serving import serve_and_smoke
 from rehearsal.session import ACCOUNTS, SINGLE_ACCOUNT, TOOLING_ACCOUNT, Session
 from stacks.config import stage_stack_name
+from stacks.delivery.config import DELIVERY_STACK_ID
 from stacks.project import ROOT
 
 PROMOTED = ("dev", "staging", "prod")
@@ -40,7 +41,7 @@ def rehearse_delivery(session: Session) -> None:
     started = report.step(f"Synthesize the delivery pipeline and its stages ({session.options.layout} layout)")
     assembly = synth.synthesize(session.work / "cdk.out", context={"stage": "delivery"}, project_context=project)
     report.status("synth Delivery + Dev, Staging, Prod", "ok", started)
-    _, delivery = session.deploy(synth.stack_named(assembly, "Delivery"), tooling)
+    _, delivery = session.deploy(synth.stack_named(assembly, DELIVERY_STACK_ID), tooling)
     deployments = {
         name: session.deploy(synth.stack_named(assembly, stage_stack_name(name)), accounts[name]) for name in PROMOTED
     }

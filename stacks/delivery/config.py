@@ -42,6 +42,8 @@ OPTIONAL_SETTINGS = {"account": None, "connection_arn": None, "repository": None
 
 # The Makefile targets that split `make test` between the pipeline's Synth step (what neither trains, runs a job
 # nor serves a model) and its Rehearse action (the rest, before the first stage deploys).
+# The pipeline's stack (app.py), whose generated resource names start with it.
+DELIVERY_STACK_ID = "Delivery"
 FAST_CHECKS = "check"
 WORKLOAD_CHECKS = "test-workloads"
 

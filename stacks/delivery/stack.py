@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import Aspects, Aws, CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
+from stacks.boundary import PROJECT_TAG
 from stacks.config import StageConfig
 from stacks.delivery.config import DeliveryConfig, Release
 from stacks.delivery.nag import UNSCOPED_ACTIONS
@@ -28,16 +29,16 @@ class DeliveryStack(Stack):
         stages: Sequence[StageConfig],
         release: Release,
     ) -> None:
+        source_stage = next(stage for stage in stages if stage.name == config.model_source_stage)
         super().__init__(
             scope,
             construct_id,
             env=Environment(account=config.account, region=config.region),
             description="Delivery pipeline: promotes the text-classification stack and model dev -> staging -> prod",
             termination_protection=True,
-            permissions_boundary=permissions_boundary(),
+            permissions_boundary=permissions_boundary(source_stage.name_prefix),
         )
-        source_stage = next(stage for stage in stages if stage.name == config.model_source_stage)
-        Tags.of(self).add("project", source_stage.name_prefix)
+        Tags.of(self).add(PROJECT_TAG, source_stage.name_prefix)
         Aspects.of(self).add(AcknowledgeUnscopedActions(UNSCOPED_ACTIONS))
         delivery_account = config.account or Aws.ACCOUNT_ID
         forwards = source_stage.account is not None and source_stage.account != config.account
