@@ -52,6 +52,14 @@ def release_record(sagemaker, package: dict | None, group: str) -> dict:
             "Fix: run the training pipeline again (it records the digest at evaluation) and approve "
             "the new package, or reject this one."
         )
+    missing = [name for name in contract.evaluated_metadata_names() if name not in metadata]
+    if missing:
+        raise ReleaseError(
+            f"{arn} lacks metadata {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}: the probe set and "
+            "monitoring baseline the pipeline records with the digest were taken off it (or it was registered before "
+            "they were), so a stage would serve it with no probe or drift alarm. Fix: run the training pipeline "
+            "again and approve the new package, or reject this one."
+        )
     return {
         "model_package_arn": arn,
         "model_package_group": group,
@@ -67,8 +75,8 @@ def release_record(sagemaker, package: dict | None, group: str) -> dict:
 
 
 def probes(metadata: dict, arn: str) -> list[list[str]]:
-    """The package's probe set, each probe once, as ``[label, text]`` pairs; none for a package registered
-    before probe sets were (the stages then serve it without the probe alarm)."""
+    """The package's probe set, each probe once, as ``[label, text]`` pairs; none where its evaluation found none
+    (the stages then serve it without the probe alarm)."""
     found: list[list[str]] = []
     for index in range(contract.PROBE_COUNT):
         value = metadata.get(contract.probe_metadata_name(index), contract.NO_PROBE)
@@ -87,8 +95,8 @@ def probes(metadata: dict, arn: str) -> list[list[str]]:
 
 
 def monitor_baseline(metadata: dict, arn: str) -> dict | None:
-    """What the package's evaluation measured for the drift monitor; None for a package registered before baselines
-    were, or whose classes were too many to store (the stages then serve it without drift alarms)."""
+    """What the package's evaluation measured for the drift monitor; None for a package whose classes were too many to
+    store (the stages then serve it without drift alarms)."""
     names = {key: name for name, key in contract.MONITOR_METADATA.items()}
     values = {key: metadata.get(name, contract.NO_BASELINE) for key, name in names.items()}
     if contract.NO_BASELINE in values.values():
@@ -123,10 +131,24 @@ def summary(record: dict) -> str:
     # The environment last: it is what a long line loses.
     line = (
         f"model package {record['model_package_arn']}; image {record['image']}; model data "
-        f"{record['model_data_url']}, SHA-256 {record['model_data_sha256']}; environment {environment}"
+        f"{record['model_data_url']}, SHA-256 {record['model_data_sha256']}; {_guards(record)}; "
+        f"environment {environment}"
     )
     cut = f"... (all of it in {RELEASE_NOTE})"
     return line if len(line) <= MAX_SUMMARY else line[: MAX_SUMMARY - len(cut)] + cut
+
+
+def _guards(record: dict) -> str:
+    """What will watch the release once served: its probe set and its drift baseline (none means no such alarm)."""
+    probes = len(record.get("probes") or [])
+    baseline = record.get("monitor_baseline")
+    drift = (
+        f"drift baseline class mix {' '.join(f'{share:.2f}' for share in baseline['class_mix'])}, "
+        f"mean top score {baseline['mean_score']:.2f}"
+        if baseline
+        else "no drift baseline (no drift alarms)"
+    )
+    return f"{probes} probe(s){'' if probes else ' (no probe alarm)'}; {drift}"
 
 
 def print_summary(args: argparse.Namespace) -> int:

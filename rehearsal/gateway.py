@@ -110,6 +110,8 @@ def sagemaker_requests(
     elif operation in ("DescribeModelPackage", "UpdateModelPackage"):
         name = body.get("ModelPackageName") or body.get("ModelPackageArn") or ""
         resource = name if name.startswith("arn:") else arn(f"model-package/{name}")
+        if operation == "UpdateModelPackage":
+            return [Request(principal, action, resource, account_of(resource), package_update_context(body))]
     elif operation == "DescribeModelPackageGroup":
         resource = group_arn(body["ModelPackageGroupName"])
     elif operation == "ListModelPackages" and body.get("ModelPackageGroupName"):
@@ -128,6 +130,21 @@ def sagemaker_requests(
         )
     owner = account_of(resource) if resource != "*" else None
     return [Request(principal, action, resource, owner)]
+
+
+def package_update_context(body: dict) -> tuple:
+    """The condition keys SageMaker gives an UpdateModelPackage (the Service Authorization Reference): the metadata it
+    removes and sets, and the approval status it sets."""
+    context = [
+        (f"sagemaker:CustomerMetadataProperties/{k}", v) for k, v in body.get("CustomerMetadataProperties", {}).items()
+    ]
+    if body.get("CustomerMetadataPropertiesToRemove"):
+        context.append(
+            ("sagemaker:CustomerMetadataPropertiesToRemove", list(body["CustomerMetadataPropertiesToRemove"]))
+        )
+    if body.get("ModelApprovalStatus"):
+        context.append(("sagemaker:ModelApprovalStatus", body["ModelApprovalStatus"]))
+    return tuple(context)
 
 
 # CloudWatch's metric actions have no resource type (Service Authorization Reference); PutMetricData is conditioned

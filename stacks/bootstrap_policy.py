@@ -39,11 +39,22 @@ LEFT_OUT = {"iam:AttachRolePolicy", "iam:DeleteRolePermissionsBoundary"}
 BOUNDED = {"iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary"}
 # Service -> (resource types whose actions are scoped, ARN patterns of ours): {stack} and {stack_lower} are each stack
 # name, {prefix} the stage prefix. CloudFormation names a function or bucket after its stack.
+# CloudFormation names a function, bucket, topic, rule or alarm after its stack; the stage config names endpoints,
+# their configs, models, pipelines and registries, and the endpoint's log group (issue 45, finding 3: these were
+# allowed on every resource of the account, another team's included).
 _BUCKETS = ("arn:*:s3:::{stack_lower}-*", "arn:*:s3:::{prefix}-*-models-*")
+_SAGEMAKER = ("model-package-group", "endpoint", "endpoint-config", "model", "pipeline")
 BY_NAME = {
     "lambda": (("function",), ("arn:*:lambda:*:*:function:{stack}-*",)),
     "s3": (("bucket", "object"), (*_BUCKETS, *(f"{bucket}/*" for bucket in _BUCKETS))),
-    "sagemaker": (("model-package-group",), ("arn:*:sagemaker:*:*:model-package-group/{prefix}-*",)),
+    "sagemaker": (_SAGEMAKER, tuple(f"arn:*:sagemaker:*:*:{kind}/{{prefix}}-*" for kind in _SAGEMAKER)),
+    "sns": (("topic",), ("arn:*:sns:*:*:{stack}-*",)),
+    "events": (("rule-on-default-event-bus",), ("arn:*:events:*:*:rule/{stack}-*",)),
+    "cloudwatch": (("alarm",), ("arn:*:cloudwatch:*:*:alarm:{stack}-*",)),
+    "logs": (
+        ("log-group",),
+        ("arn:*:logs:*:*:log-group:{stack}-*", "arn:*:logs:*:*:log-group:/aws/sagemaker/Endpoints/{prefix}-*"),
+    ),
 }
 # Resources whose ids CloudFormation generates without the stack's name: scoped by our tag.
 BY_TAG = {"kms": "key", "codebuild": "project"}

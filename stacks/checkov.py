@@ -11,7 +11,8 @@ from __future__ import annotations
 from aws_cdk import CfnResource
 from constructs import IConstruct
 
-# Reasons shared by the project's Lambda functions (stacks/baseline.py, stacks/released_model.py).
+# Reasons shared by the project's Lambda functions that a pipeline run or a deployment calls and waits for
+# (stacks/baseline.py, stacks/released_model.py).
 FUNCTION_REASONS = {
     "CKV_AWS_115": "Invoked once per pipeline run or deployment; reserving concurrency would take it from the "
     "account's unreserved pool, and fails deployment where that pool is at its minimum of 10.",
@@ -19,6 +20,16 @@ FUNCTION_REASONS = {
     "operator sees it; a dead-letter queue would hold events that nothing replays.",
     "CKV_AWS_117": "Calls only AWS APIs, with no VPC resources to reach; a VPC would add NAT or endpoints and "
     "nothing to protect.",
+}
+
+
+# The scheduled functions' own (stacks.function.scheduled_function): they have a dead-letter topic, so CKV_AWS_116
+# passes and is not allowed.
+SCHEDULED_FUNCTION_REASONS = {
+    "CKV_AWS_115": "One run per schedule interval, shorter than the interval; reserving concurrency would take it "
+    "from the account's unreserved pool, and fails deployment where that pool is at its minimum of 10.",
+    "CKV_AWS_117": "Calls only AWS APIs (the endpoint, CloudWatch, S3), with no VPC resources to reach; a VPC would "
+    "add NAT or endpoints and nothing to protect.",
 }
 
 

@@ -11,14 +11,13 @@ from pathlib import Path
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.function import grant_put_metric_data, project_function
+from stacks.function import grant_put_metric_data, scheduled_function
 from stacks.monitor_settings import FEEDBACK_ID, FEEDBACK_LABEL, LABELLED
 from stacks.storage import S3Location
 
@@ -39,6 +38,7 @@ class LateLabelQuality(Construct):
         namespace: str,
         min_labelled: int,
         log_key: kms.IKey,
+        failures: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
         self.namespace = namespace
@@ -51,39 +51,27 @@ class LateLabelQuality(Construct):
         capture.grant_read(role)
         feedback.grant_read(role)
         grant_put_metric_data(role, namespace)
-        self.function = project_function(
+        self.function = scheduled_function(
             self,
             role=role,
             log_key=log_key,
+            failures=failures,
+            every=PERIOD,
+            event={
+                "Bucket": capture.bucket.bucket_name,
+                # SageMaker writes under <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/.
+                "CapturePrefix": f"{capture.prefix}{endpoint_name}/",
+                "FeedbackPrefix": feedback.prefix,
+                "Namespace": namespace,
+                "MinLabelled": min_labelled,
+                "Fields": {"id": FEEDBACK_ID, "label": FEEDBACK_LABEL},
+                "Metrics": LABELLED,
+            },
+            description="Judges the captured answers against late labels once a day",
             handler="index.handler",
             code=lambda_.Code.from_asset(str(FUNCTION_CODE)),
-            description="Judges the endpoint's captured answers against the labels users gave later",
             timeout=Duration.minutes(5),
             memory_size=512,
-        )
-        events.Rule(
-            self,
-            "Schedule",
-            description="Judges the captured answers against late labels once a day",
-            schedule=events.Schedule.rate(PERIOD),
-            targets=[
-                targets.LambdaFunction(
-                    self.function,
-                    event=events.RuleTargetInput.from_object(
-                        {
-                            "Bucket": capture.bucket.bucket_name,
-                            # SageMaker writes under <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/.
-                            "CapturePrefix": f"{capture.prefix}{endpoint_name}/",
-                            "FeedbackPrefix": feedback.prefix,
-                            "Namespace": namespace,
-                            "MinLabelled": min_labelled,
-                            "Fields": {"id": FEEDBACK_ID, "label": FEEDBACK_LABEL},
-                            "Metrics": LABELLED,
-                        }
-                    ),
-                    retry_attempts=0,
-                )
-            ],
         )
 
     def metric(self, key: str) -> cloudwatch.Metric:

@@ -15,14 +15,14 @@ from pathlib import Path
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.function import grant_put_metric_data, project_function
+from stacks.function import grant_put_metric_data, scheduled_function
 from stacks.monitor_settings import DRIFT, SIGNALS, MonitorBaseline, MonitorSettings
 from training import contract
 
@@ -40,6 +40,7 @@ class DriftMonitor(Construct):
         settings: MonitorSettings,
         baseline: MonitorBaseline | None,
         log_key: kms.IKey,
+        failures: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
         self.namespace, self.settings = namespace, settings
@@ -61,9 +62,9 @@ class DriftMonitor(Construct):
             )
         self.function: lambda_.Function | None = None
         if baseline is not None:
-            self.function = self._drift_function(baseline, log_key)
+            self.function = self._drift_function(baseline, log_key, failures)
 
-    def _drift_function(self, baseline: MonitorBaseline, log_key: kms.IKey) -> lambda_.Function:
+    def _drift_function(self, baseline: MonitorBaseline, log_key: kms.IKey, failures: sns.ITopic) -> lambda_.Function:
         role = iam.Role(
             self,
             "Role",
@@ -73,46 +74,33 @@ class DriftMonitor(Construct):
         # Metric queries are authorized on no resource (stacks/roles.py, UNSCOPED_ACTIONS).
         role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
         grant_put_metric_data(role, self.namespace)
-        function = project_function(
+        window = self.settings.window_minutes
+        return scheduled_function(
             self,
             role=role,
             log_key=log_key,
+            failures=failures,
+            every=Duration.minutes(window),
+            event={
+                # The window ends when the schedule fires, however late the function starts.
+                "Time": events.EventField.time,
+                "Namespace": self.namespace,
+                "WindowMinutes": window,
+                "MinRequests": self.settings.min_requests,
+                "Signals": SIGNALS,
+                "Drift": DRIFT,
+                "Baseline": {
+                    "class_mix": list(baseline.class_mix),
+                    "length": list(baseline.length),
+                    "mean_score": baseline.mean_score,
+                },
+            },
+            description="Measures the endpoint's drift from its baseline once per monitoring window",
             handler="index.handler",
             code=lambda_.Code.from_asset(str(FUNCTION_CODE)),
-            description="Compares the endpoint's last window of signals with the served package's baseline",
             timeout=Duration.seconds(60),
             memory_size=256,
         )
-        window = self.settings.window_minutes
-        events.Rule(
-            self,
-            "Schedule",
-            description="Measures the endpoint's drift from its baseline once per monitoring window",
-            schedule=events.Schedule.rate(Duration.minutes(window)),
-            targets=[
-                targets.LambdaFunction(
-                    function,
-                    event=events.RuleTargetInput.from_object(
-                        {
-                            # The window ends when the schedule fires, however late the function starts.
-                            "Time": events.EventField.time,
-                            "Namespace": self.namespace,
-                            "WindowMinutes": window,
-                            "MinRequests": self.settings.min_requests,
-                            "Signals": SIGNALS,
-                            "Drift": DRIFT,
-                            "Baseline": {
-                                "class_mix": list(baseline.class_mix),
-                                "length": list(baseline.length),
-                                "mean_score": baseline.mean_score,
-                            },
-                        }
-                    ),
-                    retry_attempts=0,
-                )
-            ],
-        )
-        return function
 
     def drift_metric(self, key: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(

@@ -11,18 +11,17 @@ from pathlib import Path
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.function import grant_put_metric_data, project_function
+from stacks.function import grant_put_metric_data, scheduled_function
 
 FUNCTION_CODE = Path(__file__).resolve().parent / "functions" / "quality_probe"
 METRIC_NAME = "ProbeAgreement"
-SCHEDULE = events.Schedule.rate(Duration.minutes(1))
+EVERY = Duration.minutes(1)
 # Below this share of agreeing answers in a minute, the probe alarm counts the minute. A model that is wrong on every
 # probe, at a canary of 25%, brings the share to about 0.75; two good models agree on these sure texts.
 MIN_AGREEMENT = 0.95
@@ -39,6 +38,7 @@ class QualityProbe(Construct):
         probes: tuple[tuple[str, str], ...],
         namespace: str,
         log_key: kms.IKey,
+        failures: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
         self.namespace = namespace
@@ -51,35 +51,23 @@ class QualityProbe(Construct):
         )
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
         grant_put_metric_data(role, namespace)
-        self.function = project_function(
+        self.function = scheduled_function(
             self,
             role=role,
             log_key=log_key,
+            failures=failures,
+            every=EVERY,
+            event={
+                "EndpointName": endpoint_name,
+                "Namespace": namespace,
+                "MetricName": METRIC_NAME,
+                "Probes": [list(probe) for probe in probes],
+            },
+            description="Probes the endpoint with the release's probe set every minute",
             handler="index.handler",
             code=lambda_.Code.from_asset(str(FUNCTION_CODE)),
-            description="Sends the release's probe set to the endpoint and publishes the agreement",
             timeout=Duration.seconds(50),
             memory_size=256,
-        )
-        self.rule = events.Rule(
-            self,
-            "Schedule",
-            description="Probes the endpoint with the release's probe set every minute",
-            schedule=SCHEDULE,
-            targets=[
-                targets.LambdaFunction(
-                    self.function,
-                    event=events.RuleTargetInput.from_object(
-                        {
-                            "EndpointName": endpoint_name,
-                            "Namespace": namespace,
-                            "MetricName": METRIC_NAME,
-                            "Probes": [list(probe) for probe in probes],
-                        }
-                    ),
-                    retry_attempts=0,
-                )
-            ],
         )
 
     def metric(self) -> cloudwatch.Metric:

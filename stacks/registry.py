@@ -16,6 +16,7 @@ from stacks.nag import acknowledge
 from stacks.operations_key import OperationsKey
 from stacks.storage import S3Location
 from stacks.topics import RuleToTopic, encrypted_topic
+from training import contract
 
 READ_PACKAGES = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
 
@@ -50,7 +51,7 @@ class ModelRegistry(Construct):
             # The API requires a name; derived from the stage config, so the operator CLI finds it offline.
             model_package_group_name=group_name,
             model_package_group_description="Text classifiers registered by the training pipeline",
-            model_package_group_policy=self._read_policy(consumers) if consumers else None,
+            model_package_group_policy=self._group_policy(consumers),
         )
         # Where stateful resources are retained, registered versions and their approval history outlive the
         # stack. Elsewhere (dev) the named group goes with it, so the stack can be deployed again: a retained
@@ -104,18 +105,44 @@ class ModelRegistry(Construct):
             "group's versions, not other groups.",
         )
 
-    def _read_policy(self, consumers: list[iam.AccountPrincipal]) -> dict:
-        document = iam.PolicyDocument(
-            statements=[
+    def _group_policy(self, consumers: list[iam.AccountPrincipal]) -> dict:
+        """Consumer accounts may read packages; nobody, in any account, may remove or change what the evaluation
+        wrote and a release relies on (issue 45, finding 5): with UpdateModelPackage, a principal who may approve
+        could strip the probe set and baseline (prod would serve without their alarms) or re-point the digest."""
+        kept = contract.evaluated_metadata_names()
+        statements = [
+            iam.PolicyStatement(
+                sid="EvaluatedMetadataIsNotRemoved",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sagemaker:UpdateModelPackage"],
+                resources=[self.packages_arn],
+                conditions={"ForAnyValue:StringEquals": {"sagemaker:CustomerMetadataPropertiesToRemove": list(kept)}},
+            ),
+            # IAM has no key listing the metadata an update sets: one statement per name, each denying its change.
+            *(
+                iam.PolicyStatement(
+                    sid=f"{name}IsNotChanged",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["sagemaker:UpdateModelPackage"],
+                    resources=[self.packages_arn],
+                    conditions={"Null": {f"sagemaker:CustomerMetadataProperties/{name}": "false"}},
+                )
+                for name in kept
+            ),
+        ]
+        if consumers:
+            statements.insert(
+                0,
                 iam.PolicyStatement(
                     sid="ConsumerAccountsDescribePackages",
                     principals=consumers,
                     actions=READ_PACKAGES,
                     resources=[self.group_arn, self.packages_arn],
-                )
-            ]
-        )
-        return document.to_json()
+                ),
+            )
+        return iam.PolicyDocument(statements=statements).to_json()
 
     @staticmethod
     def _share_artifacts(artifacts: S3Location, accounts: list[str], path: str) -> None:

@@ -197,6 +197,7 @@ class Serving(Construct):
                 probes=settings.probes,
                 namespace=self.publisher_namespace("QualityProbe"),
                 log_key=operations_key.key,
+                failures=self.alarm_topic,
             )
             if settings.probes
             else None
@@ -209,6 +210,7 @@ class Serving(Construct):
             settings=settings.monitor,
             baseline=settings.baseline,
             log_key=operations_key.key,
+            failures=self.alarm_topic,
         )
         self.rollback_alarms = self._rollback_alarms(settings)
         self.late_labels = (
@@ -221,6 +223,7 @@ class Serving(Construct):
                 namespace=self.publisher_namespace("LateLabels"),
                 min_labelled=settings.monitor.min_requests,
                 log_key=operations_key.key,
+                failures=self.alarm_topic,
             )
             if data_capture is not None and feedback is not None
             else None
@@ -376,6 +379,9 @@ class Serving(Construct):
                     periods=5,
                     datapoints=2,
                     comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                    # The probe publishes every minute: a minute without its answer is a broken watcher, and an
+                    # update must not complete unwatched (issue 45, finding 4).
+                    missing=cloudwatch.TreatMissingData.BREACHING,
                 )
             )
         for alarm in alarms:
@@ -480,8 +486,10 @@ class Serving(Construct):
         periods: int,
         datapoints: int | None = None,
         comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
-        """An alarm that notifies the alarm topic when it fires and when it clears; no data is not a breach."""
+        """An alarm that notifies the alarm topic when it fires and when it clears; no data is not a breach unless
+        ``missing`` says so."""
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
@@ -491,7 +499,7 @@ class Serving(Construct):
             evaluation_periods=periods,
             datapoints_to_alarm=datapoints,
             comparison_operator=comparison,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=missing,
         )
         alarm.add_alarm_action(actions.SnsAction(self.alarm_topic))
         alarm.add_ok_action(actions.SnsAction(self.alarm_topic))

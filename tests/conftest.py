@@ -17,6 +17,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from rehearsal.iam import PolicyEngine  # noqa: E402  (after sys.path holds the checkout)
 from rehearsal.sagemaker.containers import namespaces_available  # noqa: E402
+from training import contract  # noqa: E402
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -183,6 +184,14 @@ class MockedRegistry:
         self.s3.create_bucket(Bucket="artifacts")
         self.sagemaker.create_model_package_group(ModelPackageGroupName=self.GROUP)
 
+    @staticmethod
+    def registered_metadata(sha256: str | None, metadata: dict[str, str], without: tuple[str, ...]) -> dict[str, str]:
+        evaluated = {name: contract.NO_PROBE for name in contract.evaluated_metadata_names()} | {
+            name: contract.NO_BASELINE for name in contract.MONITOR_METADATA
+        }
+        found = {**(evaluated | {contract.MODEL_DATA_SHA256: sha256} if sha256 else {}), **metadata}
+        return {name: value for name, value in found.items() if name not in without}
+
     def register(
         self,
         accuracy: float | None,
@@ -190,9 +199,12 @@ class MockedRegistry:
         *,
         sha256: str | None = "ab" * 32,
         metadata: dict[str, str] | None = None,
+        without: tuple[str, ...] = (),
     ) -> str:
         """A package whose evaluation.json has this accuracy (macro F1 one point lower); None: no metrics.
-        ``sha256`` is the model data digest the pipeline records at evaluation (None: an older package)."""
+        ``sha256`` is the model data digest the pipeline records at evaluation (None: an older package), with the
+        probe and baseline metadata the pipeline writes beside it (none found, unless ``metadata`` gives them);
+        ``without`` names metadata taken off (as UpdateModelPackage's CustomerMetadataPropertiesToRemove would)."""
         metrics = {}
         if accuracy is not None:
             key = f"evaluations/{accuracy}/evaluation.json"
@@ -224,7 +236,7 @@ class MockedRegistry:
                 "SupportedResponseMIMETypes": ["application/json"],
             },
             **(
-                {"CustomerMetadataProperties": {**({"ModelDataSha256": sha256} if sha256 else {}), **(metadata or {})}}
+                {"CustomerMetadataProperties": self.registered_metadata(sha256, metadata or {}, without)}
                 if sha256 or metadata
                 else {}
             ),

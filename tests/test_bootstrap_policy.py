@@ -138,6 +138,17 @@ def test_every_role_the_templates_create_carries_the_projects_boundary(written):
             {"aws:ResourceTag/project": "payments"},
         ),
         ("sagemaker:PutModelPackageGroupPolicy", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/fraud", {}),
+        # Issue 45, finding 3: what the statement on "*" allowed on any team's resources.
+        ("sns:Subscribe", f"arn:aws:sns:{REGION}:{ACCOUNT}:security-alerts", {}),
+        ("sns:SetTopicAttributes", f"arn:aws:sns:{REGION}:{ACCOUNT}:security-alerts", {}),
+        ("sns:DeleteTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:security-alerts", {}),
+        ("logs:DeleteLogGroup", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:aws-cloudtrail-logs-{ACCOUNT}", {}),
+        ("logs:PutRetentionPolicy", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:aws-cloudtrail-logs-{ACCOUNT}", {}),
+        ("events:PutTargets", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/guardduty-findings", {}),
+        ("events:DeleteRule", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/guardduty-findings", {}),
+        ("sagemaker:DeleteEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/fraud-scoring", {}),
+        ("sagemaker:UpdatePipeline", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/fraud-training", {}),
+        ("cloudwatch:DeleteAlarms", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:billing-over-budget", {}),
     ],
 )
 def test_a_stage_deployment_cannot_escalate_or_touch_what_is_not_ours(engine, written, action, resource, context):
@@ -178,6 +189,17 @@ def test_the_same_actions_on_our_own_resources_are_allowed(engine, written, acti
         ("s3:CreateBucket", "arn:aws:s3:::prod-mlops-storagedatasetbucket-abc"),
         ("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Prod-Mlops-ReleasedModelFunction"),
         ("logs:CreateLogGroup", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/textclf-prod"),
+        (
+            "logs:PutRetentionPolicy",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:Prod-Mlops-ServingQualityProbeLogs-AbC",
+        ),
+        ("sns:CreateTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:Prod-Mlops-ServingAlarmTopic-AbC123"),
+        ("sns:Subscribe", f"arn:aws:sns:{REGION}:{ACCOUNT}:Prod-Mlops-ServingAlarmTopic-AbC123"),
+        ("events:PutTargets", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/Prod-Mlops-ServingQualityProbeSchedule-AbC"),
+        ("cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:Prod-Mlops-ServingProbeAlarm-AbC"),
+        ("sagemaker:UpdateEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/textclf-prod"),
+        ("sagemaker:CreateModel", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/textclf-prod-3ec5a682f491"),
+        ("sagemaker:DeleteEndpointConfig", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/textclf-prod-6ecb"),
     ],
 )
 def test_what_the_stage_templates_create_is_allowed(engine, written, action, resource):

@@ -51,15 +51,22 @@ def fleet(answer_wrongly: bool = False, status: int = 200):
     return send
 
 
-def minute_of_traffic(router: Router) -> None:
-    """Users' requests and the probe's round, publishing agreement as the deployed probe function does."""
+def published_to(metric_name: str) -> str:
+    """The namespace the deployed rollback alarm on ``metric_name`` reads: where its publisher must write."""
+    return next(a["Namespace"] for a in deployed(CANARY)[1].values() if a["MetricName"] == metric_name)
+
+
+def minute_of_traffic(router: Router, *, probe_runs: bool = True) -> None:
+    """Users' requests and the probe's round, publishing agreement as the deployed probe function does (unless
+    ``probe_runs`` is False: a probe that fails or stopped publishes nothing)."""
     from stacks.functions.quality_probe.index import agreement
 
     for _, text in CASES:
         router.send(json.dumps({"inputs": [text]}).encode())
-    value = agreement(router.send, [list(p) for p in PROBES] * 12)
-    router.metrics.put("textclf-dev/Serving", "ProbeAgreement", router.minute, value)
-    router.metrics.put("textclf-dev/Serving", "ModelServerWorkerRestarts", router.minute, 0.0)
+    if probe_runs:
+        value = agreement(router.send, [list(p) for p in PROBES] * 12)
+        router.metrics.put(published_to("ProbeAgreement"), "ProbeAgreement", router.minute, value)
+    router.metrics.put(published_to("ModelServerWorkerRestarts"), "ModelServerWorkerRestarts", router.minute, 0.0)
 
 
 @pytest.mark.parametrize("policy", [CANARY, LINEAR], ids=["canary", "linear"])
@@ -99,6 +106,18 @@ def test_a_bad_canary_rolls_back_on_the_alarm_that_sees_it_within_the_first_bake
     assert [name for name in outcome.fired if name.startswith(f"Serving{alarm}")], outcome.fired
     assert outcome.minutes == minute <= 5, "within the canary's bake, before all traffic shifts"
     assert outcome.history and all(h["HistorySummary"].endswith("to ALARM") for h in outcome.history)
+
+
+def test_an_update_watched_by_a_broken_probe_rolls_back_instead_of_completing_unwatched():
+    """Issue 45, finding 4: the probe alarm treated missing data as not breaching, so a probe that failed (or
+    stopped) removed the only guard against a fast, wrong model, and the update completed. Missing is now a breach."""
+    config, alarms = deployed(CANARY)
+    router = Router(fleet(), fleet(), Metrics(), seed=1)
+    outcome = blue_green(
+        config, router, rollback_alarms=alarms, minute_of_traffic=lambda r: minute_of_traffic(r, probe_runs=False)
+    )
+    assert not outcome.completed and outcome.minutes == 2
+    assert [name for name in outcome.fired if name.startswith("ServingProbeAgreementAlarm")], outcome.fired
 
 
 class Clock:

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from aws_cdk import App, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from moto import mock_aws
 from test_realtime import MONITOR
@@ -34,6 +35,7 @@ def monitor(baseline: MonitorBaseline | None = BASELINE) -> Template:
         settings=MONITOR,
         baseline=baseline,
         log_key=OperationsKey(stack, "OperationsKey", removal=RemovalPolicy.DESTROY).key,
+        failures=sns.Topic(stack, "Failures"),
     )
     return Template.from_stack(stack)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -9,10 +11,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
+from stacks.cfn_text import render
 from stacks.operations_key import OperationsKey
 from stacks.registry import ModelRegistry
 from stacks.roles import release_copy_role_path
 from stacks.storage import S3Location
+from training import contract
 
 CONSUMER = "444455556666"
 
@@ -40,9 +44,12 @@ def test_group_is_retained_and_private_by_default(bare_stack):
         {
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
-            "Properties": {"ModelPackageGroupName": "textclf-dev", "ModelPackageGroupPolicy": Match.absent()},
+            "Properties": {"ModelPackageGroupName": "textclf-dev"},
         },
     )
+    (group,) = template.find_resources("AWS::SageMaker::ModelPackageGroup").values()
+    statements = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
+    assert {s["Effect"] for s in statements} == {"Deny"}, "its policy only refuses: no other account may read it"
     template.resource_count_is("AWS::S3::BucketPolicy", 0)
 
 
@@ -59,18 +66,21 @@ def test_consumer_accounts_may_describe_packages_and_read_artifacts_through_s3(b
         "AWS::SageMaker::ModelPackageGroup",
         {
             "ModelPackageGroupPolicy": {
-                "Statement": [
-                    Match.object_like(
-                        {
-                            "Principal": principal,
-                            "Action": [
-                                "sagemaker:DescribeModelPackageGroup",
-                                "sagemaker:DescribeModelPackage",
-                                "sagemaker:ListModelPackages",
-                            ],
-                        }
-                    )
-                ]
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Allow",
+                                "Principal": principal,
+                                "Action": [
+                                    "sagemaker:DescribeModelPackageGroup",
+                                    "sagemaker:DescribeModelPackage",
+                                    "sagemaker:ListModelPackages",
+                                ],
+                            }
+                        )
+                    ]
+                )
             }
         },
     )
@@ -166,34 +176,64 @@ def test_only_the_consumers_release_copy_roles_may_read_model_data_not_the_accou
         statement["Resource"] = "arn:aws:s3:::dev-models/*"  # the artifact bucket, as deployed
 
     def may_read(role: str) -> bool:
-        answer = engine.simulate(
-            {
-                "identityPolicies": [
-                    {
-                        "name": "own",
-                        "policy": {
-                            "Version": "2012-10-17",
-                            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
-                        },
-                    }
-                ],
-                "serviceControlPolicies": [],
-                "resourceControlPolicies": [],
-                "resourcePolicy": policy,
-                "request": {
-                    "action": "s3:GetObject",
-                    "principal": role,
-                    "resource": {"resource": objects, "accountId": "111122223333"},
-                    "contextVariables": {
-                        "aws:SecureTransport": "true",
-                        "aws:PrincipalArn": role,
-                        "aws:PrincipalAccount": CONSUMER,
-                    },
-                },
-            }
-        )
-        return answer["decision"] == "Allowed"
+        context = {"aws:SecureTransport": "true", "aws:PrincipalArn": role, "aws:PrincipalAccount": CONSUMER}
+        return decide(engine, "s3:GetObject", policy, role, objects, context) == "Allowed"
 
     assert may_read(f"arn:aws:iam::{CONSUMER}:role/textclf-release-copy/Prod-Mlops-ReleasedModelRole-AbC")
     assert not may_read(f"arn:aws:iam::{CONSUMER}:role/Prod-Mlops-RolesModelExecutionRole-AbC")
     assert not may_read(f"arn:aws:iam::{CONSUMER}:role/analyst")
+
+
+def decide(engine, action: str, resource_policy: dict, principal: str, resource: str, context: dict) -> str:
+    """The engine's decision for ``principal``, whose own policy allows ``action`` on everything, under the
+    synthesized ``resource_policy``."""
+    allow_all = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}
+    answer = engine.simulate(
+        {
+            "identityPolicies": [{"name": "own", "policy": allow_all}],
+            "serviceControlPolicies": [],
+            "resourceControlPolicies": [],
+            "resourcePolicy": resource_policy,
+            "request": {
+                "action": action,
+                "principal": principal,
+                "resource": {"resource": resource, "accountId": "111122223333"},
+                "contextVariables": context,
+            },
+        }
+    )
+    return answer["decision"]
+
+
+def group_policy(stack) -> dict:
+    """The synthesized group policy, its ARNs as deployed in 111122223333, us-east-1."""
+    (group,) = Template.from_stack(stack).find_resources("AWS::SageMaker::ModelPackageGroup").values()
+    text = json.dumps(group["Properties"]["ModelPackageGroupPolicy"])
+    for statement in group["Properties"]["ModelPackageGroupPolicy"]["Statement"]:
+        text = text.replace(json.dumps(statement["Resource"]), json.dumps(render(statement["Resource"])))
+    for pseudo, value in (("AWS::Partition", "aws"), ("AWS::Region", "us-east-1"), ("AWS::AccountId", "111122223333")):
+        text = text.replace(f"<{pseudo}>", value)
+    return json.loads(text)
+
+
+STRIPPING = [
+    {"sagemaker:CustomerMetadataPropertiesToRemove": ["Probe03"]},
+    {"sagemaker:CustomerMetadataPropertiesToRemove": ["Reviewer", "MonitorLength"]},
+    {"sagemaker:CustomerMetadataPropertiesToRemove": [contract.MODEL_DATA_SHA256]},
+    {f"sagemaker:CustomerMetadataProperties/{contract.MODEL_DATA_SHA256}": "00" * 32},
+    {"sagemaker:CustomerMetadataProperties/Probe01": contract.NO_PROBE},
+    {"sagemaker:CustomerMetadataProperties/MonitorClassMix": contract.NO_BASELINE},
+]
+
+
+@pytest.mark.parametrize("update", [*STRIPPING, {"sagemaker:ModelApprovalStatus": "Approved"}])
+def test_no_principal_may_remove_or_change_what_the_evaluation_registered(engine, bare_stack, update):
+    """Issue 45, finding 5: a dev principal who may approve (UpdateModelPackage) could strip the probe set and the
+    monitoring baseline, so prod served with no probe or drift alarm, or re-point the digest. The group policy now
+    refuses that to every principal, its own account's included; an approval, or metadata of another name, passes."""
+    registry(bare_stack)
+    package = "arn:aws:sagemaker:us-east-1:111122223333:model-package/textclf-dev/4"
+    approver = "arn:aws:iam::111122223333:role/data-science-lead"
+    decision = decide(engine, "sagemaker:UpdateModelPackage", group_policy(bare_stack), approver, package, update)
+    expected = "Allowed" if update not in STRIPPING else "ExplicitlyDenied"
+    assert decision == expected

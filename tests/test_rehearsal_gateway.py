@@ -124,6 +124,30 @@ def test_a_denied_request_fails_in_the_client_with_accessdenied_naming_role_acti
             unknown.get_object(Bucket="data", Key="a/x")
 
 
+def test_a_package_update_carries_the_condition_keys_the_registrys_policy_decides_on():
+    """What the group policy refuses (tests/test_registry.py decides it on these keys) must reach the engine: the
+    metadata an update removes and sets, and the approval it gives."""
+    (update,) = sagemaker_requests(
+        ROLE,
+        "UpdateModelPackage",
+        {
+            "ModelPackageArn": "arn:aws:sagemaker:us-east-1:111111111111:model-package/textclf-dev/4",
+            "ModelApprovalStatus": "Approved",
+            "CustomerMetadataProperties": {"ModelDataSha256": "00" * 32},
+            "CustomerMetadataPropertiesToRemove": ["Probe01", "MonitorLength"],
+        },
+        "us-east-1",
+        "111111111111",
+        None,
+    )
+    assert dict(update.context) == {
+        "sagemaker:CustomerMetadataProperties/ModelDataSha256": "00" * 32,
+        "sagemaker:CustomerMetadataPropertiesToRemove": ["Probe01", "MonitorLength"],
+        "sagemaker:ModelApprovalStatus": "Approved",
+    }
+    assert update.resource == "arn:aws:sagemaker:us-east-1:111111111111:model-package/textclf-dev/4"
+
+
 def test_another_accounts_registry_is_listed_only_where_its_group_policy_shares_it():
     from rehearsal.iam import AccessDenied, PolicyEngine
 

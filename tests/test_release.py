@@ -51,9 +51,26 @@ def test_the_release_carries_the_packages_probe_set_each_probe_once(mocked_regis
     assert Release.read(tmp_path / "release" / "release.json").probes == tuple(probes)
 
 
-def test_a_package_registered_before_probe_sets_releases_without_one(mocked_registry, tmp_path):
-    mocked_registry.register(0.91, status="Approved")
+def test_a_package_whose_evaluation_found_no_probe_releases_without_one(mocked_registry, tmp_path):
+    mocked_registry.register(0.91, status="Approved")  # every probe value NO_PROBE, as evaluate.py writes it
     assert resolve(tmp_path)["probes"] == []
+
+
+@pytest.mark.parametrize(
+    "taken_off", [(contract.probe_metadata_name(0),), ("MonitorLength",), tuple(contract.MONITOR_METADATA)]
+)
+def test_a_package_whose_probes_or_baseline_were_taken_off_is_not_released(
+    mocked_registry, tmp_path, capsys, taken_off
+):
+    """Issue 45, finding 5: stripped after evaluation (the registry's policy refuses that now; an older package may
+    still lack them), it would serve with no probe or drift alarm. The step fails, naming what is missing."""
+    mocked_registry.register(0.91, status="Approved", metadata=MONITOR_METADATA, without=taken_off)
+    code = release.main(
+        ["resolve", "--group", mocked_registry.GROUP, "--region", "us-east-1", "--out", str(tmp_path / "r.json")]
+    )
+    error = capsys.readouterr().err
+    assert code == 1 and taken_off[0] in error and "Fix: run the training pipeline again" in error
+    assert not (tmp_path / "r.json").exists()
 
 
 MONITOR_METADATA = {
@@ -76,7 +93,9 @@ def test_the_release_carries_the_packages_monitor_baseline_to_synth(mocked_regis
 
 
 @pytest.mark.parametrize("stored", [{}, {**MONITOR_METADATA, "MonitorClassMix": contract.NO_BASELINE}])
-def test_a_package_without_a_baseline_releases_without_drift_monitoring(mocked_registry, tmp_path, stored):
+def test_a_package_whose_evaluation_stored_no_baseline_releases_without_drift_monitoring(
+    mocked_registry, tmp_path, stored
+):
     mocked_registry.register(0.91, status="Approved", metadata=stored)
     assert resolve(tmp_path)["monitor_baseline"] is None
     assert Release.read(tmp_path / "release" / "release.json").monitor_baseline is None
@@ -294,5 +313,14 @@ def test_the_approver_sees_image_environment_model_data_and_digest():
     for value in ("textclf-dev/7", "huggingface-pytorch-inference:", "SAGEMAKER_PROGRAM=inference.py", DEV_OUTPUTS):
         assert value in line
     assert "5e" * 32 in line
+    # Issue 45, finding 5: what will watch it, so that a release with no probe or drift alarm is seen as one.
+    assert "0 probe(s) (no probe alarm); no drift baseline (no drift alarms)" in line
+    guarded = release.summary(
+        registered(
+            probes=[["positive", "a moving, funny film"], ["negative", "a dull, joyless mess"]],
+            monitor_baseline={"class_mix": [0.48, 0.52], "length": [0.3, 0.5, 0.2, 0, 0, 0, 0, 0], "mean_score": 0.9},
+        )
+    )
+    assert "2 probe(s); drift baseline class mix 0.48 0.52, mean top score 0.90" in guarded
     assert release.summary({"model_package_arn": None}) == "no model (no package is approved yet)"
     assert len(release.summary(registered(environment={f"X{i}": "y" * 50 for i in range(30)}))) <= release.MAX_SUMMARY

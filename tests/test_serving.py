@@ -397,7 +397,8 @@ def test_the_probe_sends_the_release_probes_every_minute_and_alarms_when_answers
             "Dimensions": [{"Name": "EndpointName", "Value": "textclf-dev"}],
             "ComparisonOperator": "LessThanThreshold",
             "Threshold": 0.95,
-            "TreatMissingData": "notBreaching",
+            # Issue 45, finding 4: a probe that stopped publishing is a breach, not a quiet rollback guard.
+            "TreatMissingData": "breaching",
         },
     )
     # The probe may invoke this endpoint and publish to its own namespace, nothing else.

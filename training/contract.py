@@ -252,6 +252,13 @@ def probe_metadata_name(index: int) -> str:
     return f"{PROBE_METADATA_PREFIX}{index + 1:02d}"
 
 
+def evaluated_metadata_names() -> tuple[str, ...]:
+    """What registration always writes from the evaluation (NO_PROBE, NO_BASELINE where it found none) and a release
+    relies on: the digest, the probe set and the monitoring baseline. The registry's policy refuses removing or
+    changing any of them (stacks/registry.py), and the release step refuses a package that lacks one."""
+    return (MODEL_DATA_SHA256, *(probe_metadata_name(i) for i in range(PROBE_COUNT)), *MONITOR_METADATA)
+
+
 def encode_probe(label: str, text: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([label, text], ensure_ascii=False).encode()).decode()
 
