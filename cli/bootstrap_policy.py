@@ -18,6 +18,7 @@ from rehearsal import synth
 from stacks.bootstrap_policy import MAX_POLICY_CHARACTERS, execution_policy, policy_characters
 from stacks.boundary import boundary_name, boundary_policy
 from stacks.config import MODEL_DATA_PREFIX, ConfigError, artifact_bucket_name, load_stages
+from stacks.delivery.config import DELIVERY_STACK_ID
 from stacks.images import images_for
 from stacks.project import ROOT, cdk_synth
 
@@ -47,7 +48,7 @@ def policies(outdir: Path) -> dict[str, dict]:
         )
         for account, artifacts in (("stage", staged), ("tooling", tooling))
     }
-    found[BOUNDARY] = boundary_policy(prefix, [s.name for s in stacks])
+    found[BOUNDARY] = boundary_policy(prefix, [s.name for s in stacks], DELIVERY_STACK_ID)
     for account, policy in found.items():
         if policy_characters(policy) > MAX_POLICY_CHARACTERS:
             raise ConfigError(

@@ -7,13 +7,17 @@ edits to itself, so a bounded role with ``*:*`` could still attach Administrator
 rewrite OrganizationAccountAccessRole, add a version to a policy, or create an access key (issue 45, finding 1).
 
 This one allows only the services the stacks use, and refuses every way out of it:
-- a role is created, or given a boundary, only with this boundary; a role without it gets no policy, trust or
-  deletion;
-- the boundary is never removed; no policy gets a new version; no user, group or credential is made;
-- only our roles (by the names our stacks give them) are passed to a service or tagged;
-- only our roles (tagged ``project``) and the bootstrap's deploy and publishing roles are assumed;
-- functions, build projects and stacks that are not ours are not changed or run, and no notebook is opened:
-  each runs as a role of its own, which may not be bounded.
+- IAM is written by CloudFormation's execution role alone (no role of ours writes IAM at run time), and even it
+  creates or re-bounds a role only with this boundary, and changes no role that lacks it;
+- the boundary is never removed; no policy gets a new version; no user, group, credential or identity provider is
+  made;
+- only our roles (by the names our stacks give them) are passed to a service, tagged or re-bounded;
+- only our roles (tagged ``project``) are assumed, and the bootstrap's deploy and file-publishing roles of our
+  qualifier, by the delivery pipeline's roles alone;
+- no approval is given and no pipeline changed by a role (CloudFormation's execution role deploys the pipeline);
+- the bootstrap's asset bucket and repository are written only by the bootstrap's own publishing roles;
+- functions and build projects that are not ours are not changed or run, and no notebook is opened: each runs as
+  a role of its own, which may not be bounded.
 Plain Python: the stages apply it with stacks.stage.permissions_boundary.
 """
 
@@ -44,9 +48,12 @@ SERVICES = (
     "sns",
     "sts",
 )
-# The bootstrap roles the delivery pipeline assumes, by the tag the bootstrap template gives them.
+# The bootstrap roles the delivery pipeline assumes (CloudFormation actions, asset publishing), by the tag the
+# bootstrap template gives them and by name.
 BOOTSTRAP_ROLE_TAG = "aws-cdk:bootstrap-role"
-PIPELINE_ASSUMES = ("deploy", "file-publishing", "image-publishing", "lookup")
+PIPELINE_ASSUMES = ("deploy", "file-publishing")
+# What CloudFormation deploys as: the one principal under this boundary that writes IAM or changes a pipeline.
+EXECUTION_ROLE = f"arn:*:iam::*:role/cdk-{QUALIFIER}-cfn-exec-role-*"
 # What a role may do is changed by these: refused on a role that does not carry this boundary.
 ROLE_WRITES = (
     "iam:AttachRolePolicy",
@@ -58,7 +65,36 @@ ROLE_WRITES = (
     "iam:UpdateRoleDescription",
     "iam:DeleteRole",
 )
-# Never: removing a boundary, a new default policy version (what a policy allows), users, groups and credentials.
+# IAM writes: CloudFormation's execution role's alone.
+IAM_WRITES = (
+    "iam:CreateRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:TagRole",
+    "iam:UntagRole",
+    *ROLE_WRITES,
+    "iam:CreatePolicy",
+    "iam:DeletePolicy",
+    "iam:*InstanceProfile*",
+    "iam:CreateServiceLinkedRole",
+    "iam:DeleteServiceLinkedRole",
+)
+# What changes a pipeline or lets a release through: CloudFormation's execution role's alone (the pipeline stack).
+PIPELINE_WRITES = (
+    "codepipeline:CreatePipeline",
+    "codepipeline:UpdatePipeline",
+    "codepipeline:DeletePipeline",
+    "codepipeline:RetryStageExecution",
+    "codepipeline:RollbackStage",
+    "codepipeline:OverrideStageCondition",
+    "codepipeline:*StageTransition",
+    "codepipeline:*Webhook*",
+    "codepipeline:PutJob*",
+    "codepipeline:PutThirdPartyJob*",
+    "sagemaker:PutModelPackageGroupPolicy",
+    "sagemaker:DeleteModelPackageGroupPolicy",
+)
+# Never: removing a boundary, a new default policy version (what a policy allows), users, groups, credentials and
+# identity providers (a rewritten SAML provider forges logins), an approval.
 NEVER = (
     "iam:DeleteRolePermissionsBoundary",
     "iam:CreatePolicyVersion",
@@ -72,12 +108,17 @@ NEVER = (
     "iam:*SSHPublicKey*",
     "iam:*SigningCertificate*",
     "iam:*MFADevice*",
+    "iam:*SAMLProvider*",
+    "iam:*OpenIDConnectProvider*",
+    "codepipeline:PutApprovalResult",
     "sagemaker:*NotebookInstance*",
     "sagemaker:CreatePresigned*",
 )
 # Code that runs as its own role: changed or run only where it is ours.
 FUNCTION_WRITES = ("lambda:Update*", "lambda:AddPermission", "lambda:Invoke*", "lambda:Publish*", "lambda:Put*")
-BUILD_WRITES = ("codebuild:StartBuild*", "codebuild:RetryBuild*", "codebuild:UpdateProject", "codebuild:DeleteProject")
+BUILD_WRITES = ("codebuild:Start*", "codebuild:RetryBuild*", "codebuild:UpdateProject", "codebuild:DeleteProject")
+# The bootstrap's asset storage, which a pending release's templates point to by key.
+ASSET_WRITES = ("s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject", "ecr:PutImage", "ecr:BatchDeleteImage")
 
 
 def boundary_name(name_prefix: str) -> str:
@@ -96,9 +137,12 @@ def our_roles(name_prefix: str, stack_names: Iterable[str]) -> list[str]:
     return sorted({f"arn:*:iam::*:role/{name}-*" for name in stack_names} | {f"arn:*:iam::*:role/{name_prefix}-*"})
 
 
-def boundary_policy(name_prefix: str, stack_names: Iterable[str]) -> dict:
-    """The boundary's document for a project whose stacks are ``stack_names``."""
+def boundary_policy(name_prefix: str, stack_names: Iterable[str], pipeline_stack: str) -> dict:
+    """The boundary's document for a project whose stacks are ``stack_names``, the delivery pipeline's
+    ``pipeline_stack``."""
     stack_names = sorted(stack_names)
+    not_cloudformation = {"ArnNotLike": {"aws:PrincipalArn": EXECUTION_ROLE}}
+    bootstrap_roles = [f"arn:*:iam::*:role/cdk-{QUALIFIER}-{kind}-role-*" for kind in PIPELINE_ASSUMES]
     bounded = {"ArnNotLike": {"iam:PermissionsBoundary": boundary_arn_pattern(name_prefix)}}
     ours = our_roles(name_prefix, stack_names)
     statements = [
@@ -119,10 +163,46 @@ def boundary_policy(name_prefix: str, stack_names: Iterable[str]) -> dict:
         },
         {"Sid": "NoWayAround", "Effect": "Deny", "Action": list(NEVER), "Resource": "*"},
         {
-            "Sid": "PassAndTagOnlyOurRoles",
+            "Sid": "IamOnlyByCloudFormation",
             "Effect": "Deny",
-            "Action": ["iam:PassRole", "iam:TagRole", "iam:UntagRole"],
+            "Action": list(IAM_WRITES),
+            "Resource": "*",
+            "Condition": not_cloudformation,
+        },
+        {
+            "Sid": "PipelinesOnlyByCloudFormation",
+            "Effect": "Deny",
+            "Action": list(PIPELINE_WRITES),
+            "Resource": "*",
+            "Condition": not_cloudformation,
+        },
+        {
+            "Sid": "PassTagAndBoundOnlyOurRoles",
+            "Effect": "Deny",
+            "Action": ["iam:PassRole", "iam:TagRole", "iam:UntagRole", "iam:PutRolePermissionsBoundary"],
             "NotResource": ours,
+        },
+        {
+            "Sid": "AssumeOnlyOurRolesAndTheBootstrapDeployRolesByName",
+            "Effect": "Deny",
+            "Action": "sts:AssumeRole",
+            "NotResource": [*ours, *bootstrap_roles],
+        },
+        {
+            "Sid": "BootstrapRolesOnlyForThePipeline",
+            "Effect": "Deny",
+            "Action": "sts:AssumeRole",
+            "Resource": bootstrap_roles,
+            "Condition": {"ArnNotLike": {"aws:PrincipalArn": f"arn:*:iam::*:role/{pipeline_stack}-*"}},
+        },
+        {
+            "Sid": "NoWritesToTheBootstrapAssets",
+            "Effect": "Deny",
+            "Action": list(ASSET_WRITES),
+            "Resource": [
+                f"arn:*:s3:::cdk-{QUALIFIER}-assets-*",
+                f"arn:*:ecr:*:*:repository/cdk-{QUALIFIER}-container-assets-*",
+            ],
         },
         {
             "Sid": "AssumeOnlyOurRolesAndTheBootstrapDeployRoles",

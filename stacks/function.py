@@ -74,8 +74,8 @@ def scheduled_function(
 ) -> lambda_.Function:
     """A project function run every ``every`` with ``event`` (the rule ``Schedule`` under ``scope``): retried, each
     run that still fails sent to ``failures`` (its dead-letter topic), which two alarms also notify: ``ErrorsAlarm``
-    (a run failed) and ``MissedRunsAlarm`` (no run in two periods of at least 5 minutes, or in one day for a daily
-    function: no data is a breach, since a schedule that stopped publishes nothing)."""
+    (a run failed) and ``MissedRunsAlarm`` (no run in two periods of at least 5 minutes: no data is a breach, since a
+    schedule that stopped publishes nothing)."""
     function = project_function(
         scope, role=role, log_key=log_key, dead_letter_topic=failures, allow_defaults=False, **props
     )
@@ -103,21 +103,24 @@ def scheduled_function(
     )
     # Lambda's metrics are per minute, and a rate(1 minute) schedule may skip one: count runs over 5 minutes at least.
     period = Duration.minutes(max(every.to_minutes(), 5))
-    periods = 1 if period.to_minutes() >= 24 * 60 else 2
-    for construct_id, what, metric, comparison, missing in (
+    # Two periods without a run: CloudWatch allows it for any period (a day at most under an hour, seven above), and
+    # a new function's first run lands inside the first two. One failed run is enough for the errors alarm.
+    for construct_id, what, metric, comparison, missing, periods in (
         (
             "ErrorsAlarm",
             "A scheduled run failed after its retries; the failed event is on the alarm topic",
             function.metric_errors(period=period, statistic="Sum"),
             cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             cloudwatch.TreatMissingData.NOT_BREACHING,
+            1,
         ),
         (
             "MissedRunsAlarm",
-            f"No scheduled run in {periods} x {period.to_human_string()}: the alarms it feeds go quiet",
+            f"No scheduled run in 2 x {period.to_human_string()}: the alarms it feeds go quiet",
             function.metric_invocations(period=period, statistic="Sum"),
             cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             cloudwatch.TreatMissingData.BREACHING,
+            2,
         ),
     ):
         alarm = cloudwatch.Alarm(

@@ -287,7 +287,7 @@ def test_the_execution_role_carries_the_boundary_our_roles_name_once_bootstrappe
     execution_role = yaml.safe_load(BOOTSTRAP_TEMPLATE.read_text())["Resources"]["CloudFormationExecutionRole"]
     given = execution_role["Properties"]["PermissionsBoundary"]["Fn::If"][1]["Fn::Sub"]
     assert given == "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${InputPermissionsBoundary}"
-    assert found["boundary"] == boundary_policy("textclf", [s.name for s in synth.stacks(assembly)])
+    assert found["boundary"] == boundary_policy("textclf", [s.name for s in synth.stacks(assembly)], "Delivery")
     named = {
         render(resource["Properties"]["PermissionsBoundary"])
         for path in assembly.rglob("*.template.json")

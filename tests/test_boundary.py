@@ -18,6 +18,7 @@ BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/{PREFIX}-permissions-boundary"
 ESCALATING = f"arn:aws:iam::{ACCOUNT}:role/Dev-Mlops-RolesTrainingRole-AbC123"
 EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 DEPLOY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-deploy-role-{ACCOUNT}-{REGION}"
+# CloudFormation's execution role: the one principal under the boundary that writes IAM and pipelines.
 EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-{REGION}"
 ORGANIZATION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"
 EXECUTION_POLICY = f"arn:aws:iam::{ACCOUNT}:policy/{PREFIX}-stage-cloudformation-execution"
@@ -27,18 +28,22 @@ ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 WITH_OURS = {"iam:PermissionsBoundary": BOUNDARY_ARN}
 
 
-def decide(engine, action: str, resource: str, context: dict | None = None) -> str:
+PIPELINE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Delivery-DeliveryCodePipelineRole-AbC123"
+
+
+def decide(engine, action: str, resource: str, context: dict | None = None, principal: str = ESCALATING) -> str:
+    """As ``principal`` (by default a stage's role given everything), bounded by the project's boundary."""
     answer = engine.simulate(
         {
             "identityPolicies": [{"name": "everything", "policy": EVERYTHING}],
             "serviceControlPolicies": [],
             "resourceControlPolicies": [],
-            "permissionBoundaryPolicies": [{"name": "boundary", "policy": boundary_policy(PREFIX, STACKS)}],
+            "permissionBoundaryPolicies": [{"name": "boundary", "policy": boundary_policy(PREFIX, STACKS, "Delivery")}],
             "request": {
                 "action": action,
-                "principal": ESCALATING,
+                "principal": principal,
                 "resource": {"resource": resource, "accountId": ACCOUNT},
-                "contextVariables": context or {},
+                "contextVariables": {"aws:PrincipalArn": principal, **(context or {})},
             },
         }
     )
@@ -86,6 +91,31 @@ def decide(engine, action: str, resource: str, context: dict | None = None) -> s
         # A service no stack uses.
         ("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*", {}),
         ("ssm:SendCommand", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0123456789abcdef0", {}),
+        # The review of this boundary: IAM at run time at all (our boundary on a role that is not ours, then a trust
+        # on it; a role of ours trusting another account), identity providers, approvals, pipelines, the bootstrap
+        # deploy role from a stage's role or of another qualifier, the bootstrap's assets, others' build sandboxes.
+        ("iam:PutRolePermissionsBoundary", DEPLOY_ROLE, WITH_OURS),
+        ("iam:PutRolePermissionsBoundary", ORGANIZATION_ROLE, WITH_OURS),
+        ("iam:UpdateAssumeRolePolicy", OUR_ROLE, WITH_OURS),
+        ("iam:PutRolePolicy", OUR_ROLE, WITH_OURS),
+        ("iam:CreateRole", OUR_ROLE, WITH_OURS),
+        ("iam:UpdateSAMLProvider", f"arn:aws:iam::{ACCOUNT}:saml-provider/corporate-sso", {}),
+        ("iam:CreateOpenIDConnectProvider", f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.example.com", {}),
+        (
+            "codepipeline:PutApprovalResult",
+            f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:Delivery-Pipeline/Prod/Promote",
+            {},
+        ),
+        ("codepipeline:UpdatePipeline", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:Delivery-Pipeline", {}),
+        ("sts:AssumeRole", DEPLOY_ROLE, {"iam:ResourceTag/aws-cdk:bootstrap-role": "deploy"}),
+        ("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-lookup-role-{ACCOUNT}-{REGION}", {}),
+        ("s3:PutObject", f"arn:aws:s3:::cdk-hnb659fds-assets-{ACCOUNT}-{REGION}/0a1b2c.zip", {}),
+        (
+            "sagemaker:DeleteModelPackageGroupPolicy",
+            f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/textclf-dev",
+            {},
+        ),
+        ("codebuild:StartSandbox", f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/ops-admin", {}),
     ],
 )
 def test_a_bounded_role_given_everything_cannot_leave_the_boundary(engine, action, resource, context):
@@ -93,18 +123,50 @@ def test_a_bounded_role_given_everything_cannot_leave_the_boundary(engine, actio
 
 
 @pytest.mark.parametrize(
+    "role",
+    [
+        f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-deploy-role-{ACCOUNT}-eu-west-1",
+        f"arn:aws:iam::{ACCOUNT}:role/cdk-other123-deploy-role-{ACCOUNT}-{REGION}",
+    ],
+    ids=["another-region", "another-qualifier"],
+)
+def test_the_pipeline_assumes_only_our_qualifiers_bootstrap_roles(engine, role):
+    tag = {"iam:ResourceTag/aws-cdk:bootstrap-role": "deploy"}
+    assert decide(engine, "sts:AssumeRole", DEPLOY_ROLE, tag, principal=PIPELINE_ROLE) == "Allowed"
+    expected = "Allowed" if "hnb659fds" in role else "ExplicitlyDenied"
+    assert decide(engine, "sts:AssumeRole", role, tag, principal=PIPELINE_ROLE) == expected
+
+
+@pytest.mark.parametrize(
     "action, resource, context",
     [
-        # What CloudFormation does for our templates, and what our roles do at run time.
+        # What CloudFormation does for our templates, as its execution role.
         ("iam:CreateRole", OUR_ROLE, WITH_OURS),
         ("iam:PutRolePolicy", OUR_ROLE, WITH_OURS),
         ("iam:UpdateAssumeRolePolicy", OUR_ROLE, WITH_OURS),
         ("iam:DeleteRole", OUR_ROLE, WITH_OURS),
         ("iam:TagRole", OUR_ROLE, {"aws:RequestTag/project": PREFIX}),
+        ("iam:CreateServiceLinkedRole", f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/x/y", {}),
+        ("codepipeline:UpdatePipeline", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:Delivery-Pipeline", {}),
+        (
+            "sagemaker:PutModelPackageGroupPolicy",
+            f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/textclf-dev",
+            {},
+        ),
+    ],
+)
+def test_what_cloudformation_does_for_our_templates_stays_allowed(engine, action, resource, context):
+    assert decide(engine, action, resource, context, principal=EXECUTION_ROLE) == "Allowed"
+
+
+@pytest.mark.parametrize(
+    "action, resource, context",
+    [
+        # What our roles do at run time.
         ("iam:PassRole", OUR_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
         ("iam:PassRole", SMOKE_ROLE, {"iam:PassedToService": "codebuild.amazonaws.com"}),
         ("sts:AssumeRole", SMOKE_ROLE, {"iam:ResourceTag/project": PREFIX}),
-        ("sts:AssumeRole", DEPLOY_ROLE, {"iam:ResourceTag/aws-cdk:bootstrap-role": "deploy"}),
+        ("codepipeline:StartPipelineExecution", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:Delivery-Pipeline", {}),
         ("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Dev-Mlops-BaselineFn-AbC", {}),
         (
             "codebuild:StartBuild",
@@ -113,7 +175,6 @@ def test_a_bounded_role_given_everything_cannot_leave_the_boundary(engine, actio
         ),
         ("s3:GetObject", "arn:aws:s3:::dev-mlops-storagedatasetbucket-abc/datasets/train.csv", {}),
         ("sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/j", {}),
-        ("iam:CreateServiceLinkedRole", f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/x/y", {}),
     ],
 )
 def test_what_the_stacks_and_their_roles_do_stays_allowed(engine, action, resource, context):

@@ -39,7 +39,7 @@ def failures_ref(template: Template) -> dict:
 
 @pytest.mark.parametrize(
     "every, age, period, periods",
-    [(Duration.minutes(1), 60, 300, 2), (Duration.hours(1), 3600, 3600, 2), (Duration.days(1), 86400, 86400, 1)],
+    [(Duration.minutes(1), 60, 300, 2), (Duration.hours(1), 3600, 3600, 2), (Duration.days(1), 86400, 86400, 2)],
     ids=["every-minute", "hourly", "daily"],
 )
 def test_a_run_is_retried_then_sent_to_the_alarm_topic_and_errors_or_missed_runs_alarm(every, age, period, periods):
@@ -66,6 +66,10 @@ def test_a_run_is_retried_then_sent_to_the_alarm_topic_and_errors_or_missed_runs
         "breaching",
     )
     assert (runs["Period"], runs["EvaluationPeriods"]) == (period, periods)
+    # One failed run is enough (an alarm of two periods without DatapointsToAlarm would need two in a row).
+    assert (errors["Period"], errors["EvaluationPeriods"]) == (period, 1)
+    # CloudWatch's limit on an alarm's range: a day for periods under an hour, seven days otherwise.
+    assert runs["Period"] * runs["EvaluationPeriods"] <= (86400 if runs["Period"] < 3600 else 7 * 86400)
     for alarm in (errors, runs):
         assert alarm["AlarmActions"] == alarm["OKActions"] == [failures_ref(template)]
 

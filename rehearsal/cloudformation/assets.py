@@ -34,7 +34,7 @@ def project_boundary() -> tuple[str, dict]:
     configs = load_stages(json.loads((ROOT / "cdk.json").read_text())["context"]["stages"], "all")
     (prefix,) = {config.name_prefix for config in configs}
     stack_names = [*(stage_stack_name(config.name) for config in configs), DELIVERY_STACK_ID]
-    return boundary_name(prefix), boundary_policy(prefix, stack_names)
+    return boundary_name(prefix), boundary_policy(prefix, stack_names, DELIVERY_STACK_ID)
 
 
 def publish_assets(cloud: Cloud, assets_file: Path, *, account: str, region: str) -> None:
