@@ -19,16 +19,18 @@ import shutil
 import time
 from pathlib import Path
 
+from cli.errors import UserError
 from rehearsal.command import rehearse
 from rehearsal.session import Options
 from stacks.project import ROOT, cdk_synth
 
+# Written first into every run's folder: only a folder that holds it (or nothing) is emptied by the next run.
+RUN_MARKER = ".textclf-local-run"
+
 
 def main(args: argparse.Namespace) -> int:
     out = Path(args.output).resolve()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    replace_previous_run(out)
     print(
         f"textclf local-run: the whole system offline on this machine; about 7 minutes on 2 CPU cores. Output: {out}",
         flush=True,
@@ -48,6 +50,23 @@ def main(args: argparse.Namespace) -> int:
     )
     print(f"\nReport: {report}\nTotal: {time.perf_counter() - started:.0f} s", flush=True)
     return 0 if outcome.passed else 1
+
+
+def replace_previous_run(out: Path) -> None:
+    """Empty ``out`` for this run, only if it is a previous run's output or holds nothing (issue 47: a folder of
+    other files was deleted without a word), and mark it as this run's."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--output: {out} is a file. Fix: give a folder, new or a previous run's.")
+    if out.is_dir() and any(out.iterdir()) and not (out / RUN_MARKER).is_file() and not (out / "report.md").is_file():
+        shown = ", ".join(sorted(p.name for p in out.iterdir())[:3])
+        raise UserError(
+            f"--output: {out} holds files that no local run wrote ({shown}, ...), and each run replaces its folder. "
+            "Fix: give a new or empty folder, or a previous run's."
+        )
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / RUN_MARKER).write_text("textclf local-run output: the next run replaces this folder\n")
 
 
 def synthesize(outdir: Path) -> list[str]:
@@ -140,6 +159,7 @@ def add_parser(commands) -> None:
     local.add_argument(
         "--output",
         default=str(ROOT / "out" / "local-run"),
-        help="folder for the assemblies, the rehearsal's jobs and the report (replaced each run)",
+        help="folder for the assemblies, the rehearsal's jobs and the report: replaced each run, so it must be new, "
+        "empty or a previous run's",
     )
     local.set_defaults(handler=main)

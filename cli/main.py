@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import traceback
 
@@ -93,6 +95,22 @@ def _lazy(module: str, function: str):
     return run
 
 
+@contextlib.contextmanager
+def interrupted_by(*signals: signal.Signals):
+    """These signals stop a command as Ctrl-C does: a service manager's SIGTERM, a closed terminal's SIGHUP. What the
+    command started (a model server in its own session) is then ended by its cleanup, not orphaned (issue 47)."""
+    previous = {number: signal.signal(number, _raise_interrupt) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every failure ends in one line on stderr (cli/errors.py), its traceback only with --debug."""
     try:
@@ -100,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit:  # --help, or a bad argument: argparse has printed its one line
         return exit.code if isinstance(exit.code, int) else USER_ERROR
     try:
-        return args.handler(args)
+        with interrupted_by(signal.SIGTERM, signal.SIGHUP):
+            return args.handler(args)
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - the one place every failure is reported
         if args.debug:
             traceback.print_exc()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 import urllib.parse
@@ -18,8 +17,7 @@ from training import contract
 def run_serve(args: argparse.Namespace) -> int:
     env = {contract.QUANTIZE_ENV: "int8"} if args.int8 else {}
     endpoint = LocalEndpoint(args.model, port=args.port, workers=args.workers, env=env)
-    # A service manager stops us with SIGTERM: end the model server with us, as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM and SIGHUP arrive as Ctrl-C does (cli.main.interrupted_by): the server ends with us.
     try:
         endpoint.start()
     except EndpointInputError as error:
@@ -42,10 +40,6 @@ def run_serve(args: argparse.Namespace) -> int:
         endpoint.cleanup()
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def run_invoke(args: argparse.Namespace) -> int:
     texts = [*args.texts, *(_read_texts(args.file) if args.file else [])]
     if not texts:
@@ -65,10 +59,17 @@ def run_invoke(args: argparse.Namespace) -> int:
 
 
 def endpoint_base(url: str) -> str:
-    """The endpoint's base URL, given with or without /invocations (the smoke step's --url takes the full one)."""
+    """The endpoint's base URL, given with or without /invocations (the smoke step's --url takes the full one). Any
+    other path (…/ping, a typo) is refused: /ping would answer 200 to anything posted, as if it had classified."""
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise UserError(f"--url: {url!r} is not an http(s) URL. Fix: e.g. http://127.0.0.1:8080.")
+    if parsed.path.rstrip("/") not in ("", "/invocations"):
+        base = urllib.parse.urlunparse(parsed._replace(path="", params="", query="", fragment=""))
+        raise UserError(
+            f"--url: {url!r} names the path {parsed.path!r}, not the endpoint. Fix: give its base, {base}, "
+            f"or {base}/invocations."
+        )
     return url.rstrip("/").removesuffix("/invocations")
 
 

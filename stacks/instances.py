@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from functools import cache
 
-import botocore.session
+from botocore.loaders import create_loader
+from botocore.model import ServiceModel
 
 TRAINING = "TrainingInstanceType"
 PROCESSING = "ProcessingInstanceType"
@@ -55,8 +56,10 @@ def storage(instance_type: str) -> str:
 
 @cache
 def service_model(service: str):
-    """botocore's model of ``service`` ("sagemaker", "lambda", ...), loaded once per process."""
-    return botocore.session.get_session().get_service_model(service)
+    """botocore's model of ``service`` ("sagemaker", "lambda", ...), loaded once per process. Read with botocore's
+    loader alone: a session would read the caller's AWS config first, and a stale AWS_PROFILE would break an
+    offline synth (issue 47)."""
+    return ServiceModel(create_loader().load_service_model(service, "service-2"), service_name=service)
 
 
 def sagemaker_model():

@@ -20,9 +20,11 @@ def _textclf(*args: str, env: dict | None = None) -> subprocess.CompletedProcess
     )
 
 
-def _synth_without_credentials(stage: str, outdir: Path) -> subprocess.CompletedProcess:
+def _synth_without_credentials(stage: str, outdir: Path, **aws) -> subprocess.CompletedProcess:
+    """``aws``: AWS_* variables the caller's shell has (none by default)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env.update(aws)
     result = _textclf("synth", "--stage", stage, "--outdir", str(outdir), env=env)
     assert result.returncode == 0, result.stderr
     return result
@@ -39,9 +41,12 @@ def test_delivery_pipeline_synthesizes_offline_through_the_real_cdk_cli(tmp_path
 
 
 def test_synth_of_one_stage_without_credentials_summarizes_only_that_stage(tmp_path):
-    """The summary `textclf synth` prints; several stages' columns are shown by the delivery synth above."""
+    """The summary `textclf synth` prints; several stages' columns are shown by the delivery synth above. Issue 47:
+    a shell whose AWS_PROFILE names no profile (and whose config file is gone) synthesizes all the same: the config
+    checks read botocore's service models with its loader, not through a session that reads the profile."""
     (tmp_path / "assembly-Prod").mkdir()  # left over from an earlier synth of all stages
-    result = _synth_without_credentials("dev", tmp_path)
+    stale = {"AWS_PROFILE": "nosuch", "AWS_CONFIG_FILE": str(tmp_path / "no-config")}
+    result = _synth_without_credentials("dev", tmp_path, **stale)
     assert "| resource type | Dev |" in result.stdout and "Prod" not in result.stdout
     assert "| AWS::S3::Bucket | 4 |" in result.stdout
     assert "cdk-nag AwsSolutions: 0 unsuppressed findings" in result.stdout

@@ -59,6 +59,9 @@ CASES = [
     (["invoke", "a text", "--url", NOTHING_LISTENS], 1, "cannot connect"),
     (["invoke", "a text", "--url", f"{NOTHING_LISTENS}/invocations"], 1, "cannot connect"),
     (["invoke", "a text", "--url", "localhost:8080"], 2, "is not an http(s) URL"),
+    # Issue 47: /ping answers 200 to anything, as if it had classified; a typo of /invocations answered a raw 404.
+    (["invoke", "a text", "--url", f"{NOTHING_LISTENS}/ping"], 2, "names the path '/ping', not the endpoint"),
+    (["invoke", "a text", "--url", f"{NOTHING_LISTENS}/invocation"], 2, f"Fix: give its base, {NOTHING_LISTENS}"),
     (["invoke"], 2, "no text to classify"),
     (["invoke", "--file", MISSING], 2, "No such file or directory"),
     (["invoke", "a text", "--top-k", "0"], 2, "not a positive whole number"),
@@ -123,6 +126,24 @@ def test_an_unexpected_fault_is_one_line_and_its_traceback_comes_with_debug(offl
     )
     code, err = run(["--debug", "cost"], capsys)
     assert code == 1 and "Traceback" in err and "ZeroDivisionError: a bug" in err
+
+
+def test_local_run_replaces_only_a_previous_runs_folder(offline, capsys, tmp_path):
+    """Issue 47: `local-run --output DIR` deleted a folder of other files without a word. It now refuses one, and
+    empties only a new, empty or previous run's folder (which each run marks)."""
+    from cli import local_run
+
+    kept = tmp_path / "thesis"
+    kept.mkdir()
+    (kept / "chapter1.tex").write_text("mine")
+    code, err = run(["local-run", "--output", str(kept)], capsys)
+    assert code == 2 and "holds files that no local run wrote (chapter1.tex" in err
+    assert (kept / "chapter1.tex").read_text() == "mine"
+    previous = tmp_path / "run"
+    local_run.replace_previous_run(previous)
+    (previous / "report.md").write_text("an earlier run")
+    local_run.replace_previous_run(previous)
+    assert sorted(p.name for p in previous.iterdir()) == [local_run.RUN_MARKER]
 
 
 def test_texts_come_from_a_file_or_stdin_too(offline, capsys, tmp_path, monkeypatch):

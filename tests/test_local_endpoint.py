@@ -252,7 +252,10 @@ def test_start_returns_only_after_an_invocation_was_answered(served_model_dir):
     assert '"POST /invocations HTTP/1.1" 200' in log
 
 
-def test_textclf_serve_ends_the_model_server_when_it_is_terminated(served_model_dir):
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_textclf_serve_ends_the_model_server_when_it_is_terminated(served_model_dir, signal_name):
+    """A service manager's SIGTERM, a closed terminal's SIGHUP (issue 47: it left java and the workers serving the
+    port), Ctrl-C's SIGINT: each ends the whole model server with `textclf serve`."""
     import os
     import signal
     import subprocess
@@ -269,7 +272,7 @@ def test_textclf_serve_ends_the_model_server_when_it_is_terminated(served_model_
     # The model server runs in its own session, led by a child of `textclf serve`.
     (group,) = [process.pid for process in live_processes() if process.parent == serve.pid]
     assert any(KINDS["frontend"](command) for command in group_members(group).values())
-    os.kill(serve.pid, signal.SIGTERM)
+    os.kill(serve.pid, getattr(signal, signal_name))
     assert serve.wait(timeout=60) == 0
     assert group_members(group) == {}
     assert port_is_free(port)
