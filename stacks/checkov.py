@@ -8,6 +8,8 @@ so the same check still fails anywhere else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import CfnResource
 from constructs import IConstruct
 
@@ -44,7 +46,8 @@ def allow(scope: IConstruct, check_id: str, reason: str) -> None:
     resource.add_metadata("checkov", {"skip": [*skips, {"id": check_id, "comment": reason}]})
 
 
-def allow_function_defaults(function: IConstruct) -> None:
-    """The checks a synchronous, VPC-less, rarely invoked function cannot pass (FUNCTION_REASONS)."""
-    for check_id, reason in FUNCTION_REASONS.items():
+def allow_function_defaults(function: IConstruct, reasons: Mapping[str, str] = FUNCTION_REASONS) -> None:
+    """The checks a project function cannot pass, by design: FUNCTION_REASONS for a synchronous, VPC-less, rarely
+    invoked one, SCHEDULED_FUNCTION_REASONS for a scheduled one."""
+    for check_id, reason in reasons.items():
         allow(function, check_id, reason)

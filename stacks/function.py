@@ -5,6 +5,8 @@ and on runs that stop happening (issue 45, finding 4), since each guards an alar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -17,7 +19,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.checkov import SCHEDULED_FUNCTION_REASONS, allow, allow_function_defaults
+from stacks.checkov import FUNCTION_REASONS, SCHEDULED_FUNCTION_REASONS, allow_function_defaults
 from stacks.nag import acknowledge
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -29,9 +31,17 @@ SCHEDULE_RETRIES = 2
 
 
 def project_function(
-    scope: Construct, *, role: iam.IRole, log_key: kms.IKey, handler: str, code: lambda_.Code, **props
+    scope: Construct,
+    *,
+    role: iam.IRole,
+    log_key: kms.IKey,
+    handler: str,
+    code: lambda_.Code,
+    checkov_reasons: Mapping[str, str] = FUNCTION_REASONS,
+    **props,
 ) -> lambda_.Function:
-    """``Logs`` and ``Function`` under ``scope``; ``props`` are the rest of lambda_.Function's (timeout, memory)."""
+    """``Logs`` and ``Function`` under ``scope``; ``checkov_reasons`` are the checks it cannot pass, each with its
+    reason; ``props`` are the rest of lambda_.Function's (timeout, memory)."""
     log_group = logs.LogGroup(
         scope,
         "Logs",
@@ -40,12 +50,10 @@ def project_function(
         encryption_key=log_key,
     )
     log_group.grant_write(role)
-    allow_defaults = props.pop("allow_defaults", True)
     function = lambda_.Function(
         scope, "Function", runtime=RUNTIME, handler=handler, code=code, role=role, log_group=log_group, **props
     )
-    if allow_defaults:
-        allow_function_defaults(function)
+    allow_function_defaults(function, checkov_reasons)
     return function
 
 
@@ -77,10 +85,13 @@ def scheduled_function(
     (a run failed) and ``MissedRunsAlarm`` (no run in two periods of at least 5 minutes: no data is a breach, since a
     schedule that stopped publishes nothing)."""
     function = project_function(
-        scope, role=role, log_key=log_key, dead_letter_topic=failures, allow_defaults=False, **props
+        scope,
+        role=role,
+        log_key=log_key,
+        dead_letter_topic=failures,
+        checkov_reasons=SCHEDULED_FUNCTION_REASONS,
+        **props,
     )
-    for check_id, reason in SCHEDULED_FUNCTION_REASONS.items():
-        allow(function, check_id, reason)
     acknowledge(
         role,
         "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
