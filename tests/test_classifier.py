@@ -114,10 +114,15 @@ def test_quantize_env_is_validated(served_model_dir, monkeypatch):
 def test_threads_are_split_between_model_server_workers(monkeypatch):
     cpus = len(__import__("os").sched_getaffinity(0))
     monkeypatch.delenv("TEXTCLF_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", "1")
     assert threads_per_worker() == cpus
     monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", str(cpus * 2))
     assert threads_per_worker() == 1
+    # An explicit OpenMP budget (what `make test` gives each worker) is kept; the project's own setting wins.
+    monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", str(cpus + 1))
+    assert threads_per_worker() == cpus + 1
     monkeypatch.setenv("TEXTCLF_THREADS", "3")
     assert threads_per_worker() == 3
 

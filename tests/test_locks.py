@@ -54,7 +54,10 @@ def test_every_lock_pins_each_package_with_its_hashes():
 @pytest.mark.parametrize(
     "sources, lock",
     [
-        (["requirements-dev.txt", "requirements-serving.txt"], ["python.lock", "torch.lock"]),
+        (
+            ["requirements-dev.txt", "requirements-serving.txt", "requirements-offline-model.txt"],
+            ["python.lock", "torch.lock"],
+        ),
         (["requirements-checkov.txt"], ["checkov.lock"]),
         (["requirements-inference-dlc.txt"], ["inference-dlc.lock"]),
     ],

@@ -168,8 +168,9 @@ def answer(served: TextClassifier, texts: list[str]) -> list[dict]:
 
 
 def _request(texts: list[str]) -> Request:
-    # The endpoint splits the CPUs between its workers; this job is the only worker.
-    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    # The endpoint splits the CPUs between its workers; this job is the only worker (within an explicit OpenMP budget).
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or cpus))
     return Request(texts=texts)
 
 

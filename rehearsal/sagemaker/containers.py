@@ -95,7 +95,9 @@ def namespaces_available() -> bool:
 
 def container_env(context: JobContext, environment: dict, role: str | None) -> dict[str, str]:
     """The container's environment: the step's Environment, plus credentials unless isolated (role None)."""
-    base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
+    # OMP_NUM_THREADS: the thread budget `make test` gives each worker, which a job on this machine keeps to.
+    kept = ("PATH", "HOME", "LANG", "TMPDIR", "OMP_NUM_THREADS")
+    base = {name: os.environ[name] for name in kept if name in os.environ}
     base["PATH"] = f"{Path(context.python).parent}:{base.get('PATH', '/usr/bin:/bin')}"
     # SageMaker sets the region in every job container, isolated or not.
     base.update(
