@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.errors import UserError
+from cli.errors import UserError, invalid_json
 from training import contract
 
 CONFUSION_MATRIX = "confusion_matrix.png"
@@ -123,6 +123,10 @@ def save(figure, path: Path) -> Path:
 def draw(evaluation: Path, out: Path) -> list[Path]:
     """Both charts for an evaluation folder (evaluation.json and predictions.jsonl) into ``out``; the folder is read
     before anything is written."""
+    if evaluation.is_file() and evaluation.name in (contract.EVALUATION_FILE, contract.PREDICTIONS_FILE):
+        raise UserError(
+            f"{evaluation}: is the file, not its folder. Fix: pass the folder that holds it, {evaluation.parent}."
+        )
     missing = [
         name for name in (contract.EVALUATION_FILE, contract.PREDICTIONS_FILE) if not (evaluation / name).is_file()
     ]
@@ -131,14 +135,24 @@ def draw(evaluation: Path, out: Path) -> list[Path]:
             f"{evaluation}: no {' or '.join(missing)}. Fix: download the Evaluate step's output folder "
             "(s3://…/evaluations/<execution>/Evaluate/) and pass that folder."
         )
-    quality = json.loads((evaluation / contract.EVALUATION_FILE).read_text())
+    quality = _json(evaluation / contract.EVALUATION_FILE, (evaluation / contract.EVALUATION_FILE).read_text())
     lines = (evaluation / contract.PREDICTIONS_FILE).read_text().splitlines()
-    predictions = [json.loads(line) for line in lines if line.strip()]
+    predictions = [_json(evaluation / contract.PREDICTIONS_FILE, line) for line in lines if line.strip()]
     out.mkdir(parents=True, exist_ok=True)
     return [
         save(confusion_matrix_figure(quality), out / CONFUSION_MATRIX),
         save(confidence_histogram_figure(predictions), out / CONFIDENCE_HISTOGRAM),
     ]
+
+
+def _json(path: Path, text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(
+            f"{path}: {invalid_json(error)}, so it is no output of the Evaluate step. Fix: download the step's "
+            "output folder again."
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:

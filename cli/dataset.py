@@ -15,7 +15,7 @@ import hashlib
 import json
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,7 +80,7 @@ def read_rows(
     if path.suffix not in contract.DATA_SUFFIXES:
         findings.append(Finding(str(path), f"unsupported file type {path.suffix!r}", "save it as .csv or .jsonl"))
         return []
-    raw = path.read_bytes()
+    raw = path.read_bytes().removeprefix(data_files.BOM)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -115,7 +115,9 @@ def validate(
         if not checked.rows[split] and not [f for f in checked.findings if f.where.startswith(str(path))]:
             checked.findings.append(Finding(str(path), "no rows", f"put the {split} examples in it"))
     _check_labels(splits, checked, labels)
-    _check_duplicates_and_leakage(splits, checked)
+    _name_labels(checked, labels)
+    same = _check_same_files(splits, checked)
+    _check_duplicates_and_leakage({split: path for split, path in splits.items() if split not in same}, checked)
     _check_balance(splits, checked)
     return checked
 
@@ -124,11 +126,7 @@ def _check_labels(splits: dict[str, Path], checked: Checked, labels: list[str] |
     """Every label is one of --labels, by name or by integer id, as train.py reads it (data_files.label_id); every
     split has every class."""
 
-    def named(label: str) -> str:
-        found = data_files.label_id(label, labels) if labels else None
-        return labels[found] if labels and found is not None else label
-
-    present = {split: Counter(named(row.label) for row in rows) for split, rows in checked.rows.items()}
+    present = {split: Counter(_named(row.label, labels) for row in rows) for split, rows in checked.rows.items()}
     expected = set(labels) if labels else set().union(*present.values()) if present else set()
     for split, rows in checked.rows.items():
         path = splits[split]
@@ -146,6 +144,9 @@ def _check_labels(splits: dict[str, Path], checked: Checked, labels: list[str] |
             )
         if not rows:
             continue
+        mixed = mixed_labels(path, rows, labels)
+        if mixed is not None:
+            checked.findings.append(mixed)
         for label in sorted(expected - set(present[split])):
             checked.findings.append(
                 Finding(
@@ -156,10 +157,57 @@ def _check_labels(splits: dict[str, Path], checked: Checked, labels: list[str] |
             )
 
 
+def mixed_labels(path: Path, rows: list[Row], labels: list[str] | None) -> Finding | None:
+    """The finding for a file whose labels mix integer ids and names (data_files.mixed_labels, as the jobs read it),
+    at the first row of the label out of place."""
+    mixed = data_files.mixed_labels(list(dict.fromkeys(row.label for row in rows)), labels or ())
+    if mixed is None:
+        return None
+    odd, problem, fix = mixed
+    return Finding(f"{path}:{next(row.line for row in rows if row.label == odd)}", problem, fix)
+
+
+def _named(label: str, labels: list[str] | None) -> str:
+    """A label by its name in --labels, where it is one of them by name or by id."""
+    found = data_files.label_id(label, labels) if labels else None
+    return labels[found] if labels and found is not None else label
+
+
+def _name_labels(checked: Checked, labels: list[str] | None) -> None:
+    """With --labels, rows carry the names: the report and the balance count classes, not how a row wrote its label."""
+    if labels:
+        for split, rows in checked.rows.items():
+            checked.rows[split] = [replace(row, label=_named(row.label, labels)) for row in rows]
+
+
+def _check_same_files(splits: dict[str, Path], checked: Checked) -> set[str]:
+    """The splits whose file is an earlier split's, by path or by content, each reported once: otherwise every row
+    would be reported as leakage, one line each, without naming the cause."""
+    first: dict[str, str] = {}
+    same = set()
+    for split, path in splits.items():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        other = first.setdefault(digest, split)
+        if other == split:
+            continue
+        same.add(split)
+        given = splits[other]
+        checked.findings.append(
+            Finding(
+                str(path),
+                f"given as both --{other} and --{split}"
+                if path.resolve() == given.resolve()
+                else f"the same content as --{other} ({given})",
+                f"give --{split} a file of its own, with none of the {other} texts",
+            )
+        )
+    return same
+
+
 def _check_duplicates_and_leakage(splits: dict[str, Path], checked: Checked) -> None:
     seen: dict[str, tuple[str, int]] = {}
-    for split, rows in checked.rows.items():
-        path = splits[split]
+    for split, path in splits.items():
+        rows = checked.rows[split]
         first: dict[str, int] = {}
         for row in rows:
             key = " ".join(row.text.lower().split())

@@ -5,6 +5,7 @@ network, a server); a traceback only with ``--debug``."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import sys
@@ -100,6 +101,20 @@ def _aws(error: BaseException) -> str | None:
 def one_stage(value: str) -> str:
     if value not in STAGE_NAMES:
         raise argparse.ArgumentTypeError(f"--stage takes one stage, {', '.join(STAGE_NAMES)} (got {value!r})")
+    return value
+
+
+def stage_selection(value: str) -> str:
+    """What `textclf synth --stage` takes: all, delivery, or stages by name (a comma list)."""
+    if value in ("all", "delivery"):
+        return value
+    for name in (part.strip() for part in value.split(",")):
+        if name not in STAGE_NAMES:
+            close = difflib.get_close_matches(name, [*STAGE_NAMES, "all", "delivery"], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise argparse.ArgumentTypeError(
+                f"unknown stage {name!r}{hint}: give {', '.join(STAGE_NAMES)}, a comma list of them, all or delivery"
+            )
     return value
 
 

@@ -16,21 +16,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cli import pipeline_ops
-from cli.dataset import Finding, read_rows
+from cli.dataset import Finding, mixed_labels, read_rows
 from cli.errors import one_stage
 from stacks.config import ConfigError
 from stacks.monitor_settings import FEEDBACK_ID, FEEDBACK_LABEL, feedback_body
+from training import data_files
 
 
 def read_feedback(
     path: Path, *, id_column: str, label_column: str, labels: list[str] | None
 ) -> tuple[dict[str, str], list[Finding]]:
-    """id -> label for every usable row, and every problem of the file."""
+    """id -> label for every usable row, and every problem of the file. Labels are read as `textclf data validate`
+    reads them: with ``labels``, by name or by integer id, and stored as the name, the label the endpoint answers
+    with (the late-label function compares the two as they are); never ids and names mixed."""
     findings: list[Finding] = []
     rows: dict[str, str] = {}
     first_line: dict[str, int] = {}
     # A row's first field is the answer's id here, not a text.
-    for row in read_rows(path, id_column, label_column, findings, options="--id-column/--label-column"):
+    usable = read_rows(path, id_column, label_column, findings, options="--id-column/--label-column")
+    mixed = mixed_labels(path, usable, labels)
+    if mixed is not None:
+        findings.append(mixed)
+    for row in usable:
         answer_id = row.text.strip()
         if answer_id in first_line:
             findings.append(
@@ -41,17 +48,18 @@ def read_feedback(
                 )
             )
             continue
-        if labels is not None and row.label not in labels:
+        found = data_files.label_id(row.label, labels) if labels is not None else None
+        if labels is not None and found is None:
             findings.append(
                 Finding(
                     f"{path}:{row.line}",
-                    f"label {row.label!r} is none of {', '.join(labels)}",
+                    f"label {row.label!r} is none of {', '.join(labels)}, nor their ids 0..{len(labels) - 1}",
                     "use the model's labels",
                 )
             )
             continue
         first_line[answer_id] = row.line
-        rows[answer_id] = row.label
+        rows[answer_id] = labels[found] if labels is not None and found is not None else row.label
     if not rows and not findings:
         findings.append(Finding(str(path), "no rows", f"put one row per answer: {id_column},{label_column}"))
     return rows, findings

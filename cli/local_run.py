@@ -49,7 +49,16 @@ def main(args: argparse.Namespace) -> int:
         {"synth": synth_seconds, "rehearsal": outcome.seconds, "total": time.perf_counter() - started},
     )
     print(f"\nReport: {report}\nTotal: {time.perf_counter() - started:.0f} s", flush=True)
+    served = served_model(out / "rehearsal")
+    if outcome.passed and served is not None:
+        print(f"Serve prod's model on this machine: textclf serve {served} --port 8080", flush=True)
     return 0 if outcome.passed else 1
+
+
+def served_model(rehearsal_out: Path) -> Path | None:
+    """The model.tar.gz prod's endpoint served in the rehearsal: the release every stage verified."""
+    found = sorted((rehearsal_out / "serving" / "prod").glob("model-*/model.tar.gz"))
+    return found[0] if found else None
 
 
 def replace_previous_run(out: Path) -> None:

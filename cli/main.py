@@ -7,14 +7,23 @@ import contextlib
 import signal
 import sys
 import traceback
+from importlib import metadata
 
 from cli import synth_report
-from cli.errors import FAILURE, USER_ERROR, Parser, explain, port, positive_int
+from cli.errors import FAILURE, USER_ERROR, Parser, explain, port, positive_int, stage_selection
+
+
+def _version() -> str:
+    try:
+        return metadata.version("textclf-mlops")
+    except metadata.PackageNotFoundError:  # run from a checkout that `make install` has not installed
+        return "(not installed: run make install)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="textclf", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure, not only its line")
+    parser.add_argument("--version", action="version", version=f"textclf {_version()}", help="print the version")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = commands.add_parser(
@@ -24,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument(
         "--stage",
+        type=stage_selection,
         default="all",
         help="dev, staging, prod, a comma list, all (default), or delivery: the pipeline that promotes all three",
     )

@@ -46,6 +46,9 @@ def run_invoke(args: argparse.Namespace) -> int:
         raise UserError(
             "no text to classify. Fix: give texts as arguments, or --file FILE (- for stdin), one per line."
         )
+    blank = [index for index, text in enumerate(texts, start=1) if not text.strip()]
+    if blank:
+        raise UserError(f"text {blank[0]} is blank: there is nothing to classify. Fix: give it some words.")
     base = endpoint_base(args.url)
     body: dict = {"inputs": texts if len(texts) > 1 else texts[0]}
     if args.top_k is not None:
@@ -53,9 +56,28 @@ def run_invoke(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     status, answer = invoke(base, json.dumps(body))
     elapsed_ms = (time.perf_counter() - started) * 1000
+    if status != 200:
+        raise _refusal(status, answer)
     print(f"HTTP {status} in {elapsed_ms:.1f} ms")
     print(answer.decode(errors="replace"))
-    return 0 if status == 200 else 1
+    return 0
+
+
+def _refusal(status: int, answer: bytes) -> UserError | Failure:
+    """The endpoint's error as one line: its own message (the handler names the field and the fix), a 4xx as the
+    request's fault, anything else as the endpoint's."""
+    text = answer.decode(errors="replace")
+    try:
+        message = str(json.loads(text).get("message") or text)
+    except (json.JSONDecodeError, AttributeError):
+        message = text
+    message = " ".join(message.split())[:500].rstrip(".") or "no message"
+    if 400 <= status < 500:
+        fix = "" if "Fix:" in message else " Fix: correct the request, as the message says."
+        return UserError(f"the endpoint refused the request (HTTP {status}): {message}.{fix}")
+    return Failure(
+        f"the endpoint failed (HTTP {status}): {message}. Fix: check its log (textclf serve prints it), then try again."
+    )
 
 
 def endpoint_base(url: str) -> str:
@@ -75,5 +97,11 @@ def endpoint_base(url: str) -> str:
 
 def _read_texts(path: str) -> list[str]:
     """One text per non-blank line of ``path``, or of stdin for ``-``."""
-    lines = sys.stdin.read().splitlines() if path == "-" else Path(path).read_text(encoding="utf-8").splitlines()
+    try:
+        lines = sys.stdin.read().splitlines() if path == "-" else Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"--file {path}: not UTF-8 (byte {error.object[error.start]:#04x} at offset {error.start}). Fix: save it "
+            f"as UTF-8, e.g. iconv -f latin1 -t utf-8 {path} > texts.txt."
+        ) from None
     return [line for line in lines if line.strip()]

@@ -21,6 +21,7 @@ from rehearsal.sagemaker.pipelines import Execution, PipelineFailed, StepRecord
 from rehearsal.sagemaker.steps import runners
 from rehearsal.session import Session
 from stacks.project import ROOT
+from training import contract
 from training.contract import DATASET_MANIFEST_FILE, NO_SHIFT_BODY, NO_SHIFT_FILE, SHIFT
 
 SAMPLE = ROOT / "data" / "sst2_sample"
@@ -95,7 +96,12 @@ def train_and_register(session: Session, stack: Stack, account: str) -> str:
         raise RehearsalFailed("the pipeline finished without registering a model")
     arn = registered[0]["ModelPackageArn"]
     package = session.cloud.admin("sagemaker", account, session.region).describe_model_package(ModelPackageName=arn)
-    report.log(f"   registered {arn} with metadata {json.dumps(package.get('CustomerMetadataProperties', {}))}")
+    metadata = package.get("CustomerMetadataProperties", {})
+    # The probe set is 24 base64 values of about 100 characters: counted here, not printed (issue 47).
+    probes = [name for name in metadata if name.startswith(contract.PROBE_METADATA_PREFIX)]
+    shown = {name: value for name, value in metadata.items() if name not in probes}
+    chosen = sum(metadata[name] != contract.NO_PROBE for name in probes)
+    report.log(f"   registered {arn} with metadata {json.dumps(shown)} and {chosen} of {len(probes)} probe values set")
     return arn
 
 

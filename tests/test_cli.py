@@ -56,9 +56,25 @@ def test_synth_of_one_stage_without_credentials_summarizes_only_that_stage(tmp_p
 
 
 def test_synth_failure_is_reported_with_the_cause(tmp_path):
-    result = _textclf("synth", "--stage", "qa", "--outdir", str(tmp_path))
+    env = {**os.environ, "CDK_DEFAULT_ACCOUNT": "12345"}
+    result = _textclf("synth", "--stage", "dev", "--outdir", str(tmp_path), env=env)
     assert result.returncode == 1
-    assert "stage: unknown stage 'qa'" in result.stderr
+    assert "stages.dev.account: not a 12-digit AWS account id (got '12345')" in result.stderr
+
+
+def test_an_unknown_stage_is_refused_before_synth_with_the_likely_one(tmp_path):
+    """Issue 47: `--stage prdo` ran cdk synth, exited 1 and quoted `cdk synth -c stage=dev` syntax."""
+    result = _textclf("synth", "--stage", "prdo", "--outdir", str(tmp_path))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "unknown stage 'prdo' (did you mean 'prod'?)" in result.stderr and "Fix:" in result.stderr
+    assert not tmp_path.joinpath("manifest.json").exists()
+
+
+def test_version_names_the_installed_release():
+    from importlib import metadata
+
+    result = _textclf("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"textclf {metadata.version('textclf-mlops')}"
 
 
 @pytest.mark.parametrize(

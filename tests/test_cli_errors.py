@@ -63,6 +63,9 @@ CASES = [
     (["invoke", "a text", "--url", f"{NOTHING_LISTENS}/ping"], 2, "names the path '/ping', not the endpoint"),
     (["invoke", "a text", "--url", f"{NOTHING_LISTENS}/invocation"], 2, f"Fix: give its base, {NOTHING_LISTENS}"),
     (["invoke"], 2, "no text to classify"),
+    # Issue 47: a blank text went to the endpoint and came back as a 7-line 400 typed InternalServerException.
+    (["invoke", "", "--url", NOTHING_LISTENS], 2, "text 1 is blank"),
+    (["invoke", "a text", "   ", "--url", NOTHING_LISTENS], 2, "text 2 is blank"),
     (["invoke", "--file", MISSING], 2, "No such file or directory"),
     (["invoke", "a text", "--top-k", "0"], 2, "not a positive whole number"),
     (["data", "validate", "--train", MISSING], 2, "is not a file"),
@@ -159,3 +162,35 @@ def test_texts_come_from_a_file_or_stdin_too(offline, capsys, tmp_path, monkeypa
 
 def test_the_text_limit_is_pythons_csv_field_limit():
     assert data_files.MAX_TEXT_CHARACTERS == csv.field_size_limit()
+
+
+def test_a_text_file_that_is_not_utf8_is_named_with_how_to_convert_it(offline, capsys, tmp_path):
+    texts = tmp_path / "latin1.txt"
+    texts.write_bytes("un film génial\n".encode("latin-1"))
+    code, err = run(["invoke", "--file", str(texts), "--url", NOTHING_LISTENS], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"--file {texts}: not UTF-8 (byte 0xe9" in err and "Fix: save it as UTF-8" in err
+
+
+def test_charts_given_the_file_or_a_broken_one_names_it(offline, capsys, tmp_path):
+    """Issue 47: `charts evaluation.json` and a broken evaluation.json ended in messages naming neither."""
+    evaluation = tmp_path / "evaluation.json"
+    evaluation.write_text('{"multiclass_classification_metrics": ')
+    (tmp_path / "predictions.jsonl").write_text("")
+    code, err = run(["charts", str(evaluation)], capsys)
+    assert code == 2 and f"{evaluation}: is the file, not its folder. Fix: pass the folder that holds it" in err
+    code, err = run(["charts", str(tmp_path)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{evaluation}: not valid JSON" in err and "Fix: download the step's output folder again" in err
+
+
+def test_a_truncated_model_archive_is_one_line_naming_it(offline, capsys, tmp_path, served_model_dir):
+    """Issue 47: `serve truncated.tar.gz` ended in "unexpected EOFError ... report it"."""
+    from rehearsal.sagemaker.channels import pack_model_dir
+
+    whole = pack_model_dir(served_model_dir, tmp_path / "model.tar.gz", compresslevel=1).read_bytes()
+    cut = tmp_path / "truncated.tar.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    code, err = run(["serve", str(cut)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"model: {cut} is not a complete tar.gz" in err and "Fix: copy it again" in err

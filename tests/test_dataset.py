@@ -163,3 +163,63 @@ def _object_created(bucket: str, key: str) -> dict:
         "resources": [f"arn:aws:s3:::{bucket}"],
         "detail": {"version": "0", "bucket": {"name": bucket}, "object": {"key": key, "size": 10}},
     }
+
+
+def _errors(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("error:")]
+
+
+def test_a_csv_with_a_byte_order_mark_validates(tmp_path, capsys):
+    """Excel's "CSV UTF-8" starts the file with a BOM: it is no part of the 'text' column's name."""
+    paths = write(tmp_path, {split: b"\xef\xbb\xbf" + text.encode() for split, text in GOOD.items()})
+    assert main(["data", "validate", *args_for(paths)]) == 0
+    out = capsys.readouterr().out
+    assert "train            4 rows" in out and "negative=2, positive=2" in out and "0 error(s)" in out
+
+
+@pytest.mark.parametrize(("separator", "named"), [("\t", "tabs"), (";", "semicolons")])
+def test_a_csv_separated_otherwise_is_one_error_naming_the_separator(tmp_path, capsys, separator, named):
+    csv = {split: text.replace("text,label", "review,stars") for split, text in GOOD.items()}
+    paths = write(tmp_path, {**csv, "train": csv["train"].replace(",", separator)})
+    assert main(["data", "validate", *args_for(paths, "--text-column", "review", "--label-column", "stars")]) == 2
+    assert _errors(capsys.readouterr().out) == [
+        f"error: {paths['train']}:2: one column, {f'review{separator}stars'!r}: the fields are separated by "
+        f"{named}, not commas. Fix: save it comma-separated, with the header review,stars"
+    ]
+
+
+@pytest.mark.parametrize("labels", [[], ["--labels", "negative,positive"]], ids=["no --labels", "--labels"])
+def test_labels_mixing_ids_and_names_are_refused_at_the_stray_row(tmp_path, capsys, labels):
+    train = HEADER + "a fine film,1\na dull film,0\nloved it,positive\nhated it,0\nfine again,1\n"
+    paths = write(tmp_path, {**GOOD, "train": train})
+    assert main(["data", "validate", *args_for(paths, *labels)]) == 2
+    assert (
+        f"error: {paths['train']}:4: label 'positive' is a name among integer ids (1, 0): ids and names mixed. "
+        "Fix: write every label the same way, all as ids or all as names"
+    ) in _errors(capsys.readouterr().out)
+
+
+def test_the_same_file_as_two_splits_is_one_error_not_a_leakage_per_row(tmp_path, capsys):
+    paths = write(tmp_path, GOOD)
+    given = {**paths, "test": paths["validation"]}
+    assert main(["data", "validate", *args_for(given)]) == 2
+    assert _errors(capsys.readouterr().out) == [
+        f"error: {paths['validation']}: given as both --validation and --test. "
+        "Fix: give --test a file of its own, with none of the validation texts"
+    ]
+    copied = {"test": tmp_path / "copy.csv"}
+    copied["test"].write_bytes(paths["validation"].read_bytes())
+    assert main(["data", "validate", *args_for({**paths, **copied})]) == 2
+    assert _errors(capsys.readouterr().out) == [
+        f"error: {copied['test']}: the same content as --validation ({paths['validation']}). "
+        "Fix: give --test a file of its own, with none of the validation texts"
+    ]
+
+
+def test_with_labels_the_report_counts_each_class_by_its_name(tmp_path, capsys):
+    ids = {split: text.replace("negative", "0").replace("positive", "1") for split, text in GOOD.items()}
+    paths = write(tmp_path, ids)
+    assert main(["data", "validate", *args_for(paths, "--labels", "negative,positive", "--tokenizer", "none")]) == 0
+    lines = capsys.readouterr().out.splitlines()[:3]
+    counts = [line.split(f"{path}  ")[1] for path, line in zip(paths.values(), lines, strict=True)]
+    assert counts == ["negative=2, positive=2", "negative=1, positive=1", "negative=1, positive=1"]

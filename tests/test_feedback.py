@@ -68,3 +68,17 @@ def test_a_bad_file_uploads_nothing_and_exits_2(tmp_path, monkeypatch, capsys):
     path = write(tmp_path, "labels.csv", "inference_id,label\na,positive\na,negative\n")
     assert main(["feedback", "upload", str(path), "--stage", "dev"]) == 2
     assert "Nothing uploaded." in capsys.readouterr().err
+
+
+def test_labels_are_read_as_data_validate_reads_them_and_stored_as_the_names_the_endpoint_answers(tmp_path):
+    """With --labels, SST-2's 0 and 1 are ids, as in `textclf data validate`; the late-label function compares the
+    stored label with the endpoint's answer, a name, so the id is stored as its name."""
+    path = write(tmp_path, "f.csv", "\ufeffinference_id,label\na,0\nb,1\nc,positive\n")
+    read = dict(id_column="inference_id", label_column="label", labels=["negative", "positive"])
+    rows, findings = feedback.read_feedback(path, **read)
+    assert [str(f) for f in findings] == [
+        f"error: {path}:4: label 'positive' is a name among integer ids (0, 1): ids and names mixed. "
+        "Fix: write every label the same way, all as ids or all as names"
+    ]
+    path.write_text("inference_id,label\na,0\nb,1\n")
+    assert feedback.read_feedback(path, **read) == ({"a": "negative", "b": "positive"}, [])

@@ -97,6 +97,21 @@ def test_bad_requests_come_back_4xx_over_http(endpoint):
         assert "Fix:" in json.loads(text)["message"]
 
 
+def test_invoke_prints_the_endpoints_refusal_as_one_line_naming_the_fix(endpoint, tmp_path, capsys):
+    """Issue 47: 100 texts came back as the right message in multi-line JSON, exit 1. A refusal is the request's
+    fault: one line, exit 2; the handler's own message names the field and the fix."""
+    from cli.main import main
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a fine film\n" * 100)
+    assert main(["invoke", "--file", str(texts), "--url", endpoint.url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("textclf invoke: the endpoint refused the request (HTTP 4") and "Fix:" in err, err
+    assert main(["invoke", "a fine film", "--url", endpoint.url]) == 0
+    assert capsys.readouterr().out.startswith("HTTP 200 in ")
+
+
 def test_sixteen_concurrent_clients_get_every_answer(endpoint):
     texts = ["a great movie", "dull and far too long", "fine", "the worst film of the year"] * 40
     bodies = [json.dumps({"inputs": text}).encode() for text in texts]
@@ -165,8 +180,9 @@ def test_textclf_invoke_prints_the_answer_and_fails_on_a_client_error(endpoint, 
     assert main(["invoke", "--url", endpoint.url, "--top-k", "2", "a great movie"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("HTTP 200 in ") and len(json.loads(out.splitlines()[1])) == 2
-    assert main(["invoke", "--url", endpoint.url, " "]) == 1
-    assert "inputs: empty text" in capsys.readouterr().out
+    # A blank text is the user's to fix before anything is sent (issue 47): one line, exit 2.
+    assert main(["invoke", "--url", endpoint.url, " "]) == 2
+    assert "text 1 is blank" in capsys.readouterr().err
 
 
 def port_is_free(port: int, *, within: float = 10.0) -> bool:

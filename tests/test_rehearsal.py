@@ -13,11 +13,13 @@ import hashlib
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
+from cli import local_run
 from rehearsal import command, eventbridge, probes, synth
 from rehearsal.cloud import Cloud
 from rehearsal.cloudformation import custom_resources
@@ -771,6 +773,9 @@ def test_delivery_promotes_to_staging_and_prod_each_in_its_own_account(tmp_path)
     assert "ConfidenceDrop, LengthDrift" in monitored["out-of-domain news"]
     assert all("200 signal lines" in line for line in monitored.values())
     assert output.rstrip().splitlines()[-1].startswith(f"rehearsal delivery ({layout}): PASSED")
+    # Issue 47: `make run` ends with the command that serves prod's model; the file it names is what prod served.
+    served = local_run.served_model(tmp_path / "out")
+    assert served is not None and served.parent.name.startswith("model-textclf-prod-") and tarfile.is_tarfile(served)
 
 
 def test_a_param_that_is_not_name_value_is_refused_before_anything_runs(capsys):

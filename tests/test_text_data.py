@@ -52,10 +52,18 @@ def test_label_names_sorted_names():
 
 
 def test_declared_names_accept_names_or_ids():
-    examples = _examples("1", "negative")
-    names = text_data.label_names(examples, ["negative", "positive"])
-    assert names == ["negative", "positive"]
-    assert text_data.encode_labels(examples, names) == [1, 0]
+    for examples in (_examples("1", "0"), _examples("positive", "negative")):
+        names = text_data.label_names(examples, ["negative", "positive"])
+        assert names == ["negative", "positive"]
+        assert text_data.encode_labels(examples, names) == [1, 0]
+
+
+@pytest.mark.parametrize("declared", [[], ["negative", "positive"]], ids=["no --labels", "--labels"])
+def test_labels_mixing_ids_and_names_stop_the_job_at_the_stray_row(declared):
+    """As `textclf data validate` refuses them: without --labels 'positive' would be a third class."""
+    message = r"f.csv:4: label 'positive' is a name among integer ids \(0, 1\): ids and names mixed\. Fix: write"
+    with pytest.raises(DataError, match=message):
+        text_data.label_names(_examples("0", "1", "positive", "1"), declared)
 
 
 def test_undeclared_label_is_located():
@@ -116,4 +124,17 @@ def test_training_refuses_what_data_validate_refuses(tmp_path):
         text_data.read_examples(tmp_path, "text", "label")
     _write(tmp_path / "a.csv", "text,label\nfine,\n")
     with pytest.raises(DataError, match=r"a.csv:2: empty label"):
+        text_data.read_examples(tmp_path, "text", "label")
+
+
+def test_a_byte_order_mark_is_no_part_of_the_first_column(tmp_path):
+    """Excel's "CSV UTF-8": training and evaluation read it as `textclf data validate` does."""
+    (tmp_path / "a.csv").write_bytes(b"\xef\xbb\xbftext,label\nfine,positive\n")
+    assert [(e.text, e.label) for e in text_data.read_examples(tmp_path, "text", "label")] == [("fine", "positive")]
+
+
+def test_a_csv_separated_by_tabs_names_the_separator(tmp_path):
+    _write(tmp_path / "a.csv", "text\tlabel\nfine\tpositive\n")
+    message = r"a.csv:2: one column, 'text\\tlabel': the fields are separated by tabs, not commas\. Fix: save it "
+    with pytest.raises(DataError, match=message + r"comma-separated, with the header text,label\."):
         text_data.read_examples(tmp_path, "text", "label")

@@ -76,3 +76,12 @@ def test_tokens_read_on_demand_equal_the_tokens_of_the_whole_sample():
     assert list(streamed.lengths) == list(held.lengths)
     assert list(streamed.labels) == list(held.labels)
     assert [streamed.input_ids[i] for i in range(0, 500, 7)] == [held.input_ids[i] for i in range(0, 500, 7)]
+
+
+def test_a_byte_order_mark_is_skipped_as_reading_whole_files_skips_it(tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"\xef\xbb\xbf" + CSV.encode())
+    (tmp_path / "b.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps(ROWS[0]).encode() + b"\n")
+    whole = text_data.read_examples(tmp_path, "text", "label")
+    index = TextIndex(tmp_path, "text", "label")
+    assert [index.text(i) for i in range(len(index))] == [e.text for e in whole]
+    assert [e.source for e in index.label_examples()][:1] == ["a.csv:2"]

@@ -8,7 +8,9 @@ is written.
 
 from __future__ import annotations
 
+import gzip
 import tarfile
+import zlib
 from pathlib import Path
 
 ARCHIVE_NAME = "model.tar.gz"
@@ -54,14 +56,20 @@ def resolve_model(name_or_path: str, scratch: Path, *, field: str, max_bytes: in
 
 def unpack(archive: Path, target: Path, *, field: str, max_bytes: int = MAX_UNPACKED_BYTES) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "r:*") as tar:
-        members = tar.getmembers()
-        _check_members(members, archive, field, max_bytes)
-        # The "data" filter refuses what _check_members may have missed (device files, modes, links out).
-        try:
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            _check_members(members, archive, field, max_bytes)
+            # The "data" filter refuses what _check_members may have missed (device files, modes, links out).
             tar.extractall(target, members=members, filter="data")
-        except tarfile.FilterError as error:
-            raise ArchiveError(f"{field}: {archive}: {error}. Fix: repack the model folder without it.") from None
+    except tarfile.FilterError as error:
+        raise ArchiveError(f"{field}: {archive}: {error}. Fix: repack the model folder without it.") from None
+    # A copy cut short ends in EOFError or a zlib error from the middle of tarfile, not in a tarfile error.
+    except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise ArchiveError(
+            f"{field}: {archive} is not a complete tar.gz ({error or type(error).__name__}). Fix: copy it again, "
+            "or repack the model folder: tar -C model -czf model.tar.gz ."
+        ) from None
 
 
 def _check_members(members: list[tarfile.TarInfo], archive: Path, field: str, max_bytes: int) -> None:

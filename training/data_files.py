@@ -8,6 +8,7 @@ the training container and on the operator's machine.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -19,6 +20,10 @@ from dataclasses import dataclass
 MAX_TEXT_CHARACTERS = 131_072
 # Texts a spreadsheet or pandas writes for a missing value.
 MISSING = {"", "nan", "none", "null", "n/a", "na"}
+# Excel's "CSV UTF-8" and Notepad write it first; read as text, it would be part of the first column's name.
+BOM = codecs.BOM_UTF8
+# A .csv saved with another separator reads as one column, named e.g. 'text\tlabel'.
+SEPARATORS = {"\t": "tabs", ";": "semicolons", "|": "pipes"}
 
 
 @dataclass(frozen=True)
@@ -106,12 +111,7 @@ def jsonl_record(line: int, raw: str) -> tuple[int, dict] | Problem:
 def row_problem(line: int, record: dict, text_column: str, label_column: str, *, options: str) -> Problem | None:
     """Why ``record`` cannot be trained on or scored, if it cannot; ``options`` names the caller's column flags."""
     if text_column not in record or label_column not in record:
-        return Problem(
-            line,
-            f"no '{text_column}' or '{label_column}' field (has {sorted(record)})",
-            f"rename the columns or pass {options}",
-            columns=True,
-        )
+        return _columns_problem(line, record, text_column, label_column, options)
     if missing(record[text_column]):
         return Problem(line, f"empty text ({record[text_column]!r})", "fill in the text or drop the row")
     if len(str(record[text_column])) > MAX_TEXT_CHARACTERS:
@@ -124,6 +124,31 @@ def row_problem(line: int, record: dict, text_column: str, label_column: str, *,
     if missing(record[label_column]):
         return Problem(line, f"empty label ({record[label_column]!r})", "label the row or drop it")
     return None
+
+
+def _columns_problem(line: int, record: dict, text_column: str, label_column: str, options: str) -> Problem:
+    separator = _separator(record)
+    if separator:
+        return Problem(
+            line,
+            f"one column, {next(iter(record))!r}: the fields are separated by {separator}, not commas",
+            f"save it comma-separated, with the header {text_column},{label_column}",
+            columns=True,
+        )
+    return Problem(
+        line,
+        f"no '{text_column}' or '{label_column}' field (has {sorted(record)})",
+        f"rename the columns or pass {options}",
+        columns=True,
+    )
+
+
+def _separator(record: dict) -> str | None:
+    """What separates the fields of a file read as a single column, if another separator does."""
+    if len(record) != 1:
+        return None
+    (name,) = record
+    return next((what for character, what in SEPARATORS.items() if character in str(name)), None)
 
 
 def missing(value) -> bool:
@@ -141,3 +166,25 @@ def label_id(label: str, names: Sequence[str]) -> int | None:
     if label.isdigit() and int(label) < len(names):
         return int(label)
     return None
+
+
+def is_id(label: str, names: Sequence[str] = ()) -> bool:
+    """Whether ``label`` is written as an integer id rather than a name: digits that are not one of ``names``."""
+    return label.isdigit() and label not in names
+
+
+def mixed_labels(labels: Sequence[str], names: Sequence[str] = ()) -> tuple[str, str, str] | None:
+    """When ``labels`` (each distinct label, in the order first seen) write some classes as integer ids and others as
+    names: the label out of place, what is wrong, and the fix; None when they are all ids or all names. Without
+    --labels the two cannot be matched (is 'positive' 1, or a third class?); with it, a file that mixes them was
+    likely put together from sources whose ids need not follow --labels' order. Either way the file is refused."""
+    ids = [label for label in labels if is_id(label, names)]
+    words = [label for label in labels if not is_id(label, names)]
+    if not ids or not words:
+        return None
+    # The kind with fewer distinct labels is the stray one; on a tie, the kind seen second.
+    if len(words) < len(ids) or (len(words) == len(ids) and labels[0] in ids):
+        odd, problem = words[0], f"label {words[0]!r} is a name among integer ids ({', '.join(ids)})"
+    else:
+        odd, problem = ids[0], f"label {ids[0]!r} is an integer id among names ({', '.join(words)})"
+    return odd, f"{problem}: ids and names mixed", "write every label the same way, all as ids or all as names"

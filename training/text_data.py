@@ -32,7 +32,7 @@ class Example:
 def read_examples(directory: str | Path, text_column: str, label_column: str) -> list[Example]:
     examples = []
     for path in channel_files(directory, text_column, label_column):
-        for item in data_files.records(path.suffix, path.read_text(encoding="utf-8")):
+        for item in data_files.records(path.suffix, path.read_text(encoding="utf-8-sig")):
             line, record = checked_row(path, item, text_column, label_column)
             text, label = str(record[text_column]), str(record[label_column]).strip()
             examples.append(Example(text=text, label=label, source=f"{path.name}:{line}"))
@@ -81,7 +81,7 @@ def dataset_version(directory: str | Path) -> str | None:
 def label_names(examples: Sequence[Example], declared: Sequence[str] = ()) -> list[str]:
     """Label names in id order: as declared, else integer ids in order, else sorted names.
 
-    With declared names, a label may be given by name or by its integer id.
+    With declared names, a label may be given by name or by its integer id, the same way throughout.
     """
     seen = sorted({e.label for e in examples})
     if declared:
@@ -93,7 +93,12 @@ def label_names(examples: Sequence[Example], declared: Sequence[str] = ()) -> li
                     f"{example.source}: label {label!r} is neither a name nor an id in "
                     f"--labels {','.join(names)}. Fix: add it to --labels or correct the data."
                 )
-        return names
+    mixed = data_files.mixed_labels(list(dict.fromkeys(e.label for e in examples)), declared)
+    if mixed is not None:
+        odd, problem, fix = mixed
+        raise DataError(f"{next(e.source for e in examples if e.label == odd)}: {problem}. Fix: {fix}.")
+    if declared:
+        return list(declared)
     if all(label.isdigit() for label in seen):
         return [str(i) for i in range(max(int(label) for label in seen) + 1)]
     return seen

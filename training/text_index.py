@@ -121,6 +121,9 @@ def _spans(handle, *, csv_file: bool) -> Iterator[tuple[int, int, bytes]]:
     parts: list[bytes] = []
     for raw in handle:
         line += 1
+        if line == 1 and raw.startswith(data_files.BOM):
+            # As text_data reads a file (utf-8-sig): the mark is no part of the first record.
+            offset, raw = len(data_files.BOM), raw.removeprefix(data_files.BOM)
         if not parts:
             start_line, start = line, offset
         offset += len(raw)

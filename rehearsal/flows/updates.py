@@ -84,7 +84,8 @@ def rehearse_guarded_updates(
         for name, (change, alarm) in RELEASES.items():
             register_variant(session, first["ModelPackageArn"], accounts["dev"], name, change)
             release_file = resolve()
-            started = session.report.step(f"Synthesize the {name} release")
+            planted = f" (a planted bad release: {alarm} must roll it back, and that is the expected result)"
+            started = session.report.step(f"Synthesize the {name} release{planted if alarm else ''}")
             assembly = synth.synthesize(
                 session.work / f"cdk.out-{name}",
                 context={"stage": "delivery", "release": str(release_file)},
@@ -140,7 +141,7 @@ def _judge(session: Session, stack: Stack, name: str, alarm: str | None, outcome
             f"the {name} release was not rolled back by {alarm}: alarms {outcome.fired}, smoke step {problems}"
         )
     session.report.status(
-        f"{name} release: rolled back", "ok", started, f"the smoke step fails the stage: {problems[0]}"
+        f"{name} release: rolled back, as planted", "ok", started, f"the smoke step fails the stage: {problems[0]}"
     )
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from delivery_steps.smoke import status_and_body
-from training import contract
+from training import archives, contract
 
 HANDLER_SERVICE = "sagemaker_huggingface_inference_toolkit.handler_service"
 # multi-model-server's Python side: the listener and each worker it forks run this module.
@@ -258,8 +258,10 @@ def _unpack(model: Path, workdir: Path) -> Path:
             "train.py wrote, or its model.tar.gz."
         )
     target = workdir / "model"
-    with tarfile.open(model) as archive:
-        archive.extractall(target, filter="data")
+    try:
+        archives.unpack(model, target, field="model")
+    except archives.ArchiveError as error:
+        raise EndpointInputError(str(error)) from None
     return _servable(target, model)
 
 
