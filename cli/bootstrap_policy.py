@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cli.pipeline_ops import stage_config
 from rehearsal import synth
+from rehearsal.report import while_silent
 from stacks.bootstrap_policy import MAX_POLICY_CHARACTERS, execution_policy, policy_characters
 from stacks.boundary import boundary_name, boundary_policy
 from stacks.config import MODEL_DATA_PREFIX, ConfigError, artifact_bucket_name, load_stages
@@ -76,7 +77,8 @@ def _stand_in_release(config) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     outdir = (ROOT / args.outdir).resolve()
-    found = policies(outdir)
+    with while_silent("cdk synth of the delivery pipeline and its stages, to read what they create"):
+        found = policies(outdir)
     prefix = stage_config("dev").name_prefix
     files = {}
     for account, policy in found.items():

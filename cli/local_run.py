@@ -21,6 +21,7 @@ from pathlib import Path
 
 from cli.errors import UserError
 from rehearsal.command import rehearse
+from rehearsal.report import while_silent
 from rehearsal.session import Options
 from stacks.project import ROOT, cdk_synth
 
@@ -81,9 +82,10 @@ def replace_previous_run(out: Path) -> None:
 def synthesize(outdir: Path) -> list[str]:
     from cli import synth_report
 
-    cdk_synth("all", outdir)
-    scan = synth_report.checkov(synth_report.templates(outdir))
-    text = synth_report.render(synth_report.summarize(outdir), synth_report.nag_findings(outdir), scan)
+    with while_silent("cdk synth of every stage, then cfn-lint and checkov"):
+        cdk_synth("all", outdir)
+        scan = synth_report.checkov(synth_report.templates(outdir))
+        text = synth_report.render(synth_report.summarize(outdir), synth_report.nag_findings(outdir), scan)
     print(text)
     return text.splitlines()
 

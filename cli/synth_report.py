@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rehearsal.report import while_silent
 from stacks.cfn_lint import lint
 from stacks.project import ROOT, cdk_synth
 
@@ -150,14 +151,15 @@ def render(summaries: list[StackSummary], findings: list[dict], scan: CheckovSca
 def run(args: argparse.Namespace) -> int:
     outdir = (ROOT / args.outdir).resolve()
     print(f"Synthesizing stage(s) {args.stage} offline with the pinned CDK CLI into {outdir} ...", flush=True)
-    try:
-        cdk_synth(args.stage, outdir)
-    except RuntimeError as error:
-        print(error, file=sys.stderr)
-        return 1
-    summaries = summarize(outdir)
-    findings = nag_findings(outdir)
-    scan = checkov(templates(outdir))
+    with while_silent("cdk synth, then cfn-lint and checkov on every template"):
+        try:
+            cdk_synth(args.stage, outdir)
+        except RuntimeError as error:
+            print(error, file=sys.stderr)
+            return 1
+        summaries = summarize(outdir)
+        findings = nag_findings(outdir)
+        scan = checkov(templates(outdir))
     print(render(summaries, findings, scan))
     failed = findings or any(s.lint_errors for s in summaries) or scan.failed
     return 1 if failed else 0

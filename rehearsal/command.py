@@ -40,7 +40,7 @@ def rehearse(options: Options) -> Outcome:
         f"textclf rehearse: {options.stage} ({options.layout} layout), offline on loopback; output {options.output}",
         flush=True,
     )
-    with Cloud() as cloud:
+    with Cloud() as cloud, report.heartbeat():
         try:
             session = Session(cloud, options, report)
             if options.stage == "delivery":
