@@ -122,6 +122,9 @@ def write_report(out: Path, synth_lines: list[str], outcome, timings: dict[str, 
     for request, reason in outcome.denials:
         lines.append(f"- DENIED {request.principal} `{request.action}` on `{request.resource}`: {reason}")
     lines += evaluation_section(out)
+    served = served_model(out / "rehearsal")
+    if outcome.passed and served is not None:
+        lines += ["", "## Next", "", f"Serve prod's model on this machine: `textclf serve {served} --port 8080`."]
     lines += [
         "",
         "## Timings",

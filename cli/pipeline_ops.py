@@ -8,11 +8,13 @@ also need generated names, the buckets and the key: ``stage_outputs`` reads them
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 
 from cli.errors import invalid_json, one_stage
 from stacks.config import ConfigError, StageConfig, load_stages
 from stacks.instances import storage_mismatch
+from stacks.pipeline_definition import parameter_names
 from stacks.project import ROOT
 from training import contract, model_registry
 
@@ -54,13 +56,14 @@ def clients(config: StageConfig):
 
 def start(args: argparse.Namespace) -> int:
     config = stage_config(args.stage)
-    sagemaker, _ = clients(config)
+    distillation = args.pipeline == "distillation" or bool(args.teacher_package)
     pairs = _parse_params(args.param)
+    _check_names(pairs, distillation=distillation)
     _check_training_instance(config, dict(pairs).get("TrainingInstanceType"))
-    pipeline = config.distillation_pipeline_name if args.pipeline == "distillation" else config.pipeline_name
+    sagemaker, _ = clients(config)
+    pipeline = config.distillation_pipeline_name if distillation else config.pipeline_name
     if args.teacher_package:
         # Resolved here, at start: synth makes no lookups, and the pipeline records which package taught.
-        pipeline = config.distillation_pipeline_name
         arn, url = teacher_model_data(sagemaker, config, args.teacher_package)
         pairs += [("TeacherModelDataUrl", url), ("TeacherPackageArn", arn)]
         print(f"teacher: {arn} ({url})")
@@ -175,6 +178,20 @@ def _check_training_instance(config: StageConfig, requested: str | None) -> None
             f"--param TrainingInstanceType: {problem}. Fix: pick a type with the storage of "
             f"{config.training_instance_type}, or set training_instance_type in cdk.json and deploy the stage."
         )
+
+
+def _check_names(pairs: list[tuple[str, str]], *, distillation: bool) -> None:
+    """Offline, against the names the stacks declare: before, a typo met the missing credentials first (issue 47)."""
+    names = parameter_names(distillation=distillation)
+    for name, _ in pairs:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            pipeline = "distillation" if distillation else "training"
+            raise ConfigError(
+                f"--param {name}: the {pipeline} pipeline has no such parameter{hint}. "
+                f"Fix: use one of {', '.join(sorted(names))}."
+            )
 
 
 def _parse_params(pairs: list[str] | None) -> list[tuple[str, str]]:

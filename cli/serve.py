@@ -24,8 +24,6 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from error
     except EndpointError as error:
         raise Failure(f"{error}\nFix: the model server's log above says why.") from error
-    except KeyboardInterrupt:
-        return 0  # start() has already ended the server
     # start() returns once a real invocation has been answered.
     print(f"Serving {args.model} at {endpoint.url} (GET /ping, POST /invocations); Ctrl-C stops it.", flush=True)
     print(f"Model server log: {endpoint.log_path}")

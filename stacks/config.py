@@ -248,6 +248,12 @@ def load_stages(
     model_package_arn: str | None = None,
 ) -> list[StageConfig]:
     """Validate the selected stages (``dev``, ``dev,prod`` or ``all``); ``model_package_arn`` serves in each."""
+    if not isinstance(stages, Mapping):
+        # `-c stages=prod` replaces cdk.json's whole stages object with a string: a typo of `-c stage=prod`.
+        raise ConfigError(
+            f"stages: {stages!r} replaced cdk.json's stage settings (a -c stages=... on the command line?). "
+            "Fix: choose stages with -c stage=dev (singular), and keep their settings in cdk.json."
+        )
     names = selected_stages(selection)
     configs = []
     for name in names:

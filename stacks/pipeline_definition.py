@@ -13,7 +13,7 @@ the construct serializes the dict with ``Stack.to_json_string``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from stacks.batch_request import batch_model_environment, transform_arguments
@@ -113,6 +113,14 @@ def distillation_parameters(inputs: PipelineInputs) -> list[dict]:
         {"Name": "Temperature", "Type": "String", "DefaultValue": c.DEFAULT_TEMPERATURE},
         {"Name": "MinTeacherRatio", "Type": "String", "DefaultValue": str(inputs.min_teacher_ratio)},
     ]
+
+
+def parameter_names(*, distillation: bool) -> list[str]:
+    """What an execution may set, as declared above: `textclf pipeline start` checks each --param against them before
+    any call. Only the defaults depend on the stage's inputs, so blank inputs name the same parameters."""
+    blank: dict[str, Any] = {field.name: "" for field in fields(PipelineInputs)}
+    declared = distillation_parameters if distillation else parameters
+    return [parameter["Name"] for parameter in declared(PipelineInputs(**blank))]
 
 
 def _shared_parameters(inputs: PipelineInputs) -> list[dict]:

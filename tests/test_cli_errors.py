@@ -75,6 +75,10 @@ CASES = [
     (["base-model", "upload", "x", "--stage", "dev", "--name", "../../etc"], 2, "is not a folder name"),
     (["bootstrap-policy", "--outdir", "/proc/textclf"], 2, "/proc/textclf"),
     (["pipeline", "nosuch"], 2, "invalid choice"),
+    # Issue 47: a parameter's typo met the missing credentials first; names are checked offline, per pipeline.
+    (["pipeline", "start", "--stage", "dev", "--param", "Epoch=2"], 2, "no such parameter (did you mean 'Epochs'?)"),
+    (["pipeline", "start", "--param", "Temperature=3"], 2, "the training pipeline has no such parameter"),
+    (["pipeline", "start", "--pipeline", "distillation", "--param", "Temprature=3"], 2, "did you mean 'Temperature'"),
     (["nosuch"], 2, "invalid choice"),
     # Without credentials: the first AWS call says so, and how to sign in.
     (["status", "--stage", "dev"], 1, "Unable to locate credentials. Fix: sign in"),

@@ -294,6 +294,42 @@ def test_textclf_serve_ends_the_model_server_when_it_is_terminated(served_model_
     assert port_is_free(port)
 
 
+def test_ctrl_c_while_textclf_serve_starts_ends_the_model_server_at_once_in_one_line(served_model_dir, tmp_path):
+    """Issue 47: Ctrl-C while the model loaded took 23 s and printed nothing. A worker loading its model outlives
+    SIGTERM (multi-model-server's handler only removes its socket), and stop() waited 20 s for it: here the model
+    takes two minutes to load, so the old wait would be spent in full."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    model = tmp_path / "model"
+    shutil.copytree(served_model_dir, model)
+    loading = tmp_path / "loading"
+    with (model / contract.ENDPOINT_CODE_DIR / contract.SERVING_PROGRAM).open("a") as program:
+        program.write(f"\nimport pathlib, time\npathlib.Path({str(loading)!r}).touch()\ntime.sleep(120)\n")
+    port = free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", str(model), "--port", str(port), "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not loading.exists() and serve.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert loading.exists(), "the worker never began to load the model"
+    (group,) = [process.pid for process in live_processes() if process.parent == serve.pid]
+    assert any(WORKER_MODULE in command for command in group_members(group).values())
+    interrupted = time.monotonic()
+    serve.send_signal(signal.SIGINT)
+    out, err = serve.communicate(timeout=60)
+    assert time.monotonic() - interrupted < 5
+    assert (serve.returncode, out, err) == (130, "", "textclf serve: interrupted\n")
+    assert group_members(group) == {}
+    assert port_is_free(port)
+
+
 @pytest.mark.parametrize("strategy", long_text.STRATEGIES)
 def test_evaluation_and_the_endpoint_answer_long_texts_alike_for_every_strategy(served_model_dir, tmp_path, strategy):
     """evaluate.py's figures are the endpoint's: the same windows, the same mean, the same temperature (issue 36).

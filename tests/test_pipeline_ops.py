@@ -60,6 +60,23 @@ def test_bad_parameter_syntax_names_the_flag(mocked_registry, capsys):
     assert "--param: 'Epochs' is not NAME=VALUE" in capsys.readouterr().err
 
 
+def test_an_undeclared_parameter_is_refused_with_the_pipelines_own_names(mocked_registry, capsys):
+    """The names are the stacks' declarations (stacks.pipeline_definition), checked before any call."""
+    from stacks.pipeline_definition import parameter_names
+
+    assert main(["pipeline", "start", "--stage", "dev", "--param", "Epochs=2", "--param", "Epoch=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "textclf pipeline start: --param Epoch: the training pipeline has no such parameter (did you mean 'Epochs'?). "
+        f"Fix: use one of {', '.join(sorted(parameter_names(distillation=False)))}."
+    )
+    # A distillation parameter is the distillation pipeline's, and --teacher-package starts that one.
+    assert main(["pipeline", "start", "--param", "StudentLayers=0,2"]) == 2
+    assert "the training pipeline has no such parameter. Fix: use one of" in capsys.readouterr().err
+    assert main(["pipeline", "start", "--teacher-package", "1", "--param", "StudentLayer=0,2"]) == 2
+    assert "the distillation pipeline has no such parameter (did you mean 'StudentLayers'?)" in capsys.readouterr().err
+
+
 def test_packages_lists_versions_with_their_metrics(mocked_registry, capsys):
     mocked_registry.register(0.91, status="Approved")
     mocked_registry.register(None)

@@ -95,7 +95,10 @@ class LocalEndpoint:
         try:
             self._launch()
         except BaseException:
-            self.cleanup()
+            # Ctrl-C or a failed start: the server has answered no one, so nothing is owed the grace. A worker loading
+            # its model outlives SIGTERM (MMS's handler only removes its socket), and waiting for it made Ctrl-C at
+            # start-up take 23 s (issue 47).
+            self.cleanup(grace_s=0)
             raise
 
     def _launch(self) -> None:
@@ -128,15 +131,16 @@ class LocalEndpoint:
             )
         self._wait_until_ready(management_port)
 
-    def stop(self) -> None:
+    def stop(self, *, grace_s: float = 20) -> None:
         """End the whole process group: the launcher, the Java frontend and its Python workers share the
         session we started, and any of them may outlive the others (a dead launcher leaves Java serving;
-        a dead frontend leaves its workers), so the group is ended whether or not our child still runs."""
+        a dead frontend leaves its workers), so the group is ended whether or not our child still runs.
+        What is left of it ``grace_s`` after SIGTERM is killed."""
         if self._process is None:
             return
         group = self._process.pid
         _signal_group(group, signal.SIGTERM)
-        _await_group_end(group, seconds=20)
+        _await_group_end(group, seconds=grace_s)
         _signal_group(group, signal.SIGKILL)
         self._process.wait()
         _await_group_end(group, seconds=10)
@@ -154,8 +158,8 @@ class LocalEndpoint:
             os.kill(pid, signal.SIGKILL)
         return killed
 
-    def cleanup(self) -> None:
-        self.stop()
+    def cleanup(self, *, grace_s: float = 20) -> None:
+        self.stop(grace_s=grace_s)
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
@@ -203,7 +207,6 @@ class LocalEndpoint:
             if _workers_ready(management_port) and _answers(self.url, any_status=self.ready_on_any_answer):
                 return
             time.sleep(0.2)
-        self.stop()
         raise EndpointError(f"model not ready after {self.startup_timeout:.0f} s:\n{self._log_tail()}")
 
     def log_lines(self) -> list[str]:
