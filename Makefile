@@ -26,6 +26,8 @@ $(STAMP): locks/python.lock locks/torch.lock locks/checkov.lock locks/inference-
 	$(LOCKED_INSTALL) -r locks/python.lock
 	@# The project itself, built by the locked setuptools rather than one fetched for an isolated build.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@# --no-deps adds and upgrades, never removes: what a lock dropped would stay in an older venv.
+	$(PY) locks/prune.py
 	test -x $(CHECKOV)/bin/python || python3 -m venv $(CHECKOV)
 	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
 		-r locks/checkov.lock

@@ -15,7 +15,7 @@ import sys
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import ConfigError, StageConfig, load_stages, selected_stages
+from stacks.config import CONFIG_ERROR_PREFIX, ConfigError, StageConfig, load_stages, selected_stages
 from stacks.delivery.config import DELIVERY_STACK_ID, DeliveryConfig, Release, check_against_stages
 from stacks.delivery.stack import DeliveryStack
 from stacks.stage import MlopsStage
@@ -86,7 +86,7 @@ def main() -> None:
     try:
         build_app(app)
     except ConfigError as error:
-        sys.exit(f"Invalid stage configuration: {error}")
+        sys.exit(f"{CONFIG_ERROR_PREFIX}{error}")
     app.synth()
 
 

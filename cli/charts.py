@@ -137,7 +137,11 @@ def draw(evaluation: Path, out: Path) -> list[Path]:
         )
     quality = _json(evaluation / contract.EVALUATION_FILE, (evaluation / contract.EVALUATION_FILE).read_text())
     lines = (evaluation / contract.PREDICTIONS_FILE).read_text().splitlines()
-    predictions = [_json(evaluation / contract.PREDICTIONS_FILE, line) for line in lines if line.strip()]
+    predictions = [
+        _json(evaluation / contract.PREDICTIONS_FILE, line, number)
+        for number, line in enumerate(lines, start=1)
+        if line.strip()
+    ]
     out.mkdir(parents=True, exist_ok=True)
     return [
         save(confusion_matrix_figure(quality), out / CONFUSION_MATRIX),
@@ -145,13 +149,18 @@ def draw(evaluation: Path, out: Path) -> list[Path]:
     ]
 
 
-def _json(path: Path, text: str):
+def _json(path: Path, text: str, line: int | None = None):
+    """``text`` parsed; ``line``: its line in ``path`` (JSON Lines), which the error names instead of the parser's."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
+        where = (
+            f"{path}:{line}: not valid JSON ({error.msg} at column {error.colno})"
+            if line
+            else (f"{path}: {invalid_json(error)}")
+        )
         raise UserError(
-            f"{path}: {invalid_json(error)}, so it is no output of the Evaluate step. Fix: download the step's "
-            "output folder again."
+            f"{where}, so it is no output of the Evaluate step. Fix: download the step's output folder again."
         ) from None
 
 

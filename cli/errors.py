@@ -104,14 +104,19 @@ def one_stage(value: str) -> str:
     return value
 
 
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """`` (did you mean 'prod'?)`` for the closest of ``choices``, or nothing when none is close."""
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def stage_selection(value: str) -> str:
     """What `textclf synth --stage` takes: all, delivery, or stages by name (a comma list)."""
     if value in ("all", "delivery"):
         return value
     for name in (part.strip() for part in value.split(",")):
         if name not in STAGE_NAMES:
-            close = difflib.get_close_matches(name, [*STAGE_NAMES, "all", "delivery"], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, [*STAGE_NAMES, "all", "delivery"])
             raise argparse.ArgumentTypeError(
                 f"unknown stage {name!r}{hint}: give {', '.join(STAGE_NAMES)}, a comma list of them, all or delivery"
             )

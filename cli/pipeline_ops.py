@@ -8,10 +8,9 @@ also need generated names, the buckets and the key: ``stage_outputs`` reads them
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 
-from cli.errors import invalid_json, one_stage
+from cli.errors import did_you_mean, invalid_json, one_stage
 from stacks.config import ConfigError, StageConfig, load_stages
 from stacks.instances import storage_mismatch
 from stacks.pipeline_definition import parameter_names
@@ -185,11 +184,9 @@ def _check_names(pairs: list[tuple[str, str]], *, distillation: bool) -> None:
     names = parameter_names(distillation=distillation)
     for name, _ in pairs:
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             pipeline = "distillation" if distillation else "training"
             raise ConfigError(
-                f"--param {name}: the {pipeline} pipeline has no such parameter{hint}. "
+                f"--param {name}: the {pipeline} pipeline has no such parameter{did_you_mean(name, names)}. "
                 f"Fix: use one of {', '.join(sorted(names))}."
             )
 

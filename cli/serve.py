@@ -62,19 +62,19 @@ def run_invoke(args: argparse.Namespace) -> int:
 
 
 def _refusal(status: int, answer: bytes) -> UserError | Failure:
-    """The endpoint's error as one line: its own message (the handler names the field and the fix), a 4xx as the
-    request's fault, anything else as the endpoint's."""
+    """The endpoint's error as one line. The toolkit answers 400 for every exception, the handler's own faults too:
+    only a 4xx whose message names a fix (the handler's checks of the request do) is the request's fault."""
     text = answer.decode(errors="replace")
     try:
         message = str(json.loads(text).get("message") or text)
     except (json.JSONDecodeError, AttributeError):
         message = text
     message = " ".join(message.split())[:500].rstrip(".") or "no message"
-    if 400 <= status < 500:
-        fix = "" if "Fix:" in message else " Fix: correct the request, as the message says."
-        return UserError(f"the endpoint refused the request (HTTP {status}): {message}.{fix}")
+    if 400 <= status < 500 and "Fix:" in message:
+        return UserError(f"the endpoint refused the request (HTTP {status}): {message}.")
     return Failure(
-        f"the endpoint failed (HTTP {status}): {message}. Fix: check its log (textclf serve prints it), then try again."
+        f"the endpoint failed (HTTP {status}): {message}. Fix: check the model server's log (textclf serve prints "
+        "it), then try again."
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from rehearsal.report import while_silent
 from stacks.cfn_lint import lint
+from stacks.config import CONFIG_ERROR_PREFIX, ConfigError
 from stacks.project import ROOT, cdk_synth
 
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
@@ -148,6 +149,13 @@ def render(summaries: list[StackSummary], findings: list[dict], scan: CheckovSca
     return "\n".join(lines)
 
 
+def _raise_config_error(output: str) -> None:
+    """A setting app.py refused is the user's to fix: its one line, exit 2, not cdk's whole output."""
+    for line in output.splitlines():
+        if line.startswith(CONFIG_ERROR_PREFIX):
+            raise ConfigError(line.removeprefix(CONFIG_ERROR_PREFIX))
+
+
 def run(args: argparse.Namespace) -> int:
     outdir = (ROOT / args.outdir).resolve()
     print(f"Synthesizing stage(s) {args.stage} offline with the pinned CDK CLI into {outdir} ...", flush=True)
@@ -155,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             cdk_synth(args.stage, outdir)
         except RuntimeError as error:
+            _raise_config_error(str(error))
             print(error, file=sys.stderr)
             return 1
         summaries = summarize(outdir)

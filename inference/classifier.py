@@ -201,8 +201,8 @@ def trace_one_text(model):
 def threads_per_worker() -> int:
     """Split the CPUs between the model server's workers instead of oversubscribing them."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    # An explicit OpenMP budget (a test worker's, a job's) is kept as the project's own setting is.
-    configured = os.environ.get(THREADS_ENV) or os.environ.get("OMP_NUM_THREADS")
+    # Not OMP_NUM_THREADS: multi-model-server sets it to 1 in every worker that starts without it.
+    configured = os.environ.get(THREADS_ENV)
     if configured:
         return max(1, int(configured))
     workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or cpus)

@@ -19,11 +19,19 @@ class Heartbeat:
     def __init__(self, what: Callable[[float], str], every: float = QUIET_SECONDS) -> None:
         self.what, self.every = what, every
         self.last = time.perf_counter()
+        # Held for each line printed while it runs (job relays print from threads too), so that a heartbeat line
+        # and the line that makes it unnecessary never interleave.
+        self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def beat(self) -> None:
         self.last = time.perf_counter()
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            self.beat()
+            print(text, flush=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -35,9 +43,10 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(min(1.0, self.every)):
-            if time.perf_counter() - self.last >= self.every:
-                print(f"   ...       {self.what(time.perf_counter())}", flush=True)
-                self.beat()
+            with self.lock:
+                if time.perf_counter() - self.last >= self.every:
+                    print(f"   ...       {self.what(time.perf_counter())}", flush=True)
+                    self.beat()
 
 
 class RehearsalFailed(RuntimeError):
@@ -55,7 +64,7 @@ class Report:
     lines: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     failures: list[str] = field(default_factory=list)
-    current: str = "start"  # the step under way, which a fault the rehearsal did not foresee is reported against
+    current: str = "starting"  # the step under way, which a fault the rehearsal did not foresee is reported against
     step_started: float = field(default_factory=time.perf_counter)
     _heartbeat: Heartbeat | None = None
 
@@ -87,8 +96,9 @@ class Report:
 
     def _print(self, text: str) -> None:
         if self._heartbeat is not None:
-            self._heartbeat.beat()
-        print(text, flush=True)
+            self._heartbeat.say(text)
+        else:
+            print(text, flush=True)
 
 
 @dataclass

@@ -31,6 +31,8 @@ from stacks.update_policy import (
 # The tag every resource of a stage carries, its jobs included: IAM tells one stage's jobs from another's by it.
 STAGE_TAG = "stage"
 STAGE_NAMES = ("dev", "staging", "prod")
+# What app.py prints before a ConfigError; `textclf synth` finds the error's one line by it.
+CONFIG_ERROR_PREFIX = "Invalid stage configuration: "
 # The stage's stack inside its CDK Stage (``<Stage>-<id>`` once synthesized, e.g. Dev-Mlops).
 MLOPS_STACK_ID = "Mlops"
 
@@ -250,9 +252,10 @@ def load_stages(
     """Validate the selected stages (``dev``, ``dev,prod`` or ``all``); ``model_package_arn`` serves in each."""
     if not isinstance(stages, Mapping):
         # `-c stages=prod` replaces cdk.json's whole stages object with a string: a typo of `-c stage=prod`.
+        meant = stages if isinstance(stages, str) and stages in (*STAGE_NAMES, "all", "delivery") else "dev"
         raise ConfigError(
             f"stages: {stages!r} replaced cdk.json's stage settings (a -c stages=... on the command line?). "
-            "Fix: choose stages with -c stage=dev (singular), and keep their settings in cdk.json."
+            f"Fix: choose stages with -c stage={meant} (singular), and keep their settings in cdk.json."
         )
     names = selected_stages(selection)
     configs = []

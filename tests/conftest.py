@@ -36,9 +36,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under `-n 2`, every torch in a worker (its own, its jobs', its model servers') runs one thread: two workers'
     two-thread torch oversubscribed both cores, and a whole rehearsal took 2.3 times as long as alone. The workers
     themselves are not pinned, so node and the JVM, which burst over more than one thread, use whichever core is
-    free (docs/benchmarks.md, "The test suite")."""
+    free (docs/benchmarks.md, "The test suite"). TEXTCLF_THREADS is the project's own setting, which the model
+    servers' handler, the evaluation and the rehearsal's jobs read; OMP_NUM_THREADS is the worker's own torch's."""
     if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault(contract.THREADS_ENV, "1")
+        os.environ.setdefault("OMP_NUM_THREADS", os.environ[contract.THREADS_ENV])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -55,11 +55,14 @@ def test_synth_of_one_stage_without_credentials_summarizes_only_that_stage(tmp_p
     assert "Dev: Serving skipped for stage dev: no approved model package yet." in result.stdout
 
 
-def test_synth_failure_is_reported_with_the_cause(tmp_path):
+def test_a_setting_synth_refuses_is_its_one_line_naming_the_fix(tmp_path):
+    """Issue 47: a bad setting ended in cdk's whole output and exit 1; it is the user's to fix."""
     env = {**os.environ, "CDK_DEFAULT_ACCOUNT": "12345"}
     result = _textclf("synth", "--stage", "dev", "--outdir", str(tmp_path), env=env)
-    assert result.returncode == 1
-    assert "stages.dev.account: not a 12-digit AWS account id (got '12345')" in result.stderr
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(
+        "textclf synth: stages.dev.account: not a 12-digit AWS account id (got '12345'). Fix: "
+    ), result.stderr
 
 
 def test_an_unknown_stage_is_refused_before_synth_with_the_likely_one(tmp_path):

@@ -5,7 +5,10 @@ exit 2 for the user's input and 1 for a failure elsewhere, and no traceback. Eac
 from __future__ import annotations
 
 import csv
+import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -198,3 +201,32 @@ def test_a_truncated_model_archive_is_one_line_naming_it(offline, capsys, tmp_pa
     code, err = run(["serve", str(cut)], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"model: {cut} is not a complete tar.gz" in err and "Fix: copy it again" in err
+
+
+@pytest.mark.parametrize(
+    "status, message, code, said",
+    [
+        (413, "inputs: 100 texts, more than the 64 allowed in one request. Fix: split the batch.", 2, "refused"),
+        # The toolkit answers 400 for every exception, the handler's own faults too: no fix named, not the user's.
+        (400, "boom", 1, "the endpoint failed (HTTP 400): boom. Fix: check the model server's log"),
+        (500, "worker died", 1, "the endpoint failed (HTTP 500)"),
+    ],
+)
+def test_an_endpoints_error_is_the_users_only_if_it_names_a_fix(offline, capsys, status, message, code, said):
+    class Answer(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"code": status, "type": "InternalServerException", "message": message}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Answer) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        result, err = run(["invoke", "a text", "--url", f"http://127.0.0.1:{server.server_port}"], capsys)
+        server.shutdown()
+    assert result == code and len(err.strip().splitlines()) == 1 and said in err, err

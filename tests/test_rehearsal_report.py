@@ -9,15 +9,15 @@ from rehearsal.report import Report
 
 def test_a_silent_step_is_named_with_how_long_it_has_run_and_output_keeps_it_quiet(capsys):
     report = Report()
-    with report.heartbeat(every=0.3):
+    with report.heartbeat(every=1.0):
         report.step("Run the deployed pipeline")
-        time.sleep(1.0)
+        time.sleep(2.5)
         silent = capsys.readouterr().out
         for _ in range(10):  # a step that prints keeps the heartbeat quiet
             report.log("        train: step=1")
             time.sleep(0.1)
         busy = capsys.readouterr().out
-    time.sleep(0.5)
+    time.sleep(1.5)
     assert "   ...       Run the deployed pipeline: under way for " in silent
     assert "under way" not in busy and busy.count("train: step=1") == 10
     assert capsys.readouterr().out == "", "nothing after the heartbeat ends"

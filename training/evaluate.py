@@ -168,9 +168,10 @@ def answer(served: TextClassifier, texts: list[str]) -> list[dict]:
 
 
 def _request(texts: list[str]) -> Request:
-    # The endpoint splits the CPUs between its workers; this job is the only worker (within an explicit OpenMP budget).
+    # The endpoint splits the CPUs between its workers; this job is the only worker (unless the project's own
+    # setting says otherwise, as `make test` does for each of its workers).
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or cpus))
+    torch.set_num_threads(max(1, int(os.environ.get(contract.THREADS_ENV) or cpus)))
     return Request(texts=texts)
 
 

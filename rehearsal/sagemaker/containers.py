@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rehearsal.sagemaker.context import JobContext
 from rehearsal.sagemaker.network import Host, PrivateLink, hosts, hosts_file, interface_setup, user_namespace
+from training import contract
 
 OPT_ML = Path("/opt/ml")
 SINGLE_HOST = Host("algo-1", "127.0.0.1")
@@ -95,9 +96,10 @@ def namespaces_available() -> bool:
 
 def container_env(context: JobContext, environment: dict, role: str | None) -> dict[str, str]:
     """The container's environment: the step's Environment, plus credentials unless isolated (role None)."""
-    # OMP_NUM_THREADS: the thread budget `make test` gives each worker, which a job on this machine keeps to.
-    kept = ("PATH", "HOME", "LANG", "TMPDIR", "OMP_NUM_THREADS")
-    base = {name: os.environ[name] for name in kept if name in os.environ}
+    base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
+    if contract.THREADS_ENV in os.environ:
+        # The thread budget `make test` gives each worker, which its jobs keep to (AWS sets neither variable).
+        base[contract.THREADS_ENV] = base["OMP_NUM_THREADS"] = os.environ[contract.THREADS_ENV]
     base["PATH"] = f"{Path(context.python).parent}:{base.get('PATH', '/usr/bin:/bin')}"
     # SageMaker sets the region in every job container, isolated or not.
     base.update(
