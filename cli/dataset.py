@@ -126,7 +126,7 @@ def _check_labels(splits: dict[str, Path], checked: Checked, labels: list[str] |
     """Every label is one of --labels, by name or by integer id, as train.py reads it (data_files.label_id); every
     split has every class."""
 
-    present = {split: Counter(_named(row.label, labels) for row in rows) for split, rows in checked.rows.items()}
+    present = {split: Counter(named(row.label, labels) for row in rows) for split, rows in checked.rows.items()}
     expected = set(labels) if labels else set().union(*present.values()) if present else set()
     for split, rows in checked.rows.items():
         path = splits[split]
@@ -167,7 +167,7 @@ def mixed_labels(path: Path, rows: list[Row], labels: list[str] | None) -> Findi
     return Finding(f"{path}:{next(row.line for row in rows if row.label == odd)}", problem, fix)
 
 
-def _named(label: str, labels: list[str] | None) -> str:
+def named(label: str, labels: list[str] | None) -> str:
     """A label by its name in --labels, where it is one of them by name or by id."""
     found = data_files.label_id(label, labels) if labels else None
     return labels[found] if labels and found is not None else label
@@ -177,7 +177,7 @@ def _name_labels(checked: Checked, labels: list[str] | None) -> None:
     """With --labels, rows carry the names: the report and the balance count classes, not how a row wrote its label."""
     if labels:
         for split, rows in checked.rows.items():
-            checked.rows[split] = [replace(row, label=_named(row.label, labels)) for row in rows]
+            checked.rows[split] = [replace(row, label=named(row.label, labels)) for row in rows]
 
 
 def _check_same_files(splits: dict[str, Path], checked: Checked) -> set[str]:

@@ -10,7 +10,7 @@ import json
 import math
 import sys
 
-from stacks.config import STAGE_NAMES, ConfigError
+from stacks.config import STAGE_NAMES, ConfigError, selected_stages
 
 USER_ERROR, FAILURE, INTERRUPTED = 2, 1, 130
 
@@ -114,7 +114,7 @@ def stage_selection(value: str) -> str:
     """What `textclf synth --stage` takes: all, delivery, or stages by name (a comma list)."""
     if value in ("all", "delivery"):
         return value
-    for name in (part.strip() for part in value.split(",")):
+    for name in selected_stages(value):
         if name not in STAGE_NAMES:
             hint = did_you_mean(name, [*STAGE_NAMES, "all", "delivery"])
             raise argparse.ArgumentTypeError(

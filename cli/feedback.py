@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cli import pipeline_ops
-from cli.dataset import Finding, mixed_labels, read_rows
+from cli.dataset import Finding, mixed_labels, named, read_rows
 from cli.errors import one_stage
 from stacks.config import ConfigError
 from stacks.monitor_settings import FEEDBACK_ID, FEEDBACK_LABEL, feedback_body
@@ -59,7 +59,7 @@ def read_feedback(
             )
             continue
         first_line[answer_id] = row.line
-        rows[answer_id] = labels[found] if labels is not None and found is not None else row.label
+        rows[answer_id] = named(row.label, labels)
     if not rows and not findings:
         findings.append(Finding(str(path), "no rows", f"put one row per answer: {id_column},{label_column}"))
     return rows, findings

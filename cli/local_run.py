@@ -43,17 +43,24 @@ def main(args: argparse.Namespace) -> int:
     print("\n[2/3] Rehearse the delivery flow on what `cdk synth` wrote", flush=True)
     outcome = rehearse(Options(stage="delivery", layout="single", output=out / "rehearsal"))
     print("\n[3/3] Write the run report", flush=True)
+    serve = serve_command(out, outcome)
     report = write_report(
         out,
         synth_lines,
         outcome,
         {"synth": synth_seconds, "rehearsal": outcome.seconds, "total": time.perf_counter() - started},
+        serve,
     )
     print(f"\nReport: {report}\nTotal: {time.perf_counter() - started:.0f} s", flush=True)
-    served = served_model(out / "rehearsal")
-    if outcome.passed and served is not None:
-        print(f"Serve prod's model on this machine: textclf serve {served} --port 8080", flush=True)
+    if serve is not None:
+        print(f"Serve prod's model on this machine: {serve}", flush=True)
     return 0 if outcome.passed else 1
+
+
+def serve_command(out: Path, outcome) -> str | None:
+    """What serves prod's model after a passed run, or None."""
+    served = served_model(out / "rehearsal")
+    return f"textclf serve {served} --port 8080" if outcome.passed and served is not None else None
 
 
 def served_model(rehearsal_out: Path) -> Path | None:
@@ -96,7 +103,9 @@ def evaluation_folder(rehearsal_out: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def write_report(out: Path, synth_lines: list[str], outcome, timings: dict[str, float]) -> Path:
+def write_report(
+    out: Path, synth_lines: list[str], outcome, timings: dict[str, float], serve: str | None = None
+) -> Path:
     lines = [
         "# Local run report",
         "",
@@ -122,9 +131,8 @@ def write_report(out: Path, synth_lines: list[str], outcome, timings: dict[str, 
     for request, reason in outcome.denials:
         lines.append(f"- DENIED {request.principal} `{request.action}` on `{request.resource}`: {reason}")
     lines += evaluation_section(out)
-    served = served_model(out / "rehearsal")
-    if outcome.passed and served is not None:
-        lines += ["", "## Next", "", f"Serve prod's model on this machine: `textclf serve {served} --port 8080`."]
+    if serve is not None:
+        lines += ["", "## Next", "", f"Serve prod's model on this machine: `{serve}`."]
     lines += [
         "",
         "## Timings",

@@ -198,14 +198,15 @@ def trace_one_text(model):
     return graph
 
 
-def threads_per_worker() -> int:
-    """Split the CPUs between the model server's workers instead of oversubscribing them."""
+def threads_per_worker(workers: int | None = None) -> int:
+    """Split the CPUs between the model server's workers (``workers``, else the server's setting) instead of
+    oversubscribing them; the project's own setting, where given, wins."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     # Not OMP_NUM_THREADS: multi-model-server sets it to 1 in every worker that starts without it.
     configured = os.environ.get(THREADS_ENV)
     if configured:
         return max(1, int(configured))
-    workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or cpus)
+    workers = workers or int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or cpus)
     return max(1, cpus // max(1, workers))
 
 

@@ -32,7 +32,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -48,7 +47,7 @@ import torch
 
 # The endpoint's own modules: the job puts the bundle's inference/ folder on PYTHONPATH, as the
 # endpoint has its code/ folder on it.
-from classifier import Signal, TextClassifier, int8_verified
+from classifier import Signal, TextClassifier, int8_verified, threads_per_worker
 from payloads import Request
 
 SERVED = ("fp32", "int8")
@@ -168,10 +167,8 @@ def answer(served: TextClassifier, texts: list[str]) -> list[dict]:
 
 
 def _request(texts: list[str]) -> Request:
-    # The endpoint splits the CPUs between its workers; this job is the only worker (unless the project's own
-    # setting says otherwise, as `make test` does for each of its workers).
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(max(1, int(os.environ.get(contract.THREADS_ENV) or cpus)))
+    # The endpoint splits the CPUs between its workers; this job is the only worker.
+    torch.set_num_threads(threads_per_worker(workers=1))
     return Request(texts=texts)
 
 
